@@ -1,0 +1,236 @@
+//! The agency tree (PRODUCT.md §4): storage of units and subtree look-ups.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::error::DbError;
+use crate::schema::agencies;
+use crate::sql_types::{Id, to_db_time};
+
+/// A stored agency.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[diesel(table_name = agencies)]
+pub struct Agency {
+    /// Row id.
+    pub id: Id,
+    /// Electronic identifier in the QCVN 102:2016 style, e.g. `000.00.15.H49`; unique.
+    pub identifier: String,
+    /// Display name.
+    pub name: String,
+    /// Kind of unit (province, commune, …).
+    pub kind: String,
+    /// The parent agency; `None` for a root.
+    pub parent_id: Option<Id>,
+    /// Materialized path of ids from the root, ending with this agency's id.
+    pub path: String,
+    /// When the row was created, UTC.
+    pub created_at: NaiveDateTime,
+}
+
+/// What is needed to create an agency.
+#[derive(Debug, Clone)]
+pub struct NewAgency {
+    /// Electronic identifier; must be unique.
+    pub identifier: String,
+    /// Display name.
+    pub name: String,
+    /// Kind of unit.
+    pub kind: String,
+    /// Parent, which must exist.
+    pub parent_id: Option<Id>,
+}
+
+/// Stores a new agency under its parent. A duplicate identifier is
+/// [`DbError::Conflict`]; an unknown parent is [`DbError::MissingReference`].
+pub fn create(
+    conn: &mut DbConnection,
+    new: &NewAgency,
+    now: DateTime<Utc>,
+) -> Result<Agency, DbError> {
+    conn.write(|conn| {
+        let id = Id::new();
+        let parent_path = match new.parent_id {
+            Some(parent) => agencies::table
+                .find(parent)
+                .select(agencies::path)
+                .first::<String>(conn)
+                .optional()?
+                .ok_or_else(|| DbError::MissingReference("agencies.parent_id".into()))?,
+            None => "/".to_owned(),
+        };
+        let row = Agency {
+            id,
+            identifier: new.identifier.clone(),
+            name: new.name.clone(),
+            kind: new.kind.clone(),
+            parent_id: new.parent_id,
+            path: format!("{parent_path}{id}/"),
+            created_at: to_db_time(now),
+        };
+        diesel::insert_into(agencies::table)
+            .values((
+                agencies::id.eq(row.id),
+                agencies::identifier.eq(&row.identifier),
+                agencies::name.eq(&row.name),
+                agencies::kind.eq(&row.kind),
+                agencies::parent_id.eq(row.parent_id),
+                agencies::path.eq(&row.path),
+                agencies::created_at.eq(row.created_at),
+            ))
+            .execute(conn)?;
+        Ok(row)
+    })
+}
+
+/// The agency with this id.
+pub fn find(conn: &mut DbConnection, id: Id) -> Result<Agency, DbError> {
+    Ok(agencies::table.find(id).first(conn)?)
+}
+
+/// The agency and everything below it, ordered by path (parents before children).
+pub fn subtree(conn: &mut DbConnection, root: &Agency) -> Result<Vec<Agency>, DbError> {
+    Ok(agencies::table
+        .filter(agencies::path.like(format!("{}%", root.path)))
+        .order(agencies::path)
+        .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::testing::TestDb;
+
+    fn new_agency(identifier: &str, parent_id: Option<Id>) -> NewAgency {
+        NewAgency {
+            identifier: identifier.to_owned(),
+            name: format!("Đơn vị {identifier}"),
+            kind: "commune".to_owned(),
+            parent_id,
+        }
+    }
+
+    fn instant() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 8, 30, 15)
+            .single()
+            .map(|t| t + chrono::Duration::nanoseconds(123_456_789))
+            .unwrap_or_default()
+    }
+
+    fn stored_agencies_read_back_exactly(db: TestDb) {
+        let db = db.open();
+        let created = db
+            .run(|conn| create(conn, &new_agency("000.00.00.H49", None), instant()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let found = db.run(|conn| find(conn, created.id)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found, created);
+        assert_eq!(found.name, "Đơn vị 000.00.00.H49");
+        assert_eq!(found.created_at.and_utc().timestamp_subsec_micros(), 123_456);
+        assert!(matches!(db.run(|conn| find(conn, Id::new())), Err(DbError::NotFound)));
+    }
+
+    fn subtree_holds_the_agency_and_its_descendants(db: TestDb) {
+        let db = db.open();
+        let tree = db
+            .run(|conn| {
+                let province = create(conn, &new_agency("P", None), instant())?;
+                let commune = create(conn, &new_agency("C1", Some(province.id)), instant())?;
+                let unit = create(conn, &new_agency("C1.U", Some(commune.id)), instant())?;
+                let sibling = create(conn, &new_agency("C2", Some(province.id)), instant())?;
+                let whole = subtree(conn, &province)?;
+                let commune_only = subtree(conn, &commune)?;
+                Ok((province, commune, unit, sibling, whole, commune_only))
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (province, commune, unit, sibling, whole, commune_only) = tree;
+        let ids = |agencies: &[Agency]| agencies.iter().map(|a| a.id).collect::<Vec<_>>();
+        assert_eq!(whole.len(), 4);
+        assert_eq!(whole[0].id, province.id, "the root comes first");
+        assert!(ids(&whole).contains(&sibling.id));
+        assert_eq!(ids(&commune_only), vec![commune.id, unit.id]);
+    }
+
+    fn duplicate_identifiers_are_a_conflict(db: TestDb) {
+        let db = db.open();
+        let first = db.run(|conn| create(conn, &new_agency("X", None), instant()));
+        assert!(first.is_ok());
+        let second = db.run(|conn| create(conn, &new_agency("X", None), instant()));
+        assert!(matches!(second, Err(DbError::Conflict(_))), "{second:?}");
+    }
+
+    fn the_database_enforces_foreign_keys(db: TestDb) {
+        let db = db.open();
+        let unknown = new_agency("orphan", Some(Id::new()));
+        let checked = db.run(|conn| create(conn, &unknown, instant()));
+        assert!(matches!(checked, Err(DbError::MissingReference(_))), "{checked:?}");
+        // Bypassing the repository's own check: the database still refuses.
+        let raw = db.write(|conn| {
+            diesel::insert_into(agencies::table)
+                .values((
+                    agencies::id.eq(Id::new()),
+                    agencies::identifier.eq("orphan"),
+                    agencies::name.eq("orphan"),
+                    agencies::kind.eq("commune"),
+                    agencies::parent_id.eq(Some(Id::new())),
+                    agencies::path.eq("/x/"),
+                    agencies::created_at.eq(to_db_time(instant())),
+                ))
+                .execute(conn)?;
+            Ok(())
+        });
+        assert!(matches!(raw, Err(DbError::MissingReference(_))), "{raw:?}");
+    }
+
+    fn a_failed_write_leaves_nothing_behind(db: TestDb) {
+        let db = db.open();
+        let outcome: Result<(), DbError> = db.write(|conn| {
+            create(conn, &new_agency("kept?", None), instant())?;
+            Err(DbError::NotFound)
+        });
+        assert!(outcome.is_err());
+        let count: i64 = db
+            .run(|conn| Ok(agencies::table.count().get_result(conn)?))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count, 0);
+    }
+
+    fn concurrent_writers_all_succeed(db: TestDb) {
+        let db = db.open();
+        let writers: Vec<_> = (0..8)
+            .map(|writer| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    (0..10)
+                        .map(|n| {
+                            let new = new_agency(&format!("W{writer}.{n}"), None);
+                            db.write(|conn| {
+                                // Read, then write, in one transaction: the pattern
+                                // that deadlocks SQLite's deferred transactions.
+                                let before: i64 = agencies::table.count().get_result(conn)?;
+                                create(conn, &new, instant()).map(|_| before)
+                            })
+                        })
+                        .filter(Result::is_err)
+                        .count()
+                })
+            })
+            .collect();
+        let failures: usize = writers.into_iter().map(|w| w.join().unwrap_or(usize::MAX)).sum();
+        assert_eq!(failures, 0);
+        let count: i64 = db
+            .run(|conn| Ok(agencies::table.count().get_result(conn)?))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count, 80);
+    }
+
+    crate::db_tests!(
+        stored_agencies_read_back_exactly,
+        subtree_holds_the_agency_and_its_descendants,
+        duplicate_identifiers_are_a_conflict,
+        the_database_enforces_foreign_keys,
+        a_failed_write_leaves_nothing_behind,
+        concurrent_writers_all_succeed,
+    );
+}

@@ -1,0 +1,422 @@
+//! Connections, the pool and transactions, over PostgreSQL or SQLite.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+
+use crate::error::DbError;
+use crate::migrations;
+
+/// One connection to whichever backend the URL chose. Queries written once
+/// against [`crate::schema`] run on both; where diesel cannot abstract over the
+/// two (upserts, `FOR UPDATE`), repository code matches on the variant.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// A PostgreSQL session (time zone UTC, set by diesel).
+    Postgres(PgConnection),
+    /// An embedded SQLite database file.
+    Sqlite(SqliteConnection),
+}
+
+impl fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DbConnection::Postgres(_) => "DbConnection::Postgres",
+            DbConnection::Sqlite(_) => "DbConnection::Sqlite",
+        })
+    }
+}
+
+impl DbConnection {
+    /// Which backend this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgres(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs `f` in a write transaction: on SQLite `BEGIN IMMEDIATE`, so the write
+    /// lock is taken up front and concurrent writers queue on `busy_timeout`
+    /// instead of failing with "database is locked" when they upgrade a read
+    /// lock; on PostgreSQL a plain transaction. Nested calls become savepoints.
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        let nested = <Self as TransactionManager<Self>>::transaction_manager_status_mut(self)
+            .transaction_depth()?
+            .is_some();
+        if let DbConnection::Sqlite(sqlite) = self
+            && !nested
+        {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+        } else {
+            // PostgreSQL, or already inside a transaction (a savepoint then).
+            return self.transaction(f);
+        }
+        match f(self) {
+            Ok(value) => {
+                <Self as TransactionManager<Self>>::commit_transaction(self)?;
+                Ok(value)
+            }
+            Err(error) => {
+                <Self as TransactionManager<Self>>::rollback_transaction(self)?;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The two supported database engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL (production deployments).
+    Postgres,
+    /// Embedded SQLite (the default; a single file).
+    Sqlite,
+}
+
+impl Backend {
+    /// Lower-case name, as used in logs and test names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A parsed `DATABASE_URL`. The scheme alone chooses the backend.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `postgres://…` or `postgresql://…`, passed to libpq unchanged.
+    Postgres(String),
+    /// `sqlite://PATH`: a database file, created (with its directory) if missing.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Parses a URL, refusing anything that is not PostgreSQL or a SQLite file
+    /// with a one-line reason that never repeats a password.
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::InvalidUrl(
+                    "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://./data/motcua.db"
+                        .into(),
+                ));
+            }
+            if path.contains(":memory:") || path.starts_with("file:") || path.contains('?') {
+                return Err(DbError::InvalidUrl(
+                    "DATABASE_URL sqlite:// takes a plain file path; in-memory databases and \
+                     URI options are not supported (each pooled connection would see its own \
+                     database)"
+                        .into(),
+                ));
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = url
+            .split_once("://")
+            .map(|(scheme, _)| scheme)
+            .filter(|scheme| !scheme.is_empty() && scheme.len() <= 20);
+        Err(DbError::InvalidUrl(match scheme {
+            Some(scheme) => format!(
+                "DATABASE_URL scheme `{scheme}` is not supported: use postgres://, postgresql:// \
+                 or sqlite://PATH"
+            ),
+            None => "DATABASE_URL is not a database URL: use postgres://USER@HOST/DB or \
+                     sqlite://PATH"
+                .to_owned(),
+        }))
+    }
+
+    /// The backend this URL selects.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Prints the URL with any password replaced by `***`, so it can be logged.
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => f.write_str(&redact_password(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// How to reach the database and size the pool.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// Where the data lives.
+    pub url: DatabaseUrl,
+    /// Most connections held open at once.
+    pub pool_size: u32,
+    /// How long a request waits for a connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl DbConfig {
+    /// Defaults suited to the backend: SQLite serialises writers anyway, so a
+    /// small pool; PostgreSQL gets more.
+    pub fn new(url: DatabaseUrl) -> Self {
+        let pool_size = match url.backend() {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        DbConfig {
+            url,
+            pool_size,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Migrations embedded in this binary but not applied to the database.
+    pub pending_migrations: usize,
+}
+
+/// The database handle shared by the application: a pool of connections.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("state", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens one connection right away, so a wrong URL or a database that is
+    /// down fails here with the driver's own reason, then builds the pool.
+    /// The pool itself connects lazily and never blocks start-up.
+    pub fn open(config: &DbConfig) -> Result<Self, DbError> {
+        if let DatabaseUrl::Sqlite(path) = &config.url {
+            create_parent_dir(path)?;
+        }
+        let manager = Manager {
+            url: config.url.clone(),
+        };
+        drop(manager.establish()?);
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(config.acquire_timeout)
+            .error_handler(Box::new(LogErrors))
+            .build_unchecked(manager);
+        Ok(Db {
+            pool,
+            backend: config.url.backend(),
+        })
+    }
+
+    /// The backend behind this handle.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `f` with a pooled connection (reads, or writes that manage their
+    /// own transaction).
+    pub fn run<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.pool.get()?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` in one write transaction (see [`DbConnection::write`]): all or nothing.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.run(|conn| conn.write(f))
+    }
+
+    /// Applies every pending embedded migration; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        self.run(migrations::run_pending)
+    }
+
+    /// Whether the database answers and carries every migration this binary knows.
+    pub fn readiness(&self) -> Result<Readiness, DbError> {
+        self.run(|conn| {
+            Ok(Readiness {
+                pending_migrations: migrations::pending(conn)?,
+            })
+        })
+    }
+}
+
+fn create_parent_dir(path: &Path) -> Result<(), DbError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|error| DbError::Connect {
+                backend: "sqlite",
+                reason: format!("cannot create directory {}: {error}", dir.display()),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An r2d2 connection manager that picks the backend from the URL scheme and
+/// keeps the driver's error. (diesel's generic manager over a MultiConnection
+/// reports every PostgreSQL failure as "invalid connection url".)
+#[derive(Debug)]
+struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    fn establish(&self) -> Result<DbConnection, DbError> {
+        let backend = self.url.backend().name();
+        let fail = |error: ConnectionError| DbError::Connect {
+            backend,
+            reason: error.to_string().trim().to_owned(),
+        };
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(fail),
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn = SqliteConnection::establish(&path).map_err(fail)?;
+                // busy_timeout first: the other pragmas may need to wait for a lock.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|error| DbError::Connect {
+                    backend,
+                    reason: format!("cannot configure {path}: {error}"),
+                })?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        self.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.ping().map(drop).map_err(DbError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Sends the pool's background connection failures to the log.
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<DbError> for LogErrors {
+    fn handle_error(&self, error: DbError) {
+        tracing::warn!(%error, "database connection failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_chooses_the_backend() {
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=require"] {
+            assert_eq!(DatabaseUrl::parse(url).map(|u| u.backend()).ok(), Some(Backend::Postgres));
+        }
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./data/motcua.db").ok(),
+            Some(DatabaseUrl::Sqlite(PathBuf::from("./data/motcua.db")))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/motcua/db.sqlite").ok(),
+            Some(DatabaseUrl::Sqlite(PathBuf::from("/var/lib/motcua/db.sqlite")))
+        );
+    }
+
+    #[test]
+    fn other_urls_are_refused_with_a_one_line_reason() {
+        for (url, expected) in [
+            ("mysql://x", "scheme `mysql` is not supported"),
+            ("garbage", "not a database URL"),
+            ("", "not a database URL"),
+            ("sqlite://", "needs a file path"),
+            ("sqlite://:memory:", "in-memory databases"),
+        ] {
+            let error = DatabaseUrl::parse(url).map(drop).err().map(|e| e.to_string());
+            let message = error.unwrap_or_default();
+            assert!(message.contains(expected), "{url:?} gave {message:?}");
+            assert!(!message.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn printed_urls_hide_the_password() {
+        let url = DatabaseUrl::parse("postgres://motcua:s3cret@db:5432/motcua?sslmode=require");
+        let printed = url.map(|u| u.to_string()).unwrap_or_default();
+        assert_eq!(printed, "postgres://motcua:***@db:5432/motcua?sslmode=require");
+        let printed = DatabaseUrl::parse("postgres://motcua@db/motcua").map(|u| u.to_string());
+        assert_eq!(printed.ok().as_deref(), Some("postgres://motcua@db/motcua"));
+    }
+}

@@ -1,0 +1,21 @@
+//! Storage for motcua: one diesel schema served by PostgreSQL or by an embedded
+//! SQLite file.
+//!
+//! The crate knows nothing of HTTP. It hands out a [`Db`] handle (an r2d2 pool
+//! of [`DbConnection`]s), applies the embedded migrations, and exposes
+//! repository functions that return [`DbError`], never a raw diesel error.
+//!
+//! Everything here is blocking; the API crate runs it on its blocking pool.
+
+pub mod agencies;
+mod db;
+mod error;
+pub mod migrations;
+pub mod schema;
+pub mod sql_types;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+pub use db::{Backend, DatabaseUrl, Db, DbConfig, DbConnection, Readiness};
+pub use error::DbError;
+pub use sql_types::Id;

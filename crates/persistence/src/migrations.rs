@@ -1,0 +1,102 @@
+//! The schema's history, embedded in the binary: one folder per backend under
+//! `migrations/`, with the same migration names in both.
+
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::db::{Backend, DbConnection};
+use crate::error::DbError;
+
+/// PostgreSQL migrations (`migrations/postgres`).
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+/// SQLite migrations (`migrations/sqlite`).
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// The migration set for a backend.
+pub fn source(backend: Backend) -> EmbeddedMigrations {
+    match backend {
+        Backend::Postgres => POSTGRES,
+        Backend::Sqlite => SQLITE,
+    }
+}
+
+/// Applies every pending migration, each in its own transaction; returns how many ran.
+pub fn run_pending(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let applied = conn
+        .run_pending_migrations(source(conn.backend()))
+        .map_err(|error| DbError::Migration(error.to_string()))?;
+    for version in &applied {
+        tracing::info!(%version, "applied migration");
+    }
+    Ok(applied.len())
+}
+
+/// How many embedded migrations the database has not applied yet.
+pub fn pending(conn: &mut DbConnection) -> Result<usize, DbError> {
+    conn.pending_migrations(source(conn.backend()))
+        .map(|pending| pending.len())
+        .map_err(|error| DbError::Migration(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel_migrations::MigrationHarness;
+
+    use super::source;
+    use crate::testing::TestDb;
+    use crate::testing::schema::{render_schema, snapshot};
+
+    /// The committed `schema.rs` is exactly what the migrations produce, on
+    /// each backend. `MOTCUA_BLESS=1` rewrites it instead.
+    fn committed_schema_matches_the_migrations(db: TestDb) {
+        let rendered = db
+            .open()
+            .run(|conn| Ok(render_schema(conn)))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema.rs");
+        if std::env::var_os("MOTCUA_BLESS").is_some() {
+            std::fs::write(path, &rendered).unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == rendered,
+            "{path} differs from what the {} migrations produce. Expected:\n{rendered}\n\
+             Regenerate with MOTCUA_BLESS=1 cargo test -p motcua-persistence committed_schema",
+            db.url().backend()
+        );
+    }
+
+    /// Each migration's `down.sql` returns the database to exactly the state
+    /// before its `up.sql`, and the migration can then be applied again.
+    fn every_down_migration_reverts(db: TestDb) {
+        let result = db.open().run(|conn| {
+            let backend = conn.backend();
+            let total = conn.pending_migrations(source(backend)).map(|m| m.len()).unwrap_or(0);
+            assert!(total > 0, "no migrations found");
+            for _ in 0..total {
+                let before = snapshot(conn).unwrap_or_else(|e| panic!("{e}"));
+                let applied = conn
+                    .run_next_migration(source(backend))
+                    .map(|version| version.to_string())
+                    .unwrap_or_else(|e| panic!("up: {e}"));
+                let after_up = snapshot(conn).unwrap_or_else(|e| panic!("{e}"));
+                assert_ne!(before, after_up, "{applied} changed nothing");
+                conn.revert_last_migration(source(backend))
+                    .unwrap_or_else(|e| panic!("down {applied}: {e}"));
+                let after_down = snapshot(conn).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(before, after_down, "down.sql of {applied} does not revert its up.sql");
+                conn.run_next_migration(source(backend))
+                    .unwrap_or_else(|e| panic!("up again {applied}: {e}"));
+            }
+            Ok(())
+        });
+        result.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    crate::db_tests!(empty: every_down_migration_reverts);
+
+    mod migrated {
+        use super::*;
+        crate::db_tests!(committed_schema_matches_the_migrations);
+    }
+}

@@ -1,0 +1,140 @@
+//! The one SQL type the two backends do not share: UUIDs are native `uuid` on
+//! PostgreSQL and 36-character text on SQLite. Columns declare [`Uuid`]; Rust
+//! code sees [`Id`].
+
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::query_builder::QueryId;
+use diesel::pg::Pg;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::{HasSqlType, SqlType, Text};
+use diesel::sqlite::Sqlite;
+
+use crate::db::MultiBackend;
+
+/// SQL type of UUID columns: `uuid` on PostgreSQL, `CHAR(36)` text on SQLite.
+#[derive(Debug, Clone, Copy, Default, SqlType, QueryId)]
+#[diesel(postgres_type(oid = 2950, array_oid = 2951))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct Uuid;
+
+/// A row identifier: a UUID (version 7 for new rows, so ids sort by creation).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow,
+)]
+#[diesel(sql_type = Uuid)]
+pub struct Id(pub uuid::Uuid);
+
+impl Id {
+    /// A fresh, time-ordered identifier.
+    pub fn new() -> Self {
+        Id(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for Id {
+    fn default() -> Self {
+        Id::new()
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for Id {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(Id)
+    }
+}
+
+impl From<uuid::Uuid> for Id {
+    fn from(value: uuid::Uuid) -> Self {
+        Id(value)
+    }
+}
+
+impl ToSql<Uuid, Pg> for Id {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        out.write_all(self.0.as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<Uuid, Pg> for Id {
+    fn from_sql(bytes: <Pg as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        Ok(Id(uuid::Uuid::from_slice(bytes.as_bytes())?))
+    }
+}
+
+impl ToSql<Uuid, Sqlite> for Id {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.to_string());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<Uuid, Sqlite> for Id {
+    fn from_sql(bytes: <Sqlite as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<Text, Sqlite>>::from_sql(bytes)?;
+        Ok(text.parse()?)
+    }
+}
+
+impl HasSqlType<Uuid> for MultiBackend {
+    fn metadata(lookup: &mut Self::MetadataLookup) -> Self::TypeMetadata {
+        MultiBackend::lookup_sql_type::<Uuid>(lookup)
+    }
+}
+
+impl ToSql<Uuid, MultiBackend> for Id {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, MultiBackend>) -> serialize::Result {
+        out.set_value((Uuid, self));
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<Uuid, MultiBackend> for Id {
+    fn from_sql(bytes: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        bytes.from_sql::<Id, Uuid>()
+    }
+}
+
+/// The form in which instants are stored: UTC, truncated to the microsecond
+/// (what PostgreSQL keeps), so a value reads back exactly as it was written.
+pub fn to_db_time(instant: DateTime<Utc>) -> NaiveDateTime {
+    let naive = instant.naive_utc();
+    naive
+        .with_nanosecond(naive.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(naive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_hyphenated_and_parse_back() {
+        let id = Id::new();
+        let text = id.to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(text.parse::<Id>().ok(), Some(id));
+        assert!("not-a-uuid".parse::<Id>().is_err());
+    }
+
+    #[test]
+    fn new_ids_sort_by_creation() {
+        let first = Id::new();
+        let second = Id::new();
+        assert!(first < second);
+    }
+}
