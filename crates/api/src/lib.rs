@@ -1,1 +1,13 @@
-pub fn x(){}
+//! The motcua REST API: actix-web handlers over the domain and persistence
+//! crates. Errors leave as problem+json ([`error::ApiError`]); settings come
+//! in as a value ([`Settings`]); the OpenAPI document is generated from the
+//! handlers ([`openapi`]).
+
+pub mod error;
+mod routes;
+pub mod settings;
+mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::{Application, StartupError, openapi};

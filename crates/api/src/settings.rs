@@ -1,0 +1,301 @@
+//! Typed settings, read once from the environment by the binary and passed
+//! into [`crate::Application::build`]. Nothing reads the environment later.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use motcua_persistence::{DatabaseUrl, DbConfig};
+
+/// Deployment mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Local use: a random signing secret is made up when none is configured.
+    Development,
+    /// Real deployments: refuses to start without a strong signing secret.
+    Production,
+}
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that signs with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Logging output.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// A `tracing` filter directive, e.g. `info` or `motcua_api=debug,info`.
+    pub filter: String,
+    /// One JSON object per line instead of human-readable text.
+    pub json: bool,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest JSON request body, in bytes.
+    pub json_body_bytes: usize,
+    /// Largest uploaded file, in bytes.
+    pub upload_bytes: usize,
+}
+
+/// Everything the application needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Deployment mode.
+    pub environment: Environment,
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Database and pool.
+    pub database: DbConfig,
+    /// Directory for the SQLite file (by default) and uploaded files.
+    pub data_dir: PathBuf,
+    /// Key that signs access tokens.
+    pub jwt_secret: Secret,
+    /// Logging.
+    pub log: LogSettings,
+    /// Body size limits.
+    pub limits: Limits,
+    /// HTTP worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+    /// How long in-flight requests may run on after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+/// A setting that cannot be used, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct SettingsError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+const MIN_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    /// Every variable is documented in the README's configuration table.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let environment = match get("MOTCUA_ENV").as_deref().map(str::trim) {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "MOTCUA_ENV",
+                    message: format!("`{other}` is neither `development` nor `production`"),
+                });
+            }
+        };
+        let data_dir = PathBuf::from(get("MOTCUA_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let url = match get("DATABASE_URL") {
+            Some(url) => DatabaseUrl::parse(&url).map_err(|e| SettingsError {
+                variable: "DATABASE_URL",
+                message: e.to_string(),
+            })?,
+            None => DatabaseUrl::Sqlite(data_dir.join("motcua.db")),
+        };
+        let mut database = DbConfig::new(url);
+        if let Some(size) = parse_number::<u32>(&get, "MOTCUA_DB_POOL_SIZE")? {
+            database.pool_size = size.max(1);
+        }
+        if let Some(secs) = parse_number::<u64>(&get, "MOTCUA_DB_TIMEOUT_SECS")? {
+            database.acquire_timeout = Duration::from_secs(secs.max(1));
+        }
+
+        let jwt_secret = match (get("MOTCUA_JWT_SECRET"), environment) {
+            (Some(secret), Environment::Production) => {
+                check_strength(&secret).map_err(|message| SettingsError {
+                    variable: "MOTCUA_JWT_SECRET",
+                    message,
+                })?;
+                Secret(secret)
+            }
+            (Some(secret), Environment::Development) => Secret(secret),
+            (None, Environment::Production) => {
+                return Err(SettingsError {
+                    variable: "MOTCUA_JWT_SECRET",
+                    message: format!(
+                        "required in production: at least {MIN_SECRET_BYTES} random bytes, \
+                         e.g. `openssl rand -base64 48`"
+                    ),
+                });
+            }
+            // A fresh random key: tokens die with the process, which is fine locally.
+            (None, Environment::Development) => Secret(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )),
+        };
+
+        Ok(Settings {
+            environment,
+            bind: get("MOTCUA_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database,
+            data_dir,
+            jwt_secret,
+            log: LogSettings {
+                filter: get("MOTCUA_LOG").unwrap_or_else(|| "info".into()),
+                json: parse_bool(&get, "MOTCUA_LOG_JSON")?.unwrap_or(false),
+            },
+            limits: Limits {
+                json_body_bytes: parse_number(&get, "MOTCUA_MAX_JSON_BYTES")?
+                    .unwrap_or(1024 * 1024),
+                upload_bytes: parse_number(&get, "MOTCUA_MAX_UPLOAD_BYTES")?
+                    .unwrap_or(20 * 1024 * 1024),
+            },
+            workers: parse_number(&get, "MOTCUA_WORKERS")?,
+            shutdown_timeout: Duration::from_secs(
+                parse_number(&get, "MOTCUA_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
+            ),
+        })
+    }
+}
+
+/// A production signing secret must be long and not an obvious placeholder.
+fn check_strength(secret: &str) -> Result<(), String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "too short for production ({} bytes; at least {MIN_SECRET_BYTES})",
+            secret.len()
+        ));
+    }
+    let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
+    let lower = secret.to_ascii_lowercase();
+    if distinct.len() < 10 || ["secret", "changeme", "password", "motcua"].iter().any(|w| lower.contains(w))
+    {
+        return Err("looks like a placeholder, not a random key; use e.g. `openssl rand -base64 48`".into());
+    }
+    Ok(())
+}
+
+fn parse_number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<T>, SettingsError> {
+    get(variable)
+        .map(|value| {
+            value.trim().parse::<T>().map_err(|_| SettingsError {
+                variable,
+                message: format!("`{value}` is not a non-negative whole number"),
+            })
+        })
+        .transpose()
+}
+
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<Option<bool>, SettingsError> {
+    get(variable)
+        .map(|value| match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(SettingsError {
+                variable,
+                message: format!("`{value}` is not true or false"),
+            }),
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use motcua_persistence::Backend;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    const STRONG: &str = "q8VvX1pZk3N7tR2wY5bC9dF0gH4jL6mS";
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.database.url, DatabaseUrl::Sqlite(PathBuf::from("./data/motcua.db")));
+        assert!(s.jwt_secret.expose().len() >= MIN_SECRET_BYTES);
+        assert_eq!(s.limits.upload_bytes, 20 * 1024 * 1024);
+        assert!(!s.log.json);
+    }
+
+    #[test]
+    fn the_data_dir_moves_the_default_database() {
+        let s = settings(&[("MOTCUA_DATA_DIR", "/srv/motcua")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.database.url, DatabaseUrl::Sqlite(PathBuf::from("/srv/motcua/motcua.db")));
+    }
+
+    #[test]
+    fn database_url_chooses_the_backend() {
+        let s = settings(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.database.url.backend(), Backend::Postgres);
+        let error = settings(&[("DATABASE_URL", "mysql://x")]).err().map(|e| e.to_string());
+        assert!(error.unwrap_or_default().starts_with("DATABASE_URL: "));
+    }
+
+    #[test]
+    fn production_demands_a_strong_secret() {
+        let prod = |secret: Option<&str>| {
+            let mut vars = vec![("MOTCUA_ENV", "production")];
+            vars.extend(secret.map(|s| ("MOTCUA_JWT_SECRET", s)));
+            settings(&vars).map(|s| s.jwt_secret)
+        };
+        for weak in [None, Some("short"), Some("changeme-changeme-changeme-changeme"), Some(&"a".repeat(64))] {
+            let error = prod(weak).err().map(|e| e.variable);
+            assert_eq!(error, Some("MOTCUA_JWT_SECRET"), "{weak:?} was accepted");
+        }
+        assert_eq!(prod(Some(STRONG)).ok(), Some(Secret::new(STRONG)));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("MOTCUA_ENV", "staging"),
+            ("MOTCUA_LOG_JSON", "maybe"),
+            ("MOTCUA_DB_POOL_SIZE", "-1"),
+            ("MOTCUA_MAX_JSON_BYTES", "1MB"),
+        ] {
+            let error = settings(&[(name, value)]).err().map(|e| e.variable);
+            assert_eq!(error, Some(name));
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = settings(&[("MOTCUA_JWT_SECRET", STRONG)]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{s:?}").contains(STRONG));
+    }
+}
