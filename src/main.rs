@@ -11,7 +11,11 @@ use motcua_api::{Application, Settings, telemetry};
 use motcua_persistence::Db;
 
 #[derive(Debug, Parser)]
-#[command(name = "motcua", version, about = "Backend for Vietnam's one-stop desks (một cửa)")]
+#[command(
+    name = "motcua",
+    version,
+    about = "Backend for Vietnam's one-stop desks (một cửa)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -217,9 +217,8 @@ impl From<actix_web::error::BlockingError> for ApiError {
 pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::{JsonPayloadError, PayloadError};
     match error {
-        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
-            ApiError::PayloadTooLarge { limit }
-        }
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit },
         JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit: 0 },
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType {
             expected: "application/json",
@@ -256,7 +255,9 @@ pub fn ensure_problem<B>(
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == HeaderValue::from_static(PROBLEM_JSON));
     if is_problem {
-        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
     }
     let status = response.status();
     let error = match status {
@@ -302,10 +303,18 @@ mod tests {
             ApiError::MalformedBody("x".into()),
             ApiError::Validation(vec![FieldError::new("phone", "not a phone number")]),
             ApiError::NotFound,
-            ApiError::MethodNotAllowed { method: Method::PUT, allow: vec![Method::GET] },
+            ApiError::MethodNotAllowed {
+                method: Method::PUT,
+                allow: vec![Method::GET],
+            },
             ApiError::PayloadTooLarge { limit: 10 },
-            ApiError::UnsupportedMediaType { expected: "application/json" },
-            ApiError::Conflict { code: "conflict", detail: "x".into() },
+            ApiError::UnsupportedMediaType {
+                expected: "application/json",
+            },
+            ApiError::Conflict {
+                code: "conflict",
+                detail: "x".into(),
+            },
             ApiError::Unavailable,
             ApiError::NotReady("migrating".into()),
             ApiError::Internal("secret cause".into()),

@@ -10,4 +10,4 @@ mod startup;
 pub mod telemetry;
 
 pub use settings::Settings;
-pub use startup::{Application, StartupError, openapi};
+pub use startup::{AppState, Application, StartupError, app, openapi};

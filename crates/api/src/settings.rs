@@ -188,9 +188,14 @@ fn check_strength(secret: &str) -> Result<(), String> {
     }
     let distinct: std::collections::BTreeSet<char> = secret.chars().collect();
     let lower = secret.to_ascii_lowercase();
-    if distinct.len() < 10 || ["secret", "changeme", "password", "motcua"].iter().any(|w| lower.contains(w))
+    if distinct.len() < 10
+        || ["secret", "changeme", "password", "motcua"]
+            .iter()
+            .any(|w| lower.contains(w))
     {
-        return Err("looks like a placeholder, not a random key; use e.g. `openssl rand -base64 48`".into());
+        return Err(
+            "looks like a placeholder, not a random key; use e.g. `openssl rand -base64 48`".into(),
+        );
     }
     Ok(())
 }
@@ -234,8 +239,10 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|name| vars.get(name).cloned())
     }
 
@@ -246,7 +253,10 @@ mod tests {
         let s = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.environment, Environment::Development);
         assert_eq!(s.bind, "127.0.0.1:8080");
-        assert_eq!(s.database.url, DatabaseUrl::Sqlite(PathBuf::from("./data/motcua.db")));
+        assert_eq!(
+            s.database.url,
+            DatabaseUrl::Sqlite(PathBuf::from("./data/motcua.db"))
+        );
         assert!(s.jwt_secret.expose().len() >= MIN_SECRET_BYTES);
         assert_eq!(s.limits.upload_bytes, 20 * 1024 * 1024);
         assert!(!s.log.json);
@@ -255,14 +265,20 @@ mod tests {
     #[test]
     fn the_data_dir_moves_the_default_database() {
         let s = settings(&[("MOTCUA_DATA_DIR", "/srv/motcua")]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.database.url, DatabaseUrl::Sqlite(PathBuf::from("/srv/motcua/motcua.db")));
+        assert_eq!(
+            s.database.url,
+            DatabaseUrl::Sqlite(PathBuf::from("/srv/motcua/motcua.db"))
+        );
     }
 
     #[test]
     fn database_url_chooses_the_backend() {
-        let s = settings(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap_or_else(|e| panic!("{e}"));
+        let s =
+            settings(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.database.url.backend(), Backend::Postgres);
-        let error = settings(&[("DATABASE_URL", "mysql://x")]).err().map(|e| e.to_string());
+        let error = settings(&[("DATABASE_URL", "mysql://x")])
+            .err()
+            .map(|e| e.to_string());
         assert!(error.unwrap_or_default().starts_with("DATABASE_URL: "));
     }
 
@@ -273,7 +289,12 @@ mod tests {
             vars.extend(secret.map(|s| ("MOTCUA_JWT_SECRET", s)));
             settings(&vars).map(|s| s.jwt_secret)
         };
-        for weak in [None, Some("short"), Some("changeme-changeme-changeme-changeme"), Some(&"a".repeat(64))] {
+        for weak in [
+            None,
+            Some("short"),
+            Some("changeme-changeme-changeme-changeme"),
+            Some(&"a".repeat(64)),
+        ] {
             let error = prod(weak).err().map(|e| e.variable);
             assert_eq!(error, Some("MOTCUA_JWT_SECRET"), "{weak:?} was accepted");
         }

@@ -2,11 +2,12 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use actix_web_prom::PrometheusMetricsBuilder;
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use motcua_persistence::{Db, DbError};
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi as _;
@@ -16,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError, FieldError, Problem};
 use crate::routes;
-use crate::settings::Settings;
+use crate::settings::{Limits, Settings};
 use crate::telemetry::{self, RequestSpan};
 
 #[derive(utoipa::OpenApi)]
@@ -69,6 +70,84 @@ pub enum StartupError {
     Metrics(String),
 }
 
+/// What every worker's [`app`] shares: built once per process.
+#[derive(Clone)]
+pub struct AppState {
+    db: web::Data<Db>,
+    registry: web::Data<prometheus::Registry>,
+    known_routes: web::Data<KnownRoutes>,
+    metrics: PrometheusMetrics,
+    document: OpenApi,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The shared state for an application on `db` (already migrated).
+    pub fn new(db: Db, limits: Limits) -> Result<Self, StartupError> {
+        let metrics = PrometheusMetricsBuilder::new("motcua")
+            .mask_unmatched_patterns("unmatched")
+            .build()
+            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+        let document = openapi();
+        Ok(AppState {
+            db: web::Data::new(db),
+            registry: web::Data::new(metrics.registry.clone()),
+            known_routes: web::Data::new(KnownRoutes::from_openapi(&document)),
+            metrics,
+            document,
+            limits,
+        })
+    }
+}
+
+/// The application: routes, extractor limits and error mapping, and the
+/// middleware stack (outermost first: request id, tracing span, metrics,
+/// problem+json for every error response).
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .configure(routes::configure)
+        .split_for_parts();
+    let limits = state.limits;
+    app.app_data(state.db)
+        .app_data(state.registry)
+        .app_data(state.known_routes)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limits.json_body_bytes)
+                .error_handler(|e, _| error::json_error(e).into()),
+        )
+        .app_data(web::PayloadConfig::new(limits.json_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| error::query_error(e).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| error::path_error(e).into()))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", state.document))
+        .service(web::resource("/docs").get(docs_redirect))
+        .default_service(web::to(fallback))
+        .wrap(ErrorHandlers::new().default_handler(error::ensure_problem))
+        .wrap(state.metrics)
+        .wrap(TracingLogger::<RequestSpan>::new())
+        .wrap(from_fn(telemetry::request_id))
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     server: Server,
@@ -96,59 +175,23 @@ impl Application {
         let db = Db::open(&settings.database)?;
         db.migrate()?;
 
-        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+        let bind_error = |source| StartupError::Bind {
             bind: settings.bind.clone(),
             source,
-        })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind {
-            bind: settings.bind.clone(),
-            source,
-        })?;
+        };
+        let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
 
-        let metrics = PrometheusMetricsBuilder::new("motcua")
-            .mask_unmatched_patterns("unmatched")
-            .build()
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
-        let document = openapi();
-        let known_routes = web::Data::new(KnownRoutes::from_openapi(&document));
-        let registry = web::Data::new(metrics.registry.clone());
-        let db_data = web::Data::new(db.clone());
-        let limits = settings.limits;
-
-        let server = HttpServer::new(move || {
-            let (app, _) = App::new()
-                .into_utoipa_app()
-                .configure(routes::configure)
-                .split_for_parts();
-            app.app_data(db_data.clone())
-                .app_data(registry.clone())
-                .app_data(known_routes.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(limits.json_body_bytes)
-                        .error_handler(|e, _| error::json_error(e).into()),
-                )
-                .app_data(web::PayloadConfig::new(limits.json_body_bytes))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| error::query_error(e).into()))
-                .app_data(web::PathConfig::default().error_handler(|e, _| error::path_error(e).into()))
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
-                .service(web::resource("/docs").get(docs_redirect))
-                .default_service(web::to(fallback))
-                .wrap(ErrorHandlers::new().default_handler(error::ensure_problem))
-                .wrap(metrics.clone())
-                .wrap(TracingLogger::<RequestSpan>::new())
-                .wrap(from_fn(telemetry::request_id))
-        })
-        .workers(settings.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        }))
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            bind: settings.bind.clone(),
-            source,
-        })?
-        .run();
+        let state = AppState::new(db.clone(), settings.limits)?;
+        let workers = settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let server = HttpServer::new(move || app(state.clone()))
+            .workers(workers)
+            .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            .listen(listener)
+            .map_err(bind_error)?
+            .run();
 
         Ok(Application {
             server,
@@ -197,7 +240,7 @@ async fn fallback(
 
 /// The documented paths and their methods, read from the OpenAPI document.
 #[derive(Debug)]
-struct KnownRoutes(Vec<(Vec<Option<String>>, Vec<Method>)>);
+pub struct KnownRoutes(Vec<(Vec<Option<String>>, Vec<Method>)>);
 
 impl KnownRoutes {
     fn from_openapi(document: &OpenApi) -> Self {
@@ -242,5 +285,114 @@ impl KnownRoutes {
             .collect();
         allowed.dedup();
         (!allowed.is_empty()).then_some(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The HTTP edge's handling of request bodies, checked on a probe route
+    //! mounted on the real application (no handler in this crate takes a
+    //! JSON body yet). Nothing here touches SQL, so SQLite suffices.
+
+    use actix_web::http::header::ContentType;
+    use actix_web::{test, web};
+    use motcua_persistence::Backend;
+    use motcua_persistence::testing::TestDb;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::error::PROBLEM_JSON;
+
+    #[derive(Debug, Deserialize)]
+    struct Probe {
+        name: String,
+        count: u32,
+    }
+
+    async fn probe(body: web::Json<Probe>) -> HttpResponse {
+        HttpResponse::Ok().body(format!("{} {}", body.name, body.count))
+    }
+
+    const LIMIT: usize = 1024;
+
+    async fn call(request: test::TestRequest) -> (u16, Option<String>, Value) {
+        let db =
+            TestDb::migrated(Backend::Sqlite).unwrap_or_else(|| panic!("SQLite is always there"));
+        let limits = Limits {
+            json_body_bytes: LIMIT,
+            upload_bytes: LIMIT,
+        };
+        let state = AppState::new(db.open(), limits).unwrap_or_else(|e| panic!("{e}"));
+        let service = test::init_service(app(state).route("/probe", web::post().to(probe))).await;
+        let response = test::call_service(&service, request.to_request()).await;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = test::read_body(response).await;
+        (
+            status,
+            content_type,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    fn post_json(body: &str) -> test::TestRequest {
+        test::TestRequest::post()
+            .uri("/probe")
+            .insert_header(ContentType::json())
+            .set_payload(body.to_owned())
+    }
+
+    fn assert_problem(outcome: &(u16, Option<String>, Value), status: u16, code: &str) {
+        let (actual, content_type, body) = outcome;
+        assert_eq!(*actual, status, "{body}");
+        assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+        assert_eq!(body["status"], status);
+        assert_eq!(body["code"], code);
+        assert_eq!(body["type"], format!("urn:motcua:problem:{code}"));
+    }
+
+    #[actix_web::test]
+    async fn a_well_formed_body_reaches_the_handler() {
+        let (status, _, _) = call(post_json(r#"{"name": "Tiên Sơn", "count": 3}"#)).await;
+        assert_eq!(status, 200);
+    }
+
+    #[actix_web::test]
+    async fn malformed_json_is_400() {
+        let outcome = call(post_json(r#"{"name": "Tiên Sơn", "count": "#)).await;
+        assert_problem(&outcome, 400, "malformed_body");
+    }
+
+    #[actix_web::test]
+    async fn json_of_the_wrong_shape_is_422_with_a_field_message() {
+        let outcome = call(post_json(r#"{"name": "Tiên Sơn", "count": "many"}"#)).await;
+        assert_problem(&outcome, 422, "validation_failed");
+        let message = outcome.2["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains("invalid type"), "{message}");
+    }
+
+    #[actix_web::test]
+    async fn an_oversized_body_is_413() {
+        let big = format!(r#"{{"name": "{}", "count": 1}}"#, "x".repeat(LIMIT));
+        let outcome = call(post_json(&big)).await;
+        assert_problem(&outcome, 413, "payload_too_large");
+    }
+
+    #[actix_web::test]
+    async fn a_body_that_is_not_json_is_415() {
+        let request = test::TestRequest::post()
+            .uri("/probe")
+            .insert_header(ContentType::plaintext())
+            .set_payload("name=x");
+        let outcome = call(request).await;
+        assert_problem(&outcome, 415, "unsupported_media_type");
     }
 }

@@ -23,6 +23,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// A second call (e.g. from several tests in one process) changes nothing.
 pub fn init(log: &LogSettings) {
     let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = if log.json {
         tracing_subscriber::fmt::layer()
             .json()
@@ -34,11 +35,15 @@ pub fn init(log: &LogSettings) {
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
             .with_span_events(FmtSpan::CLOSE)
             .with_writer(std::io::stderr)
             .boxed()
     };
-    let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init();
 }
 
 /// The id of the current request: the client's `x-request-id` if it sent a
@@ -91,7 +96,9 @@ impl RootSpanBuilder for RequestSpan {
             .get::<RequestId>()
             .map(|id| id.0.clone())
             .unwrap_or_default();
-        let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
         tracing::info_span!(
             "http_request",
             request_id = %request_id,

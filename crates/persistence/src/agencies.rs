@@ -124,11 +124,19 @@ mod tests {
         let created = db
             .run(|conn| create(conn, &new_agency("000.00.00.H49", None), instant()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let found = db.run(|conn| find(conn, created.id)).unwrap_or_else(|e| panic!("{e}"));
+        let found = db
+            .run(|conn| find(conn, created.id))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(found, created);
         assert_eq!(found.name, "Đơn vị 000.00.00.H49");
-        assert_eq!(found.created_at.and_utc().timestamp_subsec_micros(), 123_456);
-        assert!(matches!(db.run(|conn| find(conn, Id::new())), Err(DbError::NotFound)));
+        assert_eq!(
+            found.created_at.and_utc().timestamp_subsec_micros(),
+            123_456
+        );
+        assert!(matches!(
+            db.run(|conn| find(conn, Id::new())),
+            Err(DbError::NotFound)
+        ));
     }
 
     fn subtree_holds_the_agency_and_its_descendants(db: TestDb) {
@@ -164,7 +172,10 @@ mod tests {
         let db = db.open();
         let unknown = new_agency("orphan", Some(Id::new()));
         let checked = db.run(|conn| create(conn, &unknown, instant()));
-        assert!(matches!(checked, Err(DbError::MissingReference(_))), "{checked:?}");
+        assert!(
+            matches!(checked, Err(DbError::MissingReference(_))),
+            "{checked:?}"
+        );
         // Bypassing the repository's own check: the database still refuses.
         let raw = db.write(|conn| {
             diesel::insert_into(agencies::table)
@@ -217,7 +228,10 @@ mod tests {
                 })
             })
             .collect();
-        let failures: usize = writers.into_iter().map(|w| w.join().unwrap_or(usize::MAX)).sum();
+        let failures: usize = writers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(usize::MAX))
+            .sum();
         assert_eq!(failures, 0);
         let count: i64 = db
             .run(|conn| Ok(agencies::table.count().get_result(conn)?))

@@ -382,8 +382,14 @@ mod tests {
 
     #[test]
     fn scheme_chooses_the_backend() {
-        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=require"] {
-            assert_eq!(DatabaseUrl::parse(url).map(|u| u.backend()).ok(), Some(Backend::Postgres));
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5432/db?sslmode=require",
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(url).map(|u| u.backend()).ok(),
+                Some(Backend::Postgres)
+            );
         }
         assert_eq!(
             DatabaseUrl::parse("sqlite://./data/motcua.db").ok(),
@@ -391,7 +397,9 @@ mod tests {
         );
         assert_eq!(
             DatabaseUrl::parse("sqlite:///var/lib/motcua/db.sqlite").ok(),
-            Some(DatabaseUrl::Sqlite(PathBuf::from("/var/lib/motcua/db.sqlite")))
+            Some(DatabaseUrl::Sqlite(PathBuf::from(
+                "/var/lib/motcua/db.sqlite"
+            )))
         );
     }
 
@@ -404,7 +412,10 @@ mod tests {
             ("sqlite://", "needs a file path"),
             ("sqlite://:memory:", "in-memory databases"),
         ] {
-            let error = DatabaseUrl::parse(url).map(drop).err().map(|e| e.to_string());
+            let error = DatabaseUrl::parse(url)
+                .map(drop)
+                .err()
+                .map(|e| e.to_string());
             let message = error.unwrap_or_default();
             assert!(message.contains(expected), "{url:?} gave {message:?}");
             assert!(!message.contains('\n'));
@@ -415,7 +426,10 @@ mod tests {
     fn printed_urls_hide_the_password() {
         let url = DatabaseUrl::parse("postgres://motcua:s3cret@db:5432/motcua?sslmode=require");
         let printed = url.map(|u| u.to_string()).unwrap_or_default();
-        assert_eq!(printed, "postgres://motcua:***@db:5432/motcua?sslmode=require");
+        assert_eq!(
+            printed,
+            "postgres://motcua:***@db:5432/motcua?sslmode=require"
+        );
         let printed = DatabaseUrl::parse("postgres://motcua@db/motcua").map(|u| u.to_string());
         assert_eq!(printed.ok().as_deref(), Some("postgres://motcua@db/motcua"));
     }

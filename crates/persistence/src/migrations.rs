@@ -71,7 +71,10 @@ mod tests {
     fn every_down_migration_reverts(db: TestDb) {
         let result = db.open().run(|conn| {
             let backend = conn.backend();
-            let total = conn.pending_migrations(source(backend)).map(|m| m.len()).unwrap_or(0);
+            let total = conn
+                .pending_migrations(source(backend))
+                .map(|m| m.len())
+                .unwrap_or(0);
             assert!(total > 0, "no migrations found");
             for _ in 0..total {
                 let before = snapshot(conn).unwrap_or_else(|e| panic!("{e}"));
@@ -84,7 +87,10 @@ mod tests {
                 conn.revert_last_migration(source(backend))
                     .unwrap_or_else(|e| panic!("down {applied}: {e}"));
                 let after_down = snapshot(conn).unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(before, after_down, "down.sql of {applied} does not revert its up.sql");
+                assert_eq!(
+                    before, after_down,
+                    "down.sql of {applied} does not revert its up.sql"
+                );
                 conn.run_next_migration(source(backend))
                     .unwrap_or_else(|e| panic!("up again {applied}: {e}"));
             }

@@ -10,8 +10,8 @@ use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
-use diesel::query_builder::QueryId;
 use diesel::pg::Pg;
+use diesel::query_builder::QueryId;
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::{HasSqlType, SqlType, Text};
 use diesel::sqlite::Sqlite;
@@ -25,9 +25,7 @@ use crate::db::MultiBackend;
 pub struct Uuid;
 
 /// A row identifier: a UUID (version 7 for new rows, so ids sort by creation).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Uuid)]
 pub struct Id(pub uuid::Uuid);
 

@@ -61,7 +61,8 @@ impl TestDb {
                 };
                 if migrated {
                     let db = test_db.open();
-                    db.migrate().unwrap_or_else(|e| panic!("migrating SQLite: {e}"));
+                    db.migrate()
+                        .unwrap_or_else(|e| panic!("migrating SQLite: {e}"));
                 }
                 Some(test_db)
             }
@@ -70,7 +71,10 @@ impl TestDb {
                 let name = next_database_name();
                 let mut conn = pg_connect(&admin);
                 let statement = if migrated {
-                    format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", template(&admin))
+                    format!(
+                        "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+                        template(&admin)
+                    )
                 } else {
                     format!("CREATE DATABASE \"{name}\"")
                 };
@@ -103,8 +107,9 @@ impl Drop for TestDb {
         {
             let name = name.split('?').next().unwrap_or(name);
             if let Ok(mut conn) = PgConnection::establish(&admin) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn);
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
             }
         }
     }
@@ -120,7 +125,9 @@ fn postgres_admin_url() -> Option<String> {
             match PgConnection::establish(&url) {
                 Ok(_) => Some(url),
                 Err(error) => {
-                    let shown = DatabaseUrl::parse(&url).map(|u| u.to_string()).unwrap_or(url);
+                    let shown = DatabaseUrl::parse(&url)
+                        .map(|u| u.to_string())
+                        .unwrap_or(url);
                     let reason = error.to_string().trim().replace('\n', " ");
                     if is_ci() {
                         panic!("CI=true and PostgreSQL at {shown} is unreachable: {reason}");
@@ -312,4 +319,18 @@ macro_rules! db_tests {
     ($($name:ident),* $(,)?) => {
         $crate::db_tests!(@with migrated; $($name),*);
     };
+}
+
+/// Reverts the most recent migration, leaving the database one step behind
+/// the binary (to exercise readiness checks).
+pub fn revert_last_migration(db: &Db) -> Result<String, String> {
+    use diesel_migrations::MigrationHarness;
+    db.run(|conn| {
+        let source = crate::migrations::source(conn.backend());
+        Ok(conn
+            .revert_last_migration(source)
+            .map(|version| version.to_string()))
+    })
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }

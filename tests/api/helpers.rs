@@ -1,0 +1,117 @@
+use motcua_api::{Application, Settings};
+use motcua_persistence::testing::TestDb;
+use motcua_persistence::{Backend, Db, DbConfig};
+
+/// A running application with its own database, reached over HTTP.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub db: Db,
+    _data_dir: tempfile::TempDir,
+    _database: TestDb,
+}
+
+impl TestApp {
+    /// Starts the application on a fresh database of `backend`; `None` when
+    /// that backend is unavailable here (PostgreSQL outside CI).
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let database = TestDb::migrated(backend)?;
+        let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let mut settings =
+            Settings::from_lookup(|_| None).unwrap_or_else(|e| panic!("default settings: {e}"));
+        settings.bind = "127.0.0.1:0".into();
+        settings.database = DbConfig::new(database.url().clone());
+        settings.data_dir = data_dir.path().to_owned();
+        settings.workers = Some(1);
+        let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));
+        let address = format!("http://{}", app.address());
+        let db = app.db().clone();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_else(|e| panic!("HTTP client: {e}"));
+        Some(TestApp {
+            address,
+            client,
+            backend,
+            db,
+            _data_dir: data_dir,
+            _database: database,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+}
+
+/// The body of a response as JSON, checking its media type.
+pub async fn json(response: reqwest::Response, media_type: &str) -> serde_json::Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with(media_type),
+        "content type {content_type}"
+    );
+    response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("JSON body: {e}"))
+}
+
+/// Asserts an RFC 9457 problem with this status and code; returns it.
+pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status);
+    let body = json(response, "application/problem+json").await;
+    assert_eq!(body["status"], status);
+    assert_eq!(body["code"], code);
+    assert_eq!(body["type"], format!("urn:motcua:problem:{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+/// Declares each named async test function (taking a [`TestApp`]) once per
+/// backend, as `sqlite::<name>` and `postgres::<name>`.
+macro_rules! api_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::helpers::TestApp::spawn(motcua_persistence::Backend::Sqlite).await;
+                    if let Some(app) = app {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::helpers::TestApp::spawn(motcua_persistence::Backend::Postgres).await;
+                    if let Some(app) = app {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}

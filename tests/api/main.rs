@@ -1,0 +1,11 @@
+//! Black-box tests of the motcua API: each test starts the real application
+//! on port 0 with its own database and talks to it over HTTP. Tests written
+//! with `api_tests!` run twice, as `sqlite::<name>` and `postgres::<name>`.
+
+#[macro_use]
+mod helpers;
+
+mod binary;
+mod errors;
+mod openapi;
+mod operations;
