@@ -213,6 +213,9 @@ fn template(admin: &str) -> String {
                     &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{building}'"),
                 );
                 exec(&mut conn, &format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""));
+                // Marked as a template, any role that may create databases can
+                // clone it, whichever role built it.
+                exec(&mut conn, &format!("ALTER DATABASE \"{name}\" IS_TEMPLATE true"));
             }
             exec(&mut conn, &format!("SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})"));
             name
@@ -253,6 +256,8 @@ fn sweep_leftovers(conn: &mut PgConnection, current_template: &str) {
             None => name.starts_with(TEMPLATE_PREFIX) && name != current_template,
         };
         if stale {
+            let _ = diesel::sql_query(format!("ALTER DATABASE \"{name}\" IS_TEMPLATE false"))
+                .execute(conn);
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .execute(conn);
         }
