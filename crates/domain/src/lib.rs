@@ -1,1 +1,7 @@
-pub fn x() {}
+//! The law of the one-stop desk, in code: the legal clock, working calendars,
+//! the dossier lifecycle and the value types (codes, personal IDs, money).
+//!
+//! This crate is pure: no database, no HTTP, no clock of its own ("now" is
+//! always a parameter), no I/O. CI checks that it depends on neither diesel
+//! nor actix-web. The rules it implements are explained, with their legal
+//! sources, in `docs/`.
