@@ -5,3 +5,7 @@
 //! always a parameter), no I/O. CI checks that it depends on neither diesel
 //! nor actix-web. The rules it implements are explained, with their legal
 //! sources, in `docs/`.
+
+pub mod calendar;
+pub mod national;
+pub mod time;
