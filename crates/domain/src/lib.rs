@@ -9,3 +9,5 @@
 pub mod calendar;
 pub mod national;
 pub mod time;
+pub mod clock;
+pub mod explain;
