@@ -11,3 +11,4 @@ pub mod national;
 pub mod time;
 pub mod clock;
 pub mod explain;
+pub mod lifecycle;
