@@ -54,7 +54,10 @@ pub struct Period {
 impl Period {
     /// A period from `start` to `end` (end exclusive, after start).
     pub fn new(start: NaiveTime, end: NaiveTime) -> Result<Self, CalendarError> {
-        let (start, end) = (start.num_seconds_from_midnight(), end.num_seconds_from_midnight());
+        let (start, end) = (
+            start.num_seconds_from_midnight(),
+            end.num_seconds_from_midnight(),
+        );
         if start >= end {
             return Err(CalendarError::InvalidHours(format!(
                 "{} is not before {}",
@@ -114,7 +117,10 @@ impl DayHours {
     pub fn new(mut periods: Vec<Period>) -> Result<Self, CalendarError> {
         periods.sort();
         if let Some(pair) = periods.windows(2).find(|pair| pair[0].end > pair[1].start) {
-            return Err(CalendarError::InvalidHours(format!("{} overlaps {}", pair[0], pair[1])));
+            return Err(CalendarError::InvalidHours(format!(
+                "{} overlaps {}",
+                pair[0], pair[1]
+            )));
         }
         let total = periods.iter().map(Period::secs).sum();
         Ok(DayHours { periods, total })
@@ -127,7 +133,12 @@ impl DayHours {
 
     /// Parses a list of `HH:MM-HH:MM` periods.
     pub fn parse<S: AsRef<str>>(periods: &[S]) -> Result<Self, CalendarError> {
-        DayHours::new(periods.iter().map(|p| Period::parse(p.as_ref())).collect::<Result<_, _>>()?)
+        DayHours::new(
+            periods
+                .iter()
+                .map(|p| Period::parse(p.as_ref()))
+                .collect::<Result<_, _>>()?,
+        )
     }
 
     /// The periods, in order.
@@ -192,7 +203,16 @@ impl WeeklyHours {
     /// Monday to Friday 07:30–11:30 and 13:00–17:00: the national default.
     pub fn standard() -> Self {
         let office = DayHours {
-            periods: vec![Period { start: 27_000, end: 41_400 }, Period { start: 46_800, end: 61_200 }],
+            periods: vec![
+                Period {
+                    start: 27_000,
+                    end: 41_400,
+                },
+                Period {
+                    start: 46_800,
+                    end: 61_200,
+                },
+            ],
             total: 8 * 3600,
         };
         WeeklyHours([
@@ -456,10 +476,15 @@ impl WorkingCalendar {
     pub fn status(&self, date: NaiveDate) -> DayStatus<'_> {
         let day = day_number(date);
         match self.exception(day) {
-            Some(Exception { rule: DayRule::Off { kind, name }, .. }) => DayStatus::Off(*kind, name),
-            Some(Exception { rule: DayRule::Working { name, .. }, hours, .. }) => {
-                DayStatus::MakeUp(hours, name)
-            }
+            Some(Exception {
+                rule: DayRule::Off { kind, name },
+                ..
+            }) => DayStatus::Off(*kind, name),
+            Some(Exception {
+                rule: DayRule::Working { name, .. },
+                hours,
+                ..
+            }) => DayStatus::MakeUp(hours, name),
             None => {
                 let hours = &self.weekly.0[weekday_index(day)];
                 if hours.is_working() {
@@ -479,8 +504,8 @@ impl WorkingCalendar {
     /// Working seconds from the origin to the start of `day`.
     fn cumulative_day(&self, day: i32) -> i64 {
         let k = i64::from(day) - 1;
-        let regular = k.div_euclid(7) * self.week_prefix[7]
-            + self.week_prefix[k.rem_euclid(7) as usize];
+        let regular =
+            k.div_euclid(7) * self.week_prefix[7] + self.week_prefix[k.rem_euclid(7) as usize];
         let before = self.exceptions.partition_point(|e| e.day < day);
         regular + self.delta_prefix[before]
     }
@@ -500,7 +525,9 @@ impl WorkingCalendar {
         if to <= from {
             return Duration::zero();
         }
-        Duration::seconds(self.cumulative_at(Position::of(to)) - self.cumulative_at(Position::of(from)))
+        Duration::seconds(
+            self.cumulative_at(Position::of(to)) - self.cumulative_at(Position::of(from)),
+        )
     }
 
     /// The earliest position at which the cumulative working time reaches
@@ -637,10 +664,12 @@ mod tests {
     fn working_time_counts_only_office_hours() {
         let calendar = plain();
         // Monday 2026-11-23: 09:30 to 14:00 is 2h + 1h.
-        let worked = calendar.working_time_between(at(2026, 11, 23, 9, 30), at(2026, 11, 23, 14, 0));
+        let worked =
+            calendar.working_time_between(at(2026, 11, 23, 9, 30), at(2026, 11, 23, 14, 0));
         assert_eq!(worked, Duration::hours(3));
         // Friday 16:00 to Monday 08:30: 1h + 1h.
-        let worked = calendar.working_time_between(at(2026, 11, 27, 16, 0), at(2026, 11, 30, 8, 30));
+        let worked =
+            calendar.working_time_between(at(2026, 11, 27, 16, 0), at(2026, 11, 30, 8, 30));
         assert_eq!(worked, Duration::hours(2));
         // A whole year of plain weeks: 52 weeks and a day (2026 starts on a Thursday).
         let worked = calendar.working_time_between(at(2026, 1, 1, 0, 0), at(2027, 1, 1, 0, 0));
@@ -652,15 +681,21 @@ mod tests {
         let calendar = plain();
         let monday_open = at(2026, 11, 23, 7, 30);
         assert_eq!(
-            calendar.add_working_time(monday_open, Duration::hours(8)).ok(),
+            calendar
+                .add_working_time(monday_open, Duration::hours(8))
+                .ok(),
             Some(at(2026, 11, 23, 17, 0))
         );
         assert_eq!(
-            calendar.add_working_time(monday_open, Duration::hours(4)).ok(),
+            calendar
+                .add_working_time(monday_open, Duration::hours(4))
+                .ok(),
             Some(at(2026, 11, 23, 11, 30))
         );
         assert_eq!(
-            calendar.add_working_time(monday_open, Duration::hours(4) + Duration::seconds(1)).ok(),
+            calendar
+                .add_working_time(monday_open, Duration::hours(4) + Duration::seconds(1))
+                .ok(),
             Some(at(2026, 11, 23, 13, 0) + Duration::seconds(1))
         );
     }
@@ -685,19 +720,32 @@ mod tests {
         let mut national = CalendarLayer::default();
         national.days.insert(
             date(2026, 12, 1),
-            DayRule::Off { kind: DayOffKind::Holiday, name: "national".into() },
+            DayRule::Off {
+                kind: DayOffKind::Holiday,
+                name: "national".into(),
+            },
         );
         national.years.insert(2026, Confidence::Official);
         let mut commune = CalendarLayer::default();
         let saturday_morning = DayHours::parse(&["07:30-11:30"]).unwrap_or_default();
         commune.days.insert(
             date(2026, 12, 1),
-            DayRule::Working { hours: saturday_morning.clone(), name: "open anyway".into() },
+            DayRule::Working {
+                hours: saturday_morning.clone(),
+                name: "open anyway".into(),
+            },
         );
         let calendar = WorkingCalendar::compose(&[&national, &commune]);
         assert_eq!(calendar.hours_on(date(2026, 12, 1)), &saturday_morning);
-        assert!(calendar.unannounced_years(date(2026, 1, 1), date(2026, 12, 31)).is_empty());
-        assert_eq!(calendar.unannounced_years(date(2026, 1, 1), date(2027, 1, 1)), vec![2027]);
+        assert!(
+            calendar
+                .unannounced_years(date(2026, 1, 1), date(2026, 12, 31))
+                .is_empty()
+        );
+        assert_eq!(
+            calendar.unannounced_years(date(2026, 1, 1), date(2027, 1, 1)),
+            vec![2027]
+        );
     }
 
     #[test]
@@ -719,7 +767,9 @@ mod tests {
         assert!(Period::parse("17:00-07:30").is_err());
         assert!(Period::parse("7h30-11h").is_err());
         assert_eq!(
-            DayHours::parse(&["13:00-17:00", "07:30-11:30"]).map(|h| h.duration()).ok(),
+            DayHours::parse(&["13:00-17:00", "07:30-11:30"])
+                .map(|h| h.duration())
+                .ok(),
             Some(Duration::hours(8))
         );
     }

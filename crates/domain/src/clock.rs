@@ -15,9 +15,11 @@ use crate::calendar::{CalendarError, WorkingCalendar};
 use crate::explain::{MoveReason, Step};
 use crate::time::{from_local, to_local};
 
-/// How long the law gives for a procedure (PRODUCT.md §5).
+/// How long the law gives for a procedure (PRODUCT.md §5). In JSON:
+/// `{"amount": 3, "unit": "working_days"}`, or
+/// `{"unit": "same_day", "cutoff": "15:00"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "unit", rename_all = "snake_case")]
+#[serde(try_from = "TimeLimitSpec", into = "TimeLimitSpec")]
 pub enum TimeLimit {
     /// N standard (8-hour) working days of working time.
     WorkingDays {
@@ -33,7 +35,6 @@ pub enum TimeLimit {
     /// otherwise by the end of the next working day.
     SameDay {
         /// The cut-off time of day (by default 15:00).
-        #[serde(default = "default_cutoff")]
         cutoff: NaiveTime,
     },
     /// The end of the N-th calendar day after the clock starts, or of the next
@@ -47,6 +48,85 @@ pub enum TimeLimit {
 /// 15:00, the default same-day cut-off.
 pub fn default_cutoff() -> NaiveTime {
     NaiveTime::from_hms_opt(15, 0, 0).unwrap_or(NaiveTime::MIN)
+}
+
+/// The JSON form of a [`TimeLimit`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeLimitSpec {
+    /// How many units (not used by `same_day`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<u32>,
+    /// `working_days`, `working_hours`, `same_day` or `calendar_days`.
+    pub unit: String,
+    /// `HH:MM`, for `same_day` (default 15:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutoff: Option<String>,
+}
+
+/// Why a time limit is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeLimitError {
+    /// Unknown unit.
+    #[error("unit must be working_days, working_hours, same_day or calendar_days, not `{0}`")]
+    Unit(String),
+    /// Missing or zero amount.
+    #[error("{0} needs an amount of at least 1")]
+    Amount(&'static str),
+    /// Longer than any procedure's limit could be (more than ten years of work).
+    #[error("an amount of {0} is beyond any legal time limit")]
+    TooLong(u32),
+    /// Cut-off not a time of day.
+    #[error("cutoff must be HH:MM, not `{0}`")]
+    Cutoff(String),
+}
+
+impl TryFrom<TimeLimitSpec> for TimeLimit {
+    type Error = TimeLimitError;
+    fn try_from(spec: TimeLimitSpec) -> Result<Self, Self::Error> {
+        let amount = |unit: &'static str, max: u32| match spec.amount {
+            Some(0) | None => Err(TimeLimitError::Amount(unit)),
+            Some(n) if n > max => Err(TimeLimitError::TooLong(n)),
+            Some(n) => Ok(n),
+        };
+        match spec.unit.as_str() {
+            "working_days" => Ok(TimeLimit::WorkingDays {
+                amount: amount("working_days", 2_500)?,
+            }),
+            "working_hours" => Ok(TimeLimit::WorkingHours {
+                amount: amount("working_hours", 20_000)?,
+            }),
+            "calendar_days" => Ok(TimeLimit::CalendarDays {
+                amount: amount("calendar_days", 3_650)?,
+            }),
+            "same_day" => {
+                let cutoff = match spec.cutoff {
+                    None => default_cutoff(),
+                    Some(text) => NaiveTime::parse_from_str(&text, "%H:%M")
+                        .map_err(|_| TimeLimitError::Cutoff(text))?,
+                };
+                Ok(TimeLimit::SameDay { cutoff })
+            }
+            _ => Err(TimeLimitError::Unit(spec.unit)),
+        }
+    }
+}
+
+impl From<TimeLimit> for TimeLimitSpec {
+    fn from(limit: TimeLimit) -> Self {
+        let (unit, amount, cutoff) = match limit {
+            TimeLimit::WorkingDays { amount } => ("working_days", Some(amount), None),
+            TimeLimit::WorkingHours { amount } => ("working_hours", Some(amount), None),
+            TimeLimit::CalendarDays { amount } => ("calendar_days", Some(amount), None),
+            TimeLimit::SameDay { cutoff } => {
+                ("same_day", None, Some(cutoff.format("%H:%M").to_string()))
+            }
+        };
+        TimeLimitSpec {
+            amount,
+            unit: unit.into(),
+            cutoff,
+        }
+    }
 }
 
 /// What a supplement request does to the clock (per procedure).
@@ -211,7 +291,10 @@ impl LegalClock {
 }
 
 /// Serializes a duration as whole seconds.
-pub(crate) fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn seconds<S: serde::Serializer>(
+    value: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_i64(value.num_seconds())
 }
 
@@ -320,7 +403,9 @@ fn run(
     let received = to_local(input.received_at);
     let mut start = calendar.next_working_instant(received)?;
     if let Some(trace) = trace.as_deref_mut() {
-        trace.push(Step::Received { at: input.received_at });
+        trace.push(Step::Received {
+            at: input.received_at,
+        });
         if start != received {
             trace.push(Step::StartMoved {
                 from: input.received_at,
@@ -356,11 +441,18 @@ fn run(
                 open_pause = Some((at, cause));
             }
             ClockEvent::Resumed { .. } => {
-                let (from, cause) = open_pause.take().ok_or(ClockError::Inconsistent("resumed"))?;
+                let (from, cause) = open_pause
+                    .take()
+                    .ok_or(ClockError::Inconsistent("resumed"))?;
                 let removed = pause_time(calendar, start, from, at);
                 paused += removed;
                 if let Some(trace) = trace.as_deref_mut() {
-                    trace.push(Step::Paused { from, to: Some(at), cause, working_time: removed });
+                    trace.push(Step::Paused {
+                        from,
+                        to: Some(at),
+                        cause,
+                        working_time: removed,
+                    });
                 }
             }
             ClockEvent::Restarted { .. } => {
@@ -368,7 +460,12 @@ fn run(
                     && let Some(trace) = trace.as_deref_mut()
                 {
                     let removed = pause_time(calendar, start, from, at);
-                    trace.push(Step::Paused { from, to: Some(at), cause, working_time: removed });
+                    trace.push(Step::Paused {
+                        from,
+                        to: Some(at),
+                        cause,
+                        working_time: removed,
+                    });
                 }
                 let arrived = to_local(at);
                 start = calendar.next_working_instant(arrived)?;
@@ -386,7 +483,11 @@ fn run(
                 let added = self::working_days(calendar, working_days);
                 extension += added;
                 if let Some(trace) = trace.as_deref_mut() {
-                    trace.push(Step::Extended { at, working_days, working_time: added });
+                    trace.push(Step::Extended {
+                        at,
+                        working_days,
+                        working_time: added,
+                    });
                 }
             }
             ClockEvent::Stopped { .. } => {
@@ -401,13 +502,19 @@ fn run(
         let removed = pause_time(calendar, start, from, until);
         paused += removed;
         if let Some(trace) = trace.as_deref_mut() {
-            trace.push(Step::Paused { from, to: None, cause, working_time: removed });
+            trace.push(Step::Paused {
+                from,
+                to: None,
+                cause,
+                working_time: removed,
+            });
         }
     }
     let total = budget + extension;
     let due = calendar.add_working_time(start, total + paused)?;
     let until_local = to_local(until);
-    let consumed = (calendar.working_time_between(start, until_local) - paused).max(Duration::zero());
+    let consumed =
+        (calendar.working_time_between(start, until_local) - paused).max(Duration::zero());
     let due_at = from_local(due);
     let clock = LegalClock {
         received_at: input.received_at,
@@ -424,7 +531,8 @@ fn run(
         },
         is_paused: open_pause.is_some() && stopped_at.is_none(),
         stopped_at,
-        provisional_years: calendar.unannounced_years(start.date(), due.date().max(until_local.date())),
+        provisional_years: calendar
+            .unannounced_years(start.date(), due.date().max(until_local.date())),
     };
     if let Some(trace) = trace {
         crate::explain::finish(trace, calendar, &clock, as_of);
@@ -500,7 +608,9 @@ pub fn step_deadline(
     }
     let input = ClockInput {
         calendar,
-        limit: TimeLimit::WorkingHours { amount: budget_hours },
+        limit: TimeLimit::WorkingHours {
+            amount: budget_hours,
+        },
         received_at: started_at,
         events: &ledger,
     };
@@ -512,4 +622,59 @@ pub fn step_deadline(
         outcome: clock.outcome(),
         state: clock.state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_limits_read_the_catalogue_format() {
+        let read = |json: &str| serde_json::from_str::<TimeLimit>(json).map_err(|e| e.to_string());
+        assert_eq!(
+            read(r#"{"amount": 3, "unit": "working_days"}"#),
+            Ok(TimeLimit::WorkingDays { amount: 3 })
+        );
+        assert_eq!(
+            read(r#"{"amount": 0, "unit": "same_day", "cutoff": "15:00"}"#),
+            Ok(TimeLimit::SameDay {
+                cutoff: default_cutoff()
+            })
+        );
+        assert_eq!(
+            read(r#"{"unit": "same_day"}"#),
+            Ok(TimeLimit::SameDay {
+                cutoff: default_cutoff()
+            })
+        );
+        for bad in [
+            r#"{"amount": 0, "unit": "working_days"}"#,
+            r#"{"unit": "working_hours"}"#,
+            r#"{"amount": 3, "unit": "weeks"}"#,
+            r#"{"unit": "same_day", "cutoff": "3pm"}"#,
+            r#"{"amount": 99999, "unit": "working_days"}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&TimeLimit::SameDay {
+            cutoff: default_cutoff(),
+        })
+        .unwrap_or_default();
+        assert_eq!(json, r#"{"unit":"same_day","cutoff":"15:00"}"#);
+    }
+
+    #[test]
+    fn classification_compares_days_in_vietnam_time() {
+        let due = from_local(
+            NaiveDate::from_ymd_opt(2026, 11, 24)
+                .and_then(|d| d.and_hms_opt(10, 0, 0))
+                .unwrap_or_default(),
+        );
+        // 23:30 Vietnam time the evening before is already 16:30 UTC the same UTC day.
+        let evening_before = due - Duration::minutes(10 * 60 + 30);
+        assert_eq!(classify(evening_before, due), Outcome::Early);
+        assert_eq!(classify(due - Duration::hours(2), due), Outcome::OnTime);
+        assert_eq!(classify(due, due), Outcome::OnTime);
+        assert_eq!(classify(due + Duration::seconds(1), due), Outcome::Late);
+    }
 }

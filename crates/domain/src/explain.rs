@@ -235,15 +235,25 @@ impl Step {
                 let why = match reason {
                     MoveReason::OutsideOfficeHours => "Tiếp nhận ngoài giờ hành chính".to_owned(),
                     MoveReason::NonWorkingDay { reason } => {
-                        format!("Tiếp nhận vào ngày không làm việc ({})", reason.vietnamese())
+                        format!(
+                            "Tiếp nhận vào ngày không làm việc ({})",
+                            reason.vietnamese()
+                        )
                     }
                 };
                 format!("{why}: thời hạn bắt đầu tính từ {}.", instant_vi(*to))
             }
-            Step::SameDay { cutoff, before_cutoff, due_day } => {
+            Step::SameDay {
+                cutoff,
+                before_cutoff,
+                due_day,
+            } => {
                 let cutoff = cutoff.format("%H:%M");
                 if *before_cutoff {
-                    format!("Tiếp nhận trước {cutoff}: trả kết quả trong ngày {}.", day_vi(*due_day))
+                    format!(
+                        "Tiếp nhận trước {cutoff}: trả kết quả trong ngày {}.",
+                        day_vi(*due_day)
+                    )
                 } else {
                     format!(
                         "Tiếp nhận sau {cutoff}: trả kết quả trong ngày làm việc tiếp theo, {}.",
@@ -262,8 +272,15 @@ impl Step {
                     )
                 }
             }
-            Step::Budget { limit, working_time } => {
-                format!("Thời hạn giải quyết: {} ({} làm việc).", limit_vi(*limit), hours_vi(*working_time))
+            Step::Budget {
+                limit,
+                working_time,
+            } => {
+                format!(
+                    "Thời hạn giải quyết: {} ({} làm việc).",
+                    limit_vi(*limit),
+                    hours_vi(*working_time)
+                )
             }
             Step::SkippedDay { date, reason } => {
                 format!("Không tính {}: {}.", day_vi(*date), reason.vietnamese())
@@ -271,7 +288,12 @@ impl Step {
             Step::MakeUpDay { date, name } => {
                 format!("Tính {}: ngày làm bù ({name}).", day_vi(*date))
             }
-            Step::Paused { from, to, cause, working_time } => {
+            Step::Paused {
+                from,
+                to,
+                cause,
+                working_time,
+            } => {
                 let cause = match cause {
                     PauseCause::Supplement => "chờ bổ sung hồ sơ",
                     PauseCause::Payment => "chờ nộp phí, lệ phí",
@@ -290,7 +312,11 @@ impl Step {
                     ),
                 }
             }
-            Step::Restarted { at, effective_start, working_time } => format!(
+            Step::Restarted {
+                at,
+                effective_start,
+                working_time,
+            } => format!(
                 "Nhận hồ sơ bổ sung lúc {}: thời hạn tính lại từ đầu ({}) kể từ {}.",
                 instant_vi(*at),
                 hours_vi(*working_time),
@@ -307,7 +333,14 @@ impl Step {
                     years.join(", ")
                 )
             }
-            Step::Status { as_of, consumed, remaining, state, paused, stopped_at } => {
+            Step::Status {
+                as_of,
+                consumed,
+                remaining,
+                state,
+                paused,
+                stopped_at,
+            } => {
                 let when = match stopped_at {
                     Some(stopped) => format!("Dừng tính lúc {}", instant_vi(*stopped)),
                     None => format!("Tại thời điểm {}", instant_vi(*as_of)),
@@ -317,7 +350,10 @@ impl Step {
                     DeadlineState::Overdue => format!("quá hạn {}", hours_vi(-*remaining)),
                 };
                 let paused = if *paused { " (đang tạm dừng)" } else { "" };
-                format!("{when}: đã sử dụng {}, {standing}{paused}.", hours_vi(*consumed))
+                format!(
+                    "{when}: đã sử dụng {}, {standing}{paused}.",
+                    hours_vi(*consumed)
+                )
             }
         }
     }
@@ -332,7 +368,10 @@ pub(crate) fn finish(
     clock: &LegalClock,
     as_of: DateTime<Utc>,
 ) {
-    let first_dated = steps.iter().position(|s| s.instant().is_some()).unwrap_or(steps.len());
+    let first_dated = steps
+        .iter()
+        .position(|s| s.instant().is_some())
+        .unwrap_or(steps.len());
     let mut dated: Vec<Step> = steps.split_off(first_dated);
     let start = to_local(clock.effective_start).date();
     let due = to_local(clock.due_at).date();

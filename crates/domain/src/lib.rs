@@ -7,8 +7,13 @@
 //! sources, in `docs/`.
 
 pub mod calendar;
-pub mod national;
-pub mod time;
 pub mod clock;
+pub mod codes;
+pub mod contact;
 pub mod explain;
 pub mod lifecycle;
+pub mod money;
+pub mod national;
+pub mod online;
+pub mod personal_id;
+pub mod time;

@@ -78,14 +78,20 @@ impl State {
 
     /// No action leads out of a terminal state (except rating a returned result).
     pub fn is_terminal(self) -> bool {
-        matches!(self, State::Refused | State::Withdrawn | State::Stopped | State::Returned)
+        matches!(
+            self,
+            State::Refused | State::Withdrawn | State::Stopped | State::Returned
+        )
     }
 
     /// Whether the legal clock has started and not stopped.
     pub fn clock_is_running_or_paused(self) -> bool {
         matches!(
             self,
-            State::Accepted | State::InProcessing | State::SupplementRequested | State::AwaitingPayment
+            State::Accepted
+                | State::InProcessing
+                | State::SupplementRequested
+                | State::AwaitingPayment
         )
     }
 
@@ -520,43 +526,152 @@ mod tests {
 
     /// The documented transitions (docs/lifecycle.md), written out
     /// independently of `decide`: (action, roles, from, to, clock effect).
-    fn documented() -> Vec<(&'static str, Vec<Role>, State, State, Option<ClockEffect>)> {
+    /// (action, roles, from, to, clock effect)
+    type Row = (&'static str, Vec<Role>, State, State, Option<ClockEffect>);
+
+    fn documented() -> Vec<Row> {
         use ClockEffect as E;
         use Role::*;
         use State::*;
-        let supplement = Some(E::Pause { cause: PauseCause::Supplement });
-        let payment = Some(E::Pause { cause: PauseCause::Payment });
+        let supplement = Some(E::Pause {
+            cause: PauseCause::Supplement,
+        });
+        let payment = Some(E::Pause {
+            cause: PauseCause::Payment,
+        });
         let mut table = vec![
             ("accept", vec![Clerk], Submitted, Accepted, Some(E::Start)),
-            ("accept", vec![Clerk], IntakeSupplement, Accepted, Some(E::Start)),
-            ("request_supplement", vec![Clerk], Submitted, IntakeSupplement, None),
-            ("request_supplement", vec![Clerk, Officer], Accepted, SupplementRequested, supplement),
-            ("request_supplement", vec![Clerk, Officer], InProcessing, SupplementRequested, supplement),
-            ("supplement", vec![Citizen, Clerk], IntakeSupplement, Submitted, None),
-            ("supplement", vec![Citizen, Clerk], SupplementRequested, InProcessing, Some(E::Resume)),
+            (
+                "accept",
+                vec![Clerk],
+                IntakeSupplement,
+                Accepted,
+                Some(E::Start),
+            ),
+            (
+                "request_supplement",
+                vec![Clerk],
+                Submitted,
+                IntakeSupplement,
+                None,
+            ),
+            (
+                "request_supplement",
+                vec![Clerk, Officer],
+                Accepted,
+                SupplementRequested,
+                supplement,
+            ),
+            (
+                "request_supplement",
+                vec![Clerk, Officer],
+                InProcessing,
+                SupplementRequested,
+                supplement,
+            ),
+            (
+                "supplement",
+                vec![Citizen, Clerk],
+                IntakeSupplement,
+                Submitted,
+                None,
+            ),
+            (
+                "supplement",
+                vec![Citizen, Clerk],
+                SupplementRequested,
+                InProcessing,
+                Some(E::Resume),
+            ),
             ("refuse", vec![Clerk], Submitted, Refused, None),
             ("refuse", vec![Clerk], IntakeSupplement, Refused, None),
-            ("hand_over", vec![Clerk, Officer], Accepted, InProcessing, None),
-            ("hand_over", vec![Clerk, Officer], InProcessing, InProcessing, None),
-            ("request_payment", vec![Officer], Accepted, AwaitingPayment, payment),
-            ("request_payment", vec![Officer], InProcessing, AwaitingPayment, payment),
-            ("record_payment", vec![Citizen, Clerk, PaymentGateway], AwaitingPayment, InProcessing, Some(E::Resume)),
-            ("complete", vec![Officer, Leader], Accepted, ResultReady, Some(E::Stop)),
-            ("complete", vec![Officer, Leader], InProcessing, ResultReady, Some(E::Stop)),
+            (
+                "hand_over",
+                vec![Clerk, Officer],
+                Accepted,
+                InProcessing,
+                None,
+            ),
+            (
+                "hand_over",
+                vec![Clerk, Officer],
+                InProcessing,
+                InProcessing,
+                None,
+            ),
+            (
+                "request_payment",
+                vec![Officer],
+                Accepted,
+                AwaitingPayment,
+                payment,
+            ),
+            (
+                "request_payment",
+                vec![Officer],
+                InProcessing,
+                AwaitingPayment,
+                payment,
+            ),
+            (
+                "record_payment",
+                vec![Citizen, Clerk, PaymentGateway],
+                AwaitingPayment,
+                InProcessing,
+                Some(E::Resume),
+            ),
+            (
+                "complete",
+                vec![Officer, Leader],
+                Accepted,
+                ResultReady,
+                Some(E::Stop),
+            ),
+            (
+                "complete",
+                vec![Officer, Leader],
+                InProcessing,
+                ResultReady,
+                Some(E::Stop),
+            ),
             ("return", vec![Clerk], ResultReady, Returned, None),
             ("withdraw", vec![Citizen, Clerk], Submitted, Withdrawn, None),
-            ("withdraw", vec![Citizen, Clerk], IntakeSupplement, Withdrawn, None),
+            (
+                "withdraw",
+                vec![Citizen, Clerk],
+                IntakeSupplement,
+                Withdrawn,
+                None,
+            ),
             ("rate", vec![Citizen], ResultReady, ResultReady, None),
             ("rate", vec![Citizen], Returned, Returned, None),
         ];
         for state in [Submitted, Accepted, InProcessing] {
-            table.push(("record_payment", vec![Citizen, Clerk, PaymentGateway], state, state, None));
+            table.push((
+                "record_payment",
+                vec![Citizen, Clerk, PaymentGateway],
+                state,
+                state,
+                None,
+            ));
         }
         for state in [Accepted, InProcessing, SupplementRequested, AwaitingPayment] {
-            table.push(("extend_verification", vec![Officer, Leader], state, state, Some(E::Extend { working_days: 1 })));
+            table.push((
+                "extend_verification",
+                vec![Officer, Leader],
+                state,
+                state,
+                Some(E::Extend { working_days: 1 }),
+            ));
             table.push(("apologise", vec![Leader], state, state, None));
             table.push(("stop", vec![Leader], state, Stopped, Some(E::Stop)));
-            table.push(("withdraw", vec![Citizen, Clerk], state, Withdrawn, Some(E::Stop)));
+            table.push((
+                "withdraw",
+                vec![Citizen, Clerk],
+                state,
+                Withdrawn,
+                Some(E::Stop),
+            ));
         }
         table
     }
@@ -568,25 +683,41 @@ mod tests {
         for state in State::ALL {
             for action in Action::ALL {
                 for role in Role::ALL {
-                    let expected = table
-                        .iter()
-                        .find(|(name, roles, from, ..)| *name == action.name() && *from == state && roles.contains(&role));
+                    let expected = table.iter().find(|(name, roles, from, ..)| {
+                        *name == action.name() && *from == state && roles.contains(&role)
+                    });
                     let decided = decide(&facts(state), action, role);
                     match (expected, decided) {
                         (Some((_, _, _, to, clock)), Ok(decision)) => {
-                            assert_eq!((decision.to, decision.clock), (*to, *clock), "{action:?} by {role:?} in {state}");
+                            assert_eq!(
+                                (decision.to, decision.clock),
+                                (*to, *clock),
+                                "{action:?} by {role:?} in {state}"
+                            );
                             allowed += 1;
                         }
                         (None, Err(Refusal::WrongRole { .. })) => {
-                            assert!(!table.iter().any(|(name, roles, ..)| *name == action.name() && roles.contains(&role)), "{action:?} by {role:?} refused for its role");
+                            assert!(
+                                !table.iter().any(|(name, roles, ..)| *name == action.name()
+                                    && roles.contains(&role)),
+                                "{action:?} by {role:?} refused for its role"
+                            );
                         }
                         (None, Err(Refusal::WrongState { state: s, .. })) => assert_eq!(s, state),
-                        (expected, decided) => panic!("{action:?} by {role:?} in {state}: expected {expected:?}, decided {decided:?}"),
+                        (expected, decided) => panic!(
+                            "{action:?} by {role:?} in {state}: expected {expected:?}, decided {decided:?}"
+                        ),
                     }
                 }
             }
         }
-        assert_eq!(allowed, table.iter().map(|(_, roles, ..)| roles.len()).sum::<usize>());
+        assert_eq!(
+            allowed,
+            table
+                .iter()
+                .map(|(_, roles, ..)| roles.len())
+                .sum::<usize>()
+        );
     }
 
     #[test]
@@ -602,14 +733,26 @@ mod tests {
         let mut f = facts(State::InProcessing);
         assert!(decide(&f, Action::Apologise, Role::Leader).is_ok());
         f.remaining = Some(Duration::hours(8));
-        assert!(decide(&f, Action::Apologise, Role::Leader).is_ok(), "exactly one working day is in time");
+        assert!(
+            decide(&f, Action::Apologise, Role::Leader).is_ok(),
+            "exactly one working day is in time"
+        );
         f.remaining = Some(Duration::hours(8) - Duration::minutes(1));
-        assert_eq!(decide(&f, Action::Apologise, Role::Leader), Err(Refusal::ApologyTooLate));
+        assert_eq!(
+            decide(&f, Action::Apologise, Role::Leader),
+            Err(Refusal::ApologyTooLate)
+        );
         f.remaining = Some(Duration::hours(-3));
-        assert_eq!(decide(&f, Action::Apologise, Role::Leader), Err(Refusal::ApologyTooLate));
+        assert_eq!(
+            decide(&f, Action::Apologise, Role::Leader),
+            Err(Refusal::ApologyTooLate)
+        );
         f.remaining = Some(Duration::hours(20));
         f.apology_given = true;
-        assert_eq!(decide(&f, Action::Apologise, Role::Leader), Err(Refusal::ApologyAlreadyGiven));
+        assert_eq!(
+            decide(&f, Action::Apologise, Role::Leader),
+            Err(Refusal::ApologyAlreadyGiven)
+        );
     }
 
     #[test]
@@ -620,11 +763,20 @@ mod tests {
         f.extension_used_days = 3;
         assert_eq!(
             decide(&f, extend(3), Role::Officer),
-            Err(Refusal::ExtensionBeyondAllowance { requested: 3, available: 2 })
+            Err(Refusal::ExtensionBeyondAllowance {
+                requested: 3,
+                available: 2
+            })
         );
-        assert_eq!(decide(&f, extend(0), Role::Officer), Err(Refusal::EmptyExtension));
+        assert_eq!(
+            decide(&f, extend(0), Role::Officer),
+            Err(Refusal::EmptyExtension)
+        );
         f.extension_allowance_days = 0;
-        assert_eq!(decide(&f, extend(1), Role::Leader), Err(Refusal::NoExtensionAllowed));
+        assert_eq!(
+            decide(&f, extend(1), Role::Leader),
+            Err(Refusal::NoExtensionAllowed)
+        );
     }
 
     #[test]
@@ -632,7 +784,10 @@ mod tests {
         let mut f = facts(State::Returned);
         assert!(decide(&f, Action::Rate, Role::Citizen).is_ok());
         f.rated = true;
-        assert_eq!(decide(&f, Action::Rate, Role::Citizen), Err(Refusal::AlreadyRated));
+        assert_eq!(
+            decide(&f, Action::Rate, Role::Citizen),
+            Err(Refusal::AlreadyRated)
+        );
     }
 
     #[test]
@@ -640,19 +795,40 @@ mod tests {
         let codes: Vec<Option<u8>> = State::ALL.iter().map(|s| s.portal_code()).collect();
         assert_eq!(
             codes,
-            vec![Some(1), None, Some(3), Some(2), Some(4), Some(5), Some(6), Some(7), Some(8), Some(9), Some(10)]
+            vec![
+                Some(1),
+                None,
+                Some(3),
+                Some(2),
+                Some(4),
+                Some(5),
+                Some(6),
+                Some(7),
+                Some(8),
+                Some(9),
+                Some(10)
+            ]
         );
     }
 
     #[test]
     fn refusal_codes_are_distinct() {
         let refusals = [
-            Refusal::WrongState { action: "accept", state: State::Returned },
-            Refusal::WrongRole { action: "accept", role: Role::Auditor },
+            Refusal::WrongState {
+                action: "accept",
+                state: State::Returned,
+            },
+            Refusal::WrongRole {
+                action: "accept",
+                role: Role::Auditor,
+            },
             Refusal::ApologyAlreadyGiven,
             Refusal::ApologyTooLate,
             Refusal::NoExtensionAllowed,
-            Refusal::ExtensionBeyondAllowance { requested: 2, available: 1 },
+            Refusal::ExtensionBeyondAllowance {
+                requested: 2,
+                available: 1,
+            },
             Refusal::EmptyExtension,
             Refusal::AlreadyRated,
         ];

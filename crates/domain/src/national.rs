@@ -68,8 +68,14 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 pub fn parse(json: &str) -> Result<CalendarLayer, CalendarFileError> {
     let file: File =
         serde_json::from_str(json).map_err(|e| CalendarFileError::Format(e.to_string()))?;
-    if let Some(unknown) = file.office_hours.keys().find(|k| !WEEKDAYS.contains(&k.as_str())) {
-        return Err(CalendarFileError::Format(format!("unknown weekday `{unknown}`")));
+    if let Some(unknown) = file
+        .office_hours
+        .keys()
+        .find(|k| !WEEKDAYS.contains(&k.as_str()))
+    {
+        return Err(CalendarFileError::Format(format!(
+            "unknown weekday `{unknown}`"
+        )));
     }
     let mut days: [DayHours; 7] = Default::default();
     for (i, name) in WEEKDAYS.iter().enumerate() {
@@ -95,7 +101,11 @@ pub fn parse(json: &str) -> Result<CalendarLayer, CalendarFileError> {
                     entry.name, entry.from, entry.to, year.year
                 )));
             }
-            if let Some(stray) = entry.days.keys().find(|d| **d < entry.from || **d > entry.to) {
+            if let Some(stray) = entry
+                .days
+                .keys()
+                .find(|d| **d < entry.from || **d > entry.to)
+            {
                 return Err(CalendarFileError::Inconsistent(format!(
                     "{stray} is outside break `{}`",
                     entry.name
@@ -138,7 +148,10 @@ pub fn parse(json: &str) -> Result<CalendarLayer, CalendarFileError> {
 /// The shipped national calendar (parsed once).
 pub fn national() -> Result<&'static CalendarLayer, CalendarFileError> {
     static NATIONAL: OnceLock<Result<CalendarLayer, CalendarFileError>> = OnceLock::new();
-    NATIONAL.get_or_init(|| parse(NATIONAL_CALENDAR_JSON)).as_ref().map_err(Clone::clone)
+    NATIONAL
+        .get_or_init(|| parse(NATIONAL_CALENDAR_JSON))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 #[cfg(test)]
@@ -157,8 +170,12 @@ mod tests {
     #[test]
     fn the_shipped_file_parses_and_covers_2024_to_2026() {
         let layer = national().unwrap_or_else(|e| panic!("{e}"));
-        let announced: Vec<i32> =
-            layer.years.iter().filter(|(_, c)| c.is_announced()).map(|(y, _)| *y).collect();
+        let announced: Vec<i32> = layer
+            .years
+            .iter()
+            .filter(|(_, c)| c.is_announced())
+            .map(|(y, _)| *y)
+            .collect();
         assert_eq!(announced, vec![2024, 2025, 2026]);
         assert_eq!(layer.years.get(&2025), Some(&Confidence::Secondary));
         assert_eq!(layer.years.get(&2027), Some(&Confidence::Projected));
@@ -169,25 +186,47 @@ mod tests {
         let calendar = calendar();
         let cases = [
             ("2026-02-16", "Off(Holiday, \"Tết Nguyên đán Bính Ngọ\")"),
-            ("2026-02-14", "Off(WeekendInBreak, \"Tết Nguyên đán Bính Ngọ\")"),
+            (
+                "2026-02-14",
+                "Off(WeekendInBreak, \"Tết Nguyên đán Bính Ngọ\")",
+            ),
             ("2026-04-26", "Off(Holiday, \"Giỗ Tổ Hùng Vương\")"),
             ("2026-04-27", "Off(Compensatory, \"Giỗ Tổ Hùng Vương\")"),
             ("2026-01-02", "Off(Swapped, \"Tết Dương lịch\")"),
             ("2026-08-31", "Off(Swapped, \"Quốc khánh\")"),
-            ("2024-04-29", "Off(Swapped, \"Ngày Chiến thắng và Quốc tế Lao động\")"),
-            ("2025-05-02", "Off(Swapped, \"Ngày Chiến thắng và Quốc tế Lao động\")"),
+            (
+                "2024-04-29",
+                "Off(Swapped, \"Ngày Chiến thắng và Quốc tế Lao động\")",
+            ),
+            (
+                "2025-05-02",
+                "Off(Swapped, \"Ngày Chiến thắng và Quốc tế Lao động\")",
+            ),
             ("2024-09-03", "Off(Holiday, \"Quốc khánh\")"),
             ("2027-05-03", "Off(Compensatory, \"Quốc tế Lao động\")"),
         ];
         for (day, expected) in cases {
-            assert_eq!(format!("{:?}", calendar.status(date(day))), expected, "{day}");
+            assert_eq!(
+                format!("{:?}", calendar.status(date(day))),
+                expected,
+                "{day}"
+            );
         }
         for day in ["2024-05-04", "2025-04-26", "2026-01-10", "2026-08-22"] {
             let status = calendar.status(date(day));
-            assert!(matches!(status, DayStatus::MakeUp(hours, _) if hours.duration() == chrono::Duration::hours(8)), "{day}: {status:?}");
+            assert!(
+                matches!(status, DayStatus::MakeUp(hours, _) if hours.duration() == chrono::Duration::hours(8)),
+                "{day}: {status:?}"
+            );
         }
-        assert!(matches!(calendar.status(date("2026-11-26")), DayStatus::Regular(_)));
-        assert!(matches!(calendar.status(date("2026-11-28")), DayStatus::Rest));
+        assert!(matches!(
+            calendar.status(date("2026-11-26")),
+            DayStatus::Regular(_)
+        ));
+        assert!(matches!(
+            calendar.status(date("2026-11-28")),
+            DayStatus::Rest
+        ));
     }
 
     #[test]

@@ -37,8 +37,18 @@ fn limit() -> impl Strategy<Value = TimeLimit> {
     ]
 }
 
-fn clock(limit: TimeLimit, received: DateTime<Utc>, events: &[ClockEvent], as_of: DateTime<Utc>) -> motcua_domain::clock::LegalClock {
-    let input = ClockInput { calendar: calendar(), limit, received_at: received, events };
+fn clock(
+    limit: TimeLimit,
+    received: DateTime<Utc>,
+    events: &[ClockEvent],
+    as_of: DateTime<Utc>,
+) -> motcua_domain::clock::LegalClock {
+    let input = ClockInput {
+        calendar: calendar(),
+        limit,
+        received_at: received,
+        events,
+    };
     evaluate(input, as_of).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -59,20 +59,33 @@ fn hand_checked_cases() {
         let limit = match case.limit {
             Days(amount) => TimeLimit::WorkingDays { amount },
             Hours(amount) => TimeLimit::WorkingHours { amount },
-            SameDay => TimeLimit::SameDay { cutoff: default_cutoff() },
+            SameDay => TimeLimit::SameDay {
+                cutoff: default_cutoff(),
+            },
             CalendarDays(amount) => TimeLimit::CalendarDays { amount },
         };
         let events: Vec<ClockEvent> = case
             .events
             .iter()
             .map(|event| match *event {
-                Pause(at) => ClockEvent::Paused { at: vn(at), cause: PauseCause::Supplement },
+                Pause(at) => ClockEvent::Paused {
+                    at: vn(at),
+                    cause: PauseCause::Supplement,
+                },
                 Resume(at) => ClockEvent::Resumed { at: vn(at) },
                 Restart(at) => ClockEvent::Restarted { at: vn(at) },
-                Extend(at, working_days) => ClockEvent::Extended { at: vn(at), working_days },
+                Extend(at, working_days) => ClockEvent::Extended {
+                    at: vn(at),
+                    working_days,
+                },
             })
             .collect();
-        let input = ClockInput { calendar: &calendar, limit, received_at: vn(case.received), events: &events };
+        let input = ClockInput {
+            calendar: &calendar,
+            limit,
+            received_at: vn(case.received),
+            events: &events,
+        };
         let last = events.last().map_or(vn(case.received), ClockEvent::at);
         match evaluate(input, last) {
             Ok(clock) => {
@@ -440,7 +453,12 @@ const CASES: &[Case] = &[
         what: "two pauses (supplement then payment)",
         limit: Days(5),
         received: "2026-11-02 08:00",
-        events: &[Pause("2026-11-03 08:00"), Resume("2026-11-04 08:00"), Pause("2026-11-05 13:00"), Resume("2026-11-05 15:00")],
+        events: &[
+            Pause("2026-11-03 08:00"),
+            Resume("2026-11-04 08:00"),
+            Pause("2026-11-05 13:00"),
+            Resume("2026-11-05 15:00"),
+        ],
         start: "2026-11-02 08:00",
         due: "2026-11-10 10:00",
     },
@@ -472,7 +490,11 @@ const CASES: &[Case] = &[
         what: "extension after a pause",
         limit: Days(3),
         received: "2026-11-02 09:30",
-        events: &[Pause("2026-11-03 14:00"), Resume("2026-11-09 08:30"), Extend("2026-11-09 09:00", 5)],
+        events: &[
+            Pause("2026-11-03 14:00"),
+            Resume("2026-11-09 08:30"),
+            Extend("2026-11-09 09:00", 5),
+        ],
         start: "2026-11-02 09:30",
         due: "2026-11-17 15:00",
     },

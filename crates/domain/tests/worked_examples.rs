@@ -30,28 +30,34 @@ fn days(amount: u32) -> TimeLimit {
 
 #[test]
 fn three_working_days_across_tet() {
-    let (start, due) = due_time(&calendar(), days(3), vn("2026-02-12 10:00")).unwrap_or_else(|e| panic!("{e}"));
+    let (start, due) =
+        due_time(&calendar(), days(3), vn("2026-02-12 10:00")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(show(start), "2026-02-12 10:00");
     assert_eq!(show(due), "2026-02-24 10:00");
 }
 
 #[test]
 fn one_working_day_onto_a_make_up_saturday() {
-    let (_, due) = due_time(&calendar(), days(1), vn("2026-01-09 16:00")).unwrap_or_else(|e| panic!("{e}"));
+    let (_, due) =
+        due_time(&calendar(), days(1), vn("2026-01-09 16:00")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(show(due), "2026-01-10 16:00");
 }
 
 #[test]
 fn five_working_days_filed_on_a_sunday_before_a_day_off_in_lieu() {
-    let (start, due) = due_time(&calendar(), days(5), vn("2026-04-26 20:00")).unwrap_or_else(|e| panic!("{e}"));
+    let (start, due) =
+        due_time(&calendar(), days(5), vn("2026-04-26 20:00")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(show(start), "2026-04-28 07:30");
     assert_eq!(show(due), "2026-05-06 17:00");
 }
 
 #[test]
 fn same_day_after_the_cutoff_before_national_day() {
-    let limit = TimeLimit::SameDay { cutoff: default_cutoff() };
-    let (_, due) = due_time(&calendar(), limit, vn("2026-08-28 15:30")).unwrap_or_else(|e| panic!("{e}"));
+    let limit = TimeLimit::SameDay {
+        cutoff: default_cutoff(),
+    };
+    let (_, due) =
+        due_time(&calendar(), limit, vn("2026-08-28 15:30")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(show(due), "2026-09-03 17:00");
 }
 
@@ -62,15 +68,26 @@ fn with_supplement(mode: SupplementMode) -> String {
     let arrived = vn("2026-11-09 08:30");
     let events = match mode {
         SupplementMode::Pause => vec![
-            ClockEvent::Paused { at: asked, cause: PauseCause::Supplement },
+            ClockEvent::Paused {
+                at: asked,
+                cause: PauseCause::Supplement,
+            },
             ClockEvent::Resumed { at: arrived },
         ],
         SupplementMode::Restart => vec![
-            ClockEvent::Paused { at: asked, cause: PauseCause::Supplement },
+            ClockEvent::Paused {
+                at: asked,
+                cause: PauseCause::Supplement,
+            },
             ClockEvent::Restarted { at: arrived },
         ],
     };
-    let input = ClockInput { calendar: &calendar, limit: days(3), received_at: received, events: &events };
+    let input = ClockInput {
+        calendar: &calendar,
+        limit: days(3),
+        received_at: received,
+        events: &events,
+    };
     let clock = evaluate(input, vn("2026-11-09 09:00")).unwrap_or_else(|e| panic!("{e}"));
     show(clock.due_at)
 }
@@ -87,9 +104,15 @@ fn a_supplement_in_restart_mode_restarts_the_full_budget() {
 
 #[test]
 fn the_calendar_knows_it_has_no_2027_tet_yet() {
-    let (_, due) = due_time(&calendar(), days(10), vn("2026-12-28 08:00")).unwrap_or_else(|e| panic!("{e}"));
+    let (_, due) =
+        due_time(&calendar(), days(10), vn("2026-12-28 08:00")).unwrap_or_else(|e| panic!("{e}"));
     let calendar = calendar();
-    let input = ClockInput { calendar: &calendar, limit: days(10), received_at: vn("2026-12-28 08:00"), events: &[] };
+    let input = ClockInput {
+        calendar: &calendar,
+        limit: days(10),
+        received_at: vn("2026-12-28 08:00"),
+        events: &[],
+    };
     let clock = evaluate(input, vn("2026-12-28 08:00")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(clock.due_at, due);
     assert_eq!(clock.provisional_years, vec![2027]);
