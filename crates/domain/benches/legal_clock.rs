@@ -19,7 +19,9 @@ fn filings() -> Vec<DateTime<Utc>> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .unwrap_or_default();
     (0..1024i64)
-        .map(|i| from_local(base + Duration::minutes((i * 1_009 * 60 + i * 37) % (3 * 365 * 24 * 60))))
+        .map(|i| {
+            from_local(base + Duration::minutes((i * 1_009 * 60 + i * 37) % (3 * 365 * 24 * 60)))
+        })
         .collect()
 }
 
@@ -32,7 +34,13 @@ fn crowded() -> WorkingCalendar {
     let mut date = start;
     while added < 10_000 {
         if !layer.days.contains_key(&date) {
-            layer.days.insert(date, DayRule::Off { kind: DayOffKind::Closure, name: "closure".into() });
+            layer.days.insert(
+                date,
+                DayRule::Off {
+                    kind: DayOffKind::Closure,
+                    name: "closure".into(),
+                },
+            );
             added += 1;
         }
         date += Duration::days(2);
@@ -47,10 +55,26 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("due_time");
     group.throughput(Throughput::Elements(filings.len() as u64));
     let cases: [(&str, &WorkingCalendar, TimeLimit); 4] = [
-        ("3_working_days", &national, TimeLimit::WorkingDays { amount: 3 }),
-        ("200_working_days", &national, TimeLimit::WorkingDays { amount: 200 }),
-        ("3_working_days_10000_exceptions", &crowded, TimeLimit::WorkingDays { amount: 3 }),
-        ("200_working_days_10000_exceptions", &crowded, TimeLimit::WorkingDays { amount: 200 }),
+        (
+            "3_working_days",
+            &national,
+            TimeLimit::WorkingDays { amount: 3 },
+        ),
+        (
+            "200_working_days",
+            &national,
+            TimeLimit::WorkingDays { amount: 200 },
+        ),
+        (
+            "3_working_days_10000_exceptions",
+            &crowded,
+            TimeLimit::WorkingDays { amount: 3 },
+        ),
+        (
+            "200_working_days_10000_exceptions",
+            &crowded,
+            TimeLimit::WorkingDays { amount: 200 },
+        ),
     ];
     for (name, calendar, limit) in cases {
         group.bench_function(name, |b| {
