@@ -33,14 +33,11 @@ fn crowded() -> WorkingCalendar {
     let mut added = 0;
     let mut date = start;
     while added < 10_000 {
-        if !layer.days.contains_key(&date) {
-            layer.days.insert(
-                date,
-                DayRule::Off {
-                    kind: DayOffKind::Closure,
-                    name: "closure".into(),
-                },
-            );
+        if let std::collections::btree_map::Entry::Vacant(slot) = layer.days.entry(date) {
+            slot.insert(DayRule::Off {
+                kind: DayOffKind::Closure,
+                name: "closure".into(),
+            });
             added += 1;
         }
         date += Duration::days(2);
