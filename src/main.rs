@@ -7,7 +7,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use motcua_api::{Application, Settings, telemetry};
+use motcua_api::auth::Passwords;
+use motcua_api::settings::Environment;
+use motcua_api::{Application, Settings, bootstrap, telemetry};
 use motcua_persistence::Db;
 
 #[derive(Debug, Parser)]
@@ -24,7 +26,29 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (the default). Applies pending migrations first.
-    Serve,
+    Serve {
+        /// Development only: seed a demo province, communes and accounts if
+        /// the database is empty (password: MOTCUA_DEMO_PASSWORD, default
+        /// `motcua-demo`), and print the accounts.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create an administrator (and the agency, if the database has none).
+    /// The password comes from MOTCUA_ADMIN_PASSWORD or standard input.
+    CreateAdmin {
+        /// The agency's electronic identifier, e.g. 000.00.00.H27.
+        #[arg(long)]
+        agency: String,
+        /// Login name of the administrator.
+        #[arg(long)]
+        username: String,
+        /// Name of the agency, if it is created now.
+        #[arg(long)]
+        agency_name: Option<String>,
+        /// Full name of the administrator.
+        #[arg(long)]
+        full_name: Option<String>,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the OpenAPI document (as committed in openapi/openapi.json).
@@ -41,9 +65,15 @@ fn main() -> ExitCode {
         Err(error) => return fail(&format!("configuration: {error}")),
     };
     telemetry::init(&settings.log);
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings),
+    let outcome = match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => serve(settings, demo),
         Command::Migrate => migrate(&settings),
+        Command::CreateAdmin {
+            agency,
+            username,
+            agency_name,
+            full_name,
+        } => create_admin(&settings, agency, username, agency_name, full_name),
         Command::Openapi => Ok(()),
     };
     match outcome {
@@ -52,9 +82,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(settings: Settings) -> Result<(), String> {
+fn serve(settings: Settings, demo: bool) -> Result<(), String> {
+    if demo && settings.environment == Environment::Production {
+        return Err("--demo is for development only (MOTCUA_ENV=production)".into());
+    }
     let database = settings.database.url.to_string();
     let app = Application::build(settings).map_err(|e| e.to_string())?;
+    if demo {
+        seed_demo(&app)?;
+    }
     tracing::info!(
         address = %app.address(),
         %database,
@@ -80,6 +116,70 @@ fn migrate(settings: &Settings) -> Result<(), String> {
         applied,
         database = %settings.database.url,
         "{applied} migration(s) applied; the database is up to date"
+    );
+    Ok(())
+}
+
+fn seed_demo(app: &Application) -> Result<(), String> {
+    let password = std::env::var("MOTCUA_DEMO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "motcua-demo".into());
+    let passwords = Passwords::new()?;
+    match bootstrap::seed_demo(app.db(), &passwords, &password).map_err(|e| e.to_string())? {
+        None => tracing::info!("the database is not empty: no demo data seeded"),
+        Some(accounts) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "Demo data seeded. Accounts (password from MOTCUA_DEMO_PASSWORD, default `motcua-demo`):"
+            );
+            for account in accounts {
+                let _ = writeln!(
+                    out,
+                    "  {:<18} {:<10} {}",
+                    account.username, account.roles, account.agency
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn create_admin(
+    settings: &Settings,
+    agency: String,
+    username: String,
+    agency_name: Option<String>,
+    full_name: Option<String>,
+) -> Result<(), String> {
+    let password = match std::env::var("MOTCUA_ADMIN_PASSWORD") {
+        Ok(password) if !password.is_empty() => password,
+        _ => {
+            let _ = write!(std::io::stderr(), "Password for {username}: ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
+    db.migrate().map_err(|e| e.to_string())?;
+    let request = bootstrap::AdminRequest {
+        agency_identifier: agency,
+        agency_name,
+        username,
+        full_name,
+        password,
+    };
+    let created =
+        bootstrap::create_admin(&db, &Passwords::new()?, &request).map_err(|e| e.to_string())?;
+    tracing::info!(
+        agency_created = created,
+        "administrator {} created in agency {}",
+        request.username,
+        request.agency_identifier
     );
     Ok(())
 }

@@ -62,6 +62,23 @@ pub enum ApiError {
     /// The request is well-formed but some values are invalid.
     #[error("some values are invalid")]
     Validation(Vec<FieldError>),
+    /// No valid credentials.
+    #[error("{detail}")]
+    Unauthenticated {
+        /// Stable code: missing_token, invalid_token, token_expired, invalid_credentials, …
+        code: &'static str,
+        /// Explanation.
+        detail: String,
+    },
+    /// The caller's roles do not allow this at all.
+    #[error("your roles do not allow this")]
+    Forbidden,
+    /// Too many attempts; try again later.
+    #[error("too many attempts; try again in {} seconds", retry_after.as_secs().max(1))]
+    TooManyRequests {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
     /// Nothing here, or nothing the caller may know about.
     #[error("no such resource")]
     NotFound,
@@ -110,6 +127,9 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) => "malformed_body",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::Unauthenticated { code, .. } => code,
+            ApiError::Forbidden => "forbidden",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -125,6 +145,9 @@ impl ApiError {
         match self {
             ApiError::MalformedBody(_) => "Malformed request body",
             ApiError::Validation(_) => "Invalid values",
+            ApiError::Unauthenticated { .. } => "Unauthenticated",
+            ApiError::Forbidden => "Forbidden",
+            ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::PayloadTooLarge { .. } => "Request body too large",
@@ -160,6 +183,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -182,8 +208,26 @@ impl ResponseError for ApiError {
             let allow: Vec<&str> = allow.iter().map(Method::as_str).collect();
             response.insert_header((header::ALLOW, allow.join(", ")));
         }
-        if let ApiError::Unavailable | ApiError::NotReady(_) = self {
-            response.insert_header((header::RETRY_AFTER, "5"));
+        match self {
+            ApiError::Unavailable | ApiError::NotReady(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
+            }
+            ApiError::Unauthenticated { code, .. } => {
+                let error = if *code == "missing_token" {
+                    ""
+                } else {
+                    ", error=\"invalid_token\""
+                };
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"motcua\"{error}"),
+                ));
+            }
+            _ => {}
         }
         response.json(self.problem())
     }
@@ -262,6 +306,11 @@ pub fn ensure_problem<B>(
     let status = response.status();
     let error = match status {
         StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::UNAUTHORIZED => ApiError::Unauthenticated {
+            code: "invalid_token",
+            detail: "not authenticated".into(),
+        },
+        StatusCode::FORBIDDEN => ApiError::Forbidden,
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType {
             expected: "application/json",

@@ -3,11 +3,15 @@
 //! in as a value ([`Settings`]); the OpenAPI document is generated from the
 //! handlers ([`openapi`]).
 
+pub mod auth;
+pub mod bootstrap;
 pub mod error;
+pub mod policy;
 mod routes;
 pub mod settings;
 mod startup;
 pub mod telemetry;
+mod validate;
 
 pub use settings::Settings;
 pub use startup::{AppState, Application, StartupError, app, openapi};

@@ -77,6 +77,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// How long in-flight requests may run on after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Access and refresh token lifetimes.
+    pub tokens: crate::auth::TokenSettings,
 }
 
 /// A setting that cannot be used, naming the variable.
@@ -174,6 +176,18 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(
                 parse_number(&get, "MOTCUA_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
+            tokens: crate::auth::TokenSettings {
+                access_ttl: chrono::Duration::seconds(
+                    parse_number::<i64>(&get, "MOTCUA_ACCESS_TOKEN_SECS")?
+                        .unwrap_or(600)
+                        .clamp(30, 3600),
+                ),
+                refresh_ttl: chrono::Duration::days(
+                    parse_number::<i64>(&get, "MOTCUA_REFRESH_TOKEN_DAYS")?
+                        .unwrap_or(30)
+                        .clamp(1, 365),
+                ),
+            },
         })
     }
 }

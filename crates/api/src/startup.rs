@@ -15,6 +15,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::{LoginThrottle, Passwords, ThrottleLimits, TokenIssuer};
 use crate::error::{self, ApiError, FieldError, Problem};
 use crate::routes;
 use crate::settings::{Limits, Settings};
@@ -28,10 +29,34 @@ use crate::telemetry::{self, RequestSpan};
                        administrative procedures. Errors are application/problem+json \
                        (RFC 9457) with a stable `code`; see docs/api-conventions.md."
     ),
-    tags((name = "operations", description = "Liveness, readiness and metrics")),
-    components(schemas(Problem, FieldError))
+    tags(
+        (name = "operations", description = "Liveness, readiness and metrics"),
+        (name = "auth", description = "Registration, login, tokens"),
+        (name = "administration", description = "Agencies and staff accounts (administrators, within their subtree)"),
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` security scheme (JWT access tokens).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The OpenAPI document, generated from the handlers the server registers.
 pub fn openapi() -> OpenApi {
@@ -74,6 +99,9 @@ pub enum StartupError {
 #[derive(Clone)]
 pub struct AppState {
     db: web::Data<Db>,
+    issuer: web::Data<TokenIssuer>,
+    passwords: web::Data<Passwords>,
+    throttle: web::Data<LoginThrottle>,
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
@@ -92,7 +120,8 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// The shared state for an application on `db` (already migrated).
-    pub fn new(db: Db, limits: Limits) -> Result<Self, StartupError> {
+    pub fn new(db: Db, settings: &Settings) -> Result<Self, StartupError> {
+        let limits = settings.limits;
         let metrics = PrometheusMetricsBuilder::new("motcua")
             .mask_unmatched_patterns("unmatched")
             .build()
@@ -100,6 +129,9 @@ impl AppState {
         let document = openapi();
         Ok(AppState {
             db: web::Data::new(db),
+            issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
+            passwords: web::Data::new(Passwords::new().map_err(StartupError::Metrics)?),
+            throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
             registry: web::Data::new(metrics.registry.clone()),
             known_routes: web::Data::new(KnownRoutes::from_openapi(&document)),
             metrics,
@@ -129,6 +161,9 @@ pub fn app(
         .split_for_parts();
     let limits = state.limits;
     app.app_data(state.db)
+        .app_data(state.issuer)
+        .app_data(state.passwords)
+        .app_data(state.throttle)
         .app_data(state.registry)
         .app_data(state.known_routes)
         .app_data(
@@ -182,7 +217,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
 
-        let state = AppState::new(db.clone(), settings.limits)?;
+        let state = AppState::new(db.clone(), &settings)?;
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -319,11 +354,12 @@ mod tests {
     async fn call(request: test::TestRequest) -> (u16, Option<String>, Value) {
         let db =
             TestDb::migrated(Backend::Sqlite).unwrap_or_else(|| panic!("SQLite is always there"));
-        let limits = Limits {
+        let mut settings = Settings::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
+        settings.limits = Limits {
             json_body_bytes: LIMIT,
             upload_bytes: LIMIT,
         };
-        let state = AppState::new(db.open(), limits).unwrap_or_else(|e| panic!("{e}"));
+        let state = AppState::new(db.open(), &settings).unwrap_or_else(|e| panic!("{e}"));
         let service = test::init_service(app(state).route("/probe", web::post().to(probe))).await;
         let response = test::call_service(&service, request.to_request()).await;
         let status = response.status().as_u16();

@@ -141,6 +141,28 @@ pub enum Role {
 }
 
 impl Role {
+    /// snake_case name, as in the API and in stored role lists.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Citizen => "citizen",
+            Role::Clerk => "clerk",
+            Role::Officer => "officer",
+            Role::Leader => "leader",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+            Role::PaymentGateway => "payment_gateway",
+        }
+    }
+
+    /// The roles a staff account can hold.
+    pub const STAFF: [Role; 5] = [
+        Role::Clerk,
+        Role::Officer,
+        Role::Leader,
+        Role::Auditor,
+        Role::Admin,
+    ];
+
     /// Every role.
     pub const ALL: [Role; 7] = [
         Role::Citizen,
@@ -151,6 +173,22 @@ impl Role {
         Role::Admin,
         Role::PaymentGateway,
     ];
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| format!("`{text}` is not a role"))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What someone wants to do to a dossier.

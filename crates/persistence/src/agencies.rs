@@ -88,6 +88,69 @@ pub fn find(conn: &mut DbConnection, id: Id) -> Result<Agency, DbError> {
     Ok(agencies::table.find(id).first(conn)?)
 }
 
+/// The agency with this electronic identifier, if any.
+pub fn find_by_identifier(
+    conn: &mut DbConnection,
+    identifier: &str,
+) -> Result<Option<Agency>, DbError> {
+    Ok(agencies::table
+        .filter(agencies::identifier.eq(identifier))
+        .first(conn)
+        .optional()?)
+}
+
+/// A page of the subtree at `root_path`, in path order (parents before
+/// children), after the agency whose path is `after` (keyset pagination).
+pub fn subtree_page(
+    conn: &mut DbConnection,
+    root_path: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Agency>, DbError> {
+    let mut query = agencies::table
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .order(agencies::path)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(agencies::path.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Changes to an agency; `None` leaves a field as it is. The parent cannot
+/// change (moving a subtree is not supported).
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = agencies)]
+pub struct AgencyChanges {
+    /// New identifier (must stay unique).
+    pub identifier: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New kind.
+    pub kind: Option<String>,
+}
+
+/// Applies changes to an agency.
+pub fn update(conn: &mut DbConnection, id: Id, changes: &AgencyChanges) -> Result<Agency, DbError> {
+    conn.write(|conn| {
+        if changes.identifier.is_some() || changes.name.is_some() || changes.kind.is_some() {
+            let updated = diesel::update(agencies::table.find(id))
+                .set(changes)
+                .execute(conn)?;
+            if updated == 0 {
+                return Err(DbError::NotFound);
+            }
+        }
+        find(conn, id)
+    })
+}
+
+/// How many agencies exist.
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(agencies::table.count().get_result(conn)?)
+}
+
 /// The agency and everything below it, ordered by path (parents before children).
 pub fn subtree(conn: &mut DbConnection, root: &Agency) -> Result<Vec<Agency>, DbError> {
     Ok(agencies::table

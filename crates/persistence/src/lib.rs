@@ -11,10 +11,12 @@ pub mod agencies;
 mod db;
 mod error;
 pub mod migrations;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod sql_types;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod users;
 
 pub use db::{Backend, DatabaseUrl, Db, DbConfig, DbConnection, Readiness};
 pub use error::DbError;

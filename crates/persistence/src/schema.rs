@@ -16,3 +16,45 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    refresh_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        family_id -> Uuid,
+        token_hash -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    users (id) {
+        id -> Uuid,
+        kind -> Text,
+        username -> Text,
+        full_name -> Text,
+        agency_id -> Nullable<Uuid>,
+        roles -> Text,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        date_of_birth -> Nullable<Date>,
+        password_hash -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(users -> agencies (agency_id));
+
+diesel::allow_tables_to_appear_in_same_query!(agencies, refresh_tokens, users,);

@@ -2,8 +2,12 @@
 //! `service(...)` so that utoipa-actix-web sees it and the OpenAPI document
 //! is generated from the same registration that serves requests.
 
+pub mod agencies;
+pub mod auth;
 pub mod ops;
+pub mod users;
 
+use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Every documented route of the application.
@@ -11,5 +15,21 @@ pub fn configure(config: &mut ServiceConfig) {
     config
         .service(ops::healthz)
         .service(ops::readyz)
-        .service(ops::metrics);
+        .service(ops::metrics)
+        .service(
+            scope("/api/v1")
+                .service(auth::register_citizen)
+                .service(auth::login)
+                .service(auth::rotate)
+                .service(auth::log_out)
+                .service(auth::me)
+                .service(agencies::list_agencies)
+                .service(agencies::create_agency)
+                .service(agencies::get_agency)
+                .service(agencies::update_agency)
+                .service(users::list_users)
+                .service(users::create_user)
+                .service(users::get_user)
+                .service(users::update_user),
+        );
 }

@@ -1,0 +1,13 @@
+//! Authentication: password hashing, access and refresh tokens, login
+//! throttling, and the [`Principal`] extractor that turns a bearer token into
+//! the caller's identity.
+
+mod passwords;
+mod principal;
+mod throttle;
+mod tokens;
+
+pub use passwords::{Passwords, check_password_policy};
+pub use principal::{AccountKind, Principal};
+pub use throttle::{LoginThrottle, ThrottleLimits};
+pub use tokens::{AccessClaims, TokenIssuer, TokenSettings, hash_refresh_token, new_refresh_token};

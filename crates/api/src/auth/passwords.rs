@@ -1,0 +1,149 @@
+//! Argon2id password hashing at the OWASP-recommended parameters (argon2's
+//! defaults: m = 19 MiB, t = 2, p = 1). Hashing is slow on purpose; callers run
+//! it on the blocking pool.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+/// Hashes and verifies passwords.
+#[derive(Clone)]
+pub struct Passwords {
+    /// A hash of a random password, verified against when the username is
+    /// unknown, so that unknown users take as long as known ones.
+    dummy: String,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passwords")
+    }
+}
+
+impl Passwords {
+    /// Prepares the hasher (computes the dummy hash once).
+    pub fn new() -> Result<Self, String> {
+        let random = uuid::Uuid::new_v4().to_string();
+        Ok(Passwords {
+            dummy: hash(&random)?,
+        })
+    }
+
+    /// An Argon2id PHC string for `password`, with a fresh random salt.
+    pub fn hash(&self, password: &str) -> Result<String, String> {
+        hash(password)
+    }
+
+    /// Whether `password` matches `stored`. With no stored hash (unknown
+    /// user), verifies against the dummy hash and answers `false`, spending
+    /// the same time.
+    pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
+        let matches = |hash: &str| {
+            PasswordHash::new(hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        };
+        match stored {
+            Some(hash) => matches(hash),
+            None => {
+                let _ = matches(&self.dummy);
+                false
+            }
+        }
+    }
+}
+
+fn hash(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Passwords people commonly choose, refused outright.
+const COMMON: [&str; 12] = [
+    "password",
+    "password1",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwertyuiop",
+    "matkhau123",
+    "motcua123",
+    "abc123456",
+    "iloveyou",
+    "admin12345",
+    "11111111",
+];
+
+/// The password policy (NIST SP 800-63B style): 10 to 128 characters, not a
+/// common password, not containing the username, not one repeated character.
+/// Returns the reason a person can act on.
+pub fn check_password_policy(password: &str, username: &str) -> Result<(), String> {
+    let length = password.chars().count();
+    if length < 10 {
+        return Err("must be at least 10 characters long".into());
+    }
+    if length > 128 {
+        return Err("must be at most 128 characters long".into());
+    }
+    let lower = password.to_lowercase();
+    if COMMON.iter().any(|c| lower == *c) {
+        return Err("is too common; choose a less predictable password".into());
+    }
+    if !username.is_empty() && lower.contains(&username.to_lowercase()) {
+        return Err("must not contain the username".into());
+    }
+    let mut chars = password.chars();
+    if let Some(first) = chars.next()
+        && chars.all(|c| c == first)
+    {
+        return Err("must not be one character repeated".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
+        let passwords = Passwords::new().unwrap_or_else(|e| panic!("{e}"));
+        let hash = passwords
+            .hash("Tiên Sơn 2026!")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(passwords.verify("Tiên Sơn 2026!", Some(&hash)));
+        assert!(!passwords.verify("Tiên Sơn 2025!", Some(&hash)));
+        assert!(!passwords.verify("Tiên Sơn 2026!", None));
+        assert!(!passwords.verify("x", Some("not a hash")));
+        assert_ne!(
+            passwords.hash("same").ok(),
+            passwords.hash("same").ok(),
+            "salted"
+        );
+    }
+
+    #[test]
+    fn the_policy_explains_itself() {
+        assert_eq!(
+            check_password_policy("short", "an"),
+            Err("must be at least 10 characters long".into())
+        );
+        assert!(check_password_policy("Password1", "an").is_err());
+        assert!(check_password_policy("password1!", "x").is_ok());
+        assert!(check_password_policy("1234567890", "x").is_err());
+        assert!(check_password_policy("my-clerk.tien-son", "clerk.tien-son").is_err());
+        assert!(check_password_policy("aaaaaaaaaaaa", "x").is_err());
+        assert!(check_password_policy(&"x1".repeat(65), "y").is_err());
+        assert!(check_password_policy("motcua-demo", "clerk").is_ok());
+    }
+}

@@ -1,0 +1,245 @@
+//! Getting a fresh database going: the first administrator
+//! (`motcua create-admin`) and the demo province (`motcua serve --demo`).
+
+use chrono::{NaiveDate, Utc};
+use motcua_domain::lifecycle::Role;
+use motcua_persistence::agencies::{self, NewAgency};
+use motcua_persistence::sql_types::to_db_time;
+use motcua_persistence::users::{self, NewUser};
+use motcua_persistence::{Db, DbError, Id};
+
+use crate::auth::{AccountKind, Passwords, check_password_policy};
+
+/// Why bootstrapping failed, in words for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// A bad argument or password.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database refused.
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// The first (or another) administrator.
+#[derive(Debug, Clone)]
+pub struct AdminRequest {
+    /// The agency's electronic identifier; created (as a province) if there is no agency yet.
+    pub agency_identifier: String,
+    /// Name for a newly created agency (defaults to the identifier).
+    pub agency_name: Option<String>,
+    /// Login name.
+    pub username: String,
+    /// Full name (defaults to the username).
+    pub full_name: Option<String>,
+    /// Password (from the environment or standard input, never an argument).
+    pub password: String,
+}
+
+/// Creates an administrator; the agency too if the database has none.
+/// Returns whether the agency was created.
+pub fn create_admin(
+    db: &Db,
+    passwords: &Passwords,
+    request: &AdminRequest,
+) -> Result<bool, BootstrapError> {
+    check_password_policy(&request.password, &request.username)
+        .map_err(|reason| BootstrapError::Invalid(format!("the password {reason}")))?;
+    request
+        .agency_identifier
+        .parse::<motcua_domain::codes::AgencyIdentifier>()
+        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+    let hash = passwords
+        .hash(&request.password)
+        .map_err(BootstrapError::Invalid)?;
+    let created = db.write(|conn| {
+        let (agency, created) =
+            match agencies::find_by_identifier(conn, &request.agency_identifier)? {
+                Some(agency) => (agency, false),
+                None if agencies::count(conn)? == 0 => {
+                    let new = NewAgency {
+                        identifier: request.agency_identifier.clone(),
+                        name: request
+                            .agency_name
+                            .clone()
+                            .unwrap_or_else(|| request.agency_identifier.clone()),
+                        kind: "province".into(),
+                        parent_id: None,
+                    };
+                    (agencies::create(conn, &new, Utc::now())?, true)
+                }
+                None => {
+                    return Ok(Err(format!(
+                        "no agency has the identifier {}",
+                        request.agency_identifier
+                    )));
+                }
+            };
+        let now = to_db_time(Utc::now());
+        let result = users::create(
+            conn,
+            &NewUser {
+                id: Id::new(),
+                kind: AccountKind::Staff.as_str().into(),
+                username: request.username.clone(),
+                full_name: request
+                    .full_name
+                    .clone()
+                    .unwrap_or_else(|| request.username.clone()),
+                agency_id: Some(agency.id),
+                roles: Role::Admin.as_str().into(),
+                phone: None,
+                email: None,
+                date_of_birth: None,
+                password_hash: hash.clone(),
+                active: true,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        match result {
+            Ok(_) => Ok(Ok(created)),
+            Err(DbError::Conflict(_)) => {
+                Ok(Err(format!("the username {} is taken", request.username)))
+            }
+            Err(other) => Err(other),
+        }
+    })?;
+    created.map_err(BootstrapError::Invalid)
+}
+
+/// One seeded demo account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoAccount {
+    /// Login name.
+    pub username: String,
+    /// Roles, comma-separated.
+    pub roles: String,
+    /// The agency's name.
+    pub agency: String,
+}
+
+/// The demo citizen's login: a valid personal ID (Bắc Ninh, male, born 1990).
+pub const DEMO_CITIZEN: &str = "027090001234";
+
+/// Seeds the demo province if the database has no agency yet; returns the
+/// accounts made (all with `password`), or `None` if the database was not empty.
+pub fn seed_demo(
+    db: &Db,
+    passwords: &Passwords,
+    password: &str,
+) -> Result<Option<Vec<DemoAccount>>, BootstrapError> {
+    check_password_policy(password, "")
+        .map_err(|reason| BootstrapError::Invalid(format!("MOTCUA_DEMO_PASSWORD {reason}")))?;
+    if db.run(agencies::count)? > 0 {
+        return Ok(None);
+    }
+    let staff: [(&str, &str, usize, &[Role]); 7] = [
+        ("admin", "Quản trị tỉnh", 0, &[Role::Admin]),
+        ("clerk", "Nguyễn Thị Thu (một cửa)", 1, &[Role::Clerk]),
+        (
+            "officer",
+            "Trần Văn Bình (chuyên viên)",
+            1,
+            &[Role::Officer],
+        ),
+        ("leader", "Lê Văn Cường (lãnh đạo)", 1, &[Role::Leader]),
+        ("auditor", "Phạm Thị Dung (giám sát)", 1, &[Role::Auditor]),
+        ("clerk-2", "Hoàng Văn Em (một cửa)", 2, &[Role::Clerk]),
+        (
+            "auditor-province",
+            "Vũ Thị Giang (giám sát tỉnh)",
+            0,
+            &[Role::Auditor],
+        ),
+    ];
+    // Hash before opening the transaction: hashing is slow on purpose.
+    let hashes: Vec<String> = (0..=staff.len())
+        .map(|_| passwords.hash(password))
+        .collect::<Result<_, _>>()
+        .map_err(BootstrapError::Invalid)?;
+    let accounts = db.write(|conn| {
+        let now = Utc::now();
+        let province = agencies::create(
+            conn,
+            &NewAgency {
+                identifier: "000.00.00.H27".into(),
+                name: "Tỉnh Bắc Ninh (demo)".into(),
+                kind: "province".into(),
+                parent_id: None,
+            },
+            now,
+        )?;
+        let mut tree = vec![province];
+        for (identifier, name) in [
+            ("000.01.27.H27", "Phường Tiên Sơn"),
+            ("000.02.27.H27", "Xã Phù Lãng"),
+            ("000.03.27.H27", "Xã Đại Đồng"),
+        ] {
+            let commune = NewAgency {
+                identifier: identifier.into(),
+                name: name.into(),
+                kind: "commune".into(),
+                parent_id: Some(tree[0].id),
+            };
+            tree.push(agencies::create(conn, &commune, now)?);
+        }
+        let db_now = to_db_time(now);
+        let mut accounts = Vec::new();
+        for ((username, full_name, agency, roles), hash) in staff.iter().zip(&hashes) {
+            let roles = roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            users::create(
+                conn,
+                &NewUser {
+                    id: Id::new(),
+                    kind: AccountKind::Staff.as_str().into(),
+                    username: (*username).into(),
+                    full_name: (*full_name).into(),
+                    agency_id: Some(tree[*agency].id),
+                    roles: roles.clone(),
+                    phone: None,
+                    email: None,
+                    date_of_birth: None,
+                    password_hash: hash.clone(),
+                    active: true,
+                    created_at: db_now,
+                    updated_at: db_now,
+                },
+            )?;
+            accounts.push(DemoAccount {
+                username: (*username).into(),
+                roles,
+                agency: tree[*agency].name.clone(),
+            });
+        }
+        users::create(
+            conn,
+            &NewUser {
+                id: Id::new(),
+                kind: AccountKind::Citizen.as_str().into(),
+                username: DEMO_CITIZEN.into(),
+                full_name: "Nguyễn Văn An".into(),
+                agency_id: None,
+                roles: Role::Citizen.as_str().into(),
+                phone: Some("0912345678".into()),
+                email: Some("an.nguyen@example.vn".into()),
+                date_of_birth: NaiveDate::from_ymd_opt(1990, 5, 15),
+                password_hash: hashes[staff.len()].clone(),
+                active: true,
+                created_at: db_now,
+                updated_at: db_now,
+            },
+        )?;
+        accounts.push(DemoAccount {
+            username: DEMO_CITIZEN.into(),
+            roles: Role::Citizen.as_str().into(),
+            agency: "—".into(),
+        });
+        Ok(accounts)
+    })?;
+    Ok(Some(accounts))
+}

@@ -1,0 +1,267 @@
+//! The agency tree (administrators, within their subtree).
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::Utc;
+use motcua_domain::codes::AgencyIdentifier;
+use motcua_persistence::agencies::{self, Agency, AgencyChanges, NewAgency};
+use motcua_persistence::{Db, DbError, Id};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::policy::Capability;
+use crate::validate::{self, Fields, Page, PageQuery};
+
+/// Kinds of agency in the tree.
+pub const AGENCY_KINDS: [&str; 4] = ["province", "district", "commune", "unit"];
+
+/// An agency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgencyView {
+    /// Id.
+    pub id: String,
+    /// Electronic identifier (QCVN 102:2016 style).
+    #[schema(example = "000.00.15.H49")]
+    pub identifier: String,
+    /// Name.
+    pub name: String,
+    /// `province`, `district`, `commune` or `unit`.
+    pub kind: String,
+    /// Parent agency id (null for the root).
+    pub parent_id: Option<String>,
+}
+
+impl From<Agency> for AgencyView {
+    fn from(agency: Agency) -> Self {
+        AgencyView {
+            id: agency.id.to_string(),
+            identifier: agency.identifier,
+            name: agency.name,
+            kind: agency.kind,
+            parent_id: agency.parent_id.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// A new agency, under a parent in the administrator's reach.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateAgency {
+    /// Electronic identifier, unique.
+    pub identifier: String,
+    /// Name.
+    pub name: String,
+    /// `province`, `district`, `commune` or `unit`.
+    pub kind: String,
+    /// The parent agency.
+    pub parent_id: String,
+}
+
+/// Changes to an agency (the parent cannot change).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateAgency {
+    /// New identifier.
+    pub identifier: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New kind.
+    pub kind: Option<String>,
+}
+
+fn kind(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if AGENCY_KINDS.contains(&value) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("must be one of {}", AGENCY_KINDS.join(", ")))
+    }
+}
+
+fn identifier(value: &str) -> Result<String, String> {
+    value
+        .trim()
+        .parse::<AgencyIdentifier>()
+        .map(String::from)
+        .map_err(|e| e.to_string())
+}
+
+fn conflict(error: DbError) -> ApiError {
+    match error {
+        DbError::Conflict(_) => ApiError::Conflict {
+            code: "identifier_taken",
+            detail: "another agency has this identifier".into(),
+        },
+        other => other.into(),
+    }
+}
+
+/// Finds an agency the principal may manage (404 otherwise).
+fn managed(
+    conn: &mut motcua_persistence::DbConnection,
+    principal: &Principal,
+    id: Id,
+) -> Result<Agency, ApiError> {
+    let agency = agencies::find(conn, id)?;
+    principal.require_on_agency(Capability::ManageAgencies, &agency.path)?;
+    Ok(agency)
+}
+
+/// The agencies in the caller's subtree, parents before children.
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of agencies", body = Page<AgencyView>),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/agencies")]
+pub async fn list_agencies(
+    principal: Principal,
+    db: web::Data<Db>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Page<AgencyView>>, ApiError> {
+    principal.require(Capability::ManageAgencies)?;
+    let root = principal.reach()?.to_owned();
+    let (limit, after) = query.parse()?;
+    let db = db.get_ref().clone();
+    let rows = web::block(move || {
+        db.run(|conn| agencies::subtree_page(conn, &root, after.as_deref(), limit + 1))
+    })
+    .await??;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        limit,
+        |a| a.path.clone(),
+        AgencyView::from,
+    )))
+}
+
+/// Create an agency under a parent in the caller's subtree.
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    request_body = CreateAgency,
+    responses(
+        (status = 201, description = "Created", body = AgencyView),
+        (status = 404, description = "No such parent in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Identifier taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/agencies")]
+pub async fn create_agency(
+    principal: Principal,
+    db: web::Data<Db>,
+    body: web::Json<CreateAgency>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Capability::ManageAgencies)?;
+    let mut fields = Fields::default();
+    let identifier = fields.check("identifier", identifier(&body.identifier));
+    let name = fields.check("name", validate::text(&body.name, 200));
+    let kind = fields.check("kind", kind(&body.kind));
+    let parent = fields.check(
+        "parent_id",
+        body.parent_id
+            .parse::<Id>()
+            .map_err(|_| "must be an agency id"),
+    );
+    fields.finish()?;
+    let (Some(identifier), Some(name), Some(kind), Some(parent)) = (identifier, name, kind, parent)
+    else {
+        return Err(ApiError::Internal("validated fields missing".into()));
+    };
+    let db = db.get_ref().clone();
+    let agency = web::block(move || {
+        db.run(|conn| {
+            let parent = match managed(conn, &principal, parent) {
+                Ok(parent) => parent,
+                Err(denied) => return Ok(Err(denied)),
+            };
+            let new = NewAgency {
+                identifier,
+                name,
+                kind,
+                parent_id: Some(parent.id),
+            };
+            Ok(agencies::create(conn, &new, Utc::now()).map_err(conflict))
+        })
+    })
+    .await???;
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("/api/v1/agencies/{}", agency.id)))
+        .json(AgencyView::from(agency)))
+}
+
+/// One agency in the caller's subtree.
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agency id")),
+    responses(
+        (status = 200, description = "The agency", body = AgencyView),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/agencies/{id}")]
+pub async fn get_agency(
+    principal: Principal,
+    db: web::Data<Db>,
+    id: web::Path<Id>,
+) -> Result<web::Json<AgencyView>, ApiError> {
+    principal.require(Capability::ManageAgencies)?;
+    let (db, id) = (db.get_ref().clone(), id.into_inner());
+    let agency = web::block(move || db.run(|conn| Ok(managed(conn, &principal, id)))).await???;
+    Ok(web::Json(agency.into()))
+}
+
+/// Change an agency's identifier, name or kind.
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Agency id")),
+    request_body = UpdateAgency,
+    responses(
+        (status = 200, description = "The changed agency", body = AgencyView),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Identifier taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/agencies/{id}")]
+pub async fn update_agency(
+    principal: Principal,
+    db: web::Data<Db>,
+    id: web::Path<Id>,
+    body: web::Json<UpdateAgency>,
+) -> Result<web::Json<AgencyView>, ApiError> {
+    principal.require(Capability::ManageAgencies)?;
+    let mut fields = Fields::default();
+    let changes = AgencyChanges {
+        identifier: body
+            .identifier
+            .as_deref()
+            .and_then(|v| fields.check("identifier", identifier(v))),
+        name: body
+            .name
+            .as_deref()
+            .and_then(|v| fields.check("name", validate::text(v, 200))),
+        kind: body
+            .kind
+            .as_deref()
+            .and_then(|v| fields.check("kind", kind(v))),
+    };
+    fields.finish()?;
+    let (db, id) = (db.get_ref().clone(), id.into_inner());
+    let agency = web::block(move || {
+        db.run(|conn| {
+            if let Err(denied) = managed(conn, &principal, id) {
+                return Ok(Err(denied));
+            }
+            Ok(agencies::update(conn, id, &changes).map_err(conflict))
+        })
+    })
+    .await???;
+    Ok(web::Json(agency.into()))
+}

@@ -1,0 +1,174 @@
+//! Accounts: staff and citizens.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::error::DbError;
+use crate::schema::{agencies, users};
+use crate::sql_types::{Id, to_db_time};
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// Row id.
+    pub id: Id,
+    /// `staff` or `citizen`.
+    pub kind: String,
+    /// Login name (staff) or personal ID (citizens); unique.
+    pub username: String,
+    /// Full name.
+    pub full_name: String,
+    /// The staff member's agency (`None` for citizens).
+    pub agency_id: Option<Id>,
+    /// Comma-separated roles.
+    pub roles: String,
+    /// Phone, national form.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Date of birth (citizens, when given).
+    pub date_of_birth: Option<NaiveDate>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Whether the account may log in.
+    pub active: bool,
+    /// Created, UTC.
+    pub created_at: NaiveDateTime,
+    /// Last changed, UTC.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new account.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    /// Row id.
+    pub id: Id,
+    /// `staff` or `citizen`.
+    pub kind: String,
+    /// Login name or personal ID.
+    pub username: String,
+    /// Full name.
+    pub full_name: String,
+    /// Agency (staff).
+    pub agency_id: Option<Id>,
+    /// Comma-separated roles.
+    pub roles: String,
+    /// Phone.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Date of birth.
+    pub date_of_birth: Option<NaiveDate>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Active.
+    pub active: bool,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    /// New full name.
+    pub full_name: Option<String>,
+    /// New roles.
+    pub roles: Option<String>,
+    /// New agency.
+    pub agency_id: Option<Id>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+}
+
+/// Stores a new account. A taken username is [`DbError::Conflict`].
+pub fn create(conn: &mut DbConnection, new: &NewUser) -> Result<User, DbError> {
+    conn.write(|conn| {
+        diesel::insert_into(users::table)
+            .values(new)
+            .execute(conn)?;
+        find(conn, new.id)
+    })
+}
+
+/// The account with this id.
+pub fn find(conn: &mut DbConnection, id: Id) -> Result<User, DbError> {
+    Ok(users::table.find(id).first(conn)?)
+}
+
+/// The account with this username, if any.
+pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .first(conn)
+        .optional()?)
+}
+
+/// A staff account with its agency's materialized path (for reach checks).
+pub fn find_with_agency_path(
+    conn: &mut DbConnection,
+    id: Id,
+) -> Result<(User, Option<String>), DbError> {
+    let user = find(conn, id)?;
+    let path = match user.agency_id {
+        Some(agency) => Some(
+            agencies::table
+                .find(agency)
+                .select(agencies::path)
+                .first::<String>(conn)?,
+        ),
+        None => None,
+    };
+    Ok((user, path))
+}
+
+/// Staff accounts whose agency lies in the subtree at `root_path`, ordered by
+/// id, after `after` (keyset pagination), at most `limit`.
+pub fn list_staff_in_subtree(
+    conn: &mut DbConnection,
+    root_path: &str,
+    after: Option<Id>,
+    limit: i64,
+) -> Result<Vec<User>, DbError> {
+    let mut query = users::table
+        .inner_join(agencies::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .select(users::all_columns)
+        .order(users::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Applies changes and stamps `updated_at`.
+pub fn update(
+    conn: &mut DbConnection,
+    id: Id,
+    changes: &UserChanges,
+    now: DateTime<Utc>,
+) -> Result<User, DbError> {
+    conn.write(|conn| {
+        let updated = diesel::update(users::table.find(id))
+            .set((changes, users::updated_at.eq(to_db_time(now))))
+            .execute(conn)?;
+        if updated == 0 {
+            return Err(DbError::NotFound);
+        }
+        find(conn, id)
+    })
+}
+
+/// How many accounts exist.
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(users::table.count().get_result(conn)?)
+}
