@@ -1,6 +1,10 @@
+use motcua_api::settings::Secret;
 use motcua_api::{Application, Settings};
 use motcua_persistence::testing::TestDb;
 use motcua_persistence::{Backend, Db, DbConfig};
+
+/// The signing secret of test servers (tests forge tokens with it).
+pub const TEST_SECRET: &str = "test-secret-with-enough-entropy-0123456789abcdef";
 
 /// A running application with its own database, reached over HTTP.
 pub struct TestApp {
@@ -24,6 +28,7 @@ impl TestApp {
         settings.database = DbConfig::new(database.url().clone());
         settings.data_dir = data_dir.path().to_owned();
         settings.workers = Some(1);
+        settings.jwt_secret = Secret::new(TEST_SECRET);
         let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));
         let address = format!("http://{}", app.address());
         let db = app.db().clone();
@@ -44,6 +49,45 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Logs in; returns (access token, refresh token).
+    pub async fn login(&self, username: &str, password: &str) -> (String, String) {
+        let response = self
+            .post_json("/api/v1/auth/token", None, &serde_json::json!({"username": username, "password": password}))
+            .await;
+        assert_eq!(response.status().as_u16(), 200, "login as {username}");
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (
+            body["access_token"].as_str().unwrap_or_default().to_owned(),
+            body["refresh_token"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method.clone(), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, Some(token), None).await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

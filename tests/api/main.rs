@@ -5,7 +5,9 @@
 #[macro_use]
 mod helpers;
 
+mod auth;
 mod binary;
 mod errors;
+mod fixture;
 mod openapi;
 mod operations;
