@@ -26,7 +26,9 @@ fn user_count(app: &TestApp) -> i64 {
 }
 
 async fn a_citizen_registers_logs_in_and_sees_their_account(app: TestApp) {
-    let created = app.post_json("/api/v1/auth/citizens", None, &registration("001195012345")).await;
+    let created = app
+        .post_json("/api/v1/auth/citizens", None, &registration("001195012345"))
+        .await;
     assert_eq!(created.status().as_u16(), 201);
     let account = json(created, "application/json").await;
     assert_eq!(account["username"], "001195012345");
@@ -50,48 +52,118 @@ async fn registration_refuses_each_invalid_personal_id_with_a_field_message(app:
         ("003195012345", "not a known province code"),
         ("001485012345", "in the future"),
     ] {
-        let body = problem(app.post_json("/api/v1/auth/citizens", None, &registration(id)).await, 422, "validation_failed").await;
+        let body = problem(
+            app.post_json("/api/v1/auth/citizens", None, &registration(id))
+                .await,
+            422,
+            "validation_failed",
+        )
+        .await;
         let errors = body["errors"].as_array().cloned().unwrap_or_default();
         assert_eq!(errors.len(), 1, "{id}: {body}");
         assert_eq!(errors[0]["field"], "national_id");
-        assert!(errors[0]["message"].as_str().unwrap_or_default().contains(message), "{id}: {body}");
+        assert!(
+            errors[0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{id}: {body}"
+        );
     }
     // The ID says born 1995; the date of birth says otherwise.
     let mut mismatch = registration("001195012345");
     mismatch["date_of_birth"] = json!("1996-01-01");
-    let body = problem(app.post_json("/api/v1/auth/citizens", None, &mismatch).await, 422, "validation_failed").await;
+    let body = problem(
+        app.post_json("/api/v1/auth/citizens", None, &mismatch)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(body["errors"][0]["field"], "date_of_birth");
     // Every bad field is reported at once.
     let all_bad = json!({"national_id": "1", "full_name": " ", "phone": "12", "email": "x", "date_of_birth": "01/02/1990", "password": "short"});
-    let body = problem(app.post_json("/api/v1/auth/citizens", None, &all_bad).await, 422, "validation_failed").await;
-    let fields: Vec<&str> = body["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
-    assert_eq!(fields, ["national_id", "full_name", "phone", "email", "date_of_birth", "password"]);
+    let body = problem(
+        app.post_json("/api/v1/auth/citizens", None, &all_bad).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "national_id",
+            "full_name",
+            "phone",
+            "email",
+            "date_of_birth",
+            "password"
+        ]
+    );
     assert_eq!(user_count(&app), before, "nothing was created");
 }
 
 async fn a_second_registration_of_the_same_id_is_a_conflict_and_creates_nothing(app: TestApp) {
-    let first = app.post_json("/api/v1/auth/citizens", None, &registration("001195012345")).await;
+    let first = app
+        .post_json("/api/v1/auth/citizens", None, &registration("001195012345"))
+        .await;
     assert_eq!(first.status().as_u16(), 201);
     let before = user_count(&app);
     let mut again = registration("001195012345");
     again["full_name"] = json!("Someone Else");
-    problem(app.post_json("/api/v1/auth/citizens", None, &again).await, 409, "already_registered").await;
+    problem(
+        app.post_json("/api/v1/auth/citizens", None, &again).await,
+        409,
+        "already_registered",
+    )
+    .await;
     assert_eq!(user_count(&app), before);
 }
 
 async fn wrong_passwords_and_unknown_users_get_the_same_401(app: TestApp) {
     let fixture = Fixture::build(&app).await;
-    let wrong = app.post_json("/api/v1/auth/token", None, &json!({"username": "clerk.a", "password": "not the password"})).await;
+    let wrong = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"username": "clerk.a", "password": "not the password"}),
+        )
+        .await;
     let wrong = problem(wrong, 401, "invalid_credentials").await;
-    let unknown = app.post_json("/api/v1/auth/token", None, &json!({"username": "nobody", "password": "not the password"})).await;
+    let unknown = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"username": "nobody", "password": "not the password"}),
+        )
+        .await;
     let unknown = problem(unknown, 401, "invalid_credentials").await;
     assert_eq!(wrong, unknown);
     // A deactivated account cannot log in, with the same answer.
     let admin = fixture.token(Who::Admin).unwrap_or_default();
     let path = format!("/api/v1/users/{}", fixture.staff_own.id);
-    let deactivated = app.send(reqwest::Method::PATCH, &path, Some(admin), Some(&json!({"active": false}))).await;
+    let deactivated = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(admin),
+            Some(&json!({"active": false})),
+        )
+        .await;
     assert_eq!(deactivated.status().as_u16(), 200);
-    let inactive = app.post_json("/api/v1/auth/token", None, &json!({"username": "staff.own", "password": PASSWORD})).await;
+    let inactive = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"username": "staff.own", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(problem(inactive, 401, "invalid_credentials").await, wrong);
 }
 
@@ -104,7 +176,12 @@ fn claims(fixture: &Fixture) -> Value {
 }
 
 fn sign(claims: &Value, secret: &str, algorithm: Algorithm) -> String {
-    jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap_or_default()
+    jsonwebtoken::encode(
+        &Header::new(algorithm),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
 }
 
 fn b64(value: &Value) -> String {
@@ -114,7 +191,10 @@ fn b64(value: &Value) -> String {
     let bytes = value.to_string().into_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             let _ = out.write_char(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
         }
@@ -126,7 +206,11 @@ async fn forged_expired_and_foreign_tokens_are_all_401(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let good = claims(&fixture);
     let control = sign(&good, TEST_SECRET, Algorithm::HS256);
-    assert_eq!(app.get_as("/api/v1/me", &control).await.status().as_u16(), 200, "the control token works");
+    assert_eq!(
+        app.get_as("/api/v1/me", &control).await.status().as_u16(),
+        200,
+        "the control token works"
+    );
 
     let with = |key: &str, value: Value| {
         let mut c = good.clone();
@@ -134,24 +218,71 @@ async fn forged_expired_and_foreign_tokens_are_all_401(app: TestApp) {
         c
     };
     let now = Utc::now().timestamp();
-    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&good));
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&good)
+    );
     let mut tampered_parts: Vec<String> = control.split('.').map(str::to_owned).collect();
     tampered_parts[1] = b64(&with("roles", json!(["admin"])));
     let tampered = tampered_parts.join(".");
     let cases = [
         ("alg none", alg_none, "invalid_token"),
-        ("another key", sign(&good, "another-secret-with-enough-entropy-0123456789", Algorithm::HS256), "invalid_token"),
-        ("another algorithm", sign(&good, TEST_SECRET, Algorithm::HS512), "invalid_token"),
-        ("expired", sign(&with("exp", json!(now - 120)), TEST_SECRET, Algorithm::HS256), "token_expired"),
-        ("not yet valid", sign(&with("nbf", json!(now + 3600)), TEST_SECRET, Algorithm::HS256), "invalid_token"),
-        ("wrong audience", sign(&with("aud", json!("someone-else")), TEST_SECRET, Algorithm::HS256), "invalid_token"),
-        ("wrong issuer", sign(&with("iss", json!("evil")), TEST_SECRET, Algorithm::HS256), "invalid_token"),
+        (
+            "another key",
+            sign(
+                &good,
+                "another-secret-with-enough-entropy-0123456789",
+                Algorithm::HS256,
+            ),
+            "invalid_token",
+        ),
+        (
+            "another algorithm",
+            sign(&good, TEST_SECRET, Algorithm::HS512),
+            "invalid_token",
+        ),
+        (
+            "expired",
+            sign(
+                &with("exp", json!(now - 120)),
+                TEST_SECRET,
+                Algorithm::HS256,
+            ),
+            "token_expired",
+        ),
+        (
+            "not yet valid",
+            sign(
+                &with("nbf", json!(now + 3600)),
+                TEST_SECRET,
+                Algorithm::HS256,
+            ),
+            "invalid_token",
+        ),
+        (
+            "wrong audience",
+            sign(
+                &with("aud", json!("someone-else")),
+                TEST_SECRET,
+                Algorithm::HS256,
+            ),
+            "invalid_token",
+        ),
+        (
+            "wrong issuer",
+            sign(&with("iss", json!("evil")), TEST_SECRET, Algorithm::HS256),
+            "invalid_token",
+        ),
         ("tampered payload", tampered, "invalid_token"),
         ("garbage", "not.a.token".to_owned(), "invalid_token"),
     ];
     for (what, token, code) in cases {
         let response = app.get_as("/api/v1/me", &token).await;
-        assert!(response.headers().get("www-authenticate").is_some(), "{what}");
+        assert!(
+            response.headers().get("www-authenticate").is_some(),
+            "{what}"
+        );
         let body = problem(response, 401, code).await;
         assert!(body["detail"].is_string(), "{what}");
     }
@@ -163,12 +294,31 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family(app: TestApp) {
     let (_, first) = app.login(CITIZEN, PASSWORD).await;
     let rotate = |token: String| {
         let app = &app;
-        async move { app.post_json("/api/v1/auth/refresh", None, &json!({"refresh_token": token})).await }
+        async move {
+            app.post_json(
+                "/api/v1/auth/refresh",
+                None,
+                &json!({"refresh_token": token}),
+            )
+            .await
+        }
     };
     let rotated = json(rotate(first.clone()).await, "application/json").await;
-    let second = rotated["refresh_token"].as_str().unwrap_or_default().to_owned();
+    let second = rotated["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert_ne!(second, first);
-    assert_eq!(app.get_as("/api/v1/me", rotated["access_token"].as_str().unwrap_or_default()).await.status().as_u16(), 200);
+    assert_eq!(
+        app.get_as(
+            "/api/v1/me",
+            rotated["access_token"].as_str().unwrap_or_default()
+        )
+        .await
+        .status()
+        .as_u16(),
+        200
+    );
 
     // The first token again: reuse. The family dies, including the live second token.
     problem(rotate(first).await, 401, "refresh_token_reused").await;
@@ -182,25 +332,68 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family(app: TestApp) {
 async fn logout_and_deactivation_end_refresh_at_once(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (_, token) = app.login(CITIZEN, PASSWORD).await;
-    let out = app.post_json("/api/v1/auth/logout", None, &json!({"refresh_token": token})).await;
+    let out = app
+        .post_json(
+            "/api/v1/auth/logout",
+            None,
+            &json!({"refresh_token": token}),
+        )
+        .await;
     assert_eq!(out.status().as_u16(), 204);
-    problem(app.post_json("/api/v1/auth/refresh", None, &json!({"refresh_token": token})).await, 401, "invalid_refresh_token").await;
+    problem(
+        app.post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": token}),
+        )
+        .await,
+        401,
+        "invalid_refresh_token",
+    )
+    .await;
 
     let (access, refresh) = app.login("staff.own", PASSWORD).await;
     let admin = fixture.token(Who::Admin).unwrap_or_default();
     let path = format!("/api/v1/users/{}", fixture.staff_own.id);
-    let deactivated = app.send(reqwest::Method::PATCH, &path, Some(admin), Some(&json!({"active": false}))).await;
+    let deactivated = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(admin),
+            Some(&json!({"active": false})),
+        )
+        .await;
     assert_eq!(deactivated.status().as_u16(), 200);
-    problem(app.post_json("/api/v1/auth/refresh", None, &json!({"refresh_token": refresh})).await, 401, "invalid_refresh_token").await;
+    problem(
+        app.post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh}),
+        )
+        .await,
+        401,
+        "invalid_refresh_token",
+    )
+    .await;
     // The access token lives until it expires (10 minutes); that is the documented trade-off.
-    assert_eq!(app.get_as("/api/v1/me", &access).await.status().as_u16(), 200);
+    assert_eq!(
+        app.get_as("/api/v1/me", &access).await.status().as_u16(),
+        200
+    );
 }
 
 async fn repeated_failures_are_slowed_per_account_with_retry_after(app: TestApp) {
     let _fixture = Fixture::build(&app).await;
     let attempt = |password: &'static str| {
         let app = &app;
-        async move { app.post_json("/api/v1/auth/token", None, &json!({"username": "clerk.a", "password": password})).await }
+        async move {
+            app.post_json(
+                "/api/v1/auth/token",
+                None,
+                &json!({"username": "clerk.a", "password": password}),
+            )
+            .await
+        }
     };
     for _ in 0..5 {
         assert_eq!(attempt("wrong password!").await.status().as_u16(), 401);
@@ -223,10 +416,21 @@ async fn repeated_failures_are_slowed_per_client_address(app: TestApp) {
     let _fixture = Fixture::build(&app).await;
     for n in 0..20 {
         let body = json!({"username": format!("guess{n}"), "password": "whatever it is"});
-        assert_eq!(app.post_json("/api/v1/auth/token", None, &body).await.status().as_u16(), 401);
+        assert_eq!(
+            app.post_json("/api/v1/auth/token", None, &body)
+                .await
+                .status()
+                .as_u16(),
+            401
+        );
     }
     let body = json!({"username": "officer.a", "password": PASSWORD});
-    problem(app.post_json("/api/v1/auth/token", None, &body).await, 429, "too_many_requests").await;
+    problem(
+        app.post_json("/api/v1/auth/token", None, &body).await,
+        429,
+        "too_many_requests",
+    )
+    .await;
 }
 
 async fn unknown_users_take_as_long_as_known_ones(app: TestApp) {
@@ -234,9 +438,18 @@ async fn unknown_users_take_as_long_as_known_ones(app: TestApp) {
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     for n in 0..4 {
-        for (username, times) in [("clerk.a".to_owned(), &mut known), (format!("nobody{n}"), &mut unknown)] {
+        for (username, times) in [
+            ("clerk.a".to_owned(), &mut known),
+            (format!("nobody{n}"), &mut unknown),
+        ] {
             let started = Instant::now();
-            let response = app.post_json("/api/v1/auth/token", None, &json!({"username": username, "password": "wrong password"})).await;
+            let response = app
+                .post_json(
+                    "/api/v1/auth/token",
+                    None,
+                    &json!({"username": username, "password": "wrong password"}),
+                )
+                .await;
             times.push(started.elapsed());
             assert_eq!(response.status().as_u16(), 401);
         }
@@ -247,7 +460,10 @@ async fn unknown_users_take_as_long_as_known_ones(app: TestApp) {
     };
     let (known, unknown) = (median(&mut known), median(&mut unknown));
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
-    assert!((0.5..=2.0).contains(&ratio), "unknown {unknown:?} vs known {known:?}");
+    assert!(
+        (0.5..=2.0).contains(&ratio),
+        "unknown {unknown:?} vs known {known:?}"
+    );
 }
 
 api_tests!(

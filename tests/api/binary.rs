@@ -87,6 +87,17 @@ fn production_refuses_to_start_with_a_weak_secret() {
 struct Server {
     child: Child,
     address: String,
+    /// Everything the server wrote to stderr so far, and what follows.
+    seen: Vec<String>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Every log line: those seen at start-up and the rest, once the process ended.
+    fn all_output(mut self) -> String {
+        self.seen.extend(self.lines.try_iter());
+        self.seen.join("\n")
+    }
 }
 
 impl Drop for Server {
@@ -98,7 +109,6 @@ impl Drop for Server {
 
 fn start(mut command: Command) -> Server {
     let mut child = command
-        .arg("serve")
         .env("MOTCUA_BIND", "127.0.0.1:0")
         .stderr(Stdio::piped())
         .spawn()
@@ -121,7 +131,13 @@ fn start(mut command: Command) -> Server {
                 .next()
                 .unwrap_or_default()
                 .to_owned();
-            return Server { child, address };
+            seen.push(line);
+            return Server {
+                child,
+                address,
+                seen,
+                lines: received,
+            };
         }
         seen.push(line);
     }
@@ -149,21 +165,13 @@ fn terminate(server: &mut Server) -> bool {
 }
 
 async fn serves_and_stops_cleanly(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut command = motcua(dir.path());
     // SQLite: exactly the README's command, nothing configured. PostgreSQL: only DATABASE_URL.
-    let database = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => match TestDb::empty(Backend::Postgres) {
-            Some(db) => Some(db),
-            None => return,
-        },
+    let Some(database) = database(backend) else {
+        return;
     };
-    if let Some(db) = &database
-        && let motcua_persistence::DatabaseUrl::Postgres(url) = db.url()
-    {
-        command.env("DATABASE_URL", url);
-    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = motcua_on(dir.path(), &database);
+    command.arg("serve");
     let mut server = start(command);
     let client = reqwest::Client::new();
     for path in ["/healthz", "/readyz"] {
@@ -191,15 +199,263 @@ async fn serves_and_stops_cleanly(backend: Backend) {
 }
 
 mod sqlite {
+    use motcua_persistence::Backend::Sqlite;
+
     #[tokio::test]
     async fn serves_with_no_configuration_and_stops_on_sigterm() {
-        super::serves_and_stops_cleanly(motcua_persistence::Backend::Sqlite).await;
+        super::serves_and_stops_cleanly(Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn create_admin_bootstraps_the_first_agency_and_account() {
+        super::create_admin_bootstraps_the_first_agency_and_account(Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn serve_demo_seeds_the_documented_accounts() {
+        super::serve_demo_seeds_the_documented_accounts(Sqlite).await;
     }
 }
 
 mod postgres {
+    use motcua_persistence::Backend::Postgres;
+
     #[tokio::test]
     async fn serves_and_migrates_an_empty_database_and_stops_on_sigterm() {
-        super::serves_and_stops_cleanly(motcua_persistence::Backend::Postgres).await;
+        super::serves_and_stops_cleanly(Postgres).await;
     }
+
+    #[tokio::test]
+    async fn create_admin_bootstraps_the_first_agency_and_account() {
+        super::create_admin_bootstraps_the_first_agency_and_account(Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn serve_demo_seeds_the_documented_accounts() {
+        super::serve_demo_seeds_the_documented_accounts(Postgres).await;
+    }
+}
+
+/// Runs the password-bearing flows against a real server and searches its
+/// log (at debug level) for the secrets and personal data involved.
+#[tokio::test]
+async fn no_password_token_or_personal_id_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = motcua(dir.path());
+    command.arg("serve").env("MOTCUA_LOG", "debug");
+    let mut server = start(command);
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.address);
+    let national_id = "036194012345";
+    let password = "a secret passphrase 42";
+    let registered = client
+        .post(url("/api/v1/auth/citizens"))
+        .json(&serde_json::json!({
+            "national_id": national_id, "full_name": "Đỗ Thị Hoa", "phone": "0903 123 456",
+            "date_of_birth": "1994-02-03", "password": password,
+        }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(registered.status().as_u16(), 201);
+    let tokens: serde_json::Value = client
+        .post(url("/api/v1/auth/token"))
+        .json(&serde_json::json!({"username": national_id, "password": password}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let access = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!access.is_empty() && !refresh.is_empty());
+    let wrong = client
+        .post(url("/api/v1/auth/token"))
+        .json(&serde_json::json!({"username": national_id, "password": "a wrong guess 123"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrong.status().as_u16(), 401);
+    let me = client
+        .get(url("/api/v1/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(me.status().as_u16(), 200);
+    let rotated = client
+        .post(url("/api/v1/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rotated.status().as_u16(), 200);
+
+    assert!(terminate(&mut server));
+    let log = server.all_output();
+    assert!(
+        log.contains("citizen registered") && log.contains("logged in"),
+        "the log was captured:\n{log}"
+    );
+    for secret in [
+        national_id,
+        password,
+        "a wrong guess 123",
+        &access,
+        &refresh,
+        "0903123456",
+        "0903 123 456",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "`{secret}` appears in the log:\n{log}"
+        );
+    }
+}
+
+/// A fresh database for a binary test: SQLite by default (nothing
+/// configured), PostgreSQL through DATABASE_URL. `None`: backend unavailable.
+fn database(backend: Backend) -> Option<Option<TestDb>> {
+    match backend {
+        Backend::Sqlite => Some(None),
+        Backend::Postgres => TestDb::empty(Backend::Postgres).map(Some),
+    }
+}
+
+/// The binary in `dir`, pointed at `database`.
+fn motcua_on(dir: &Path, database: &Option<TestDb>) -> Command {
+    let mut command = motcua(dir);
+    if let Some(db) = database
+        && let motcua_persistence::DatabaseUrl::Postgres(url) = db.url()
+    {
+        command.env("DATABASE_URL", url);
+    }
+    command
+}
+
+/// The first administrator from the command line, then a login with it.
+async fn create_admin_bootstraps_the_first_agency_and_account(backend: Backend) {
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let motcua = |dir: &Path| motcua_on(dir, &database);
+    let password = "first admin passphrase";
+    let create = |username: &str, agency: &str, password: &str| {
+        let mut command = motcua(dir.path());
+        command
+            .args([
+                "create-admin",
+                "--agency",
+                agency,
+                "--username",
+                username,
+                "--agency-name",
+                "Tỉnh Thử",
+            ])
+            .env("MOTCUA_ADMIN_PASSWORD", password);
+        run(&mut command)
+    };
+    let (ok, stderr) = create("root", "000.00.00.H99", password);
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains(password));
+    // The same username again, an unknown agency, a weak password: refused with a reason.
+    let (ok, stderr) = create("root", "000.00.00.H99", password);
+    assert!(!ok && stderr.contains("taken"), "{stderr}");
+    let (ok, stderr) = create("second", "000.00.00.H98", password);
+    assert!(!ok && stderr.contains("no agency"), "{stderr}");
+    let (ok, stderr) = create("third", "000.00.00.H99", "short");
+    assert!(!ok && stderr.contains("password"), "{stderr}");
+    // The password can come from standard input instead of the environment.
+    let mut command = motcua(dir.path());
+    command
+        .args([
+            "create-admin",
+            "--agency",
+            "000.00.00.H99",
+            "--username",
+            "from.stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = writeln!(stdin, "typed in passphrase");
+    }
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut command = motcua(dir.path());
+    command.arg("serve");
+    let mut server = start(command);
+    let client = reqwest::Client::new();
+    for (username, password) in [("root", password), ("from.stdin", "typed in passphrase")] {
+        let login = client
+            .post(format!("{}/api/v1/auth/token", server.address))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(login.status().as_u16(), 200, "{username}");
+    }
+    assert!(terminate(&mut server));
+}
+
+/// `serve --demo` seeds the documented accounts once, in development only.
+async fn serve_demo_seeds_the_documented_accounts(backend: Backend) {
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let motcua = |dir: &Path| motcua_on(dir, &database);
+    let (ok, stderr) = run(motcua(dir.path())
+        .args(["serve", "--demo"])
+        .env("MOTCUA_ENV", "production")
+        .env("MOTCUA_JWT_SECRET", "q8VvX1pZk3N7tR2wY5bC9dF0gH4jL6mSxx"));
+    assert!(!ok && stderr.contains("development only"), "{stderr}");
+
+    let mut command = motcua(dir.path());
+    command.args(["serve", "--demo"]).stdout(Stdio::piped());
+    let mut server = start(command);
+    let client = reqwest::Client::new();
+    for username in [
+        "admin",
+        "clerk",
+        "officer",
+        "leader",
+        "auditor",
+        "clerk-2",
+        "auditor-province",
+        "027090001234",
+    ] {
+        let login = client
+            .post(format!("{}/api/v1/auth/token", server.address))
+            .json(&serde_json::json!({"username": username, "password": "motcua-demo"}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(login.status().as_u16(), 200, "{username}");
+    }
+    let mut printed = String::new();
+    if let Some(mut stdout) = server.child.stdout.take() {
+        assert!(terminate(&mut server));
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut printed);
+    }
+    for username in ["admin", "clerk-2", "auditor-province", "027090001234"] {
+        assert!(printed.contains(username), "{printed}");
+    }
+    assert!(printed.contains("Phường Tiên Sơn"), "{printed}");
 }

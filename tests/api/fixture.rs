@@ -9,11 +9,10 @@
 
 use chrono::Utc;
 use motcua_api::auth::Passwords;
+use motcua_persistence::Id;
 use motcua_persistence::agencies::{self, Agency, NewAgency};
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::users::{self, NewUser, User};
-use motcua_persistence::Id;
-use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
@@ -33,7 +32,15 @@ pub enum Who {
 }
 
 impl Who {
-    pub const ALL: [Who; 7] = [Who::Anonymous, Who::Citizen, Who::Clerk, Who::Officer, Who::Leader, Who::Auditor, Who::Admin];
+    pub const ALL: [Who; 7] = [
+        Who::Anonymous,
+        Who::Citizen,
+        Who::Clerk,
+        Who::Officer,
+        Who::Leader,
+        Who::Auditor,
+        Who::Admin,
+    ];
 
     pub fn username(self) -> Option<&'static str> {
         match self {
@@ -77,7 +84,12 @@ impl Fixture {
                 let agency = |conn: &mut _, identifier: &str, kind: &str, parent: Option<Id>| {
                     agencies::create(
                         conn,
-                        &NewAgency { identifier: identifier.into(), name: format!("Agency {identifier}"), kind: kind.into(), parent_id: parent },
+                        &NewAgency {
+                            identifier: identifier.into(),
+                            name: format!("Agency {identifier}"),
+                            kind: kind.into(),
+                            parent_id: parent,
+                        },
                         now,
                     )
                 };
@@ -96,9 +108,15 @@ impl Fixture {
                     ("staff.child", "clerk", child.id),
                     ("staff.sibling", "clerk", sibling.id),
                 ] {
-                    staff.push(users::create(conn, &new_user(username, "staff", roles, Some(agency), &hash))?);
+                    staff.push(users::create(
+                        conn,
+                        &new_user(username, "staff", roles, Some(agency), &hash),
+                    )?);
                 }
-                staff.push(users::create(conn, &new_user(CITIZEN, "citizen", "citizen", None, &hash))?);
+                staff.push(users::create(
+                    conn,
+                    &new_user(CITIZEN, "citizen", "citizen", None, &hash),
+                )?);
                 Ok((province, own, child, sibling, staff))
             })
             .unwrap_or_else(|e| panic!("{e}"));
@@ -122,11 +140,20 @@ impl Fixture {
     }
 
     pub fn token(&self, who: Who) -> Option<&str> {
-        self.tokens.iter().find(|(w, _)| *w == who).map(|(_, t)| t.as_str())
+        self.tokens
+            .iter()
+            .find(|(w, _)| *w == who)
+            .map(|(_, t)| t.as_str())
     }
 }
 
-pub fn new_user(username: &str, kind: &str, roles: &str, agency: Option<Id>, hash: &str) -> NewUser {
+pub fn new_user(
+    username: &str,
+    kind: &str,
+    roles: &str,
+    agency: Option<Id>,
+    hash: &str,
+) -> NewUser {
     let now = to_db_time(Utc::now());
     NewUser {
         id: Id::new(),
@@ -143,14 +170,4 @@ pub fn new_user(username: &str, kind: &str, roles: &str, agency: Option<Id>, has
         created_at: now,
         updated_at: now,
     }
-}
-
-/// A JSON body for requests that need one.
-pub fn body(value: Value) -> Option<Value> {
-    Some(value)
-}
-
-/// An empty JSON object.
-pub fn empty() -> Option<Value> {
-    Some(json!({}))
 }

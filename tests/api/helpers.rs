@@ -54,13 +54,20 @@ impl TestApp {
     /// Logs in; returns (access token, refresh token).
     pub async fn login(&self, username: &str, password: &str) -> (String, String) {
         let response = self
-            .post_json("/api/v1/auth/token", None, &serde_json::json!({"username": username, "password": password}))
+            .post_json(
+                "/api/v1/auth/token",
+                None,
+                &serde_json::json!({"username": username, "password": password}),
+            )
             .await;
         assert_eq!(response.status().as_u16(), 200, "login as {username}");
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         (
             body["access_token"].as_str().unwrap_or_default().to_owned(),
-            body["refresh_token"].as_str().unwrap_or_default().to_owned(),
+            body["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         )
     }
 
@@ -79,15 +86,25 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
-    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> reqwest::Response {
-        self.send(reqwest::Method::POST, path, token, Some(body)).await
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, token, Some(body))
+            .await
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.send(reqwest::Method::GET, path, Some(token), None).await
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

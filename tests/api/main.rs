@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod authorization;
 mod binary;
 mod errors;
 mod fixture;

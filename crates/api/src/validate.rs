@@ -137,7 +137,7 @@ fn encode_cursor(position: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<String, &'static str> {
     let bad = "is not a cursor from a previous page";
-    if cursor.len() % 2 != 0 || cursor.len() > 1024 {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 1024 {
         return Err(bad);
     }
     let bytes: Result<Vec<u8>, _> = (0..cursor.len())

@@ -1,0 +1,362 @@
+//! The authorization matrix (QUALITY.md S1): every route of the OpenAPI
+//! document × every caller × every reach, each with its expected answer.
+//! A route missing from the table fails the test, so no route can be added
+//! without deciding who may call it. Later issues add their routes (and the
+//! "own dossier" / "someone else's dossier" reaches) here.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::Utc;
+use motcua_api::auth::hash_refresh_token;
+use motcua_persistence::refresh_tokens;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::fixture::{Fixture, Who};
+use crate::helpers::TestApp;
+
+/// Where the target of a request lies relative to the caller's agency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// The route has no target.
+    None,
+    /// The caller's own agency (or something in it).
+    Own,
+    /// A unit below the caller's agency.
+    Child,
+    /// A sibling agency, outside the caller's subtree.
+    Sibling,
+}
+
+/// What the caller must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Allow,
+    Unauthenticated,
+    Forbidden,
+    Hidden,
+}
+
+impl Expect {
+    fn matches(self, status: u16) -> bool {
+        match self {
+            Expect::Allow => (200..300).contains(&status),
+            Expect::Unauthenticated => status == 401,
+            Expect::Forbidden => status == 403,
+            Expect::Hidden => status == 404,
+        }
+    }
+}
+
+/// Anyone, authenticated or not.
+fn public(_: Who, _: Reach) -> Expect {
+    Expect::Allow
+}
+
+/// Any authenticated caller.
+fn authenticated(who: Who, _: Reach) -> Expect {
+    if who == Who::Anonymous {
+        Expect::Unauthenticated
+    } else {
+        Expect::Allow
+    }
+}
+
+/// Administrators, within their subtree.
+fn admin_in_reach(who: Who, reach: Reach) -> Expect {
+    match (who, reach) {
+        (Who::Anonymous, _) => Expect::Unauthenticated,
+        (Who::Admin, Reach::Sibling) => Expect::Hidden,
+        (Who::Admin, _) => Expect::Allow,
+        _ => Expect::Forbidden,
+    }
+}
+
+struct Route {
+    method: Method,
+    path: &'static str,
+    reaches: &'static [Reach],
+    expect: fn(Who, Reach) -> Expect,
+}
+
+const TARGETS: &[Reach] = &[Reach::Own, Reach::Child, Reach::Sibling];
+
+fn routes() -> Vec<Route> {
+    let route = |method: Method, path, reaches, expect| Route {
+        method,
+        path,
+        reaches,
+        expect,
+    };
+    vec![
+        route(
+            Method::GET,
+            "/healthz",
+            &[Reach::None],
+            public as fn(Who, Reach) -> Expect,
+        ),
+        route(Method::GET, "/readyz", &[Reach::None], public),
+        route(Method::GET, "/metrics", &[Reach::None], public),
+        route(
+            Method::POST,
+            "/api/v1/auth/citizens",
+            &[Reach::None],
+            public,
+        ),
+        route(Method::POST, "/api/v1/auth/token", &[Reach::None], public),
+        route(Method::POST, "/api/v1/auth/refresh", &[Reach::None], public),
+        route(Method::POST, "/api/v1/auth/logout", &[Reach::None], public),
+        route(Method::GET, "/api/v1/me", &[Reach::None], authenticated),
+        route(
+            Method::GET,
+            "/api/v1/agencies",
+            &[Reach::None],
+            admin_in_reach,
+        ),
+        route(Method::POST, "/api/v1/agencies", TARGETS, admin_in_reach),
+        route(
+            Method::GET,
+            "/api/v1/agencies/{id}",
+            TARGETS,
+            admin_in_reach,
+        ),
+        route(
+            Method::PATCH,
+            "/api/v1/agencies/{id}",
+            TARGETS,
+            admin_in_reach,
+        ),
+        route(Method::GET, "/api/v1/users", &[Reach::None], admin_in_reach),
+        route(Method::POST, "/api/v1/users", TARGETS, admin_in_reach),
+        route(Method::GET, "/api/v1/users/{id}", TARGETS, admin_in_reach),
+        route(Method::PATCH, "/api/v1/users/{id}", TARGETS, admin_in_reach),
+    ]
+}
+
+static SERIAL: AtomicU32 = AtomicU32::new(1);
+
+fn serial() -> u32 {
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh, valid personal ID (Hà Nội, male, born 1990).
+fn fresh_personal_id() -> String {
+    format!("001090{:06}", 100_000 + serial())
+}
+
+/// The concrete request for a route, caller and reach: the path with its
+/// `{id}` filled in, and a valid body.
+fn request(
+    app: &TestApp,
+    fixture: &Fixture,
+    route: &Route,
+    reach: Reach,
+) -> (String, Option<Value>) {
+    let agency = match reach {
+        Reach::Own | Reach::None => &fixture.own,
+        Reach::Child => &fixture.child,
+        Reach::Sibling => &fixture.sibling,
+    };
+    let staff = match reach {
+        Reach::Own | Reach::None => &fixture.staff_own,
+        Reach::Child => &fixture.staff_child,
+        Reach::Sibling => &fixture.staff_sibling,
+    };
+    let n = serial();
+    let (id, body) = match (route.method.as_str(), route.path) {
+        ("POST", "/api/v1/auth/citizens") => (
+            None,
+            json!({
+                "national_id": fresh_personal_id(), "full_name": "Lê Văn Mới", "phone": "0911111111", "password": "a fine passphrase",
+            }),
+        ),
+        ("POST", "/api/v1/auth/token") => (
+            None,
+            json!({"username": "clerk.a", "password": crate::fixture::PASSWORD}),
+        ),
+        ("POST", "/api/v1/auth/refresh") | ("POST", "/api/v1/auth/logout") => (
+            None,
+            json!({"refresh_token": live_refresh_token(app, fixture)}),
+        ),
+        ("POST", "/api/v1/agencies") => (
+            None,
+            json!({
+                "identifier": format!("000.{:02}.99.H01", n % 100), "name": format!("Unit {n}"), "kind": "unit", "parent_id": agency.id.to_string(),
+            }),
+        ),
+        ("PATCH", "/api/v1/agencies/{id}") => {
+            (Some(agency.id), json!({"name": format!("Renamed {n}")}))
+        }
+        ("GET", "/api/v1/agencies/{id}") => (Some(agency.id), Value::Null),
+        ("POST", "/api/v1/users") => (
+            None,
+            json!({
+                "username": format!("new.user{n}"), "full_name": "Người Mới", "agency_id": agency.id.to_string(),
+                "roles": ["clerk"], "password": "a fine passphrase",
+            }),
+        ),
+        ("PATCH", "/api/v1/users/{id}") => {
+            (Some(staff.id), json!({"full_name": format!("Renamed {n}")}))
+        }
+        ("GET", "/api/v1/users/{id}") => (Some(staff.id), Value::Null),
+        _ => (None, Value::Null),
+    };
+    let path = match id {
+        Some(id) => route.path.replace("{id}", &id.to_string()),
+        None => route.path.to_owned(),
+    };
+    (path, (!body.is_null()).then_some(body))
+}
+
+/// A refresh token that works once, stored straight into the database.
+fn live_refresh_token(app: &TestApp, fixture: &Fixture) -> String {
+    let token = format!("matrix-refresh-{}-{}", serial(), uuid_like());
+    let now = Utc::now();
+    app.db
+        .run(|conn| {
+            refresh_tokens::insert(
+                conn,
+                fixture.citizen.id,
+                motcua_persistence::Id::new(),
+                &hash_refresh_token(&token),
+                now,
+                now + chrono::Duration::days(1),
+            )
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    token
+}
+
+fn uuid_like() -> String {
+    motcua_persistence::Id::new().to_string()
+}
+
+async fn every_route_role_and_reach_gets_the_expected_answer(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let routes = routes();
+
+    // Every operation of the OpenAPI document has its row, and nothing else.
+    let document = serde_json::to_value(motcua_api::openapi()).unwrap_or_default();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for method in item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(m, _)| m.to_uppercase())
+        {
+            if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                documented.push((method, path.clone()));
+            }
+        }
+    }
+    let mut covered: Vec<(String, String)> = routes
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
+        .collect();
+    documented.sort();
+    covered.sort();
+    assert_eq!(
+        documented, covered,
+        "the matrix must list exactly the documented routes"
+    );
+
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for route in &routes {
+        for &reach in route.reaches {
+            for who in Who::ALL {
+                let (path, body) = request(&app, &fixture, route, reach);
+                let response = app
+                    .send(
+                        route.method.clone(),
+                        &path,
+                        fixture.token(who),
+                        body.as_ref(),
+                    )
+                    .await;
+                let status = response.status().as_u16();
+                let expected = (route.expect)(who, reach);
+                if !expected.matches(status) {
+                    let text = response.text().await.unwrap_or_default();
+                    wrong.push(format!(
+                        "{} {} as {who:?} ({reach:?}): expected {expected:?}, got {status} {text}",
+                        route.method, route.path
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} cases wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+async fn lists_show_only_the_subtree(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let admin = fixture.token(Who::Admin).unwrap_or_default();
+    let agencies = app.get_as("/api/v1/agencies", admin).await;
+    let agencies: Value = agencies.json().await.unwrap_or_default();
+    let ids: Vec<&str> = agencies["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [fixture.own.id.to_string(), fixture.child.id.to_string()]
+    );
+    assert!(!ids.contains(&fixture.province.id.to_string().as_str()));
+
+    let users: Value = app
+        .get_as("/api/v1/users?limit=3", admin)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let mut seen: Vec<String> = Vec::new();
+    let mut page = users;
+    loop {
+        seen.extend(
+            page["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u["username"].as_str().map(str::to_owned)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                page = app
+                    .get_as(&format!("/api/v1/users?limit=3&cursor={cursor}"), admin)
+                    .await
+                    .json()
+                    .await
+                    .unwrap_or_default();
+            }
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "admin.a",
+            "auditor.a",
+            "clerk.a",
+            "leader.a",
+            "officer.a",
+            "staff.child",
+            "staff.own"
+        ]
+    );
+}
+
+api_tests!(
+    every_route_role_and_reach_gets_the_expected_answer,
+    lists_show_only_the_subtree
+);
