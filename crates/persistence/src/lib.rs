@@ -12,6 +12,7 @@ mod db;
 mod error;
 pub mod migrations;
 pub mod refresh_tokens;
+#[rustfmt::skip] // generated from the migrations; see testing::schema
 pub mod schema;
 pub mod sql_types;
 #[cfg(any(test, feature = "test-support"))]

@@ -57,4 +57,8 @@ diesel::table! {
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(users -> agencies (agency_id));
 
-diesel::allow_tables_to_appear_in_same_query!(agencies, refresh_tokens, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    agencies,
+    refresh_tokens,
+    users,
+);
