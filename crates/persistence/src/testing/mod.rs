@@ -193,8 +193,11 @@ fn template(admin: &str) -> String {
     static TEMPLATE: OnceLock<String> = OnceLock::new();
     TEMPLATE
         .get_or_init(|| {
-            let name = format!("{TEMPLATE_PREFIX}{:016x}", migrations_fingerprint());
             let mut conn = pg_connect(admin);
+            // Per role: a database cloned from another role's template would
+            // hold tables this role may not touch.
+            let role = current_role(&mut conn);
+            let name = format!("{TEMPLATE_PREFIX}{role}_{:016x}", migrations_fingerprint());
             exec(&mut conn, &format!("SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})"));
             sweep_leftovers(&mut conn, &name);
             if !database_exists(&mut conn, &name) {
@@ -221,6 +224,20 @@ fn template(admin: &str) -> String {
             name
         })
         .clone()
+}
+
+#[derive(diesel::QueryableByName)]
+struct Role {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role: String,
+}
+
+/// The connected role's name, reduced to characters safe in a database name.
+fn current_role(conn: &mut PgConnection) -> String {
+    diesel::sql_query("SELECT current_user::text AS role")
+        .get_result::<Role>(conn)
+        .map(|r| r.role.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect())
+        .unwrap_or_else(|e| panic!("current_user: {e}"))
 }
 
 #[derive(diesel::QueryableByName)]
@@ -253,7 +270,11 @@ fn sweep_leftovers(conn: &mut PgConnection, current_template: &str) {
                 .next()
                 .and_then(|secs| secs.parse::<u64>().ok())
                 .is_some_and(|created| now.saturating_sub(created) > LEFTOVER_AGE_SECS),
-            None => name.starts_with(TEMPLATE_PREFIX) && name != current_template,
+            None => {
+                // Only this role's own templates of other migration sets.
+                let own_prefix = current_template.rsplit_once('_').map_or("", |(prefix, _)| prefix);
+                name.starts_with(own_prefix) && name != current_template && !name.ends_with("_build")
+            }
         };
         if stale {
             let _ = diesel::sql_query(format!("ALTER DATABASE \"{name}\" IS_TEMPLATE false"))
