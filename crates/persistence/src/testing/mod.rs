@@ -236,7 +236,12 @@ struct Role {
 fn current_role(conn: &mut PgConnection) -> String {
     diesel::sql_query("SELECT current_user::text AS role")
         .get_result::<Role>(conn)
-        .map(|r| r.role.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect())
+        .map(|r| {
+            r.role
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
         .unwrap_or_else(|e| panic!("current_user: {e}"))
 }
 
@@ -272,8 +277,12 @@ fn sweep_leftovers(conn: &mut PgConnection, current_template: &str) {
                 .is_some_and(|created| now.saturating_sub(created) > LEFTOVER_AGE_SECS),
             None => {
                 // Only this role's own templates of other migration sets.
-                let own_prefix = current_template.rsplit_once('_').map_or("", |(prefix, _)| prefix);
-                name.starts_with(own_prefix) && name != current_template && !name.ends_with("_build")
+                let own_prefix = current_template
+                    .rsplit_once('_')
+                    .map_or("", |(prefix, _)| prefix);
+                name.starts_with(own_prefix)
+                    && name != current_template
+                    && !name.ends_with("_build")
             }
         };
         if stale {
