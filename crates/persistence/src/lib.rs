@@ -9,8 +9,10 @@
 
 pub mod agencies;
 mod db;
+pub mod dossiers;
 mod error;
 pub mod migrations;
+pub mod procedures;
 pub mod refresh_tokens;
 #[rustfmt::skip] // generated from the migrations; see testing::schema
 pub mod schema;

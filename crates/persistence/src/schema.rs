@@ -21,6 +21,100 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    dossier_counters (agency_id, day) {
+        agency_id -> Uuid,
+        day -> Date,
+        last_number -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    dossier_events (id) {
+        id -> Uuid,
+        dossier_id -> Uuid,
+        seq -> Integer,
+        at -> Timestamp,
+        actor_id -> Nullable<Uuid>,
+        actor_role -> Text,
+        action -> Text,
+        state_before -> Nullable<Text>,
+        state_after -> Text,
+        payload -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    dossiers (id) {
+        id -> Uuid,
+        code -> Text,
+        receiving_agency_id -> Uuid,
+        procedure_id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        channel -> Text,
+        state -> Text,
+        version -> Integer,
+        applicant_name -> Text,
+        applicant_phone -> Text,
+        details -> Text,
+        result_delivery -> Text,
+        submitted_at -> Nullable<Timestamp>,
+        ack_due_at -> Nullable<Timestamp>,
+        acknowledged_at -> Nullable<Timestamp>,
+        received_at -> Nullable<Timestamp>,
+        due_at -> Nullable<Timestamp>,
+        clock_events -> Text,
+        finished_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    idempotency_keys (owner_id, key) {
+        owner_id -> Uuid,
+        key -> Text,
+        request_hash -> Text,
+        dossier_id -> Uuid,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    procedures (id) {
+        id -> Uuid,
+        code -> Text,
+        version -> Integer,
+        name -> Text,
+        field_code -> Text,
+        field_name -> Text,
+        agency_level -> Text,
+        online_kind -> Text,
+        effective_from -> Date,
+        effective_to -> Nullable<Date>,
+        definition -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     refresh_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -54,11 +148,23 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(dossier_counters -> agencies (agency_id));
+diesel::joinable!(dossier_events -> dossiers (dossier_id));
+diesel::joinable!(dossiers -> agencies (receiving_agency_id));
+diesel::joinable!(dossiers -> procedures (procedure_id));
+diesel::joinable!(dossiers -> users (owner_id));
+diesel::joinable!(idempotency_keys -> dossiers (dossier_id));
+diesel::joinable!(idempotency_keys -> users (owner_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(users -> agencies (agency_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     agencies,
+    dossier_counters,
+    dossier_events,
+    dossiers,
+    idempotency_keys,
+    procedures,
     refresh_tokens,
     users,
 );

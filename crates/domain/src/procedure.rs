@@ -1,0 +1,239 @@
+//! Procedure catalogue entries (PRODUCT.md §5): what the law fixes for one
+//! version of a procedure.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{SupplementMode, TimeLimit};
+use crate::codes::ProcedureCode;
+use crate::lifecycle::Role;
+use crate::money::Vnd;
+use crate::online::OnlineServiceKind;
+
+/// The field (lĩnh vực) a procedure belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    /// Short code, e.g. `HT`.
+    pub code: String,
+    /// Name, e.g. `Hộ tịch`.
+    pub name: String,
+}
+
+/// Fees and charges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fee {
+    /// No fee.
+    Exempt {
+        /// Condition of the exemption.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A fixed amount, possibly lower when filed online.
+    Fixed {
+        /// Amount in VND.
+        amount: Vnd,
+        /// Amount when filed online.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        online_amount: Option<Vnd>,
+        /// Per what.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Computed by a published formula (e.g. per page).
+    Formula {
+        /// The formula in words.
+        note: String,
+    },
+    /// Set locally (by the provincial People's Council).
+    Local {
+        /// Where it is set.
+        note: String,
+    },
+}
+
+impl Fee {
+    /// The fixed amount due for a channel, if the fee is fixed.
+    pub fn fixed_amount(&self, online: bool) -> Option<Vnd> {
+        match self {
+            Fee::Fixed {
+                amount,
+                online_amount,
+                ..
+            } => Some(if online {
+                online_amount.unwrap_or(*amount)
+            } else {
+                *amount
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A document the dossier must (or may) contain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentRequirement {
+    /// Code within the procedure, e.g. `TK`.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Whether the dossier is incomplete without it.
+    pub mandatory: bool,
+    /// Originals expected.
+    #[serde(default)]
+    pub originals: u32,
+    /// Copies expected.
+    #[serde(default)]
+    pub copies: u32,
+}
+
+/// How the result reaches the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Collected at the desk.
+    Desk,
+    /// Sent by public post.
+    Post,
+    /// Delivered electronically.
+    Online,
+}
+
+/// One internal step and its budget of working hours (control slip).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureStep {
+    /// Name, e.g. `Thẩm định`.
+    pub name: String,
+    /// Who does it.
+    pub role: Role,
+    /// Working hours.
+    pub hours: u32,
+}
+
+/// What the law fixes for one version of a procedure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureDefinition {
+    /// The legal time limit.
+    pub time_limit: TimeLimit,
+    /// What a supplement request does to the clock.
+    pub on_supplement: SupplementMode,
+    /// Working days a verification extension may add in all (0: none).
+    #[serde(default)]
+    pub verification_extension_days: u32,
+    /// Fees.
+    pub fee: Fee,
+    /// Required documents.
+    pub documents: Vec<DocumentRequirement>,
+    /// Allowed result deliveries.
+    pub deliveries: Vec<Delivery>,
+    /// Internal steps.
+    #[serde(default)]
+    pub steps: Vec<ProcedureStep>,
+}
+
+/// A procedure version as the catalogue file and the admin API give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureEntry {
+    /// National code (with optional local suffix).
+    pub code: ProcedureCode,
+    /// Name.
+    pub name: String,
+    /// Field.
+    pub field: Field,
+    /// Level of the implementing agency (`commune`, `province`).
+    #[serde(default = "commune")]
+    pub agency_level: String,
+    /// Online service offered.
+    pub online_kind: OnlineServiceKind,
+    /// First day in force (default: the day it is stored).
+    #[serde(default)]
+    pub effective_from: Option<NaiveDate>,
+    /// The legal details.
+    #[serde(flatten)]
+    pub definition: ProcedureDefinition,
+}
+
+fn commune() -> String {
+    "commune".into()
+}
+
+/// A catalogue file: `{"procedures": [...]}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogueFile {
+    /// Entries.
+    pub procedures: Vec<ProcedureEntry>,
+}
+
+/// The demo catalogue shipped with motcua (12 commune procedures).
+pub const DEMO_CATALOGUE_JSON: &str = include_str!("../data/catalogue-demo.json");
+
+impl ProcedureEntry {
+    /// Checks what the types cannot: a name, unique document codes, at least
+    /// one delivery, online delivery only for online services, and internal
+    /// step budgets that fit within the legal limit. Returns (field, message) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.name.trim().is_empty() {
+            problems.push(("name", "must not be empty".to_owned()));
+        }
+        let mut codes = BTreeSet::new();
+        for document in &self.definition.documents {
+            if document.code.trim().is_empty() || !codes.insert(document.code.as_str()) {
+                problems.push((
+                    "documents",
+                    format!("document code `{}` is empty or repeated", document.code),
+                ));
+            }
+        }
+        if self.definition.deliveries.is_empty() {
+            problems.push(("deliveries", "at least one delivery is needed".to_owned()));
+        }
+        let budget_hours = match self.definition.time_limit {
+            TimeLimit::WorkingDays { amount } => Some(amount * 8),
+            TimeLimit::WorkingHours { amount } => Some(amount),
+            TimeLimit::SameDay { .. } => Some(8),
+            TimeLimit::CalendarDays { .. } => None,
+        };
+        let steps: u32 = self.definition.steps.iter().map(|s| s.hours).sum();
+        if let Some(budget) = budget_hours
+            && steps > budget
+        {
+            problems.push((
+                "steps",
+                format!("the steps take {steps} working hours, more than the limit's {budget}"),
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_catalogue_parses_and_is_consistent() {
+        let file: CatalogueFile =
+            serde_json::from_str(DEMO_CATALOGUE_JSON).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.procedures.len(), 12);
+        for entry in &file.procedures {
+            assert!(
+                entry.problems().is_empty(),
+                "{}: {:?}",
+                entry.code,
+                entry.problems()
+            );
+        }
+        let residence = file
+            .procedures
+            .iter()
+            .find(|p| p.code.as_str() == "1.004222");
+        let fee = residence.map(|p| p.definition.fee.clone());
+        assert_eq!(
+            fee.and_then(|f| f.fixed_amount(true)).map(Vnd::amount),
+            Some(10_000)
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! Dossiers, their day numbering, their hash-chained history and the
+//! idempotency of online filings.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use diesel::prelude::*;
+use motcua_domain::history::{EventContent, GENESIS, event_hash};
+
+use crate::db::DbConnection;
+use crate::error::DbError;
+use crate::schema::{agencies, dossier_counters, dossier_events, dossiers, idempotency_keys};
+use crate::sql_types::{Id, to_db_time};
+
+/// A stored dossier.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[diesel(table_name = dossiers)]
+pub struct DossierRow {
+    /// Id.
+    pub id: Id,
+    /// Code `<agency>-<YYMMDD>-<NNNN>`.
+    pub code: String,
+    /// Receiving agency.
+    pub receiving_agency_id: Id,
+    /// Procedure version.
+    pub procedure_id: Id,
+    /// The citizen's account, for online filings (and look-ups by the owner).
+    pub owner_id: Option<Id>,
+    /// `direct`, `postal` or `online`.
+    pub channel: String,
+    /// Lifecycle state.
+    pub state: String,
+    /// Optimistic-concurrency version, from 1.
+    pub version: i32,
+    /// Applicant's name (searchable).
+    pub applicant_name: String,
+    /// Applicant's phone (public look-up factor).
+    pub applicant_phone: String,
+    /// Applicant, documents and side records, JSON.
+    pub details: String,
+    /// `desk`, `post` or `online`.
+    pub result_delivery: String,
+    /// Online: when the portal received the filing.
+    pub submitted_at: Option<NaiveDateTime>,
+    /// Online: acknowledgement due.
+    pub ack_due_at: Option<NaiveDateTime>,
+    /// Online: when the desk acknowledged (accepted, refused or asked for a supplement).
+    pub acknowledged_at: Option<NaiveDateTime>,
+    /// When the complete dossier was received: the clock's raw start.
+    pub received_at: Option<NaiveDateTime>,
+    /// Current legal due time.
+    pub due_at: Option<NaiveDateTime>,
+    /// The clock ledger, JSON.
+    pub clock_events: String,
+    /// When the result was ready (or processing stopped, or the dossier withdrawn).
+    pub finished_at: Option<NaiveDateTime>,
+    /// early, on_time or late (results only).
+    pub outcome: Option<String>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A dossier's content at creation (its code and first event come with it).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = dossiers)]
+pub struct NewDossier {
+    /// Id.
+    pub id: Id,
+    /// Code (assigned by [`create`]).
+    pub code: String,
+    /// Receiving agency.
+    pub receiving_agency_id: Id,
+    /// Procedure version.
+    pub procedure_id: Id,
+    /// Owner.
+    pub owner_id: Option<Id>,
+    /// Channel.
+    pub channel: String,
+    /// State.
+    pub state: String,
+    /// Version (1).
+    pub version: i32,
+    /// Applicant's name.
+    pub applicant_name: String,
+    /// Applicant's phone.
+    pub applicant_phone: String,
+    /// Details JSON.
+    pub details: String,
+    /// Result delivery.
+    pub result_delivery: String,
+    /// Online submission.
+    pub submitted_at: Option<NaiveDateTime>,
+    /// Acknowledgement due.
+    pub ack_due_at: Option<NaiveDateTime>,
+    /// Acknowledged.
+    pub acknowledged_at: Option<NaiveDateTime>,
+    /// Clock start (raw).
+    pub received_at: Option<NaiveDateTime>,
+    /// Due.
+    pub due_at: Option<NaiveDateTime>,
+    /// Ledger JSON.
+    pub clock_events: String,
+    /// Finished.
+    pub finished_at: Option<NaiveDateTime>,
+    /// Outcome.
+    pub outcome: Option<String>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+/// The mutable part of a dossier, written as a whole by each change.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = dossiers, treat_none_as_null = true)]
+pub struct DossierChanges {
+    /// State.
+    pub state: String,
+    /// Details JSON.
+    pub details: String,
+    /// Acknowledged.
+    pub acknowledged_at: Option<NaiveDateTime>,
+    /// Clock start (raw).
+    pub received_at: Option<NaiveDateTime>,
+    /// Due.
+    pub due_at: Option<NaiveDateTime>,
+    /// Ledger JSON.
+    pub clock_events: String,
+    /// Finished.
+    pub finished_at: Option<NaiveDateTime>,
+    /// Outcome.
+    pub outcome: Option<String>,
+    /// Result delivery.
+    pub result_delivery: String,
+}
+
+/// One event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor_id: Option<Id>,
+    /// In which role.
+    pub actor_role: String,
+    /// What.
+    pub action: String,
+    /// State before.
+    pub state_before: Option<String>,
+    /// State after.
+    pub state_after: String,
+    /// Details, JSON.
+    pub payload: String,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[diesel(table_name = dossier_events)]
+pub struct EventRow {
+    /// Id.
+    pub id: Id,
+    /// Dossier.
+    pub dossier_id: Id,
+    /// Position, from 1.
+    pub seq: i32,
+    /// When.
+    pub at: NaiveDateTime,
+    /// Who.
+    pub actor_id: Option<Id>,
+    /// Role.
+    pub actor_role: String,
+    /// What.
+    pub action: String,
+    /// Before.
+    pub state_before: Option<String>,
+    /// After.
+    pub state_after: String,
+    /// Details JSON.
+    pub payload: String,
+    /// The previous event's hash.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+impl EventRow {
+    /// The content its hash covers.
+    pub fn content(&self) -> EventContent {
+        content(
+            self.dossier_id,
+            self.seq,
+            self.at,
+            self.actor_id,
+            &self.actor_role,
+            &self.action,
+            self.state_before.as_deref(),
+            &self.state_after,
+            &self.payload,
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn content(
+    dossier: Id,
+    seq: i32,
+    at: NaiveDateTime,
+    actor_id: Option<Id>,
+    actor_role: &str,
+    action: &str,
+    state_before: Option<&str>,
+    state_after: &str,
+    payload: &str,
+) -> EventContent {
+    EventContent {
+        dossier_id: dossier.to_string(),
+        seq,
+        at: at.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true),
+        actor_id: actor_id.map(|id| id.to_string()),
+        actor_role: actor_role.to_owned(),
+        action: action.to_owned(),
+        state_before: state_before.map(str::to_owned),
+        state_after: state_after.to_owned(),
+        payload: payload.to_owned(),
+    }
+}
+
+/// The next running number of `agency` on `day`, counted in the caller's
+/// write transaction: a rolled-back transaction gives its number back, so
+/// numbers have no gaps. A concurrent first number of the day can make the
+/// insert fail with a conflict; the caller retries the whole transaction.
+pub fn next_number(conn: &mut DbConnection, agency: Id, day: NaiveDate) -> Result<i32, DbError> {
+    let key = dossier_counters::table
+        .filter(dossier_counters::agency_id.eq(agency))
+        .filter(dossier_counters::day.eq(day));
+    let updated = diesel::update(key)
+        .set(dossier_counters::last_number.eq(dossier_counters::last_number + 1))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(dossier_counters::table)
+            .values((
+                dossier_counters::agency_id.eq(agency),
+                dossier_counters::day.eq(day),
+                dossier_counters::last_number.eq(1),
+            ))
+            .execute(conn)?;
+        return Ok(1);
+    }
+    Ok(key.select(dossier_counters::last_number).first(conn)?)
+}
+
+/// Inserts a dossier and its first event (call inside a write transaction).
+pub fn insert(
+    conn: &mut DbConnection,
+    new: &NewDossier,
+    first: &NewEvent,
+) -> Result<DossierRow, DbError> {
+    diesel::insert_into(dossiers::table)
+        .values(new)
+        .execute(conn)?;
+    append_event(conn, new.id, first)?;
+    find(conn, new.id)
+}
+
+/// A dossier by id.
+pub fn find(conn: &mut DbConnection, id: Id) -> Result<DossierRow, DbError> {
+    Ok(dossiers::table.find(id).first(conn)?)
+}
+
+/// A dossier by code.
+pub fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<DossierRow, DbError> {
+    Ok(dossiers::table
+        .filter(dossiers::code.eq(code))
+        .first(conn)?)
+}
+
+/// The materialized path of the dossier's receiving agency (for reach).
+pub fn agency_path(conn: &mut DbConnection, dossier: &DossierRow) -> Result<String, DbError> {
+    Ok(agencies::table
+        .find(dossier.receiving_agency_id)
+        .select(agencies::path)
+        .first(conn)?)
+}
+
+/// Writes `changes` if the dossier is still at `expected_version`, bumping
+/// the version; `false` (nothing written) if someone changed it first.
+pub fn update(
+    conn: &mut DbConnection,
+    id: Id,
+    expected_version: i32,
+    changes: &DossierChanges,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        dossiers::table
+            .find(id)
+            .filter(dossiers::version.eq(expected_version)),
+    )
+    .set((
+        changes,
+        dossiers::version.eq(expected_version + 1),
+        dossiers::updated_at.eq(to_db_time(now)),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Appends an event to the dossier's chain (call inside a write transaction).
+pub fn append_event(
+    conn: &mut DbConnection,
+    dossier: Id,
+    event: &NewEvent,
+) -> Result<EventRow, DbError> {
+    let last: Option<(i32, String)> = dossier_events::table
+        .filter(dossier_events::dossier_id.eq(dossier))
+        .order(dossier_events::seq.desc())
+        .select((dossier_events::seq, dossier_events::hash))
+        .first(conn)
+        .optional()?;
+    let (seq, previous) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let at = to_db_time(event.at);
+    let hashed = content(
+        dossier,
+        seq,
+        at,
+        event.actor_id,
+        &event.actor_role,
+        &event.action,
+        event.state_before.as_deref(),
+        &event.state_after,
+        &event.payload,
+    );
+    let hash = event_hash(&previous, &hashed);
+    let id = Id::new();
+    diesel::insert_into(dossier_events::table)
+        .values((
+            dossier_events::id.eq(id),
+            dossier_events::dossier_id.eq(dossier),
+            dossier_events::seq.eq(seq),
+            dossier_events::at.eq(at),
+            dossier_events::actor_id.eq(event.actor_id),
+            dossier_events::actor_role.eq(&event.actor_role),
+            dossier_events::action.eq(&event.action),
+            dossier_events::state_before.eq(&event.state_before),
+            dossier_events::state_after.eq(&event.state_after),
+            dossier_events::payload.eq(&event.payload),
+            dossier_events::prev_hash.eq(&previous),
+            dossier_events::hash.eq(&hash),
+        ))
+        .execute(conn)?;
+    Ok(dossier_events::table.find(id).first(conn)?)
+}
+
+/// A dossier's events, in order.
+pub fn events(conn: &mut DbConnection, dossier: Id) -> Result<Vec<EventRow>, DbError> {
+    Ok(dossier_events::table
+        .filter(dossier_events::dossier_id.eq(dossier))
+        .order(dossier_events::seq)
+        .load(conn)?)
+}
+
+/// The dossier an owner's idempotency key already created, with the hash of
+/// the request that created it.
+pub fn idempotent(
+    conn: &mut DbConnection,
+    owner: Id,
+    key: &str,
+) -> Result<Option<(String, Id)>, DbError> {
+    Ok(idempotency_keys::table
+        .find((owner, key))
+        .select((idempotency_keys::request_hash, idempotency_keys::dossier_id))
+        .first(conn)
+        .optional()?)
+}
+
+/// Records which dossier an idempotency key created (same transaction as the dossier).
+pub fn remember_key(
+    conn: &mut DbConnection,
+    owner: Id,
+    key: &str,
+    request_hash: &str,
+    dossier: Id,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::owner_id.eq(owner),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::dossier_id.eq(dossier),
+            idempotency_keys::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
