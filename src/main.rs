@@ -53,6 +53,12 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document (as committed in openapi/openapi.json).
     Openapi,
+    /// Add the procedures of a catalogue file (`{"procedures": [...]}`, as in
+    /// crates/domain/data/catalogue-demo.json) that are not in the catalogue yet.
+    ImportCatalogue {
+        /// The file.
+        file: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
             agency_name,
             full_name,
         } => create_admin(&settings, agency, username, agency_name, full_name),
+        Command::ImportCatalogue { file } => import_catalogue(&settings, &file),
         Command::Openapi => Ok(()),
     };
     match outcome {
@@ -180,6 +187,20 @@ fn create_admin(
         "administrator {} created in agency {}",
         request.username,
         request.agency_identifier
+    );
+    Ok(())
+}
+
+fn import_catalogue(settings: &Settings, file: &std::path::Path) -> Result<(), String> {
+    let json = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
+    db.migrate().map_err(|e| e.to_string())?;
+    let (added, present) = bootstrap::import_catalogue(&db, &json).map_err(|e| e.to_string())?;
+    tracing::info!(
+        added,
+        present,
+        "catalogue imported: {added} procedure(s) added, {present} already present"
     );
     Ok(())
 }

@@ -3,10 +3,15 @@
 
 use chrono::{NaiveDate, Utc};
 use motcua_domain::lifecycle::Role;
+use motcua_domain::procedure::{CatalogueFile, DEMO_CATALOGUE_JSON};
+use motcua_domain::time::to_local;
 use motcua_persistence::agencies::{self, NewAgency};
+use motcua_persistence::procedures;
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::users::{self, NewUser};
 use motcua_persistence::{Db, DbError, Id};
+
+use crate::routes::catalogue::new_version;
 
 use crate::auth::{AccountKind, Passwords, check_password_policy};
 
@@ -106,6 +111,48 @@ pub fn create_admin(
         }
     })?;
     created.map_err(BootstrapError::Invalid)
+}
+
+/// Imports a catalogue file (`{"procedures": [...]}`): each procedure whose
+/// code is not in the catalogue yet is added as version 1, in force from its
+/// `effective_from` or from today. Returns (added, already present).
+pub fn import_catalogue(db: &Db, json: &str) -> Result<(usize, usize), BootstrapError> {
+    let file: CatalogueFile = serde_json::from_str(json)
+        .map_err(|e| BootstrapError::Invalid(format!("catalogue file: {e}")))?;
+    let today = to_local(Utc::now()).date();
+    let versions = file
+        .procedures
+        .iter()
+        .map(|entry| {
+            new_version(entry, today).map_err(|error| {
+                BootstrapError::Invalid(format!("{}: {}", entry.code, describe(&error)))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcome = db.write(|conn| {
+        let (mut added, mut present) = (0, 0);
+        for version in &versions {
+            if procedures::in_force(conn, &version.code, version.effective_from)?.is_some() {
+                present += 1;
+            } else {
+                procedures::add_version(conn, version, Utc::now())?;
+                added += 1;
+            }
+        }
+        Ok((added, present))
+    })?;
+    Ok(outcome)
+}
+
+fn describe(error: &crate::error::ApiError) -> String {
+    match error {
+        crate::error::ApiError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
 }
 
 /// One seeded demo account.
@@ -241,5 +288,6 @@ pub fn seed_demo(
         });
         Ok(accounts)
     })?;
+    import_catalogue(db, DEMO_CATALOGUE_JSON)?;
     Ok(Some(accounts))
 }

@@ -110,6 +110,12 @@ pub enum ApiError {
         /// Explanation.
         detail: String,
     },
+    /// The resource changed since the version the client based its request on.
+    #[error("{detail}")]
+    PreconditionFailed {
+        /// Explanation, with the current version.
+        detail: String,
+    },
     /// The database cannot be reached in time.
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
@@ -135,6 +141,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::Conflict { code, .. } => code,
+            ApiError::PreconditionFailed { .. } => "stale_version",
             ApiError::Unavailable => "database_unavailable",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Internal(_) => "internal_error",
@@ -153,6 +160,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Request body too large",
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::Conflict { .. } => "Conflict",
+            ApiError::PreconditionFailed { .. } => "Precondition failed",
             ApiError::Unavailable | ApiError::NotReady(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -191,6 +199,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -7,7 +7,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod policy;
-mod routes;
+pub mod routes;
 pub mod settings;
 mod startup;
 pub mod telemetry;

@@ -22,13 +22,20 @@ pub enum Capability {
     ManageAgencies,
     /// Create, read and change staff accounts.
     ManageUsers,
+    /// Add procedures and procedure versions to the catalogue.
+    ManageCatalogue,
+    /// Read dossiers (staff within their subtree).
+    ReadDossiers,
 }
 
 impl Capability {
     /// The roles that have the capability.
     pub fn roles(self) -> &'static [Role] {
         match self {
-            Capability::ManageAgencies | Capability::ManageUsers => &[Role::Admin],
+            Capability::ManageAgencies | Capability::ManageUsers | Capability::ManageCatalogue => {
+                &[Role::Admin]
+            }
+            Capability::ReadDossiers => &[Role::Clerk, Role::Officer, Role::Leader, Role::Auditor],
         }
     }
 }

@@ -15,6 +15,9 @@ use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use motcua_domain::calendar::WorkingCalendar;
+use motcua_domain::national::national;
+
 use crate::auth::{LoginThrottle, Passwords, ThrottleLimits, TokenIssuer};
 use crate::error::{self, ApiError, FieldError, Problem};
 use crate::routes;
@@ -33,6 +36,9 @@ use crate::telemetry::{self, RequestSpan};
         (name = "operations", description = "Liveness, readiness and metrics"),
         (name = "auth", description = "Registration, login, tokens"),
         (name = "administration", description = "Agencies and staff accounts (administrators, within their subtree)"),
+        (name = "catalogue", description = "Procedures (public to read)"),
+        (name = "dossiers", description = "Filing, intake, the lifecycle and the legal clock"),
+        (name = "audit", description = "History verification"),
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth)
@@ -90,9 +96,10 @@ pub enum StartupError {
         /// Why.
         source: std::io::Error,
     },
-    /// The metrics registry could not be set up.
-    #[error("metrics: {0}")]
-    Metrics(String),
+    /// Something the application needs could not be prepared (metrics, the
+    /// password hasher, the national calendar).
+    #[error("start-up: {0}")]
+    Setup(String),
 }
 
 /// What every worker's [`app`] shares: built once per process.
@@ -102,6 +109,7 @@ pub struct AppState {
     issuer: web::Data<TokenIssuer>,
     passwords: web::Data<Passwords>,
     throttle: web::Data<LoginThrottle>,
+    calendar: web::Data<WorkingCalendar>,
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
@@ -125,13 +133,16 @@ impl AppState {
         let metrics = PrometheusMetricsBuilder::new("motcua")
             .mask_unmatched_patterns("unmatched")
             .build()
-            .map_err(|e| StartupError::Metrics(e.to_string()))?;
+            .map_err(|e| StartupError::Setup(e.to_string()))?;
         let document = openapi();
         Ok(AppState {
             db: web::Data::new(db),
             issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
-            passwords: web::Data::new(Passwords::new().map_err(StartupError::Metrics)?),
+            passwords: web::Data::new(Passwords::new().map_err(StartupError::Setup)?),
             throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
+            calendar: web::Data::new(WorkingCalendar::single(
+                national().map_err(|e| StartupError::Setup(e.to_string()))?,
+            )),
             registry: web::Data::new(metrics.registry.clone()),
             known_routes: web::Data::new(KnownRoutes::from_openapi(&document)),
             metrics,
@@ -164,6 +175,7 @@ pub fn app(
         .app_data(state.issuer)
         .app_data(state.passwords)
         .app_data(state.throttle)
+        .app_data(state.calendar)
         .app_data(state.registry)
         .app_data(state.known_routes)
         .app_data(

@@ -74,8 +74,7 @@ pub fn verify<'a>(
 ) -> Verification {
     let mut previous = GENESIS.to_owned();
     let mut checked = 0;
-    let mut expected_seq = 1;
-    for (content, prev_hash, hash) in events {
+    for (expected_seq, (content, prev_hash, hash)) in (1..).zip(events) {
         checked += 1;
         let intact = content.seq == expected_seq
             && prev_hash == previous
@@ -88,7 +87,6 @@ pub fn verify<'a>(
             };
         }
         previous = hash.to_owned();
-        expected_seq += 1;
     }
     Verification {
         events_checked: checked,

@@ -4,6 +4,8 @@
 
 pub mod agencies;
 pub mod auth;
+pub mod catalogue;
+pub mod dossiers;
 pub mod ops;
 pub mod users;
 
@@ -30,6 +32,30 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(users::list_users)
                 .service(users::create_user)
                 .service(users::get_user)
-                .service(users::update_user),
+                .service(users::update_user)
+                .service(catalogue::list_procedures)
+                .service(catalogue::create_procedure)
+                .service(catalogue::get_procedure)
+                .service(catalogue::new_procedure_version)
+                .service(dossiers::file_online)
+                .service(dossiers::intake)
+                .service(dossiers::get_dossier)
+                .service(dossiers::dossier_events)
+                .service(dossiers::dossier_deadline)
+                .service(dossiers::verify_history)
+                .service(dossiers::actions::accept)
+                .service(dossiers::actions::request_supplement)
+                .service(dossiers::actions::supply)
+                .service(dossiers::actions::refuse)
+                .service(dossiers::actions::hand_over)
+                .service(dossiers::actions::request_payment)
+                .service(dossiers::actions::record_payment)
+                .service(dossiers::actions::extend_verification)
+                .service(dossiers::actions::apologise)
+                .service(dossiers::actions::stop_processing)
+                .service(dossiers::actions::complete)
+                .service(dossiers::actions::return_result)
+                .service(dossiers::actions::withdraw)
+                .service(dossiers::actions::rate),
         );
 }
