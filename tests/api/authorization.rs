@@ -26,12 +26,19 @@ enum Reach {
     Child,
     /// A sibling agency, outside the caller's subtree.
     Sibling,
+    /// The calling citizen's own dossier (filed online at the own agency).
+    OwnDossier,
+    /// Another citizen's dossier (filed online at the own agency).
+    OthersDossier,
 }
 
 /// What the caller must get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
     Allow,
+    /// Passed authentication, role and reach: the answer is about the
+    /// dossier's state or the request's content (2xx, 409, 412, 422).
+    Reached,
     Unauthenticated,
     Forbidden,
     Hidden,
@@ -41,6 +48,7 @@ impl Expect {
     fn matches(self, status: u16) -> bool {
         match self {
             Expect::Allow => (200..300).contains(&status),
+            Expect::Reached => ![401, 403, 404].contains(&status) && status < 500,
             Expect::Unauthenticated => status == 401,
             Expect::Forbidden => status == 403,
             Expect::Hidden => status == 404,
@@ -72,29 +80,104 @@ fn admin_in_reach(who: Who, reach: Reach) -> Expect {
     }
 }
 
+/// Administrators anywhere (the catalogue is not per agency).
+fn admin(who: Who, _: Reach) -> Expect {
+    match who {
+        Who::Anonymous => Expect::Unauthenticated,
+        Who::Admin => Expect::Allow,
+        _ => Expect::Forbidden,
+    }
+}
+
+fn only(role: Who) -> impl Fn(Who, Reach) -> Expect {
+    move |who, _| match who {
+        Who::Anonymous => Expect::Unauthenticated,
+        w if w == role => Expect::Allow,
+        _ => Expect::Forbidden,
+    }
+}
+
+/// Reading a dossier: staff readers in reach, the owner; administrators are
+/// not dossier readers.
+fn dossier_read(who: Who, reach: Reach) -> Expect {
+    match (who, reach) {
+        (Who::Anonymous, _) => Expect::Unauthenticated,
+        (Who::Admin, _) => Expect::Forbidden,
+        (Who::Citizen, Reach::OwnDossier) => Expect::Allow,
+        (Who::Citizen, _) => Expect::Hidden,
+        (_, Reach::Sibling) => Expect::Hidden,
+        _ => Expect::Allow,
+    }
+}
+
+/// The history audit: staff readers in reach.
+fn audit(who: Who, reach: Reach) -> Expect {
+    match who {
+        Who::Citizen => Expect::Forbidden,
+        _ => dossier_read(who, reach),
+    }
+}
+
+/// A lifecycle action: the roles the domain names for it, on dossiers in reach.
+fn action(action: motcua_domain::lifecycle::Action) -> impl Fn(Who, Reach) -> Expect {
+    use motcua_domain::lifecycle::Role;
+    move |who, reach| {
+        let role = match who {
+            Who::Anonymous => return Expect::Unauthenticated,
+            Who::Citizen => Role::Citizen,
+            Who::Clerk => Role::Clerk,
+            Who::Officer => Role::Officer,
+            Who::Leader => Role::Leader,
+            Who::Auditor => Role::Auditor,
+            Who::Admin => Role::Admin,
+        };
+        let visible = match who {
+            Who::Citizen => reach == Reach::OwnDossier,
+            _ => reach != Reach::Sibling,
+        };
+        if !visible {
+            Expect::Hidden
+        } else if action.roles().contains(&role) {
+            Expect::Reached
+        } else {
+            Expect::Forbidden
+        }
+    }
+}
+
 struct Route {
     method: Method,
     path: &'static str,
     reaches: &'static [Reach],
-    expect: fn(Who, Reach) -> Expect,
+    expect: Box<dyn Fn(Who, Reach) -> Expect>,
 }
 
 const TARGETS: &[Reach] = &[Reach::Own, Reach::Child, Reach::Sibling];
+const DOSSIERS: &[Reach] = &[
+    Reach::Own,
+    Reach::Child,
+    Reach::Sibling,
+    Reach::OwnDossier,
+    Reach::OthersDossier,
+];
 
 fn routes() -> Vec<Route> {
-    let route = |method: Method, path, reaches, expect| Route {
-        method,
-        path,
-        reaches,
-        expect,
-    };
-    vec![
-        route(
-            Method::GET,
-            "/healthz",
-            &[Reach::None],
-            public as fn(Who, Reach) -> Expect,
-        ),
+    use motcua_domain::lifecycle::Action;
+    fn route(
+        method: Method,
+        path: &'static str,
+        reaches: &'static [Reach],
+        expect: impl Fn(Who, Reach) -> Expect + 'static,
+    ) -> Route {
+        Route {
+            method,
+            path,
+            reaches,
+            expect: Box::new(expect),
+        }
+    }
+    let mut routes = vec![
+        route(Method::GET, "/healthz", &[Reach::None], public),
         route(Method::GET, "/readyz", &[Reach::None], public),
         route(Method::GET, "/metrics", &[Reach::None], public),
         route(
@@ -130,7 +213,124 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/users", TARGETS, admin_in_reach),
         route(Method::GET, "/api/v1/users/{id}", TARGETS, admin_in_reach),
         route(Method::PATCH, "/api/v1/users/{id}", TARGETS, admin_in_reach),
-    ]
+        route(Method::GET, "/api/v1/procedures", &[Reach::None], public),
+        route(
+            Method::GET,
+            "/api/v1/procedures/{code}",
+            &[Reach::None],
+            public,
+        ),
+        route(Method::POST, "/api/v1/procedures", &[Reach::None], admin),
+        route(
+            Method::PUT,
+            "/api/v1/procedures/{code}",
+            &[Reach::None],
+            admin,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/dossiers",
+            &[Reach::None],
+            only(Who::Citizen),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/dossiers/intake",
+            &[Reach::None],
+            only(Who::Clerk),
+        ),
+        route(Method::GET, "/api/v1/dossiers/{id}", DOSSIERS, dossier_read),
+        route(
+            Method::GET,
+            "/api/v1/dossiers/{id}/events",
+            DOSSIERS,
+            dossier_read,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/dossiers/{id}/deadline",
+            DOSSIERS,
+            dossier_read,
+        ),
+        route(Method::GET, "/api/v1/audit/verify", DOSSIERS, audit),
+    ];
+    for (path, act) in [
+        ("/api/v1/dossiers/{id}/accept", Action::Accept),
+        (
+            "/api/v1/dossiers/{id}/request-supplement",
+            Action::RequestSupplement,
+        ),
+        ("/api/v1/dossiers/{id}/supplement", Action::Supplement),
+        ("/api/v1/dossiers/{id}/refuse", Action::Refuse),
+        ("/api/v1/dossiers/{id}/handover", Action::HandOver),
+        (
+            "/api/v1/dossiers/{id}/request-payment",
+            Action::RequestPayment,
+        ),
+        ("/api/v1/dossiers/{id}/payments", Action::RecordPayment),
+        (
+            "/api/v1/dossiers/{id}/extend-verification",
+            Action::ExtendVerification { working_days: 1 },
+        ),
+        ("/api/v1/dossiers/{id}/apology", Action::Apologise),
+        ("/api/v1/dossiers/{id}/stop", Action::Stop),
+        ("/api/v1/dossiers/{id}/complete", Action::Complete),
+        ("/api/v1/dossiers/{id}/return", Action::Return),
+        ("/api/v1/dossiers/{id}/withdraw", Action::Withdraw),
+        ("/api/v1/dossiers/{id}/rating", Action::Rate),
+    ] {
+        routes.push(route(Method::POST, path, DOSSIERS, action(act)));
+    }
+    routes
+}
+
+/// The dossiers the matrix acts on, by reach.
+struct Dossiers(Vec<(Reach, String)>);
+
+impl Dossiers {
+    async fn build(app: &TestApp, fixture: &Fixture) -> Dossiers {
+        let accept = json!({"kind": "accept"});
+        let own = fixture
+            .intake(app, "clerk.a", "1.004194", accept.clone())
+            .await;
+        let child = fixture
+            .intake(app, "staff.child", "1.004194", accept.clone())
+            .await;
+        let sibling = fixture
+            .intake(app, "staff.sibling", "1.004194", accept)
+            .await;
+        let mine = fixture
+            .file_online(app, crate::fixture::CITIZEN, &fixture.own)
+            .await;
+        let theirs = fixture
+            .file_online(app, crate::fixture::OTHER_CITIZEN, &fixture.own)
+            .await;
+        let id = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
+        Dossiers(vec![
+            (Reach::Own, id(&own)),
+            (Reach::Child, id(&child)),
+            (Reach::Sibling, id(&sibling)),
+            (Reach::OwnDossier, mine),
+            (Reach::OthersDossier, theirs),
+        ])
+    }
+
+    fn id(&self, reach: Reach) -> String {
+        self.0
+            .iter()
+            .find(|(r, _)| *r == reach)
+            .map(|(_, id)| id.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The dossier's current version, read straight from the database.
+fn current_version(app: &TestApp, id: &str) -> i32 {
+    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| motcua_persistence::dossiers::find(conn, id))
+        .map(|d| d.version)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 static SERIAL: AtomicU32 = AtomicU32::new(1);
@@ -149,16 +349,34 @@ fn fresh_personal_id() -> String {
 fn request(
     app: &TestApp,
     fixture: &Fixture,
+    dossiers: &Dossiers,
     route: &Route,
     reach: Reach,
 ) -> (String, Option<Value>) {
+    if route.path.starts_with("/api/v1/dossiers/{id}") || route.path == "/api/v1/audit/verify" {
+        let id = dossiers.id(reach);
+        if route.path == "/api/v1/audit/verify" {
+            return (format!("/api/v1/audit/verify?dossier_id={id}"), None);
+        }
+        let path = route.path.replace("{id}", &id);
+        if route.method == Method::GET {
+            return (path, None);
+        }
+        let body = json!({
+            "version": current_version(app, &id), "reason": "matrix", "legal_basis": "matrix", "items": [],
+            "to_step": "Thẩm định", "amount": 1000, "method": "cash", "working_days": 1,
+            "outcome": "approved", "delivery": "desk", "overall": "satisfied",
+            "new_appointment_at": "2099-01-01T00:00:00Z",
+        });
+        return (path, Some(body));
+    }
     let agency = match reach {
-        Reach::Own | Reach::None => &fixture.own,
+        Reach::Own | Reach::None | Reach::OwnDossier | Reach::OthersDossier => &fixture.own,
         Reach::Child => &fixture.child,
         Reach::Sibling => &fixture.sibling,
     };
     let staff = match reach {
-        Reach::Own | Reach::None => &fixture.staff_own,
+        Reach::Own | Reach::None | Reach::OwnDossier | Reach::OthersDossier => &fixture.staff_own,
         Reach::Child => &fixture.staff_child,
         Reach::Sibling => &fixture.staff_sibling,
     };
@@ -199,6 +417,41 @@ fn request(
             (Some(staff.id), json!({"full_name": format!("Renamed {n}")}))
         }
         ("GET", "/api/v1/users/{id}") => (Some(staff.id), Value::Null),
+        ("GET", "/api/v1/procedures/{code}") => {
+            return ("/api/v1/procedures/1.004194".to_owned(), None);
+        }
+        ("POST", "/api/v1/procedures") | ("PUT", "/api/v1/procedures/{code}") => {
+            let code = format!("9.{:06}", n);
+            let entry = json!({
+                "code": code, "name": "Thủ tục thử", "field": {"code": "T", "name": "Thử"},
+                "online_kind": "partial", "time_limit": {"amount": 2, "unit": "working_days"},
+                "on_supplement": "pause", "fee": {"kind": "exempt"},
+                "documents": [{"code": "TK", "name": "Tờ khai", "mandatory": true}], "deliveries": ["desk"],
+            });
+            let path = if route.method == Method::PUT {
+                format!("/api/v1/procedures/{code}")
+            } else {
+                route.path.to_owned()
+            };
+            return (path, Some(entry));
+        }
+        ("POST", "/api/v1/dossiers") => (
+            None,
+            json!({
+                "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
+                "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+                "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}], "result_delivery": "online",
+            }),
+        ),
+        ("POST", "/api/v1/dossiers/intake") => (
+            None,
+            json!({
+                "channel": "direct", "procedure_code": "1.004194",
+                "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321"},
+                "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}],
+                "result_delivery": "desk", "decision": {"kind": "accept"},
+            }),
+        ),
         _ => (None, Value::Null),
     };
     let path = match id {
@@ -233,6 +486,7 @@ fn uuid_like() -> String {
 
 async fn every_route_role_and_reach_gets_the_expected_answer(app: TestApp) {
     let fixture = Fixture::build(&app).await;
+    let dossiers = Dossiers::build(&app, &fixture).await;
     let routes = routes();
 
     // Every operation of the OpenAPI document has its row, and nothing else.
@@ -266,7 +520,7 @@ async fn every_route_role_and_reach_gets_the_expected_answer(app: TestApp) {
     for route in &routes {
         for &reach in route.reaches {
             for who in Who::ALL {
-                let (path, body) = request(&app, &fixture, route, reach);
+                let (path, body) = request(&app, &fixture, &dossiers, route, reach);
                 let response = app
                     .send(
                         route.method.clone(),

@@ -57,6 +57,8 @@ impl Who {
 
 /// A valid personal ID for the fixture citizen.
 pub const CITIZEN: &str = "001090000001";
+/// Another citizen.
+pub const OTHER_CITIZEN: &str = "001190000002";
 
 /// Agencies and accounts of the fixture.
 pub struct Fixture {
@@ -117,9 +119,18 @@ impl Fixture {
                     conn,
                     &new_user(CITIZEN, "citizen", "citizen", None, &hash),
                 )?);
+                staff.push(users::create(
+                    conn,
+                    &new_user(OTHER_CITIZEN, "citizen", "citizen", None, &hash),
+                )?);
                 Ok((province, own, child, sibling, staff))
             })
             .unwrap_or_else(|e| panic!("{e}"));
+        motcua_api::bootstrap::import_catalogue(
+            &app.db,
+            motcua_domain::procedure::DEMO_CATALOGUE_JSON,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let mut tokens = Vec::new();
         for who in Who::ALL {
             if let Some(username) = who.username() {
@@ -169,5 +180,47 @@ pub fn new_user(
         active: true,
         created_at: now,
         updated_at: now,
+    }
+}
+
+impl Fixture {
+    /// Files a temporary-residence registration (3 working days, pause mode)
+    /// online as `citizen` (a username) at agency `agency`; returns the dossier id.
+    pub async fn file_online(&self, app: &TestApp, citizen: &str, agency: &Agency) -> String {
+        let (token, _) = app.login(citizen, PASSWORD).await;
+        let body = serde_json::json!({
+            "procedure_code": "1.004194", "agency_id": agency.id.to_string(),
+            "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+            "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}],
+            "result_delivery": "online",
+        });
+        let response = app.post_json("/api/v1/dossiers", Some(&token), &body).await;
+        assert_eq!(response.status().as_u16(), 201, "filing");
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        body["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Receives a dossier at the desk as `clerk` (a username) with `decision`; returns its JSON.
+    pub async fn intake(
+        &self,
+        app: &TestApp,
+        clerk: &str,
+        procedure: &str,
+        decision: serde_json::Value,
+    ) -> serde_json::Value {
+        let (token, _) = app.login(clerk, PASSWORD).await;
+        let body = serde_json::json!({
+            "channel": "direct", "procedure_code": procedure,
+            "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321", "national_id": "001195012345"},
+            "documents": [{"requirement_code": "TK", "originals": 1}, {"requirement_code": "CM", "copies": 1}],
+            "result_delivery": "desk", "decision": decision,
+        });
+        let response = app
+            .post_json("/api/v1/dossiers/intake", Some(&token), &body)
+            .await;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(status, 201, "intake: {body}");
+        body
     }
 }

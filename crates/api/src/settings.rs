@@ -79,6 +79,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Access and refresh token lifetimes.
     pub tokens: crate::auth::TokenSettings,
+    /// "Now" for dossier handling (the system clock, except in tests).
+    pub clock: crate::clock::Clock,
 }
 
 /// A setting that cannot be used, naming the variable.
@@ -188,6 +190,7 @@ impl Settings {
                         .clamp(1, 365),
                 ),
             },
+            clock: crate::clock::Clock::system(),
         })
     }
 }

@@ -110,6 +110,7 @@ pub struct AppState {
     passwords: web::Data<Passwords>,
     throttle: web::Data<LoginThrottle>,
     calendar: web::Data<WorkingCalendar>,
+    clock: web::Data<crate::clock::Clock>,
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
@@ -140,6 +141,7 @@ impl AppState {
             issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
             passwords: web::Data::new(Passwords::new().map_err(StartupError::Setup)?),
             throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
+            clock: web::Data::new(settings.clock.clone()),
             calendar: web::Data::new(WorkingCalendar::single(
                 national().map_err(|e| StartupError::Setup(e.to_string()))?,
             )),
@@ -176,6 +178,7 @@ pub fn app(
         .app_data(state.passwords)
         .app_data(state.throttle)
         .app_data(state.calendar)
+        .app_data(state.clock)
         .app_data(state.registry)
         .app_data(state.known_routes)
         .app_data(

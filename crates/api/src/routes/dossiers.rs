@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AccountKind, Principal};
+use crate::clock::Clock;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
 use crate::routes::catalogue::definition;
@@ -372,6 +373,7 @@ struct Checked {
 }
 
 fn check_filing(
+    now: DateTime<Utc>,
     fields: &mut Fields,
     definition: &ProcedureDefinition,
     applicant: &Applicant,
@@ -379,7 +381,7 @@ fn check_filing(
     delivery: &str,
     postal_address: Option<&str>,
 ) -> Option<Checked> {
-    let today = to_local(Utc::now()).date();
+    let today = to_local(now).date();
     let name = fields.check(
         "applicant.full_name",
         validate::text(&applicant.full_name, 200),
@@ -458,8 +460,9 @@ fn delivery_text(delivery: Delivery) -> String {
 fn procedure_in_force(
     conn: &mut DbConnection,
     code: &str,
+    now: DateTime<Utc>,
 ) -> Result<Result<(ProcedureRow, ProcedureDefinition), ApiError>, DbError> {
-    let today = to_local(Utc::now()).date();
+    let today = to_local(now).date();
     Ok(match procedures::in_force(conn, code, today)? {
         Some(row) => definition(&row).map(|d| (row, d)),
         None => Err(ApiError::Validation(vec![FieldError::new(
@@ -532,8 +535,10 @@ pub async fn file_online(
     principal: Principal,
     db: web::Data<Db>,
     calendar: web::Data<WorkingCalendar>,
+    clock: web::Data<Clock>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = clock.now();
     if principal.kind != AccountKind::Citizen {
         return Err(ApiError::Forbidden);
     }
@@ -560,7 +565,7 @@ pub async fn file_online(
                 let row = dossiers::find(conn, dossier)?;
                 return Ok(Ok((receipt_of(conn, &row)?, false)));
             }
-            let (procedure, definition) = match procedure_in_force(conn, &filing.procedure_code)? {
+            let (procedure, definition) = match procedure_in_force(conn, &filing.procedure_code, now)? {
                 Ok(found) => found,
                 Err(error) => return Ok(Err(error)),
             };
@@ -577,7 +582,7 @@ pub async fn file_online(
                 }
                 Some(Err(other)) => return Err(other),
             };
-            let checked = check_filing(&mut fields, &definition, &filing.applicant, &filing.documents, &filing.result_delivery, filing.postal_address.as_deref());
+            let checked = check_filing(now, &mut fields, &definition, &filing.applicant, &filing.documents, &filing.result_delivery, filing.postal_address.as_deref());
             if let Some(checked) = &checked {
                 for code in &checked.missing_mandatory {
                     fields.error("documents", format!("the mandatory document `{code}` is missing"));
@@ -589,7 +594,7 @@ pub async fn file_online(
             let (Some(agency), Some(checked)) = (agency, checked) else {
                 return Ok(Err(ApiError::Internal("validated filing incomplete".into())));
             };
-            let now = Utc::now();
+
             let code = match next_code(conn, &agency, now)? {
                 Ok(code) => code,
                 Err(error) => return Ok(Err(error)),
@@ -678,8 +683,10 @@ pub async fn intake(
     principal: Principal,
     db: web::Data<Db>,
     calendar: web::Data<WorkingCalendar>,
+    clock: web::Data<Clock>,
     body: web::Json<Intake>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = clock.now();
     if !principal.has_role(Role::Clerk) {
         return Err(ApiError::Forbidden);
     }
@@ -690,7 +697,7 @@ pub async fn intake(
     let actor = principal.user_id;
     let row_and_procedure = web::block(move || {
         with_retries(&db, |conn| {
-            let (procedure, definition) = match procedure_in_force(conn, &intake.procedure_code)? {
+            let (procedure, definition) = match procedure_in_force(conn, &intake.procedure_code, now)? {
                 Ok(found) => found,
                 Err(error) => return Ok(Err(error)),
             };
@@ -698,7 +705,7 @@ pub async fn intake(
             if !["direct", "postal"].contains(&intake.channel.as_str()) {
                 fields.error("channel", "must be direct or postal");
             }
-            let checked = check_filing(&mut fields, &definition, &intake.applicant, &intake.documents, &intake.result_delivery, intake.postal_address.as_deref());
+            let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, &intake.result_delivery, intake.postal_address.as_deref());
             let (state, record) = match &intake.decision {
                 IntakeDecision::Accept => {
                     if let Some(checked) = &checked {
@@ -725,7 +732,7 @@ pub async fn intake(
                 return Ok(Err(ApiError::Internal("validated intake incomplete".into())));
             };
             let agency = agencies::find(conn, agency_id)?;
-            let now = Utc::now();
+
             let code = match next_code(conn, &agency, now)? {
                 Ok(code) => code,
                 Err(error) => return Ok(Err(error)),
@@ -787,7 +794,7 @@ pub async fn intake(
     .await???;
     let (row, procedure) = row_and_procedure;
     let definition = definition(&procedure)?;
-    let clock = live_clock(&counting, &row, &definition, Utc::now())?;
+    let clock = live_clock(&counting, &row, &definition, now)?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", row.id)))
         .json(view(&row, &procedure, clock.as_ref())?))
@@ -842,8 +849,10 @@ pub async fn get_dossier(
     principal: Principal,
     db: web::Data<Db>,
     calendar: web::Data<WorkingCalendar>,
+    clock: web::Data<Clock>,
     id: web::Path<String>,
 ) -> Result<web::Json<DossierView>, ApiError> {
+    let now = clock.now();
     let (db, calendar, reference) = (db.get_ref().clone(), calendar.into_inner(), id.into_inner());
     let found = web::block(move || {
         db.write(|conn| {
@@ -857,7 +866,7 @@ pub async fn get_dossier(
                     conn,
                     row.id,
                     &NewEvent {
-                        at: Utc::now(),
+                        at: now,
                         actor_id: Some(principal.user_id),
                         actor_role: role.into(),
                         action: "read_personal_data".into(),
@@ -873,7 +882,7 @@ pub async fn get_dossier(
     })
     .await???;
     let (row, procedure) = found;
-    let clock = live_clock(&calendar, &row, &definition(&procedure)?, Utc::now())?;
+    let clock = live_clock(&calendar, &row, &definition(&procedure)?, now)?;
     Ok(web::Json(view(&row, &procedure, clock.as_ref())?))
 }
 
@@ -952,8 +961,8 @@ pub async fn dossier_events(
 /// How the due time was reached.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadlineView {
-    /// The clock.
-    pub legal_clock: ClockView,
+    /// The clock; null while it has not started (filed, not yet accepted).
+    pub legal_clock: Option<ClockView>,
     /// The steps, structured.
     #[schema(value_type = Vec<Object>)]
     pub explanation: Vec<Step>,
@@ -968,7 +977,7 @@ pub struct DeadlineView {
     params(("id" = String, Path, description = "Dossier id or code")),
     responses(
         (status = 200, description = "The explanation", body = DeadlineView),
-        (status = 404, description = "No such dossier in reach, or its clock has not started", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dossier in reach", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/dossiers/{id}/deadline")]
@@ -976,8 +985,10 @@ pub async fn dossier_deadline(
     principal: Principal,
     db: web::Data<Db>,
     calendar: web::Data<WorkingCalendar>,
+    clock: web::Data<Clock>,
     id: web::Path<String>,
 ) -> Result<web::Json<DeadlineView>, ApiError> {
+    let now = clock.now();
     let (db, calendar, reference) = (db.get_ref().clone(), calendar.into_inner(), id.into_inner());
     let (row, procedure) = web::block(move || {
         db.run(|conn| {
@@ -991,7 +1002,13 @@ pub async fn dossier_deadline(
     })
     .await???;
     let definition = definition(&procedure)?;
-    let received = row.received_at.ok_or(ApiError::NotFound)?;
+    let Some(received) = row.received_at else {
+        return Ok(web::Json(DeadlineView {
+            legal_clock: None,
+            explanation: Vec::new(),
+            explanation_vi: Vec::new(),
+        }));
+    };
     let ledger = parse_ledger(&row)?;
     let input = ClockInput {
         calendar: &calendar,
@@ -999,10 +1016,10 @@ pub async fn dossier_deadline(
         received_at: utc(received),
         events: &ledger,
     };
-    let (clock, steps) = clock::evaluate_explained(input, Utc::now())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (clock, steps) =
+        clock::evaluate_explained(input, now).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(web::Json(DeadlineView {
-        legal_clock: ClockView::from(&clock),
+        legal_clock: Some(ClockView::from(&clock)),
         explanation_vi: steps.iter().map(Step::vietnamese).collect(),
         explanation: steps,
     }))
@@ -1112,6 +1129,7 @@ async fn act(
     principal: Principal,
     db: web::Data<Db>,
     calendar: web::Data<WorkingCalendar>,
+    now: DateTime<Utc>,
     reference: String,
     action: Action,
     body: Value,
@@ -1130,7 +1148,7 @@ async fn act(
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
             let outcome = transition(
-                &principal, &calendar, &row, &procedure, action, &body, apply,
+                &principal, &calendar, now, &row, &procedure, action, &body, apply,
             );
             let (changes, event, clock) = match outcome {
                 Ok(done) => done,
@@ -1199,16 +1217,17 @@ fn acting_role(principal: &Principal, action: Action) -> Role {
 
 type Transition = (DossierChanges, NewEvent, Option<LegalClock>);
 
+#[allow(clippy::too_many_arguments)]
 fn transition(
     principal: &Principal,
     calendar: &WorkingCalendar,
+    now: DateTime<Utc>,
     row: &DossierRow,
     procedure: &ProcedureRow,
     action: Action,
     body: &Value,
     apply: Apply,
 ) -> Result<Transition, ApiError> {
-    let now = Utc::now();
     let state = state_of(row)?;
     let definition = definition(procedure)?;
     let mut details = parse_details(row)?;
@@ -1580,12 +1599,13 @@ macro_rules! action_routes {
                 principal: Principal,
                 db: web::Data<Db>,
                 calendar: web::Data<WorkingCalendar>,
+                clock: web::Data<Clock>,
                 id: web::Path<String>,
                 body: web::Json<Value>,
             ) -> Result<HttpResponse, ApiError> {
                 let body = body.into_inner();
                 let action: Action = $action(&body)?;
-                act(request, principal, db, calendar, id.into_inner(), action, body, $apply).await
+                act(request, principal, db, calendar, clock.now(), id.into_inner(), action, body, $apply).await
             }
         )*
     };
