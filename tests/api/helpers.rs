@@ -1,3 +1,4 @@
+use motcua_api::clock::Clock;
 use motcua_api::settings::Secret;
 use motcua_api::{Application, Settings};
 use motcua_persistence::testing::TestDb;
@@ -12,6 +13,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub backend: Backend,
     pub db: Db,
+    /// "Now" for dossier handling; starts at Monday 2026-11-02 09:30 Vietnam time.
+    pub clock: Clock,
     _data_dir: tempfile::TempDir,
     _database: TestDb,
 }
@@ -29,6 +32,8 @@ impl TestApp {
         settings.data_dir = data_dir.path().to_owned();
         settings.workers = Some(1);
         settings.jwt_secret = Secret::new(TEST_SECRET);
+        let clock = Clock::fixed(vn("2026-11-02 09:30"));
+        settings.clock = clock.clone();
         let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));
         let address = format!("http://{}", app.address());
         let db = app.db().clone();
@@ -42,6 +47,7 @@ impl TestApp {
             client,
             backend,
             db,
+            clock,
             _data_dir: data_dir,
             _database: database,
         })
@@ -114,6 +120,26 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
+}
+
+/// Vietnam local time "YYYY-MM-DD HH:MM" as an instant.
+pub fn vn(text: &str) -> chrono::DateTime<chrono::Utc> {
+    let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+    motcua_domain::time::from_local(local)
+}
+
+/// An RFC 3339 instant from a response, shown in Vietnam time "YYYY-MM-DD HH:MM".
+pub fn vn_of(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| {
+            motcua_domain::time::to_local(t.with_timezone(&chrono::Utc))
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| format!("not an instant: {value}"))
 }
 
 /// The body of a response as JSON, checking its media type.

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod authorization;
 mod binary;
+mod dossiers;
 mod errors;
 mod fixture;
 mod openapi;

@@ -1,0 +1,550 @@
+//! The dossier lifecycle end to end, with the clock set to known instants so
+//! that due times are checked against hand-computed values.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
+use crate::helpers::{TestApp, json, problem, vn, vn_of};
+
+/// Posts an action with the dossier's current version; returns (status, body).
+async fn act(app: &TestApp, token: &str, id: &str, action: &str, mut body: Value) -> (u16, Value) {
+    let version = version_of(app, id);
+    body["version"] = json!(version);
+    let response = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/dossiers/{id}/{action}"),
+            Some(token),
+            Some(&body),
+        )
+        .await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+fn version_of(app: &TestApp, id: &str) -> i32 {
+    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| motcua_persistence::dossiers::find(conn, id))
+        .map(|d| d.version)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn event_count(app: &TestApp, id: &str) -> usize {
+    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| motcua_persistence::dossiers::events(conn, id))
+        .map(|e| e.len())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn token(fixture: &Fixture, who: Who) -> String {
+    fixture.token(who).unwrap_or_default().to_owned()
+}
+
+/// A 3-working-day procedure with the given supplement mode and extension allowance.
+async fn procedure(app: &TestApp, fixture: &Fixture, code: &str, mode: &str, extension_days: u32) {
+    let entry = json!({
+        "code": code, "name": "Thủ tục thử nghiệm", "field": {"code": "T", "name": "Thử"},
+        "online_kind": "full", "time_limit": {"amount": 3, "unit": "working_days"},
+        "on_supplement": mode, "verification_extension_days": extension_days, "fee": {"kind": "exempt"},
+        "documents": [{"code": "TK", "name": "Tờ khai", "mandatory": true}, {"code": "CM", "name": "Giấy tờ", "mandatory": false}],
+        "deliveries": ["desk", "post", "online"], "effective_from": "2026-01-01",
+    });
+    let response = app
+        .post_json(
+            "/api/v1/procedures",
+            Some(&token(fixture, Who::Admin)),
+            &entry,
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+}
+
+async fn desk_acceptance_sets_the_legal_due_time_and_a_gapless_code(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let first = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    assert_eq!(first["status"], "accepted");
+    assert_eq!(first["portal_status"], 2);
+    assert_eq!(first["code"], "000.01.00.H01-261102-0001");
+    assert_eq!(vn_of(&first["legal_clock"]["due_at"]), "2026-11-05 09:30");
+    assert_eq!(first["legal_clock"]["state"], "within_deadline");
+    let second = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    assert_eq!(second["code"], "000.01.00.H01-261102-0002");
+}
+
+async fn a_processing_supplement_in_pause_mode_moves_the_due_time_by_the_paused_time(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    procedure(&app, &fixture, "9.000001", "pause", 0).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "9.000001", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let (clerk, officer) = (token(&fixture, Who::Clerk), token(&fixture, Who::Officer));
+    assert_eq!(
+        act(
+            &app,
+            &clerk,
+            &id,
+            "handover",
+            json!({"to_step": "Thẩm định"})
+        )
+        .await
+        .0,
+        200
+    );
+    app.clock.set(vn("2026-11-03 14:00"));
+    let (status, paused) = act(
+        &app,
+        &officer,
+        &id,
+        "request-supplement",
+        json!({"reason": "thiếu giấy tờ", "items": [{"name": "CM", "problem": "mờ"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["status"], "supplement_requested");
+    assert_eq!(paused["legal_clock"]["paused"], true);
+    app.clock.set(vn("2026-11-09 08:30"));
+    let (status, resumed) = act(
+        &app,
+        &clerk,
+        &id,
+        "supplement",
+        json!({"documents": [{"requirement_code": "CM", "copies": 1}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["status"], "in_processing");
+    assert_eq!(vn_of(&resumed["legal_clock"]["due_at"]), "2026-11-10 15:00");
+}
+
+async fn a_processing_supplement_in_restart_mode_restarts_the_budget(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    procedure(&app, &fixture, "9.000002", "restart", 0).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "9.000002", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let (clerk, officer) = (token(&fixture, Who::Clerk), token(&fixture, Who::Officer));
+    app.clock.set(vn("2026-11-03 14:00"));
+    assert_eq!(
+        act(
+            &app,
+            &officer,
+            &id,
+            "request-supplement",
+            json!({"reason": "thiếu", "items": []})
+        )
+        .await
+        .0,
+        200
+    );
+    app.clock.set(vn("2026-11-09 08:30"));
+    let (status, restarted) = act(&app, &clerk, &id, "supplement", json!({"documents": []})).await;
+    assert_eq!(status, 200, "{restarted}");
+    assert_eq!(
+        vn_of(&restarted["legal_clock"]["due_at"]),
+        "2026-11-12 08:30"
+    );
+}
+
+async fn an_online_filing_goes_through_an_intake_supplement_to_acceptance(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    app.clock.set(vn("2026-11-02 10:00"));
+    let id = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let clerk = token(&fixture, Who::Clerk);
+    let filed = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}"), &citizen)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(filed["status"], "submitted");
+    assert_eq!(vn_of(&filed["ack_due_at"]), "2026-11-03 10:00");
+    assert!(filed["legal_clock"].is_null());
+
+    app.clock.set(vn("2026-11-02 14:00"));
+    let (status, asked) = act(
+        &app,
+        &clerk,
+        &id,
+        "request-supplement",
+        json!({"reason": "ảnh mờ", "items": [{"name": "CM", "problem": "mờ"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{asked}");
+    assert_eq!(asked["status"], "intake_supplement");
+    assert_eq!(asked["acknowledged_in_time"], true);
+
+    app.clock.set(vn("2026-11-03 09:00"));
+    let (status, supplied) = act(
+        &app,
+        &citizen,
+        &id,
+        "supplement",
+        json!({"documents": [{"requirement_code": "CM"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{supplied}");
+    assert_eq!(supplied["status"], "submitted");
+
+    app.clock.set(vn("2026-11-03 10:00"));
+    let (status, accepted) = act(&app, &clerk, &id, "accept", json!({})).await;
+    assert_eq!(status, 200, "{accepted}");
+    // The clock starts when the complete dossier arrived (Tuesday 09:00), not at the clerk's check.
+    assert_eq!(
+        vn_of(&accepted["legal_clock"]["received_at"]),
+        "2026-11-03 09:00"
+    );
+    assert_eq!(
+        vn_of(&accepted["legal_clock"]["due_at"]),
+        "2026-11-06 09:00"
+    );
+}
+
+async fn a_refused_dossier_takes_no_further_action_and_nothing_changes(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let refused = fixture
+        .intake(
+            &app,
+            "clerk.a",
+            "1.004194",
+            json!({"kind": "refuse", "reason": "không thuộc thẩm quyền", "legal_basis": "Điều 9"}),
+        )
+        .await;
+    assert_eq!(refused["status"], "refused");
+    assert!(refused["legal_clock"].is_null());
+    let id = refused["id"].as_str().unwrap_or_default().to_owned();
+    let (version, events) = (version_of(&app, &id), event_count(&app, &id));
+    let clerk = token(&fixture, Who::Clerk);
+    for action in ["accept", "handover", "return", "refuse"] {
+        let (status, body) = act(
+            &app,
+            &clerk,
+            &id,
+            action,
+            json!({"reason": "x", "legal_basis": "y", "to_step": "z", "delivery": "desk"}),
+        )
+        .await;
+        assert_eq!(status, 409, "{action}: {body}");
+        assert_eq!(body["code"], "illegal_transition");
+    }
+    assert_eq!(
+        (version_of(&app, &id), event_count(&app, &id)),
+        (version, events),
+        "nothing changed"
+    );
+}
+
+async fn a_stale_version_is_412_and_changes_nothing(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default();
+    let clerk = token(&fixture, Who::Clerk);
+    let stale = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(&clerk),
+            Some(&json!({"version": 7, "to_step": "x"})),
+        )
+        .await;
+    problem(stale, 412, "stale_version").await;
+    let missing = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(&clerk),
+            Some(&json!({"to_step": "x"})),
+        )
+        .await;
+    problem(missing, 422, "validation_failed").await;
+    let with_header = app
+        .client
+        .post(app.url(&format!("/api/v1/dossiers/{id}/handover")))
+        .bearer_auth(&clerk)
+        .header("if-match", "\"1\"")
+        .json(&json!({"to_step": "Thẩm định"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(with_header.status().as_u16(), 200);
+    assert_eq!(
+        with_header
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok()),
+        Some("\"2\"")
+    );
+    assert_eq!(event_count(&app, id), 2);
+}
+
+async fn extensions_apologies_results_returns_and_ratings_follow_the_rules(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    procedure(&app, &fixture, "9.000003", "pause", 5).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let (clerk, officer, leader) = (
+        token(&fixture, Who::Clerk),
+        token(&fixture, Who::Officer),
+        token(&fixture, Who::Leader),
+    );
+    let dossier = fixture
+        .intake(&app, "clerk.a", "9.000003", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(vn_of(&dossier["legal_clock"]["due_at"]), "2026-11-05 09:30");
+
+    let (status, extended) = act(
+        &app,
+        &officer,
+        &id,
+        "extend-verification",
+        json!({"working_days": 3, "reason": "xác minh"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{extended}");
+    assert_eq!(
+        vn_of(&extended["legal_clock"]["due_at"]),
+        "2026-11-10 09:30"
+    );
+    let (status, beyond) = act(
+        &app,
+        &officer,
+        &id,
+        "extend-verification",
+        json!({"working_days": 3, "reason": "thêm"}),
+    )
+    .await;
+    assert_eq!(
+        (status, beyond["code"].as_str()),
+        (409, Some("extension_beyond_allowance"))
+    );
+
+    let (status, sorry) = act(
+        &app,
+        &leader,
+        &id,
+        "apology",
+        json!({"reason": "chậm xác minh", "new_appointment_at": "2026-11-12T03:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{sorry}");
+    assert_eq!(
+        vn_of(&sorry["legal_clock"]["due_at"]),
+        "2026-11-10 09:30",
+        "an apology does not move the legal due time"
+    );
+    let (status, again) = act(
+        &app,
+        &leader,
+        &id,
+        "apology",
+        json!({"reason": "lần hai", "new_appointment_at": "2026-11-13T03:00:00Z"}),
+    )
+    .await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("apology_already_given"))
+    );
+
+    app.clock.set(vn("2026-11-09 10:00"));
+    let (status, done) = act(
+        &app,
+        &officer,
+        &id,
+        "complete",
+        json!({"outcome": "approved", "result_files": [], "electronic_result": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "result_ready");
+    assert_eq!(done["legal_clock"]["outcome"], "early");
+    let (status, handed) = act(&app, &clerk, &id, "return", json!({"delivery": "desk"})).await;
+    assert_eq!((status, handed["status"].as_str()), (200, Some("returned")));
+    // A desk dossier has no owner account: the citizen cannot rate it; the rules say once, after the result.
+    let (status, _) = act(
+        &app,
+        &citizen,
+        &id,
+        "rating",
+        json!({"overall": "satisfied"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+async fn an_apology_less_than_a_working_day_before_the_due_time_is_refused(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    app.clock.set(vn("2026-11-04 10:00"));
+    let leader = token(&fixture, Who::Leader);
+    let (status, body) = act(
+        &app,
+        &leader,
+        &id,
+        "apology",
+        json!({"reason": "muộn", "new_appointment_at": "2026-11-20T03:00:00Z"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("apology_too_late")),
+        "{body}"
+    );
+}
+
+async fn an_owner_rates_once_after_the_result_and_may_withdraw_before(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let (clerk, officer) = (token(&fixture, Who::Clerk), token(&fixture, Who::Officer));
+    let id = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    assert_eq!(act(&app, &clerk, &id, "accept", json!({})).await.0, 200);
+    let (status, early) = act(
+        &app,
+        &citizen,
+        &id,
+        "rating",
+        json!({"overall": "satisfied"}),
+    )
+    .await;
+    assert_eq!(
+        (status, early["code"].as_str()),
+        (409, Some("illegal_transition"))
+    );
+    assert_eq!(
+        act(
+            &app,
+            &officer,
+            &id,
+            "complete",
+            json!({"outcome": "denied", "note": "không đủ điều kiện"})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        act(&app, &clerk, &id, "return", json!({"delivery": "online"}))
+            .await
+            .0,
+        200
+    );
+    let (status, rated) = act(
+        &app,
+        &citizen,
+        &id,
+        "rating",
+        json!({"overall": "dissatisfied", "comment": "chậm"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rated}");
+    assert_eq!(rated["rating"]["overall"], "dissatisfied");
+    let (status, twice) = act(
+        &app,
+        &citizen,
+        &id,
+        "rating",
+        json!({"overall": "satisfied"}),
+    )
+    .await;
+    assert_eq!(
+        (status, twice["code"].as_str()),
+        (409, Some("already_rated"))
+    );
+
+    let other = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let (status, withdrawn) = act(
+        &app,
+        &citizen,
+        &other,
+        "withdraw",
+        json!({"reason": "nộp nhầm"}),
+    )
+    .await;
+    assert_eq!(
+        (status, withdrawn["status"].as_str()),
+        (200, Some("withdrawn"))
+    );
+}
+
+async fn the_audit_finds_the_first_edited_event(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let (clerk, officer, auditor) = (
+        token(&fixture, Who::Clerk),
+        token(&fixture, Who::Officer),
+        token(&fixture, Who::Auditor),
+    );
+    act(
+        &app,
+        &clerk,
+        &id,
+        "handover",
+        json!({"to_step": "Thẩm định"}),
+    )
+    .await;
+    act(
+        &app,
+        &officer,
+        &id,
+        "complete",
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    let path = format!("/api/v1/audit/verify?dossier_id={id}");
+    let intact = json(app.get_as(&path, &auditor).await, "application/json").await;
+    assert_eq!(
+        (intact["ok"].as_bool(), intact["events_checked"].as_u64()),
+        (Some(true), Some(3))
+    );
+
+    // Someone edits the second event directly in the database.
+    let target: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use motcua_persistence::schema::dossier_events::dsl::*;
+            diesel::update(
+                dossier_events
+                    .filter(dossier_id.eq(target))
+                    .filter(seq.eq(2)),
+            )
+            .set(payload.eq(r#"{"to_step":"somewhere else"}"#))
+            .execute(conn)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let broken = json(app.get_as(&path, &auditor).await, "application/json").await;
+    assert_eq!(
+        (broken["ok"].as_bool(), broken["first_broken"].as_i64()),
+        (Some(false), Some(2))
+    );
+}
+
+api_tests!(
+    desk_acceptance_sets_the_legal_due_time_and_a_gapless_code,
+    a_processing_supplement_in_pause_mode_moves_the_due_time_by_the_paused_time,
+    a_processing_supplement_in_restart_mode_restarts_the_budget,
+    an_online_filing_goes_through_an_intake_supplement_to_acceptance,
+    a_refused_dossier_takes_no_further_action_and_nothing_changes,
+    a_stale_version_is_412_and_changes_nothing,
+    extensions_apologies_results_returns_and_ratings_follow_the_rules,
+    an_apology_less_than_a_working_day_before_the_due_time_is_refused,
+    an_owner_rates_once_after_the_result_and_may_withdraw_before,
+    the_audit_finds_the_first_edited_event,
+);
