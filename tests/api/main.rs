@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod authorization;
 mod binary;
+mod concurrency;
 mod dossiers;
 mod errors;
 mod fixture;

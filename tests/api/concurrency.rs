@@ -1,0 +1,142 @@
+//! Concurrent requests: numbering, idempotency, and two clerks at once.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
+use crate::helpers::TestApp;
+
+fn filing(fixture: &Fixture) -> Value {
+    json!({
+        "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
+        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+        "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}], "result_delivery": "online",
+    })
+}
+
+/// Sends `count` identical filings at once; returns (status, body) of each.
+async fn file_at_once(
+    app: &TestApp,
+    token: &str,
+    body: &Value,
+    key: Option<&str>,
+    count: usize,
+) -> Vec<(u16, Value)> {
+    let mut set = JoinSet::new();
+    for _ in 0..count {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/dossiers"))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        set.spawn(async move {
+            let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or_default())
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(result) = set.join_next().await {
+        results.push(result.unwrap_or_else(|e| panic!("{e}")));
+    }
+    results
+}
+
+async fn two_hundred_simultaneous_filings_get_gapless_distinct_codes(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (token, _) = app.login(CITIZEN, PASSWORD).await;
+    let results = file_at_once(&app, &token, &filing(&fixture), None, 200).await;
+    let failures: Vec<_> = results
+        .iter()
+        .filter(|(status, _)| *status != 201)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let numbers: BTreeSet<u32> = results
+        .iter()
+        .filter_map(|(_, body)| body["code"].as_str())
+        .filter_map(|code| code.rsplit('-').next()?.parse().ok())
+        .collect();
+    assert_eq!(numbers, (1..=200).collect::<BTreeSet<u32>>());
+}
+
+async fn one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (token, _) = app.login(CITIZEN, PASSWORD).await;
+    let body = filing(&fixture);
+    let results = file_at_once(&app, &token, &body, Some("retry-me-42"), 20).await;
+    let first = &results[0];
+    assert_eq!(first.0, 201, "{:?}", first.1);
+    for result in &results {
+        assert_eq!(result, first, "every retry gets the first answer");
+    }
+    let count: i64 = app
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            Ok(motcua_persistence::schema::dossiers::table
+                .count()
+                .get_result(conn)?)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count, 1);
+    // The same key with another body is refused.
+    let mut other = body.clone();
+    other["result_delivery"] = json!("desk");
+    let refused = file_at_once(&app, &token, &other, Some("retry-me-42"), 1).await;
+    assert_eq!(refused[0].0, 422, "{:?}", refused[0].1);
+}
+
+async fn two_clerks_accepting_one_dossier_at_once_make_one_acceptance(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let id = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let mut set = JoinSet::new();
+    for _ in 0..2 {
+        let request = app
+            .client
+            .request(
+                Method::POST,
+                app.url(&format!("/api/v1/dossiers/{id}/accept")),
+            )
+            .bearer_auth(&clerk)
+            .json(&json!({"version": 1}));
+        set.spawn(async move {
+            request
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = set.join_next().await {
+        statuses.push(status.unwrap_or(0));
+    }
+    statuses.sort();
+    assert!(
+        statuses == [200, 409] || statuses == [200, 412],
+        "{statuses:?}"
+    );
+    let events = app
+        .db
+        .run(|conn| motcua_persistence::dossiers::events(conn, id.parse().unwrap_or_default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events.iter().filter(|e| e.action == "accept").count(), 1);
+}
+
+api_tests!(
+    two_hundred_simultaneous_filings_get_gapless_distinct_codes,
+    one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier,
+    two_clerks_accepting_one_dossier_at_once_make_one_acceptance,
+);
