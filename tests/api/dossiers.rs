@@ -536,7 +536,84 @@ async fn the_audit_finds_the_first_edited_event(app: TestApp) {
     );
 }
 
+fn dossier_count(app: &TestApp) -> i64 {
+    app.db
+        .run(|conn| {
+            use diesel::prelude::*;
+            Ok(motcua_persistence::schema::dossiers::table.count().get_result(conn)?)
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let good = json!({
+        "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
+        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+        "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}], "result_delivery": "online",
+    });
+    let with = |path: &[&str], value: Value| {
+        let mut body = good.clone();
+        let mut target = &mut body;
+        for key in &path[..path.len() - 1] {
+            target = &mut target[*key];
+        }
+        target[path[path.len() - 1]] = value;
+        body
+    };
+    let cases = [
+        (with(&["procedure_code"], json!("9.999999")), "procedure_code"),
+        (with(&["procedure_code"], json!("1.000894")), "result_delivery"),
+        (with(&["agency_id"], json!("not-an-id")), "agency_id"),
+        (with(&["applicant", "phone"], json!("12345")), "applicant.phone"),
+        (with(&["applicant", "national_id"], json!("003195012345")), "applicant.national_id"),
+        (with(&["applicant", "full_name"], json!("  ")), "applicant.full_name"),
+        (with(&["documents"], json!([{"requirement_code": "CM"}])), "documents"),
+        (with(&["documents"], json!([{"requirement_code": "TK"}, {"requirement_code": "XX"}])), "documents[1].requirement_code"),
+        (with(&["result_delivery"], json!("pigeon")), "result_delivery"),
+        (with(&["result_delivery"], json!("post")), "postal_address"),
+    ];
+    for (body, field) in cases {
+        let response = app.post_json("/api/v1/dossiers", Some(&citizen), &body).await;
+        let problem = problem(response, 422, "validation_failed").await;
+        let fields: Vec<&str> = problem["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
+        assert!(fields.contains(&field), "expected a message on {field}: {problem}");
+    }
+    let not_json = app
+        .client
+        .post(app.url("/api/v1/dossiers"))
+        .bearer_auth(&citizen)
+        .header("content-type", "text/plain")
+        .body("procedure_code=1.004194")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    problem(not_json, 415, "unsupported_media_type").await;
+    let malformed = app
+        .client
+        .post(app.url("/api/v1/dossiers"))
+        .bearer_auth(&citizen)
+        .header("content-type", "application/json")
+        .body("{\"procedure_code\": ")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    problem(malformed, 400, "malformed_body").await;
+    // At the desk: accepting without a mandatory document is refused; asking for it is fine.
+    let (clerk, _) = app.login("clerk.a", PASSWORD).await;
+    let intake = json!({
+        "channel": "direct", "procedure_code": "1.004194",
+        "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321"},
+        "documents": [{"requirement_code": "CM"}], "result_delivery": "desk", "decision": {"kind": "accept"},
+    });
+    let refused = app.post_json("/api/v1/dossiers/intake", Some(&clerk), &intake).await;
+    problem(refused, 422, "validation_failed").await;
+    assert_eq!(dossier_count(&app), 0, "nothing was stored");
+}
+
 api_tests!(
+    bad_filings_get_field_messages_and_store_nothing,
     desk_acceptance_sets_the_legal_due_time_and_a_gapless_code,
     a_processing_supplement_in_pause_mode_moves_the_due_time_by_the_paused_time,
     a_processing_supplement_in_restart_mode_restarts_the_budget,
