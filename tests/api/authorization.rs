@@ -110,6 +110,15 @@ fn dossier_read(who: Who, reach: Reach) -> Expect {
     }
 }
 
+/// Listing dossiers: citizens (their own) and staff readers (their subtree).
+fn dossier_list(who: Who, _: Reach) -> Expect {
+    match who {
+        Who::Anonymous => Expect::Unauthenticated,
+        Who::Admin => Expect::Forbidden,
+        _ => Expect::Allow,
+    }
+}
+
 /// The history audit: staff readers in reach.
 fn audit(who: Who, reach: Reach) -> Expect {
     match who {
@@ -238,6 +247,12 @@ fn routes() -> Vec<Route> {
             "/api/v1/dossiers/intake",
             &[Reach::None],
             only(Who::Clerk),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/dossiers",
+            &[Reach::None],
+            dossier_list,
         ),
         route(Method::GET, "/api/v1/dossiers/{id}", DOSSIERS, dossier_read),
         route(

@@ -540,7 +540,9 @@ fn dossier_count(app: &TestApp) -> i64 {
     app.db
         .run(|conn| {
             use diesel::prelude::*;
-            Ok(motcua_persistence::schema::dossiers::table.count().get_result(conn)?)
+            Ok(motcua_persistence::schema::dossiers::table
+                .count()
+                .get_result(conn)?)
         })
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -563,22 +565,59 @@ async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
         body
     };
     let cases = [
-        (with(&["procedure_code"], json!("9.999999")), "procedure_code"),
-        (with(&["procedure_code"], json!("1.000894")), "result_delivery"),
+        (
+            with(&["procedure_code"], json!("9.999999")),
+            "procedure_code",
+        ),
+        (
+            with(&["procedure_code"], json!("1.000894")),
+            "result_delivery",
+        ),
         (with(&["agency_id"], json!("not-an-id")), "agency_id"),
-        (with(&["applicant", "phone"], json!("12345")), "applicant.phone"),
-        (with(&["applicant", "national_id"], json!("003195012345")), "applicant.national_id"),
-        (with(&["applicant", "full_name"], json!("  ")), "applicant.full_name"),
-        (with(&["documents"], json!([{"requirement_code": "CM"}])), "documents"),
-        (with(&["documents"], json!([{"requirement_code": "TK"}, {"requirement_code": "XX"}])), "documents[1].requirement_code"),
-        (with(&["result_delivery"], json!("pigeon")), "result_delivery"),
+        (
+            with(&["applicant", "phone"], json!("12345")),
+            "applicant.phone",
+        ),
+        (
+            with(&["applicant", "national_id"], json!("003195012345")),
+            "applicant.national_id",
+        ),
+        (
+            with(&["applicant", "full_name"], json!("  ")),
+            "applicant.full_name",
+        ),
+        (
+            with(&["documents"], json!([{"requirement_code": "CM"}])),
+            "documents",
+        ),
+        (
+            with(
+                &["documents"],
+                json!([{"requirement_code": "TK"}, {"requirement_code": "XX"}]),
+            ),
+            "documents[1].requirement_code",
+        ),
+        (
+            with(&["result_delivery"], json!("pigeon")),
+            "result_delivery",
+        ),
         (with(&["result_delivery"], json!("post")), "postal_address"),
     ];
     for (body, field) in cases {
-        let response = app.post_json("/api/v1/dossiers", Some(&citizen), &body).await;
+        let response = app
+            .post_json("/api/v1/dossiers", Some(&citizen), &body)
+            .await;
         let problem = problem(response, 422, "validation_failed").await;
-        let fields: Vec<&str> = problem["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
-        assert!(fields.contains(&field), "expected a message on {field}: {problem}");
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert!(
+            fields.contains(&field),
+            "expected a message on {field}: {problem}"
+        );
     }
     let not_json = app
         .client
@@ -607,12 +646,130 @@ async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
         "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321"},
         "documents": [{"requirement_code": "CM"}], "result_delivery": "desk", "decision": {"kind": "accept"},
     });
-    let refused = app.post_json("/api/v1/dossiers/intake", Some(&clerk), &intake).await;
+    let refused = app
+        .post_json("/api/v1/dossiers/intake", Some(&clerk), &intake)
+        .await;
     problem(refused, 422, "validation_failed").await;
     assert_eq!(dossier_count(&app), 0, "nothing was stored");
 }
 
+async fn lists_apply_reach_and_filters_in_the_database(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let accept = json!({"kind": "accept"});
+    let own = fixture
+        .intake(&app, "clerk.a", "1.004194", accept.clone())
+        .await;
+    let child = fixture
+        .intake(&app, "staff.child", "1.004222", accept.clone())
+        .await;
+    let sibling = fixture
+        .intake(&app, "staff.sibling", "1.004194", accept)
+        .await;
+    let mine = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let ids = |page: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let id = |d: &Value| d["id"].as_str().unwrap_or_default().to_owned();
+    let clerk = token(&fixture, Who::Clerk);
+    let all = json(
+        app.get_as("/api/v1/dossiers", &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(ids(&all), sorted(vec![id(&own), id(&child), mine.clone()]));
+    assert!(!ids(&all).contains(&id(&sibling)));
+
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let theirs = json(
+        app.get_as("/api/v1/dossiers", &citizen).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(ids(&theirs), vec![mine.clone()]);
+
+    let online = json(
+        app.get_as("/api/v1/dossiers?channel=online&status=submitted", &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(ids(&online), vec![mine]);
+    let by_procedure = json(
+        app.get_as("/api/v1/dossiers?procedure_code=1.004222", &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(ids(&by_procedure), vec![id(&child)]);
+    let by_agency = format!("/api/v1/dossiers?agency_id={}", fixture.child.id);
+    assert_eq!(
+        ids(&json(app.get_as(&by_agency, &clerk).await, "application/json").await),
+        vec![id(&child)]
+    );
+    let outside = format!("/api/v1/dossiers?agency_id={}", fixture.sibling.id);
+    problem(app.get_as(&outside, &clerk).await, 404, "not_found").await;
+    let by_code = format!(
+        "/api/v1/dossiers?q={}",
+        own["code"].as_str().unwrap_or_default()
+    );
+    assert_eq!(
+        ids(&json(app.get_as(&by_code, &clerk).await, "application/json").await),
+        vec![id(&own)]
+    );
+
+    // On Thursday 10:00 the 3-day dossier (due 09:30) is overdue; the 7-day one is not, nor the
+    // filed one (its clock has not started).
+    assert!(
+        ids(&json(
+            app.get_as("/api/v1/dossiers?overdue=true", &clerk).await,
+            "application/json"
+        )
+        .await)
+        .is_empty()
+    );
+    app.clock.set(vn("2026-11-05 10:00"));
+    let overdue = json(
+        app.get_as("/api/v1/dossiers?overdue=true", &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(ids(&overdue), vec![id(&own)]);
+
+    let page = json(
+        app.get_as("/api/v1/dossiers?limit=2", &clerk).await,
+        "application/json",
+    )
+    .await;
+    let next = page["next_cursor"].as_str().unwrap_or_default();
+    let rest = json(
+        app.get_as(&format!("/api/v1/dossiers?limit=2&cursor={next}"), &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(ids(&page).len() + ids(&rest).len(), 3);
+    assert!(rest["next_cursor"].is_null());
+    problem(
+        app.get_as("/api/v1/dossiers?status=lost", &clerk).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+}
+
 api_tests!(
+    lists_apply_reach_and_filters_in_the_database,
     bad_filings_get_field_messages_and_store_nothing,
     desk_acceptance_sets_the_legal_due_time_and_a_gapless_code,
     a_processing_supplement_in_pause_mode_moves_the_due_time_by_the_paused_time,

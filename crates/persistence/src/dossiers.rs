@@ -396,3 +396,87 @@ pub fn remember_key(
         .execute(conn)?;
     Ok(())
 }
+
+/// What `GET /dossiers` may filter on. Reach is part of the filter, so it is
+/// applied in SQL: a subtree path for staff, an owner for citizens.
+#[derive(Debug, Clone, Default)]
+pub struct DossierFilter {
+    /// Staff: only dossiers received by agencies under this path.
+    pub agency_path: Option<String>,
+    /// Citizens: only their own dossiers.
+    pub owner: Option<Id>,
+    /// State.
+    pub state: Option<String>,
+    /// Procedure code.
+    pub procedure_code: Option<String>,
+    /// Channel.
+    pub channel: Option<String>,
+    /// Open dossiers (clock running) whose due time is before this instant.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// Due before this instant.
+    pub due_before: Option<DateTime<Utc>>,
+    /// Received at or after.
+    pub received_from: Option<DateTime<Utc>>,
+    /// Received before.
+    pub received_to: Option<DateTime<Utc>>,
+    /// Code or applicant name contains.
+    pub q: Option<String>,
+}
+
+/// A page of dossiers (with their procedure code) matching `filter`, by id.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &DossierFilter,
+    after: Option<Id>,
+    limit: i64,
+) -> Result<Vec<(DossierRow, String)>, DbError> {
+    use crate::schema::procedures;
+    let mut query = dossiers::table
+        .inner_join(agencies::table)
+        .inner_join(procedures::table)
+        .select((dossiers::all_columns, procedures::code))
+        .order(dossiers::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(path) = &filter.agency_path {
+        query = query.filter(agencies::path.like(format!("{path}%")));
+    }
+    if let Some(owner) = filter.owner {
+        query = query.filter(dossiers::owner_id.eq(owner));
+    }
+    if let Some(state) = &filter.state {
+        query = query.filter(dossiers::state.eq(state.clone()));
+    }
+    if let Some(code) = &filter.procedure_code {
+        query = query.filter(procedures::code.eq(code.clone()));
+    }
+    if let Some(channel) = &filter.channel {
+        query = query.filter(dossiers::channel.eq(channel.clone()));
+    }
+    if let Some(at) = filter.overdue_at {
+        query = query
+            .filter(dossiers::state.eq_any(["accepted", "in_processing"]))
+            .filter(dossiers::due_at.lt(to_db_time(at)));
+    }
+    if let Some(before) = filter.due_before {
+        query = query.filter(dossiers::due_at.lt(to_db_time(before)));
+    }
+    if let Some(from) = filter.received_from {
+        query = query.filter(dossiers::received_at.ge(to_db_time(from)));
+    }
+    if let Some(to) = filter.received_to {
+        query = query.filter(dossiers::received_at.lt(to_db_time(to)));
+    }
+    if let Some(q) = &filter.q {
+        let pattern = format!("%{}%", q.replace(['%', '_'], ""));
+        query = query.filter(
+            dossiers::code
+                .like(pattern.clone())
+                .or(dossiers::applicant_name.like(pattern)),
+        );
+    }
+    if let Some(after) = after {
+        query = query.filter(dossiers::id.gt(after));
+    }
+    Ok(query.load(conn)?)
+}

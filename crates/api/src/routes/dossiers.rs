@@ -33,7 +33,7 @@ use crate::clock::Clock;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
 use crate::routes::catalogue::definition;
-use crate::validate::{self, Fields};
+use crate::validate::{self, Fields, Page, PageQuery};
 
 // ---------------------------------------------------------------- documents
 
@@ -884,6 +884,161 @@ pub async fn get_dossier(
     let (row, procedure) = found;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, now)?;
     Ok(web::Json(view(&row, &procedure, clock.as_ref())?))
+}
+
+/// Filters of `GET /dossiers`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DossierQuery {
+    /// State, e.g. `in_processing`.
+    pub status: Option<String>,
+    /// Procedure code.
+    pub procedure_code: Option<String>,
+    /// Receiving agency (its subtree), within the caller's reach.
+    pub agency_id: Option<String>,
+    /// `direct`, `postal` or `online`.
+    pub channel: Option<String>,
+    /// `true`: only open dossiers (clock running) past their due time now.
+    pub overdue: Option<bool>,
+    /// Due before this instant (RFC 3339): e.g. the end of today for the desk's "due today".
+    pub due_before: Option<DateTime<Utc>>,
+    /// Received at or after (RFC 3339).
+    pub received_from: Option<DateTime<Utc>>,
+    /// Received before (RFC 3339).
+    pub received_to: Option<DateTime<Utc>>,
+    /// Part of the code or of the applicant's name.
+    pub q: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    pub limit: Option<i64>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// One dossier in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DossierSummary {
+    /// Id.
+    pub id: String,
+    /// Code.
+    pub code: String,
+    /// State.
+    pub status: String,
+    /// Procedure code.
+    pub procedure_code: String,
+    /// Channel.
+    pub channel: String,
+    /// Applicant's name.
+    pub applicant_name: String,
+    /// Receiving agency.
+    pub agency_id: String,
+    /// When the clock started (raw receipt).
+    pub received_at: Option<DateTime<Utc>>,
+    /// The legal due time as last computed (paused dossiers: as of the pause).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Version.
+    pub version: i32,
+}
+
+/// Dossiers in the caller's reach (staff: their subtree; citizens: their own), filtered.
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = [])),
+    params(DossierQuery),
+    responses(
+        (status = 200, description = "A page of dossiers", body = Page<DossierSummary>),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/dossiers")]
+pub async fn list_dossiers(
+    principal: Principal,
+    db: web::Data<Db>,
+    clock: web::Data<Clock>,
+    query: web::Query<DossierQuery>,
+) -> Result<web::Json<Page<DossierSummary>>, ApiError> {
+    let query = query.into_inner();
+    let (limit, cursor) = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
+    let after = cursor.map(|c| c.parse::<Id>()).transpose().map_err(|_| {
+        ApiError::Validation(vec![FieldError::new(
+            "cursor",
+            "is not a cursor from a previous page",
+        )])
+    })?;
+    let mut fields = Fields::default();
+    if let Some(status) = &query.status
+        && serde_json::from_value::<State>(Value::String(status.clone())).is_err()
+    {
+        fields.error("status", "is not a dossier state");
+    }
+    if let Some(channel) = &query.channel
+        && !["direct", "postal", "online"].contains(&channel.as_str())
+    {
+        fields.error("channel", "must be direct, postal or online");
+    }
+    let agency = query.agency_id.as_deref().and_then(|a| {
+        fields.check(
+            "agency_id",
+            a.parse::<Id>().map_err(|_| "must be an agency id"),
+        )
+    });
+    fields.finish()?;
+    let mut filter = dossiers::DossierFilter {
+        state: query.status,
+        procedure_code: query.procedure_code,
+        channel: query.channel,
+        overdue_at: query.overdue.filter(|o| *o).map(|_| clock.now()),
+        due_before: query.due_before,
+        received_from: query.received_from,
+        received_to: query.received_to,
+        q: query.q.filter(|q| !q.trim().is_empty()),
+        ..dossiers::DossierFilter::default()
+    };
+    match principal.kind {
+        AccountKind::Citizen => filter.owner = Some(principal.user_id),
+        AccountKind::Staff => {
+            principal.require(Capability::ReadDossiers)?;
+            filter.agency_path = Some(principal.reach()?.to_owned());
+        }
+    }
+    let db = db.get_ref().clone();
+    let rows = web::block(move || {
+        db.run(|conn| {
+            if let Some(agency) = agency {
+                let agency = match agencies::find(conn, agency) {
+                    Ok(agency) => agency,
+                    Err(DbError::NotFound) => return Ok(Err(ApiError::NotFound)),
+                    Err(other) => return Err(other),
+                };
+                if principal.kind == AccountKind::Citizen || !principal.reaches(&agency.path) {
+                    return Ok(Err(ApiError::NotFound));
+                }
+                filter.agency_path = Some(agency.path);
+            }
+            Ok(Ok(dossiers::list(conn, &filter, after, limit + 1)?))
+        })
+    })
+    .await???;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        limit,
+        |(row, _)| row.id.to_string(),
+        |(row, procedure_code)| DossierSummary {
+            id: row.id.to_string(),
+            code: row.code,
+            status: row.state,
+            procedure_code,
+            channel: row.channel,
+            applicant_name: row.applicant_name,
+            agency_id: row.receiving_agency_id.to_string(),
+            received_at: row.received_at.map(utc),
+            due_at: row.due_at.map(utc),
+            version: row.version,
+        },
+    )))
 }
 
 /// One event of a dossier's history.

@@ -39,6 +39,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(catalogue::new_procedure_version)
                 .service(dossiers::file_online)
                 .service(dossiers::intake)
+                .service(dossiers::list_dossiers)
                 .service(dossiers::get_dossier)
                 .service(dossiers::dossier_events)
                 .service(dossiers::dossier_deadline)
