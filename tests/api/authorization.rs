@@ -268,6 +268,12 @@ fn routes() -> Vec<Route> {
             dossier_read,
         ),
         route(Method::GET, "/api/v1/audit/verify", DOSSIERS, audit),
+        route(
+            Method::GET,
+            "/api/v1/public/dossiers/{code}",
+            &[Reach::None],
+            public,
+        ),
     ];
     for (path, act) in [
         ("/api/v1/dossiers/{id}/accept", Action::Accept),
@@ -299,8 +305,8 @@ fn routes() -> Vec<Route> {
     routes
 }
 
-/// The dossiers the matrix acts on, by reach.
-struct Dossiers(Vec<(Reach, String)>);
+/// The dossiers the matrix acts on, by reach, and the code of the own one.
+struct Dossiers(Vec<(Reach, String)>, String);
 
 impl Dossiers {
     async fn build(app: &TestApp, fixture: &Fixture) -> Dossiers {
@@ -321,15 +327,20 @@ impl Dossiers {
             .file_online(app, crate::fixture::OTHER_CITIZEN, &fixture.own)
             .await;
         let id = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
-        Dossiers(vec![
-            (Reach::Own, id(&own)),
-            (Reach::Child, id(&child)),
-            (Reach::Sibling, id(&sibling)),
-            (Reach::OwnDossier, mine),
-            (Reach::OthersDossier, theirs),
-        ])
+        let code = own["code"].as_str().unwrap_or_default().to_owned();
+        Dossiers(
+            vec![
+                (Reach::Own, id(&own)),
+                (Reach::Child, id(&child)),
+                (Reach::Sibling, id(&sibling)),
+                (Reach::OwnDossier, mine),
+                (Reach::OthersDossier, theirs),
+            ],
+            code,
+        )
     }
 
+    #[allow(dead_code)]
     fn id(&self, reach: Reach) -> String {
         self.0
             .iter()
@@ -368,6 +379,13 @@ fn request(
     route: &Route,
     reach: Reach,
 ) -> (String, Option<Value>) {
+    if route.path == "/api/v1/public/dossiers/{code}" {
+        let code = dossiers.1.clone();
+        return (
+            format!("/api/v1/public/dossiers/{code}?phone_last4=4321"),
+            None,
+        );
+    }
     if route.path.starts_with("/api/v1/dossiers/{id}") || route.path == "/api/v1/audit/verify" {
         let id = dossiers.id(reach);
         if route.path == "/api/v1/audit/verify" {

@@ -768,7 +768,48 @@ async fn lists_apply_reach_and_filters_in_the_database(app: TestApp) {
     .await;
 }
 
+async fn the_public_look_up_needs_the_second_factor_and_shows_no_personal_data(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let code = dossier["code"].as_str().unwrap_or_default();
+    let found = app
+        .get(&format!("/api/v1/public/dossiers/{code}?phone_last4=4321"))
+        .await;
+    let found = json(found, "application/json").await;
+    assert_eq!(found["status"], "accepted");
+    assert_eq!(vn_of(&found["due_at"]), "2026-11-05 09:30");
+    let text = found.to_string();
+    for personal in ["Trần Thị Bình", "0987654321", "001195012345", "applicant"] {
+        assert!(!text.contains(personal), "{personal} leaked: {text}");
+    }
+    for path in [
+        format!("/api/v1/public/dossiers/{code}?phone_last4=1234"),
+        format!("/api/v1/public/dossiers/{code}"),
+        format!("/api/v1/public/dossiers/{code}?phone_last4=abcd"),
+        "/api/v1/public/dossiers/000.01.00.H01-261102-0999?phone_last4=4321".to_owned(),
+        "/api/v1/public/dossiers/garbage?phone_last4=4321".to_owned(),
+    ] {
+        problem(app.get(&path).await, 404, "not_found").await;
+    }
+    // Rate limited per address: the burst is spent above and in what follows.
+    let mut throttled = false;
+    for _ in 0..12 {
+        let response = app
+            .get(&format!("/api/v1/public/dossiers/{code}?phone_last4=4321"))
+            .await;
+        if response.status().as_u16() == 429 {
+            problem(response, 429, "too_many_requests").await;
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "twelve look-ups in a row are throttled");
+}
+
 api_tests!(
+    the_public_look_up_needs_the_second_factor_and_shows_no_personal_data,
     lists_apply_reach_and_filters_in_the_database,
     bad_filings_get_field_messages_and_store_nothing,
     desk_acceptance_sets_the_legal_due_time_and_a_gapless_code,

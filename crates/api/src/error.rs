@@ -320,6 +320,16 @@ pub fn ensure_problem<B>(
             detail: "not authenticated".into(),
         },
         StatusCode::FORBIDDEN => ApiError::Forbidden,
+        StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests {
+            retry_after: std::time::Duration::from_secs(
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1),
+            ),
+        },
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType {
             expected: "application/json",

@@ -39,6 +39,7 @@ use crate::telemetry::{self, RequestSpan};
         (name = "catalogue", description = "Procedures (public to read)"),
         (name = "dossiers", description = "Filing, intake, the lifecycle and the legal clock"),
         (name = "audit", description = "History verification"),
+        (name = "public", description = "Public look-up of a dossier's progress"),
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth)
@@ -69,7 +70,7 @@ pub fn openapi() -> OpenApi {
     let (_, document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(routes::configure)
+        .configure(routes::configure(&routes::public::lookup_limit()))
         .split_for_parts();
     document
 }
@@ -111,6 +112,10 @@ pub struct AppState {
     throttle: web::Data<LoginThrottle>,
     calendar: web::Data<WorkingCalendar>,
     clock: web::Data<crate::clock::Clock>,
+    lookup_limit: actix_governor::GovernorConfig<
+        actix_governor::PeerIpKeyExtractor,
+        actix_governor::governor::middleware::NoOpMiddleware,
+    >,
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
@@ -142,6 +147,7 @@ impl AppState {
             passwords: web::Data::new(Passwords::new().map_err(StartupError::Setup)?),
             throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
             clock: web::Data::new(settings.clock.clone()),
+            lookup_limit: routes::public::lookup_limit(),
             calendar: web::Data::new(WorkingCalendar::single(
                 national().map_err(|e| StartupError::Setup(e.to_string()))?,
             )),
@@ -170,7 +176,7 @@ pub fn app(
 > {
     let (app, _) = App::new()
         .into_utoipa_app()
-        .configure(routes::configure)
+        .configure(routes::configure(&state.lookup_limit))
         .split_for_parts();
     let limits = state.limits;
     app.app_data(state.db)

@@ -263,7 +263,7 @@ fn view(
 }
 
 /// The live clock of a started dossier.
-fn live_clock(
+pub fn live_clock(
     calendar: &WorkingCalendar,
     row: &DossierRow,
     definition: &ProcedureDefinition,

@@ -7,13 +7,24 @@ pub mod auth;
 pub mod catalogue;
 pub mod dossiers;
 pub mod ops;
+pub mod public;
 pub mod users;
 
+use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::{Governor, GovernorConfig, PeerIpKeyExtractor};
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Every documented route of the application.
-pub fn configure(config: &mut ServiceConfig) {
+/// Every documented route of the application. `lookup_limit` rate-limits
+/// the public look-up (one limiter per application, shared by its workers).
+pub fn configure(
+    lookup_limit: &GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>,
+) -> impl FnOnce(&mut ServiceConfig) {
+    let limiter = Governor::new(lookup_limit);
+    move |config| routes(config, limiter)
+}
+
+fn routes(config: &mut ServiceConfig, limiter: Governor<PeerIpKeyExtractor, NoOpMiddleware>) {
     config
         .service(ops::healthz)
         .service(ops::readyz)
@@ -57,6 +68,7 @@ pub fn configure(config: &mut ServiceConfig) {
                 .service(dossiers::actions::complete)
                 .service(dossiers::actions::return_result)
                 .service(dossiers::actions::withdraw)
-                .service(dossiers::actions::rate),
+                .service(dossiers::actions::rate)
+                .service(scope("/public").wrap(limiter).service(public::lookup)),
         );
 }

@@ -1,0 +1,109 @@
+//! The public look-up of a dossier by its code, with the last four digits of
+//! the applicant's phone as a second factor. No personal data; rate limited
+//! per client address.
+
+use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::{GovernorConfig, GovernorConfigBuilder, PeerIpKeyExtractor};
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use motcua_domain::calendar::WorkingCalendar;
+use motcua_domain::codes::DossierCode;
+use motcua_domain::lifecycle::State;
+use motcua_persistence::{Db, DbError, dossiers, procedures};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::clock::Clock;
+use crate::error::{ApiError, Problem};
+use crate::routes::catalogue::definition;
+use crate::routes::dossiers::live_clock;
+
+/// Requests per client address: a burst of 10, then one every 3 seconds.
+pub fn lookup_limit() -> GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware> {
+    GovernorConfigBuilder::default()
+        .seconds_per_request(3)
+        .burst_size(10)
+        .finish()
+        .unwrap_or_else(GovernorConfig::secure)
+}
+
+/// `?phone_last4=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    /// The last four digits of the applicant's phone number.
+    pub phone_last4: Option<String>,
+}
+
+/// What anyone with the code and the phone's last digits may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicDossier {
+    /// Code.
+    pub code: String,
+    /// State.
+    pub status: String,
+    /// National portal status code.
+    pub portal_status: Option<u8>,
+    /// Procedure name.
+    pub procedure_name: String,
+    /// When the complete dossier was received.
+    pub received_at: Option<DateTime<Utc>>,
+    /// The legal due time.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// Look up a dossier's progress (public; needs the phone's last four digits).
+#[utoipa::path(
+    tag = "public",
+    params(("code" = String, Path, description = "Dossier code"), LookupQuery),
+    responses(
+        (status = 200, description = "The dossier's progress", body = PublicDossier),
+        (status = 404, description = "No such dossier, or the second factor is wrong or missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many look-ups from this address", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/dossiers/{code}")]
+pub async fn lookup(
+    db: web::Data<Db>,
+    calendar: web::Data<WorkingCalendar>,
+    clock: web::Data<Clock>,
+    code: web::Path<String>,
+    query: web::Query<LookupQuery>,
+) -> Result<web::Json<PublicDossier>, ApiError> {
+    let code = code.into_inner();
+    let last4 = query.into_inner().phone_last4.unwrap_or_default();
+    if code.parse::<DossierCode>().is_err()
+        || last4.len() != 4
+        || !last4.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ApiError::NotFound);
+    }
+    let db = db.get_ref().clone();
+    let found = web::block(move || {
+        db.run(|conn| {
+            let row = match dossiers::find_by_code(conn, &code) {
+                Ok(row) => row,
+                Err(DbError::NotFound) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            if !row.applicant_phone.ends_with(&last4) {
+                return Ok(None);
+            }
+            let procedure = procedures::find(conn, row.procedure_id)?;
+            Ok(Some((row, procedure)))
+        })
+    })
+    .await??;
+    let (row, procedure) = found.ok_or(ApiError::NotFound)?;
+    let state: State = serde_json::from_value(serde_json::Value::String(row.state.clone()))
+        .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))?;
+    let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;
+    Ok(web::Json(PublicDossier {
+        code: row.code,
+        status: row.state,
+        portal_status: state.portal_code(),
+        procedure_name: procedure.name,
+        received_at: clock.as_ref().map(|c| c.received_at),
+        due_at: clock.as_ref().map(|c| c.due_at),
+    }))
+}
