@@ -119,6 +119,15 @@ fn dossier_list(who: Who, _: Reach) -> Expect {
     }
 }
 
+/// A dossier's form: like reading it, but a dossier filed online and not yet
+/// accepted has no control slip (404 for everyone who may see it).
+fn dossier_form(who: Who, reach: Reach) -> Expect {
+    match (dossier_read(who, reach), reach) {
+        (Expect::Allow, Reach::OwnDossier | Reach::OthersDossier) => Expect::Hidden,
+        (expect, _) => expect,
+    }
+}
+
 /// The history audit: staff readers in reach.
 fn audit(who: Who, reach: Reach) -> Expect {
     match who {
@@ -267,6 +276,12 @@ fn routes() -> Vec<Route> {
             DOSSIERS,
             dossier_read,
         ),
+        route(
+            Method::GET,
+            "/api/v1/dossiers/{id}/forms/{form}",
+            DOSSIERS,
+            dossier_form,
+        ),
         route(Method::GET, "/api/v1/audit/verify", DOSSIERS, audit),
         route(
             Method::GET,
@@ -340,7 +355,6 @@ impl Dossiers {
         )
     }
 
-    #[allow(dead_code)]
     fn id(&self, reach: Reach) -> String {
         self.0
             .iter()
@@ -391,7 +405,10 @@ fn request(
         if route.path == "/api/v1/audit/verify" {
             return (format!("/api/v1/audit/verify?dossier_id={id}"), None);
         }
-        let path = route.path.replace("{id}", &id);
+        let path = route
+            .path
+            .replace("{id}", &id)
+            .replace("{form}", "control_slip");
         if route.method == Method::GET {
             return (path, None);
         }

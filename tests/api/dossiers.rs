@@ -808,7 +808,158 @@ async fn the_public_look_up_needs_the_second_factor_and_shows_no_personal_data(a
     assert!(throttled, "twelve look-ups in a row are throttled");
 }
 
+async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let (clerk, officer) = (token(&fixture, Who::Clerk), token(&fixture, Who::Officer));
+    app.clock.set(vn("2026-11-02 10:00"));
+    assert_eq!(
+        act(
+            &app,
+            &clerk,
+            &id,
+            "handover",
+            json!({"to_step": "Thẩm định", "note": "chuyển thẩm định"})
+        )
+        .await
+        .0,
+        200
+    );
+    app.clock.set(vn("2026-11-03 15:00"));
+    assert_eq!(
+        act(
+            &app,
+            &officer,
+            &id,
+            "handover",
+            json!({"to_step": "Phê duyệt"})
+        )
+        .await
+        .0,
+        200
+    );
+
+    let receipt = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}/forms/receipt"), &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (receipt["number"].as_str(), receipt["regime"].as_str()),
+        (Some("Mẫu số 01"), Some("2025"))
+    );
+    let fields: Vec<(String, String)> =
+        serde_json::from_value(receipt["fields"].clone()).unwrap_or_default();
+    let field = |label: &str| {
+        fields
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        field("Mã hồ sơ"),
+        dossier["code"].as_str().unwrap_or_default()
+    );
+    assert_eq!(field("Thời gian nhận hồ sơ"), "09:30 thứ Hai 02/11/2026");
+    assert_eq!(field("Thời gian trả kết quả"), "09:30 thứ Năm 05/11/2026");
+    assert_eq!(field("Phí, lệ phí"), "15000 đồng");
+    assert_eq!(
+        receipt["tables"][0]["rows"][0],
+        json!(["Tờ khai thay đổi thông tin cư trú", 1, 0])
+    );
+
+    let slip = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}/forms/control_slip"), &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    let rows = slip["tables"][0]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 2);
+    // Thẩm định has 12 working hours from Monday 10:00 (5.5 h Monday, 6.5 h Tuesday): due Tuesday
+    // 15:30; handed on at Tuesday 15:00, on the due day before the due time: on time.
+    assert_eq!(rows[0][1], "Thẩm định");
+    assert_eq!(rows[0][3], "15:30 thứ Ba 03/11/2026");
+    assert_eq!(rows[0][4], "Đúng hạn");
+    assert_eq!(rows[1][4], "Đang xử lý");
+
+    let page = app
+        .get_as(
+            &format!("/api/v1/dossiers/{id}/forms/receipt?format=html"),
+            &clerk,
+        )
+        .await;
+    assert!(
+        page.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/html"))
+    );
+    let html = page.text().await.unwrap_or_default();
+    for expected in [
+        "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "size: A5",
+        "Độc lập - Tự do - Hạnh phúc",
+    ] {
+        assert!(html.contains(expected), "{expected}");
+    }
+    assert!(
+        !html.contains("http://")
+            && !html.contains("https://")
+            && !html.contains("<link")
+            && !html.contains("<script"),
+        "no external assets"
+    );
+
+    problem(
+        app.get_as(&format!("/api/v1/dossiers/{id}/forms/refusal"), &clerk)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.get_as(&format!("/api/v1/dossiers/{id}/forms/nonsense"), &clerk)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let refused = fixture
+        .intake(
+            &app,
+            "clerk.a",
+            "1.004194",
+            json!({"kind": "refuse", "reason": "sai thẩm quyền", "legal_basis": "Điều 9"}),
+        )
+        .await;
+    let refusal = json(
+        app.get_as(
+            &format!(
+                "/api/v1/dossiers/{}/forms/refusal",
+                refused["id"].as_str().unwrap_or_default()
+            ),
+            &clerk,
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(refusal["number"], "Mẫu số 03");
+    assert!(refusal["fields"].to_string().contains("sai thẩm quyền"));
+}
+
 api_tests!(
+    forms_are_built_from_the_stored_dossier_as_json_and_printable_html,
     the_public_look_up_needs_the_second_factor_and_shows_no_personal_data,
     lists_apply_reach_and_filters_in_the_database,
     bad_filings_get_field_messages_and_store_nothing,

@@ -803,7 +803,7 @@ pub async fn intake(
 // ---------------------------------------------------------------- reads
 
 /// Finds a dossier by id or code that the principal may see (404 otherwise).
-fn visible(
+pub fn visible(
     conn: &mut DbConnection,
     principal: &Principal,
     reference: &str,

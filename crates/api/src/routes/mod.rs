@@ -6,6 +6,7 @@ pub mod agencies;
 pub mod auth;
 pub mod catalogue;
 pub mod dossiers;
+pub mod forms;
 pub mod ops;
 pub mod public;
 pub mod users;
@@ -54,6 +55,7 @@ fn routes(config: &mut ServiceConfig, limiter: Governor<PeerIpKeyExtractor, NoOp
                 .service(dossiers::get_dossier)
                 .service(dossiers::dossier_events)
                 .service(dossiers::dossier_deadline)
+                .service(forms::dossier_form)
                 .service(dossiers::verify_history)
                 .service(dossiers::actions::accept)
                 .service(dossiers::actions::request_supplement)

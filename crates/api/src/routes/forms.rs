@@ -1,0 +1,437 @@
+//! The official forms of a dossier (FORMS.md), built only from stored data:
+//! as JSON, or as a printable A5 HTML page in Vietnamese with no external assets.
+
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use motcua_domain::calendar::WorkingCalendar;
+use motcua_domain::clock::{ClockEvent, step_deadline};
+use motcua_domain::explain::instant_vi;
+use motcua_domain::time::to_local;
+use motcua_persistence::dossiers::DossierRow;
+use motcua_persistence::procedures::ProcedureRow;
+use motcua_persistence::{Db, agencies, procedures};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Principal;
+use crate::clock::Clock;
+use crate::error::{ApiError, Problem};
+use crate::routes::catalogue::definition;
+use crate::routes::dossiers::{Details, live_clock, visible};
+
+/// `?format=html` for the printable page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FormQuery {
+    /// `json` (default) or `html`.
+    pub format: Option<String>,
+}
+
+/// A form: its number and title under the dossier's regime, and its fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Form {
+    /// `receipt`, `supplement_request`, `refusal`, `apology`, `stop_notice`, `control_slip`.
+    pub form: String,
+    /// The official number, e.g. `Mẫu số 01`.
+    pub number: String,
+    /// The official title.
+    pub title: String,
+    /// `2018` (Circular 01/2018/TT-VPCP) or `2025` (Circular 03/2025/TT-VPCP).
+    pub regime: String,
+    /// The agency issuing it.
+    pub agency: String,
+    /// Place and date line.
+    pub dated: String,
+    /// The dossier code.
+    pub dossier_code: String,
+    /// The form's fields, as (label, value) pairs in print order.
+    pub fields: Vec<(String, String)>,
+    /// Tables (documents received, supplement items, control-slip rows).
+    #[schema(value_type = Vec<Object>)]
+    pub tables: Vec<Value>,
+}
+
+const FORMS: [(&str, &str, &str); 6] = [
+    ("receipt", "01", "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"),
+    (
+        "supplement_request",
+        "02",
+        "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ",
+    ),
+    ("refusal", "03", "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ"),
+    ("apology", "04", "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ"),
+    ("stop_notice", "05", "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ"),
+    (
+        "control_slip",
+        "06",
+        "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ",
+    ),
+];
+
+/// 2018 numbering, for dossiers received before 2025-07-01.
+fn number_2018(form: &str) -> &'static str {
+    match form {
+        "receipt" => "01",
+        "supplement_request" => "02",
+        "refusal" => "03",
+        "apology" => "04",
+        "control_slip" => "05",
+        _ => "—",
+    }
+}
+
+fn when(at: Option<DateTime<Utc>>) -> String {
+    at.map(instant_vi).unwrap_or_else(|| "—".into())
+}
+
+fn records<'a>(details: &'a Details, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    details.records.iter().filter(move |r| r["kind"] == kind)
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+fn at_of(value: &Value) -> Option<DateTime<Utc>> {
+    value["at"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Builds a form from the stored dossier, or `None` if the dossier has no such form (yet).
+fn build(
+    form: &str,
+    row: &DossierRow,
+    procedure: &ProcedureRow,
+    agency: &str,
+    calendar: &WorkingCalendar,
+    now: DateTime<Utc>,
+) -> Result<Option<Form>, ApiError> {
+    let Some((key, number, title)) = FORMS.iter().find(|(key, ..)| *key == form) else {
+        return Ok(None);
+    };
+    let details: Details =
+        serde_json::from_str(&row.details).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let definition = definition(procedure)?;
+    let clock = live_clock(calendar, row, &definition, now)?;
+    let received = row
+        .received_at
+        .map(|r| r.and_utc())
+        .or(row.submitted_at.map(|s| s.and_utc()));
+    let regime_2025 = received.is_none_or(|r| {
+        to_local(r).date() >= NaiveDate::from_ymd_opt(2025, 7, 1).unwrap_or_default()
+    });
+    let applicant = details.applicant.clone();
+    let name = applicant
+        .as_ref()
+        .map(|a| a.full_name.clone())
+        .unwrap_or_default();
+    let contact = applicant
+        .as_ref()
+        .map(|a| {
+            [Some(a.phone.clone()), a.email.clone(), a.address.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    let mut fields: Vec<(String, String)> = vec![
+        ("Mã hồ sơ".into(), row.code.clone()),
+        ("Người nộp hồ sơ".into(), name),
+        ("Liên hệ".into(), contact),
+        (
+            "Thủ tục hành chính".into(),
+            format!("{} ({})", procedure.name, procedure.code),
+        ),
+    ];
+    let mut tables = Vec::new();
+    let push = |fields: &mut Vec<(String, String)>, label: &str, value: String| {
+        fields.push((label.into(), value))
+    };
+    match *key {
+        "receipt" => {
+            let clock = match &clock {
+                Some(clock) => clock,
+                None => return Ok(None),
+            };
+            tables.push(json!({"title": "Thành phần hồ sơ", "columns": ["Giấy tờ", "Bản chính", "Bản sao"],
+                "rows": details.documents.iter().map(|d| {
+                    let name = definition.documents.iter().find(|r| r.code == d.requirement_code).map(|r| r.name.clone()).unwrap_or_else(|| d.requirement_code.clone());
+                    json!([name, d.originals, d.copies])
+                }).collect::<Vec<_>>()}));
+            push(&mut fields, "Số lượng hồ sơ", "01 bộ".into());
+            push(
+                &mut fields,
+                "Thời gian giải quyết theo quy định",
+                format!("{} giờ làm việc", clock.budget.num_hours()),
+            );
+            push(
+                &mut fields,
+                "Thời gian nhận hồ sơ",
+                when(Some(clock.received_at)),
+            );
+            push(
+                &mut fields,
+                "Thời gian trả kết quả",
+                when(Some(clock.due_at)),
+            );
+            let delivery = match row.result_delivery.as_str() {
+                "post" => "Qua dịch vụ bưu chính",
+                "online" => "Trực tuyến",
+                _ => "Tại Bộ phận Một cửa",
+            };
+            push(&mut fields, "Nơi trả kết quả", delivery.into());
+            let fee = serde_json::to_value(&definition.fee).unwrap_or_default();
+            push(
+                &mut fields,
+                "Phí, lệ phí",
+                fee["amount"]
+                    .as_i64()
+                    .map(|a| format!("{a} đồng"))
+                    .unwrap_or_else(|| text(&fee["note"])),
+            );
+        }
+        "supplement_request" => {
+            let Some(request) = records(&details, "supplement_request").last() else {
+                return Ok(None);
+            };
+            push(&mut fields, "Lý do", text(&request["reason"]));
+            push(&mut fields, "Ngày yêu cầu", when(at_of(request)));
+            tables.push(json!({"title": "Nội dung cần bổ sung, hoàn thiện", "columns": ["Giấy tờ", "Nội dung"],
+                "rows": request["items"].as_array().into_iter().flatten().map(|i| json!([text(&i["name"]), text(&i["problem"])])).collect::<Vec<_>>()}));
+        }
+        "refusal" => {
+            let Some(refusal) = records(&details, "refusal").last() else {
+                return Ok(None);
+            };
+            push(&mut fields, "Căn cứ pháp lý", text(&refusal["legal_basis"]));
+            push(&mut fields, "Lý do từ chối", text(&refusal["reason"]));
+            push(&mut fields, "Ngày từ chối", when(at_of(refusal)));
+        }
+        "apology" => {
+            let Some(apology) = &details.apology else {
+                return Ok(None);
+            };
+            push(
+                &mut fields,
+                "Thời gian nhận hồ sơ",
+                when(clock.as_ref().map(|c| c.received_at)),
+            );
+            push(
+                &mut fields,
+                "Hẹn trả kết quả theo quy định",
+                when(clock.as_ref().map(|c| c.due_at)),
+            );
+            push(&mut fields, "Lý do chậm", text(&apology["reason"]));
+            push(
+                &mut fields,
+                "Xin lỗi ông/bà",
+                "Cơ quan giải quyết xin lỗi ông/bà vì hồ sơ bị chậm trả kết quả.".into(),
+            );
+            let new = apology["new_appointment_at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            push(&mut fields, "Hẹn lại ngày trả kết quả", when(new));
+        }
+        "stop_notice" => {
+            let Some(stop) = records(&details, "stop").last() else {
+                return Ok(None);
+            };
+            push(&mut fields, "Lý do dừng giải quyết", text(&stop["reason"]));
+            push(&mut fields, "Ngày dừng", when(at_of(stop)));
+        }
+        _ => {
+            let clock = match &clock {
+                Some(clock) => clock,
+                None => return Ok(None),
+            };
+            push(&mut fields, "Hẹn trả kết quả", when(Some(clock.due_at)));
+            let ledger: Vec<ClockEvent> =
+                serde_json::from_str(&row.clock_events).unwrap_or_default();
+            let handovers: Vec<&Value> = records(&details, "handover").collect();
+            let mut rows = Vec::new();
+            for (i, handover) in handovers.iter().enumerate() {
+                let Some(started) = at_of(handover) else {
+                    continue;
+                };
+                let step = text(&handover["to_step"]);
+                let hours = definition
+                    .steps
+                    .iter()
+                    .find(|s| s.name == step)
+                    .map(|s| s.hours);
+                let finished = handovers
+                    .get(i + 1)
+                    .and_then(|h| at_of(h))
+                    .or(row.finished_at.map(|f| f.and_utc()));
+                let (due, result) = match hours {
+                    Some(hours) => {
+                        let deadline =
+                            step_deadline(calendar, started, hours, &ledger, finished, now)
+                                .map_err(|e| ApiError::Internal(e.to_string()))?;
+                        let result = match deadline.outcome {
+                            Some(outcome) => serde_json::to_value(outcome)
+                                .ok()
+                                .and_then(|v| {
+                                    v.as_str().map(|s| {
+                                        match s {
+                                            "early" => "Trước hạn",
+                                            "on_time" => "Đúng hạn",
+                                            _ => "Quá hạn",
+                                        }
+                                        .to_owned()
+                                    })
+                                })
+                                .unwrap_or_default(),
+                            None => "Đang xử lý".into(),
+                        };
+                        (when(Some(deadline.due_at)), result)
+                    }
+                    None => ("—".into(), "—".into()),
+                };
+                rows.push(json!([
+                    text(&handover["by"]),
+                    step,
+                    when(Some(started)),
+                    due,
+                    result,
+                    text(&handover["note"])
+                ]));
+            }
+            tables.push(json!({"title": "Quá trình giải quyết", "columns": ["Bên giao", "Bên nhận", "Thời gian giao nhận", "Hạn xử lý", "Kết quả", "Ghi chú"], "rows": rows}));
+        }
+    }
+    let (number, regime) = if regime_2025 {
+        (number.to_string(), "2025")
+    } else {
+        (number_2018(key).to_owned(), "2018")
+    };
+    let today = to_local(now).date();
+    Ok(Some(Form {
+        form: (*key).into(),
+        number: format!("Mẫu số {number}"),
+        title: (*title).into(),
+        regime: regime.into(),
+        agency: agency.to_owned(),
+        dated: format!(
+            "ngày {} tháng {} năm {}",
+            today.format("%d"),
+            today.format("%m"),
+            today.format("%Y")
+        ),
+        dossier_code: row.code.clone(),
+        fields,
+        tables,
+    }))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A5, Vietnamese, no external assets (system fonts with Vietnamese glyphs).
+fn html(form: &Form) -> String {
+    let mut body = String::new();
+    for (label, value) in &form.fields {
+        body.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(label),
+            escape(value)
+        ));
+    }
+    let mut tables = String::new();
+    for table in &form.tables {
+        tables.push_str(&format!(
+            "<h2>{}</h2><table class=\"grid\"><tr>",
+            escape(&text(&table["title"]))
+        ));
+        for column in table["columns"].as_array().into_iter().flatten() {
+            tables.push_str(&format!("<th>{}</th>", escape(&text(column))));
+        }
+        tables.push_str("</tr>");
+        for row in table["rows"].as_array().into_iter().flatten() {
+            tables.push_str("<tr>");
+            for cell in row.as_array().into_iter().flatten() {
+                tables.push_str(&format!("<td>{}</td>", escape(&text(cell))));
+            }
+            tables.push_str("</tr>");
+        }
+        tables.push_str("</table>");
+    }
+    format!(
+        "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{title} — {code}</title><style>\
+@page {{ size: A5; margin: 12mm; }} body {{ font-family: \"Times New Roman\", \"Liberation Serif\", serif; font-size: 12pt; }} \
+.header {{ display: flex; justify-content: space-between; text-align: center; font-size: 11pt; }} .motto {{ font-weight: bold; }} \
+h1 {{ text-align: center; font-size: 13pt; margin: 10mm 0 2mm; }} h2 {{ font-size: 12pt; }} .number {{ text-align: right; font-style: italic; }} \
+table {{ width: 100%; border-collapse: collapse; }} th {{ text-align: left; vertical-align: top; width: 40%; }} \
+.grid th, .grid td {{ border: 1px solid #000; padding: 1mm; width: auto; }} .dated {{ text-align: right; font-style: italic; }}\
+</style></head><body><p class=\"number\">{number}</p><div class=\"header\"><div>{agency}</div>\
+<div class=\"motto\">CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM<br>Độc lập - Tự do - Hạnh phúc</div></div>\
+<p class=\"dated\">{dated}</p><h1>{title}</h1><p>Mã hồ sơ: <strong>{code}</strong></p><table>{body}</table>{tables}</body></html>",
+        title = escape(&form.title),
+        code = escape(&form.dossier_code),
+        number = escape(&form.number),
+        agency = escape(&form.agency),
+        dated = escape(&form.dated),
+    )
+}
+
+/// A form of the dossier (`receipt`, `supplement_request`, `refusal`,
+/// `apology`, `stop_notice`, `control_slip`), as JSON or printable HTML.
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dossier id or code"), ("form" = String, Path, description = "Form key"), FormQuery),
+    responses(
+        (status = 200, description = "The form (JSON, or text/html with ?format=html)", body = Form),
+        (status = 404, description = "No such dossier in reach, or the dossier has no such form", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/dossiers/{id}/forms/{form}")]
+pub async fn dossier_form(
+    principal: Principal,
+    db: web::Data<Db>,
+    calendar: web::Data<WorkingCalendar>,
+    clock: web::Data<Clock>,
+    path: web::Path<(String, String)>,
+    query: web::Query<FormQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (reference, form) = path.into_inner();
+    let now = clock.now();
+    let db = db.get_ref().clone();
+    let (row, procedure, agency) = web::block(move || {
+        db.run(|conn| {
+            let row = match visible(conn, &principal, &reference)? {
+                Ok(row) => row,
+                Err(error) => return Ok(Err(error)),
+            };
+            let procedure = procedures::find(conn, row.procedure_id)?;
+            let agency = agencies::find(conn, row.receiving_agency_id)?;
+            Ok(Ok((row, procedure, agency.name)))
+        })
+    })
+    .await???;
+    let form =
+        build(&form, &row, &procedure, &agency, &calendar, now)?.ok_or(ApiError::NotFound)?;
+    match query.format.as_deref() {
+        Some("html") => Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html(&form))),
+        None | Some("json") => Ok(HttpResponse::Ok().json(form)),
+        Some(_) => Err(ApiError::Validation(vec![crate::error::FieldError::new(
+            "format",
+            "must be json or html",
+        )])),
+    }
+}
