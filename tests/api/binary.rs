@@ -1,7 +1,7 @@
 //! The `motcua` binary as an operator runs it: configuration from the
 //! environment, one-line reasons on failure, SIGTERM for a clean stop.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -198,8 +198,81 @@ async fn serves_and_stops_cleanly(backend: Backend) {
     );
 }
 
+/// The README's walkthrough (scripts/walkthrough.sh) runs as written against
+/// `serve --demo`.
+async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let available = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !available("bash") || !available("curl") {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs bash and curl for the walkthrough"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "*** walkthrough SKIPPED: bash or curl missing"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = motcua_on(dir.path(), &database);
+    command.args(["serve", "--demo"]).stdout(Stdio::null());
+    let mut server = start(command);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/walkthrough.sh");
+    let output = Command::new("bash")
+        .arg(script)
+        .arg(&server.address)
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(terminate(&mut server));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for step in [
+        "accept -> accepted",
+        "handover -> in_processing",
+        "request-supplement -> supplement_requested",
+        "supplement -> in_processing",
+        "complete -> result_ready",
+        "return -> returned",
+        "rating -> returned",
+        "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ",
+        "\"ok\":true",
+    ] {
+        assert!(printed.contains(step), "missing `{step}` in:\n{printed}");
+    }
+    let receipt = std::fs::read_dir(dir.path())
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("receipt-"));
+    let html = receipt
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .unwrap_or_default();
+    assert!(
+        html.contains("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"),
+        "the receipt was printed"
+    );
+}
+
 mod sqlite {
     use motcua_persistence::Backend::Sqlite;
+
+    #[tokio::test]
+    async fn the_readme_walkthrough_runs_as_written() {
+        super::the_readme_walkthrough_runs_as_written(Sqlite).await;
+    }
 
     #[tokio::test]
     async fn serves_with_no_configuration_and_stops_on_sigterm() {
@@ -219,6 +292,11 @@ mod sqlite {
 
 mod postgres {
     use motcua_persistence::Backend::Postgres;
+
+    #[tokio::test]
+    async fn the_readme_walkthrough_runs_as_written() {
+        super::the_readme_walkthrough_runs_as_written(Postgres).await;
+    }
 
     #[tokio::test]
     async fn serves_and_migrates_an_empty_database_and_stops_on_sigterm() {

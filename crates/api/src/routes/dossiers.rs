@@ -1412,7 +1412,14 @@ fn transition(
         outcome: row.outcome.clone(),
         result_delivery: row.result_delivery.clone(),
     };
+    let recorded = details.records.len();
     apply(&mut details, &mut changes, body, now)?;
+    for record in details.records.iter_mut().skip(recorded) {
+        if let Some(object) = record.as_object_mut() {
+            object.insert("by".into(), json!(principal.user_id));
+            object.insert("role".into(), json!(role.as_str()));
+        }
+    }
 
     // Leaving `submitted` is the desk's acknowledgement of an online filing.
     if state == State::Submitted
