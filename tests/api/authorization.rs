@@ -231,6 +231,24 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/users", TARGETS, admin_in_reach),
         route(Method::GET, "/api/v1/users/{id}", TARGETS, admin_in_reach),
         route(Method::PATCH, "/api/v1/users/{id}", TARGETS, admin_in_reach),
+        route(
+            Method::GET,
+            "/api/v1/agencies/{id}/calendar/{year}",
+            TARGETS,
+            admin_in_reach,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/agencies/{id}/calendar/{year}",
+            TARGETS,
+            admin_in_reach,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/deadlines/preview",
+            &[Reach::None],
+            public,
+        ),
         route(Method::GET, "/api/v1/procedures", &[Reach::None], public),
         route(
             Method::GET,
@@ -456,6 +474,24 @@ fn request(
             (Some(agency.id), json!({"name": format!("Renamed {n}")}))
         }
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id), Value::Null),
+        ("GET", "/api/v1/agencies/{id}/calendar/{year}") => {
+            return (
+                format!("/api/v1/agencies/{}/calendar/2026", agency.id),
+                None,
+            );
+        }
+        ("PUT", "/api/v1/agencies/{id}/calendar/{year}") => {
+            return (
+                format!("/api/v1/agencies/{}/calendar/2026", agency.id),
+                Some(json!({"days": []})),
+            );
+        }
+        ("POST", "/api/v1/deadlines/preview") => (
+            None,
+            json!({
+                "agency_id": fixture.own.id.to_string(), "procedure_code": "1.004194", "received_at": "2026-11-02T02:30:00Z",
+            }),
+        ),
         ("POST", "/api/v1/users") => (
             None,
             json!({

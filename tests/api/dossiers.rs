@@ -959,6 +959,7 @@ async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app:
 }
 
 api_tests!(
+    agency_calendars_override_their_parents_and_move_deadlines,
     forms_are_built_from_the_stored_dossier_as_json_and_printable_html,
     the_public_look_up_needs_the_second_factor_and_shows_no_personal_data,
     lists_apply_reach_and_filters_in_the_database,
@@ -974,3 +975,92 @@ api_tests!(
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
 );
+
+async fn agency_calendars_override_their_parents_and_move_deadlines(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let admin = token(&fixture, Who::Admin);
+    // Commune A closes on Monday 2026-11-09 and works on Saturday 2026-11-14.
+    let own = json!({"days": [
+        {"date": "2026-11-09", "kind": "off", "reason": "closure", "name": "Đại hội đại biểu"},
+        {"date": "2026-11-14", "kind": "working", "name": "Làm bù", "hours": ["07:30-11:30"]},
+    ]});
+    let path = format!("/api/v1/agencies/{}/calendar/2026", fixture.own.id);
+    let saved = app.send(Method::PUT, &path, Some(&admin), Some(&own)).await;
+    let saved = json(saved, "application/json").await;
+    assert_eq!(saved["own"]["days"].as_array().map(Vec::len), Some(2));
+    assert_eq!(saved["announced"], true);
+    // The unit below inherits it; its own part is empty.
+    let child = json(
+        app.get_as(
+            &format!("/api/v1/agencies/{}/calendar/2026", fixture.child.id),
+            &admin,
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    assert!(child["own"]["days"].as_array().is_some_and(Vec::is_empty));
+    assert!(
+        child["effective"]["days"]
+            .to_string()
+            .contains("Đại hội đại biểu")
+    );
+    assert!(
+        child["effective"]["days"]
+            .to_string()
+            .contains("Quốc khánh"),
+        "the national days are there too"
+    );
+
+    let preview = |agency: String| {
+        let app = &app;
+        async move {
+            let body = json!({"agency_id": agency, "time_limit": {"amount": 5, "unit": "working_days"}, "received_at": "2026-11-04T02:30:00Z"});
+            json(
+                app.post_json("/api/v1/deadlines/preview", None, &body)
+                    .await,
+                "application/json",
+            )
+            .await
+        }
+    };
+    // 5 working days from Wednesday 09:30: the sibling commune counts Wed–Tue (due Wednesday 11-11);
+    // commune A and its unit skip Monday 11-09 (due Thursday 11-12).
+    assert_eq!(
+        vn_of(&preview(fixture.sibling.id.to_string()).await["due_at"]),
+        "2026-11-11 09:30"
+    );
+    let at_child = preview(fixture.child.id.to_string()).await;
+    assert_eq!(vn_of(&at_child["due_at"]), "2026-11-12 09:30");
+    assert!(
+        at_child["explanation_vi"]
+            .to_string()
+            .contains("Đại hội đại biểu")
+    );
+
+    // The same rule applies to a real dossier received by A.
+    app.clock.set(vn("2026-11-04 09:30"));
+    procedure(&app, &fixture, "9.000004", "pause", 0).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "9.000004", json!({"kind": "accept"}))
+        .await;
+    // 3 working days from Wednesday 09:30, skipping Monday 11-09: Tuesday 11-10 09:30.
+    assert_eq!(vn_of(&dossier["legal_clock"]["due_at"]), "2026-11-10 09:30");
+
+    let bad = json!({"days": [{"date": "2027-01-01", "kind": "off", "name": "x"}]});
+    problem(
+        app.send(Method::PUT, &path, Some(&admin), Some(&bad)).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let neither =
+        json!({"agency_id": fixture.own.id.to_string(), "received_at": "2026-11-04T02:30:00Z"});
+    problem(
+        app.post_json("/api/v1/deadlines/preview", None, &neither)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+}

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod calendars;
 pub mod clock;
 pub mod error;
 pub mod policy;

@@ -15,9 +15,6 @@ use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use motcua_domain::calendar::WorkingCalendar;
-use motcua_domain::national::national;
-
 use crate::auth::{LoginThrottle, Passwords, ThrottleLimits, TokenIssuer};
 use crate::error::{self, ApiError, FieldError, Problem};
 use crate::routes;
@@ -70,7 +67,10 @@ pub fn openapi() -> OpenApi {
     let (_, document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(routes::configure(&routes::public::lookup_limit()))
+        .configure(routes::configure(&(
+            routes::public::lookup_limit(),
+            routes::public::lookup_limit(),
+        )))
         .split_for_parts();
     document
 }
@@ -110,12 +110,8 @@ pub struct AppState {
     issuer: web::Data<TokenIssuer>,
     passwords: web::Data<Passwords>,
     throttle: web::Data<LoginThrottle>,
-    calendar: web::Data<WorkingCalendar>,
     clock: web::Data<crate::clock::Clock>,
-    lookup_limit: actix_governor::GovernorConfig<
-        actix_governor::PeerIpKeyExtractor,
-        actix_governor::governor::middleware::NoOpMiddleware,
-    >,
+    public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
@@ -147,10 +143,10 @@ impl AppState {
             passwords: web::Data::new(Passwords::new().map_err(StartupError::Setup)?),
             throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
             clock: web::Data::new(settings.clock.clone()),
-            lookup_limit: routes::public::lookup_limit(),
-            calendar: web::Data::new(WorkingCalendar::single(
-                national().map_err(|e| StartupError::Setup(e.to_string()))?,
-            )),
+            public_limits: (
+                routes::public::lookup_limit(),
+                routes::public::lookup_limit(),
+            ),
             registry: web::Data::new(metrics.registry.clone()),
             known_routes: web::Data::new(KnownRoutes::from_openapi(&document)),
             metrics,
@@ -176,14 +172,13 @@ pub fn app(
 > {
     let (app, _) = App::new()
         .into_utoipa_app()
-        .configure(routes::configure(&state.lookup_limit))
+        .configure(routes::configure(&state.public_limits))
         .split_for_parts();
     let limits = state.limits;
     app.app_data(state.db)
         .app_data(state.issuer)
         .app_data(state.passwords)
         .app_data(state.throttle)
-        .app_data(state.calendar)
         .app_data(state.clock)
         .app_data(state.registry)
         .app_data(state.known_routes)
@@ -230,6 +225,7 @@ impl Application {
         })?;
         let db = Db::open(&settings.database)?;
         db.migrate()?;
+        crate::calendars::ensure_national(&db).map_err(StartupError::Setup)?;
 
         let bind_error = |source| StartupError::Bind {
             bind: settings.bind.clone(),

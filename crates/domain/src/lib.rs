@@ -7,6 +7,7 @@
 //! sources, in `docs/`.
 
 pub mod calendar;
+pub mod calendar_spec;
 pub mod clock;
 pub mod codes;
 pub mod contact;

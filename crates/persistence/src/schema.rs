@@ -19,6 +19,19 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+
+    calendar_years (scope, year) {
+        scope -> Text,
+        year -> Integer,
+        weekly -> Nullable<Text>,
+        days -> Text,
+        confidence -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
     dossier_counters (agency_id, day) {
@@ -160,6 +173,7 @@ diesel::joinable!(users -> agencies (agency_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     agencies,
+    calendar_years,
     dossier_counters,
     dossier_events,
     dossiers,

@@ -262,6 +262,15 @@ fn view(
     })
 }
 
+/// The working calendar of an agency (by id), for use inside a transaction.
+pub fn agency_calendar(
+    conn: &mut DbConnection,
+    agency: Id,
+) -> Result<Result<WorkingCalendar, ApiError>, DbError> {
+    let agency = agencies::find(conn, agency)?;
+    crate::calendars::calendar_for(conn, &agency)
+}
+
 /// The live clock of a started dossier.
 pub fn live_clock(
     calendar: &WorkingCalendar,
@@ -534,7 +543,6 @@ pub async fn file_online(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
-    calendar: web::Data<WorkingCalendar>,
     clock: web::Data<Clock>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
@@ -552,7 +560,7 @@ pub async fn file_online(
         .map(|k| k.trim().to_owned())
         .filter(|k| !k.is_empty() && k.len() <= 200);
     let hash = request_hash(&raw);
-    let (db, calendar) = (db.get_ref().clone(), calendar.into_inner());
+    let db = db.get_ref().clone();
     let owner = principal.user_id;
     let receipt = web::block(move || {
         with_retries(&db, |conn| {
@@ -597,6 +605,10 @@ pub async fn file_online(
 
             let code = match next_code(conn, &agency, now)? {
                 Ok(code) => code,
+                Err(error) => return Ok(Err(error)),
+            };
+            let calendar = match crate::calendars::calendar_for(conn, &agency)? {
+                Ok(calendar) => calendar,
                 Err(error) => return Ok(Err(error)),
             };
             let ack_due = acknowledgement_due(&calendar, now).map_err(|e| DbError::Migration(e.to_string()))?;
@@ -682,7 +694,6 @@ fn receipt_of(conn: &mut DbConnection, row: &DossierRow) -> Result<FilingReceipt
 pub async fn intake(
     principal: Principal,
     db: web::Data<Db>,
-    calendar: web::Data<WorkingCalendar>,
     clock: web::Data<Clock>,
     body: web::Json<Intake>,
 ) -> Result<HttpResponse, ApiError> {
@@ -692,8 +703,7 @@ pub async fn intake(
     }
     let agency_id = principal.agency_id.ok_or(ApiError::Forbidden)?;
     let intake = body.into_inner();
-    let (db, calendar) = (db.get_ref().clone(), calendar.into_inner());
-    let counting = calendar.clone();
+    let db = db.get_ref().clone();
     let actor = principal.user_id;
     let row_and_procedure = web::block(move || {
         with_retries(&db, |conn| {
@@ -732,7 +742,10 @@ pub async fn intake(
                 return Ok(Err(ApiError::Internal("validated intake incomplete".into())));
             };
             let agency = agencies::find(conn, agency_id)?;
-
+            let calendar = match crate::calendars::calendar_for(conn, &agency)? {
+                Ok(calendar) => calendar,
+                Err(error) => return Ok(Err(error)),
+            };
             let code = match next_code(conn, &agency, now)? {
                 Ok(code) => code,
                 Err(error) => return Ok(Err(error)),
@@ -788,13 +801,13 @@ pub async fn intake(
                 payload: json!({"channel": intake.channel, "procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
             };
             let row = dossiers::insert(conn, &new, &event)?;
-            Ok(Ok((row, procedure)))
+            Ok(Ok((row, procedure, calendar)))
         })
     })
     .await???;
-    let (row, procedure) = row_and_procedure;
+    let (row, procedure, calendar) = row_and_procedure;
     let definition = definition(&procedure)?;
-    let clock = live_clock(&counting, &row, &definition, now)?;
+    let clock = live_clock(&calendar, &row, &definition, now)?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", row.id)))
         .json(view(&row, &procedure, clock.as_ref())?))
@@ -848,12 +861,11 @@ pub fn visible(
 pub async fn get_dossier(
     principal: Principal,
     db: web::Data<Db>,
-    calendar: web::Data<WorkingCalendar>,
     clock: web::Data<Clock>,
     id: web::Path<String>,
 ) -> Result<web::Json<DossierView>, ApiError> {
     let now = clock.now();
-    let (db, calendar, reference) = (db.get_ref().clone(), calendar.into_inner(), id.into_inner());
+    let (db, reference) = (db.get_ref().clone(), id.into_inner());
     let found = web::block(move || {
         db.write(|conn| {
             let row = match visible(conn, &principal, &reference)? {
@@ -877,11 +889,12 @@ pub async fn get_dossier(
                 )?;
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
-            Ok(Ok((row, procedure)))
+            Ok(agency_calendar(conn, row.receiving_agency_id)?
+                .map(|calendar| (row, procedure, calendar)))
         })
     })
     .await???;
-    let (row, procedure) = found;
+    let (row, procedure, calendar) = found;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, now)?;
     Ok(web::Json(view(&row, &procedure, clock.as_ref())?))
 }
@@ -1139,20 +1152,20 @@ pub struct DeadlineView {
 pub async fn dossier_deadline(
     principal: Principal,
     db: web::Data<Db>,
-    calendar: web::Data<WorkingCalendar>,
     clock: web::Data<Clock>,
     id: web::Path<String>,
 ) -> Result<web::Json<DeadlineView>, ApiError> {
     let now = clock.now();
-    let (db, calendar, reference) = (db.get_ref().clone(), calendar.into_inner(), id.into_inner());
-    let (row, procedure) = web::block(move || {
+    let (db, reference) = (db.get_ref().clone(), id.into_inner());
+    let (row, procedure, calendar) = web::block(move || {
         db.run(|conn| {
             let row = match visible(conn, &principal, &reference)? {
                 Ok(row) => row,
                 Err(error) => return Ok(Err(error)),
             };
             let procedure = procedures::find(conn, row.procedure_id)?;
-            Ok(Ok((row, procedure)))
+            Ok(agency_calendar(conn, row.receiving_agency_id)?
+                .map(|calendar| (row, procedure, calendar)))
         })
     })
     .await???;
@@ -1283,7 +1296,6 @@ async fn act(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
-    calendar: web::Data<WorkingCalendar>,
     now: DateTime<Utc>,
     reference: String,
     action: Action,
@@ -1291,7 +1303,7 @@ async fn act(
     apply: Apply,
 ) -> Result<HttpResponse, ApiError> {
     let expected = expected_version(&request, &body)?;
-    let (db, calendar) = (db.get_ref().clone(), calendar.into_inner());
+    let db = db.get_ref().clone();
     let done = web::block(move || {
         db.write(|conn| {
             let row = match visible_for_action(conn, &principal, &reference)? {
@@ -1302,6 +1314,10 @@ async fn act(
                 return Ok(Err(stale(row.version)));
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
+            let calendar = match agency_calendar(conn, row.receiving_agency_id)? {
+                Ok(calendar) => calendar,
+                Err(error) => return Ok(Err(error)),
+            };
             let outcome = transition(
                 &principal, &calendar, now, &row, &procedure, action, &body, apply,
             );
@@ -1760,14 +1776,13 @@ macro_rules! action_routes {
                 request: HttpRequest,
                 principal: Principal,
                 db: web::Data<Db>,
-                calendar: web::Data<WorkingCalendar>,
                 clock: web::Data<Clock>,
                 id: web::Path<String>,
                 body: web::Json<Value>,
             ) -> Result<HttpResponse, ApiError> {
                 let body = body.into_inner();
                 let action: Action = $action(&body)?;
-                act(request, principal, db, calendar, clock.now(), id.into_inner(), action, body, $apply).await
+                act(request, principal, db, clock.now(), id.into_inner(), action, body, $apply).await
             }
         )*
     };

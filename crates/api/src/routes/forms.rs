@@ -402,7 +402,6 @@ table {{ width: 100%; border-collapse: collapse; }} th {{ text-align: left; vert
 pub async fn dossier_form(
     principal: Principal,
     db: web::Data<Db>,
-    calendar: web::Data<WorkingCalendar>,
     clock: web::Data<Clock>,
     path: web::Path<(String, String)>,
     query: web::Query<FormQuery>,
@@ -410,7 +409,7 @@ pub async fn dossier_form(
     let (reference, form) = path.into_inner();
     let now = clock.now();
     let db = db.get_ref().clone();
-    let (row, procedure, agency) = web::block(move || {
+    let (row, procedure, agency, calendar) = web::block(move || {
         db.run(|conn| {
             let row = match visible(conn, &principal, &reference)? {
                 Ok(row) => row,
@@ -418,7 +417,8 @@ pub async fn dossier_form(
             };
             let procedure = procedures::find(conn, row.procedure_id)?;
             let agency = agencies::find(conn, row.receiving_agency_id)?;
-            Ok(Ok((row, procedure, agency.name)))
+            Ok(crate::calendars::calendar_for(conn, &agency)?
+                .map(|calendar| (row, procedure, agency.name, calendar)))
         })
     })
     .await???;

@@ -4,6 +4,7 @@
 
 pub mod agencies;
 pub mod auth;
+pub mod calendars;
 pub mod catalogue;
 pub mod dossiers;
 pub mod forms;
@@ -16,16 +17,19 @@ use actix_governor::{Governor, GovernorConfig, PeerIpKeyExtractor};
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Every documented route of the application. `lookup_limit` rate-limits
-/// the public look-up (one limiter per application, shared by its workers).
-pub fn configure(
-    lookup_limit: &GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>,
-) -> impl FnOnce(&mut ServiceConfig) {
-    let limiter = Governor::new(lookup_limit);
-    move |config| routes(config, limiter)
+/// Every documented route of the application. `limits` rate-limit the public
+/// look-up and the deadline preview (one pair per application, shared by its workers).
+pub fn configure(limits: &(PublicLimit, PublicLimit)) -> impl FnOnce(&mut ServiceConfig) {
+    let limiters = (Governor::new(&limits.0), Governor::new(&limits.1));
+    move |config| routes(config, limiters)
 }
 
-fn routes(config: &mut ServiceConfig, limiter: Governor<PeerIpKeyExtractor, NoOpMiddleware>) {
+type Limiter = Governor<PeerIpKeyExtractor, NoOpMiddleware>;
+
+/// The per-address rate limit of a public endpoint (its own counters).
+pub type PublicLimit = GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>;
+
+fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
     config
         .service(ops::healthz)
         .service(ops::readyz)
@@ -45,6 +49,8 @@ fn routes(config: &mut ServiceConfig, limiter: Governor<PeerIpKeyExtractor, NoOp
                 .service(users::create_user)
                 .service(users::get_user)
                 .service(users::update_user)
+                .service(calendars::get_calendar)
+                .service(calendars::put_calendar)
                 .service(catalogue::list_procedures)
                 .service(catalogue::create_procedure)
                 .service(catalogue::get_procedure)
@@ -71,6 +77,11 @@ fn routes(config: &mut ServiceConfig, limiter: Governor<PeerIpKeyExtractor, NoOp
                 .service(dossiers::actions::return_result)
                 .service(dossiers::actions::withdraw)
                 .service(dossiers::actions::rate)
-                .service(scope("/public").wrap(limiter).service(public::lookup)),
+                .service(scope("/public").wrap(lookup).service(public::lookup))
+                .service(
+                    scope("/deadlines")
+                        .wrap(preview)
+                        .service(calendars::preview),
+                ),
         );
 }

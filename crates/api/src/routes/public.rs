@@ -6,7 +6,6 @@ use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder, PeerIpKeyExtractor};
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
-use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::codes::DossierCode;
 use motcua_domain::lifecycle::State;
 use motcua_persistence::{Db, DbError, dossiers, procedures};
@@ -65,7 +64,6 @@ pub struct PublicDossier {
 #[get("/dossiers/{code}")]
 pub async fn lookup(
     db: web::Data<Db>,
-    calendar: web::Data<WorkingCalendar>,
     clock: web::Data<Clock>,
     code: web::Path<String>,
     query: web::Query<LookupQuery>,
@@ -90,11 +88,13 @@ pub async fn lookup(
                 return Ok(None);
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
-            Ok(Some((row, procedure)))
+            let calendar = crate::routes::dossiers::agency_calendar(conn, row.receiving_agency_id)?;
+            Ok(Some((row, procedure, calendar)))
         })
     })
     .await??;
-    let (row, procedure) = found.ok_or(ApiError::NotFound)?;
+    let (row, procedure, calendar) = found.ok_or(ApiError::NotFound)?;
+    let calendar = calendar?;
     let state: State = serde_json::from_value(serde_json::Value::String(row.state.clone()))
         .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))?;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;

@@ -1,0 +1,126 @@
+//! Agencies' working calendars, stored by year: the national calendar
+//! (seeded from the shipped data file), then each ancestor's overrides, then
+//! the agency's own.
+
+use chrono::Utc;
+use motcua_domain::calendar::{CalendarLayer, Confidence, WorkingCalendar};
+use motcua_domain::calendar_spec::{YearSpec, layer_from_years};
+use motcua_domain::national::national;
+use motcua_persistence::agencies::Agency;
+use motcua_persistence::calendars::{self, NATIONAL};
+use motcua_persistence::{Db, DbConnection, DbError};
+
+use crate::error::ApiError;
+
+/// Loads the national calendar into the database if it is not there yet.
+pub fn ensure_national(db: &Db) -> Result<(), String> {
+    let layer = national().map_err(|e| e.to_string())?;
+    db.write(|conn| {
+        if calendars::count(conn, NATIONAL)? > 0 {
+            return Ok(());
+        }
+        for (year, confidence) in &layer.years {
+            let spec = YearSpec::of(layer, *year);
+            let weekly = spec
+                .weekly
+                .as_ref()
+                .map(|w| serde_json::to_string(w).unwrap_or_default());
+            let days = serde_json::to_string(&spec.days).unwrap_or_default();
+            let confidence = serde_json::to_value(confidence)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            calendars::put(
+                conn,
+                NATIONAL,
+                *year,
+                weekly.as_deref(),
+                &days,
+                confidence.as_deref(),
+                Utc::now(),
+            )?;
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The scopes of an agency's calendar chain, most general first.
+fn chain(agency: &Agency) -> Vec<String> {
+    std::iter::once(NATIONAL.to_owned())
+        .chain(
+            agency
+                .path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        )
+        .collect()
+}
+
+fn year_spec(row: &calendars::CalendarYear) -> Result<YearSpec, ApiError> {
+    let weekly = row.weekly.as_deref().map(serde_json::from_str).transpose();
+    let days = serde_json::from_str(&row.days);
+    match (weekly, days) {
+        (Ok(weekly), Ok(days)) => Ok(YearSpec { weekly, days }),
+        _ => Err(ApiError::Internal(format!(
+            "stored calendar {} {} is unreadable",
+            row.scope, row.year
+        ))),
+    }
+}
+
+/// The layers of an agency's chain, most general first.
+pub fn layers(
+    conn: &mut DbConnection,
+    agency: &Agency,
+) -> Result<Result<Vec<CalendarLayer>, ApiError>, DbError> {
+    let scopes = chain(agency);
+    let rows = calendars::of_scopes(conn, &scopes)?;
+    let mut layers = Vec::new();
+    for scope in &scopes {
+        let mut years = Vec::new();
+        for row in rows.iter().filter(|r| &r.scope == scope) {
+            let spec = match year_spec(row) {
+                Ok(spec) => spec,
+                Err(error) => return Ok(Err(error)),
+            };
+            let confidence: Option<Confidence> = row
+                .confidence
+                .as_deref()
+                .and_then(|c| serde_json::from_value(serde_json::Value::String(c.to_owned())).ok());
+            years.push((row.year, spec, confidence));
+        }
+        match layer_from_years(&years) {
+            Ok(layer) => layers.push(layer),
+            Err(error) => return Ok(Err(ApiError::Internal(error.to_string()))),
+        }
+    }
+    Ok(Ok(layers))
+}
+
+/// The working calendar the agency counts deadlines on.
+pub fn calendar_for(
+    conn: &mut DbConnection,
+    agency: &Agency,
+) -> Result<Result<WorkingCalendar, ApiError>, DbError> {
+    Ok(layers(conn, agency)?
+        .map(|layers| WorkingCalendar::compose(&layers.iter().collect::<Vec<_>>())))
+}
+
+/// The layers merged into one, as composition sees them (for showing a year).
+pub fn merged(layers: &[CalendarLayer]) -> CalendarLayer {
+    let mut merged = CalendarLayer::default();
+    for layer in layers {
+        if layer.weekly.is_some() {
+            merged.weekly.clone_from(&layer.weekly);
+        }
+        merged
+            .days
+            .extend(layer.days.iter().map(|(d, r)| (*d, r.clone())));
+        for (year, confidence) in &layer.years {
+            let entry = merged.years.entry(*year).or_insert(*confidence);
+            *entry = (*entry).max(*confidence);
+        }
+    }
+    merged
+}
