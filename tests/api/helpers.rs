@@ -4,6 +4,9 @@ use motcua_api::{Application, Settings};
 use motcua_persistence::testing::TestDb;
 use motcua_persistence::{Backend, Db, DbConfig};
 
+/// The payment gateway's shared secret on test servers.
+pub const PAYMENT_SECRET: &str = "gateway-secret-for-tests";
+
 /// The signing secret of test servers (tests forge tokens with it).
 pub const TEST_SECRET: &str = "test-secret-with-enough-entropy-0123456789abcdef";
 
@@ -32,6 +35,7 @@ impl TestApp {
         settings.data_dir = data_dir.path().to_owned();
         settings.workers = Some(1);
         settings.jwt_secret = Secret::new(TEST_SECRET);
+        settings.payment_secret = Some(Secret::new(PAYMENT_SECRET));
         let clock = Clock::fixed(vn("2026-11-02 09:30"));
         settings.clock = clock.clone();
         let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));

@@ -81,6 +81,8 @@ pub struct Settings {
     pub tokens: crate::auth::TokenSettings,
     /// "Now" for dossier handling (the system clock, except in tests).
     pub clock: crate::clock::Clock,
+    /// Signs online payment-gateway callbacks (none: callbacks are refused).
+    pub payment_secret: Option<Secret>,
 }
 
 /// A setting that cannot be used, naming the variable.
@@ -191,6 +193,7 @@ impl Settings {
                 ),
             },
             clock: crate::clock::Clock::system(),
+            payment_secret: get("MOTCUA_PAYMENT_SECRET").map(Secret),
         })
     }
 }

@@ -111,6 +111,7 @@ pub struct AppState {
     passwords: web::Data<Passwords>,
     throttle: web::Data<LoginThrottle>,
     clock: web::Data<crate::clock::Clock>,
+    payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
     public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
@@ -143,6 +144,9 @@ impl AppState {
             passwords: web::Data::new(Passwords::new().map_err(StartupError::Setup)?),
             throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
             clock: web::Data::new(settings.clock.clone()),
+            payment_secret: web::Data::new(crate::routes::dossiers::PaymentSecret(
+                settings.payment_secret.clone(),
+            )),
             public_limits: (
                 routes::public::lookup_limit(),
                 routes::public::lookup_limit(),
@@ -180,6 +184,7 @@ pub fn app(
         .app_data(state.passwords)
         .app_data(state.throttle)
         .app_data(state.clock)
+        .app_data(state.payment_secret)
         .app_data(state.registry)
         .app_data(state.known_routes)
         .app_data(

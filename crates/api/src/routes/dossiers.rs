@@ -1432,7 +1432,9 @@ fn transition(
     apply(&mut details, &mut changes, body, now)?;
     for record in details.records.iter_mut().skip(recorded) {
         if let Some(object) = record.as_object_mut() {
-            object.insert("by".into(), json!(principal.user_id));
+            if !principal.user_id.0.is_nil() {
+                object.insert("by".into(), json!(principal.user_id));
+            }
             object.insert("role".into(), json!(role.as_str()));
         }
     }
@@ -1492,7 +1494,7 @@ fn transition(
     }
     let event = NewEvent {
         at: now,
-        actor_id: Some(principal.user_id),
+        actor_id: (!principal.user_id.0.is_nil()).then_some(principal.user_id),
         actor_role: role.as_str().into(),
         action: action.name().into(),
         state_before: Some(state.as_str().into()),
@@ -1500,6 +1502,10 @@ fn transition(
         payload: payload.to_string(),
     };
     Ok((changes, event, after))
+}
+
+fn records<'a>(details: &'a Details, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    details.records.iter().filter(move |r| r["kind"] == kind)
 }
 
 fn record(details: &mut Details, kind: &str, body: &Value, now: DateTime<Utc>) {
@@ -1621,7 +1627,20 @@ fn payment(
     ) {
         fields.error("method", "must be cash, transfer or online");
     }
+    let reference = body
+        .get("reference")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if reference.trim().is_empty() {
+        fields.error("reference", "must name the receipt or transaction");
+    }
     fields.finish()?;
+    if records(details, "payment").any(|p| p["reference"].as_str() == Some(reference)) {
+        return Err(ApiError::Conflict {
+            code: "payment_already_recorded",
+            detail: format!("payment {reference} is already recorded"),
+        });
+    }
     record(details, "payment", body, now);
     Ok(())
 }
@@ -1820,7 +1839,6 @@ pub mod actions {
         refuse: "/dossiers/{id}/refuse" => fixed(Action::Refuse), refusal, "Refuse at intake (Form 03): `{reason, legal_basis}`.";
         hand_over: "/dossiers/{id}/handover" => fixed(Action::HandOver), handover, "Hand over to a step or unit (a control-slip row): `{to_step or to_agency_id, to_user_id?, note?}`.";
         request_payment: "/dossiers/{id}/request-payment" => fixed(Action::RequestPayment), payment_request, "Ask the citizen to pay (officer): `{amount, reason}`; the clock pauses.";
-        record_payment: "/dossiers/{id}/payments" => fixed(Action::RecordPayment), payment, "Record a payment: `{amount, method (cash, transfer, online), reference}`.";
         extend_verification: "/dossiers/{id}/extend-verification" => extend_action, extension, "Extend for verification within the procedure's allowance: `{working_days, reason}`.";
         apologise: "/dossiers/{id}/apology" => fixed(Action::Apologise), apology, "Apologise with a new appointment (Form 04; leader; once, at least one working day before the due time): `{reason, new_appointment_at}`.";
         stop_processing: "/dossiers/{id}/stop" => fixed(Action::Stop), stop, "Stop processing with a notice (leader): `{reason}`.";
@@ -1830,3 +1848,151 @@ pub mod actions {
         rate: "/dossiers/{id}/rating" => fixed(Action::Rate), rating, "Rate the service once, after the result (owner): `{overall, criteria?, comment?}`.";
     }
 }
+
+/// Headers of a signed payment-gateway callback.
+pub const SIGNATURE_HEADER: &str = "x-motcua-signature";
+/// The callback's Unix time, covered by the signature.
+pub const TIMESTAMP_HEADER: &str = "x-motcua-timestamp";
+/// How far a callback's timestamp may be from now.
+const CALLBACK_WINDOW_SECS: i64 = 300;
+
+/// The gateway's signature: hex HMAC-SHA256 over `<timestamp>.<body>`.
+pub fn callback_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks a gateway callback: the signature over the timestamp and the raw
+/// body, and the timestamp within five minutes of now.
+fn verify_callback(
+    request: &HttpRequest,
+    secret: Option<&crate::settings::Secret>,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let invalid = |detail: &str| ApiError::Unauthenticated {
+        code: "invalid_signature",
+        detail: detail.into(),
+    };
+    let secret = secret
+        .ok_or_else(|| invalid("payment callbacks are not configured (MOTCUA_PAYMENT_SECRET)"))?;
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let timestamp: i64 = header(TIMESTAMP_HEADER)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| invalid("missing or invalid timestamp"))?;
+    if (now.timestamp() - timestamp).abs() > CALLBACK_WINDOW_SECS {
+        return Err(invalid("the timestamp is too old or in the future"));
+    }
+    let expected = callback_signature(secret.expose(), timestamp, raw);
+    let given = header(SIGNATURE_HEADER).unwrap_or_default();
+    // Constant-time comparison of the hex strings.
+    let same = expected.len() == given.len()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(invalid("the signature does not match the body"))
+    }
+}
+
+/// Record a payment: `{amount, method (cash, transfer, online), reference}`
+/// by the clerk or the owner (bearer token), or by the online payment
+/// gateway's callback signed with `X-Motcua-Signature` (hex HMAC-SHA256 of
+/// `<X-Motcua-Timestamp>.<body>` with the configured secret). A reference is
+/// recorded once: a replayed callback is refused.
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = []), ()),
+    params(
+        ("id" = String, Path, description = "Dossier id or code"),
+        ("x-motcua-signature" = Option<String>, Header, description = "Gateway callbacks: HMAC-SHA256 signature"),
+        ("x-motcua-timestamp" = Option<i64>, Header, description = "Gateway callbacks: Unix time"),
+    ),
+    request_body(content = Object, description = "`{amount, method, reference, version?}`"),
+    responses(
+        (status = 200, description = "The dossier after the payment", body = DossierView),
+        (status = 401, description = "No token, or a bad or stale signature", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not awaiting payment, or the reference is already recorded", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/dossiers/{id}/payments")]
+pub async fn record_payment(
+    request: HttpRequest,
+    db: web::Data<Db>,
+    clock: web::Data<Clock>,
+    secret: web::Data<PaymentSecret>,
+    id: web::Path<String>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock.now();
+    let mut body: Value = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
+    let principal = if request.headers().contains_key(SIGNATURE_HEADER) {
+        verify_callback(&request, secret.0.as_ref(), &raw, now)?;
+        body["method"] = json!("online");
+        Principal {
+            user_id: Id(uuid::Uuid::nil()),
+            kind: AccountKind::Staff,
+            roles: vec![Role::PaymentGateway],
+            agency_id: None,
+            agency_path: Some("/".into()),
+        }
+    } else {
+        use actix_web::FromRequest;
+        Principal::extract(&request).await?
+    };
+    if principal.has_role(Role::PaymentGateway) && body.get("version").is_none() {
+        // The gateway does not track versions: act on the current one.
+        let reference = id.clone();
+        let db = db.get_ref().clone();
+        let version = web::block(move || {
+            db.run(|conn| match reference.parse::<Id>() {
+                Ok(id) => dossiers::find(conn, id),
+                Err(_) => dossiers::find_by_code(conn, &reference),
+            })
+        })
+        .await?
+        .map_err(|e| match e {
+            DbError::NotFound => ApiError::NotFound,
+            other => other.into(),
+        })?
+        .version;
+        body["version"] = json!(version);
+    }
+    act(
+        request,
+        principal,
+        db,
+        now,
+        id.into_inner(),
+        Action::RecordPayment,
+        body,
+        payment,
+    )
+    .await
+}
+
+/// The secret that signs payment-gateway callbacks (none: callbacks refused).
+#[derive(Debug, Clone, Default)]
+pub struct PaymentSecret(pub Option<crate::settings::Secret>);

@@ -69,7 +69,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(dossiers::actions::refuse)
                 .service(dossiers::actions::hand_over)
                 .service(dossiers::actions::request_payment)
-                .service(dossiers::actions::record_payment)
+                .service(dossiers::record_payment)
                 .service(dossiers::actions::extend_verification)
                 .service(dossiers::actions::apologise)
                 .service(dossiers::actions::stop_processing)
