@@ -26,12 +26,21 @@ CLERK=$(login clerk)
 OFFICER=$(login officer)
 AGENCY=$(curl -sf "$API/me" -H "authorization: Bearer $CLERK" | sed -n 's/.*"agency":{"id":"\([^"]*\)".*/\1/p')
 
-# 1. The citizen files a temporary-residence registration online.
+# 1. The citizen uploads the two documents (PDF scans) and files a
+#    temporary-residence registration online.
+printf '%%PDF-1.4\n%% to khai\n%%%%EOF\n' > to-khai.pdf
+printf '%%PDF-1.4\n%% giay to cho o\n%%%%EOF\n' > cho-o.pdf
+upload() {
+  curl -sf "$API/files" -H "authorization: Bearer $CITIZEN" -F "file=@$1" | field id
+}
+FORM=$(upload to-khai.pdf)
+PROOF=$(upload cho-o.pdf)
 FILED=$(curl -sf "$API/dossiers" -H "authorization: Bearer $CITIZEN" \
   -H 'content-type: application/json' -H "idempotency-key: walkthrough-$(date +%s%N)" \
   -d "{\"procedure_code\":\"1.004194\",\"agency_id\":\"$AGENCY\",
        \"applicant\":{\"full_name\":\"Nguyễn Văn An\",\"phone\":\"0912345678\"},
-       \"documents\":[{\"requirement_code\":\"TK\"},{\"requirement_code\":\"CM\"}],
+       \"documents\":[{\"requirement_code\":\"TK\",\"file_id\":\"$FORM\"},
+                      {\"requirement_code\":\"CM\",\"file_id\":\"$PROOF\"}],
        \"result_delivery\":\"online\"}")
 ID=$(echo "$FILED" | field id)
 CODE=$(echo "$FILED" | field code)
@@ -44,7 +53,7 @@ echo "filed $CODE (acknowledge by $(echo "$FILED" | field ack_due_at))"
 act "$CLERK" accept ''
 act "$CLERK" handover '"to_step":"Thẩm định"'
 act "$OFFICER" request-supplement '"reason":"Giấy tờ chứng minh chỗ ở bị mờ","items":[{"requirement_code":"CM","name":"Giấy tờ chứng minh chỗ ở hợp pháp","problem":"ảnh mờ"}]'
-act "$CITIZEN" supplement '"documents":[{"requirement_code":"CM"}]'
+act "$CITIZEN" supplement "\"documents\":[{\"requirement_code\":\"CM\",\"file_id\":\"$(upload cho-o.pdf)\"}]"
 act "$OFFICER" complete '"outcome":"approved","electronic_result":true'
 act "$CLERK" return '"delivery":"online"'
 act "$CITIZEN" rating '"overall":"very_satisfied"'

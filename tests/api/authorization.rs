@@ -128,6 +128,19 @@ fn dossier_form(who: Who, reach: Reach) -> Expect {
     }
 }
 
+/// A file attached to a dossier: its uploader (the owner of an online
+/// filing) and staff who may read the dossier. Desk dossiers' files were
+/// uploaded by their clerk; online filings' by their citizen.
+fn file_read(who: Who, reach: Reach) -> Expect {
+    match (who, reach) {
+        (Who::Anonymous, _) => Expect::Unauthenticated,
+        (Who::Citizen, Reach::OwnDossier) => Expect::Allow,
+        (Who::Citizen | Who::Admin, _) => Expect::Hidden,
+        (_, Reach::Sibling) => Expect::Hidden,
+        _ => Expect::Allow,
+    }
+}
+
 /// The history audit: staff readers in reach.
 fn audit(who: Who, reach: Reach) -> Expect {
     match who {
@@ -249,6 +262,18 @@ fn routes() -> Vec<Route> {
             &[Reach::None],
             public,
         ),
+        // The matrix sends no multipart body: any signed-in caller gets past
+        // authentication (to a 415); the upload itself is tested in files.rs.
+        route(
+            Method::POST,
+            "/api/v1/files",
+            &[Reach::None],
+            |who, _| match who {
+                Who::Anonymous => Expect::Unauthenticated,
+                _ => Expect::Reached,
+            },
+        ),
+        route(Method::GET, "/api/v1/files/{id}", DOSSIERS, file_read),
         route(Method::GET, "/api/v1/procedures", &[Reach::None], public),
         route(
             Method::GET,
@@ -338,8 +363,9 @@ fn routes() -> Vec<Route> {
     routes
 }
 
-/// The dossiers the matrix acts on, by reach, and the code of the own one.
-struct Dossiers(Vec<(Reach, String)>, String);
+/// The dossiers the matrix acts on, by reach, the code of the own one, and
+/// two files of the fixture citizen's (for filings).
+struct Dossiers(Vec<(Reach, String)>, String, Vec<String>);
 
 impl Dossiers {
     async fn build(app: &TestApp, fixture: &Fixture) -> Dossiers {
@@ -361,6 +387,13 @@ impl Dossiers {
             .await;
         let id = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
         let code = own["code"].as_str().unwrap_or_default().to_owned();
+        let (citizen, _) = app
+            .login(crate::fixture::CITIZEN, crate::fixture::PASSWORD)
+            .await;
+        let files = vec![
+            app.upload_pdf(&citizen).await,
+            app.upload_pdf(&citizen).await,
+        ];
         Dossiers(
             vec![
                 (Reach::Own, id(&own)),
@@ -370,6 +403,7 @@ impl Dossiers {
                 (Reach::OthersDossier, theirs),
             ],
             code,
+            files,
         )
     }
 
@@ -417,6 +451,24 @@ fn request(
             format!("/api/v1/public/dossiers/{code}?phone_last4=4321"),
             None,
         );
+    }
+    if route.path == "/api/v1/files/{id}" {
+        let dossier: motcua_persistence::Id = dossiers.id(reach).parse().unwrap_or_default();
+        let file: motcua_persistence::Id = app
+            .db
+            .run(|conn| {
+                use diesel::prelude::*;
+                use motcua_persistence::schema::dossier_files;
+                Ok(dossier_files::table
+                    .filter(dossier_files::dossier_id.eq(dossier))
+                    .select(dossier_files::file_id)
+                    .first(conn)?)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        return (format!("/api/v1/files/{file}"), None);
+    }
+    if route.path == "/api/v1/files" {
+        return (route.path.to_owned(), None);
     }
     if route.path.starts_with("/api/v1/dossiers/{id}") || route.path == "/api/v1/audit/verify" {
         let id = dossiers.id(reach);
@@ -526,7 +578,8 @@ fn request(
             json!({
                 "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
                 "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-                "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}], "result_delivery": "online",
+                "documents": [{"requirement_code": "TK", "file_id": dossiers.2[0]}, {"requirement_code": "CM", "file_id": dossiers.2[1]}],
+                "result_delivery": "online",
             }),
         ),
         ("POST", "/api/v1/dossiers/intake") => (

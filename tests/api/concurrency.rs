@@ -9,11 +9,16 @@ use tokio::task::JoinSet;
 use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
 use crate::helpers::TestApp;
 
-fn filing(fixture: &Fixture) -> Value {
+/// A filing whose documents are two files the citizen uploads first.
+async fn filing(app: &TestApp, fixture: &Fixture, token: &str) -> Value {
     json!({
         "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
         "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-        "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}], "result_delivery": "online",
+        "documents": [
+            {"requirement_code": "TK", "file_id": app.upload_pdf(token).await},
+            {"requirement_code": "CM", "file_id": app.upload_pdf(token).await},
+        ],
+        "result_delivery": "online",
     })
 }
 
@@ -51,7 +56,8 @@ async fn file_at_once(
 async fn two_hundred_simultaneous_filings_get_gapless_distinct_codes(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (token, _) = app.login(CITIZEN, PASSWORD).await;
-    let results = file_at_once(&app, &token, &filing(&fixture), None, 200).await;
+    let body = filing(&app, &fixture, &token).await;
+    let results = file_at_once(&app, &token, &body, None, 200).await;
     let failures: Vec<_> = results
         .iter()
         .filter(|(status, _)| *status != 201)
@@ -73,7 +79,7 @@ async fn two_hundred_simultaneous_filings_get_gapless_distinct_codes(app: TestAp
 async fn one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (token, _) = app.login(CITIZEN, PASSWORD).await;
-    let body = filing(&fixture);
+    let body = filing(&app, &fixture, &token).await;
     let results = file_at_once(&app, &token, &body, Some("retry-me-42"), 20).await;
     let first = &results[0];
     assert_eq!(first.0, 201, "{:?}", first.1);

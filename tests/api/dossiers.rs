@@ -1,6 +1,7 @@
 //! The dossier lifecycle end to end, with the clock set to known instants so
 //! that due times are checked against hand-computed values.
 
+use motcua_persistence::Id;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -553,8 +554,16 @@ async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
     let good = json!({
         "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
         "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-        "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}], "result_delivery": "online",
+        "documents": [
+            {"requirement_code": "TK", "file_id": app.upload_pdf(&citizen).await},
+            {"requirement_code": "CM", "file_id": app.upload_pdf(&citizen).await},
+        ],
+        "result_delivery": "online",
     });
+    let (tk, cm) = (good["documents"][0].clone(), good["documents"][1].clone());
+    // A file someone else uploaded cannot be attached.
+    let (other, _) = app.login(crate::fixture::OTHER_CITIZEN, PASSWORD).await;
+    let strangers = json!({"requirement_code": "TK", "file_id": app.upload_pdf(&other).await});
     let with = |path: &[&str], value: Value| {
         let mut body = good.clone();
         let mut target = &mut body;
@@ -586,16 +595,31 @@ async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
             with(&["applicant", "full_name"], json!("  ")),
             "applicant.full_name",
         ),
+        (with(&["documents"], json!([cm.clone()])), "documents"),
         (
-            with(&["documents"], json!([{"requirement_code": "CM"}])),
-            "documents",
+            with(
+                &["documents"],
+                json!([tk.clone(), {"requirement_code": "XX", "file_id": cm["file_id"]}]),
+            ),
+            "documents[1].requirement_code",
         ),
         (
             with(
                 &["documents"],
-                json!([{"requirement_code": "TK"}, {"requirement_code": "XX"}]),
+                json!([{"requirement_code": "TK"}, cm.clone()]),
             ),
-            "documents[1].requirement_code",
+            "documents[0].file_id",
+        ),
+        (
+            with(
+                &["documents"],
+                json!([{"requirement_code": "TK", "file_id": Id::new().to_string()}, cm.clone()]),
+            ),
+            "documents[0].file_id",
+        ),
+        (
+            with(&["documents"], json!([strangers.clone(), cm.clone()])),
+            "documents[0].file_id",
         ),
         (
             with(&["result_delivery"], json!("pigeon")),

@@ -191,7 +191,10 @@ impl Fixture {
         let body = serde_json::json!({
             "procedure_code": "1.004194", "agency_id": agency.id.to_string(),
             "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-            "documents": [{"requirement_code": "TK"}, {"requirement_code": "CM"}],
+            "documents": [
+                {"requirement_code": "TK", "file_id": app.upload_pdf(&token).await},
+                {"requirement_code": "CM", "file_id": app.upload_pdf(&token).await},
+            ],
             "result_delivery": "online",
         });
         let response = app.post_json("/api/v1/dossiers", Some(&token), &body).await;
@@ -209,10 +212,12 @@ impl Fixture {
         decision: serde_json::Value,
     ) -> serde_json::Value {
         let (token, _) = app.login(clerk, PASSWORD).await;
+        // The clerk scans the declaration form at the desk.
+        let scan = app.upload_pdf(&token).await;
         let body = serde_json::json!({
             "channel": "direct", "procedure_code": procedure,
             "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321", "national_id": "001195012345"},
-            "documents": [{"requirement_code": "TK", "originals": 1}, {"requirement_code": "CM", "copies": 1}],
+            "documents": [{"requirement_code": "TK", "originals": 1, "file_id": scan}, {"requirement_code": "CM", "copies": 1}],
             "result_delivery": "desk", "decision": decision,
         });
         let response = app

@@ -4,6 +4,13 @@ use motcua_api::{Application, Settings};
 use motcua_persistence::testing::TestDb;
 use motcua_persistence::{Backend, Db, DbConfig};
 
+/// The upload limit of test servers.
+pub const UPLOAD_LIMIT: usize = 256 * 1024;
+
+/// A small valid-looking PDF.
+pub const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
 /// The payment gateway's shared secret on test servers.
 pub const PAYMENT_SECRET: &str = "gateway-secret-for-tests";
 
@@ -36,6 +43,7 @@ impl TestApp {
         settings.workers = Some(1);
         settings.jwt_secret = Secret::new(TEST_SECRET);
         settings.payment_secret = Some(Secret::new(PAYMENT_SECRET));
+        settings.limits.upload_bytes = UPLOAD_LIMIT;
         let clock = Clock::fixed(vn("2026-11-02 09:30"));
         settings.clock = clock.clone();
         let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));
@@ -115,6 +123,27 @@ impl TestApp {
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
         self.send(reqwest::Method::GET, path, Some(token), None)
             .await
+    }
+
+    /// Uploads `bytes` as the multipart field `file`; returns the response.
+    pub async fn upload(&self, token: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.client
+            .post(self.url("/api/v1/files"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload: {e}"))
+    }
+
+    /// Uploads a PDF; returns its file id.
+    pub async fn upload_pdf(&self, token: &str) -> String {
+        let response = self.upload(token, "to-khai.pdf", PDF.to_vec()).await;
+        assert_eq!(response.status().as_u16(), 201, "upload");
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        body["id"].as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -11,6 +11,7 @@ mod binary;
 mod concurrency;
 mod dossiers;
 mod errors;
+mod files;
 mod fixture;
 mod openapi;
 mod operations;

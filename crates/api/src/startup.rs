@@ -36,6 +36,7 @@ use crate::telemetry::{self, RequestSpan};
         (name = "catalogue", description = "Procedures (public to read)"),
         (name = "dossiers", description = "Filing, intake, the lifecycle and the legal clock"),
         (name = "audit", description = "History verification"),
+        (name = "files", description = "Uploaded documents"),
         (name = "public", description = "Public look-up of a dossier's progress"),
     ),
     components(schemas(Problem, FieldError)),
@@ -112,6 +113,7 @@ pub struct AppState {
     throttle: web::Data<LoginThrottle>,
     clock: web::Data<crate::clock::Clock>,
     payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
+    files: web::Data<crate::routes::files::FileStore>,
     public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
@@ -144,6 +146,10 @@ impl AppState {
             passwords: web::Data::new(Passwords::new().map_err(StartupError::Setup)?),
             throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
             clock: web::Data::new(settings.clock.clone()),
+            files: web::Data::new(crate::routes::files::FileStore {
+                dir: settings.data_dir.join("files"),
+                limit: settings.limits.upload_bytes,
+            }),
             payment_secret: web::Data::new(crate::routes::dossiers::PaymentSecret(
                 settings.payment_secret.clone(),
             )),
@@ -185,6 +191,7 @@ pub fn app(
         .app_data(state.throttle)
         .app_data(state.clock)
         .app_data(state.payment_secret)
+        .app_data(state.files)
         .app_data(state.registry)
         .app_data(state.known_routes)
         .app_data(

@@ -12,6 +12,7 @@ pub mod calendars;
 mod db;
 pub mod dossiers;
 mod error;
+pub mod files;
 pub mod migrations;
 pub mod procedures;
 pub mod refresh_tokens;

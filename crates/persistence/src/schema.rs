@@ -65,6 +65,16 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    dossier_files (dossier_id, file_id) {
+        dossier_id -> Uuid,
+        file_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     dossiers (id) {
         id -> Uuid,
         code -> Text,
@@ -88,6 +98,20 @@ diesel::table! {
         outcome -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    files (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        sha256 -> Text,
+        size -> BigInt,
+        media_type -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -163,9 +187,12 @@ diesel::table! {
 
 diesel::joinable!(dossier_counters -> agencies (agency_id));
 diesel::joinable!(dossier_events -> dossiers (dossier_id));
+diesel::joinable!(dossier_files -> dossiers (dossier_id));
+diesel::joinable!(dossier_files -> files (file_id));
 diesel::joinable!(dossiers -> agencies (receiving_agency_id));
 diesel::joinable!(dossiers -> procedures (procedure_id));
 diesel::joinable!(dossiers -> users (owner_id));
+diesel::joinable!(files -> users (owner_id));
 diesel::joinable!(idempotency_keys -> dossiers (dossier_id));
 diesel::joinable!(idempotency_keys -> users (owner_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -176,7 +203,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_years,
     dossier_counters,
     dossier_events,
+    dossier_files,
     dossiers,
+    files,
     idempotency_keys,
     procedures,
     refresh_tokens,

@@ -262,6 +262,38 @@ fn view(
     })
 }
 
+/// Checks the uploaded files a request attaches: each must exist and belong
+/// to the caller, unless the caller is staff. Returns their ids, or a 422
+/// naming the document.
+fn attachable(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    documents: &[DocumentEntry],
+) -> Result<Result<Vec<Id>, ApiError>, DbError> {
+    let mut ids = Vec::new();
+    let mut fields = Fields::default();
+    for (i, document) in documents.iter().enumerate() {
+        let Some(file) = document.file_id.as_deref() else {
+            continue;
+        };
+        let field = format!("documents[{i}].file_id");
+        let Ok(id) = file.parse::<Id>() else {
+            fields.error(&field, "is not a file id");
+            continue;
+        };
+        match motcua_persistence::files::find(conn, id) {
+            Ok(row)
+                if row.owner_id == principal.user_id || principal.kind == AccountKind::Staff =>
+            {
+                ids.push(id)
+            }
+            Ok(_) | Err(DbError::NotFound) => fields.error(&field, "no such file of yours"),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(fields.finish().map(|()| ids))
+}
+
 /// The working calendar of an agency (by id), for use inside a transaction.
 pub fn agency_calendar(
     conn: &mut DbConnection,
@@ -562,6 +594,7 @@ pub async fn file_online(
     let hash = request_hash(&raw);
     let db = db.get_ref().clone();
     let owner = principal.user_id;
+    let filer = principal.clone();
     let receipt = web::block(move || {
         with_retries(&db, |conn| {
             if let Some(key) = &key
@@ -591,6 +624,21 @@ pub async fn file_online(
                 Some(Err(other)) => return Err(other),
             };
             let checked = check_filing(now, &mut fields, &definition, &filing.applicant, &filing.documents, &filing.result_delivery, filing.postal_address.as_deref());
+            for (i, document) in filing.documents.iter().enumerate() {
+                if document.file_id.is_none() {
+                    fields.error(&format!("documents[{i}].file_id"), "an online filing attaches each document as an uploaded file");
+                }
+            }
+            let files = match attachable(conn, &filer, &filing.documents)? {
+                Ok(files) => files,
+                Err(ApiError::Validation(errors)) => {
+                    for error in errors {
+                        fields.error(&error.field, error.message);
+                    }
+                    Vec::new()
+                }
+                Err(other) => return Ok(Err(other)),
+            };
             if let Some(checked) = &checked {
                 for code in &checked.missing_mandatory {
                     fields.error("documents", format!("the mandatory document `{code}` is missing"));
@@ -653,6 +701,9 @@ pub async fn file_online(
                 payload: json!({"procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
             };
             let row = dossiers::insert(conn, &new, &event)?;
+            for file in &files {
+                motcua_persistence::files::attach(conn, row.id, *file)?;
+            }
             if let Some(key) = &key {
                 dossiers::remember_key(conn, owner, key, &hash, row.id, now)?;
             }
@@ -705,6 +756,7 @@ pub async fn intake(
     let intake = body.into_inner();
     let db = db.get_ref().clone();
     let actor = principal.user_id;
+    let clerk = principal.clone();
     let row_and_procedure = web::block(move || {
         with_retries(&db, |conn| {
             let (procedure, definition) = match procedure_in_force(conn, &intake.procedure_code, now)? {
@@ -716,6 +768,10 @@ pub async fn intake(
                 fields.error("channel", "must be direct or postal");
             }
             let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, &intake.result_delivery, intake.postal_address.as_deref());
+            let files = match attachable(conn, &clerk, &intake.documents)? {
+                Ok(files) => files,
+                Err(error) => return Ok(Err(error)),
+            };
             let (state, record) = match &intake.decision {
                 IntakeDecision::Accept => {
                     if let Some(checked) = &checked {
@@ -801,6 +857,9 @@ pub async fn intake(
                 payload: json!({"channel": intake.channel, "procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
             };
             let row = dossiers::insert(conn, &new, &event)?;
+            for file in &files {
+                motcua_persistence::files::attach(conn, row.id, *file)?;
+            }
             Ok(Ok((row, procedure, calendar)))
         })
     })
@@ -1326,8 +1385,20 @@ async fn act(
                 Err(error) => return Ok(Err(error)),
             };
             let now = event.at;
+            let documents: Vec<DocumentEntry> = body
+                .get("documents")
+                .cloned()
+                .and_then(|d| serde_json::from_value(d).ok())
+                .unwrap_or_default();
+            let files = match attachable(conn, &principal, &documents)? {
+                Ok(files) => files,
+                Err(error) => return Ok(Err(error)),
+            };
             if !dossiers::update(conn, row.id, expected, &changes, now)? {
                 return Ok(Err(stale(row.version + 1)));
+            }
+            for file in &files {
+                motcua_persistence::files::attach(conn, row.id, *file)?;
             }
             dossiers::append_event(conn, row.id, &event)?;
             let row = dossiers::find(conn, row.id)?;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod calendars;
 pub mod catalogue;
 pub mod dossiers;
+pub mod files;
 pub mod forms;
 pub mod ops;
 pub mod public;
@@ -70,6 +71,8 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(dossiers::actions::hand_over)
                 .service(dossiers::actions::request_payment)
                 .service(dossiers::record_payment)
+                .service(files::upload)
+                .service(files::download)
                 .service(dossiers::actions::extend_verification)
                 .service(dossiers::actions::apologise)
                 .service(dossiers::actions::stop_processing)

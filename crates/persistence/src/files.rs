@@ -1,0 +1,81 @@
+//! Uploaded files' metadata, and their attachment to dossiers.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::error::DbError;
+use crate::schema::{dossier_files, files};
+use crate::sql_types::{Id, to_db_time};
+
+/// A stored file's description.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[diesel(table_name = files)]
+pub struct FileRow {
+    /// Id.
+    pub id: Id,
+    /// Who uploaded it.
+    pub owner_id: Id,
+    /// SHA-256 of the content, hex (also its name in the store).
+    pub sha256: String,
+    /// Bytes.
+    pub size: i64,
+    /// `application/pdf`, `image/jpeg` or `image/png`, from the content.
+    pub media_type: String,
+    /// Uploaded at.
+    pub created_at: NaiveDateTime,
+}
+
+/// Describes a newly stored file.
+pub fn insert(
+    conn: &mut DbConnection,
+    owner: Id,
+    sha256: &str,
+    size: i64,
+    media_type: &str,
+    now: DateTime<Utc>,
+) -> Result<FileRow, DbError> {
+    let id = Id::new();
+    diesel::insert_into(files::table)
+        .values((
+            files::id.eq(id),
+            files::owner_id.eq(owner),
+            files::sha256.eq(sha256),
+            files::size.eq(size),
+            files::media_type.eq(media_type),
+            files::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(files::table.find(id).first(conn)?)
+}
+
+/// A file by id.
+pub fn find(conn: &mut DbConnection, id: Id) -> Result<FileRow, DbError> {
+    Ok(files::table.find(id).first(conn)?)
+}
+
+/// Attaches a file to a dossier (once).
+pub fn attach(conn: &mut DbConnection, dossier: Id, file: Id) -> Result<(), DbError> {
+    let exists = dossier_files::table
+        .find((dossier, file))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if !exists {
+        diesel::insert_into(dossier_files::table)
+            .values((
+                dossier_files::dossier_id.eq(dossier),
+                dossier_files::file_id.eq(file),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The dossiers a file is attached to.
+pub fn dossiers_of(conn: &mut DbConnection, file: Id) -> Result<Vec<Id>, DbError> {
+    Ok(dossier_files::table
+        .filter(dossier_files::file_id.eq(file))
+        .select(dossier_files::dossier_id)
+        .load(conn)?)
+}

@@ -1,0 +1,2 @@
+DROP TABLE dossier_files;
+DROP TABLE files;
