@@ -1063,7 +1063,188 @@ async fn a_payment_request_pauses_and_a_signed_gateway_callback_resumes(app: Tes
     assert_eq!(payment, Some(("payment_gateway".to_owned(), None)));
 }
 
+/// Asserts an action is refused with 409 and changes nothing.
+async fn illegal(app: &TestApp, token: &str, id: &str, action: &str, body: Value) {
+    let (version, events) = (version_of(app, id), event_count(app, id));
+    let (status, answer) = act(app, token, id, action, body).await;
+    assert_eq!(status, 409, "{action}: {answer}");
+    assert!(
+        answer["code"]
+            .as_str()
+            .is_some_and(|c| c == "illegal_transition"),
+        "{action}: {answer}"
+    );
+    assert_eq!(
+        (version_of(app, id), event_count(app, id)),
+        (version, events),
+        "{action} changed nothing"
+    );
+}
+
+async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, officer, leader) = (
+        token(&fixture, Who::Clerk),
+        token(&fixture, Who::Officer),
+        token(&fixture, Who::Leader),
+    );
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let id = |d: &Value| d["id"].as_str().unwrap_or_default().to_owned();
+    let any = json!({"reason": "x", "legal_basis": "y", "to_step": "Thẩm định", "delivery": "desk", "outcome": "approved", "amount": 1000, "method": "cash", "reference": "R", "overall": "satisfied", "items": []});
+
+    // Submitted (online): nothing to complete yet.
+    let submitted = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    illegal(&app, &officer, &submitted, "complete", any.clone()).await;
+
+    // The desk asks for a supplement at intake; the citizen comes back with it and the clerk accepts.
+    app.clock.set(vn("2026-11-02 09:30"));
+    let incomplete = fixture.intake(&app, "clerk.a", "1.004194", json!({"kind": "request_supplement", "reason": "thiếu giấy tờ", "items": [{"name": "CM"}]})).await;
+    assert_eq!(incomplete["status"], "intake_supplement");
+    assert!(incomplete["legal_clock"].is_null());
+    let incomplete = id(&incomplete);
+    illegal(&app, &clerk, &incomplete, "handover", any.clone()).await;
+    app.clock.set(vn("2026-11-03 14:00"));
+    let (status, accepted) = act(&app, &clerk, &incomplete, "accept", json!({})).await;
+    assert_eq!(
+        (status, accepted["status"].as_str()),
+        (200, Some("accepted")),
+        "{accepted}"
+    );
+    assert_eq!(
+        vn_of(&accepted["legal_clock"]["due_at"]),
+        "2026-11-06 14:00",
+        "the clock starts at the acceptance"
+    );
+    illegal(&app, &clerk, &incomplete, "return", any.clone()).await;
+
+    // In processing, waiting for a supplement, waiting for payment.
+    act(
+        &app,
+        &clerk,
+        &incomplete,
+        "handover",
+        json!({"to_step": "Thẩm định"}),
+    )
+    .await;
+    illegal(&app, &clerk, &incomplete, "accept", any.clone()).await;
+    act(
+        &app,
+        &officer,
+        &incomplete,
+        "request-supplement",
+        json!({"reason": "mờ", "items": []}),
+    )
+    .await;
+    illegal(&app, &officer, &incomplete, "complete", any.clone()).await;
+    act(
+        &app,
+        &clerk,
+        &incomplete,
+        "supplement",
+        json!({"documents": []}),
+    )
+    .await;
+    act(
+        &app,
+        &officer,
+        &incomplete,
+        "request-payment",
+        json!({"amount": 15000, "reason": "lệ phí"}),
+    )
+    .await;
+    illegal(&app, &clerk, &incomplete, "handover", any.clone()).await;
+    act(
+        &app,
+        &clerk,
+        &incomplete,
+        "payments",
+        json!({"amount": 15000, "method": "cash", "reference": "BL-01"}),
+    )
+    .await;
+
+    // Result ready, then returned by post.
+    act(
+        &app,
+        &officer,
+        &incomplete,
+        "complete",
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    illegal(&app, &clerk, &incomplete, "withdraw", any.clone()).await;
+    let (status, posted) = act(
+        &app,
+        &clerk,
+        &incomplete,
+        "return",
+        json!({"delivery": "post", "tracking_number": "EV123456789VN"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            posted["status"].as_str(),
+            posted["result_delivery"].as_str()
+        ),
+        (200, Some("returned"), Some("post"))
+    );
+    illegal(&app, &leader, &incomplete, "stop", any.clone()).await;
+
+    // Stopped by a leader with a notice; nothing moves it afterwards.
+    let stopped = id(&fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await);
+    let (status, stop) = act(
+        &app,
+        &leader,
+        &stopped,
+        "stop",
+        json!({"reason": "người nộp đề nghị dừng"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            stop["status"].as_str(),
+            stop["portal_status"].as_u64()
+        ),
+        (200, Some("stopped"), Some(8))
+    );
+    illegal(&app, &officer, &stopped, "complete", any.clone()).await;
+    let notice = json(
+        app.get_as(
+            &format!("/api/v1/dossiers/{stopped}/forms/stop_notice"),
+            &clerk,
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    assert!(
+        notice["fields"]
+            .to_string()
+            .contains("người nộp đề nghị dừng")
+    );
+
+    // Withdrawn by its owner.
+    let withdrawn = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    assert_eq!(
+        act(
+            &app,
+            &citizen,
+            &withdrawn,
+            "withdraw",
+            json!({"reason": "nhầm"})
+        )
+        .await
+        .0,
+        200
+    );
+    illegal(&app, &clerk, &withdrawn, "accept", any).await;
+}
+
 api_tests!(
+    every_state_refuses_an_illegal_action_and_the_desk_paths_work,
     a_payment_request_pauses_and_a_signed_gateway_callback_resumes,
     agency_calendars_override_their_parents_and_move_deadlines,
     forms_are_built_from_the_stored_dossier_as_json_and_printable_html,
