@@ -198,6 +198,31 @@ async fn serves_and_stops_cleanly(backend: Backend) {
     );
 }
 
+/// `motcua import-catalogue FILE` adds what is new and is idempotent.
+#[test]
+fn import_catalogue_adds_new_procedures_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/domain/data/catalogue-demo.json"
+    );
+    let (ok, first) = run(motcua(dir.path()).args(["import-catalogue", file]));
+    assert!(
+        ok && first.contains("12 procedure(s) added, 0 already present"),
+        "{first}"
+    );
+    let (ok, again) = run(motcua(dir.path()).args(["import-catalogue", file]));
+    assert!(
+        ok && again.contains("0 procedure(s) added, 12 already present"),
+        "{again}"
+    );
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, r#"{"procedures": [{"code": "nope"}]}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, refused) = run(motcua(dir.path()).arg("import-catalogue").arg(&broken));
+    assert!(!ok && refused.contains("catalogue file"), "{refused}");
+}
+
 /// The README's walkthrough (scripts/walkthrough.sh) runs as written against
 /// `serve --demo`.
 async fn the_readme_walkthrough_runs_as_written(backend: Backend) {

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod authorization;
 mod binary;
+mod catalogue;
 mod concurrency;
 mod dossiers;
 mod errors;
