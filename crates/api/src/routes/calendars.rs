@@ -33,6 +33,22 @@ pub struct CalendarView {
     pub announced: bool,
 }
 
+impl CalendarView {
+    /// The year as the agency's chain of layers (most general first) gives it.
+    fn of(year: i32, chain: &[CalendarLayer]) -> Self {
+        let all = merged(chain);
+        CalendarView {
+            year,
+            own: chain
+                .last()
+                .map(|layer| YearSpec::of(layer, year))
+                .unwrap_or_default(),
+            effective: YearSpec::of(&all, year),
+            announced: all.years.get(&year).is_some_and(|c| c.is_announced()),
+        }
+    }
+}
+
 fn year_of(year: i32) -> Result<i32, ApiError> {
     if (2000..=2100).contains(&year) {
         Ok(year)
@@ -74,18 +90,7 @@ pub async fn get_calendar(
         })
     })
     .await???;
-    let own = chain
-        .last()
-        .map(|layer| YearSpec::of(layer, year))
-        .unwrap_or_default();
-    let all = merged(&chain);
-    let announced = all.years.get(&year).is_some_and(|c| c.is_announced());
-    Ok(web::Json(CalendarView {
-        year,
-        own,
-        effective: YearSpec::of(&all, year),
-        announced,
-    }))
+    Ok(web::Json(CalendarView::of(year, &chain)))
 }
 
 /// Set an agency's own rules for a year: weekly hours and dated days off or
@@ -140,18 +145,7 @@ pub async fn put_calendar(
         })
     })
     .await???;
-    let own = chain
-        .last()
-        .map(|layer| YearSpec::of(layer, year))
-        .unwrap_or_default();
-    let all = merged(&chain);
-    let announced = all.years.get(&year).is_some_and(|c| c.is_announced());
-    Ok(web::Json(CalendarView {
-        year,
-        own,
-        effective: YearSpec::of(&all, year),
-        announced,
-    }))
+    Ok(web::Json(CalendarView::of(year, &chain)))
 }
 
 /// A hypothetical filing.
