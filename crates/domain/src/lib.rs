@@ -19,4 +19,5 @@ pub mod national;
 pub mod online;
 pub mod personal_id;
 pub mod procedure;
+pub mod reports;
 pub mod time;
