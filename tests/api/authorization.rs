@@ -141,6 +141,16 @@ fn file_read(who: Who, reach: Reach) -> Expect {
     }
 }
 
+/// Reports: auditors and administrators, on agencies in their subtree.
+fn report(who: Who, reach: Reach) -> Expect {
+    match (who, reach) {
+        (Who::Anonymous, _) => Expect::Unauthenticated,
+        (Who::Auditor | Who::Admin, Reach::Sibling) => Expect::Hidden,
+        (Who::Auditor | Who::Admin, _) => Expect::Allow,
+        _ => Expect::Forbidden,
+    }
+}
+
 /// The history audit: staff readers in reach.
 fn audit(who: Who, reach: Reach) -> Expect {
     match who {
@@ -274,6 +284,7 @@ fn routes() -> Vec<Route> {
             },
         ),
         route(Method::GET, "/api/v1/files/{id}", DOSSIERS, file_read),
+        route(Method::GET, "/api/v1/reports/kstt-06", TARGETS, report),
         route(Method::GET, "/api/v1/procedures", &[Reach::None], public),
         route(
             Method::GET,
@@ -526,6 +537,15 @@ fn request(
             (Some(agency.id), json!({"name": format!("Renamed {n}")}))
         }
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id), Value::Null),
+        ("GET", "/api/v1/reports/kstt-06") => {
+            return (
+                format!(
+                    "/api/v1/reports/kstt-06?period=2026-11&agency_id={}",
+                    agency.id
+                ),
+                None,
+            );
+        }
         ("GET", "/api/v1/agencies/{id}/calendar/{year}") => {
             return (
                 format!("/api/v1/agencies/{}/calendar/2026", agency.id),

@@ -16,3 +16,4 @@ mod files;
 mod fixture;
 mod openapi;
 mod operations;
+mod reports;

@@ -37,6 +37,7 @@ use crate::telemetry::{self, RequestSpan};
         (name = "dossiers", description = "Filing, intake, the lifecycle and the legal clock"),
         (name = "audit", description = "History verification"),
         (name = "files", description = "Uploaded documents"),
+        (name = "reports", description = "Auditors' reports (JSON or CSV)"),
         (name = "public", description = "Public look-up of a dossier's progress"),
     ),
     components(schemas(Problem, FieldError)),

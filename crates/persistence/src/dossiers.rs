@@ -58,6 +58,8 @@ pub struct DossierRow {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// When the desk accepted it (reports count "taken on" from here).
+    pub accepted_at: Option<NaiveDateTime>,
 }
 
 /// A dossier's content at creation (its code and first event come with it).
@@ -108,6 +110,8 @@ pub struct NewDossier {
     pub created_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// Accepted.
+    pub accepted_at: Option<NaiveDateTime>,
 }
 
 /// The mutable part of a dossier, written as a whole by each change.
@@ -132,6 +136,8 @@ pub struct DossierChanges {
     pub outcome: Option<String>,
     /// Result delivery.
     pub result_delivery: String,
+    /// Accepted.
+    pub accepted_at: Option<NaiveDateTime>,
 }
 
 /// One event to append.
@@ -479,4 +485,105 @@ pub fn list(
         query = query.filter(dossiers::id.gt(after));
     }
     Ok(query.load(conn)?)
+}
+
+/// What reports read of a dossier, with its procedure and receiving agency.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct ReportRow {
+    /// Dossier.
+    pub id: Id,
+    /// Channel.
+    pub channel: String,
+    /// State now.
+    pub state: String,
+    /// Accepted.
+    pub accepted_at: Option<NaiveDateTime>,
+    /// Finished (result, stop, withdrawal after acceptance, or refusal).
+    pub finished_at: Option<NaiveDateTime>,
+    /// early, on_time, late.
+    pub outcome: Option<String>,
+    /// The clock's raw start.
+    pub received_at: Option<NaiveDateTime>,
+    /// The clock ledger, JSON.
+    pub clock_events: String,
+    /// Procedure version.
+    pub procedure_id: Id,
+    /// Receiving agency.
+    pub agency_id: Id,
+    /// Field code.
+    pub field_code: String,
+    /// Field name.
+    pub field_name: String,
+    /// Procedure code.
+    pub procedure_code: String,
+    /// Procedure name.
+    pub procedure_name: String,
+    /// Agency identifier.
+    pub agency_identifier: String,
+    /// Agency name.
+    pub agency_name: String,
+}
+
+/// The dossiers of the subtree at `root_path` that a report for `[start, end)`
+/// counts: accepted before `end` and not finished before `start`, or refused
+/// at intake within the period.
+pub fn report_rows(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<ReportRow>, DbError> {
+    use crate::schema::procedures;
+    let (start, end) = (to_db_time(start), to_db_time(end));
+    Ok(dossiers::table
+        .inner_join(agencies::table)
+        .inner_join(procedures::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(
+            dossiers::accepted_at
+                .lt(end)
+                .and(
+                    dossiers::finished_at
+                        .is_null()
+                        .or(dossiers::finished_at.ge(start)),
+                )
+                .or(dossiers::state
+                    .eq("refused")
+                    .and(dossiers::finished_at.ge(start))
+                    .and(dossiers::finished_at.lt(end))),
+        )
+        .select((
+            dossiers::id,
+            dossiers::channel,
+            dossiers::state,
+            dossiers::accepted_at,
+            dossiers::finished_at,
+            dossiers::outcome,
+            dossiers::received_at,
+            dossiers::clock_events,
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
+            procedures::field_code,
+            procedures::field_name,
+            procedures::code,
+            procedures::name,
+            agencies::identifier,
+            agencies::name,
+        ))
+        .load(conn)?)
+}
+
+/// Which of these dossiers were given an apology.
+pub fn apologised(conn: &mut DbConnection, ids: &[Id]) -> Result<Vec<Id>, DbError> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(500) {
+        found.extend(
+            dossier_events::table
+                .filter(dossier_events::action.eq("apologise"))
+                .filter(dossier_events::dossier_id.eq_any(chunk))
+                .select(dossier_events::dossier_id)
+                .load::<Id>(conn)?,
+        );
+    }
+    Ok(found)
 }

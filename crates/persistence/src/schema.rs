@@ -98,6 +98,7 @@ diesel::table! {
         outcome -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
     }
 }
 

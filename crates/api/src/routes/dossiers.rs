@@ -690,6 +690,7 @@ pub async fn file_online(
                 outcome: None,
                 created_at: to_db_time(now),
                 updated_at: to_db_time(now),
+                accepted_at: None,
             };
             let event = NewEvent {
                 at: now,
@@ -842,10 +843,11 @@ pub async fn intake(
                 received_at,
                 due_at,
                 clock_events: "[]".into(),
-                finished_at: None,
+                finished_at: (state == State::Refused).then(|| to_db_time(now)),
                 outcome: None,
                 created_at: to_db_time(now),
                 updated_at: to_db_time(now),
+                accepted_at: (state == State::Accepted).then(|| to_db_time(now)),
             };
             let event = NewEvent {
                 at: now,
@@ -1498,6 +1500,7 @@ fn transition(
         finished_at: row.finished_at,
         outcome: row.outcome.clone(),
         result_delivery: row.result_delivery.clone(),
+        accepted_at: row.accepted_at,
     };
     let recorded = details.records.len();
     apply(&mut details, &mut changes, body, now)?;
@@ -1528,6 +1531,7 @@ fn transition(
                 .or(row.submitted_at.map(utc))
                 .unwrap_or(now);
             changes.received_at = Some(to_db_time(received));
+            changes.accepted_at = Some(to_db_time(now));
         }
         Some(effect) => {
             if let Some(event) = effect.event(now) {
@@ -1539,8 +1543,10 @@ fn transition(
         }
         None => {}
     }
-    if matches!(decision.to, State::ResultReady | State::Stopped)
-        || (decision.to == State::Withdrawn && state.clock_is_running_or_paused())
+    if matches!(
+        decision.to,
+        State::ResultReady | State::Stopped | State::Refused
+    ) || (decision.to == State::Withdrawn && state.clock_is_running_or_paused())
     {
         changes.finished_at = Some(to_db_time(now));
     }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod forms;
 pub mod ops;
 pub mod public;
+pub mod reports;
 pub mod users;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
@@ -73,6 +74,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(dossiers::record_payment)
                 .service(files::upload)
                 .service(files::download)
+                .service(reports::kstt06_report)
                 .service(dossiers::actions::extend_verification)
                 .service(dossiers::actions::apologise)
                 .service(dossiers::actions::stop_processing)

@@ -1,0 +1,276 @@
+//! Form 06/VPCP/KSTT over a hand-built history across two months.
+
+use serde_json::{Value, json};
+
+use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
+use crate::helpers::{TestApp, json, problem, vn};
+
+async fn act(app: &TestApp, token: &str, id: &str, action: &str, mut body: Value) {
+    let version = {
+        let id: motcua_persistence::Id = id.parse().unwrap_or_default();
+        app.db
+            .run(|conn| motcua_persistence::dossiers::find(conn, id))
+            .map(|d| d.version)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    body["version"] = json!(version);
+    let response = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/dossiers/{id}/{action}"),
+            Some(token),
+            Some(&body),
+        )
+        .await;
+    let status = response.status().as_u16();
+    assert_eq!(
+        status,
+        200,
+        "{action}: {}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+/// Builds the history; each dossier's fate is in its comment.
+async fn history(app: &TestApp, fixture: &Fixture) {
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let officer = fixture.token(Who::Officer).unwrap_or_default().to_owned();
+    let leader = fixture.token(Who::Leader).unwrap_or_default().to_owned();
+    let accept = json!({"kind": "accept"});
+    let id = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
+    let intake_at = |at: &str| {
+        app.clock.set(vn(at));
+        fixture.intake(app, "clerk.a", "1.004194", accept.clone())
+    };
+    let complete = json!({"outcome": "approved"});
+
+    // D1: accepted Mon 05/10 09:00 (due Thu 08/10 09:00), result Wed 07/10: early.
+    let d1 = id(&intake_at("2026-10-05 09:00").await);
+    // D2: same, result Thu 08/10 08:00: on time.
+    let d2 = id(&intake_at("2026-10-05 09:00").await);
+    // D3: same, result Fri 09/10: late.
+    let d3 = id(&intake_at("2026-10-05 09:00").await);
+    app.clock.set(vn("2026-10-07 10:00"));
+    act(app, &officer, &d1, "complete", complete.clone()).await;
+    app.clock.set(vn("2026-10-08 08:00"));
+    act(app, &officer, &d2, "complete", complete.clone()).await;
+    app.clock.set(vn("2026-10-09 10:00"));
+    act(
+        app,
+        &officer,
+        &d3,
+        "complete",
+        json!({"outcome": "denied", "note": "không đủ điều kiện"}),
+    )
+    .await;
+    // D4: accepted Mon 12/10 09:00 (due Thu 15/10 09:00), apology Tue 13/10, result Fri 16/10: late with apology.
+    let d4 = id(&intake_at("2026-10-12 09:00").await);
+    app.clock.set(vn("2026-10-13 09:00"));
+    act(
+        app,
+        &leader,
+        &d4,
+        "apology",
+        json!({"reason": "chờ xác minh", "new_appointment_at": "2026-10-20T03:00:00Z"}),
+    )
+    .await;
+    app.clock.set(vn("2026-10-16 10:00"));
+    act(app, &officer, &d4, "complete", complete.clone()).await;
+    // D5: accepted 20/10, withdrawn 21/10. D6: accepted 20/10, stopped 22/10.
+    let d5 = id(&intake_at("2026-10-20 09:00").await);
+    let d6 = id(&intake_at("2026-10-20 09:00").await);
+    app.clock.set(vn("2026-10-21 09:00"));
+    act(
+        app,
+        &clerk,
+        &d5,
+        "withdraw",
+        json!({"reason": "người nộp rút"}),
+    )
+    .await;
+    app.clock.set(vn("2026-10-22 09:00"));
+    act(
+        app,
+        &leader,
+        &d6,
+        "stop",
+        json!({"reason": "dừng theo đề nghị"}),
+    )
+    .await;
+    // D7: refused at the desk on 22/10.
+    fixture
+        .intake(
+            app,
+            "clerk.a",
+            "1.004194",
+            json!({"kind": "refuse", "reason": "sai thẩm quyền", "legal_basis": "Điều 9"}),
+        )
+        .await;
+    // D8: accepted Wed 28/10 09:00 (due Mon 02/11 09:00): open and within at the end of October;
+    //     result Tue 03/11: late in November.
+    let d8 = id(&intake_at("2026-10-28 09:00").await);
+    // D9: accepted Mon 26/10 09:00 (due Thu 29/10 09:00): open and overdue at both ends.
+    intake_at("2026-10-26 09:00").await;
+    // D10: filed online Thu 29/10 10:00, accepted Mon 02/11 (taken on in November, online),
+    //      supplement asked Tue 03/11 09:00: open, waiting for the supplement, within (paused).
+    app.clock.set(vn("2026-10-29 10:00"));
+    let d10 = fixture.file_online(app, CITIZEN, &fixture.own).await;
+    app.clock.set(vn("2026-11-02 09:00"));
+    act(app, &clerk, &d10, "accept", json!({})).await;
+    app.clock.set(vn("2026-11-03 09:00"));
+    act(
+        app,
+        &officer,
+        &d10,
+        "request-supplement",
+        json!({"reason": "thiếu", "items": []}),
+    )
+    .await;
+    app.clock.set(vn("2026-11-03 10:00"));
+    act(app, &officer, &d8, "complete", complete.clone()).await;
+    // D11: accepted Mon 09/11 09:00, result Tue 10/11: early.
+    let d11 = id(&intake_at("2026-11-09 09:00").await);
+    app.clock.set(vn("2026-11-10 10:00"));
+    act(app, &officer, &d11, "complete", complete.clone()).await;
+    // D12: filed online Tue 10/11 10:00 and accepted at 11:00 (due Fri 13/11 10:00), result Thu 12/11: early.
+    let d12 = fixture.file_online(app, CITIZEN, &fixture.own).await;
+    app.clock.set(vn("2026-11-10 11:00"));
+    act(app, &clerk, &d12, "accept", json!({})).await;
+    app.clock.set(vn("2026-11-12 10:00"));
+    act(app, &officer, &d12, "complete", complete).await;
+}
+
+/// The 16 columns in order, as written on the form.
+fn columns(row: &Value) -> Vec<u64> {
+    [
+        "taken_on",
+        "new_online",
+        "new_direct",
+        "carried_over",
+        "resolved",
+        "early",
+        "on_time",
+        "late",
+        "in_progress",
+        "within_deadline",
+        "overdue",
+        "withdrawn",
+        "stopped",
+        "waiting_supplement",
+        "late_with_apology",
+        "refused_at_intake",
+    ]
+    .iter()
+    .map(|key| row[*key].as_u64().unwrap_or(u64::MAX))
+    .collect()
+}
+
+async fn form_06_over_a_hand_built_history(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    history(&app, &fixture).await;
+    let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
+    let report = |query: &str| {
+        let app = &app;
+        let path = format!("/api/v1/reports/kstt-06?{query}");
+        let auditor = auditor.clone();
+        async move { json(app.get_as(&path, &auditor).await, "application/json").await }
+    };
+    let october = report("period=2026-10").await;
+    //                                       taken new-on new-di carry resolv early on-t late in-pr within overd withd stop wait apolo refus
+    assert_eq!(
+        columns(&october["total"]),
+        [8, 0, 8, 0, 4, 1, 1, 2, 2, 1, 1, 1, 1, 0, 1, 1],
+        "{october}"
+    );
+    let november = report("from=2026-11-01&to=2026-11-30").await;
+    assert_eq!(
+        columns(&november["total"]),
+        [5, 2, 1, 2, 3, 2, 0, 1, 2, 1, 1, 0, 0, 1, 0, 0],
+        "{november}"
+    );
+    assert_eq!(
+        october["total"]["in_progress"],
+        november["total"]["carried_over"]
+    );
+    // Both months at once: October's carried-over (none) plus the new ones of both.
+    let both = report("from=2026-10-01&to=2026-11-30").await;
+    assert_eq!(
+        columns(&both["total"]),
+        [11, 2, 9, 0, 7, 3, 1, 3, 2, 1, 1, 1, 1, 1, 1, 1],
+        "{both}"
+    );
+    // All of them are residence procedures (field CTRU) at one commune.
+    assert_eq!(october["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (
+            october["rows"][0]["key"].as_str(),
+            october["rows"][0]["name"].as_str()
+        ),
+        (Some("CTRU"), Some("Cư trú"))
+    );
+    let by_agency = report("period=2026-10&group_by=agency").await;
+    assert_eq!(by_agency["rows"][0]["key"], "000.01.00.H01");
+    assert_eq!(columns(&by_agency["rows"][0]), columns(&october["total"]));
+    // The province's auditor is not in this fixture; the commune's auditor cannot see the sibling.
+    let sibling = format!(
+        "/api/v1/reports/kstt-06?period=2026-10&agency_id={}",
+        fixture.sibling.id
+    );
+    problem(app.get_as(&sibling, &auditor).await, 404, "not_found").await;
+    problem(
+        app.get_as("/api/v1/reports/kstt-06?period=2026-13", &auditor)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    problem(
+        app.get_as("/api/v1/reports/kstt-06?period=2026-10", &citizen)
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    // The CSV says the same.
+    let csv = app
+        .get_as(
+            "/api/v1/reports/kstt-06?period=2026-10&format=csv",
+            &auditor,
+        )
+        .await;
+    assert!(
+        csv.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/csv"))
+    );
+    let text = csv.text().await.unwrap_or_default();
+    assert!(text.starts_with('\u{feff}'), "BOM");
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    assert!(
+        lines[0].contains("Tổng số hồ sơ tiếp nhận (taken_on)"),
+        "{}",
+        lines[0]
+    );
+    let total: Vec<u64> = lines
+        .last()
+        .unwrap_or(&"")
+        .split(',')
+        .skip(2)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(total, columns(&october["total"]));
+    let by_header = app
+        .client
+        .get(app.url("/api/v1/reports/kstt-06?period=2026-10"))
+        .bearer_auth(&auditor)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(by_header.text().await.unwrap_or_default(), text);
+}
+
+api_tests!(form_06_over_a_hand_built_history);
