@@ -437,9 +437,12 @@ async fn unknown_users_take_as_long_as_known_ones(app: TestApp) {
     let _fixture = Fixture::build(&app).await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for n in 0..4 {
+    // Interleaved, so that load from other tests hits both sides alike; two known
+    // accounts, so that neither reaches the throttle's limit.
+    for n in 0..6 {
+        let account = if n % 2 == 0 { "clerk.a" } else { "officer.a" };
         for (username, times) in [
-            ("clerk.a".to_owned(), &mut known),
+            (account.to_owned(), &mut known),
             (format!("nobody{n}"), &mut unknown),
         ] {
             let started = Instant::now();
@@ -456,12 +459,14 @@ async fn unknown_users_take_as_long_as_known_ones(app: TestApp) {
     }
     let median = |times: &mut Vec<Duration>| {
         times.sort();
-        (times[1] + times[2]) / 2
+        (times[2] + times[3]) / 2
     };
     let (known, unknown) = (median(&mut known), median(&mut unknown));
+    // Without the dummy hash an unknown user answers some 50 times faster; the
+    // generous margin absorbs a loaded machine.
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(
-        (0.5..=2.0).contains(&ratio),
+        (0.25..=4.0).contains(&ratio),
         "unknown {unknown:?} vs known {known:?}"
     );
 }
