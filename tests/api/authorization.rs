@@ -285,6 +285,13 @@ fn routes() -> Vec<Route> {
         ),
         route(Method::GET, "/api/v1/files/{id}", DOSSIERS, file_read),
         route(Method::GET, "/api/v1/reports/kstt-06", TARGETS, report),
+        route(Method::GET, "/api/v1/reports/overdue", TARGETS, report),
+        route(
+            Method::GET,
+            "/api/v1/reports/online-uptake",
+            TARGETS,
+            report,
+        ),
         route(Method::GET, "/api/v1/procedures", &[Reach::None], public),
         route(
             Method::GET,
@@ -537,12 +544,15 @@ fn request(
             (Some(agency.id), json!({"name": format!("Renamed {n}")}))
         }
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id), Value::Null),
-        ("GET", "/api/v1/reports/kstt-06") => {
+        ("GET", "/api/v1/reports/kstt-06") | ("GET", "/api/v1/reports/online-uptake") => {
             return (
-                format!(
-                    "/api/v1/reports/kstt-06?period=2026-11&agency_id={}",
-                    agency.id
-                ),
+                format!("{}?period=2026-11&agency_id={}", route.path, agency.id),
+                None,
+            );
+        }
+        ("GET", "/api/v1/reports/overdue") => {
+            return (
+                format!("/api/v1/reports/overdue?agency_id={}", agency.id),
                 None,
             );
         }

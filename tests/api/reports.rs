@@ -273,4 +273,81 @@ async fn form_06_over_a_hand_built_history(app: TestApp) {
     assert_eq!(by_header.text().await.unwrap_or_default(), text);
 }
 
-api_tests!(form_06_over_a_hand_built_history);
+async fn overdue_lists_and_online_uptake_over_the_same_history(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    history(&app, &fixture).await;
+    let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
+    let get = |path: String| {
+        let app = &app;
+        let auditor = auditor.clone();
+        async move { json(app.get_as(&path, &auditor).await, "application/json").await }
+    };
+    // End of November: D9 is overdue; D10 is paused for a supplement, so it is not "due soon".
+    let november_end = get("/api/v1/reports/overdue?as_of=2026-11-30T10:00:00Z".into()).await;
+    let listed: Vec<(&str, &str)> = november_end
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| Some((l["status"].as_str()?, l["procedure_code"].as_str()?)))
+        .collect();
+    assert_eq!(listed, [("overdue", "1.004194")], "{november_end}");
+    assert!(
+        november_end[0]["remaining_seconds"]
+            .as_i64()
+            .is_some_and(|r| r < 0)
+    );
+    // Wednesday 28/10 15:00 (08:00Z): D9 (due Thu 29/10 09:00) has 3.5 working hours left: due soon.
+    let soon = get("/api/v1/reports/overdue?as_of=2026-10-28T08:00:00Z".into()).await;
+    assert_eq!(soon.as_array().map(Vec::len), Some(1), "{soon}");
+    assert_eq!(
+        (
+            soon[0]["status"].as_str(),
+            soon[0]["remaining_seconds"].as_i64()
+        ),
+        (Some("due_soon"), Some(3 * 3600 + 1800))
+    );
+
+    let uptake = get("/api/v1/reports/online-uptake?period=2026-11".into()).await;
+    let line = &uptake[0];
+    assert_eq!(
+        (line["key"].as_str(), line["offered"].as_str()),
+        (Some("1.004194"), Some("full"))
+    );
+    let counts: Vec<u64> = [
+        "total",
+        "online",
+        "direct",
+        "postal",
+        "full_online",
+        "partial_online",
+    ]
+    .iter()
+    .map(|k| line[*k].as_u64().unwrap_or(99))
+    .collect();
+    assert_eq!(counts, [3, 2, 1, 0, 2, 0]);
+    assert!((line["online_share"].as_f64().unwrap_or(0.0) - 2.0 / 3.0).abs() < 1e-9);
+    let october = get("/api/v1/reports/online-uptake?period=2026-10&group_by=agency".into()).await;
+    assert_eq!(
+        (october[0]["total"].as_u64(), october[0]["online"].as_u64()),
+        (Some(8), Some(0))
+    );
+    let csv = app
+        .get_as(
+            "/api/v1/reports/online-uptake?period=2026-11&format=csv",
+            &auditor,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let last = csv.lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.starts_with("1.004194,Đăng ký tạm trú,full,3,2,1,0,2,0,0.6667,0.6667"),
+        "{last}"
+    );
+}
+
+api_tests!(
+    form_06_over_a_hand_built_history,
+    overdue_lists_and_online_uptake_over_the_same_history
+);

@@ -522,6 +522,10 @@ pub struct ReportRow {
     pub agency_identifier: String,
     /// Agency name.
     pub agency_name: String,
+    /// The procedure version's online service kind.
+    pub online_kind: String,
+    /// Dossier code.
+    pub code: String,
 }
 
 /// The dossiers of the subtree at `root_path` that a report for `[start, end)`
@@ -569,6 +573,8 @@ pub fn report_rows(
             procedures::name,
             agencies::identifier,
             agencies::name,
+            procedures::online_kind,
+            dossiers::code,
         ))
         .load(conn)?)
 }

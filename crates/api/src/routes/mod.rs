@@ -75,6 +75,8 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(files::upload)
                 .service(files::download)
                 .service(reports::kstt06_report)
+                .service(reports::overdue_report)
+                .service(reports::online_uptake)
                 .service(dossiers::actions::extend_verification)
                 .service(dossiers::actions::apologise)
                 .service(dossiers::actions::stop_processing)

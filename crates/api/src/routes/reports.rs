@@ -267,31 +267,79 @@ fn counts(row: &Kstt06Row) -> [u64; 16] {
     ]
 }
 
-/// UTF-8 with a BOM (so spreadsheets read Vietnamese); the header holds the
-/// Vietnamese heading and the JSON key of each column.
+/// Form 06 as CSV: key, name and the 16 columns.
 fn csv(report: &Kstt06Report) -> String {
+    let mut header = vec![("key", "Mã"), ("name", "Tên")];
+    header.extend(COLUMNS.iter().copied());
+    let rows: Vec<Vec<String>> = report
+        .rows
+        .iter()
+        .chain(std::iter::once(&report.total))
+        .map(|line| {
+            let mut cells = vec![line.key.clone(), line.name.clone()];
+            cells.extend(counts(&line.counts).iter().map(u64::to_string));
+            cells
+        })
+        .collect();
+    csv_document(&header, &rows)
+}
+
+/// The agency a report covers (its subtree): `agency_id` or the caller's
+/// own; 404 outside reach. Auditors and administrators only.
+fn reporter(principal: &Principal, agency_id: Option<&str>) -> Result<Id, ApiError> {
+    if !(principal.has_role(Role::Auditor) || principal.has_role(Role::Admin)) {
+        return Err(ApiError::Forbidden);
+    }
+    match agency_id {
+        Some(id) => id.parse::<Id>().map_err(|_| {
+            ApiError::Validation(vec![FieldError::new("agency_id", "must be an agency id")])
+        }),
+        None => principal.agency_id.ok_or(ApiError::Forbidden),
+    }
+}
+
+/// The agency's materialized path, if in the principal's reach.
+fn scope(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    agency: Id,
+) -> Result<Result<String, ApiError>, DbError> {
+    match agencies::find(conn, agency) {
+        Ok(agency) if principal.reaches(&agency.path) => Ok(Ok(agency.path)),
+        Ok(_) | Err(DbError::NotFound) => Ok(Err(ApiError::NotFound)),
+        Err(other) => Err(other),
+    }
+}
+
+/// Writes a CSV document: BOM, a header of "Vietnamese heading (key)", rows.
+fn csv_document(header: &[(&str, &str)], rows: &[Vec<String>]) -> String {
     let mut out = String::from("\u{feff}");
-    let mut header = vec!["Mã (key)".to_owned(), "Tên (name)".to_owned()];
-    header.extend(
-        COLUMNS
-            .iter()
-            .map(|(key, label)| format!("{label} ({key})")),
-    );
-    out.push_str(
-        &header
-            .iter()
-            .map(|h| csv_cell(h))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
+    let header: Vec<String> = header
+        .iter()
+        .map(|(key, label)| csv_cell(&format!("{label} ({key})")))
+        .collect();
+    out.push_str(&header.join(","));
     out.push_str("\r\n");
-    for line in report.rows.iter().chain(std::iter::once(&report.total)) {
-        let mut cells = vec![csv_cell(&line.key), csv_cell(&line.name)];
-        cells.extend(counts(&line.counts).iter().map(u64::to_string));
-        out.push_str(&cells.join(","));
+    for row in rows {
+        out.push_str(
+            &row.iter()
+                .map(|c| csv_cell(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push_str("\r\n");
     }
     out
+}
+
+fn respond<T: Serialize>(as_csv: bool, body: &T, csv: impl FnOnce() -> String) -> HttpResponse {
+    if as_csv {
+        HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(csv())
+    } else {
+        HttpResponse::Ok().json(body)
+    }
 }
 
 /// Form 06/VPCP/KSTT: taken on, resolved, in progress, and the extra columns,
@@ -314,10 +362,8 @@ pub async fn kstt06_report(
     db: web::Data<Db>,
     query: web::Query<Kstt06Query>,
 ) -> Result<HttpResponse, ApiError> {
-    if !(principal.has_role(Role::Auditor) || principal.has_role(Role::Admin)) {
-        return Err(ApiError::Forbidden);
-    }
     let query = query.into_inner();
+    let agency = reporter(&principal, query.agency_id.as_deref())?;
     let period = period_of(&query)?;
     let group_by = query.group_by.clone().unwrap_or_else(|| "field".into());
     if !["field", "procedure", "agency"].contains(&group_by.as_str()) {
@@ -327,26 +373,12 @@ pub async fn kstt06_report(
         )]));
     }
     let as_csv = wants_csv(&request, query.format.as_deref())?;
-    let agency = match query.agency_id.as_deref() {
-        Some(id) => Some(id.parse::<Id>().map_err(|_| {
-            ApiError::Validation(vec![FieldError::new("agency_id", "must be an agency id")])
-        })?),
-        None => principal.agency_id,
-    }
-    .ok_or(ApiError::Forbidden)?;
     let db = db.get_ref().clone();
     let grouping = group_by.clone();
     let (dossiers, names) = web::block(move || {
-        db.run(|conn| {
-            let agency = match agencies::find(conn, agency) {
-                Ok(agency) => agency,
-                Err(DbError::NotFound) => return Ok(Err(ApiError::NotFound)),
-                Err(other) => return Err(other),
-            };
-            if !principal.reaches(&agency.path) {
-                return Ok(Err(ApiError::NotFound));
-            }
-            report_dossiers(conn, &agency.path, &period, &grouping)
+        db.run(|conn| match scope(conn, &principal, agency)? {
+            Ok(path) => report_dossiers(conn, &path, &period, &grouping),
+            Err(error) => Ok(Err(error)),
         })
     })
     .await???;
@@ -378,4 +410,351 @@ pub async fn kstt06_report(
     } else {
         Ok(HttpResponse::Ok().json(report))
     }
+}
+
+/// Parameters of the overdue list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OverdueQuery {
+    /// The agency (with its subtree); default the caller's.
+    pub agency_id: Option<String>,
+    /// The instant to judge at (RFC 3339); default now.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Also list dossiers with at most this many working hours left (default 8).
+    pub due_within_hours: Option<i64>,
+    /// `json` or `csv`.
+    pub format: Option<String>,
+}
+
+/// One open dossier past or near its due time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverdueLine {
+    /// Code.
+    pub code: String,
+    /// Procedure.
+    pub procedure_code: String,
+    /// Procedure name.
+    pub procedure_name: String,
+    /// Receiving agency.
+    pub agency: String,
+    /// Clock start.
+    pub received_at: DateTime<Utc>,
+    /// Legal due time (as of `as_of`).
+    pub due_at: DateTime<Utc>,
+    /// `overdue` or `due_soon`.
+    pub status: String,
+    /// Working seconds left (negative: overrun).
+    pub remaining_seconds: i64,
+    /// Whether the clock is paused.
+    pub paused: bool,
+}
+
+/// Open dossiers past their due time, or within `due_within_hours` working
+/// hours of it, at an instant (most overdue first).
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(OverdueQuery),
+    responses(
+        (status = 200, description = "The list (JSON, or text/csv)", body = [OverdueLine]),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/overdue")]
+pub async fn overdue_report(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    clock_now: web::Data<crate::clock::Clock>,
+    query: web::Query<OverdueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let agency = reporter(&principal, query.agency_id.as_deref())?;
+    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let as_of = query.as_of.unwrap_or_else(|| clock_now.now());
+    let soon = chrono::Duration::hours(query.due_within_hours.unwrap_or(8).clamp(0, 24 * 200));
+    let db = db.get_ref().clone();
+    let mut lines = web::block(move || {
+        db.run(|conn| {
+            let path = match scope(conn, &principal, agency)? {
+                Ok(path) => path,
+                Err(error) => return Ok(Err(error)),
+            };
+            let rows = dossiers::report_rows(conn, &path, as_of, as_of)?;
+            let mut calendars: HashMap<Id, WorkingCalendar> = HashMap::new();
+            let mut lines = Vec::new();
+            for row in rows {
+                let open = row.accepted_at.is_some_and(|a| a.and_utc() < as_of)
+                    && row.finished_at.is_none_or(|f| f.and_utc() >= as_of);
+                let Some(received) = row.received_at.filter(|_| open) else {
+                    continue;
+                };
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    calendars.entry(row.agency_id)
+                {
+                    let agency = agencies::find(conn, row.agency_id)?;
+                    match crate::calendars::calendar_for(conn, &agency)? {
+                        Ok(calendar) => slot.insert(calendar),
+                        Err(error) => return Ok(Err(error)),
+                    };
+                }
+                let Some(calendar) = calendars.get(&row.agency_id) else {
+                    continue;
+                };
+                let definition = match definition(&procedures::find(conn, row.procedure_id)?) {
+                    Ok(definition) => definition,
+                    Err(error) => return Ok(Err(error)),
+                };
+                let ledger: Vec<ClockEvent> =
+                    serde_json::from_str(&row.clock_events).unwrap_or_default();
+                let input = ClockInput {
+                    calendar,
+                    limit: definition.time_limit,
+                    received_at: received.and_utc(),
+                    events: &ledger,
+                };
+                let legal = match clock::evaluate(input, as_of) {
+                    Ok(legal) => legal,
+                    Err(error) => return Ok(Err(ApiError::Internal(error.to_string()))),
+                };
+                let status = if legal.state == DeadlineState::Overdue {
+                    "overdue"
+                } else if legal.remaining <= soon && !legal.is_paused {
+                    "due_soon"
+                } else {
+                    continue;
+                };
+                lines.push(OverdueLine {
+                    code: row.code,
+                    procedure_code: row.procedure_code,
+                    procedure_name: row.procedure_name,
+                    agency: row.agency_name,
+                    received_at: legal.received_at,
+                    due_at: legal.due_at,
+                    status: status.into(),
+                    remaining_seconds: legal.remaining.num_seconds(),
+                    paused: legal.is_paused,
+                });
+            }
+            Ok(Ok(lines))
+        })
+    })
+    .await???;
+    lines.sort_by_key(|l| (l.remaining_seconds, l.code.clone()));
+    Ok(respond(as_csv, &lines, || {
+        let header = [
+            ("code", "Mã hồ sơ"),
+            ("procedure_code", "Mã thủ tục"),
+            ("procedure_name", "Tên thủ tục"),
+            ("agency", "Cơ quan tiếp nhận"),
+            ("received_at", "Ngày tiếp nhận"),
+            ("due_at", "Hạn giải quyết"),
+            ("status", "Tình trạng"),
+            ("remaining_seconds", "Thời gian còn lại (giây)"),
+            ("paused", "Tạm dừng"),
+        ];
+        let rows: Vec<Vec<String>> = lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.code.clone(),
+                    l.procedure_code.clone(),
+                    l.procedure_name.clone(),
+                    l.agency.clone(),
+                    l.received_at.to_rfc3339(),
+                    l.due_at.to_rfc3339(),
+                    l.status.clone(),
+                    l.remaining_seconds.to_string(),
+                    l.paused.to_string(),
+                ]
+            })
+            .collect();
+        csv_document(&header, &rows)
+    }))
+}
+
+/// Parameters of the online-uptake report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UptakeQuery {
+    /// Like Form 06: `2026-Q3`, `2026-10`, … (instead of from/to).
+    pub period: Option<String>,
+    /// First day.
+    pub from: Option<NaiveDate>,
+    /// Last day.
+    pub to: Option<NaiveDate>,
+    /// The agency (with its subtree); default the caller's.
+    pub agency_id: Option<String>,
+    /// `procedure` (default) or `agency`.
+    pub group_by: Option<String>,
+    /// `json` or `csv`.
+    pub format: Option<String>,
+}
+
+/// Online uptake of one group.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct UptakeLine {
+    /// Procedure code or agency identifier.
+    pub key: String,
+    /// Its name.
+    pub name: String,
+    /// What the procedure offers online: `none`, `partial` (level 3) or `full` (level 4); agencies: empty.
+    pub offered: String,
+    /// Dossiers taken on as new in the period.
+    pub total: u64,
+    /// Of which filed online.
+    pub online: u64,
+    /// Of which at the desk.
+    pub direct: u64,
+    /// Of which by post.
+    pub postal: u64,
+    /// Online ones handled as full online service (legacy level 4).
+    pub full_online: u64,
+    /// Online ones handled as partial online service (legacy level 3).
+    pub partial_online: u64,
+    /// online / total (0 when there are none).
+    pub online_share: f64,
+    /// full_online / total.
+    pub full_share: f64,
+}
+
+/// Online uptake: per procedure (or agency), the new dossiers of the period by
+/// channel, the share filed online, and full vs partial online service, next
+/// to what the procedure offers — "online filing under 30%" at a glance.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(UptakeQuery),
+    responses(
+        (status = 200, description = "The report (JSON, or text/csv)", body = [UptakeLine]),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/online-uptake")]
+pub async fn online_uptake(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    query: web::Query<UptakeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let agency = reporter(&principal, query.agency_id.as_deref())?;
+    let period = period_of(&Kstt06Query {
+        period: query.period.clone(),
+        from: query.from,
+        to: query.to,
+        agency_id: None,
+        group_by: None,
+        format: None,
+    })?;
+    let by_agency = match query.group_by.as_deref() {
+        None | Some("procedure") => false,
+        Some("agency") => true,
+        Some(_) => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "group_by",
+                "must be procedure or agency",
+            )]));
+        }
+    };
+    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let db = db.get_ref().clone();
+    let rows = web::block(move || {
+        db.run(|conn| match scope(conn, &principal, agency)? {
+            Ok(path) => Ok(Ok(dossiers::report_rows(
+                conn,
+                &path,
+                period.start,
+                period.end,
+            )?)),
+            Err(error) => Ok(Err(error)),
+        })
+    })
+    .await???;
+    let mut groups: std::collections::BTreeMap<String, UptakeLine> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        let new = row
+            .accepted_at
+            .is_some_and(|a| period.start <= a.and_utc() && a.and_utc() < period.end);
+        if !new {
+            continue;
+        }
+        let (key, name, offered) = if by_agency {
+            (row.agency_identifier, row.agency_name, String::new())
+        } else {
+            (
+                row.procedure_code,
+                row.procedure_name,
+                row.online_kind.clone(),
+            )
+        };
+        let line = groups.entry(key.clone()).or_insert_with(|| UptakeLine {
+            key,
+            name,
+            offered,
+            ..UptakeLine::default()
+        });
+        line.total += 1;
+        match row.channel.as_str() {
+            "online" => {
+                line.online += 1;
+                match row.online_kind.as_str() {
+                    "full" => line.full_online += 1,
+                    _ => line.partial_online += 1,
+                }
+            }
+            "postal" => line.postal += 1,
+            _ => line.direct += 1,
+        }
+    }
+    let lines: Vec<UptakeLine> = groups
+        .into_values()
+        .map(|mut line| {
+            let share = |n: u64| {
+                if line.total == 0 {
+                    0.0
+                } else {
+                    n as f64 / line.total as f64
+                }
+            };
+            line.online_share = share(line.online);
+            line.full_share = share(line.full_online);
+            line
+        })
+        .collect();
+    Ok(respond(as_csv, &lines, || {
+        let header = [
+            ("key", "Mã"),
+            ("name", "Tên"),
+            ("offered", "Mức độ DVCTT cung cấp"),
+            ("total", "Tổng số hồ sơ mới"),
+            ("online", "Nộp trực tuyến"),
+            ("direct", "Nộp trực tiếp"),
+            ("postal", "Nộp qua bưu chính"),
+            ("full_online", "Trực tuyến toàn trình (mức 4)"),
+            ("partial_online", "Trực tuyến một phần (mức 3)"),
+            ("online_share", "Tỷ lệ nộp trực tuyến"),
+            ("full_share", "Tỷ lệ toàn trình"),
+        ];
+        let rows: Vec<Vec<String>> = lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.key.clone(),
+                    l.name.clone(),
+                    l.offered.clone(),
+                    l.total.to_string(),
+                    l.online.to_string(),
+                    l.direct.to_string(),
+                    l.postal.to_string(),
+                    l.full_online.to_string(),
+                    l.partial_online.to_string(),
+                    format!("{:.4}", l.online_share),
+                    format!("{:.4}", l.full_share),
+                ]
+            })
+            .collect();
+        csv_document(&header, &rows)
+    }))
 }
