@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+mod generate;
+
 use clap::{Parser, Subcommand};
 use motcua_api::auth::Passwords;
 use motcua_api::settings::Environment;
@@ -59,6 +61,23 @@ enum Command {
         /// The file.
         file: std::path::PathBuf,
     },
+    /// Fill the database with a realistic, reproducible mix of dossiers (for
+    /// reports and benchmarks): a province with communes, the demo catalogue,
+    /// and dossiers over the months before November 2026.
+    GenData {
+        /// How many dossiers.
+        #[arg(long, default_value_t = 10_000)]
+        dossiers: u64,
+        /// How many communes.
+        #[arg(long, default_value_t = 10)]
+        agencies: u32,
+        /// Months of history.
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        /// Seed (the same seed gives the same data).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +100,20 @@ fn main() -> ExitCode {
             full_name,
         } => create_admin(&settings, agency, username, agency_name, full_name),
         Command::ImportCatalogue { file } => import_catalogue(&settings, &file),
+        Command::GenData {
+            dossiers,
+            agencies,
+            months,
+            seed,
+        } => gen_data(
+            &settings,
+            generate::Plan {
+                dossiers,
+                agencies,
+                months,
+                seed,
+            },
+        ),
         Command::Openapi => Ok(()),
     };
     match outcome {
@@ -203,6 +236,19 @@ fn import_catalogue(settings: &Settings, file: &std::path::Path) -> Result<(), S
         "catalogue imported: {added} procedure(s) added, {present} already present"
     );
     Ok(())
+}
+
+fn gen_data(settings: &Settings, plan: generate::Plan) -> Result<(), String> {
+    let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
+    db.migrate().map_err(|e| e.to_string())?;
+    generate::run(&db, plan).map(drop)
+}
+
+/// Adds the demo catalogue's procedures that are missing.
+pub fn import_demo_catalogue(db: &Db) -> Result<(), String> {
+    bootstrap::import_catalogue(db, motcua_domain::procedure::DEMO_CATALOGUE_JSON)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn print_openapi() -> ExitCode {

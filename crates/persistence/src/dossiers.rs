@@ -593,3 +593,117 @@ pub fn apologised(conn: &mut DbConnection, ids: &[Id]) -> Result<Vec<Id>, DbErro
     }
     Ok(found)
 }
+
+/// Reserves `count` consecutive numbers of `agency` on `day` (in the caller's
+/// transaction); returns the first.
+pub fn reserve_numbers(
+    conn: &mut DbConnection,
+    agency: Id,
+    day: NaiveDate,
+    count: i32,
+) -> Result<i32, DbError> {
+    let key = dossier_counters::table
+        .filter(dossier_counters::agency_id.eq(agency))
+        .filter(dossier_counters::day.eq(day));
+    let updated = diesel::update(key)
+        .set(dossier_counters::last_number.eq(dossier_counters::last_number + count))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(dossier_counters::table)
+            .values((
+                dossier_counters::agency_id.eq(agency),
+                dossier_counters::day.eq(day),
+                dossier_counters::last_number.eq(count),
+            ))
+            .execute(conn)?;
+        return Ok(1);
+    }
+    let last: i32 = key.select(dossier_counters::last_number).first(conn)?;
+    Ok(last - count + 1)
+}
+
+/// Inserts new dossiers with their first events in bulk (for data
+/// generation): the events' hash chains are computed here, as
+/// [`append_event`] would, but written with multi-row inserts.
+pub fn insert_new_batch(
+    conn: &mut DbConnection,
+    batch: &[(NewDossier, Vec<NewEvent>)],
+) -> Result<(), DbError> {
+    #[derive(Insertable)]
+    #[diesel(table_name = dossier_events)]
+    struct EventInsert {
+        id: Id,
+        dossier_id: Id,
+        seq: i32,
+        at: NaiveDateTime,
+        actor_id: Option<Id>,
+        actor_role: String,
+        action: String,
+        state_before: Option<String>,
+        state_after: String,
+        payload: String,
+        prev_hash: String,
+        hash: String,
+    }
+    let dossiers: Vec<&NewDossier> = batch.iter().map(|(d, _)| d).collect();
+    let mut events = Vec::new();
+    for (dossier, list) in batch {
+        let mut previous = GENESIS.to_owned();
+        for (seq, event) in (1..).zip(list) {
+            let at = to_db_time(event.at);
+            let hashed = content(
+                dossier.id,
+                seq,
+                at,
+                event.actor_id,
+                &event.actor_role,
+                &event.action,
+                event.state_before.as_deref(),
+                &event.state_after,
+                &event.payload,
+            );
+            let hash = event_hash(&previous, &hashed);
+            events.push(EventInsert {
+                id: Id::new(),
+                dossier_id: dossier.id,
+                seq,
+                at,
+                actor_id: event.actor_id,
+                actor_role: event.actor_role.clone(),
+                action: event.action.clone(),
+                state_before: event.state_before.clone(),
+                state_after: event.state_after.clone(),
+                payload: event.payload.clone(),
+                prev_hash: std::mem::replace(&mut previous, hash.clone()),
+                hash,
+            });
+        }
+    }
+    match conn {
+        DbConnection::Postgres(pg) => {
+            for chunk in dossiers.chunks(1000) {
+                diesel::insert_into(dossiers::table)
+                    .values(chunk.iter().map(|d| (*d).clone()).collect::<Vec<_>>())
+                    .execute(pg)?;
+            }
+            for chunk in events.chunks(2000) {
+                diesel::insert_into(dossier_events::table)
+                    .values(chunk)
+                    .execute(pg)?;
+            }
+        }
+        DbConnection::Sqlite(sqlite) => {
+            for chunk in dossiers.chunks(1000) {
+                diesel::insert_into(dossiers::table)
+                    .values(chunk.iter().map(|d| (*d).clone()).collect::<Vec<_>>())
+                    .execute(sqlite)?;
+            }
+            for chunk in events.chunks(2000) {
+                diesel::insert_into(dossier_events::table)
+                    .values(chunk)
+                    .execute(sqlite)?;
+            }
+        }
+    }
+    Ok(())
+}
