@@ -306,6 +306,44 @@ async fn overdue_lists_and_online_uptake_over_the_same_history(app: TestApp) {
         ),
         (Some("due_soon"), Some(3 * 3600 + 1800))
     );
+    // The CSV of the same list, parsed back, carries the same line.
+    let csv = app
+        .get_as(
+            "/api/v1/reports/overdue?as_of=2026-10-28T08:00:00Z&format=csv",
+            &auditor,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let csv_lines: Vec<Vec<&str>> = csv
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(csv_lines.len(), 2, "{csv}");
+    assert_eq!(csv_lines[0][0], "Mã hồ sơ (code)");
+    let line = &csv_lines[1];
+    assert_eq!(
+        (line[0], line[1], line[6], line[7], line[8]),
+        (
+            soon[0]["code"].as_str().unwrap_or("?"),
+            "1.004194",
+            "due_soon",
+            "12600",
+            "false"
+        ),
+        "{csv}"
+    );
+    let instant = |text: &str| chrono::DateTime::parse_from_rfc3339(text).ok();
+    assert_eq!(
+        (instant(line[4]), instant(line[5])),
+        (
+            soon[0]["received_at"].as_str().and_then(instant),
+            soon[0]["due_at"].as_str().and_then(instant)
+        )
+    );
+    assert!(instant(line[5]).is_some(), "{csv}");
 
     let uptake = get("/api/v1/reports/online-uptake?period=2026-11".into()).await;
     let line = &uptake[0];
