@@ -292,6 +292,7 @@ fn routes() -> Vec<Route> {
             TARGETS,
             report,
         ),
+        route(Method::GET, "/api/v1/reports/indicators", TARGETS, report),
         route(Method::GET, "/api/v1/procedures", &[Reach::None], public),
         route(
             Method::GET,
@@ -544,7 +545,9 @@ fn request(
             (Some(agency.id), json!({"name": format!("Renamed {n}")}))
         }
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id), Value::Null),
-        ("GET", "/api/v1/reports/kstt-06") | ("GET", "/api/v1/reports/online-uptake") => {
+        ("GET", "/api/v1/reports/kstt-06")
+        | ("GET", "/api/v1/reports/online-uptake")
+        | ("GET", "/api/v1/reports/indicators") => {
             return (
                 format!("{}?period=2026-11&agency_id={}", route.path, agency.id),
                 None,

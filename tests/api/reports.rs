@@ -385,7 +385,176 @@ async fn overdue_lists_and_online_uptake_over_the_same_history(app: TestApp) {
     );
 }
 
+/// An indicator's key, numerator, denominator and points.
+type Score = (String, Option<u64>, Option<u64>, Option<f64>);
+
+async fn indicators_over_the_same_history(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    history(&app, &fixture).await;
+    let officer = fixture.token(Who::Officer).unwrap_or_default().to_owned();
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    // D13: accepted Mon 16/11 09:00, fee asked 09:30 and paid in cash at 10:00, result Tue 17/11: early.
+    app.clock.set(vn("2026-11-16 09:00"));
+    let d13 = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.clock.set(vn("2026-11-16 09:30"));
+    let fee = json!({"amount": 15000, "reason": "lệ phí"});
+    act(&app, &officer, &d13, "request-payment", fee).await;
+    app.clock.set(vn("2026-11-16 10:00"));
+    let cash = json!({"amount": 15000, "method": "cash", "reference": "BL-13"});
+    act(&app, &clerk, &d13, "payments", cash).await;
+    app.clock.set(vn("2026-11-17 10:00"));
+    act(
+        &app,
+        &officer,
+        &d13,
+        "complete",
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    // The citizen rates D12 (early, delivered online) dissatisfied.
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let d12 = app
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use motcua_persistence::schema::dossiers;
+            dossiers::table
+                .filter(dossiers::channel.eq("online"))
+                .filter(dossiers::state.eq("result_ready"))
+                .select(dossiers::id)
+                .first::<motcua_persistence::Id>(conn)
+                .map_err(motcua_persistence::DbError::from)
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_string();
+    act(
+        &app,
+        &citizen,
+        &d12,
+        "rating",
+        json!({"overall": "dissatisfied"}),
+    )
+    .await;
+
+    let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
+    let get = |period: &'static str| {
+        let app = &app;
+        let auditor = auditor.clone();
+        async move {
+            let path = format!("/api/v1/reports/indicators?period={period}");
+            json(app.get_as(&path, &auditor).await, "application/json").await
+        }
+    };
+    let shares = |report: &Value| -> Vec<Score> {
+        report["indicators"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap_or_default().to_owned(),
+                    i["numerator"].as_u64(),
+                    i["denominator"].as_u64(),
+                    i["points"].as_f64(),
+                )
+            })
+            .collect()
+    };
+    let row = |key: &str, n: Option<u64>, d: Option<u64>, p: Option<f64>| (key.to_owned(), n, d, p);
+    let november = get("2026-11").await;
+    assert_eq!(
+        shares(&november),
+        [
+            row("publicity", None, None, None),
+            // Early D11, D12, D13 + D10 open within (paused) / resolved 4 (D8 late) + open 2 (D9 overdue).
+            row("progress", Some(4), Some(6), Some(13.33)),
+            // Accepted in November: D10 and D12 online, D11 and D13 at the desk.
+            row("online_filing", Some(2), Some(4), Some(6.0)),
+            // D13 paid in cash.
+            row("online_payment", Some(0), Some(1), Some(0.0)),
+            // Results D8 (late), D11, D12 (dissatisfied), D13: D11 and D13 count.
+            row("satisfaction", Some(2), Some(4), Some(3.0)),
+            // Only D12 asked for its result online.
+            row("electronic_result", Some(1), Some(4), Some(1.5)),
+            row("digitisation", None, None, None),
+            // D12 filed Tue 10/11 10:00, acknowledged at 11:00 (due Wed 11/11 10:00).
+            row("acknowledgement", Some(1), Some(1), None),
+        ],
+        "{november}"
+    );
+    assert_eq!(
+        (november["points"].as_f64(), november["maximum"].as_f64()),
+        (Some(23.83), Some(54.0))
+    );
+    let october = get("2026-10").await;
+    assert_eq!(
+        shares(&october)[1..6],
+        [
+            // D1 early, D2 on time, D8 open within / D1–D4 resolved + D8, D9 open.
+            row("progress", Some(3), Some(6), Some(10.0)),
+            row("online_filing", Some(0), Some(8), Some(0.0)),
+            // No payment: nothing to measure, no points.
+            row("online_payment", Some(0), Some(0), None),
+            row("satisfaction", Some(2), Some(4), Some(3.0)),
+            row("electronic_result", Some(0), Some(4), Some(0.0)),
+        ],
+        "{october}"
+    );
+    // D10 filed Thu 29/10 10:00 (due Fri 30/10 10:00), acknowledged only on Mon 02/11: late.
+    assert_eq!(
+        shares(&october)[7],
+        row("acknowledgement", Some(0), Some(1), None)
+    );
+
+    // The CSV carries the same figures.
+    let csv = app
+        .get_as(
+            "/api/v1/reports/indicators?period=2026-11&format=csv",
+            &auditor,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let lines: Vec<Vec<&str>> = csv
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        lines[0][..4],
+        [
+            "Mã chỉ số (key)",
+            "Chỉ số (name)",
+            "Tính được (computable)",
+            "Tử số (numerator)"
+        ]
+    );
+    let progress = lines
+        .iter()
+        .find(|l| l[0] == "progress")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        progress[2..8],
+        ["true", "4", "6", "0.6667", "13.33", "20"],
+        "{csv}"
+    );
+    // A sibling commune is out of the auditor's reach.
+    let sibling = format!(
+        "/api/v1/reports/indicators?period=2026-11&agency_id={}",
+        fixture.sibling.id
+    );
+    problem(app.get_as(&sibling, &auditor).await, 404, "not_found").await;
+}
+
 api_tests!(
+    indicators_over_the_same_history,
     form_06_over_a_hand_built_history,
     overdue_lists_and_online_uptake_over_the_same_history
 );

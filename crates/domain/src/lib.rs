@@ -13,6 +13,7 @@ pub mod codes;
 pub mod contact;
 pub mod explain;
 pub mod history;
+pub mod indicators;
 pub mod lifecycle;
 pub mod money;
 pub mod national;

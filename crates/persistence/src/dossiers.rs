@@ -594,6 +594,88 @@ pub fn apologised(conn: &mut DbConnection, ids: &[Id]) -> Result<Vec<Id>, DbErro
     Ok(found)
 }
 
+/// The events with `action` on dossiers under `root_path` (dossier and
+/// payload), recorded in `[start, end)` when a window is given.
+pub fn subtree_events(
+    conn: &mut DbConnection,
+    root_path: &str,
+    action: &str,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<Vec<(Id, String)>, DbError> {
+    let mut query = dossier_events::table
+        .inner_join(dossiers::table.inner_join(agencies::table))
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossier_events::action.eq(action))
+        .select((dossier_events::dossier_id, dossier_events::payload))
+        .into_boxed();
+    if let Some((start, end)) = window {
+        query = query
+            .filter(dossier_events::at.ge(to_db_time(start)))
+            .filter(dossier_events::at.lt(to_db_time(end)));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Results recorded in `[start, end)` under `root_path`: dossier, outcome
+/// (early, on_time, late) and result delivery.
+pub fn results_in(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<(Id, Option<String>, String)>, DbError> {
+    Ok(dossiers::table
+        .inner_join(agencies::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossiers::state.eq_any(["result_ready", "returned"]))
+        .filter(dossiers::finished_at.ge(to_db_time(start)))
+        .filter(dossiers::finished_at.lt(to_db_time(end)))
+        .select((dossiers::id, dossiers::outcome, dossiers::result_delivery))
+        .load(conn)?)
+}
+
+/// Dossiers accepted in `[start, end)` under `root_path` for procedures
+/// offered as `online_kind`, counted by channel.
+pub fn accepted_by_channel(
+    conn: &mut DbConnection,
+    root_path: &str,
+    online_kind: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<(String, i64)>, DbError> {
+    use crate::schema::procedures;
+    Ok(dossiers::table
+        .inner_join(agencies::table)
+        .inner_join(procedures::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(procedures::online_kind.eq(online_kind))
+        .filter(dossiers::accepted_at.ge(to_db_time(start)))
+        .filter(dossiers::accepted_at.lt(to_db_time(end)))
+        .group_by(dossiers::channel)
+        .select((dossiers::channel, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// When an online filing's acknowledgement was due, and when it was given.
+pub type Acknowledgement = (Option<NaiveDateTime>, Option<NaiveDateTime>);
+
+/// Online filings under `root_path` whose acknowledgement fell due in
+/// `[start, end)`.
+pub fn acknowledgements_due(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<Acknowledgement>, DbError> {
+    Ok(dossiers::table
+        .inner_join(agencies::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossiers::ack_due_at.ge(to_db_time(start)))
+        .filter(dossiers::ack_due_at.lt(to_db_time(end)))
+        .select((dossiers::ack_due_at, dossiers::acknowledged_at))
+        .load(conn)?)
+}
+
 /// Reserves `count` consecutive numbers of `agency` on `day` (in the caller's
 /// transaction); returns the first.
 pub fn reserve_numbers(

@@ -77,6 +77,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(reports::kstt06_report)
                 .service(reports::overdue_report)
                 .service(reports::online_uptake)
+                .service(reports::indicators_report)
                 .service(dossiers::actions::extend_verification)
                 .service(dossiers::actions::apologise)
                 .service(dossiers::actions::stop_processing)

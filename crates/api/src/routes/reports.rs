@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{self, ClockEvent, ClockInput, DeadlineState, Outcome, PauseCause};
+use motcua_domain::indicators::{Indicator, IndicatorFacts, indicators};
 use motcua_domain::lifecycle::Role;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06};
 use motcua_persistence::dossiers::{self, ReportRow};
@@ -87,10 +88,14 @@ const COLUMNS: [(&str, &str); 16] = [
     ("refused_at_intake", "Từ chối tiếp nhận"),
 ];
 
-fn period_of(query: &Kstt06Query) -> Result<Period, ApiError> {
+fn period_of(
+    period: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Period, ApiError> {
     let invalid =
         |field: &str, message: String| ApiError::Validation(vec![FieldError::new(field, message)]);
-    match (&query.period, query.from, query.to) {
+    match (period, from, to) {
         (Some(period), None, None) => {
             Period::parse(period).map_err(|e| invalid("period", e.to_string()))
         }
@@ -364,7 +369,7 @@ pub async fn kstt06_report(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;
-    let period = period_of(&query)?;
+    let period = period_of(query.period.as_deref(), query.from, query.to)?;
     let group_by = query.group_by.clone().unwrap_or_else(|| "field".into());
     if !["field", "procedure", "agency"].contains(&group_by.as_str()) {
         return Err(ApiError::Validation(vec![FieldError::new(
@@ -639,14 +644,7 @@ pub async fn online_uptake(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;
-    let period = period_of(&Kstt06Query {
-        period: query.period.clone(),
-        from: query.from,
-        to: query.to,
-        agency_id: None,
-        group_by: None,
-        format: None,
-    })?;
+    let period = period_of(query.period.as_deref(), query.from, query.to)?;
     let by_agency = match query.group_by.as_deref() {
         None | Some("procedure") => false,
         Some("agency") => true,
@@ -752,6 +750,176 @@ pub async fn online_uptake(
                     l.partial_online.to_string(),
                     format!("{:.4}", l.online_share),
                     format!("{:.4}", l.full_share),
+                ]
+            })
+            .collect();
+        csv_document(&header, &rows)
+    }))
+}
+
+/// Parameters of the indicators.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IndicatorsQuery {
+    /// `2026`, `2026-Q3`, `2026-10` or `cutoff:2026-10` (instead of from/to).
+    pub period: Option<String>,
+    /// First day (YYYY-MM-DD).
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive (YYYY-MM-DD).
+    pub to: Option<NaiveDate>,
+    /// The agency whose subtree is measured (default: the caller's agency).
+    pub agency_id: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// The Decision 766-style indicators of a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IndicatorsReport {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// The agency measured (with its subtree).
+    pub agency_id: String,
+    /// Points earned by the computable, scored indicators.
+    pub points: f64,
+    /// Their maximum.
+    pub maximum: f64,
+    /// Each indicator.
+    #[schema(value_type = Vec<Object>)]
+    pub indicators: Vec<Indicator>,
+}
+
+/// Counts what the indicators need, over `[start, end)` (acknowledgements
+/// only up to `now`: one not yet due is not yet late).
+fn indicator_facts(
+    conn: &mut DbConnection,
+    root: &str,
+    period: &Period,
+    now: DateTime<Utc>,
+) -> Result<Result<IndicatorFacts, ApiError>, DbError> {
+    let (form06, _) = match report_dossiers(conn, root, period, "field")? {
+        Ok(loaded) => loaded,
+        Err(error) => return Ok(Err(error)),
+    };
+    let mut facts = IndicatorFacts {
+        form06: kstt06(&form06, period).total,
+        ..IndicatorFacts::default()
+    };
+    for (channel, count) in
+        dossiers::accepted_by_channel(conn, root, "full", period.start, period.end)?
+    {
+        let count = u64::try_from(count).unwrap_or_default();
+        facts.online_filing.denominator += count;
+        if channel == "online" {
+            facts.online_filing.numerator += count;
+        }
+    }
+    let payload_says = |payload: &str, key: &str, value: &str| {
+        serde_json::from_str::<serde_json::Value>(payload)
+            .is_ok_and(|v| v.get(key).and_then(serde_json::Value::as_str) == Some(value))
+    };
+    let window = Some((period.start, period.end));
+    for (_, payload) in dossiers::subtree_events(conn, root, "record_payment", window)? {
+        facts
+            .online_payment
+            .count(payload_says(&payload, "method", "online"));
+    }
+    let dissatisfied: HashSet<Id> = dossiers::subtree_events(conn, root, "rate", None)?
+        .into_iter()
+        .filter(|(_, payload)| payload_says(payload, "overall", "dissatisfied"))
+        .map(|(id, _)| id)
+        .collect();
+    for (id, outcome, delivery) in dossiers::results_in(conn, root, period.start, period.end)? {
+        facts.electronic_result.count(delivery == "online");
+        facts
+            .satisfaction
+            .count(outcome.as_deref() != Some("late") && !dissatisfied.contains(&id));
+    }
+    let due_until = period.end.min(now);
+    if period.start < due_until {
+        for (due, given) in dossiers::acknowledgements_due(conn, root, period.start, due_until)? {
+            facts
+                .acknowledgement
+                .count(given.zip(due).is_some_and(|(given, due)| given <= due));
+        }
+    }
+    Ok(Ok(facts))
+}
+
+/// Service-quality indicators in the shape of Decision 766/QĐ-TTg for a
+/// period and an agency subtree: each with numerator, denominator, ratio,
+/// points and maximum; the ones this system holds no data for say so
+/// (auditors and administrators). Definitions: docs/reports.md.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(IndicatorsQuery),
+    responses(
+        (status = 200, description = "The indicators (JSON, or text/csv)", body = IndicatorsReport),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid period", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/indicators")]
+pub async fn indicators_report(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    clock_now: web::Data<crate::clock::Clock>,
+    query: web::Query<IndicatorsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let agency = reporter(&principal, query.agency_id.as_deref())?;
+    let period = period_of(query.period.as_deref(), query.from, query.to)?;
+    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let now = clock_now.now();
+    let db = db.get_ref().clone();
+    let facts = web::block(move || {
+        db.run(|conn| match scope(conn, &principal, agency)? {
+            Ok(path) => indicator_facts(conn, &path, &period, now),
+            Err(error) => Ok(Err(error)),
+        })
+    })
+    .await???;
+    let indicators = indicators(&facts);
+    let scored = indicators.iter().filter(|i| i.points.is_some());
+    let report = IndicatorsReport {
+        from: period.first_day,
+        to: period.last_day,
+        agency_id: agency.to_string(),
+        points: scored.clone().filter_map(|i| i.points).sum(),
+        maximum: scored.filter_map(|i| i.maximum).sum(),
+        indicators,
+    };
+    Ok(respond(as_csv, &report, || {
+        let header = [
+            ("key", "Mã chỉ số"),
+            ("name", "Chỉ số"),
+            ("computable", "Tính được"),
+            ("numerator", "Tử số"),
+            ("denominator", "Mẫu số"),
+            ("ratio", "Tỷ lệ"),
+            ("points", "Điểm"),
+            ("maximum", "Điểm tối đa"),
+            ("note", "Ghi chú"),
+        ];
+        let text = |value: Option<String>| value.unwrap_or_default();
+        let rows: Vec<Vec<String>> = report
+            .indicators
+            .iter()
+            .map(|i| {
+                vec![
+                    i.key.to_owned(),
+                    i.name.to_owned(),
+                    i.computable.to_string(),
+                    text(i.numerator.map(|n| n.to_string())),
+                    text(i.denominator.map(|n| n.to_string())),
+                    text(i.ratio.map(|r| format!("{r:.4}"))),
+                    text(i.points.map(|p| format!("{p:.2}"))),
+                    text(i.maximum.map(|m| format!("{m}"))),
+                    i.note.to_owned(),
                 ]
             })
             .collect();
