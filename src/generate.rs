@@ -267,12 +267,15 @@ fn simulate(
             8..=10 => Some((State::Withdrawn, last + Duration::hours(2))),
             11 => Some((State::Stopped, last + Duration::hours(3))),
             // Most results before the due day, some on it, some after.
-            12..=74 => Some((
-                State::ResultReady,
-                last.max(due - Duration::days(1 + random.below(3) as i64))
-                    .min(due - Duration::hours(20))
-                    .max(last),
-            )),
+            // Early: somewhere between 20% and 80% of the time left after the last pause.
+            12..=74 => {
+                let left = (due - last).num_minutes().max(60);
+                let share = 20 + random.below(60) as i64;
+                Some((
+                    State::ResultReady,
+                    last + Duration::minutes(left * share / 100),
+                ))
+            }
             75..=89 => Some((
                 State::ResultReady,
                 due - Duration::minutes(30 + random.below(120) as i64),
