@@ -2,7 +2,7 @@ use motcua_api::clock::Clock;
 use motcua_api::settings::Secret;
 use motcua_api::{Application, Settings};
 use motcua_persistence::testing::TestDb;
-use motcua_persistence::{Backend, Db, DbConfig};
+use motcua_persistence::{Backend, DatabaseUrl, Db, DbConfig};
 
 /// The upload limit of test servers.
 pub const UPLOAD_LIMIT: usize = 256 * 1024;
@@ -63,6 +63,14 @@ impl TestApp {
             _data_dir: data_dir,
             _database: database,
         })
+    }
+
+    /// The test database's URL, password included, for a child `motcua` process.
+    pub fn database_url(&self) -> String {
+        match self._database.url() {
+            DatabaseUrl::Postgres(url) => url.clone(),
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -553,7 +553,124 @@ async fn indicators_over_the_same_history(app: TestApp) {
     problem(app.get_as(&sibling, &auditor).await, 404, "not_found").await;
 }
 
+/// Random histories written by the data generator (`motcua gen-data`, through
+/// the persistence code) keep Form 06's invariants on this backend: each
+/// month's columns add up, one month's closing is the next one's opening, and
+/// every grouping sums to the totals row.
+async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let password = "Kiem-toan-2026-ok";
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_motcua"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MOTCUA_") || name == "DATABASE_URL" {
+                command.env_remove(name);
+            }
+        }
+        let output = command
+            .current_dir(dir.path())
+            .env("DATABASE_URL", app.database_url())
+            .env("MOTCUA_LOG", "warn")
+            .env("MOTCUA_ADMIN_PASSWORD", password)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running motcua: {e}"));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(&[
+        "gen-data",
+        "--dossiers",
+        "800",
+        "--agencies",
+        "3",
+        "--months",
+        "4",
+        "--seed",
+        "5",
+    ]);
+    run(&[
+        "create-admin",
+        "--agency",
+        "000.00.00.H99",
+        "--username",
+        "auditor.gen",
+    ]);
+    let (token, _) = app.login("auditor.gen", password).await;
+    let report = |query: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let path = format!("/api/v1/reports/kstt-06?{query}");
+            json(app.get_as(&path, &token).await, "application/json").await
+        }
+    };
+    let mut closing: Option<u64> = None;
+    let mut new_in_months = 0;
+    let mut carried_over_seen = 0;
+    for month in ["2026-07", "2026-08", "2026-09", "2026-10"] {
+        let report_of_month = report(format!("period={month}")).await;
+        let total = columns(&report_of_month["total"]);
+        let [
+            taken,
+            online,
+            direct,
+            carried,
+            resolved,
+            early,
+            on_time,
+            late,
+            open,
+            within,
+            overdue,
+            withdrawn,
+            stopped,
+            ..,
+        ] = total[..]
+        else {
+            panic!("{report_of_month}");
+        };
+        assert!(taken > 0 && resolved > 0 && open > 0, "{month}: {total:?}");
+        assert_eq!(taken, online + direct + carried, "{month}");
+        assert_eq!(resolved, early + on_time + late, "{month}");
+        assert_eq!(open, within + overdue, "{month}");
+        assert_eq!(taken, resolved + open + withdrawn + stopped, "{month}");
+        assert_eq!(
+            carried,
+            closing.unwrap_or(0),
+            "{month} opens where the month before closed"
+        );
+        closing = Some(open);
+        new_in_months += online + direct;
+        carried_over_seen += carried;
+        for group in ["field", "procedure", "agency"] {
+            let grouped = report(format!("period={month}&group_by={group}")).await;
+            let mut sums = vec![0; total.len()];
+            for row in grouped["rows"].as_array().into_iter().flatten() {
+                for (sum, value) in sums.iter_mut().zip(columns(row)) {
+                    *sum += value;
+                }
+            }
+            assert_eq!(sums, total, "{month} grouped by {group}");
+        }
+    }
+    assert!(
+        carried_over_seen > 0,
+        "the months are chained by open dossiers"
+    );
+    // The four months at once: every month's new dossiers, and the last closing.
+    let whole = columns(&report("from=2026-07-01&to=2026-10-31".into()).await["total"]);
+    assert_eq!(
+        (whole[1] + whole[2], whole[8]),
+        (new_in_months, closing.unwrap_or(0))
+    );
+}
+
 api_tests!(
+    form_06_invariants_hold_on_generated_histories,
     indicators_over_the_same_history,
     form_06_over_a_hand_built_history,
     overdue_lists_and_online_uptake_over_the_same_history
