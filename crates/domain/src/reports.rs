@@ -203,23 +203,24 @@ pub struct Kstt06Row {
 }
 
 impl Kstt06Row {
-    fn add(&mut self, other: &Kstt06Row) {
-        self.taken_on += other.taken_on;
-        self.new_online += other.new_online;
-        self.new_direct += other.new_direct;
-        self.carried_over += other.carried_over;
-        self.resolved += other.resolved;
-        self.early += other.early;
-        self.on_time += other.on_time;
-        self.late += other.late;
-        self.in_progress += other.in_progress;
-        self.within_deadline += other.within_deadline;
-        self.overdue += other.overdue;
-        self.withdrawn += other.withdrawn;
-        self.stopped += other.stopped;
-        self.waiting_supplement += other.waiting_supplement;
-        self.late_with_apology += other.late_with_apology;
-        self.refused_at_intake += other.refused_at_intake;
+    /// Adds `times` copies of `other`.
+    fn add(&mut self, other: &Kstt06Row, times: u64) {
+        self.taken_on += other.taken_on * times;
+        self.new_online += other.new_online * times;
+        self.new_direct += other.new_direct * times;
+        self.carried_over += other.carried_over * times;
+        self.resolved += other.resolved * times;
+        self.early += other.early * times;
+        self.on_time += other.on_time * times;
+        self.late += other.late * times;
+        self.in_progress += other.in_progress * times;
+        self.within_deadline += other.within_deadline * times;
+        self.overdue += other.overdue * times;
+        self.withdrawn += other.withdrawn * times;
+        self.stopped += other.stopped * times;
+        self.waiting_supplement += other.waiting_supplement * times;
+        self.late_with_apology += other.late_with_apology * times;
+        self.refused_at_intake += other.refused_at_intake * times;
     }
 
     /// Counts one dossier into the row.
@@ -294,17 +295,27 @@ pub struct Kstt06 {
 
 /// Computes Form 06 over the dossiers for the period.
 pub fn kstt06(dossiers: &[ReportDossier], period: &Period) -> Kstt06 {
+    kstt06_counted(dossiers.iter().map(|d| (d, 1)), period)
+}
+
+/// Computes Form 06 over dossiers each standing for a number of alike ones
+/// (the same group and the same facts as far as the period can tell, which
+/// lets the database count closed dossiers instead of sending each).
+pub fn kstt06_counted<'a>(
+    dossiers: impl IntoIterator<Item = (&'a ReportDossier, u64)>,
+    period: &Period,
+) -> Kstt06 {
     let mut groups: BTreeMap<&str, Kstt06Row> = BTreeMap::new();
-    for dossier in dossiers {
+    for (dossier, times) in dossiers {
         let mut row = Kstt06Row::default();
         row.count(dossier, period);
-        if row != Kstt06Row::default() {
-            groups.entry(&dossier.group).or_default().add(&row);
+        if row != Kstt06Row::default() && times > 0 {
+            groups.entry(&dossier.group).or_default().add(&row, times);
         }
     }
     let mut total = Kstt06Row::default();
     for row in groups.values() {
-        total.add(row);
+        total.add(row, 1);
     }
     Kstt06 {
         rows: groups.into_iter().map(|(g, r)| (g.to_owned(), r)).collect(),

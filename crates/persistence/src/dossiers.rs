@@ -579,19 +579,97 @@ pub fn report_rows(
         .load(conn)?)
 }
 
-/// Which of these dossiers were given an apology.
-pub fn apologised(conn: &mut DbConnection, ids: &[Id]) -> Result<Vec<Id>, DbError> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(500) {
-        found.extend(
+/// Dossiers alike for Form 06 that finished in a period, counted by the database.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct ClosedCount {
+    /// Procedure version.
+    pub procedure_id: Id,
+    /// Receiving agency.
+    pub agency_id: Id,
+    /// Channel.
+    pub channel: String,
+    /// State now (a finished state).
+    pub state: String,
+    /// early, on_time, late (results only).
+    pub outcome: Option<String>,
+    /// How many.
+    pub count: i64,
+    /// How many of them were accepted within the period (the rest before it).
+    pub accepted_in_period: Option<i64>,
+}
+
+/// The dossiers under `root_path` that finished in `[start, end)` (results,
+/// withdrawals and stops after acceptance, refusals at intake), counted by
+/// procedure, agency, channel, state and outcome.
+pub fn closed_counts(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<ClosedCount>, DbError> {
+    use diesel::dsl::{case_when, count_star, sum};
+    use diesel::sql_types::Integer;
+    let (start, end) = (to_db_time(start), to_db_time(end));
+    Ok(dossiers::table
+        .inner_join(agencies::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossiers::finished_at.ge(start))
+        .filter(dossiers::finished_at.lt(end))
+        .filter(
+            dossiers::accepted_at
+                .is_not_null()
+                .or(dossiers::state.eq("refused")),
+        )
+        .group_by((
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
+            dossiers::channel,
+            dossiers::state,
+            dossiers::outcome,
+        ))
+        .select((
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
+            dossiers::channel,
+            dossiers::state,
+            dossiers::outcome,
+            count_star(),
+            sum(
+                case_when(dossiers::accepted_at.ge(start), 1.into_sql::<Integer>())
+                    .otherwise(0.into_sql::<Integer>()),
+            ),
+        ))
+        .load(conn)?)
+}
+
+/// Late results recorded in `[start, end)` under `root_path` with an
+/// apology given, counted by procedure and agency.
+pub fn apologised_late_counts(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<(Id, Id, i64)>, DbError> {
+    use diesel::dsl::{count_star, exists};
+    Ok(dossiers::table
+        .inner_join(agencies::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossiers::finished_at.ge(to_db_time(start)))
+        .filter(dossiers::finished_at.lt(to_db_time(end)))
+        .filter(dossiers::outcome.eq("late"))
+        .filter(dossiers::state.eq_any(["result_ready", "returned"]))
+        .filter(exists(
             dossier_events::table
-                .filter(dossier_events::action.eq("apologise"))
-                .filter(dossier_events::dossier_id.eq_any(chunk))
-                .select(dossier_events::dossier_id)
-                .load::<Id>(conn)?,
-        );
-    }
-    Ok(found)
+                .filter(dossier_events::dossier_id.eq(dossiers::id))
+                .filter(dossier_events::action.eq("apologise")),
+        ))
+        .group_by((dossiers::procedure_id, dossiers::receiving_agency_id))
+        .select((
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
+            count_star(),
+        ))
+        .load(conn)?)
 }
 
 /// The events with `action` on dossiers under `root_path` (dossier and

@@ -10,8 +10,8 @@ use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{self, ClockEvent, ClockInput, DeadlineState, Outcome, PauseCause};
 use motcua_domain::indicators::{Indicator, IndicatorFacts, indicators};
 use motcua_domain::lifecycle::Role;
-use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06};
-use motcua_persistence::dossiers::{self, ReportRow};
+use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
+use motcua_persistence::dossiers;
 use motcua_persistence::{Db, DbConnection, DbError, Id, agencies, procedures};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -124,105 +124,178 @@ fn waiting_for_supplement(ledger: &[ClockEvent], end: DateTime<Utc>) -> bool {
     waiting
 }
 
-/// The dossiers of a report, and the names of their groups by key.
-type Loaded = (Vec<ReportDossier>, HashMap<String, String>);
+/// The dossiers of a report, each with how many alike ones it stands for,
+/// and the names of their groups by key.
+type Loaded = (Vec<(ReportDossier, u64)>, HashMap<String, String>);
 
-/// Loads what Form 06 needs and evaluates each open dossier's clock as of the end.
+/// A group's key and name for a procedure version and an agency.
+fn group_of(
+    conn: &mut DbConnection,
+    group_by: &str,
+    procedure: Id,
+    agency: Id,
+    cache: &mut HashMap<(Id, Id), (String, String)>,
+) -> Result<(String, String), DbError> {
+    if let Some(found) = cache.get(&(procedure, agency)) {
+        return Ok(found.clone());
+    }
+    let group = if group_by == "agency" {
+        let agency = agencies::find(conn, agency)?;
+        (agency.identifier, agency.name)
+    } else {
+        let procedure = procedures::find(conn, procedure)?;
+        if group_by == "procedure" {
+            (procedure.code, procedure.name)
+        } else {
+            (procedure.field_code, procedure.field_name)
+        }
+    };
+    cache.insert((procedure, agency), group.clone());
+    Ok(group)
+}
+
+/// Loads what Form 06 needs. The database counts the dossiers that finished
+/// in the period (each count comes back as one representative dossier dated
+/// at the period's start: accepted then if new, just before if carried over);
+/// the dossiers open at the end come one by one, with their legal clock
+/// evaluated as of the end.
 fn report_dossiers(
     conn: &mut DbConnection,
     root: &str,
     period: &Period,
     group_by: &str,
 ) -> Result<Result<Loaded, ApiError>, DbError> {
-    let rows: Vec<ReportRow> = dossiers::report_rows(conn, root, period.start, period.end)?;
-    let late: Vec<Id> = rows
-        .iter()
-        .filter(|r| r.outcome.as_deref() == Some("late"))
-        .map(|r| r.id)
-        .collect();
-    let apologised: HashSet<Id> = dossiers::apologised(conn, &late)?.into_iter().collect();
+    let mut groups = HashMap::new();
+    let mut names = HashMap::new();
+    let mut result = Vec::new();
+    let mut apologies: HashMap<(Id, Id), u64> =
+        dossiers::apologised_late_counts(conn, root, period.start, period.end)?
+            .into_iter()
+            .map(|(procedure, agency, n)| ((procedure, agency), u64::try_from(n).unwrap_or(0)))
+            .collect();
+    let outcome = |text: Option<&str>| match text {
+        Some("early") => Outcome::Early,
+        Some("late") => Outcome::Late,
+        _ => Outcome::OnTime,
+    };
+    let carried_at = period.start - chrono::Duration::microseconds(1);
+    for closed in dossiers::closed_counts(conn, root, period.start, period.end)? {
+        let (key, name) = group_of(
+            conn,
+            group_by,
+            closed.procedure_id,
+            closed.agency_id,
+            &mut groups,
+        )?;
+        names.insert(key.clone(), name);
+        let dossier = |accepted_at, finished| ReportDossier {
+            group: key.clone(),
+            online: closed.channel == "online",
+            accepted_at,
+            finished,
+            refused_at: None,
+            open_at_end: None,
+        };
+        let count = u64::try_from(closed.count).unwrap_or(0);
+        let finish = match closed.state.as_str() {
+            "refused" => {
+                let refused = ReportDossier {
+                    refused_at: Some(period.start),
+                    ..dossier(None, None)
+                };
+                result.push((refused, count));
+                continue;
+            }
+            "withdrawn" => Finish::Withdrawn,
+            "stopped" => Finish::Stopped,
+            _ => Finish::Result {
+                outcome: outcome(closed.outcome.as_deref()),
+                apology: false,
+            },
+        };
+        let new = u64::try_from(closed.accepted_in_period.unwrap_or(0)).unwrap_or(0);
+        for (accepted_at, mut times) in [(period.start, new), (carried_at, count - new.min(count))]
+        {
+            let finished = Some((period.start, finish));
+            if let Finish::Result {
+                outcome: Outcome::Late,
+                ..
+            } = finish
+            {
+                // Which of the late ones carry the apology does not change any other column.
+                let left = apologies
+                    .entry((closed.procedure_id, closed.agency_id))
+                    .or_default();
+                let apologised = (*left).min(times);
+                *left -= apologised;
+                times -= apologised;
+                let with_apology = Finish::Result {
+                    outcome: Outcome::Late,
+                    apology: true,
+                };
+                result.push((
+                    dossier(Some(accepted_at), Some((period.start, with_apology))),
+                    apologised,
+                ));
+            }
+            result.push((dossier(Some(accepted_at), finished), times));
+        }
+    }
     let mut calendars: HashMap<Id, WorkingCalendar> = HashMap::new();
     let mut limits = HashMap::new();
-    let mut names = HashMap::new();
-    let mut result = Vec::with_capacity(rows.len());
-    for row in rows {
+    // The end instant itself is outside the period: the clock as of just before it.
+    let as_of = period.end - chrono::Duration::microseconds(1);
+    for row in dossiers::report_rows(conn, root, period.end, period.end)? {
         let (key, name) = match group_by {
-            "procedure" => (row.procedure_code.clone(), row.procedure_name.clone()),
-            "agency" => (row.agency_identifier.clone(), row.agency_name.clone()),
-            _ => (row.field_code.clone(), row.field_name.clone()),
+            "procedure" => (row.procedure_code, row.procedure_name),
+            "agency" => (row.agency_identifier, row.agency_name),
+            _ => (row.field_code, row.field_name),
         };
         names.insert(key.clone(), name);
-        let finished_at = row.finished_at.map(|f| f.and_utc());
-        let outcome = |text: Option<&str>| match text {
-            Some("early") => Outcome::Early,
-            Some("late") => Outcome::Late,
-            _ => Outcome::OnTime,
+        let Some(received) = row.received_at else {
+            continue;
         };
-        let finish = match row.state.as_str() {
-            "result_ready" | "returned" => Some(Finish::Result {
-                outcome: outcome(row.outcome.as_deref()),
-                apology: apologised.contains(&row.id),
-            }),
-            "withdrawn" => Some(Finish::Withdrawn),
-            "stopped" => Some(Finish::Stopped),
-            _ => None,
+        if let std::collections::hash_map::Entry::Vacant(slot) = calendars.entry(row.agency_id) {
+            let agency = agencies::find(conn, row.agency_id)?;
+            match crate::calendars::calendar_for(conn, &agency)? {
+                Ok(calendar) => slot.insert(calendar),
+                Err(error) => return Ok(Err(error)),
+            };
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = limits.entry(row.procedure_id) {
+            match definition(&procedures::find(conn, row.procedure_id)?) {
+                Ok(definition) => slot.insert(definition.time_limit),
+                Err(error) => return Ok(Err(error)),
+            };
+        }
+        let ledger: Vec<ClockEvent> = serde_json::from_str(&row.clock_events).unwrap_or_default();
+        let (Some(calendar), Some(limit)) =
+            (calendars.get(&row.agency_id), limits.get(&row.procedure_id))
+        else {
+            continue;
         };
-        let mut dossier = ReportDossier {
+        let input = ClockInput {
+            calendar,
+            limit: *limit,
+            received_at: received.and_utc(),
+            events: &ledger,
+        };
+        let state = match clock::evaluate(input, as_of) {
+            Ok(clock) => clock.state,
+            Err(error) => return Ok(Err(ApiError::Internal(error.to_string()))),
+        };
+        let dossier = ReportDossier {
             group: key,
             online: row.channel == "online",
             accepted_at: row.accepted_at.map(|a| a.and_utc()),
-            finished: finish.zip(finished_at).map(|(how, at)| (at, how)),
-            refused_at: if row.state == "refused" {
-                finished_at
-            } else {
-                None
-            },
-            open_at_end: None,
-        };
-        if dossier.open_at(period.end) {
-            let Some(received) = row.received_at else {
-                continue;
-            };
-            if let std::collections::hash_map::Entry::Vacant(slot) = calendars.entry(row.agency_id)
-            {
-                let agency = agencies::find(conn, row.agency_id)?;
-                match crate::calendars::calendar_for(conn, &agency)? {
-                    Ok(calendar) => slot.insert(calendar),
-                    Err(error) => return Ok(Err(error)),
-                };
-            }
-            if let std::collections::hash_map::Entry::Vacant(slot) = limits.entry(row.procedure_id)
-            {
-                match definition(&procedures::find(conn, row.procedure_id)?) {
-                    Ok(definition) => slot.insert(definition.time_limit),
-                    Err(error) => return Ok(Err(error)),
-                };
-            }
-            let ledger: Vec<ClockEvent> =
-                serde_json::from_str(&row.clock_events).unwrap_or_default();
-            let (Some(calendar), Some(limit)) =
-                (calendars.get(&row.agency_id), limits.get(&row.procedure_id))
-            else {
-                continue;
-            };
-            let input = ClockInput {
-                calendar,
-                limit: *limit,
-                received_at: received.and_utc(),
-                events: &ledger,
-            };
-            // The end instant itself is outside the period: the clock as of just before it.
-            let as_of = period.end - chrono::Duration::microseconds(1);
-            let state = match clock::evaluate(input, as_of) {
-                Ok(clock) => clock.state,
-                Err(error) => return Ok(Err(ApiError::Internal(error.to_string()))),
-            };
-            dossier.open_at_end = Some(OpenAtEnd {
+            finished: None,
+            refused_at: None,
+            open_at_end: Some(OpenAtEnd {
                 overdue: state == DeadlineState::Overdue,
                 waiting_for_supplement: waiting_for_supplement(&ledger, period.end),
-            });
-        }
-        result.push(dossier);
+            }),
+        };
+        result.push((dossier, 1));
     }
     Ok(Ok((result, names)))
 }
@@ -387,7 +460,7 @@ pub async fn kstt06_report(
         })
     })
     .await???;
-    let computed = kstt06(&dossiers, &period);
+    let computed = kstt06_counted(dossiers.iter().map(|(d, n)| (d, *n)), &period);
     let report = Kstt06Report {
         from: period.first_day,
         to: period.last_day,
@@ -804,7 +877,7 @@ fn indicator_facts(
         Err(error) => return Ok(Err(error)),
     };
     let mut facts = IndicatorFacts {
-        form06: kstt06(&form06, period).total,
+        form06: kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total,
         ..IndicatorFacts::default()
     };
     for (channel, count) in
