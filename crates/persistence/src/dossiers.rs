@@ -528,34 +528,57 @@ pub struct ReportRow {
     pub code: String,
 }
 
-/// The dossiers of the subtree at `root_path` that a report for `[start, end)`
-/// counts: accepted before `end` and not finished before `start`, or refused
-/// at intake within the period.
+/// Which dossiers a report reads.
+#[derive(Debug, Clone, Copy)]
+pub enum ReportWindow {
+    /// For the period `[start, end)`: accepted before `end` and not finished
+    /// before `start`, or refused at intake within the period.
+    Period(DateTime<Utc>, DateTime<Utc>),
+    /// Open at the instant: accepted before it and not finished before it.
+    OpenAt(DateTime<Utc>),
+}
+
+/// The dossiers of the subtree at `root_path` in the window.
 pub fn report_rows(
     conn: &mut DbConnection,
     root_path: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    window: ReportWindow,
 ) -> Result<Vec<ReportRow>, DbError> {
     use crate::schema::procedures;
-    let (start, end) = (to_db_time(start), to_db_time(end));
-    Ok(dossiers::table
+    let mut query = dossiers::table
         .inner_join(agencies::table)
         .inner_join(procedures::table)
         .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(
-            dossiers::accepted_at
-                .lt(end)
-                .and(
+        .into_boxed();
+    query = match window {
+        ReportWindow::Period(start, end) => {
+            let (start, end) = (to_db_time(start), to_db_time(end));
+            query.filter(
+                dossiers::accepted_at
+                    .lt(end)
+                    .and(
+                        dossiers::finished_at
+                            .is_null()
+                            .or(dossiers::finished_at.ge(start)),
+                    )
+                    .or(dossiers::state
+                        .eq("refused")
+                        .and(dossiers::finished_at.ge(start))
+                        .and(dossiers::finished_at.lt(end))),
+            )
+        }
+        ReportWindow::OpenAt(at) => {
+            let at = to_db_time(at);
+            query.filter(
+                dossiers::accepted_at.lt(at).and(
                     dossiers::finished_at
                         .is_null()
-                        .or(dossiers::finished_at.ge(start)),
-                )
-                .or(dossiers::state
-                    .eq("refused")
-                    .and(dossiers::finished_at.ge(start))
-                    .and(dossiers::finished_at.lt(end))),
-        )
+                        .or(dossiers::finished_at.ge(at)),
+                ),
+            )
+        }
+    };
+    Ok(query
         .select((
             dossiers::id,
             dossiers::channel,

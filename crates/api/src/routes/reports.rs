@@ -11,7 +11,7 @@ use motcua_domain::clock::{self, ClockEvent, ClockInput, DeadlineState, Outcome,
 use motcua_domain::indicators::{Indicator, IndicatorFacts, indicators};
 use motcua_domain::lifecycle::Role;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
-use motcua_persistence::dossiers;
+use motcua_persistence::dossiers::{self, ReportWindow};
 use motcua_persistence::{Db, DbConnection, DbError, Id, agencies, procedures};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -245,7 +245,7 @@ fn report_dossiers(
     let mut limits = HashMap::new();
     // The end instant itself is outside the period: the clock as of just before it.
     let as_of = period.end - chrono::Duration::microseconds(1);
-    for row in dossiers::report_rows(conn, root, period.end, period.end)? {
+    for row in dossiers::report_rows(conn, root, ReportWindow::OpenAt(period.end))? {
         let (key, name) = match group_by {
             "procedure" => (row.procedure_code, row.procedure_name),
             "agency" => (row.agency_identifier, row.agency_name),
@@ -558,7 +558,7 @@ pub async fn overdue_report(
                 Ok(path) => path,
                 Err(error) => return Ok(Err(error)),
             };
-            let rows = dossiers::report_rows(conn, &path, as_of, as_of)?;
+            let rows = dossiers::report_rows(conn, &path, ReportWindow::OpenAt(as_of))?;
             let mut calendars: HashMap<Id, WorkingCalendar> = HashMap::new();
             let mut lines = Vec::new();
             for row in rows {
@@ -735,8 +735,7 @@ pub async fn online_uptake(
             Ok(path) => Ok(Ok(dossiers::report_rows(
                 conn,
                 &path,
-                period.start,
-                period.end,
+                ReportWindow::Period(period.start, period.end),
             )?)),
             Err(error) => Ok(Err(error)),
         })
