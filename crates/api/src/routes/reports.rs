@@ -208,10 +208,12 @@ fn report_dossiers(
             }
             "withdrawn" => Finish::Withdrawn,
             "stopped" => Finish::Stopped,
-            _ => Finish::Result {
+            "result_ready" | "returned" => Finish::Result {
                 outcome: outcome(closed.outcome.as_deref()),
                 apology: false,
             },
+            // No other state has a finish time.
+            _ => continue,
         };
         let new = u64::try_from(closed.accepted_in_period.unwrap_or(0)).unwrap_or(0);
         for (accepted_at, mut times) in [(period.start, new), (carried_at, count - new.min(count))]
