@@ -483,13 +483,7 @@ pub async fn kstt06_report(
             counts: computed.total,
         },
     };
-    if as_csv {
-        Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .body(csv(&report)))
-    } else {
-        Ok(HttpResponse::Ok().json(report))
-    }
+    Ok(respond(as_csv, &report, || csv(&report)))
 }
 
 /// Parameters of the overdue list.
