@@ -61,6 +61,47 @@ impl DbConnection {
             // PostgreSQL, or already inside a transaction (a savepoint then).
             return self.transaction(f);
         }
+        self.finish(f)
+    }
+
+    /// Runs `f` in a read-only transaction that sees one snapshot of the
+    /// database, so a report's several queries agree with each other while
+    /// dossiers move on. On PostgreSQL (`REPEATABLE READ READ ONLY`) the
+    /// transaction also plans each statement for its actual parameters
+    /// (a cached generic plan chosen for a twelve-month period is ruinous for
+    /// one month, and the reverse) and gives grouping and sorting more
+    /// memory than the default, so report aggregates stay in memory. On
+    /// SQLite (WAL) a deferred transaction holds its first read's snapshot.
+    pub fn snapshot<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            DbConnection::Postgres(pg) => {
+                AnsiTransactionManager::begin_transaction_sql(
+                    pg,
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                )?;
+                let settings = pg.batch_execute(
+                    "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB'",
+                );
+                if let Err(error) = settings {
+                    <Self as TransactionManager<Self>>::rollback_transaction(self)?;
+                    return Err(error.into());
+                }
+            }
+            DbConnection::Sqlite(sqlite) => {
+                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN DEFERRED")?;
+            }
+        }
+        self.finish(f)
+    }
+
+    /// Ends the transaction begun by the caller: commit if `f` succeeds, else roll back.
+    fn finish<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
         match f(self) {
             Ok(value) => {
                 <Self as TransactionManager<Self>>::commit_transaction(self)?;
@@ -283,6 +324,15 @@ impl Db {
         f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         self.run(|conn| conn.write(f))
+    }
+
+    /// Runs `f` in one read-only snapshot (see [`DbConnection::snapshot`]):
+    /// for reports, whose several queries must agree.
+    pub fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.run(|conn| conn.snapshot(f))
     }
 
     /// Applies every pending embedded migration; returns how many ran.

@@ -456,7 +456,7 @@ pub async fn kstt06_report(
     let db = db.get_ref().clone();
     let grouping = group_by.clone();
     let (dossiers, names) = web::block(move || {
-        db.run(|conn| match scope(conn, &principal, agency)? {
+        db.snapshot(|conn| match scope(conn, &principal, agency)? {
             Ok(path) => report_dossiers(conn, &path, &period, &grouping),
             Err(error) => Ok(Err(error)),
         })
@@ -549,7 +549,7 @@ pub async fn overdue_report(
     let soon = chrono::Duration::hours(query.due_within_hours.unwrap_or(8).clamp(0, 24 * 200));
     let db = db.get_ref().clone();
     let mut lines = web::block(move || {
-        db.run(|conn| {
+        db.snapshot(|conn| {
             let path = match scope(conn, &principal, agency)? {
                 Ok(path) => path,
                 Err(error) => return Ok(Err(error)),
@@ -727,7 +727,7 @@ pub async fn online_uptake(
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let db = db.get_ref().clone();
     let rows = web::block(move || {
-        db.run(|conn| match scope(conn, &principal, agency)? {
+        db.snapshot(|conn| match scope(conn, &principal, agency)? {
             Ok(path) => Ok(Ok(dossiers::report_rows(
                 conn,
                 &path,
@@ -945,7 +945,7 @@ pub async fn indicators_report(
     let now = clock_now.now();
     let db = db.get_ref().clone();
     let facts = web::block(move || {
-        db.run(|conn| match scope(conn, &principal, agency)? {
+        db.snapshot(|conn| match scope(conn, &principal, agency)? {
             Ok(path) => indicator_facts(conn, &path, &period, now),
             Err(error) => Ok(Err(error)),
         })
