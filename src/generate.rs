@@ -3,10 +3,13 @@
 //! server uses (day numbering, dossier rows, hash-chained events).
 //!
 //! Each dossier is simulated with the domain's legal clock on the national
-//! calendar: a procedure from the demo catalogue, a channel, an acceptance in
-//! office hours within the months asked for, sometimes a supplement pause,
-//! then a fate — result (mostly early, some on time, some late), withdrawal,
-//! stop, refusal at intake, or still open.
+//! calendar: a procedure from the demo catalogue, a channel, an applicant and
+//! documents, an acceptance in office hours within the months asked for, the
+//! fee paid (online for most online filings), sometimes a supplement pause,
+//! then a fate — result (mostly early, some on time, some late, most late ones
+//! announced by an apology), withdrawal, stop or refusal at intake — then the
+//! hand-over and, for some online filers, a rating. A dossier is open at the
+//! end when its fate falls later, and 2% stay stuck.
 
 use std::time::Instant;
 
@@ -15,13 +18,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{self, ClockEvent, ClockInput, PauseCause, classify};
 use motcua_domain::lifecycle::State;
-use motcua_domain::procedure::{CatalogueFile, DEMO_CATALOGUE_JSON, ProcedureDefinition};
+use motcua_domain::procedure::{
+    CatalogueFile, DEMO_CATALOGUE_JSON, Delivery, Fee, ProcedureDefinition,
+};
 use motcua_domain::time::{from_local, to_local};
 use motcua_persistence::agencies::{self, Agency, NewAgency};
 use motcua_persistence::dossiers::{self, NewDossier, NewEvent};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::{Db, DbError, Id};
+use serde_json::{Value, json};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -207,28 +213,43 @@ fn simulate(
         .next_working_instant(to_local(arrived))
         .map(from_local)
         .map_err(|e| e.to_string())?;
+    let end = from_local(end_of_history().and_time(chrono::NaiveTime::MIN));
     let refused = random.chance(4);
+    let delivery = delivery(random, channel, definition);
+    let mut details = details(random, channel, procedure, definition, delivery);
     let mut ledger: Vec<ClockEvent> = Vec::new();
-    let mut events = vec![event(
-        accepted,
-        if channel == "online" {
-            "file_online"
-        } else {
-            "intake_accept"
-        },
-        None,
-        State::Accepted,
-    )];
     let (_, base_due) =
         clock::due_time(calendar, definition.time_limit, arrived).map_err(|e| e.to_string())?;
-    let mut state = State::Accepted;
+    let mut history = History {
+        events: Vec::new(),
+        state: State::Accepted,
+    };
     let mut finished: Option<DateTime<Utc>> = None;
     let mut outcome = None;
     if refused {
-        state = State::Refused;
+        history.push(accepted, "intake_refuse", State::Refused, json!({}));
         finished = Some(accepted);
-        events = vec![event(accepted, "intake_refuse", None, State::Refused)];
     } else {
+        let first = if channel == "online" {
+            "file_online"
+        } else {
+            "intake_accept"
+        };
+        history.push(
+            accepted,
+            first,
+            State::Accepted,
+            json!({"channel": channel}),
+        );
+        if let Some(payment) = payment(random, channel, definition, accepted) {
+            history.push(
+                accepted + Duration::minutes(5),
+                "record_payment",
+                State::Accepted,
+                payment.clone(),
+            );
+            push_record(&mut details, "payment", payment);
+        }
         if random.chance(15) {
             let from = accepted + Duration::hours(1 + random.below(20) as i64);
             let to = from + Duration::hours(24 * (1 + random.below(5) as i64));
@@ -237,18 +258,15 @@ fn simulate(
                 cause: PauseCause::Supplement,
             });
             ledger.push(ClockEvent::Resumed { at: to });
-            events.push(event(
+            let request = json!({"reason": "Bổ sung giấy tờ chứng minh", "items": ["CM"]});
+            history.push(
                 from,
                 "request_supplement",
-                Some(State::Accepted),
                 State::SupplementRequested,
-            ));
-            events.push(event(
-                to,
-                "supplement",
-                Some(State::SupplementRequested),
-                State::InProcessing,
-            ));
+                request.clone(),
+            );
+            push_record(&mut details, "supplement_request", request);
+            history.push(to, "supplement", State::InProcessing, json!({}));
         }
         let input = ClockInput {
             calendar,
@@ -260,15 +278,15 @@ fn simulate(
             .map(|c| c.due_at)
             .map_err(|e| e.to_string())?;
         let last = ledger.last().map_or(accepted, ClockEvent::at);
-        let fate = random.below(100);
-        let end = from_local(end_of_history().and_time(chrono::NaiveTime::MIN));
-        let at = match fate {
-            0..=7 => None,
-            8..=10 => Some((State::Withdrawn, last + Duration::hours(2))),
-            11 => Some((State::Stopped, last + Duration::hours(3))),
+        // A few dossiers are stuck; the rest are open only if their fate
+        // falls after the end of the history.
+        let at = match random.below(100) {
+            0..=1 => None,
+            2..=4 => Some((State::Withdrawn, last + Duration::hours(2))),
+            5 => Some((State::Stopped, last + Duration::hours(3))),
             // Most results before the due day, some on it, some after.
             // Early: somewhere between 20% and 80% of the time left after the last pause.
-            12..=74 => {
+            6..=72 => {
                 let left = (due - last).num_minutes().max(60);
                 let share = 20 + random.below(60) as i64;
                 Some((
@@ -276,7 +294,7 @@ fn simulate(
                     last + Duration::minutes(left * share / 100),
                 ))
             }
-            75..=89 => Some((
+            73..=88 => Some((
                 State::ResultReady,
                 due - Duration::minutes(30 + random.below(120) as i64),
             )),
@@ -286,20 +304,53 @@ fn simulate(
             )),
         };
         if let Some((final_state, at)) = at.filter(|(_, at)| *at < end && *at > accepted) {
-            state = final_state;
+            let late = at > due;
+            // Most late results were announced: an apology at least a working
+            // day before the due time (the law's "in time"), when there was one.
+            let apology_at = last + Duration::hours(1);
+            if final_state == State::ResultReady && late && random.chance(60) {
+                let left = clock::evaluate(
+                    ClockInput {
+                        calendar,
+                        limit: definition.time_limit,
+                        received_at: arrived,
+                        events: &ledger,
+                    },
+                    apology_at,
+                )
+                .map(|c| c.remaining)
+                .map_err(|e| e.to_string())?;
+                if left >= Duration::hours(8) {
+                    let apology = json!({
+                        "reason": "Cần xác minh thêm",
+                        "new_appointment_at": at + Duration::hours(4),
+                        "at": apology_at,
+                    });
+                    let state = history.state;
+                    history.push(apology_at, "apologise", state, apology.clone());
+                    details["apology"] = apology;
+                }
+            }
             finished = Some(at);
             ledger.push(ClockEvent::Stopped { at });
-            if final_state == State::ResultReady {
-                outcome = Some(classify(at, due));
-            }
             let action = match final_state {
                 State::Withdrawn => "withdraw",
                 State::Stopped => "stop",
                 _ => "complete",
             };
-            events.push(event(at, action, Some(State::InProcessing), final_state));
-        } else if !ledger.is_empty() {
-            state = State::InProcessing;
+            history.push(at, action, final_state, json!({}));
+            if final_state == State::ResultReady {
+                outcome = Some(classify(at, due));
+                finish(
+                    random,
+                    &mut history,
+                    &mut details,
+                    channel,
+                    delivery,
+                    at,
+                    end,
+                );
+            }
         }
     }
     let input = ClockInput {
@@ -319,12 +370,18 @@ fn simulate(
         procedure_id: procedure.id,
         owner_id: None,
         channel: channel.into(),
-        state: state.as_str().into(),
-        version: events.len() as i32,
-        applicant_name: format!("Công dân {}", random.below(1_000_000)),
-        applicant_phone: format!("09{:08}", random.below(100_000_000)),
-        details: "{}".into(),
-        result_delivery: "desk".into(),
+        state: history.state.as_str().into(),
+        version: history.events.len() as i32,
+        applicant_name: details["applicant"]["full_name"]
+            .as_str()
+            .unwrap_or_default()
+            .into(),
+        applicant_phone: details["applicant"]["phone"]
+            .as_str()
+            .unwrap_or_default()
+            .into(),
+        details: details.to_string(),
+        result_delivery: delivery.into(),
         submitted_at: (channel == "online").then(|| to_db_time(arrived)),
         ack_due_at: None,
         acknowledged_at: (channel == "online").then_some(now),
@@ -342,19 +399,179 @@ fn simulate(
     Ok(Generated {
         agency,
         dossier,
-        events,
+        events: history.events,
     })
 }
 
-fn event(at: DateTime<Utc>, action: &str, before: Option<State>, after: State) -> NewEvent {
-    NewEvent {
-        at,
-        actor_id: None,
-        actor_role: "generator".into(),
-        action: action.into(),
-        state_before: before.map(|s| s.as_str().into()),
-        state_after: after.as_str().into(),
-        payload: "{}".into(),
+/// A dossier's events as they happen, and the state they leave it in.
+struct History {
+    events: Vec<NewEvent>,
+    state: State,
+}
+
+impl History {
+    fn push(&mut self, at: DateTime<Utc>, action: &str, after: State, payload: Value) {
+        let before = match action {
+            "file_online" | "intake_accept" | "intake_refuse" => None,
+            _ => Some(self.state.as_str().into()),
+        };
+        self.events.push(NewEvent {
+            at,
+            actor_id: None,
+            actor_role: "generator".into(),
+            action: action.into(),
+            state_before: before,
+            state_after: after.as_str().into(),
+            payload: payload.to_string(),
+        });
+        self.state = after;
+    }
+}
+
+/// How the result goes back: online for some online filings (where the
+/// procedure allows it), by post for most postal ones, else at the desk.
+fn delivery(random: &mut Random, channel: &str, definition: &ProcedureDefinition) -> &'static str {
+    let offers =
+        |d: Delivery| definition.deliveries.is_empty() || definition.deliveries.contains(&d);
+    if channel == "online" && offers(Delivery::Online) && random.chance(50) {
+        "online"
+    } else if channel == "postal" && offers(Delivery::Post) && random.chance(70) {
+        "post"
+    } else {
+        "desk"
+    }
+}
+
+/// The applicant and the documents, as the desk or the portal records them.
+fn details(
+    random: &mut Random,
+    channel: &str,
+    procedure: &ProcedureRow,
+    definition: &ProcedureDefinition,
+    delivery: &str,
+) -> Value {
+    const FAMILY: [&str; 6] = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ"];
+    const GIVEN: [&str; 6] = [
+        "Văn An",
+        "Thị Bình",
+        "Minh Châu",
+        "Quốc Dũng",
+        "Thu Hà",
+        "Đức Long",
+    ];
+    let name = format!(
+        "{} {}",
+        FAMILY[random.below(6) as usize],
+        GIVEN[random.below(6) as usize]
+    );
+    let address = format!(
+        "Số {}, thôn {}, xã mẫu, tỉnh mẫu",
+        1 + random.below(200),
+        1 + random.below(12)
+    );
+    let documents: Vec<Value> = definition
+        .documents
+        .iter()
+        .map(|d| {
+            json!({
+                "requirement_code": d.code,
+                "originals": if channel == "online" { 0 } else { d.originals },
+                "copies": if channel == "online" { 0 } else { d.copies },
+                "file_id": (channel == "online" || random.chance(50)).then(|| Id::new().to_string()),
+            })
+        })
+        .collect();
+    json!({
+        "applicant": {
+            "full_name": name,
+            "national_id": format!("0{:02}{}{:08}", 1 + random.below(96), random.below(4), random.below(100_000_000)),
+            "phone": format!("09{:08}", random.below(100_000_000)),
+            "email": null,
+            "address": address,
+        },
+        "documents": documents,
+        "postal_address": (delivery == "post").then_some(address),
+        "online_kind": (channel == "online").then(|| procedure.online_kind.clone()),
+        "completed_at": null,
+        "extension_days": 0,
+        "apology": null,
+        "rating": null,
+        "records": [],
+    })
+}
+
+/// The fee, paid when the dossier is taken on (online through the gateway
+/// for most online filings), if the procedure charges a fixed one.
+fn payment(
+    random: &mut Random,
+    channel: &str,
+    definition: &ProcedureDefinition,
+    at: DateTime<Utc>,
+) -> Option<Value> {
+    let Fee::Fixed {
+        amount,
+        online_amount,
+        ..
+    } = &definition.fee
+    else {
+        return None;
+    };
+    let online = channel == "online";
+    let amount = if online {
+        online_amount.unwrap_or(*amount)
+    } else {
+        *amount
+    };
+    let method = match random.below(100) {
+        n if online && n < 70 => "online",
+        n if n < 85 => "cash",
+        _ => "transfer",
+    };
+    Some(json!({
+        "amount": amount,
+        "method": method,
+        "reference": format!("GD{}{:06}", at.format("%y%m%d"), random.below(1_000_000)),
+    }))
+}
+
+fn push_record(details: &mut Value, kind: &str, mut record: Value) {
+    record["kind"] = json!(kind);
+    if let Some(records) = details["records"].as_array_mut() {
+        records.push(record);
+    }
+}
+
+/// After the result: most are handed over (desk and post), and some online
+/// filers rate the service, before the end of the history.
+fn finish(
+    random: &mut Random,
+    history: &mut History,
+    details: &mut Value,
+    channel: &str,
+    delivery: &str,
+    result_at: DateTime<Utc>,
+    end: DateTime<Utc>,
+) {
+    let mut at = result_at;
+    if delivery != "online" && random.chance(85) {
+        at += Duration::hours(2 + random.below(94) as i64);
+        if at < end {
+            history.push(at, "return", State::Returned, json!({"delivery": delivery}));
+        }
+    }
+    if channel == "online" && random.chance(40) {
+        at += Duration::hours(1 + random.below(48) as i64);
+        let overall = match random.below(100) {
+            n if n < 45 => "very_satisfied",
+            n if n < 88 => "satisfied",
+            _ => "dissatisfied",
+        };
+        if at < end {
+            let rating = json!({"overall": overall, "at": at});
+            let state = history.state;
+            history.push(at, "rate", state, rating.clone());
+            details["rating"] = rating;
+        }
     }
 }
 
