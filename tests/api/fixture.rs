@@ -214,18 +214,44 @@ impl Fixture {
         let (token, _) = app.login(clerk, PASSWORD).await;
         // The clerk scans the declaration form at the desk.
         let scan = app.upload_pdf(&token).await;
-        let body = serde_json::json!({
-            "channel": "direct", "procedure_code": procedure,
-            "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321", "national_id": "001195012345"},
-            "documents": [{"requirement_code": "TK", "originals": 1, "file_id": scan}, {"requirement_code": "CM", "copies": 1}],
-            "result_delivery": "desk", "decision": decision,
-        });
-        let response = app
-            .post_json("/api/v1/dossiers/intake", Some(&token), &body)
-            .await;
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        assert_eq!(status, 201, "intake: {body}");
-        body
+        let documents = serde_json::json!([{"requirement_code": "TK", "originals": 1, "file_id": scan}, {"requirement_code": "CM", "copies": 1}]);
+        desk_intake(app, &token, procedure, documents, decision).await
     }
+
+    /// Receives a dossier at the desk as `clerk` with the given `documents`
+    /// (paper only) and `decision`; returns its JSON.
+    pub async fn intake_with(
+        &self,
+        app: &TestApp,
+        clerk: &str,
+        procedure: &str,
+        documents: serde_json::Value,
+        decision: serde_json::Value,
+    ) -> serde_json::Value {
+        let (token, _) = app.login(clerk, PASSWORD).await;
+        desk_intake(app, &token, procedure, documents, decision).await
+    }
+}
+
+/// Receives a dossier at the desk with `token`'s clerk; returns its JSON.
+async fn desk_intake(
+    app: &TestApp,
+    token: &str,
+    procedure: &str,
+    documents: serde_json::Value,
+    decision: serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({
+        "channel": "direct", "procedure_code": procedure,
+        "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321", "national_id": "001195012345"},
+        "documents": documents,
+        "result_delivery": "desk", "decision": decision,
+    });
+    let response = app
+        .post_json("/api/v1/dossiers/intake", Some(token), &body)
+        .await;
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    assert_eq!(status, 201, "intake: {body}");
+    body
 }

@@ -191,10 +191,11 @@ pub async fn json(response: reqwest::Response, media_type: &str) -> serde_json::
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(
-        content_type.starts_with(media_type),
-        "content type {content_type}"
-    );
+    if !content_type.starts_with(media_type) {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        panic!("content type {content_type} ({status}): {body}");
+    }
     response
         .json()
         .await

@@ -673,7 +673,9 @@ pub fn apologised_late_counts(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<(Id, Id, i64)>, DbError> {
-    use diesel::dsl::{count_star, exists};
+    use diesel::dsl::count_star;
+    // `IN (subquery)`, not a correlated `EXISTS`: SQLite, without statistics,
+    // would run the subquery through the `action` index once per late dossier.
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
@@ -681,11 +683,13 @@ pub fn apologised_late_counts(
         .filter(dossiers::finished_at.lt(to_db_time(end)))
         .filter(dossiers::outcome.eq("late"))
         .filter(dossiers::state.eq_any(["result_ready", "returned"]))
-        .filter(exists(
-            dossier_events::table
-                .filter(dossier_events::dossier_id.eq(dossiers::id))
-                .filter(dossier_events::action.eq("apologise")),
-        ))
+        .filter(
+            dossiers::id.eq_any(
+                dossier_events::table
+                    .filter(dossier_events::action.eq("apologise"))
+                    .select(dossier_events::dossier_id),
+            ),
+        )
         .group_by((dossiers::procedure_id, dossiers::receiving_agency_id))
         .select((
             dossiers::procedure_id,
