@@ -34,12 +34,17 @@ time_report() { # query
   done | awk '$1 != 200 { print "HTTP " $1 > "/dev/stderr"; exit 1 } { print $2 }' | median
 }
 echo "backend=$BACKEND dossiers=$DOSSIERS"
-echo "kstt-06 province, 12 months: $(time_report 'from=2025-11-01&to=2026-10-31') s"
+PROVINCE=$(time_report 'from=2025-11-01&to=2026-10-31')
+echo "kstt-06 province, 12 months: $PROVINCE s"
 echo "kstt-06 province, month 2026-10: $(time_report 'period=2026-10') s"
 echo "kstt-06 one commune, 12 months: $(time_report "from=2025-11-01&to=2026-10-31&agency_id=$COMMUNE") s"
 if [ "$BACKEND" = postgres ]; then
-  # The same totals straight from the table. "Overdue" here trusts the stored
-  # due time; the report evaluates each open dossier's legal clock instead.
+  # The same totals straight from the table, written as fast as we could: the
+  # province's path as a literal (a subquery there makes the planner expect
+  # one agency and walk the dossiers agency by agency, 3x slower), one
+  # parallel pass with FILTER counts. "Overdue" here trusts the stored due
+  # time; the report evaluates each open dossier's legal clock instead.
+  ROOT=$(psql "$URL" -qAt -c "SELECT path FROM agencies WHERE identifier = '000.00.00.H99'")
   SQL="WITH p AS (SELECT timestamptz '2025-11-01 00:00+07' AS s, timestamptz '2026-11-01 00:00+07' AS e)
        SELECT count(*) FILTER (WHERE accepted_at IS NOT NULL AND accepted_at < e AND (finished_at IS NULL OR finished_at >= s)) AS taken_on,
               count(*) FILTER (WHERE accepted_at >= s AND accepted_at < e AND channel = 'online') AS new_online,
@@ -55,12 +60,16 @@ if [ "$BACKEND" = postgres ]; then
               count(*) FILTER (WHERE state = 'stopped' AND finished_at >= s AND finished_at < e) AS stopped,
               count(*) FILTER (WHERE state = 'refused' AND finished_at >= s AND finished_at < e) AS refused_at_intake
          FROM p, dossiers d JOIN agencies a ON a.id = d.receiving_agency_id
-        WHERE a.path LIKE (SELECT path FROM agencies WHERE identifier = '000.00.00.H99') || '%'
+        WHERE a.path LIKE '$ROOT%'
           AND (accepted_at < e OR state = 'refused') AND (finished_at IS NULL OR finished_at >= s)"
   echo "hand-written SQL totals: $(psql "$URL" -qAt -F' ' -c "$SQL")"
   echo "report totals:           $(curl -sf "$API/reports/kstt-06?from=2025-11-01&to=2026-10-31" -H "authorization: Bearer $TOKEN" |
     sed 's/.*"total":{//' | tr ',' '\n' | sed -n 's/.*"\(taken_on\|new_online\|new_direct\|carried_over\|resolved\|early\|on_time\|late\|in_progress\|overdue\|withdrawn\|stopped\|refused_at_intake\)":\([0-9]*\).*/\2/p' | tr '\n' ' ')"
-  for _ in 1 2 3 4 5; do
-    psql "$URL" -qAt -c '\timing on' -c "$SQL" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-  done | median | awk '{printf "hand-written SQL, province, 12 months: %.3f s\n", $1/1000}'
+  # The faster of PostgreSQL's defaults and the report's own session settings.
+  for settings in "" "SET jit = off; SET work_mem = '64MB';"; do
+    for _ in 1 2 3 4 5; do
+      psql "$URL" -qAt -c '\timing on' -c "$settings $SQL" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
+    done | median
+  done | sort -n | head -1 | awk -v report="$PROVINCE" \
+    '{printf "hand-written SQL, province, 12 months: %.3f s (report / SQL: %.2f)\n", $1/1000, report*1000/$1}'
 fi

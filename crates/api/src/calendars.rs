@@ -2,6 +2,8 @@
 //! (seeded from the shipped data file), then each ancestor's overrides, then
 //! the agency's own.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::Utc;
 use motcua_domain::calendar::{CalendarLayer, Confidence, WorkingCalendar};
 use motcua_domain::calendar_spec::{YearSpec, layer_from_years};
@@ -76,26 +78,68 @@ pub fn layers(
 ) -> Result<Result<Vec<CalendarLayer>, ApiError>, DbError> {
     let scopes = chain(agency);
     let rows = calendars::of_scopes(conn, &scopes)?;
+    Ok(layers_of(&scopes, &rows))
+}
+
+/// The layers of `scopes` (most general first) from their stored years (a
+/// scope without any is an empty layer, which composition ignores).
+fn layers_of(
+    scopes: &[String],
+    rows: &[calendars::CalendarYear],
+) -> Result<Vec<CalendarLayer>, ApiError> {
     let mut layers = Vec::new();
-    for scope in &scopes {
+    for scope in scopes {
         let mut years = Vec::new();
         for row in rows.iter().filter(|r| &r.scope == scope) {
-            let spec = match year_spec(row) {
-                Ok(spec) => spec,
-                Err(error) => return Ok(Err(error)),
-            };
             let confidence: Option<Confidence> = row
                 .confidence
                 .as_deref()
                 .and_then(|c| serde_json::from_value(serde_json::Value::String(c.to_owned())).ok());
-            years.push((row.year, spec, confidence));
+            years.push((row.year, year_spec(row)?, confidence));
         }
-        match layer_from_years(&years) {
-            Ok(layer) => layers.push(layer),
-            Err(error) => return Ok(Err(ApiError::Internal(error.to_string()))),
-        }
+        layers.push(layer_from_years(&years).map_err(|e| ApiError::Internal(e.to_string()))?);
     }
-    Ok(Ok(layers))
+    Ok(layers)
+}
+
+/// The working calendars of many agencies (a report's subtree): every stored
+/// year of their chains read in one query, one composition per distinct chain
+/// of stored scopes (usually just the national calendar).
+#[derive(Debug)]
+pub struct Calendars {
+    rows: Vec<calendars::CalendarYear>,
+    composed: HashMap<Vec<String>, WorkingCalendar>,
+}
+
+impl Calendars {
+    /// Reads the stored years of every scope the agencies' chains name.
+    pub fn load<'a>(
+        conn: &mut DbConnection,
+        agencies: impl IntoIterator<Item = &'a Agency>,
+    ) -> Result<Self, DbError> {
+        let scopes: BTreeSet<String> = agencies.into_iter().flat_map(chain).collect();
+        let scopes: Vec<String> = scopes.into_iter().collect();
+        Ok(Calendars {
+            rows: calendars::of_scopes(conn, &scopes)?,
+            composed: HashMap::new(),
+        })
+    }
+
+    /// The calendar `agency` counts deadlines on (it must be among those loaded).
+    pub fn of(&mut self, agency: &Agency) -> Result<&WorkingCalendar, ApiError> {
+        let stored: Vec<String> = chain(agency)
+            .into_iter()
+            .filter(|scope| self.rows.iter().any(|r| &r.scope == scope))
+            .collect();
+        if !self.composed.contains_key(&stored) {
+            let layers = layers_of(&stored, &self.rows)?;
+            let calendar = WorkingCalendar::compose(&layers.iter().collect::<Vec<_>>());
+            self.composed.insert(stored.clone(), calendar);
+        }
+        self.composed
+            .get(&stored)
+            .ok_or_else(|| ApiError::Internal("calendar not composed".into()))
+    }
 }
 
 /// The working calendar the agency counts deadlines on.

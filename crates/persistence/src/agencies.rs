@@ -151,10 +151,11 @@ pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(agencies::table.count().get_result(conn)?)
 }
 
-/// The agency and everything below it, ordered by path (parents before children).
-pub fn subtree(conn: &mut DbConnection, root: &Agency) -> Result<Vec<Agency>, DbError> {
+/// The agency at `root_path` and everything below it, ordered by path
+/// (parents before children).
+pub fn subtree(conn: &mut DbConnection, root_path: &str) -> Result<Vec<Agency>, DbError> {
     Ok(agencies::table
-        .filter(agencies::path.like(format!("{}%", root.path)))
+        .filter(agencies::path.like(format!("{root_path}%")))
         .order(agencies::path)
         .load(conn)?)
 }
@@ -210,8 +211,8 @@ mod tests {
                 let commune = create(conn, &new_agency("C1", Some(province.id)), instant())?;
                 let unit = create(conn, &new_agency("C1.U", Some(commune.id)), instant())?;
                 let sibling = create(conn, &new_agency("C2", Some(province.id)), instant())?;
-                let whole = subtree(conn, &province)?;
-                let commune_only = subtree(conn, &commune)?;
+                let whole = subtree(conn, &province.path)?;
+                let commune_only = subtree(conn, &commune.path)?;
                 Ok((province, commune, unit, sibling, whole, commune_only))
             })
             .unwrap_or_else(|e| panic!("{e}"));

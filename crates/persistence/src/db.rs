@@ -69,8 +69,10 @@ impl DbConnection {
     /// dossiers move on. On PostgreSQL (`REPEATABLE READ READ ONLY`) the
     /// transaction also plans each statement for its actual parameters
     /// (a cached generic plan chosen for a twelve-month period is ruinous for
-    /// one month, and the reverse) and gives grouping and sorting more
-    /// memory than the default, so report aggregates stay in memory. On
+    /// one month, and the reverse), gives grouping and sorting more memory
+    /// than the default, so report aggregates stay in memory, and leaves out
+    /// JIT compilation, which costs more than it saves on sub-second
+    /// queries (measured: docs/performance.md). On
     /// SQLite (WAL) a deferred transaction holds its first read's snapshot.
     pub fn snapshot<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
     where
@@ -83,7 +85,8 @@ impl DbConnection {
                     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
                 )?;
                 let settings = pg.batch_execute(
-                    "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB'",
+                    "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB'; \
+                     SET LOCAL jit = off",
                 );
                 if let Err(error) = settings {
                     <Self as TransactionManager<Self>>::rollback_transaction(self)?;

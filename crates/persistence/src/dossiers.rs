@@ -605,10 +605,8 @@ pub fn report_rows(
 /// Dossiers alike for Form 06 that finished in a period, counted by the database.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ClosedCount {
-    /// Procedure version.
-    pub procedure_id: Id,
-    /// Receiving agency.
-    pub agency_id: Id,
+    /// The procedure version or the receiving agency, as asked for.
+    pub key: Id,
     /// Channel.
     pub channel: String,
     /// State now (a finished state).
@@ -619,21 +617,40 @@ pub struct ClosedCount {
     pub count: i64,
     /// How many of them were accepted within the period (the rest before it).
     pub accepted_in_period: Option<i64>,
+    /// How many of them (late results) were announced by an apology.
+    pub apologised: Option<i64>,
+}
+
+/// What closed dossiers are counted by, besides channel, state and outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountBy {
+    /// The procedure version (reports by field or by procedure).
+    Procedure,
+    /// The receiving agency.
+    Agency,
 }
 
 /// The dossiers under `root_path` that finished in `[start, end)` (results,
 /// withdrawals and stops after acceptance, refusals at intake), counted by
-/// procedure, agency, channel, state and outcome.
+/// procedure or agency, channel, state and outcome, with how many were new
+/// in the period and how many late ones carry an apology: one pass over the
+/// covering index on `finished_at`.
 pub fn closed_counts(
     conn: &mut DbConnection,
     root_path: &str,
+    by: CountBy,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<ClosedCount>, DbError> {
     use diesel::dsl::{case_when, count_star, sum};
     use diesel::sql_types::Integer;
     let (start, end) = (to_db_time(start), to_db_time(end));
-    Ok(dossiers::table
+    // `IN (subquery)` runs once (a hashed set), not once per row as a
+    // correlated `EXISTS` would on SQLite, which has no statistics.
+    let apologised = dossier_events::table
+        .filter(dossier_events::action.eq("apologise"))
+        .select(dossier_events::dossier_id);
+    let closed = dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::finished_at.ge(start))
@@ -642,61 +659,39 @@ pub fn closed_counts(
             dossiers::accepted_at
                 .is_not_null()
                 .or(dossiers::state.eq("refused")),
-        )
-        .group_by((
-            dossiers::procedure_id,
-            dossiers::receiving_agency_id,
-            dossiers::channel,
-            dossiers::state,
-            dossiers::outcome,
-        ))
-        .select((
-            dossiers::procedure_id,
-            dossiers::receiving_agency_id,
-            dossiers::channel,
-            dossiers::state,
-            dossiers::outcome,
-            count_star(),
-            sum(
-                case_when(dossiers::accepted_at.ge(start), 1.into_sql::<Integer>())
-                    .otherwise(0.into_sql::<Integer>()),
-            ),
-        ))
-        .load(conn)?)
-}
-
-/// Late results recorded in `[start, end)` under `root_path` with an
-/// apology given, counted by procedure and agency.
-pub fn apologised_late_counts(
-    conn: &mut DbConnection,
-    root_path: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Vec<(Id, Id, i64)>, DbError> {
-    use diesel::dsl::count_star;
-    // `IN (subquery)`, not a correlated `EXISTS`: SQLite, without statistics,
-    // would run the subquery through the `action` index once per late dossier.
-    Ok(dossiers::table
-        .inner_join(agencies::table)
-        .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(dossiers::finished_at.ge(to_db_time(start)))
-        .filter(dossiers::finished_at.lt(to_db_time(end)))
-        .filter(dossiers::outcome.eq("late"))
-        .filter(dossiers::state.eq_any(["result_ready", "returned"]))
-        .filter(
-            dossiers::id.eq_any(
-                dossier_events::table
-                    .filter(dossier_events::action.eq("apologise"))
-                    .select(dossier_events::dossier_id),
-            ),
-        )
-        .group_by((dossiers::procedure_id, dossiers::receiving_agency_id))
-        .select((
-            dossiers::procedure_id,
-            dossiers::receiving_agency_id,
-            count_star(),
-        ))
-        .load(conn)?)
+        );
+    let new = sum(
+        case_when(dossiers::accepted_at.ge(start), 1.into_sql::<Integer>())
+            .otherwise(0.into_sql::<Integer>()),
+    );
+    let with_apology = sum(case_when(
+        dossiers::outcome
+            .eq("late")
+            .and(dossiers::id.eq_any(apologised)),
+        1.into_sql::<Integer>(),
+    )
+    .otherwise(0.into_sql::<Integer>()));
+    // The same query twice: diesel types the grouping column statically.
+    macro_rules! counted_by {
+        ($key:expr) => {
+            closed
+                .group_by(($key, dossiers::channel, dossiers::state, dossiers::outcome))
+                .select((
+                    $key,
+                    dossiers::channel,
+                    dossiers::state,
+                    dossiers::outcome,
+                    count_star(),
+                    new,
+                    with_apology,
+                ))
+                .load(conn)?
+        };
+    }
+    Ok(match by {
+        CountBy::Procedure => counted_by!(dossiers::procedure_id),
+        CountBy::Agency => counted_by!(dossiers::receiving_agency_id),
+    })
 }
 
 /// The events with `action` on dossiers under `root_path` (dossier and

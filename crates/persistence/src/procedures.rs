@@ -129,6 +129,12 @@ pub fn in_force(
         .optional()?)
 }
 
+/// Every version of every procedure (a small table: reports look names and
+/// time limits up here instead of one query per dossier).
+pub fn all(conn: &mut DbConnection) -> Result<Vec<ProcedureRow>, DbError> {
+    Ok(procedures::table.load(conn)?)
+}
+
 /// A version by row id.
 pub fn find(conn: &mut DbConnection, id: Id) -> Result<ProcedureRow, DbError> {
     Ok(procedures::table.find(id).first(conn)?)

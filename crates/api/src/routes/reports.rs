@@ -6,17 +6,21 @@ use std::collections::{HashMap, HashSet};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use motcua_domain::calendar::WorkingCalendar;
-use motcua_domain::clock::{self, ClockEvent, ClockInput, DeadlineState, Outcome, PauseCause};
+use motcua_domain::clock::{
+    self, ClockEvent, ClockInput, DeadlineState, LegalClock, Outcome, PauseCause, TimeLimit,
+};
 use motcua_domain::indicators::{Indicator, IndicatorFacts, indicators};
 use motcua_domain::lifecycle::Role;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
-use motcua_persistence::dossiers::{self, ReportWindow};
-use motcua_persistence::{Db, DbConnection, DbError, Id, agencies, procedures};
+use motcua_persistence::agencies::{self, Agency};
+use motcua_persistence::dossiers::{self, CountBy, ReportRow, ReportWindow};
+use motcua_persistence::procedures::{self, ProcedureRow};
+use motcua_persistence::{Db, DbConnection, DbError, Id};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
+use crate::calendars::Calendars;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::catalogue::definition;
 
@@ -128,30 +132,136 @@ fn waiting_for_supplement(ledger: &[ClockEvent], end: DateTime<Utc>) -> bool {
 /// and the names of their groups by key.
 type Loaded = (Vec<(ReportDossier, u64)>, HashMap<String, String>);
 
-/// A group's key and name for a procedure version and an agency.
-fn group_of(
-    conn: &mut DbConnection,
-    group_by: &str,
-    procedure: Id,
-    agency: Id,
-    cache: &mut HashMap<(Id, Id), (String, String)>,
-) -> Result<(String, String), DbError> {
-    if let Some(found) = cache.get(&(procedure, agency)) {
-        return Ok(found.clone());
-    }
-    let group = if group_by == "agency" {
-        let agency = agencies::find(conn, agency)?;
-        (agency.identifier, agency.name)
-    } else {
-        let procedure = procedures::find(conn, procedure)?;
-        if group_by == "procedure" {
-            (procedure.code, procedure.name)
-        } else {
-            (procedure.field_code, procedure.field_name)
+/// How Form 06 groups its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupBy {
+    Field,
+    Procedure,
+    Agency,
+}
+
+impl GroupBy {
+    fn parse(text: Option<&str>) -> Result<Self, ApiError> {
+        match text {
+            None | Some("field") => Ok(GroupBy::Field),
+            Some("procedure") => Ok(GroupBy::Procedure),
+            Some("agency") => Ok(GroupBy::Agency),
+            Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+                "group_by",
+                "must be field, procedure or agency",
+            )])),
         }
-    };
-    cache.insert((procedure, agency), group.clone());
-    Ok(group)
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Field => "field",
+            GroupBy::Procedure => "procedure",
+            GroupBy::Agency => "agency",
+        }
+    }
+
+    /// What the database counts closed dossiers by.
+    fn count_by(self) -> CountBy {
+        match self {
+            GroupBy::Agency => CountBy::Agency,
+            GroupBy::Field | GroupBy::Procedure => CountBy::Procedure,
+        }
+    }
+
+    /// The id a dossier is grouped by: its agency or its procedure version.
+    fn key(self, procedure: Id, agency: Id) -> Id {
+        match self.count_by() {
+            CountBy::Agency => agency,
+            CountBy::Procedure => procedure,
+        }
+    }
+}
+
+/// What a report looks up by id, read once per report: the procedure
+/// versions (with their time limits), the agencies of the subtree and their
+/// working calendars.
+struct Lookups {
+    procedures: HashMap<Id, (ProcedureRow, TimeLimit)>,
+    agencies: HashMap<Id, Agency>,
+    calendars: Calendars,
+}
+
+impl Lookups {
+    fn load(conn: &mut DbConnection, root: &str) -> Result<Result<Self, ApiError>, DbError> {
+        let mut procedures = HashMap::new();
+        for row in procedures::all(conn)? {
+            match definition(&row) {
+                Ok(definition) => procedures.insert(row.id, (row, definition.time_limit)),
+                Err(error) => return Ok(Err(error)),
+            };
+        }
+        let agencies: HashMap<Id, Agency> = agencies::subtree(conn, root)?
+            .into_iter()
+            .map(|agency| (agency.id, agency))
+            .collect();
+        let calendars = Calendars::load(conn, agencies.values())?;
+        Ok(Ok(Lookups {
+            procedures,
+            agencies,
+            calendars,
+        }))
+    }
+
+    fn procedure(&self, id: Id) -> Result<&(ProcedureRow, TimeLimit), ApiError> {
+        self.procedures
+            .get(&id)
+            .ok_or_else(|| ApiError::Internal(format!("procedure {id} is missing")))
+    }
+
+    fn agency(&self, id: Id) -> Result<&Agency, ApiError> {
+        self.agencies
+            .get(&id)
+            .ok_or_else(|| ApiError::Internal(format!("agency {id} is outside the subtree")))
+    }
+
+    /// A group's key and name for the id `by` groups on ([`GroupBy::key`]).
+    fn group(&self, by: GroupBy, id: Id) -> Result<(String, String), ApiError> {
+        Ok(match by {
+            GroupBy::Agency => {
+                let agency = self.agency(id)?;
+                (agency.identifier.clone(), agency.name.clone())
+            }
+            GroupBy::Procedure => {
+                let (procedure, _) = self.procedure(id)?;
+                (procedure.code.clone(), procedure.name.clone())
+            }
+            GroupBy::Field => {
+                let (procedure, _) = self.procedure(id)?;
+                (procedure.field_code.clone(), procedure.field_name.clone())
+            }
+        })
+    }
+
+    /// The legal clock of an open dossier (`ledger` is its clock ledger) as of `at`.
+    fn clock(
+        &mut self,
+        row: &ReportRow,
+        ledger: &[ClockEvent],
+        at: DateTime<Utc>,
+    ) -> Result<Option<LegalClock>, ApiError> {
+        let Some(received) = row.received_at else {
+            return Ok(None);
+        };
+        let limit = self.procedure(row.procedure_id)?.1;
+        let agency = self.agencies.get(&row.agency_id).ok_or_else(|| {
+            ApiError::Internal(format!("agency {} is outside the subtree", row.agency_id))
+        })?;
+        let input = ClockInput {
+            calendar: self.calendars.of(agency)?,
+            limit,
+            received_at: received.and_utc(),
+            events: ledger,
+        };
+        clock::evaluate(input, at)
+            .map(Some)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
 }
 
 /// Loads what Form 06 needs. The database counts the dossiers that finished
@@ -163,30 +273,37 @@ fn report_dossiers(
     conn: &mut DbConnection,
     root: &str,
     period: &Period,
-    group_by: &str,
+    group_by: GroupBy,
 ) -> Result<Result<Loaded, ApiError>, DbError> {
-    let mut groups = HashMap::new();
+    let mut lookups = match Lookups::load(conn, root)? {
+        Ok(lookups) => lookups,
+        Err(error) => return Ok(Err(error)),
+    };
+    let closed =
+        dossiers::closed_counts(conn, root, group_by.count_by(), period.start, period.end)?;
+    let open = dossiers::report_rows(conn, root, ReportWindow::OpenAt(period.end))?;
+    Ok(counted(&mut lookups, closed, open, period, group_by))
+}
+
+fn ledger_of(row: &ReportRow) -> Result<Vec<ClockEvent>, ApiError> {
+    serde_json::from_str(&row.clock_events)
+        .map_err(|e| ApiError::Internal(format!("dossier {} ledger: {e}", row.code)))
+}
+
+/// Turns the closed counts and the open rows into weighted report dossiers.
+fn counted(
+    lookups: &mut Lookups,
+    closed: Vec<dossiers::ClosedCount>,
+    open: Vec<ReportRow>,
+    period: &Period,
+    group_by: GroupBy,
+) -> Result<Loaded, ApiError> {
     let mut names = HashMap::new();
     let mut result = Vec::new();
-    let mut apologies: HashMap<(Id, Id), u64> =
-        dossiers::apologised_late_counts(conn, root, period.start, period.end)?
-            .into_iter()
-            .map(|(procedure, agency, n)| ((procedure, agency), u64::try_from(n).unwrap_or(0)))
-            .collect();
-    let outcome = |text: Option<&str>| match text {
-        Some("early") => Outcome::Early,
-        Some("late") => Outcome::Late,
-        _ => Outcome::OnTime,
-    };
+    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
     let carried_at = period.start - chrono::Duration::microseconds(1);
-    for closed in dossiers::closed_counts(conn, root, period.start, period.end)? {
-        let (key, name) = group_of(
-            conn,
-            group_by,
-            closed.procedure_id,
-            closed.agency_id,
-            &mut groups,
-        )?;
+    for closed in closed {
+        let (key, name) = lookups.group(group_by, closed.key)?;
         names.insert(key.clone(), name);
         let dossier = |accepted_at, finished| ReportDossier {
             group: key.clone(),
@@ -196,95 +313,56 @@ fn report_dossiers(
             refused_at: None,
             open_at_end: None,
         };
-        let count = u64::try_from(closed.count).unwrap_or(0);
+        let total = count(Some(closed.count));
+        let result_with = |apology| Finish::Result {
+            outcome: match closed.outcome.as_deref() {
+                Some("early") => Outcome::Early,
+                Some("late") => Outcome::Late,
+                _ => Outcome::OnTime,
+            },
+            apology,
+        };
         let finish = match closed.state.as_str() {
             "refused" => {
                 let refused = ReportDossier {
                     refused_at: Some(period.start),
                     ..dossier(None, None)
                 };
-                result.push((refused, count));
+                result.push((refused, total));
                 continue;
             }
             "withdrawn" => Finish::Withdrawn,
             "stopped" => Finish::Stopped,
-            "result_ready" | "returned" => Finish::Result {
-                outcome: outcome(closed.outcome.as_deref()),
-                apology: false,
-            },
+            "result_ready" | "returned" => result_with(false),
             // No other state has a finish time.
             _ => continue,
         };
-        let new = u64::try_from(closed.accepted_in_period.unwrap_or(0)).unwrap_or(0);
-        for (accepted_at, mut times) in [(period.start, new), (carried_at, count - new.min(count))]
-        {
-            let finished = Some((period.start, finish));
-            if let Finish::Result {
-                outcome: Outcome::Late,
-                ..
-            } = finish
-            {
-                // Which of the late ones carry the apology does not change any other column.
-                let left = apologies
-                    .entry((closed.procedure_id, closed.agency_id))
-                    .or_default();
-                let apologised = (*left).min(times);
-                *left -= apologised;
-                times -= apologised;
-                let with_apology = Finish::Result {
-                    outcome: Outcome::Late,
-                    apology: true,
-                };
-                result.push((
-                    dossier(Some(accepted_at), Some((period.start, with_apology))),
-                    apologised,
-                ));
+        // Which of them are new, and which carry an apology, does not change
+        // any other column: the apologies go to the new ones first.
+        let new = count(closed.accepted_in_period).min(total);
+        let mut apologised = count(closed.apologised).min(total);
+        for (accepted_at, times) in [(period.start, new), (carried_at, total - new)] {
+            let with_apology = apologised.min(times);
+            apologised -= with_apology;
+            for (finish, times) in [
+                (result_with(true), with_apology),
+                (finish, times - with_apology),
+            ] {
+                if times > 0 {
+                    let finished = Some((period.start, finish));
+                    result.push((dossier(Some(accepted_at), finished), times));
+                }
             }
-            result.push((dossier(Some(accepted_at), finished), times));
         }
     }
-    let mut calendars: HashMap<Id, WorkingCalendar> = HashMap::new();
-    let mut limits = HashMap::new();
     // The end instant itself is outside the period: the clock as of just before it.
     let as_of = period.end - chrono::Duration::microseconds(1);
-    for row in dossiers::report_rows(conn, root, ReportWindow::OpenAt(period.end))? {
-        let (key, name) = match group_by {
-            "procedure" => (row.procedure_code, row.procedure_name),
-            "agency" => (row.agency_identifier, row.agency_name),
-            _ => (row.field_code, row.field_name),
-        };
+    for row in open {
+        let (key, name) = lookups.group(group_by, group_by.key(row.procedure_id, row.agency_id))?;
         names.insert(key.clone(), name);
-        let Some(received) = row.received_at else {
+        let ledger = ledger_of(&row)?;
+        let Some(clock) = lookups.clock(&row, &ledger, as_of)? else {
             continue;
-        };
-        if let std::collections::hash_map::Entry::Vacant(slot) = calendars.entry(row.agency_id) {
-            let agency = agencies::find(conn, row.agency_id)?;
-            match crate::calendars::calendar_for(conn, &agency)? {
-                Ok(calendar) => slot.insert(calendar),
-                Err(error) => return Ok(Err(error)),
-            };
-        }
-        if let std::collections::hash_map::Entry::Vacant(slot) = limits.entry(row.procedure_id) {
-            match definition(&procedures::find(conn, row.procedure_id)?) {
-                Ok(definition) => slot.insert(definition.time_limit),
-                Err(error) => return Ok(Err(error)),
-            };
-        }
-        let ledger: Vec<ClockEvent> = serde_json::from_str(&row.clock_events).unwrap_or_default();
-        let (Some(calendar), Some(limit)) =
-            (calendars.get(&row.agency_id), limits.get(&row.procedure_id))
-        else {
-            continue;
-        };
-        let input = ClockInput {
-            calendar,
-            limit: *limit,
-            received_at: received.and_utc(),
-            events: &ledger,
-        };
-        let state = match clock::evaluate(input, as_of) {
-            Ok(clock) => clock.state,
-            Err(error) => return Ok(Err(ApiError::Internal(error.to_string()))),
         };
         let dossier = ReportDossier {
             group: key,
@@ -293,13 +371,13 @@ fn report_dossiers(
             finished: None,
             refused_at: None,
             open_at_end: Some(OpenAtEnd {
-                overdue: state == DeadlineState::Overdue,
+                overdue: clock.state == DeadlineState::Overdue,
                 waiting_for_supplement: waiting_for_supplement(&ledger, period.end),
             }),
         };
         result.push((dossier, 1));
     }
-    Ok(Ok((result, names)))
+    Ok((result, names))
 }
 
 fn wants_csv(request: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
@@ -445,19 +523,12 @@ pub async fn kstt06_report(
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;
     let period = period_of(query.period.as_deref(), query.from, query.to)?;
-    let group_by = query.group_by.clone().unwrap_or_else(|| "field".into());
-    if !["field", "procedure", "agency"].contains(&group_by.as_str()) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "group_by",
-            "must be field, procedure or agency",
-        )]));
-    }
+    let group_by = GroupBy::parse(query.group_by.as_deref())?;
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let db = db.get_ref().clone();
-    let grouping = group_by.clone();
     let (dossiers, names) = web::block(move || {
         db.snapshot(|conn| match scope(conn, &principal, agency)? {
-            Ok(path) => report_dossiers(conn, &path, &period, &grouping),
+            Ok(path) => report_dossiers(conn, &path, &period, group_by),
             Err(error) => Ok(Err(error)),
         })
     })
@@ -467,7 +538,7 @@ pub async fn kstt06_report(
         from: period.first_day,
         to: period.last_day,
         agency_id: agency.to_string(),
-        group_by,
+        group_by: group_by.as_str().into(),
         rows: computed
             .rows
             .into_iter()
@@ -554,42 +625,21 @@ pub async fn overdue_report(
                 Ok(path) => path,
                 Err(error) => return Ok(Err(error)),
             };
+            let mut lookups = match Lookups::load(conn, &path)? {
+                Ok(lookups) => lookups,
+                Err(error) => return Ok(Err(error)),
+            };
             let rows = dossiers::report_rows(conn, &path, ReportWindow::OpenAt(as_of))?;
-            let mut calendars: HashMap<Id, WorkingCalendar> = HashMap::new();
             let mut lines = Vec::new();
             for row in rows {
-                let open = row.accepted_at.is_some_and(|a| a.and_utc() < as_of)
-                    && row.finished_at.is_none_or(|f| f.and_utc() >= as_of);
-                let Some(received) = row.received_at.filter(|_| open) else {
-                    continue;
-                };
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    calendars.entry(row.agency_id)
-                {
-                    let agency = agencies::find(conn, row.agency_id)?;
-                    match crate::calendars::calendar_for(conn, &agency)? {
-                        Ok(calendar) => slot.insert(calendar),
-                        Err(error) => return Ok(Err(error)),
-                    };
-                }
-                let Some(calendar) = calendars.get(&row.agency_id) else {
-                    continue;
-                };
-                let definition = match definition(&procedures::find(conn, row.procedure_id)?) {
-                    Ok(definition) => definition,
+                let ledger = match ledger_of(&row) {
+                    Ok(ledger) => ledger,
                     Err(error) => return Ok(Err(error)),
                 };
-                let ledger: Vec<ClockEvent> =
-                    serde_json::from_str(&row.clock_events).unwrap_or_default();
-                let input = ClockInput {
-                    calendar,
-                    limit: definition.time_limit,
-                    received_at: received.and_utc(),
-                    events: &ledger,
-                };
-                let legal = match clock::evaluate(input, as_of) {
-                    Ok(legal) => legal,
-                    Err(error) => return Ok(Err(ApiError::Internal(error.to_string()))),
+                let legal = match lookups.clock(&row, &ledger, as_of) {
+                    Ok(Some(legal)) => legal,
+                    Ok(None) => continue,
+                    Err(error) => return Ok(Err(error)),
                 };
                 let status = if legal.state == DeadlineState::Overdue {
                     "overdue"
@@ -867,7 +917,7 @@ fn indicator_facts(
     period: &Period,
     now: DateTime<Utc>,
 ) -> Result<Result<IndicatorFacts, ApiError>, DbError> {
-    let (form06, _) = match report_dossiers(conn, root, period, "field")? {
+    let (form06, _) = match report_dossiers(conn, root, period, GroupBy::Field)? {
         Ok(loaded) => loaded,
         Err(error) => return Ok(Err(error)),
     };
