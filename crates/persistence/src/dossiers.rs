@@ -2,10 +2,13 @@
 //! idempotency of online filings.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
 use motcua_domain::history::{EventContent, GENESIS, event_hash};
 
-use crate::db::DbConnection;
+use crate::db::{Backend, DbConnection};
 use crate::error::DbError;
 use crate::schema::{agencies, dossier_counters, dossier_events, dossiers, idempotency_keys};
 use crate::sql_types::{Id, to_db_time};
@@ -487,21 +490,15 @@ pub fn list(
     Ok(query.load(conn)?)
 }
 
-/// What reports read of a dossier, with its procedure and receiving agency.
+/// What reports read of a dossier open at some instant.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ReportRow {
-    /// Dossier.
-    pub id: Id,
+    /// Dossier code.
+    pub code: String,
     /// Channel.
     pub channel: String,
-    /// State now.
-    pub state: String,
     /// Accepted.
     pub accepted_at: Option<NaiveDateTime>,
-    /// Finished (result, stop, withdrawal after acceptance, or refusal).
-    pub finished_at: Option<NaiveDateTime>,
-    /// early, on_time, late.
-    pub outcome: Option<String>,
     /// The clock's raw start.
     pub received_at: Option<NaiveDateTime>,
     /// The clock ledger, JSON.
@@ -510,94 +507,33 @@ pub struct ReportRow {
     pub procedure_id: Id,
     /// Receiving agency.
     pub agency_id: Id,
-    /// Field code.
-    pub field_code: String,
-    /// Field name.
-    pub field_name: String,
-    /// Procedure code.
-    pub procedure_code: String,
-    /// Procedure name.
-    pub procedure_name: String,
-    /// Agency identifier.
-    pub agency_identifier: String,
-    /// Agency name.
-    pub agency_name: String,
-    /// The procedure version's online service kind.
-    pub online_kind: String,
-    /// Dossier code.
-    pub code: String,
 }
 
-/// Which dossiers a report reads.
-#[derive(Debug, Clone, Copy)]
-pub enum ReportWindow {
-    /// For the period `[start, end)`: accepted before `end` and not finished
-    /// before `start`, or refused at intake within the period.
-    Period(DateTime<Utc>, DateTime<Utc>),
-    /// Open at the instant: accepted before it and not finished before it.
-    OpenAt(DateTime<Utc>),
-}
-
-/// The dossiers of the subtree at `root_path` in the window.
-pub fn report_rows(
+/// The dossiers under `root_path` open at `at`: accepted before it and not
+/// finished before it.
+pub fn open_at(
     conn: &mut DbConnection,
     root_path: &str,
-    window: ReportWindow,
+    at: DateTime<Utc>,
 ) -> Result<Vec<ReportRow>, DbError> {
-    use crate::schema::procedures;
-    let mut query = dossiers::table
+    let at = to_db_time(at);
+    Ok(dossiers::table
         .inner_join(agencies::table)
-        .inner_join(procedures::table)
         .filter(agencies::path.like(format!("{root_path}%")))
-        .into_boxed();
-    query = match window {
-        ReportWindow::Period(start, end) => {
-            let (start, end) = (to_db_time(start), to_db_time(end));
-            query.filter(
-                dossiers::accepted_at
-                    .lt(end)
-                    .and(
-                        dossiers::finished_at
-                            .is_null()
-                            .or(dossiers::finished_at.ge(start)),
-                    )
-                    .or(dossiers::state
-                        .eq("refused")
-                        .and(dossiers::finished_at.ge(start))
-                        .and(dossiers::finished_at.lt(end))),
-            )
-        }
-        ReportWindow::OpenAt(at) => {
-            let at = to_db_time(at);
-            query.filter(
-                dossiers::accepted_at.lt(at).and(
-                    dossiers::finished_at
-                        .is_null()
-                        .or(dossiers::finished_at.ge(at)),
-                ),
-            )
-        }
-    };
-    Ok(query
+        .filter(dossiers::accepted_at.lt(at))
+        .filter(
+            dossiers::finished_at
+                .is_null()
+                .or(dossiers::finished_at.ge(at)),
+        )
         .select((
-            dossiers::id,
+            dossiers::code,
             dossiers::channel,
-            dossiers::state,
             dossiers::accepted_at,
-            dossiers::finished_at,
-            dossiers::outcome,
             dossiers::received_at,
             dossiers::clock_events,
             dossiers::procedure_id,
             dossiers::receiving_agency_id,
-            procedures::field_code,
-            procedures::field_name,
-            procedures::code,
-            procedures::name,
-            agencies::identifier,
-            agencies::name,
-            procedures::online_kind,
-            dossiers::code,
         ))
         .load(conn)?)
 }
@@ -694,86 +630,131 @@ pub fn closed_counts(
     })
 }
 
-/// The events with `action` on dossiers under `root_path` (dossier and
-/// payload), recorded in `[start, end)` when a window is given.
-pub fn subtree_events(
-    conn: &mut DbConnection,
-    root_path: &str,
-    action: &str,
-    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
-) -> Result<Vec<(Id, String)>, DbError> {
-    let mut query = dossier_events::table
-        .inner_join(dossiers::table.inner_join(agencies::table))
-        .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(dossier_events::action.eq(action))
-        .select((dossier_events::dossier_id, dossier_events::payload))
-        .into_boxed();
-    if let Some((start, end)) = window {
-        query = query
-            .filter(dossier_events::at.ge(to_db_time(start)))
-            .filter(dossier_events::at.lt(to_db_time(end)));
+/// A top-level string field of an event's JSON payload, in the backend's
+/// JSON dialect (`key` is a constant of ours, never user input).
+fn payload_field(backend: Backend, key: &'static str) -> SqlLiteral<Nullable<Text>> {
+    match backend {
+        Backend::Postgres => sql(&format!("(dossier_events.payload::json ->> '{key}')")),
+        Backend::Sqlite => sql(&format!("json_extract(dossier_events.payload, '$.{key}')")),
     }
-    Ok(query.load(conn)?)
 }
 
-/// Results recorded in `[start, end)` under `root_path`: dossier, outcome
-/// (early, on_time, late) and result delivery.
-pub fn results_in(
+/// `sum(case when condition then 1 else 0 end)`: how many rows meet it.
+macro_rules! how_many {
+    ($condition:expr) => {
+        diesel::dsl::sum(
+            diesel::dsl::case_when($condition, 1.into_sql::<diesel::sql_types::Integer>())
+                .otherwise(0.into_sql::<diesel::sql_types::Integer>()),
+        )
+    };
+}
+
+/// Payments recorded in `[start, end)` on dossiers under `root_path`: how
+/// many, and how many of them online (through the gateway or the portal).
+pub fn payment_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<(Id, Option<String>, String)>, DbError> {
+) -> Result<(i64, Option<i64>), DbError> {
+    let method = payload_field(conn.backend(), "method");
+    Ok(dossier_events::table
+        .inner_join(dossiers::table.inner_join(agencies::table))
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossier_events::action.eq("record_payment"))
+        .filter(dossier_events::at.ge(to_db_time(start)))
+        .filter(dossier_events::at.lt(to_db_time(end)))
+        .select((diesel::dsl::count_star(), how_many!(method.eq("online"))))
+        .get_result(conn)?)
+}
+
+/// Results recorded in `[start, end)` under `root_path`, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
+pub struct ResultCounts {
+    /// Results.
+    pub results: i64,
+    /// Of which neither late nor rated "dissatisfied" (whenever rated).
+    pub satisfying: Option<i64>,
+    /// Of which delivered electronically.
+    pub delivered_online: Option<i64>,
+}
+
+/// Counts the results recorded in `[start, end)` under `root_path`.
+pub fn result_counts(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<ResultCounts, DbError> {
+    let dissatisfied = dossier_events::table
+        .filter(dossier_events::action.eq("rate"))
+        .filter(payload_field(conn.backend(), "overall").eq("dissatisfied"))
+        .select(dossier_events::dossier_id);
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::state.eq_any(["result_ready", "returned"]))
         .filter(dossiers::finished_at.ge(to_db_time(start)))
         .filter(dossiers::finished_at.lt(to_db_time(end)))
-        .select((dossiers::id, dossiers::outcome, dossiers::result_delivery))
-        .load(conn)?)
+        .select((
+            diesel::dsl::count_star(),
+            how_many!(
+                dossiers::outcome
+                    .ne("late")
+                    // `NOT (id IN …)`: PostgreSQL hashes an `IN` subquery
+                    // once, but runs `<> ALL` again for every row.
+                    .and(diesel::dsl::not(dossiers::id.eq_any(dissatisfied)))
+            ),
+            how_many!(dossiers::result_delivery.eq("online")),
+        ))
+        .get_result(conn)?)
 }
 
-/// Dossiers accepted in `[start, end)` under `root_path` for procedures
-/// offered as `online_kind`, counted by channel.
-pub fn accepted_by_channel(
+/// Dossiers accepted in `[start, end)` under `root_path`, counted by
+/// procedure version, agency and channel.
+pub fn accepted_counts(
     conn: &mut DbConnection,
     root_path: &str,
-    online_kind: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<(String, i64)>, DbError> {
-    use crate::schema::procedures;
+) -> Result<Vec<(Id, Id, String, i64)>, DbError> {
     Ok(dossiers::table
         .inner_join(agencies::table)
-        .inner_join(procedures::table)
         .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(procedures::online_kind.eq(online_kind))
         .filter(dossiers::accepted_at.ge(to_db_time(start)))
         .filter(dossiers::accepted_at.lt(to_db_time(end)))
-        .group_by(dossiers::channel)
-        .select((dossiers::channel, diesel::dsl::count_star()))
+        .group_by((
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
+            dossiers::channel,
+        ))
+        .select((
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
+            dossiers::channel,
+            diesel::dsl::count_star(),
+        ))
         .load(conn)?)
 }
 
-/// When an online filing's acknowledgement was due, and when it was given.
-pub type Acknowledgement = (Option<NaiveDateTime>, Option<NaiveDateTime>);
-
 /// Online filings under `root_path` whose acknowledgement fell due in
-/// `[start, end)`.
-pub fn acknowledgements_due(
+/// `[start, end)`: how many, and how many were acknowledged in time.
+pub fn acknowledgement_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<Acknowledgement>, DbError> {
+) -> Result<(i64, Option<i64>), DbError> {
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::ack_due_at.ge(to_db_time(start)))
         .filter(dossiers::ack_due_at.lt(to_db_time(end)))
-        .select((dossiers::ack_due_at, dossiers::acknowledged_at))
-        .load(conn)?)
+        .select((
+            diesel::dsl::count_star(),
+            how_many!(dossiers::acknowledged_at.le(dossiers::ack_due_at)),
+        ))
+        .get_result(conn)?)
 }
 
 /// Reserves `count` consecutive numbers of `agency` on `day` (in the caller's

@@ -1,7 +1,7 @@
 //! Auditors' reports (auditors and administrators, within their subtree), as
 //! JSON or CSV (`?format=csv` or `Accept: text/csv`; UTF-8 with a BOM).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -9,11 +9,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::clock::{
     self, ClockEvent, ClockInput, DeadlineState, LegalClock, Outcome, PauseCause, TimeLimit,
 };
-use motcua_domain::indicators::{Indicator, IndicatorFacts, indicators};
+use motcua_domain::indicators::{Indicator, IndicatorFacts, Share, indicators};
 use motcua_domain::lifecycle::Role;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
 use motcua_persistence::agencies::{self, Agency};
-use motcua_persistence::dossiers::{self, CountBy, ReportRow, ReportWindow};
+use motcua_persistence::dossiers::{self, CountBy, ReportRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::{Db, DbConnection, DbError, Id};
 use serde::{Deserialize, Serialize};
@@ -271,18 +271,15 @@ impl Lookups {
 /// evaluated as of the end.
 fn report_dossiers(
     conn: &mut DbConnection,
+    lookups: &mut Lookups,
     root: &str,
     period: &Period,
     group_by: GroupBy,
 ) -> Result<Result<Loaded, ApiError>, DbError> {
-    let mut lookups = match Lookups::load(conn, root)? {
-        Ok(lookups) => lookups,
-        Err(error) => return Ok(Err(error)),
-    };
     let closed =
         dossiers::closed_counts(conn, root, group_by.count_by(), period.start, period.end)?;
-    let open = dossiers::report_rows(conn, root, ReportWindow::OpenAt(period.end))?;
-    Ok(counted(&mut lookups, closed, open, period, group_by))
+    let open = dossiers::open_at(conn, root, period.end)?;
+    Ok(counted(lookups, closed, open, period, group_by))
 }
 
 fn ledger_of(row: &ReportRow) -> Result<Vec<ClockEvent>, ApiError> {
@@ -456,17 +453,19 @@ fn reporter(principal: &Principal, agency_id: Option<&str>) -> Result<Id, ApiErr
     }
 }
 
-/// The agency's materialized path, if in the principal's reach.
-fn scope(
+/// The agency's materialized path, if in the principal's reach, with the
+/// lookups of its subtree.
+fn in_reach(
     conn: &mut DbConnection,
     principal: &Principal,
     agency: Id,
-) -> Result<Result<String, ApiError>, DbError> {
-    match agencies::find(conn, agency) {
-        Ok(agency) if principal.reaches(&agency.path) => Ok(Ok(agency.path)),
-        Ok(_) | Err(DbError::NotFound) => Ok(Err(ApiError::NotFound)),
-        Err(other) => Err(other),
-    }
+) -> Result<Result<(String, Lookups), ApiError>, DbError> {
+    let path = match agencies::find(conn, agency) {
+        Ok(agency) if principal.reaches(&agency.path) => agency.path,
+        Ok(_) | Err(DbError::NotFound) => return Ok(Err(ApiError::NotFound)),
+        Err(other) => return Err(other),
+    };
+    Ok(Lookups::load(conn, &path)?.map(|lookups| (path, lookups)))
 }
 
 /// Writes a CSV document: BOM, a header of "Vietnamese heading (key)", rows.
@@ -527,8 +526,10 @@ pub async fn kstt06_report(
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let db = db.get_ref().clone();
     let (dossiers, names) = web::block(move || {
-        db.snapshot(|conn| match scope(conn, &principal, agency)? {
-            Ok(path) => report_dossiers(conn, &path, &period, group_by),
+        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
+            Ok((path, mut lookups)) => {
+                report_dossiers(conn, &mut lookups, &path, &period, group_by)
+            }
             Err(error) => Ok(Err(error)),
         })
     })
@@ -594,6 +595,42 @@ pub struct OverdueLine {
     pub paused: bool,
 }
 
+/// The lines of the overdue list: the open dossiers overdue at `as_of`, or
+/// due within `soon` of working time with their clock running.
+fn overdue_lines(
+    lookups: &mut Lookups,
+    rows: Vec<ReportRow>,
+    as_of: DateTime<Utc>,
+    soon: chrono::Duration,
+) -> Result<Vec<OverdueLine>, ApiError> {
+    let mut lines = Vec::new();
+    for row in rows {
+        let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, as_of)? else {
+            continue;
+        };
+        let status = if legal.state == DeadlineState::Overdue {
+            "overdue"
+        } else if legal.remaining <= soon && !legal.is_paused {
+            "due_soon"
+        } else {
+            continue;
+        };
+        let (procedure, _) = lookups.procedure(row.procedure_id)?;
+        lines.push(OverdueLine {
+            procedure_code: procedure.code.clone(),
+            procedure_name: procedure.name.clone(),
+            agency: lookups.agency(row.agency_id)?.name.clone(),
+            code: row.code,
+            received_at: legal.received_at,
+            due_at: legal.due_at,
+            status: status.into(),
+            remaining_seconds: legal.remaining.num_seconds(),
+            paused: legal.is_paused,
+        });
+    }
+    Ok(lines)
+}
+
 /// Open dossiers past their due time, or within `due_within_hours` working
 /// hours of it, at an instant (most overdue first).
 #[utoipa::path(
@@ -620,47 +657,12 @@ pub async fn overdue_report(
     let soon = chrono::Duration::hours(query.due_within_hours.unwrap_or(8).clamp(0, 24 * 200));
     let db = db.get_ref().clone();
     let mut lines = web::block(move || {
-        db.snapshot(|conn| {
-            let path = match scope(conn, &principal, agency)? {
-                Ok(path) => path,
-                Err(error) => return Ok(Err(error)),
-            };
-            let mut lookups = match Lookups::load(conn, &path)? {
-                Ok(lookups) => lookups,
-                Err(error) => return Ok(Err(error)),
-            };
-            let rows = dossiers::report_rows(conn, &path, ReportWindow::OpenAt(as_of))?;
-            let mut lines = Vec::new();
-            for row in rows {
-                let ledger = match ledger_of(&row) {
-                    Ok(ledger) => ledger,
-                    Err(error) => return Ok(Err(error)),
-                };
-                let legal = match lookups.clock(&row, &ledger, as_of) {
-                    Ok(Some(legal)) => legal,
-                    Ok(None) => continue,
-                    Err(error) => return Ok(Err(error)),
-                };
-                let status = if legal.state == DeadlineState::Overdue {
-                    "overdue"
-                } else if legal.remaining <= soon && !legal.is_paused {
-                    "due_soon"
-                } else {
-                    continue;
-                };
-                lines.push(OverdueLine {
-                    code: row.code,
-                    procedure_code: row.procedure_code,
-                    procedure_name: row.procedure_name,
-                    agency: row.agency_name,
-                    received_at: legal.received_at,
-                    due_at: legal.due_at,
-                    status: status.into(),
-                    remaining_seconds: legal.remaining.num_seconds(),
-                    paused: legal.is_paused,
-                });
+        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
+            Ok((path, mut lookups)) => {
+                let rows = dossiers::open_at(conn, &path, as_of)?;
+                Ok(overdue_lines(&mut lookups, rows, as_of, soon))
             }
-            Ok(Ok(lines))
+            Err(error) => Ok(Err(error)),
         })
     })
     .await???;
@@ -742,6 +744,52 @@ pub struct UptakeLine {
     pub full_share: f64,
 }
 
+/// The uptake lines from the accepted counts, by procedure code or agency.
+fn uptake(
+    lookups: &Lookups,
+    counts: Vec<(Id, Id, String, i64)>,
+    by_agency: bool,
+) -> Result<BTreeMap<String, UptakeLine>, ApiError> {
+    let mut groups: BTreeMap<String, UptakeLine> = BTreeMap::new();
+    for (procedure, agency, channel, n) in counts {
+        let n = u64::try_from(n).unwrap_or(0);
+        let (procedure, _) = lookups.procedure(procedure)?;
+        let (key, name, offered) = if by_agency {
+            let agency = lookups.agency(agency)?;
+            (
+                agency.identifier.clone(),
+                agency.name.clone(),
+                String::new(),
+            )
+        } else {
+            (
+                procedure.code.clone(),
+                procedure.name.clone(),
+                procedure.online_kind.clone(),
+            )
+        };
+        let line = groups.entry(key.clone()).or_insert_with(|| UptakeLine {
+            key,
+            name,
+            offered,
+            ..UptakeLine::default()
+        });
+        line.total += n;
+        match channel.as_str() {
+            "online" => {
+                line.online += n;
+                match procedure.online_kind.as_str() {
+                    "full" => line.full_online += n,
+                    _ => line.partial_online += n,
+                }
+            }
+            "postal" => line.postal += n,
+            _ => line.direct += n,
+        }
+    }
+    Ok(groups)
+}
+
 /// Online uptake: per procedure (or agency), the new dossiers of the period by
 /// channel, the share filed online, and full vs partial online service, next
 /// to what the procedure offers — "online filing under 30%" at a glance.
@@ -776,54 +824,16 @@ pub async fn online_uptake(
     };
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let db = db.get_ref().clone();
-    let rows = web::block(move || {
-        db.snapshot(|conn| match scope(conn, &principal, agency)? {
-            Ok(path) => Ok(Ok(dossiers::report_rows(
-                conn,
-                &path,
-                ReportWindow::Period(period.start, period.end),
-            )?)),
+    let groups = web::block(move || {
+        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
+            Ok((path, lookups)) => {
+                let counts = dossiers::accepted_counts(conn, &path, period.start, period.end)?;
+                Ok(uptake(&lookups, counts, by_agency))
+            }
             Err(error) => Ok(Err(error)),
         })
     })
     .await???;
-    let mut groups: std::collections::BTreeMap<String, UptakeLine> =
-        std::collections::BTreeMap::new();
-    for row in rows {
-        let new = row
-            .accepted_at
-            .is_some_and(|a| period.start <= a.and_utc() && a.and_utc() < period.end);
-        if !new {
-            continue;
-        }
-        let (key, name, offered) = if by_agency {
-            (row.agency_identifier, row.agency_name, String::new())
-        } else {
-            (
-                row.procedure_code,
-                row.procedure_name,
-                row.online_kind.clone(),
-            )
-        };
-        let line = groups.entry(key.clone()).or_insert_with(|| UptakeLine {
-            key,
-            name,
-            offered,
-            ..UptakeLine::default()
-        });
-        line.total += 1;
-        match row.channel.as_str() {
-            "online" => {
-                line.online += 1;
-                match row.online_kind.as_str() {
-                    "full" => line.full_online += 1,
-                    _ => line.partial_online += 1,
-                }
-            }
-            "postal" => line.postal += 1,
-            _ => line.direct += 1,
-        }
-    }
     let lines: Vec<UptakeLine> = groups
         .into_values()
         .map(|mut line| {
@@ -913,11 +923,12 @@ pub struct IndicatorsReport {
 /// only up to `now`: one not yet due is not yet late).
 fn indicator_facts(
     conn: &mut DbConnection,
+    lookups: &mut Lookups,
     root: &str,
     period: &Period,
     now: DateTime<Utc>,
 ) -> Result<Result<IndicatorFacts, ApiError>, DbError> {
-    let (form06, _) = match report_dossiers(conn, root, period, GroupBy::Field)? {
+    let (form06, _) = match report_dossiers(conn, lookups, root, period, GroupBy::Field)? {
         Ok(loaded) => loaded,
         Err(error) => return Ok(Err(error)),
     };
@@ -925,43 +936,42 @@ fn indicator_facts(
         form06: kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total,
         ..IndicatorFacts::default()
     };
-    for (channel, count) in
-        dossiers::accepted_by_channel(conn, root, "full", period.start, period.end)?
+    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
+    for (procedure, _, channel, n) in
+        dossiers::accepted_counts(conn, root, period.start, period.end)?
     {
-        let count = u64::try_from(count).unwrap_or_default();
-        facts.online_filing.denominator += count;
-        if channel == "online" {
-            facts.online_filing.numerator += count;
+        let offered = match lookups.procedure(procedure) {
+            Ok((procedure, _)) => procedure.online_kind.as_str(),
+            Err(error) => return Ok(Err(error)),
+        };
+        if offered == "full" {
+            facts.online_filing.denominator += count(Some(n));
+            if channel == "online" {
+                facts.online_filing.numerator += count(Some(n));
+            }
         }
     }
-    let payload_says = |payload: &str, key: &str, value: &str| {
-        serde_json::from_str::<serde_json::Value>(payload)
-            .is_ok_and(|v| v.get(key).and_then(serde_json::Value::as_str) == Some(value))
+    let (paid, online) = dossiers::payment_counts(conn, root, period.start, period.end)?;
+    facts.online_payment = Share {
+        numerator: count(online),
+        denominator: count(Some(paid)),
     };
-    let window = Some((period.start, period.end));
-    for (_, payload) in dossiers::subtree_events(conn, root, "record_payment", window)? {
-        facts
-            .online_payment
-            .count(payload_says(&payload, "method", "online"));
-    }
-    let dissatisfied: HashSet<Id> = dossiers::subtree_events(conn, root, "rate", None)?
-        .into_iter()
-        .filter(|(_, payload)| payload_says(payload, "overall", "dissatisfied"))
-        .map(|(id, _)| id)
-        .collect();
-    for (id, outcome, delivery) in dossiers::results_in(conn, root, period.start, period.end)? {
-        facts.electronic_result.count(delivery == "online");
-        facts
-            .satisfaction
-            .count(outcome.as_deref() != Some("late") && !dissatisfied.contains(&id));
-    }
+    let results = dossiers::result_counts(conn, root, period.start, period.end)?;
+    facts.satisfaction = Share {
+        numerator: count(results.satisfying),
+        denominator: count(Some(results.results)),
+    };
+    facts.electronic_result = Share {
+        numerator: count(results.delivered_online),
+        denominator: count(Some(results.results)),
+    };
     let due_until = period.end.min(now);
     if period.start < due_until {
-        for (due, given) in dossiers::acknowledgements_due(conn, root, period.start, due_until)? {
-            facts
-                .acknowledgement
-                .count(given.zip(due).is_some_and(|(given, due)| given <= due));
-        }
+        let (due, in_time) = dossiers::acknowledgement_counts(conn, root, period.start, due_until)?;
+        facts.acknowledgement = Share {
+            numerator: count(in_time),
+            denominator: count(Some(due)),
+        };
     }
     Ok(Ok(facts))
 }
@@ -995,8 +1005,8 @@ pub async fn indicators_report(
     let now = clock_now.now();
     let db = db.get_ref().clone();
     let facts = web::block(move || {
-        db.snapshot(|conn| match scope(conn, &principal, agency)? {
-            Ok(path) => indicator_facts(conn, &path, &period, now),
+        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
+            Ok((path, mut lookups)) => indicator_facts(conn, &mut lookups, &path, &period, now),
             Err(error) => Ok(Err(error)),
         })
     })
