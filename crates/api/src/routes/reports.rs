@@ -282,6 +282,11 @@ fn report_dossiers(
     Ok(counted(lookups, closed, open, period, group_by))
 }
 
+/// A count from SQL (`count(*)` or a nullable `sum`) as a number of dossiers.
+fn count(n: Option<i64>) -> u64 {
+    u64::try_from(n.unwrap_or(0)).unwrap_or(0)
+}
+
 fn ledger_of(row: &ReportRow) -> Result<Vec<ClockEvent>, ApiError> {
     serde_json::from_str(&row.clock_events)
         .map_err(|e| ApiError::Internal(format!("dossier {} ledger: {e}", row.code)))
@@ -297,7 +302,6 @@ fn counted(
 ) -> Result<Loaded, ApiError> {
     let mut names = HashMap::new();
     let mut result = Vec::new();
-    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
     let carried_at = period.start - chrono::Duration::microseconds(1);
     for closed in closed {
         let (key, name) = lookups.group(group_by, closed.key)?;
@@ -936,7 +940,6 @@ fn indicator_facts(
         form06: kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total,
         ..IndicatorFacts::default()
     };
-    let count = |n: Option<i64>| u64::try_from(n.unwrap_or(0)).unwrap_or(0);
     for (procedure, _, channel, n) in
         dossiers::accepted_counts(conn, root, period.start, period.end)?
     {
