@@ -209,8 +209,15 @@ fn simulate(
     let day = first_day + Duration::days(random.below(days) as i64);
     let minute = 7 * 60 + random.below(11 * 60) as i64;
     let arrived = from_local(day.and_time(chrono::NaiveTime::MIN) + Duration::minutes(minute));
+    let online = channel == "online";
+    // The desk takes an online filing up within its working hours, a little later.
+    let picked_up = if online {
+        arrived + Duration::minutes(10 + random.below(290) as i64)
+    } else {
+        arrived
+    };
     let accepted = calendar
-        .next_working_instant(to_local(arrived))
+        .next_working_instant(to_local(picked_up))
         .map(from_local)
         .map_err(|e| e.to_string())?;
     let end = from_local(end_of_history().and_time(chrono::NaiveTime::MIN));
@@ -222,25 +229,23 @@ fn simulate(
         clock::due_time(calendar, definition.time_limit, arrived).map_err(|e| e.to_string())?;
     let mut history = History {
         events: Vec::new(),
-        state: State::Accepted,
+        state: State::Submitted,
+    };
+    let filing = json!({"channel": channel, "procedure_code": procedure.code});
+    let (accept, refuse) = if online {
+        history.push(arrived, "file_online", State::Submitted, filing.clone());
+        ("accept", "refuse")
+    } else {
+        ("intake_accept", "intake_refuse")
     };
     let mut finished: Option<DateTime<Utc>> = None;
     let mut outcome = None;
     if refused {
-        history.push(accepted, "intake_refuse", State::Refused, json!({}));
+        let refusal = json!({"reason": "Không thuộc thẩm quyền", "legal_basis": "Điều 9"});
+        history.push(accepted, refuse, State::Refused, refusal);
         finished = Some(accepted);
     } else {
-        let first = if channel == "online" {
-            "file_online"
-        } else {
-            "intake_accept"
-        };
-        history.push(
-            accepted,
-            first,
-            State::Accepted,
-            json!({"channel": channel}),
-        );
+        history.push(accepted, accept, State::Accepted, filing);
         if let Some(payment) = payment(random, channel, definition, accepted) {
             history.push(
                 accepted + Duration::minutes(5),
@@ -303,7 +308,9 @@ fn simulate(
                 due + Duration::hours(1 + random.below(72) as i64),
             )),
         };
-        if let Some((final_state, at)) = at.filter(|(_, at)| *at < end && *at > accepted) {
+        // Never before the last pause ended (the ledger stays in time order).
+        let at = at.map(|(state, at)| (state, at.max(last + Duration::minutes(30))));
+        if let Some((final_state, at)) = at.filter(|(_, at)| *at < end) {
             let late = at > due;
             // Most late results were announced: an apology at least a working
             // day before the due time (the law's "in time"), when there was one.
@@ -320,7 +327,7 @@ fn simulate(
                 )
                 .map(|c| c.remaining)
                 .map_err(|e| e.to_string())?;
-                if left >= Duration::hours(8) {
+                if left >= calendar.standard_day() {
                     let apology = json!({
                         "reason": "Cần xác minh thêm",
                         "new_appointment_at": at + Duration::hours(4),
@@ -382,9 +389,12 @@ fn simulate(
             .into(),
         details: details.to_string(),
         result_delivery: delivery.into(),
-        submitted_at: (channel == "online").then(|| to_db_time(arrived)),
-        ack_due_at: None,
-        acknowledged_at: (channel == "online").then_some(now),
+        submitted_at: online.then(|| to_db_time(arrived)),
+        ack_due_at: online
+            .then(|| clock::acknowledgement_due(calendar, arrived).map(to_db_time))
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        acknowledged_at: online.then_some(now),
         received_at: (!refused).then(|| to_db_time(arrived)),
         due_at: (!refused).then(|| to_db_time(due_at)),
         clock_events: serde_json::to_string(&ledger).map_err(|e| e.to_string())?,
@@ -392,7 +402,7 @@ fn simulate(
         outcome: outcome
             .and_then(|o| serde_json::to_value(o).ok())
             .and_then(|v| v.as_str().map(str::to_owned)),
-        created_at: now,
+        created_at: to_db_time(arrived),
         updated_at: now,
         accepted_at: (!refused).then_some(now),
     };

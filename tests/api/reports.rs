@@ -141,7 +141,7 @@ async fn history(app: &TestApp, fixture: &Fixture) {
 }
 
 /// Eighteen more dossiers (E1–E18) on top of [`history`]: same-day
-/// certifications (field CT) and marriage registrations (field HT) at the
+/// certifications (field CT) and guardianship registrations (field HT) at the
 /// commune, residence dossiers (CTRU) at its unit `000.01.01.H01`. Each
 /// fate is in its comment; due times follow docs/legal-clock.md.
 async fn more_history(app: &TestApp, fixture: &Fixture) {
@@ -149,7 +149,7 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
     let officer = fixture.token(Who::Officer).unwrap_or_default().to_owned();
     let leader = fixture.token(Who::Leader).unwrap_or_default().to_owned();
     let certification = json!([{"requirement_code": "BC", "originals": 1}, {"requirement_code": "BS", "copies": 1}]);
-    let marriage = json!([{"requirement_code": "TK", "originals": 1}, {"requirement_code": "VB", "originals": 1}]);
+    let guardianship = json!([{"requirement_code": "TK", "originals": 1}, {"requirement_code": "VB", "originals": 1}]);
     let residence = json!([{"requirement_code": "TK", "originals": 1}, {"requirement_code": "CM", "copies": 1}]);
     let accept = json!({"kind": "accept"});
     let refuse = json!({"kind": "refuse", "reason": "sai thẩm quyền", "legal_basis": "Điều 9"});
@@ -172,7 +172,7 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
     let at = |when: &str| app.clock.set(vn(when));
     let done = json!({"outcome": "approved"});
     let (own, unit) = ("clerk.a", "staff.child");
-    let (copy, marry, stay) = ("2.000815", "1.004837", "1.004194");
+    let (copy, guard, stay) = ("2.000815", "1.004837", "1.004194");
 
     // E1: same-day, accepted Thu 01/10 10:00 (due 17:00 that day), result 14:00: on time.
     let e1 = intake("2026-10-01 10:00", own, copy, &certification, &accept).await;
@@ -281,9 +281,9 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
     // E15: accepted Fri 27/11 09:00 (due Wed 02/12 09:00): open and within at the end of November.
     intake("2026-11-27 09:00", unit, stay, &residence, &accept).await;
 
-    // E16: marriage, accepted Mon 09/11 09:00 (due Thu 12/11 09:00), apology Tue 10/11,
+    // E16: guardianship, accepted Mon 09/11 09:00 (due Thu 12/11 09:00), apology Tue 10/11,
     //      result Fri 13/11: late with an apology.
-    let e16 = intake("2026-11-09 09:00", own, marry, &marriage, &accept).await;
+    let e16 = intake("2026-11-09 09:00", own, guard, &guardianship, &accept).await;
     at("2026-11-10 09:00");
     act(
         app,
@@ -296,9 +296,9 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
     at("2026-11-13 10:00");
     act(app, &officer, &e16, "complete", done.clone()).await;
     // E17: refused at the desk on Tue 10/11.
-    intake("2026-11-10 10:00", own, marry, &marriage, &refuse).await;
+    intake("2026-11-10 10:00", own, guard, &guardianship, &refuse).await;
     // E18: accepted Wed 11/11 09:00 (due Mon 16/11 09:00), result Mon 16/11 08:30: on time.
-    let e18 = intake("2026-11-11 09:00", own, marry, &marriage, &accept).await;
+    let e18 = intake("2026-11-11 09:00", own, guard, &guardianship, &accept).await;
     at("2026-11-16 08:30");
     act(app, &officer, &e18, "complete", done).await;
 }
@@ -431,7 +431,7 @@ async fn form_06_over_a_hand_built_history(app: TestApp) {
         ),
         "{by_agency}"
     );
-    // By procedure, November: marriage registrations are E16–E18.
+    // By procedure, November: the guardianship registrations are E16–E18.
     let by_procedure = report("period=2026-11&group_by=procedure").await;
     assert_eq!(row(&by_procedure, "1.004837"), row(&november, "HT"));
     // The province's auditor is not in this fixture; the commune's auditor cannot see the sibling.
@@ -917,6 +917,64 @@ async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
         (whole[1] + whole[2], whole[8]),
         (new_in_months, closing.unwrap_or(0))
     );
+    // Some late results were announced by an apology, never more than were late.
+    assert!(0 < whole[14] && whole[14] <= whole[7], "{whole:?}");
+    // The indicators see the generated payments and ratings.
+    let indicators = json(
+        app.get_as(
+            "/api/v1/reports/indicators?from=2026-07-01&to=2026-10-31",
+            &token,
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    let share = |key: &str| {
+        indicators["indicators"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["key"] == key)
+            .map(|i| (i["numerator"].as_u64(), i["denominator"].as_u64()))
+    };
+    // Some but not all paid online, and some results were late or disliked;
+    // acknowledgements: some were due, perhaps all given in time.
+    for (key, all_may_meet) in [
+        ("online_payment", false),
+        ("satisfaction", false),
+        ("acknowledgement", true),
+    ] {
+        assert!(
+            share(key).is_some_and(|(n, d)| n
+                .zip(d)
+                .is_some_and(|(n, d)| 0 < n && (n < d || (all_may_meet && n == d)))),
+            "{key}: {indicators}"
+        );
+    }
+    // Every generated clock ledger is in time order and starts after the receipt.
+    let ledgers = app
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use motcua_persistence::schema::dossiers;
+            dossiers::table
+                .select((dossiers::received_at, dossiers::clock_events))
+                .load::<(Option<chrono::NaiveDateTime>, String)>(conn)
+                .map_err(motcua_persistence::DbError::from)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (received, ledger) in ledgers {
+        let events: Vec<motcua_domain::clock::ClockEvent> =
+            serde_json::from_str(&ledger).unwrap_or_else(|e| panic!("{e}: {ledger}"));
+        let times: Vec<_> = events.iter().map(|e| e.at()).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1])
+                && times
+                    .first()
+                    .is_none_or(|first| received.is_some_and(|r| r.and_utc() <= *first)),
+            "{received:?} {ledger}"
+        );
+    }
     // The generated dossiers are real ones: the busiest reads back through the
     // API, and its hash-chained history verifies.
     let busiest = app

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -271,6 +272,11 @@ pub struct Readiness {
 pub struct Db {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    /// SQLite has one writer at a time. Writers of this process queue here,
+    /// and each is woken as soon as the one before it commits, instead of
+    /// polling the database lock in SQLite's busy handler (which sleeps in
+    /// steps of up to 100 ms). Other processes still wait on `busy_timeout`.
+    sqlite_writers: Option<Arc<Mutex<()>>>,
 }
 
 impl fmt::Debug for Db {
@@ -303,6 +309,8 @@ impl Db {
         Ok(Db {
             pool,
             backend: config.url.backend(),
+            sqlite_writers: (config.url.backend() == Backend::Sqlite)
+                .then(|| Arc::new(Mutex::new(()))),
         })
     }
 
@@ -321,11 +329,18 @@ impl Db {
         f(&mut conn)
     }
 
-    /// Runs `f` in one write transaction (see [`DbConnection::write`]): all or nothing.
+    /// Runs `f` in one write transaction (see [`DbConnection::write`]): all or
+    /// nothing. On SQLite, after this process's earlier writers (in turn,
+    /// before taking a connection from the pool).
     pub fn write<T>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
+        // A writer that panicked rolled its transaction back; the turn is free.
+        let _turn = self
+            .sqlite_writers
+            .as_ref()
+            .map(|writers| writers.lock().unwrap_or_else(PoisonError::into_inner));
         self.run(|conn| conn.write(f))
     }
 

@@ -538,6 +538,16 @@ pub fn open_at(
         .load(conn)?)
 }
 
+/// `sum(case when condition then 1 else 0 end)`: how many rows meet it.
+macro_rules! how_many {
+    ($condition:expr) => {
+        diesel::dsl::sum(
+            diesel::dsl::case_when($condition, 1.into_sql::<diesel::sql_types::Integer>())
+                .otherwise(0.into_sql::<diesel::sql_types::Integer>()),
+        )
+    };
+}
+
 /// Dossiers alike for Form 06 that finished in a period, counted by the database.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ClosedCount {
@@ -578,8 +588,7 @@ pub fn closed_counts(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<ClosedCount>, DbError> {
-    use diesel::dsl::{case_when, count_star, sum};
-    use diesel::sql_types::Integer;
+    use diesel::dsl::count_star;
     let (start, end) = (to_db_time(start), to_db_time(end));
     // `IN (subquery)` runs once (a hashed set), not once per row as a
     // correlated `EXISTS` would on SQLite, which has no statistics.
@@ -596,17 +605,13 @@ pub fn closed_counts(
                 .is_not_null()
                 .or(dossiers::state.eq("refused")),
         );
-    let new = sum(
-        case_when(dossiers::accepted_at.ge(start), 1.into_sql::<Integer>())
-            .otherwise(0.into_sql::<Integer>()),
-    );
-    let with_apology = sum(case_when(
+    let new = how_many!(dossiers::accepted_at.ge(start));
+    let with_apology = how_many!(
         dossiers::outcome
             .eq("late")
-            .and(dossiers::id.eq_any(apologised)),
-        1.into_sql::<Integer>(),
-    )
-    .otherwise(0.into_sql::<Integer>()));
+            .and(dossiers::state.eq_any(["result_ready", "returned"]))
+            .and(dossiers::id.eq_any(apologised))
+    );
     // The same query twice: diesel types the grouping column statically.
     macro_rules! counted_by {
         ($key:expr) => {
@@ -639,33 +644,29 @@ fn payload_field(backend: Backend, key: &'static str) -> SqlLiteral<Nullable<Tex
     }
 }
 
-/// `sum(case when condition then 1 else 0 end)`: how many rows meet it.
-macro_rules! how_many {
-    ($condition:expr) => {
-        diesel::dsl::sum(
-            diesel::dsl::case_when($condition, 1.into_sql::<diesel::sql_types::Integer>())
-                .otherwise(0.into_sql::<diesel::sql_types::Integer>()),
-        )
-    };
-}
-
 /// Payments recorded in `[start, end)` on dossiers under `root_path`: how
 /// many, and how many of them online (through the gateway or the portal).
+/// Two counts, each answered by a partial index on PostgreSQL.
 pub fn payment_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<(i64, Option<i64>), DbError> {
-    let method = payload_field(conn.backend(), "method");
-    Ok(dossier_events::table
-        .inner_join(dossiers::table.inner_join(agencies::table))
-        .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(dossier_events::action.eq("record_payment"))
-        .filter(dossier_events::at.ge(to_db_time(start)))
-        .filter(dossier_events::at.lt(to_db_time(end)))
-        .select((diesel::dsl::count_star(), how_many!(method.eq("online"))))
-        .get_result(conn)?)
+) -> Result<(i64, i64), DbError> {
+    let payments = || {
+        dossier_events::table
+            .inner_join(dossiers::table.inner_join(agencies::table))
+            .filter(agencies::path.like(format!("{root_path}%")))
+            .filter(dossier_events::action.eq("record_payment"))
+            .filter(dossier_events::at.ge(to_db_time(start)))
+            .filter(dossier_events::at.lt(to_db_time(end)))
+            .count()
+    };
+    let all = payments().get_result(conn)?;
+    let online = payments()
+        .filter(payload_field(conn.backend(), "method").eq("online"))
+        .get_result(conn)?;
+    Ok((all, online))
 }
 
 /// Results recorded in `[start, end)` under `root_path`, counted.
@@ -699,8 +700,7 @@ pub fn result_counts(
         .select((
             diesel::dsl::count_star(),
             how_many!(
-                dossiers::outcome
-                    .ne("late")
+                (dossiers::outcome.is_null().or(dossiers::outcome.ne("late")))
                     // `NOT (id IN …)`: PostgreSQL hashes an `IN` subquery
                     // once, but runs `<> ALL` again for every row.
                     .and(diesel::dsl::not(dossiers::id.eq_any(dissatisfied)))

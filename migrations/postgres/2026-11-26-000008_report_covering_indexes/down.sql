@@ -1,4 +1,5 @@
-DROP INDEX dossier_events_ratings_idx;
+DROP INDEX dossier_events_dissatisfied_idx;
+DROP INDEX dossier_events_online_payments_idx;
 DROP INDEX dossier_events_payments_idx;
 DROP INDEX dossier_events_action_dossier_idx;
 CREATE INDEX dossier_events_action_idx ON dossier_events (action);

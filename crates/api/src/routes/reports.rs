@@ -956,7 +956,7 @@ fn indicator_facts(
     }
     let (paid, online) = dossiers::payment_counts(conn, root, period.start, period.end)?;
     facts.online_payment = Share {
-        numerator: count(online),
+        numerator: count(Some(online)),
         denominator: count(Some(paid)),
     };
     let results = dossiers::result_counts(conn, root, period.start, period.end)?;
