@@ -111,6 +111,7 @@ pub fn run(db: &Db, plan: Plan) -> Result<u64, String> {
         progress.inc(batch);
     }
     progress.finish_and_clear();
+    db.after_bulk_load().map_err(|e| e.to_string())?;
     tracing::info!(
         written,
         seconds = started.elapsed().as_secs_f64(),
