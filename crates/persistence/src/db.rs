@@ -75,6 +75,7 @@ impl DbConnection {
     /// JIT compilation, which costs more than it saves on sub-second
     /// queries (measured: docs/performance.md). On
     /// SQLite (WAL) a deferred transaction holds its first read's snapshot.
+    /// Not nestable: called inside a transaction it fails.
     pub fn snapshot<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
     where
         E: From<diesel::result::Error>,
