@@ -179,23 +179,21 @@ impl GroupBy {
 }
 
 /// What a report looks up by id, read once per report: the procedure
-/// versions (with their time limits), the agencies of the subtree and their
-/// working calendars.
+/// versions, the agencies of the subtree and their working calendars; time
+/// limits are read from a version's definition when a clock first needs it.
 struct Lookups {
-    procedures: HashMap<Id, (ProcedureRow, TimeLimit)>,
+    procedures: HashMap<Id, ProcedureRow>,
+    limits: HashMap<Id, TimeLimit>,
     agencies: HashMap<Id, Agency>,
     calendars: Calendars,
 }
 
 impl Lookups {
     fn load(conn: &mut DbConnection, root: &str) -> Result<Result<Self, ApiError>, DbError> {
-        let mut procedures = HashMap::new();
-        for row in procedures::all(conn)? {
-            match definition(&row) {
-                Ok(definition) => procedures.insert(row.id, (row, definition.time_limit)),
-                Err(error) => return Ok(Err(error)),
-            };
-        }
+        let procedures = procedures::all(conn)?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
         let agencies: HashMap<Id, Agency> = agencies::subtree(conn, root)?
             .into_iter()
             .map(|agency| (agency.id, agency))
@@ -203,15 +201,25 @@ impl Lookups {
         let calendars = Calendars::load(conn, agencies.values())?;
         Ok(Ok(Lookups {
             procedures,
+            limits: HashMap::new(),
             agencies,
             calendars,
         }))
     }
 
-    fn procedure(&self, id: Id) -> Result<&(ProcedureRow, TimeLimit), ApiError> {
+    fn procedure(&self, id: Id) -> Result<&ProcedureRow, ApiError> {
         self.procedures
             .get(&id)
             .ok_or_else(|| ApiError::Internal(format!("procedure {id} is missing")))
+    }
+
+    fn limit(&mut self, id: Id) -> Result<TimeLimit, ApiError> {
+        if let Some(limit) = self.limits.get(&id) {
+            return Ok(*limit);
+        }
+        let limit = definition(self.procedure(id)?)?.time_limit;
+        self.limits.insert(id, limit);
+        Ok(limit)
     }
 
     fn agency(&self, id: Id) -> Result<&Agency, ApiError> {
@@ -228,11 +236,11 @@ impl Lookups {
                 (agency.identifier.clone(), agency.name.clone())
             }
             GroupBy::Procedure => {
-                let (procedure, _) = self.procedure(id)?;
+                let procedure = self.procedure(id)?;
                 (procedure.code.clone(), procedure.name.clone())
             }
             GroupBy::Field => {
-                let (procedure, _) = self.procedure(id)?;
+                let procedure = self.procedure(id)?;
                 (procedure.field_code.clone(), procedure.field_name.clone())
             }
         })
@@ -248,7 +256,7 @@ impl Lookups {
         let Some(received) = row.received_at else {
             return Ok(None);
         };
-        let limit = self.procedure(row.procedure_id)?.1;
+        let limit = self.limit(row.procedure_id)?;
         let agency = self.agencies.get(&row.agency_id).ok_or_else(|| {
             ApiError::Internal(format!("agency {} is outside the subtree", row.agency_id))
         })?;
@@ -619,7 +627,7 @@ fn overdue_lines(
         } else {
             continue;
         };
-        let (procedure, _) = lookups.procedure(row.procedure_id)?;
+        let procedure = lookups.procedure(row.procedure_id)?;
         lines.push(OverdueLine {
             procedure_code: procedure.code.clone(),
             procedure_name: procedure.name.clone(),
@@ -757,7 +765,7 @@ fn uptake(
     let mut groups: BTreeMap<String, UptakeLine> = BTreeMap::new();
     for (procedure, agency, channel, n) in counts {
         let n = u64::try_from(n).unwrap_or(0);
-        let (procedure, _) = lookups.procedure(procedure)?;
+        let procedure = lookups.procedure(procedure)?;
         let (key, name, offered) = if by_agency {
             let agency = lookups.agency(agency)?;
             (
@@ -944,7 +952,7 @@ fn indicator_facts(
         dossiers::accepted_counts(conn, root, period.start, period.end)?
     {
         let offered = match lookups.procedure(procedure) {
-            Ok((procedure, _)) => procedure.online_kind.as_str(),
+            Ok(procedure) => procedure.online_kind.as_str(),
             Err(error) => return Ok(Err(error)),
         };
         if offered == "full" {
