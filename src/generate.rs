@@ -226,6 +226,16 @@ fn simulate(
     let delivery = delivery(random, channel, definition);
     let mut details = details(random, channel, procedure, definition, delivery);
     let mut ledger: Vec<ClockEvent> = Vec::new();
+    // The dossier's legal clock as of an instant, with the ledger so far.
+    let clock_at = |ledger: &[ClockEvent], at: DateTime<Utc>| {
+        let input = ClockInput {
+            calendar,
+            limit: definition.time_limit,
+            received_at: arrived,
+            events: ledger,
+        };
+        clock::evaluate(input, at).map_err(|e| e.to_string())
+    };
     let (_, base_due) =
         clock::due_time(calendar, definition.time_limit, arrived).map_err(|e| e.to_string())?;
     let mut history = History {
@@ -274,15 +284,7 @@ fn simulate(
             push_record(&mut details, "supplement_request", request);
             history.push(to, "supplement", State::InProcessing, json!({}));
         }
-        let input = ClockInput {
-            calendar,
-            limit: definition.time_limit,
-            received_at: arrived,
-            events: &ledger,
-        };
-        let due = clock::evaluate(input, base_due + Duration::days(60))
-            .map(|c| c.due_at)
-            .map_err(|e| e.to_string())?;
+        let due = clock_at(&ledger, base_due + Duration::days(60))?.due_at;
         let last = ledger.last().map_or(accepted, ClockEvent::at);
         // A few dossiers are stuck; the rest are open only if their fate
         // falls after the end of the history.
@@ -317,18 +319,7 @@ fn simulate(
             // day before the due time (the law's "in time"), when there was one.
             let apology_at = last + Duration::hours(1);
             if final_state == State::ResultReady && late && random.chance(60) {
-                let left = clock::evaluate(
-                    ClockInput {
-                        calendar,
-                        limit: definition.time_limit,
-                        received_at: arrived,
-                        events: &ledger,
-                    },
-                    apology_at,
-                )
-                .map(|c| c.remaining)
-                .map_err(|e| e.to_string())?;
-                if left >= calendar.standard_day() {
+                if clock_at(&ledger, apology_at)?.remaining >= calendar.standard_day() {
                     let apology = json!({
                         "reason": "Cần xác minh thêm",
                         "new_appointment_at": at + Duration::hours(4),
@@ -361,15 +352,7 @@ fn simulate(
             }
         }
     }
-    let input = ClockInput {
-        calendar,
-        limit: definition.time_limit,
-        received_at: arrived,
-        events: &ledger,
-    };
-    let due_at = clock::evaluate(input, finished.unwrap_or(arrived))
-        .map(|c| c.due_at)
-        .map_err(|e| e.to_string())?;
+    let due_at = clock_at(&ledger, finished.unwrap_or(arrived))?.due_at;
     let now = to_db_time(accepted);
     let dossier = NewDossier {
         id: Id::new(),
