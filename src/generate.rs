@@ -318,17 +318,19 @@ fn simulate(
             // Most late results were announced: an apology at least a working
             // day before the due time (the law's "in time"), when there was one.
             let apology_at = last + Duration::hours(1);
-            if final_state == State::ResultReady && late && random.chance(60) {
-                if clock_at(&ledger, apology_at)?.remaining >= calendar.standard_day() {
-                    let apology = json!({
-                        "reason": "Cần xác minh thêm",
-                        "new_appointment_at": at + Duration::hours(4),
-                        "at": apology_at,
-                    });
-                    let state = history.state;
-                    history.push(apology_at, "apologise", state, apology.clone());
-                    details["apology"] = apology;
-                }
+            if final_state == State::ResultReady
+                && late
+                && random.chance(60)
+                && clock_at(&ledger, apology_at)?.remaining >= calendar.standard_day()
+            {
+                let apology = json!({
+                    "reason": "Cần xác minh thêm",
+                    "new_appointment_at": at + Duration::hours(4),
+                    "at": apology_at,
+                });
+                let state = history.state;
+                history.push(apology_at, "apologise", state, apology.clone());
+                details["apology"] = apology;
             }
             finished = Some(at);
             ledger.push(ClockEvent::Stopped { at });
