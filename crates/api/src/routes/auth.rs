@@ -283,20 +283,19 @@ pub async fn login(
     let name = username.trim().to_owned();
     let signing = issuer.clone();
     let outcome = web::block(move || {
-        db.run(|conn| {
-            let found = users::find_by_username(conn, &name)?;
-            let stored = found.as_ref().map(|u| u.password_hash.as_str());
-            let matches = passwords.verify(&password, stored);
-            match found {
-                Some(user) if matches && user.active => {
-                    let (user, path) = users::find_with_agency_path(conn, user.id)?;
-                    let refresh =
-                        conn.write(|conn| store_refresh_token(conn, &signing, user.id, Id::new()))?;
-                    Ok(Some((user, path, refresh)))
-                }
-                _ => Ok(None),
-            }
-        })
+        let found = db.run(|conn| users::find_by_username(conn, &name))?;
+        // Hashing holds no database connection: a storm of logins must not
+        // take the pool from everyone else (QUALITY.md P7).
+        let stored = found.as_ref().map(|u| u.password_hash.as_str());
+        let matches = passwords.verify(&password, stored);
+        match found {
+            Some(user) if matches && user.active => db.write(|conn| {
+                let (user, path) = users::find_with_agency_path(conn, user.id)?;
+                let refresh = store_refresh_token(conn, &signing, user.id, Id::new())?;
+                Ok(Some((user, path, refresh)))
+            }),
+            _ => Ok(None),
+        }
     })
     .await??;
     match outcome {
