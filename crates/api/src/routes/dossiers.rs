@@ -1585,14 +1585,36 @@ fn records<'a>(details: &'a Details, kind: &'a str) -> impl Iterator<Item = &'a 
     details.records.iter().filter(move |r| r["kind"] == kind)
 }
 
-fn record(details: &mut Details, kind: &str, body: &Value, now: DateTime<Utc>) {
+/// The request body as kept in the details: without `version`, with `at`.
+fn stamped(body: &Value, now: DateTime<Utc>) -> Value {
     let mut entry = body.clone();
     if let Some(object) = entry.as_object_mut() {
         object.remove("version");
-        object.insert("kind".into(), json!(kind));
         object.insert("at".into(), json!(now));
     }
+    entry
+}
+
+fn record(details: &mut Details, kind: &str, body: &Value, now: DateTime<Utc>) {
+    let mut entry = stamped(body, now);
+    if let Some(object) = entry.as_object_mut() {
+        object.insert("kind".into(), json!(kind));
+    }
     details.records.push(entry);
+}
+
+/// Records a side record of `kind` whose body must give a `reason`.
+fn with_reason(
+    details: &mut Details,
+    kind: &str,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let mut fields = Fields::default();
+    text_field(body, "reason", &mut fields);
+    fields.finish()?;
+    record(details, kind, body, now);
+    Ok(())
 }
 
 fn no_payload(
@@ -1728,11 +1750,7 @@ fn extension(
     body: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    text_field(body, "reason", &mut fields);
-    fields.finish()?;
-    record(details, "extension", body, now);
-    Ok(())
+    with_reason(details, "extension", body, now)
 }
 
 fn apology(
@@ -1751,12 +1769,7 @@ fn apology(
         fields.error("new_appointment_at", "must be a future instant (RFC 3339)");
     }
     fields.finish()?;
-    let mut entry = body.clone();
-    if let Some(object) = entry.as_object_mut() {
-        object.remove("version");
-        object.insert("at".into(), json!(now));
-    }
-    details.apology = Some(entry);
+    details.apology = Some(stamped(body, now));
     Ok(())
 }
 
@@ -1766,11 +1779,7 @@ fn stop(
     body: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    text_field(body, "reason", &mut fields);
-    fields.finish()?;
-    record(details, "stop", body, now);
-    Ok(())
+    with_reason(details, "stop", body, now)
 }
 
 fn completion(
@@ -1819,11 +1828,7 @@ fn withdrawal(
     body: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    text_field(body, "reason", &mut fields);
-    fields.finish()?;
-    record(details, "withdrawal", body, now);
-    Ok(())
+    with_reason(details, "withdrawal", body, now)
 }
 
 fn rating(
@@ -1841,12 +1846,7 @@ fn rating(
             "must be very_satisfied, satisfied or dissatisfied",
         )]));
     }
-    let mut entry = body.clone();
-    if let Some(object) = entry.as_object_mut() {
-        object.remove("version");
-        object.insert("at".into(), json!(now));
-    }
-    details.rating = Some(entry);
+    details.rating = Some(stamped(body, now));
     Ok(())
 }
 
