@@ -14,7 +14,7 @@ use crate::schema::{agencies, dossier_counters, dossier_events, dossiers, idempo
 use crate::sql_types::{Id, to_db_time};
 
 /// A stored dossier.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = dossiers)]
 pub struct DossierRow {
     /// Id.
@@ -65,57 +65,9 @@ pub struct DossierRow {
     pub accepted_at: Option<NaiveDateTime>,
 }
 
-/// A dossier's content at creation (its code and first event come with it).
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = dossiers)]
-pub struct NewDossier {
-    /// Id.
-    pub id: Id,
-    /// Code (assigned by [`create`]).
-    pub code: String,
-    /// Receiving agency.
-    pub receiving_agency_id: Id,
-    /// Procedure version.
-    pub procedure_id: Id,
-    /// Owner.
-    pub owner_id: Option<Id>,
-    /// Channel.
-    pub channel: String,
-    /// State.
-    pub state: String,
-    /// Version (1).
-    pub version: i32,
-    /// Applicant's name.
-    pub applicant_name: String,
-    /// Applicant's phone.
-    pub applicant_phone: String,
-    /// Details JSON.
-    pub details: String,
-    /// Result delivery.
-    pub result_delivery: String,
-    /// Online submission.
-    pub submitted_at: Option<NaiveDateTime>,
-    /// Acknowledgement due.
-    pub ack_due_at: Option<NaiveDateTime>,
-    /// Acknowledged.
-    pub acknowledged_at: Option<NaiveDateTime>,
-    /// Clock start (raw).
-    pub received_at: Option<NaiveDateTime>,
-    /// Due.
-    pub due_at: Option<NaiveDateTime>,
-    /// Ledger JSON.
-    pub clock_events: String,
-    /// Finished.
-    pub finished_at: Option<NaiveDateTime>,
-    /// Outcome.
-    pub outcome: Option<String>,
-    /// Created.
-    pub created_at: NaiveDateTime,
-    /// Last changed.
-    pub updated_at: NaiveDateTime,
-    /// Accepted.
-    pub accepted_at: Option<NaiveDateTime>,
-}
+/// A dossier's content at creation (its code and first event come with
+/// it): every column, the same as read back.
+pub type NewDossier = DossierRow;
 
 /// The mutable part of a dossier, written as a whole by each change.
 #[derive(Debug, Clone, AsChangeset)]

@@ -9,7 +9,7 @@ use crate::schema::{agencies, users};
 use crate::sql_types::{Id, to_db_time};
 
 /// A stored account.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     /// Row id.
@@ -40,37 +40,8 @@ pub struct User {
     pub updated_at: NaiveDateTime,
 }
 
-/// A new account.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = users)]
-pub struct NewUser {
-    /// Row id.
-    pub id: Id,
-    /// `staff` or `citizen`.
-    pub kind: String,
-    /// Login name or personal ID.
-    pub username: String,
-    /// Full name.
-    pub full_name: String,
-    /// Agency (staff).
-    pub agency_id: Option<Id>,
-    /// Comma-separated roles.
-    pub roles: String,
-    /// Phone.
-    pub phone: Option<String>,
-    /// E-mail.
-    pub email: Option<String>,
-    /// Date of birth.
-    pub date_of_birth: Option<NaiveDate>,
-    /// Argon2id PHC string.
-    pub password_hash: String,
-    /// Active.
-    pub active: bool,
-    /// Created.
-    pub created_at: NaiveDateTime,
-    /// Last changed.
-    pub updated_at: NaiveDateTime,
-}
+/// An account to insert: every column, the same as read back.
+pub type NewUser = User;
 
 /// Changes to an account; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, AsChangeset)]
