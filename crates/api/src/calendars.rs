@@ -10,7 +10,7 @@ use motcua_domain::calendar_spec::{YearSpec, layer_from_years};
 use motcua_domain::national::national;
 use motcua_persistence::agencies::Agency;
 use motcua_persistence::calendars::{self, NATIONAL};
-use motcua_persistence::{Db, DbConnection, DbError};
+use motcua_persistence::{Db, DbConnection, DbError, Id};
 
 use crate::error::ApiError;
 
@@ -104,11 +104,13 @@ fn layers_of(
 
 /// The working calendars of many agencies (a report's subtree): every stored
 /// year of their chains read in one query, one composition per distinct chain
-/// of stored scopes (usually just the national calendar).
+/// of stored scopes (usually just the national calendar), remembered per agency.
 #[derive(Debug)]
 pub struct Calendars {
     rows: Vec<calendars::CalendarYear>,
-    composed: HashMap<Vec<String>, WorkingCalendar>,
+    composed: Vec<WorkingCalendar>,
+    by_chain: HashMap<Vec<String>, usize>,
+    by_agency: HashMap<Id, usize>,
 }
 
 impl Calendars {
@@ -121,23 +123,37 @@ impl Calendars {
         let scopes: Vec<String> = scopes.into_iter().collect();
         Ok(Calendars {
             rows: calendars::of_scopes(conn, &scopes)?,
-            composed: HashMap::new(),
+            composed: Vec::new(),
+            by_chain: HashMap::new(),
+            by_agency: HashMap::new(),
         })
     }
 
     /// The calendar `agency` counts deadlines on (it must be among those loaded).
     pub fn of(&mut self, agency: &Agency) -> Result<&WorkingCalendar, ApiError> {
-        let stored: Vec<String> = chain(agency)
-            .into_iter()
-            .filter(|scope| self.rows.iter().any(|r| &r.scope == scope))
-            .collect();
-        if !self.composed.contains_key(&stored) {
-            let layers = layers_of(&stored, &self.rows)?;
-            let calendar = WorkingCalendar::compose(&layers.iter().collect::<Vec<_>>());
-            self.composed.insert(stored.clone(), calendar);
-        }
+        let index = match self.by_agency.get(&agency.id) {
+            Some(index) => *index,
+            None => {
+                let stored: Vec<String> = chain(agency)
+                    .into_iter()
+                    .filter(|scope| self.rows.iter().any(|r| &r.scope == scope))
+                    .collect();
+                let index = match self.by_chain.get(&stored) {
+                    Some(index) => *index,
+                    None => {
+                        let layers = layers_of(&stored, &self.rows)?;
+                        self.composed
+                            .push(WorkingCalendar::compose(&layers.iter().collect::<Vec<_>>()));
+                        self.by_chain.insert(stored, self.composed.len() - 1);
+                        self.composed.len() - 1
+                    }
+                };
+                self.by_agency.insert(agency.id, index);
+                index
+            }
+        };
         self.composed
-            .get(&stored)
+            .get(index)
             .ok_or_else(|| ApiError::Internal("calendar not composed".into()))
     }
 }

@@ -223,9 +223,7 @@ impl Lookups {
     }
 
     fn agency(&self, id: Id) -> Result<&Agency, ApiError> {
-        self.agencies
-            .get(&id)
-            .ok_or_else(|| ApiError::Internal(format!("agency {id} is outside the subtree")))
+        agency_in(&self.agencies, id)
     }
 
     /// A group's key and name for the id `by` groups on ([`GroupBy::key`]).
@@ -257,9 +255,8 @@ impl Lookups {
             return Ok(None);
         };
         let limit = self.limit(row.procedure_id)?;
-        let agency = self.agencies.get(&row.agency_id).ok_or_else(|| {
-            ApiError::Internal(format!("agency {} is outside the subtree", row.agency_id))
-        })?;
+        // The agencies and the calendars are borrowed apart: the field, not `self.agency`.
+        let agency = agency_in(&self.agencies, row.agency_id)?;
         let input = ClockInput {
             calendar: self.calendars.of(agency)?,
             limit,
@@ -270,6 +267,12 @@ impl Lookups {
             .map(Some)
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
+}
+
+fn agency_in(agencies: &HashMap<Id, Agency>, id: Id) -> Result<&Agency, ApiError> {
+    agencies
+        .get(&id)
+        .ok_or_else(|| ApiError::Internal(format!("agency {id} is outside the subtree")))
 }
 
 /// Loads what Form 06 needs. The database counts the dossiers that finished
