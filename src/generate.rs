@@ -173,7 +173,7 @@ fn procedures_in_force(db: &Db) -> Result<Vec<(ProcedureRow, ProcedureDefinition
         }
         Ok(found)
     })
-    .map_err(|e| e.to_string())?
+    .map_err(|e: DbError| e.to_string())?
     .into_iter()
     .map(|row| {
         let definition: ProcedureDefinition =

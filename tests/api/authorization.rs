@@ -483,7 +483,7 @@ fn request(
                     .select(dossier_files::file_id)
                     .first(conn)?)
             })
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
         return (format!("/api/v1/files/{file}"), None);
     }
     if route.path == "/api/v1/files" {

@@ -94,7 +94,7 @@ async fn one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier(app: Te
                 .count()
                 .get_result(conn)?)
         })
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
     assert_eq!(count, 1);
     // The same key with another body is refused.
     let mut other = body.clone();

@@ -529,7 +529,7 @@ async fn the_audit_finds_the_first_edited_event(app: TestApp) {
             .execute(conn)?;
             Ok(())
         })
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
     let broken = json(app.get_as(&path, &auditor).await, "application/json").await;
     assert_eq!(
         (broken["ok"].as_bool(), broken["first_broken"].as_i64()),
@@ -545,7 +545,7 @@ fn dossier_count(app: &TestApp) -> i64 {
                 .count()
                 .get_result(conn)?)
         })
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
 }
 
 async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
@@ -1243,6 +1243,101 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
     illegal(&app, &clerk, &withdrawn, "accept", any).await;
 }
 
+/// A request that fails keeps nothing it wrote: its whole transaction rolls
+/// back, whether the failure is the client's (a 4xx) or ours (a 500 after the
+/// read was recorded or the day's number reserved).
+async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, officer, admin) = (
+        token(&fixture, Who::Clerk),
+        token(&fixture, Who::Officer),
+        token(&fixture, Who::Admin),
+    );
+    let accepted = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    assert_eq!(accepted["code"], "000.01.00.H01-261102-0001");
+    let id = accepted["id"].as_str().unwrap_or_default().to_owned();
+    let before = (version_of(&app, &id), event_count(&app, &id));
+
+    // Validation fails after the dossier was loaded and the transition decided.
+    let (status, body) = act(&app, &officer, &id, "complete", json!({"outcome": "maybe"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{body}"
+    );
+    assert_eq!(
+        (version_of(&app, &id), event_count(&app, &id)),
+        before,
+        "nothing changed"
+    );
+
+    // The agency's stored calendar becomes unreadable: requests fail late.
+    app.db
+        .write(|conn| {
+            motcua_persistence::calendars::put(
+                conn,
+                &fixture.own.id.to_string(),
+                2026,
+                None,
+                "not a calendar",
+                None,
+                chrono::Utc::now(),
+            )
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+    // A staff read records itself before the calendar is read: the record goes.
+    let path = format!("/api/v1/dossiers/{id}");
+    problem(app.get_as(&path, &clerk).await, 500, "internal_error").await;
+    assert_eq!(
+        (version_of(&app, &id), event_count(&app, &id)),
+        before,
+        "no read recorded"
+    );
+    // An online filing takes the day's next number before the calendar is read:
+    // the number is given back.
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let filing = json!({
+        "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
+        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+        "documents": [
+            {"requirement_code": "TK", "file_id": app.upload_pdf(&citizen).await},
+            {"requirement_code": "CM", "file_id": app.upload_pdf(&citizen).await},
+        ],
+        "result_delivery": "online",
+    });
+    let response = app
+        .post_json("/api/v1/dossiers", Some(&citizen), &filing)
+        .await;
+    problem(response, 500, "internal_error").await;
+
+    let calendar = format!("/api/v1/agencies/{}/calendar/2026", fixture.own.id);
+    let repaired = app
+        .send(
+            Method::PUT,
+            &calendar,
+            Some(&admin),
+            Some(&json!({"days": []})),
+        )
+        .await;
+    assert_eq!(repaired.status().as_u16(), 200);
+    let filed = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let filed = json(
+        app.get_as(&format!("/api/v1/dossiers/{filed}"), &citizen)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        filed["code"], "000.01.00.H01-261102-0002",
+        "no gap in the numbers"
+    );
+    // With the calendar readable again, the staff read is recorded.
+    json(app.get_as(&path, &clerk).await, "application/json").await;
+    assert_eq!(event_count(&app, &id), before.1 + 1);
+}
+
 api_tests!(
     every_state_refuses_an_illegal_action_and_the_desk_paths_work,
     a_payment_request_pauses_and_a_signed_gateway_callback_resumes,
@@ -1261,6 +1356,7 @@ api_tests!(
     an_apology_less_than_a_working_day_before_the_due_time_is_refused,
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
+    a_failed_request_keeps_nothing_it_wrote,
 );
 
 async fn agency_calendars_override_their_parents_and_move_deadlines(app: TestApp) {

@@ -14,7 +14,7 @@ fn file_count(app: &TestApp) -> i64 {
                 .count()
                 .get_result(conn)?)
         })
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
 }
 
 async fn uploads_are_stored_by_content_and_typed_by_their_bytes(app: TestApp) {

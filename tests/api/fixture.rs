@@ -125,7 +125,7 @@ impl Fixture {
                 )?);
                 Ok((province, own, child, sibling, staff))
             })
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
         motcua_api::bootstrap::import_catalogue(
             &app.db,
             motcua_domain::procedure::DEMO_CATALOGUE_JSON,

@@ -57,7 +57,7 @@ pub fn create_admin(
     let hash = passwords
         .hash(&request.password)
         .map_err(BootstrapError::Invalid)?;
-    let created = db.write(|conn| {
+    db.write(|conn| {
         let (agency, created) =
             match agencies::find_by_identifier(conn, &request.agency_identifier)? {
                 Some(agency) => (agency, false),
@@ -74,7 +74,7 @@ pub fn create_admin(
                     (agencies::create(conn, &new, Utc::now())?, true)
                 }
                 None => {
-                    return Ok(Err(format!(
+                    return Err(BootstrapError::Invalid(format!(
                         "no agency has the identifier {}",
                         request.agency_identifier
                     )));
@@ -103,14 +103,14 @@ pub fn create_admin(
             },
         );
         match result {
-            Ok(_) => Ok(Ok(created)),
-            Err(DbError::Conflict(_)) => {
-                Ok(Err(format!("the username {} is taken", request.username)))
-            }
-            Err(other) => Err(other),
+            Ok(_) => Ok(created),
+            Err(DbError::Conflict(_)) => Err(BootstrapError::Invalid(format!(
+                "the username {} is taken",
+                request.username
+            ))),
+            Err(other) => Err(other.into()),
         }
-    })?;
-    created.map_err(BootstrapError::Invalid)
+    })
 }
 
 /// Imports a catalogue file (`{"procedures": [...]}`): each procedure whose
@@ -129,7 +129,7 @@ pub fn import_catalogue(db: &Db, json: &str) -> Result<(usize, usize), Bootstrap
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let outcome = db.write(|conn| {
+    db.write(|conn| {
         let (mut added, mut present) = (0, 0);
         for version in &versions {
             if procedures::in_force(conn, &version.code, version.effective_from)?.is_some() {
@@ -140,8 +140,7 @@ pub fn import_catalogue(db: &Db, json: &str) -> Result<(usize, usize), Bootstrap
             }
         }
         Ok((added, present))
-    })?;
-    Ok(outcome)
+    })
 }
 
 fn describe(error: &crate::error::ApiError) -> String {
@@ -178,7 +177,7 @@ pub fn seed_demo(
 ) -> Result<Option<Vec<DemoAccount>>, BootstrapError> {
     check_password_policy(password, "")
         .map_err(|reason| BootstrapError::Invalid(format!("MOTCUA_DEMO_PASSWORD {reason}")))?;
-    if db.run(agencies::count)? > 0 {
+    if db.run::<_, DbError>(agencies::count)? > 0 {
         return Ok(None);
     }
     let staff: [(&str, &str, usize, &[Role]); 7] = [
@@ -205,7 +204,7 @@ pub fn seed_demo(
         .map(|_| passwords.hash(password))
         .collect::<Result<_, _>>()
         .map_err(BootstrapError::Invalid)?;
-    let accounts = db.write(|conn| {
+    let accounts = db.write(|conn| -> Result<_, BootstrapError> {
         let now = Utc::now();
         let province = agencies::create(
             conn,

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 /// Loads the national calendar into the database if it is not there yet.
 pub fn ensure_national(db: &Db) -> Result<(), String> {
     let layer = national().map_err(|e| e.to_string())?;
-    db.write(|conn| {
+    db.write(|conn| -> Result<(), DbError> {
         if calendars::count(conn, NATIONAL)? > 0 {
             return Ok(());
         }
@@ -72,13 +72,10 @@ fn year_spec(row: &calendars::CalendarYear) -> Result<YearSpec, ApiError> {
 }
 
 /// The layers of an agency's chain, most general first.
-pub fn layers(
-    conn: &mut DbConnection,
-    agency: &Agency,
-) -> Result<Result<Vec<CalendarLayer>, ApiError>, DbError> {
+pub fn layers(conn: &mut DbConnection, agency: &Agency) -> Result<Vec<CalendarLayer>, ApiError> {
     let scopes = chain(agency);
     let rows = calendars::of_scopes(conn, &scopes)?;
-    Ok(layers_of(&scopes, &rows))
+    layers_of(&scopes, &rows)
 }
 
 /// The layers of `scopes` (most general first) from their stored years (a
@@ -159,12 +156,9 @@ impl Calendars {
 }
 
 /// The working calendar the agency counts deadlines on.
-pub fn calendar_for(
-    conn: &mut DbConnection,
-    agency: &Agency,
-) -> Result<Result<WorkingCalendar, ApiError>, DbError> {
-    Ok(layers(conn, agency)?
-        .map(|layers| WorkingCalendar::compose(&layers.iter().collect::<Vec<_>>())))
+pub fn calendar_for(conn: &mut DbConnection, agency: &Agency) -> Result<WorkingCalendar, ApiError> {
+    let layers = layers(conn, agency)?;
+    Ok(WorkingCalendar::compose(&layers.iter().collect::<Vec<_>>()))
 }
 
 /// The layers merged into one, as composition sees them (for showing a year).

@@ -215,7 +215,7 @@ mod tests {
                 let commune_only = subtree(conn, &commune.path)?;
                 Ok((province, commune, unit, sibling, whole, commune_only))
             })
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e: DbError| panic!("{e}"));
         let (province, commune, unit, sibling, whole, commune_only) = tree;
         let ids = |agencies: &[Agency]| agencies.iter().map(|a| a.id).collect::<Vec<_>>();
         assert_eq!(whole.len(), 4);
@@ -267,7 +267,7 @@ mod tests {
         assert!(outcome.is_err());
         let count: i64 = db
             .run(|conn| Ok(agencies::table.count().get_result(conn)?))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e: DbError| panic!("{e}"));
         assert_eq!(count, 0);
     }
 
@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(failures, 0);
         let count: i64 = db
             .run(|conn| Ok(agencies::table.count().get_result(conn)?))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e: DbError| panic!("{e}"));
         assert_eq!(count, 80);
     }
 

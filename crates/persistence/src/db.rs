@@ -47,20 +47,27 @@ impl DbConnection {
     /// lock is taken up front and concurrent writers queue on `busy_timeout`
     /// instead of failing with "database is locked" when they upgrade a read
     /// lock; on PostgreSQL a plain transaction. Nested calls become savepoints.
+    /// Commits only if `f` returns `Ok`: any `Err`, of whatever type `E` (a
+    /// [`DbError`] or a caller's own error that a `DbError` converts into),
+    /// rolls the transaction (or savepoint) back and is returned unchanged.
     pub fn write<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
     where
-        E: From<diesel::result::Error>,
+        E: From<DbError>,
     {
         let nested = <Self as TransactionManager<Self>>::transaction_manager_status_mut(self)
-            .transaction_depth()?
+            .transaction_depth()
+            .map_err(DbError::from)?
             .is_some();
-        if let DbConnection::Sqlite(sqlite) = self
-            && !nested
-        {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-        } else {
+        match self {
+            DbConnection::Sqlite(sqlite) if !nested => {
+                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+                    .map_err(DbError::from)?;
+            }
             // PostgreSQL, or already inside a transaction (a savepoint then).
-            return self.transaction(f);
+            _ => {
+                <Self as TransactionManager<Self>>::begin_transaction(self)
+                    .map_err(DbError::from)?;
+            }
         }
         self.finish(f)
     }
@@ -75,47 +82,57 @@ impl DbConnection {
     /// JIT compilation, which costs more than it saves on sub-second
     /// queries (measured: docs/performance.md). On
     /// SQLite (WAL) a deferred transaction holds its first read's snapshot.
-    /// Not nestable: called inside a transaction it fails.
+    /// Not nestable: called inside a transaction it fails. Any `Err` from `f`,
+    /// of whatever type `E`, ends the transaction with a rollback and is
+    /// returned unchanged.
     pub fn snapshot<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
     where
-        E: From<diesel::result::Error>,
+        E: From<DbError>,
     {
         match self {
             DbConnection::Postgres(pg) => {
                 AnsiTransactionManager::begin_transaction_sql(
                     pg,
                     "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                )?;
+                )
+                .map_err(DbError::from)?;
                 let settings = pg.batch_execute(
                     "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL work_mem = '64MB'; \
                      SET LOCAL jit = off",
                 );
                 if let Err(error) = settings {
-                    <Self as TransactionManager<Self>>::rollback_transaction(self)?;
-                    return Err(error.into());
+                    <Self as TransactionManager<Self>>::rollback_transaction(self)
+                        .map_err(DbError::from)?;
+                    return Err(DbError::from(error).into());
                 }
             }
             DbConnection::Sqlite(sqlite) => {
-                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN DEFERRED")?;
+                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN DEFERRED")
+                    .map_err(DbError::from)?;
             }
         }
         self.finish(f)
     }
 
-    /// Ends the transaction begun by the caller: commit if `f` succeeds, else roll back.
+    /// Ends the transaction (or savepoint) begun by the caller: commit if `f`
+    /// returns `Ok`, else roll back, whatever the type of `f`'s error. A failed
+    /// commit or rollback is reported as a [`DbError`], except that when the
+    /// rollback fails because the transaction manager is broken, `f`'s own
+    /// error is kept: it is the more telling one (diesel does the same).
     fn finish<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E>
     where
-        E: From<diesel::result::Error>,
+        E: From<DbError>,
     {
         match f(self) {
             Ok(value) => {
-                <Self as TransactionManager<Self>>::commit_transaction(self)?;
+                <Self as TransactionManager<Self>>::commit_transaction(self)
+                    .map_err(DbError::from)?;
                 Ok(value)
             }
-            Err(error) => {
-                <Self as TransactionManager<Self>>::rollback_transaction(self)?;
-                Err(error)
-            }
+            Err(error) => match <Self as TransactionManager<Self>>::rollback_transaction(self) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback) => Err(DbError::from(rollback).into()),
+            },
         }
     }
 }
@@ -321,22 +338,27 @@ impl Db {
     }
 
     /// Runs `f` with a pooled connection (reads, or writes that manage their
-    /// own transaction).
-    pub fn run<T>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
-        let mut conn = self.pool.get()?;
+    /// own transaction). No transaction is opened here: whatever `f` did
+    /// outside one stays done even if it then returns `Err`. A connection the
+    /// pool cannot give in time fails as [`DbError::Unavailable`], converted
+    /// into `E`.
+    pub fn run<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let mut conn = self.pool.get().map_err(DbError::from)?;
         f(&mut conn)
     }
 
     /// Runs `f` in one write transaction (see [`DbConnection::write`]): all or
-    /// nothing. On SQLite, after this process's earlier writers (in turn,
-    /// before taking a connection from the pool).
-    pub fn write<T>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
+    /// nothing. It commits only if `f` returns `Ok`; any `Err`, a [`DbError`]
+    /// or the caller's own error type alike, rolls everything back. On
+    /// SQLite, after this process's earlier writers (in turn, before taking a
+    /// connection from the pool).
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
         // A writer that panicked rolled its transaction back; the turn is free.
         let _turn = self
             .sqlite_writers
@@ -346,11 +368,12 @@ impl Db {
     }
 
     /// Runs `f` in one read-only snapshot (see [`DbConnection::snapshot`]):
-    /// for reports, whose several queries must agree.
-    pub fn snapshot<T>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
+    /// for reports, whose several queries must agree. Any `Err` from `f`, of
+    /// whatever type `E`, ends the snapshot with a rollback.
+    pub fn snapshot<T, E>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
         self.run(|conn| conn.snapshot(f))
     }
 

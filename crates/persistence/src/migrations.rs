@@ -42,6 +42,7 @@ mod tests {
     use diesel_migrations::MigrationHarness;
 
     use super::source;
+    use crate::error::DbError;
     use crate::testing::TestDb;
     use crate::testing::schema::{render_schema, snapshot};
 
@@ -51,7 +52,7 @@ mod tests {
         let rendered = db
             .open()
             .run(|conn| Ok(render_schema(conn)))
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e: DbError| panic!("{e}"))
             .unwrap_or_else(|e| panic!("{e}"));
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/schema.rs");
         if std::env::var_os("MOTCUA_BLESS").is_some() {
@@ -96,7 +97,7 @@ mod tests {
             }
             Ok(())
         });
-        result.unwrap_or_else(|e| panic!("{e}"));
+        result.unwrap_or_else(|e: DbError| panic!("{e}"));
     }
 
     crate::db_tests!(empty: every_down_migration_reverts);

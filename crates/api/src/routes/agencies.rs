@@ -175,20 +175,17 @@ pub async fn create_agency(
     let db = db.get_ref().clone();
     let agency = web::block(move || {
         db.run(|conn| {
-            let parent = match managed(conn, &principal, parent) {
-                Ok(parent) => parent,
-                Err(denied) => return Ok(Err(denied)),
-            };
+            let parent = managed(conn, &principal, parent)?;
             let new = NewAgency {
                 identifier,
                 name,
                 kind,
                 parent_id: Some(parent.id),
             };
-            Ok(agencies::create(conn, &new, Utc::now()).map_err(conflict))
+            agencies::create(conn, &new, Utc::now()).map_err(conflict)
         })
     })
-    .await???;
+    .await??;
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/api/v1/agencies/{}", agency.id)))
         .json(AgencyView::from(agency)))
@@ -212,7 +209,7 @@ pub async fn get_agency(
 ) -> Result<web::Json<AgencyView>, ApiError> {
     principal.require(Capability::ManageAgencies)?;
     let (db, id) = (db.get_ref().clone(), id.into_inner());
-    let agency = web::block(move || db.run(|conn| Ok(managed(conn, &principal, id)))).await???;
+    let agency = web::block(move || db.run(|conn| managed(conn, &principal, id))).await??;
     Ok(web::Json(agency.into()))
 }
 
@@ -256,12 +253,10 @@ pub async fn update_agency(
     let (db, id) = (db.get_ref().clone(), id.into_inner());
     let agency = web::block(move || {
         db.run(|conn| {
-            if let Err(denied) = managed(conn, &principal, id) {
-                return Ok(Err(denied));
-            }
-            Ok(agencies::update(conn, id, &changes).map_err(conflict))
+            managed(conn, &principal, id)?;
+            agencies::update(conn, id, &changes).map_err(conflict)
         })
     })
-    .await???;
+    .await??;
     Ok(web::Json(agency.into()))
 }

@@ -289,7 +289,7 @@ pub async fn login(
         let stored = found.as_ref().map(|u| u.password_hash.as_str());
         let matches = passwords.verify(&password, stored);
         match found {
-            Some(user) if matches && user.active => db.write(|conn| {
+            Some(user) if matches && user.active => db.write(|conn| -> Result<_, DbError> {
                 let (user, path) = users::find_with_agency_path(conn, user.id)?;
                 let refresh = store_refresh_token(conn, &signing, user.id, Id::new())?;
                 Ok(Some((user, path, refresh)))
@@ -344,7 +344,9 @@ pub async fn rotate(
     let (db, issuer) = (db.get_ref().clone(), issuer.into_inner());
     let signing = issuer.clone();
     let outcome = web::block(move || {
-        db.write(|conn| {
+        // A refusal is a success here: the revocation of a reused token's
+        // family must be committed.
+        db.write(|conn| -> Result<Rotation, DbError> {
             let now = Utc::now();
             let Some(token) = refresh_tokens::find_by_hash(conn, &hash)? else {
                 return Ok(Rotation::Refused("invalid_refresh_token", "the refresh token is not valid"));
@@ -399,7 +401,7 @@ pub async fn log_out(
     let hash = hash_refresh_token(body.refresh_token.trim());
     let db = db.get_ref().clone();
     web::block(move || {
-        db.write(|conn| {
+        db.write(|conn| -> Result<(), DbError> {
             if let Some(token) = refresh_tokens::find_by_hash(conn, &hash)? {
                 refresh_tokens::revoke_family(conn, token.family_id, Utc::now())?;
             }

@@ -84,12 +84,12 @@ pub async fn get_calendar(
         db.run(|conn| {
             let agency = agencies::find(conn, id)?;
             if !principal.reaches(&agency.path) {
-                return Ok(Err(ApiError::NotFound));
+                return Err(ApiError::NotFound);
             }
             layers(conn, &agency)
         })
     })
-    .await???;
+    .await??;
     Ok(web::Json(CalendarView::of(year, &chain)))
 }
 
@@ -125,7 +125,7 @@ pub async fn put_calendar(
         db.run(|conn| {
             let agency = agencies::find(conn, id)?;
             if !check.reaches(&agency.path) {
-                return Ok(Err(ApiError::NotFound));
+                return Err(ApiError::NotFound);
             }
             let weekly = spec
                 .weekly
@@ -144,7 +144,7 @@ pub async fn put_calendar(
             layers(conn, &agency)
         })
     })
-    .await???;
+    .await??;
     Ok(web::Json(CalendarView::of(year, &chain)))
 }
 
@@ -241,32 +241,29 @@ pub async fn preview(
             let agency = match agencies::find(conn, agency) {
                 Ok(agency) => agency,
                 Err(DbError::NotFound) => {
-                    return Ok(Err(ApiError::Validation(vec![FieldError::new(
+                    return Err(ApiError::Validation(vec![FieldError::new(
                         "agency_id",
                         "no such agency",
-                    )])));
+                    )]));
                 }
-                Err(other) => return Err(other),
+                Err(other) => return Err(other.into()),
             };
             let limit = match &code {
                 Some(code) => match procedures::in_force(conn, code, day)? {
-                    Some(row) => match definition(&row) {
-                        Ok(definition) => Some(definition.time_limit),
-                        Err(error) => return Ok(Err(error)),
-                    },
+                    Some(row) => Some(definition(&row)?.time_limit),
                     None => {
-                        return Ok(Err(ApiError::Validation(vec![FieldError::new(
+                        return Err(ApiError::Validation(vec![FieldError::new(
                             "procedure_code",
                             "no procedure with this code is in force then",
-                        )])));
+                        )]));
                     }
                 },
                 None => None,
             };
-            Ok(calendar_for(conn, &agency)?.map(|calendar| (calendar, limit)))
+            Ok((calendar_for(conn, &agency)?, limit))
         })
     })
-    .await???;
+    .await??;
     let limit = limit
         .or(request.time_limit)
         .ok_or_else(|| ApiError::Internal("no time limit".into()))?;

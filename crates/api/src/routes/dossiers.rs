@@ -269,7 +269,7 @@ fn attachable(
     conn: &mut DbConnection,
     principal: &Principal,
     documents: &[DocumentEntry],
-) -> Result<Result<Vec<Id>, ApiError>, DbError> {
+) -> Result<Vec<Id>, ApiError> {
     let mut ids = Vec::new();
     let mut fields = Fields::default();
     for (i, document) in documents.iter().enumerate() {
@@ -288,17 +288,15 @@ fn attachable(
                 ids.push(id)
             }
             Ok(_) | Err(DbError::NotFound) => fields.error(&field, "no such file of yours"),
-            Err(other) => return Err(other),
+            Err(other) => return Err(other.into()),
         }
     }
-    Ok(fields.finish().map(|()| ids))
+    fields.finish()?;
+    Ok(ids)
 }
 
 /// The working calendar of an agency (by id), for use inside a transaction.
-pub fn agency_calendar(
-    conn: &mut DbConnection,
-    agency: Id,
-) -> Result<Result<WorkingCalendar, ApiError>, DbError> {
+pub fn agency_calendar(conn: &mut DbConnection, agency: Id) -> Result<WorkingCalendar, ApiError> {
     let agency = agencies::find(conn, agency)?;
     crate::calendars::calendar_for(conn, &agency)
 }
@@ -502,42 +500,74 @@ fn procedure_in_force(
     conn: &mut DbConnection,
     code: &str,
     now: DateTime<Utc>,
-) -> Result<Result<(ProcedureRow, ProcedureDefinition), ApiError>, DbError> {
+) -> Result<(ProcedureRow, ProcedureDefinition), ApiError> {
     let today = to_local(now).date();
-    Ok(match procedures::in_force(conn, code, today)? {
+    match procedures::in_force(conn, code, today)? {
         Some(row) => definition(&row).map(|d| (row, d)),
         None => Err(ApiError::Validation(vec![FieldError::new(
             "procedure_code",
             "no procedure with this code is in force",
         )])),
-    })
+    }
+}
+
+/// How one attempt at a filing transaction failed. A unique conflict in the
+/// database is kept apart from the answers to the client, so that
+/// [`with_retries`] can tell what is worth another try; either rolls the
+/// attempt back.
+#[derive(Debug)]
+enum Attempt {
+    /// A concurrent filing took the same first number of the day or the same
+    /// idempotency key.
+    Conflict(DbError),
+    /// Anything else: what the client is told.
+    Failed(ApiError),
+}
+
+impl From<DbError> for Attempt {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Conflict(_) => Attempt::Conflict(error),
+            other => Attempt::Failed(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Attempt {
+    fn from(error: ApiError) -> Self {
+        Attempt::Failed(error)
+    }
 }
 
 /// Runs a filing transaction, retrying when a concurrent filing took the same
 /// first number of the day or the same idempotency key (unique conflicts).
 fn with_retries<T>(
     db: &Db,
-    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, DbError>,
-) -> Result<T, DbError> {
+    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, Attempt>,
+) -> Result<T, ApiError> {
     let mut tries = 0;
     loop {
         match db.write(&mut attempt) {
-            Err(DbError::Conflict(_)) if tries < 5 => tries += 1,
-            other => return other,
+            Ok(value) => return Ok(value),
+            Err(Attempt::Conflict(_)) if tries < 5 => tries += 1,
+            Err(Attempt::Conflict(error)) => return Err(error.into()),
+            Err(Attempt::Failed(error)) => return Err(error),
         }
     }
 }
 
-/// Assigns the next code of the receiving agency for today.
+/// Assigns the next code of the receiving agency for today. The number is
+/// taken in the caller's write transaction: it is given back if the
+/// transaction fails later on.
 fn next_code(
     conn: &mut DbConnection,
     agency: &agencies::Agency,
     now: DateTime<Utc>,
-) -> Result<Result<String, ApiError>, DbError> {
+) -> Result<String, Attempt> {
     let day = to_local(now).date();
     let number = dossiers::next_number(conn, agency.id, day)?;
     let identifier: Result<AgencyIdentifier, _> = agency.identifier.parse();
-    Ok(match (identifier, u16::try_from(number)) {
+    let code = match (identifier, u16::try_from(number)) {
         (Ok(identifier), Ok(number)) => DossierCode::new(identifier, day, number)
             .map(|code| code.to_string())
             .ok_or_else(|| ApiError::Conflict {
@@ -548,7 +578,8 @@ fn next_code(
             "agency identifier {} cannot number dossiers",
             agency.identifier
         ))),
-    })
+    };
+    Ok(code?)
 }
 
 fn request_hash(body: &Value) -> String {
@@ -601,15 +632,12 @@ pub async fn file_online(
                 && let Some((stored, dossier)) = dossiers::idempotent(conn, owner, key)?
             {
                 if stored != hash {
-                    return Ok(Err(ApiError::Validation(vec![FieldError::new("Idempotency-Key", "was already used with another request body")])));
+                    return Err(ApiError::Validation(vec![FieldError::new("Idempotency-Key", "was already used with another request body")]).into());
                 }
                 let row = dossiers::find(conn, dossier)?;
-                return Ok(Ok((receipt_of(conn, &row)?, false)));
+                return Ok((receipt_of(conn, &row)?, false));
             }
-            let (procedure, definition) = match procedure_in_force(conn, &filing.procedure_code, now)? {
-                Ok(found) => found,
-                Err(error) => return Ok(Err(error)),
-            };
+            let (procedure, definition) = procedure_in_force(conn, &filing.procedure_code, now)?;
             let mut fields = Fields::default();
             let online_kind = procedure.online_kind.clone();
             if online_kind == "none" {
@@ -621,7 +649,7 @@ pub async fn file_online(
                     fields.error("agency_id", "no such agency");
                     None
                 }
-                Some(Err(other)) => return Err(other),
+                Some(Err(other)) => return Err(other.into()),
             };
             let checked = check_filing(now, &mut fields, &definition, &filing.applicant, &filing.documents, &filing.result_delivery, filing.postal_address.as_deref());
             for (i, document) in filing.documents.iter().enumerate() {
@@ -629,7 +657,7 @@ pub async fn file_online(
                     fields.error(&format!("documents[{i}].file_id"), "an online filing attaches each document as an uploaded file");
                 }
             }
-            let files = match attachable(conn, &filer, &filing.documents)? {
+            let files = match attachable(conn, &filer, &filing.documents) {
                 Ok(files) => files,
                 Err(ApiError::Validation(errors)) => {
                     for error in errors {
@@ -637,29 +665,21 @@ pub async fn file_online(
                     }
                     Vec::new()
                 }
-                Err(other) => return Ok(Err(other)),
+                Err(other) => return Err(other.into()),
             };
             if let Some(checked) = &checked {
                 for code in &checked.missing_mandatory {
                     fields.error("documents", format!("the mandatory document `{code}` is missing"));
                 }
             }
-            if let Err(error) = fields.finish() {
-                return Ok(Err(error));
-            }
+            fields.finish()?;
             let (Some(agency), Some(checked)) = (agency, checked) else {
-                return Ok(Err(ApiError::Internal("validated filing incomplete".into())));
+                return Err(ApiError::Internal("validated filing incomplete".into()).into());
             };
 
-            let code = match next_code(conn, &agency, now)? {
-                Ok(code) => code,
-                Err(error) => return Ok(Err(error)),
-            };
-            let calendar = match crate::calendars::calendar_for(conn, &agency)? {
-                Ok(calendar) => calendar,
-                Err(error) => return Ok(Err(error)),
-            };
-            let ack_due = acknowledgement_due(&calendar, now).map_err(|e| DbError::Migration(e.to_string()))?;
+            let code = next_code(conn, &agency, now)?;
+            let calendar = crate::calendars::calendar_for(conn, &agency)?;
+            let ack_due = acknowledgement_due(&calendar, now).map_err(|e| ApiError::Internal(e.to_string()))?;
             let details = Details {
                 applicant: Some(checked.applicant.clone()),
                 documents: checked.documents,
@@ -708,10 +728,10 @@ pub async fn file_online(
             if let Some(key) = &key {
                 dossiers::remember_key(conn, owner, key, &hash, row.id, now)?;
             }
-            Ok(Ok((receipt_of(conn, &row)?, true)))
+            Ok((receipt_of(conn, &row)?, true))
         })
     })
-    .await???;
+    .await??;
     let (receipt, _created) = receipt;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", receipt.id)))
@@ -760,19 +780,13 @@ pub async fn intake(
     let clerk = principal.clone();
     let row_and_procedure = web::block(move || {
         with_retries(&db, |conn| {
-            let (procedure, definition) = match procedure_in_force(conn, &intake.procedure_code, now)? {
-                Ok(found) => found,
-                Err(error) => return Ok(Err(error)),
-            };
+            let (procedure, definition) = procedure_in_force(conn, &intake.procedure_code, now)?;
             let mut fields = Fields::default();
             if !["direct", "postal"].contains(&intake.channel.as_str()) {
                 fields.error("channel", "must be direct or postal");
             }
             let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, &intake.result_delivery, intake.postal_address.as_deref());
-            let files = match attachable(conn, &clerk, &intake.documents)? {
-                Ok(files) => files,
-                Err(error) => return Ok(Err(error)),
-            };
+            let files = attachable(conn, &clerk, &intake.documents)?;
             let (state, record) = match &intake.decision {
                 IntakeDecision::Accept => {
                     if let Some(checked) = &checked {
@@ -792,21 +806,13 @@ pub async fn intake(
                     (State::Refused, Some(json!({"kind": "refusal", "reason": reason, "legal_basis": legal_basis})))
                 }
             };
-            if let Err(error) = fields.finish() {
-                return Ok(Err(error));
-            }
+            fields.finish()?;
             let Some(checked) = checked else {
-                return Ok(Err(ApiError::Internal("validated intake incomplete".into())));
+                return Err(ApiError::Internal("validated intake incomplete".into()).into());
             };
             let agency = agencies::find(conn, agency_id)?;
-            let calendar = match crate::calendars::calendar_for(conn, &agency)? {
-                Ok(calendar) => calendar,
-                Err(error) => return Ok(Err(error)),
-            };
-            let code = match next_code(conn, &agency, now)? {
-                Ok(code) => code,
-                Err(error) => return Ok(Err(error)),
-            };
+            let calendar = crate::calendars::calendar_for(conn, &agency)?;
+            let code = next_code(conn, &agency, now)?;
             let mut details = Details {
                 applicant: Some(checked.applicant.clone()),
                 documents: checked.documents,
@@ -819,7 +825,7 @@ pub async fn intake(
                 details.records.push(record);
             }
             let (received_at, due_at) = if state == State::Accepted {
-                let (_, due) = clock::due_time(&calendar, definition.time_limit, now).map_err(|e| DbError::Migration(e.to_string()))?;
+                let (_, due) = clock::due_time(&calendar, definition.time_limit, now).map_err(|e| ApiError::Internal(e.to_string()))?;
                 (Some(to_db_time(now)), Some(to_db_time(due)))
             } else {
                 (None, None)
@@ -862,10 +868,10 @@ pub async fn intake(
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
-            Ok(Ok((row, procedure, calendar)))
+            Ok((row, procedure, calendar))
         })
     })
-    .await???;
+    .await??;
     let (row, procedure, calendar) = row_and_procedure;
     let definition = definition(&procedure)?;
     let clock = live_clock(&calendar, &row, &definition, now)?;
@@ -881,30 +887,30 @@ pub fn visible(
     conn: &mut DbConnection,
     principal: &Principal,
     reference: &str,
-) -> Result<Result<DossierRow, ApiError>, DbError> {
+) -> Result<DossierRow, ApiError> {
     let found = match reference.parse::<Id>() {
         Ok(id) => dossiers::find(conn, id),
         Err(_) => dossiers::find_by_code(conn, reference),
     };
     let row = match found {
         Ok(row) => row,
-        Err(DbError::NotFound) => return Ok(Err(ApiError::NotFound)),
-        Err(other) => return Err(other),
+        Err(DbError::NotFound) => return Err(ApiError::NotFound),
+        Err(other) => return Err(other.into()),
     };
     let allowed = match principal.kind {
         AccountKind::Citizen => row.owner_id == Some(principal.user_id),
         AccountKind::Staff => {
             if principal.require(Capability::ReadDossiers).is_err() {
-                return Ok(Err(ApiError::Forbidden));
+                return Err(ApiError::Forbidden);
             }
             principal.reaches(&dossiers::agency_path(conn, &row)?)
         }
     };
-    Ok(if allowed {
+    if allowed {
         Ok(row)
     } else {
         Err(ApiError::NotFound)
-    })
+    }
 }
 
 /// One dossier, by id or code, with its live legal clock. Staff reads are
@@ -928,11 +934,8 @@ pub async fn get_dossier(
     let now = clock.now();
     let (db, reference) = (db.get_ref().clone(), id.into_inner());
     let found = web::block(move || {
-        db.write(|conn| {
-            let row = match visible(conn, &principal, &reference)? {
-                Ok(row) => row,
-                Err(error) => return Ok(Err(error)),
-            };
+        db.write(|conn| -> Result<_, ApiError> {
+            let row = visible(conn, &principal, &reference)?;
             if principal.kind == AccountKind::Staff {
                 let role = principal.roles.first().map_or("staff", |r| r.as_str());
                 dossiers::append_event(
@@ -950,11 +953,11 @@ pub async fn get_dossier(
                 )?;
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
-            Ok(agency_calendar(conn, row.receiving_agency_id)?
-                .map(|calendar| (row, procedure, calendar)))
+            let calendar = agency_calendar(conn, row.receiving_agency_id)?;
+            Ok((row, procedure, calendar))
         })
     })
-    .await???;
+    .await??;
     let (row, procedure, calendar) = found;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, now)?;
     Ok(web::Json(view(&row, &procedure, clock.as_ref())?))
@@ -1084,18 +1087,18 @@ pub async fn list_dossiers(
             if let Some(agency) = agency {
                 let agency = match agencies::find(conn, agency) {
                     Ok(agency) => agency,
-                    Err(DbError::NotFound) => return Ok(Err(ApiError::NotFound)),
-                    Err(other) => return Err(other),
+                    Err(DbError::NotFound) => return Err(ApiError::NotFound),
+                    Err(other) => return Err(other.into()),
                 };
                 if principal.kind == AccountKind::Citizen || !principal.reaches(&agency.path) {
-                    return Ok(Err(ApiError::NotFound));
+                    return Err(ApiError::NotFound);
                 }
                 filter.agency_path = Some(agency.path);
             }
-            Ok(Ok(dossiers::list(conn, &filter, after, limit + 1)?))
+            Ok(dossiers::list(conn, &filter, after, limit + 1)?)
         })
     })
-    .await???;
+    .await??;
     Ok(web::Json(Page::from_rows(
         rows,
         limit,
@@ -1159,15 +1162,12 @@ pub async fn dossier_events(
 ) -> Result<web::Json<Vec<EventView>>, ApiError> {
     let (db, reference) = (db.get_ref().clone(), id.into_inner());
     let events = web::block(move || {
-        db.run(|conn| {
-            let row = match visible(conn, &principal, &reference)? {
-                Ok(row) => row,
-                Err(error) => return Ok(Err(error)),
-            };
-            Ok(Ok(dossiers::events(conn, row.id)?))
+        db.run(|conn| -> Result<_, ApiError> {
+            let row = visible(conn, &principal, &reference)?;
+            Ok(dossiers::events(conn, row.id)?)
         })
     })
-    .await???;
+    .await??;
     Ok(web::Json(
         events
             .into_iter()
@@ -1219,17 +1219,14 @@ pub async fn dossier_deadline(
     let now = clock.now();
     let (db, reference) = (db.get_ref().clone(), id.into_inner());
     let (row, procedure, calendar) = web::block(move || {
-        db.run(|conn| {
-            let row = match visible(conn, &principal, &reference)? {
-                Ok(row) => row,
-                Err(error) => return Ok(Err(error)),
-            };
+        db.run(|conn| -> Result<_, ApiError> {
+            let row = visible(conn, &principal, &reference)?;
             let procedure = procedures::find(conn, row.procedure_id)?;
-            Ok(agency_calendar(conn, row.receiving_agency_id)?
-                .map(|calendar| (row, procedure, calendar)))
+            let calendar = agency_calendar(conn, row.receiving_agency_id)?;
+            Ok((row, procedure, calendar))
         })
     })
-    .await???;
+    .await??;
     let definition = definition(&procedure)?;
     let Some(received) = row.received_at else {
         return Ok(web::Json(DeadlineView {
@@ -1283,15 +1280,12 @@ pub async fn verify_history(
     }
     let (db, reference) = (db.get_ref().clone(), query.into_inner().dossier_id);
     let events = web::block(move || {
-        db.run(|conn| {
-            let row = match visible(conn, &principal, &reference)? {
-                Ok(row) => row,
-                Err(error) => return Ok(Err(error)),
-            };
-            Ok(Ok(dossiers::events(conn, row.id)?))
+        db.run(|conn| -> Result<_, ApiError> {
+            let row = visible(conn, &principal, &reference)?;
+            Ok(dossiers::events(conn, row.id)?)
         })
     })
-    .await???;
+    .await??;
     let contents: Vec<_> = events.iter().map(|e| e.content()).collect();
     let verification = history::verify(
         contents
@@ -1367,47 +1361,34 @@ async fn act(
     let db = db.get_ref().clone();
     let done = web::block(move || {
         db.write(|conn| {
-            let row = match visible_for_action(conn, &principal, &reference)? {
-                Ok(row) => row,
-                Err(error) => return Ok(Err(error)),
-            };
+            let row = visible_for_action(conn, &principal, &reference)?;
             if row.version != expected {
-                return Ok(Err(stale(row.version)));
+                return Err(stale(row.version));
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
-            let calendar = match agency_calendar(conn, row.receiving_agency_id)? {
-                Ok(calendar) => calendar,
-                Err(error) => return Ok(Err(error)),
-            };
-            let outcome = transition(
+            let calendar = agency_calendar(conn, row.receiving_agency_id)?;
+            let (changes, event, clock) = transition(
                 &principal, &calendar, now, &row, &procedure, action, &body, apply,
-            );
-            let (changes, event, clock) = match outcome {
-                Ok(done) => done,
-                Err(error) => return Ok(Err(error)),
-            };
+            )?;
             let now = event.at;
             let documents: Vec<DocumentEntry> = body
                 .get("documents")
                 .cloned()
                 .and_then(|d| serde_json::from_value(d).ok())
                 .unwrap_or_default();
-            let files = match attachable(conn, &principal, &documents)? {
-                Ok(files) => files,
-                Err(error) => return Ok(Err(error)),
-            };
+            let files = attachable(conn, &principal, &documents)?;
             if !dossiers::update(conn, row.id, expected, &changes, now)? {
-                return Ok(Err(stale(row.version + 1)));
+                return Err(stale(row.version + 1));
             }
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
             dossiers::append_event(conn, row.id, &event)?;
             let row = dossiers::find(conn, row.id)?;
-            Ok(Ok((row, procedure, clock)))
+            Ok((row, procedure, clock))
         })
     })
-    .await???;
+    .await??;
     let (row, procedure, clock) = done;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", row.version)))
@@ -1426,25 +1407,25 @@ fn visible_for_action(
     conn: &mut DbConnection,
     principal: &Principal,
     reference: &str,
-) -> Result<Result<DossierRow, ApiError>, DbError> {
+) -> Result<DossierRow, ApiError> {
     let found = match reference.parse::<Id>() {
         Ok(id) => dossiers::find(conn, id),
         Err(_) => dossiers::find_by_code(conn, reference),
     };
     let row = match found {
         Ok(row) => row,
-        Err(DbError::NotFound) => return Ok(Err(ApiError::NotFound)),
-        Err(other) => return Err(other),
+        Err(DbError::NotFound) => return Err(ApiError::NotFound),
+        Err(other) => return Err(other.into()),
     };
     let allowed = match principal.kind {
         AccountKind::Citizen => row.owner_id == Some(principal.user_id),
         AccountKind::Staff => principal.reaches(&dossiers::agency_path(conn, &row)?),
     };
-    Ok(if allowed {
+    if allowed {
         Ok(row)
     } else {
         Err(ApiError::NotFound)
-    })
+    }
 }
 
 /// The role the principal acts in for `action`: the first of their roles the

@@ -410,18 +410,15 @@ pub async fn dossier_form(
     let now = clock.now();
     let db = db.get_ref().clone();
     let (row, procedure, agency, calendar) = web::block(move || {
-        db.run(|conn| {
-            let row = match visible(conn, &principal, &reference)? {
-                Ok(row) => row,
-                Err(error) => return Ok(Err(error)),
-            };
+        db.run(|conn| -> Result<_, ApiError> {
+            let row = visible(conn, &principal, &reference)?;
             let procedure = procedures::find(conn, row.procedure_id)?;
             let agency = agencies::find(conn, row.receiving_agency_id)?;
-            Ok(crate::calendars::calendar_for(conn, &agency)?
-                .map(|calendar| (row, procedure, agency.name, calendar)))
+            let calendar = crate::calendars::calendar_for(conn, &agency)?;
+            Ok((row, procedure, agency.name, calendar))
         })
     })
-    .await???;
+    .await??;
     let form =
         build(&form, &row, &procedure, &agency, &calendar, now)?.ok_or(ApiError::NotFound)?;
     match query.format.as_deref() {

@@ -78,11 +78,11 @@ pub async fn lookup(
     }
     let db = db.get_ref().clone();
     let found = web::block(move || {
-        db.run(|conn| {
+        db.run(|conn| -> Result<_, ApiError> {
             let row = match dossiers::find_by_code(conn, &code) {
                 Ok(row) => row,
                 Err(DbError::NotFound) => return Ok(None),
-                Err(other) => return Err(other),
+                Err(other) => return Err(other.into()),
             };
             if !row.applicant_phone.ends_with(&last4) {
                 return Ok(None);
@@ -94,7 +94,6 @@ pub async fn lookup(
     })
     .await??;
     let (row, procedure, calendar) = found.ok_or(ApiError::NotFound)?;
-    let calendar = calendar?;
     let state: State = serde_json::from_value(serde_json::Value::String(row.state.clone()))
         .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))?;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;

@@ -189,7 +189,7 @@ struct Lookups {
 }
 
 impl Lookups {
-    fn load(conn: &mut DbConnection, root: &str) -> Result<Result<Self, ApiError>, DbError> {
+    fn load(conn: &mut DbConnection, root: &str) -> Result<Self, ApiError> {
         let procedures = procedures::all(conn)?
             .into_iter()
             .map(|row| (row.id, row))
@@ -199,12 +199,12 @@ impl Lookups {
             .map(|agency| (agency.id, agency))
             .collect();
         let calendars = Calendars::load(conn, agencies.values())?;
-        Ok(Ok(Lookups {
+        Ok(Lookups {
             procedures,
             limits: HashMap::new(),
             agencies,
             calendars,
-        }))
+        })
     }
 
     fn procedure(&self, id: Id) -> Result<&ProcedureRow, ApiError> {
@@ -286,11 +286,11 @@ fn report_dossiers(
     root: &str,
     period: &Period,
     group_by: GroupBy,
-) -> Result<Result<Loaded, ApiError>, DbError> {
+) -> Result<Loaded, ApiError> {
     let closed =
         dossiers::closed_counts(conn, root, group_by.count_by(), period.start, period.end)?;
     let open = dossiers::open_at(conn, root, period.end)?;
-    Ok(counted(lookups, closed, open, period, group_by))
+    counted(lookups, closed, open, period, group_by)
 }
 
 /// A count from SQL (`count(*)` or a nullable `sum`) as a number of dossiers.
@@ -474,13 +474,14 @@ fn in_reach(
     conn: &mut DbConnection,
     principal: &Principal,
     agency: Id,
-) -> Result<Result<(String, Lookups), ApiError>, DbError> {
+) -> Result<(String, Lookups), ApiError> {
     let path = match agencies::find(conn, agency) {
         Ok(agency) if principal.reaches(&agency.path) => agency.path,
-        Ok(_) | Err(DbError::NotFound) => return Ok(Err(ApiError::NotFound)),
-        Err(other) => return Err(other),
+        Ok(_) | Err(DbError::NotFound) => return Err(ApiError::NotFound),
+        Err(other) => return Err(other.into()),
     };
-    Ok(Lookups::load(conn, &path)?.map(|lookups| (path, lookups)))
+    let lookups = Lookups::load(conn, &path)?;
+    Ok((path, lookups))
 }
 
 /// Writes a CSV document: BOM, a header of "Vietnamese heading (key)", rows.
@@ -541,14 +542,12 @@ pub async fn kstt06_report(
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let db = db.get_ref().clone();
     let (dossiers, names) = web::block(move || {
-        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
-            Ok((path, mut lookups)) => {
-                report_dossiers(conn, &mut lookups, &path, &period, group_by)
-            }
-            Err(error) => Ok(Err(error)),
+        db.snapshot(|conn| {
+            let (path, mut lookups) = in_reach(conn, &principal, agency)?;
+            report_dossiers(conn, &mut lookups, &path, &period, group_by)
         })
     })
-    .await???;
+    .await??;
     let computed = kstt06_counted(dossiers.iter().map(|(d, n)| (d, *n)), &period);
     let report = Kstt06Report {
         from: period.first_day,
@@ -672,15 +671,13 @@ pub async fn overdue_report(
     let soon = chrono::Duration::hours(query.due_within_hours.unwrap_or(8).clamp(0, 24 * 200));
     let db = db.get_ref().clone();
     let mut lines = web::block(move || {
-        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
-            Ok((path, mut lookups)) => {
-                let rows = dossiers::open_at(conn, &path, as_of)?;
-                Ok(overdue_lines(&mut lookups, rows, as_of, soon))
-            }
-            Err(error) => Ok(Err(error)),
+        db.snapshot(|conn| {
+            let (path, mut lookups) = in_reach(conn, &principal, agency)?;
+            let rows = dossiers::open_at(conn, &path, as_of)?;
+            overdue_lines(&mut lookups, rows, as_of, soon)
         })
     })
-    .await???;
+    .await??;
     lines.sort_by_key(|l| (l.remaining_seconds, l.code.clone()));
     Ok(respond(as_csv, &lines, || {
         let header = [
@@ -840,15 +837,13 @@ pub async fn online_uptake(
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let db = db.get_ref().clone();
     let groups = web::block(move || {
-        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
-            Ok((path, lookups)) => {
-                let counts = dossiers::accepted_counts(conn, &path, period.start, period.end)?;
-                Ok(uptake(&lookups, counts, by_agency))
-            }
-            Err(error) => Ok(Err(error)),
+        db.snapshot(|conn| {
+            let (path, lookups) = in_reach(conn, &principal, agency)?;
+            let counts = dossiers::accepted_counts(conn, &path, period.start, period.end)?;
+            uptake(&lookups, counts, by_agency)
         })
     })
-    .await???;
+    .await??;
     let lines: Vec<UptakeLine> = groups
         .into_values()
         .map(|mut line| {
@@ -942,11 +937,8 @@ fn indicator_facts(
     root: &str,
     period: &Period,
     now: DateTime<Utc>,
-) -> Result<Result<IndicatorFacts, ApiError>, DbError> {
-    let (form06, _) = match report_dossiers(conn, lookups, root, period, GroupBy::Field)? {
-        Ok(loaded) => loaded,
-        Err(error) => return Ok(Err(error)),
-    };
+) -> Result<IndicatorFacts, ApiError> {
+    let (form06, _) = report_dossiers(conn, lookups, root, period, GroupBy::Field)?;
     let mut facts = IndicatorFacts {
         form06: kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total,
         ..IndicatorFacts::default()
@@ -954,10 +946,7 @@ fn indicator_facts(
     for (procedure, _, channel, n) in
         dossiers::accepted_counts(conn, root, period.start, period.end)?
     {
-        let offered = match lookups.procedure(procedure) {
-            Ok(procedure) => procedure.online_kind.as_str(),
-            Err(error) => return Ok(Err(error)),
-        };
+        let offered = lookups.procedure(procedure)?.online_kind.as_str();
         if offered == "full" {
             facts.online_filing.denominator += count(Some(n));
             if channel == "online" {
@@ -987,7 +976,7 @@ fn indicator_facts(
             denominator: count(Some(due)),
         };
     }
-    Ok(Ok(facts))
+    Ok(facts)
 }
 
 /// Service-quality indicators in the shape of Decision 766/QĐ-TTg for a
@@ -1019,12 +1008,12 @@ pub async fn indicators_report(
     let now = clock_now.now();
     let db = db.get_ref().clone();
     let facts = web::block(move || {
-        db.snapshot(|conn| match in_reach(conn, &principal, agency)? {
-            Ok((path, mut lookups)) => indicator_facts(conn, &mut lookups, &path, &period, now),
-            Err(error) => Ok(Err(error)),
+        db.snapshot(|conn| {
+            let (path, mut lookups) = in_reach(conn, &principal, agency)?;
+            indicator_facts(conn, &mut lookups, &path, &period, now)
         })
     })
-    .await???;
+    .await??;
     let indicators = indicators(&facts);
     let scored = indicators.iter().filter(|i| i.points.is_some());
     let report = IndicatorsReport {

@@ -234,10 +234,7 @@ pub async fn create_user(
     let db = db.get_ref().clone();
     let user = web::block(move || {
         db.run(|conn| {
-            let agency = match assignable(conn, &principal, agency) {
-                Ok(agency) => agency,
-                Err(denied) => return Ok(Err(denied)),
-            };
+            let agency = assignable(conn, &principal, agency)?;
             let now = to_db_time(Utc::now());
             let new = NewUser {
                 id: Id::new(),
@@ -254,10 +251,10 @@ pub async fn create_user(
                 created_at: now,
                 updated_at: now,
             };
-            Ok(users::create(conn, &new).map_err(taken))
+            users::create(conn, &new).map_err(taken)
         })
     })
-    .await???;
+    .await??;
     tracing::info!(user_id = %user.id, "staff account created");
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/api/v1/users/{}", user.id)))
@@ -282,7 +279,7 @@ pub async fn get_user(
 ) -> Result<web::Json<UserView>, ApiError> {
     principal.require(Capability::ManageUsers)?;
     let (db, id) = (db.get_ref().clone(), id.into_inner());
-    let user = web::block(move || db.run(|conn| Ok(managed(conn, &principal, id)))).await???;
+    let user = web::block(move || db.run(|conn| managed(conn, &principal, id))).await??;
     Ok(web::Json(user.into()))
 }
 
@@ -341,14 +338,11 @@ pub async fn update_user(
     };
     let db = db.get_ref().clone();
     let user = web::block(move || {
-        db.write(|conn| {
-            if let Err(denied) = managed(conn, &principal, id) {
-                return Ok(Err(denied));
-            }
-            let agency_id = match agency.map(|a| assignable(conn, &principal, a)).transpose() {
-                Ok(agency) => agency,
-                Err(denied) => return Ok(Err(denied)),
-            };
+        db.write(|conn| -> Result<_, ApiError> {
+            managed(conn, &principal, id)?;
+            let agency_id = agency
+                .map(|a| assignable(conn, &principal, a))
+                .transpose()?;
             let ends_logins = body.active == Some(false) || password_hash.is_some();
             let changes = UserChanges {
                 full_name,
@@ -362,10 +356,10 @@ pub async fn update_user(
             if ends_logins {
                 refresh_tokens::revoke_user(conn, id, now)?;
             }
-            Ok(Ok(user))
+            Ok(user)
         })
     })
-    .await???;
+    .await??;
     tracing::info!(user_id = %user.id, "staff account changed");
     Ok(web::Json(user.into()))
 }

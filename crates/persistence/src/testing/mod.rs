@@ -366,6 +366,6 @@ pub fn revert_last_migration(db: &Db) -> Result<String, String> {
             .revert_last_migration(source)
             .map(|version| version.to_string()))
     })
-    .map_err(|e| e.to_string())?
+    .map_err(|e: crate::error::DbError| e.to_string())?
     .map_err(|e| e.to_string())
 }
