@@ -28,8 +28,13 @@ AGENCY=$(curl -sf "$API/me" -H "authorization: Bearer $CLERK" | sed -n 's/.*"age
 
 # 1. The citizen uploads the two documents (PDF scans) and files a
 #    temporary-residence registration online.
-printf '%%PDF-1.4\n%% to khai\n%%%%EOF\n' > to-khai.pdf
-printf '%%PDF-1.4\n%% giay to cho o\n%%%%EOF\n' > cho-o.pdf
+# (A minimal well-formed PDF: uploads must parse as PDF structure, with a
+# cross-reference table at the offset the trailer names.)
+pdf() {
+  printf '%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\nxref\n0 3\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \ntrailer << /Size 3 /Root 1 0 R >>\nstartxref\n110\n%%%%EOF\n' > "$1"
+}
+pdf to-khai.pdf
+pdf cho-o.pdf
 upload() {
   curl -sf "$API/files" -H "authorization: Bearer $CITIZEN" -F "file=@$1" | field id
 }

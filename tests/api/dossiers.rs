@@ -982,87 +982,6 @@ async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app:
     assert!(refusal["fields"].to_string().contains("sai thẩm quyền"));
 }
 
-async fn a_payment_request_pauses_and_a_signed_gateway_callback_resumes(app: TestApp) {
-    use motcua_api::routes::dossiers::{SIGNATURE_HEADER, TIMESTAMP_HEADER, callback_signature};
-    let fixture = Fixture::build(&app).await;
-    let dossier = fixture
-        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
-        .await;
-    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
-    let officer = token(&fixture, Who::Officer);
-    app.clock.set(vn("2026-11-03 08:30"));
-    let (status, waiting) = act(
-        &app,
-        &officer,
-        &id,
-        "request-payment",
-        json!({"amount": 15000, "reason": "lệ phí"}),
-    )
-    .await;
-    assert_eq!(
-        (status, waiting["status"].as_str()),
-        (200, Some("awaiting_payment")),
-        "{waiting}"
-    );
-    assert_eq!(waiting["legal_clock"]["paused"], true);
-
-    app.clock.set(vn("2026-11-03 10:30"));
-    let now = vn("2026-11-03 10:30").timestamp();
-    let callback = |body: &Value, timestamp: i64, signature: String| {
-        app.client
-            .post(app.url(&format!("/api/v1/dossiers/{id}/payments")))
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, signature)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-    };
-    let body = json!({"amount": 15000, "reference": "GW-0001"});
-    let signed = |body: &Value, timestamp: i64| {
-        callback_signature(
-            crate::helpers::PAYMENT_SECRET,
-            timestamp,
-            body.to_string().as_bytes(),
-        )
-    };
-
-    let forged = callback(
-        &body,
-        now,
-        signed(&json!({"amount": 1, "reference": "GW-0001"}), now),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    problem(forged, 401, "invalid_signature").await;
-    let stale = callback(&body, now - 3600, signed(&body, now - 3600))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    problem(stale, 401, "invalid_signature").await;
-
-    let paid = callback(&body, now, signed(&body, now))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(paid.status().as_u16(), 200);
-    let paid: Value = paid.json().await.unwrap_or_default();
-    assert_eq!(paid["status"], "in_processing");
-    // Paused from 08:30 to 10:30 on Tuesday: the due time moves from Thursday 09:30 to 11:30.
-    assert_eq!(vn_of(&paid["legal_clock"]["due_at"]), "2026-11-05 11:30");
-
-    let replay = callback(&body, now, signed(&body, now))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    problem(replay, 409, "payment_already_recorded").await;
-    let events = app
-        .db
-        .run(|conn| motcua_persistence::dossiers::events(conn, id.parse().unwrap_or_default()))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let payment = events
-        .iter()
-        .find(|e| e.action == "record_payment")
-        .map(|e| (e.actor_role.clone(), e.actor_id));
-    assert_eq!(payment, Some(("payment_gateway".to_owned(), None)));
-}
-
 /// Asserts an action is refused with 409 and changes nothing.
 async fn illegal(app: &TestApp, token: &str, id: &str, action: &str, body: Value) {
     let (version, events) = (version_of(app, id), event_count(app, id));
@@ -1340,7 +1259,6 @@ async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
 
 api_tests!(
     every_state_refuses_an_illegal_action_and_the_desk_paths_work,
-    a_payment_request_pauses_and_a_signed_gateway_callback_resumes,
     agency_calendars_override_their_parents_and_move_deadlines,
     forms_are_built_from_the_stored_dossier_as_json_and_printable_html,
     the_public_look_up_needs_the_second_factor_and_shows_no_personal_data,

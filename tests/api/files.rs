@@ -4,7 +4,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fixture::{CITIZEN, Fixture, OTHER_CITIZEN, PASSWORD, Who};
-use crate::helpers::{PDF, TestApp, UPLOAD_LIMIT, json, problem};
+use crate::helpers::{
+    JPEG, PDF, PNG, TestApp, UPLOAD_LIMIT, UPLOAD_QUOTA_BYTES, json, padded_pdf, problem,
+};
 
 fn file_count(app: &TestApp) -> i64 {
     app.db
@@ -34,23 +36,24 @@ async fn uploads_are_stored_by_content_and_typed_by_their_bytes(app: TestApp) {
     assert_eq!(stored["media_type"], "application/pdf");
     let id = stored["id"].as_str().unwrap_or_default();
     let back = app.get_as(&format!("/api/v1/files/{id}"), &citizen).await;
-    assert_eq!(
+    let header = |name: &str| {
         back.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/pdf")
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("content-type").as_deref(), Some("application/pdf"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(
+        header("content-disposition"),
+        Some(format!("attachment; filename=\"{id}.pdf\""))
     );
     assert_eq!(
         back.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
         PDF
     );
 
-    let png = [
-        &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A][..],
-        b"rest",
-    ]
-    .concat();
-    let jpeg = [&[0xFF, 0xD8, 0xFF, 0xE0][..], b"rest"].concat();
+    let (png, jpeg) = (PNG.to_vec(), JPEG.to_vec());
     // The type comes from the content, whatever the name says.
     assert_eq!(
         json(
@@ -160,7 +163,149 @@ async fn bad_uploads_are_refused_and_store_nothing(app: TestApp) {
     assert_eq!(file_count(&app), before, "nothing was stored");
 }
 
+/// Issue #10, item 11: magic bytes alone no longer make a document.
+async fn content_that_only_starts_like_a_document_is_refused(app: TestApp) {
+    let _fixture = Fixture::build(&app).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let before = file_count(&app);
+    let mut random_pdf = b"%PDF-1.7\n".to_vec();
+    random_pdf.extend((0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    let png_then_html = [PNG, b"<html><script>alert(document.cookie)</script></html>"].concat();
+    let png_magic_then_html = [&PNG[..8], b"<html><script>alert(1)</script></html>"].concat();
+    for (name, bytes) in [
+        ("random.pdf", random_pdf),
+        ("trailing-html.png", png_then_html),
+        ("magic-only.png", png_magic_then_html),
+    ] {
+        let body = problem(
+            app.upload(&citizen, name, bytes).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(body["errors"][0]["field"], "file", "{name}: {body}");
+    }
+    assert_eq!(file_count(&app), before, "nothing was stored");
+}
+
+/// Issue #10, item 3: staff of a sibling commune attach a citizen's upload
+/// to a dossier of their own to read it. Refused, and the file stays unreadable.
+async fn staff_cannot_read_a_file_by_attaching_it(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let file = app.upload_pdf(&citizen).await;
+    let (sibling, _) = app.login("staff.sibling", PASSWORD).await;
+    let intake = serde_json::json!({
+        "channel": "direct", "procedure_code": "1.004194",
+        "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321", "national_id": "001195012345"},
+        "documents": [
+            {"requirement_code": "TK", "originals": 1, "file_id": file},
+            {"requirement_code": "CM", "copies": 1},
+        ],
+        "result_delivery": "desk", "decision": {"kind": "accept"},
+    });
+    let body = problem(
+        app.post_json("/api/v1/dossiers/intake", Some(&sibling), &intake)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "documents[0].file_id");
+    problem(
+        app.get_as(&format!("/api/v1/files/{file}"), &sibling).await,
+        404,
+        "not_found",
+    )
+    .await;
+    // Once the citizen files it in commune A, A's clerk may use it; B's still may not.
+    let dossier = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let view = json(
+        app.get_as(&format!("/api/v1/dossiers/{dossier}"), &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    let attached = view["documents"][0]["file_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut again = intake.clone();
+    again["documents"][0]["file_id"] = attached.clone().into();
+    json(
+        app.post_json("/api/v1/dossiers/intake", Some(&clerk), &again)
+            .await,
+        "application/json",
+    )
+    .await;
+    problem(
+        app.post_json("/api/v1/dossiers/intake", Some(&sibling), &again)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    problem(
+        app.get_as(&format!("/api/v1/files/{attached}"), &sibling)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+/// Issue #10, item 11: one account cannot fill the disk with uploads it
+/// never files. Ten parallel uploads of 200 KB against a 1 MiB quota: five
+/// fit, five are refused, and the quota holds exactly.
+async fn the_upload_quota_holds_under_parallel_uploads(app: TestApp) {
+    let _fixture = Fixture::build(&app).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let big = padded_pdf(200 * 1024);
+    let uploads = (0..10).map(|_| app.upload(&citizen, "big.pdf", big.clone()));
+    let statuses: Vec<u16> = futures_util::future::join_all(uploads)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let fitting = usize::try_from(UPLOAD_QUOTA_BYTES / (200 * 1024)).unwrap_or(0);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        fitting,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        10 - fitting,
+        "{statuses:?}"
+    );
+    let body = problem(
+        app.upload(&citizen, "big.pdf", big).await,
+        409,
+        "upload_quota_exceeded",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not attached")),
+        "{body}"
+    );
+    // Another account is not affected.
+    let (other, _) = app.login(OTHER_CITIZEN, PASSWORD).await;
+    assert_eq!(
+        app.upload(&other, "a.pdf", PDF.to_vec())
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+}
+
 api_tests!(
     uploads_are_stored_by_content_and_typed_by_their_bytes,
     bad_uploads_are_refused_and_store_nothing,
+    content_that_only_starts_like_a_document_is_refused,
+    staff_cannot_read_a_file_by_attaching_it,
+    the_upload_quota_holds_under_parallel_uploads,
 );

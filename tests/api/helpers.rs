@@ -7,9 +7,35 @@ use motcua_persistence::{Backend, DatabaseUrl, Db, DbConfig};
 /// The upload limit of test servers.
 pub const UPLOAD_LIMIT: usize = 256 * 1024;
 
-/// A small valid-looking PDF.
-pub const PDF: &[u8] =
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+/// The bytes of unattached uploads one account may hold on test servers.
+pub const UPLOAD_QUOTA_BYTES: i64 = 1024 * 1024;
+
+/// A 2×2 PNG and a 2×2 JPEG, as an image library writes them.
+pub const PNG: &[u8] = include_bytes!("fixtures/scan.png");
+/// See [`PNG`].
+pub const JPEG: &[u8] = include_bytes!("fixtures/photo.jpg");
+
+/// A well-formed PDF of about `size` bytes: [`PDF`] with a comment before
+/// its cross-reference table (whose offset moves accordingly).
+pub fn padded_pdf(size: usize) -> Vec<u8> {
+    let text = String::from_utf8_lossy(PDF).into_owned();
+    let (objects, _) = text.split_once("xref").unwrap_or_default();
+    let padding = format!("%{}\n", "x".repeat(size.saturating_sub(PDF.len() + 2)));
+    let xref_at = objects.len() + padding.len();
+    format!(
+        "{objects}{padding}xref\n0 3\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \n\
+         trailer << /Size 3 /Root 1 0 R >>\nstartxref\n{xref_at}\n%%EOF\n"
+    )
+    .into_bytes()
+}
+
+/// A minimal well-formed PDF: two objects, a cross-reference table whose
+/// offsets are right, a trailer.
+pub const PDF: &[u8] = b"%PDF-1.4\n\
+1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n\
+2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n\
+xref\n0 3\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \n\
+trailer << /Size 3 /Root 1 0 R >>\nstartxref\n110\n%%EOF\n";
 
 /// The payment gateway's shared secret on test servers.
 pub const PAYMENT_SECRET: &str = "gateway-secret-for-tests";
@@ -44,6 +70,7 @@ impl TestApp {
         settings.jwt_secret = Secret::new(TEST_SECRET);
         settings.payment_secret = Some(Secret::new(PAYMENT_SECRET));
         settings.limits.upload_bytes = UPLOAD_LIMIT;
+        settings.limits.upload_quota_bytes = UPLOAD_QUOTA_BYTES;
         let clock = Clock::fixed(vn("2026-11-02 09:30"));
         settings.clock = clock.clone();
         let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));

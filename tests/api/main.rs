@@ -5,6 +5,7 @@
 #[macro_use]
 mod helpers;
 
+mod abuse;
 mod auth;
 mod authorization;
 mod binary;
@@ -14,6 +15,8 @@ mod dossiers;
 mod errors;
 mod files;
 mod fixture;
+mod hygiene;
 mod openapi;
 mod operations;
+mod payments;
 mod reports;

@@ -119,6 +119,12 @@ pub enum ApiError {
     /// The database cannot be reached in time.
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
+    /// A stored file's content is not in this server's file store (servers
+    /// sharing a database must share the data directory).
+    #[error(
+        "the file's content is not available on this server; try again or tell the administrator"
+    )]
+    FileUnavailable,
     /// The service runs but cannot serve yet (e.g. migrations not applied).
     #[error("{0}")]
     NotReady(String),
@@ -144,6 +150,7 @@ impl ApiError {
             ApiError::PreconditionFailed { .. } => "stale_version",
             ApiError::Unavailable => "database_unavailable",
             ApiError::NotReady(_) => "not_ready",
+            ApiError::FileUnavailable => "file_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -161,7 +168,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::PreconditionFailed { .. } => "Precondition failed",
-            ApiError::Unavailable | ApiError::NotReady(_) => "Service unavailable",
+            ApiError::Unavailable | ApiError::NotReady(_) | ApiError::FileUnavailable => {
+                "Service unavailable"
+            }
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -200,7 +209,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::Unavailable | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::NotReady(_) | ApiError::FileUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -385,6 +396,7 @@ mod tests {
             },
             ApiError::Unavailable,
             ApiError::NotReady("migrating".into()),
+            ApiError::FileUnavailable,
             ApiError::Internal("secret cause".into()),
         ];
         let codes: std::collections::BTreeSet<_> = errors.iter().map(ApiError::code).collect();

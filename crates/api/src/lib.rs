@@ -6,8 +6,11 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod calendars;
+pub mod client;
 pub mod clock;
+pub mod content;
 pub mod error;
+pub mod hygiene;
 pub mod policy;
 pub mod routes;
 pub mod settings;

@@ -54,6 +54,10 @@ pub struct Limits {
     pub json_body_bytes: usize,
     /// Largest uploaded file, in bytes.
     pub upload_bytes: usize,
+    /// Most uploads one account may hold that are not attached to a dossier.
+    pub upload_quota_files: i64,
+    /// Most bytes of such uploads one account may hold.
+    pub upload_quota_bytes: i64,
 }
 
 /// Everything the application needs to start.
@@ -83,6 +87,11 @@ pub struct Settings {
     pub clock: crate::clock::Clock,
     /// Signs online payment-gateway callbacks (none: callbacks are refused).
     pub payment_secret: Option<Secret>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: crate::client::TrustedProxies,
+    /// Most password hashes computed at once (Argon2id takes 19 MiB each);
+    /// `None` means one per core.
+    pub password_hashers: Option<usize>,
 }
 
 /// A setting that cannot be used, naming the variable.
@@ -175,6 +184,9 @@ impl Settings {
                     .unwrap_or(1024 * 1024),
                 upload_bytes: parse_number(&get, "MOTCUA_MAX_UPLOAD_BYTES")?
                     .unwrap_or(20 * 1024 * 1024),
+                upload_quota_files: parse_number(&get, "MOTCUA_UPLOAD_QUOTA_FILES")?.unwrap_or(50),
+                upload_quota_bytes: parse_number(&get, "MOTCUA_UPLOAD_QUOTA_BYTES")?
+                    .unwrap_or(200 * 1024 * 1024),
             },
             workers: parse_number(&get, "MOTCUA_WORKERS")?,
             shutdown_timeout: Duration::from_secs(
@@ -194,6 +206,15 @@ impl Settings {
             },
             clock: crate::clock::Clock::system(),
             payment_secret: get("MOTCUA_PAYMENT_SECRET").map(Secret),
+            trusted_proxies: crate::client::TrustedProxies::parse(
+                &get("MOTCUA_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|message| SettingsError {
+                variable: "MOTCUA_TRUSTED_PROXIES",
+                message,
+            })?,
+            password_hashers: parse_number::<usize>(&get, "MOTCUA_PASSWORD_HASHERS")?
+                .map(|n| n.max(1)),
         })
     }
 }

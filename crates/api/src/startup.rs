@@ -66,13 +66,13 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document, generated from the handlers the server registers.
 pub fn openapi() -> OpenApi {
+    let Some(limits) = routes::public::limits() else {
+        return ApiDoc::openapi();
+    };
     let (_, document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(routes::configure(&(
-            routes::public::lookup_limit(),
-            routes::public::lookup_limit(),
-        )))
+        .configure(routes::configure(&limits))
         .split_for_parts();
     document
 }
@@ -112,6 +112,9 @@ pub struct AppState {
     issuer: web::Data<TokenIssuer>,
     passwords: web::Data<Passwords>,
     throttle: web::Data<LoginThrottle>,
+    registrations: web::Data<routes::auth::RegistrationLimit>,
+    code_guard: web::Data<routes::public::CodeGuard>,
+    proxies: web::Data<crate::client::TrustedProxies>,
     clock: web::Data<crate::clock::Clock>,
     payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
     files: web::Data<crate::routes::files::FileStore>,
@@ -141,23 +144,39 @@ impl AppState {
             .build()
             .map_err(|e| StartupError::Setup(e.to_string()))?;
         let document = openapi();
+        let throttle = LoginThrottle::new(ThrottleLimits::default());
+        if let Some(alerts) = throttle.alerts() {
+            metrics
+                .registry
+                .register(Box::new(alerts))
+                .map_err(|e| StartupError::Setup(e.to_string()))?;
+        }
         Ok(AppState {
             db: web::Data::new(db),
             issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
-            passwords: web::Data::new(Passwords::new().map_err(StartupError::Setup)?),
-            throttle: web::Data::new(LoginThrottle::new(ThrottleLimits::default())),
+            passwords: web::Data::new(
+                match settings.password_hashers {
+                    Some(hashers) => Passwords::with_hashers(hashers),
+                    None => Passwords::new(),
+                }
+                .map_err(StartupError::Setup)?,
+            ),
+            throttle: web::Data::new(throttle),
+            registrations: web::Data::new(routes::auth::RegistrationLimit::default()),
+            code_guard: web::Data::new(routes::public::CodeGuard::default()),
+            proxies: web::Data::new(settings.trusted_proxies.clone()),
             clock: web::Data::new(settings.clock.clone()),
             files: web::Data::new(crate::routes::files::FileStore {
                 dir: settings.data_dir.join("files"),
                 limit: settings.limits.upload_bytes,
+                quota_files: settings.limits.upload_quota_files,
+                quota_bytes: settings.limits.upload_quota_bytes,
             }),
             payment_secret: web::Data::new(crate::routes::dossiers::PaymentSecret(
                 settings.payment_secret.clone(),
             )),
-            public_limits: (
-                routes::public::lookup_limit(),
-                routes::public::lookup_limit(),
-            ),
+            public_limits: routes::public::limits()
+                .ok_or_else(|| StartupError::Setup("public rate limits".into()))?,
             registry: web::Data::new(metrics.registry.clone()),
             known_routes: web::Data::new(KnownRoutes::from_openapi(&document)),
             metrics,
@@ -190,6 +209,9 @@ pub fn app(
         .app_data(state.issuer)
         .app_data(state.passwords)
         .app_data(state.throttle)
+        .app_data(state.registrations)
+        .app_data(state.code_guard)
+        .app_data(state.proxies)
         .app_data(state.clock)
         .app_data(state.payment_secret)
         .app_data(state.files)
@@ -206,6 +228,12 @@ pub fn app(
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", state.document))
         .service(web::resource("/docs").get(docs_redirect))
         .default_service(web::to(fallback))
+        .wrap(from_fn(move |request, next| {
+            crate::hygiene::screen(request, next, limits.json_body_bytes)
+        }))
+        .wrap(
+            actix_web::middleware::DefaultHeaders::new().add(("x-content-type-options", "nosniff")),
+        )
         .wrap(ErrorHandlers::new().default_handler(error::ensure_problem))
         .wrap(state.metrics)
         .wrap(TracingLogger::<RequestSpan>::new())
@@ -388,6 +416,7 @@ mod tests {
         settings.limits = Limits {
             json_body_bytes: LIMIT,
             upload_bytes: LIMIT,
+            ..settings.limits
         };
         let state = AppState::new(db.open(), &settings).unwrap_or_else(|e| panic!("{e}"));
         let service = test::init_service(app(state).route("/probe", web::post().to(probe))).await;

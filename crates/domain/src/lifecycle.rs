@@ -275,7 +275,7 @@ impl Action {
             Action::RequestSupplement | Action::HandOver => &[Clerk, Officer],
             Action::Supplement | Action::Withdraw => &[Citizen, Clerk],
             Action::RequestPayment => &[Officer],
-            Action::RecordPayment => &[Citizen, Clerk, PaymentGateway],
+            Action::RecordPayment => &[Clerk, PaymentGateway],
             Action::ExtendVerification { .. } | Action::Complete => &[Officer, Leader],
             Action::Apologise | Action::Stop => &[Leader],
             Action::Rate => &[Citizen],
@@ -653,7 +653,7 @@ mod tests {
             ),
             (
                 "record_payment",
-                vec![Citizen, Clerk, PaymentGateway],
+                vec![Clerk, PaymentGateway],
                 AwaitingPayment,
                 InProcessing,
                 Some(E::Resume),
@@ -687,7 +687,7 @@ mod tests {
         for state in [Submitted, Accepted, InProcessing] {
             table.push((
                 "record_payment",
-                vec![Citizen, Clerk, PaymentGateway],
+                vec![Clerk, PaymentGateway],
                 state,
                 state,
                 None,

@@ -79,3 +79,27 @@ pub fn dossiers_of(conn: &mut DbConnection, file: Id) -> Result<Vec<Id>, DbError
         .select(dossier_files::dossier_id)
         .load(conn)?)
 }
+
+/// Serialises the calling transaction with every other one that locks the
+/// same owner, until it ends: on PostgreSQL a transaction-scoped advisory
+/// lock on the owner; SQLite's write transactions are serialised already.
+pub fn lock_owner(conn: &mut DbConnection, owner: Id) -> Result<(), DbError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(owner.to_string())
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// How many uploads of `owner` are attached to no dossier, and their bytes.
+pub fn unattached_usage(conn: &mut DbConnection, owner: Id) -> Result<(i64, i64), DbError> {
+    let sizes: Vec<i64> = files::table
+        .left_join(dossier_files::table)
+        .filter(files::owner_id.eq(owner))
+        .filter(dossier_files::file_id.is_null())
+        .select(files::size)
+        .load(conn)?;
+    let count = i64::try_from(sizes.len()).unwrap_or(i64::MAX);
+    Ok((count, sizes.iter().sum()))
+}

@@ -14,6 +14,7 @@ pub mod dossiers;
 mod error;
 pub mod files;
 pub mod migrations;
+pub mod payments;
 pub mod procedures;
 pub mod refresh_tokens;
 #[rustfmt::skip] // generated from the migrations; see testing::schema

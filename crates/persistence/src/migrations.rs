@@ -1,6 +1,7 @@
 //! The schema's history, embedded in the binary: one folder per backend under
 //! `migrations/`, with the same migration names in both.
 
+use diesel::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::db::{Backend, DbConnection};
@@ -19,15 +20,39 @@ pub fn source(backend: Backend) -> EmbeddedMigrations {
     }
 }
 
-/// Applies every pending migration, each in its own transaction; returns how many ran.
+/// The PostgreSQL advisory lock held while migrating ("motcua" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6d6f_7463_7561;
+
+/// Applies every pending migration, each in its own transaction; returns how
+/// many ran. Safe when several processes start at once on one database: on
+/// PostgreSQL they queue on an advisory lock (held by this session until the
+/// migrations are done, released even if one fails), on SQLite on the write
+/// lock (`BEGIN IMMEDIATE` around the whole run; each migration is then a
+/// savepoint). The second process finds nothing pending.
 pub fn run_pending(conn: &mut DbConnection) -> Result<usize, DbError> {
-    let applied = conn
-        .run_pending_migrations(source(conn.backend()))
-        .map_err(|error| DbError::Migration(error.to_string()))?;
+    let applied = match conn.backend() {
+        Backend::Postgres => {
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK})");
+            diesel::sql_query(lock).execute(conn)?;
+            let applied = apply(conn);
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})");
+            let released = diesel::sql_query(unlock).execute(conn);
+            let applied = applied?;
+            released?;
+            applied
+        }
+        Backend::Sqlite => conn.write(apply)?,
+    };
     for version in &applied {
         tracing::info!(%version, "applied migration");
     }
     Ok(applied.len())
+}
+
+fn apply(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    conn.run_pending_migrations(source(conn.backend()))
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(|error| DbError::Migration(error.to_string()))
 }
 
 /// How many embedded migrations the database has not applied yet.

@@ -133,6 +133,21 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    payments (id) {
+        id -> Uuid,
+        dossier_id -> Uuid,
+        reference -> Text,
+        amount -> BigInt,
+        method -> Text,
+        recorded_by -> Nullable<Uuid>,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     procedures (id) {
         id -> Uuid,
         code -> Text,
@@ -169,6 +184,21 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    rejected_payments (id) {
+        id -> Uuid,
+        dossier_id -> Uuid,
+        reference -> Text,
+        amount -> BigInt,
+        expected_amount -> Nullable<BigInt>,
+        reason -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     users (id) {
         id -> Uuid,
         kind -> Text,
@@ -196,7 +226,10 @@ diesel::joinable!(dossiers -> users (owner_id));
 diesel::joinable!(files -> users (owner_id));
 diesel::joinable!(idempotency_keys -> dossiers (dossier_id));
 diesel::joinable!(idempotency_keys -> users (owner_id));
+diesel::joinable!(payments -> dossiers (dossier_id));
+diesel::joinable!(payments -> users (recorded_by));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(rejected_payments -> dossiers (dossier_id));
 diesel::joinable!(users -> agencies (agency_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -208,7 +241,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     dossiers,
     files,
     idempotency_keys,
+    payments,
     procedures,
     refresh_tokens,
+    rejected_payments,
     users,
 );

@@ -9,5 +9,5 @@ mod tokens;
 
 pub use passwords::{Passwords, check_password_policy};
 pub use principal::{AccountKind, Principal};
-pub use throttle::{LoginThrottle, ThrottleLimits};
+pub use throttle::{AttemptLimiter, LoginThrottle, ThrottleLimits};
 pub use tokens::{AccessClaims, TokenIssuer, TokenSettings, hash_refresh_token, new_refresh_token};

@@ -1,10 +1,25 @@
 //! Argon2id password hashing at the OWASP-recommended parameters (argon2's
-//! defaults: m = 19 MiB, t = 2, p = 1). Hashing is slow on purpose; callers run
-//! it on the blocking pool.
+//! defaults: m = 19 MiB, t = 2, p = 1). Hashing is slow on purpose. Request
+//! handlers hash through [`Passwords::hash_bounded`] and
+//! [`Passwords::verify_bounded`]: at most N hashes at once (N = cores by
+//! default, `MOTCUA_PASSWORD_HASHERS`), each on the blocking pool; a request
+//! that cannot get a turn within [`HASH_WAIT`] gets 429 with `Retry-After`.
+//! So a storm of logins or registrations holds at most N × 19 MiB and N
+//! threads, and database work keeps its own threads.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+
+/// How long a request waits for a turn to hash before it is refused.
+pub const HASH_WAIT: Duration = Duration::from_secs(3);
 
 /// Hashes and verifies passwords.
 #[derive(Clone)]
@@ -12,6 +27,8 @@ pub struct Passwords {
     /// A hash of a random password, verified against when the username is
     /// unknown, so that unknown users take as long as known ones.
     dummy: String,
+    /// Turns to hash: at most this many hashes run at once.
+    turns: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -21,12 +38,56 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
-    /// Prepares the hasher (computes the dummy hash once).
+    /// Prepares the hasher (computes the dummy hash once), with one turn per core.
     pub fn new() -> Result<Self, String> {
+        Self::with_hashers(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// Prepares the hasher with at most `hashers` hashes at once.
+    pub fn with_hashers(hashers: usize) -> Result<Self, String> {
         let random = uuid::Uuid::new_v4().to_string();
         Ok(Passwords {
             dummy: hash(&random)?,
+            turns: Arc::new(Semaphore::new(hashers.max(1))),
         })
+    }
+
+    /// Runs `work` on the blocking pool once a turn is free (429 if none frees up in time).
+    async fn in_turn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let busy = || ApiError::TooManyRequests {
+            retry_after: Duration::from_secs(2),
+        };
+        let turn = tokio::time::timeout(HASH_WAIT, self.turns.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        Ok(web::block(move || {
+            let _turn = turn;
+            work()
+        })
+        .await?)
+    }
+
+    /// [`Passwords::hash`], in turn with every other hash of the process.
+    pub async fn hash_bounded(&self, password: String) -> Result<String, ApiError> {
+        let hasher = self.clone();
+        self.in_turn(move || hasher.hash(&password))
+            .await?
+            .map_err(ApiError::Internal)
+    }
+
+    /// [`Passwords::verify`], in turn with every other hash of the process.
+    pub async fn verify_bounded(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, ApiError> {
+        let hasher = self.clone();
+        self.in_turn(move || hasher.verify(&password, stored.as_deref()))
+            .await
     }
 
     /// An Argon2id PHC string for `password`, with a fresh random salt.

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{
-    AccountKind, LoginThrottle, Passwords, Principal, TokenIssuer, check_password_policy,
-    hash_refresh_token, new_refresh_token,
+    AccountKind, AttemptLimiter, LoginThrottle, Passwords, Principal, TokenIssuer,
+    check_password_policy, hash_refresh_token, new_refresh_token,
 };
 use crate::error::{ApiError, Problem};
 use crate::routes::agencies::AgencyView;
@@ -94,14 +94,24 @@ fn account_view(user: User, agency: Option<agencies::Agency>) -> AccountView {
         (status = 201, description = "Registered", body = AccountView),
         (status = 409, description = "This personal ID is already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this address, or too many password hashes at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/citizens")]
 pub async fn register_citizen(
+    request: HttpRequest,
     db: web::Data<Db>,
     passwords: web::Data<Passwords>,
+    limit: web::Data<RegistrationLimit>,
     body: web::Json<RegisterCitizen>,
 ) -> Result<HttpResponse, ApiError> {
+    // Every attempt counts, valid or not, answered 201 or 409: the limit
+    // bounds both the hashing cost and how fast anyone can probe which
+    // personal IDs are registered (docs/security.md).
+    limit
+        .0
+        .reserve(&crate::client::address(&request), Instant::now())
+        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     let body = body.into_inner();
     let now = Utc::now();
     let today = to_local(now).date();
@@ -140,11 +150,7 @@ pub async fn register_citizen(
         return Err(ApiError::Internal("validated fields missing".into()));
     };
 
-    let password = body.password;
-    let passwords = passwords.get_ref().clone();
-    let hash = web::block(move || passwords.hash(&password))
-        .await?
-        .map_err(ApiError::Internal)?;
+    let hash = passwords.hash_bounded(body.password).await?;
     let new = NewUser {
         id: Id::new(),
         kind: AccountKind::Citizen.as_str().into(),
@@ -172,6 +178,24 @@ pub async fn register_citizen(
         })?;
     tracing::info!(user_id = %user.id, "citizen registered");
     Ok(HttpResponse::Created().json(account_view(user, None)))
+}
+
+/// Registrations per client address: [`RegistrationLimit::PER_ADDRESS`] an hour.
+#[derive(Debug)]
+pub struct RegistrationLimit(pub AttemptLimiter);
+
+impl RegistrationLimit {
+    /// Registration attempts one address may make per hour.
+    pub const PER_ADDRESS: u32 = 10;
+}
+
+impl Default for RegistrationLimit {
+    fn default() -> Self {
+        RegistrationLimit(AttemptLimiter::new(
+            Self::PER_ADDRESS,
+            std::time::Duration::from_secs(3600),
+        ))
+    }
 }
 
 /// Login.
@@ -267,45 +291,45 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
-    let address = request
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let address = crate::client::address(&request);
+    // Counted before the password is hashed, under one lock: concurrent
+    // attempts cannot all slip past the limit.
     throttle
-        .check(&username, &address, Instant::now())
+        .reserve(&username, &address, Instant::now())
         .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
 
-    let (db, passwords, issuer) = (
-        db.get_ref().clone(),
-        passwords.get_ref().clone(),
-        issuer.into_inner(),
-    );
+    let (db, issuer) = (db.get_ref().clone(), issuer.into_inner());
     let name = username.trim().to_owned();
-    let signing = issuer.clone();
-    let outcome = web::block(move || {
-        let found = db.run(|conn| users::find_by_username(conn, &name))?;
-        // Hashing holds no database connection: a storm of logins must not
-        // take the pool from everyone else (QUALITY.md P7).
-        let stored = found.as_ref().map(|u| u.password_hash.as_str());
-        let matches = passwords.verify(&password, stored);
-        match found {
-            Some(user) if matches && user.active => db.write(|conn| -> Result<_, DbError> {
-                let (user, path) = users::find_with_agency_path(conn, user.id)?;
-                let refresh = store_refresh_token(conn, &signing, user.id, Id::new())?;
-                Ok(Some((user, path, refresh)))
-            }),
-            _ => Ok(None),
+    let reader = db.clone();
+    let found =
+        web::block(move || reader.run(|conn| users::find_by_username(conn, &name))).await??;
+    // Hashing holds no database connection (a storm of logins must not take
+    // the pool from everyone else, QUALITY.md P7) and waits for a turn.
+    let stored = found.as_ref().map(|u| u.password_hash.clone());
+    let matches = passwords.verify_bounded(password, stored).await?;
+    let outcome = match found {
+        Some(user) if matches && user.active => {
+            let signing = issuer.clone();
+            Some(
+                web::block(move || {
+                    db.write(|conn| -> Result<_, DbError> {
+                        let (user, path) = users::find_with_agency_path(conn, user.id)?;
+                        let refresh = store_refresh_token(conn, &signing, user.id, Id::new())?;
+                        Ok((user, path, refresh))
+                    })
+                })
+                .await??,
+            )
         }
-    })
-    .await??;
+        _ => None,
+    };
     match outcome {
         Some((user, path, refresh)) => {
-            throttle.succeeded(&username);
+            throttle.succeeded(&username, &address, Instant::now());
             tracing::info!(user_id = %user.id, "logged in");
             Ok(web::Json(tokens(&issuer, &user, path, refresh)?))
         }
         None => {
-            throttle.failed(&username, &address, Instant::now());
             tracing::info!("login failed");
             Err(invalid_credentials())
         }

@@ -99,9 +99,19 @@ pub struct Details {
     pub records: Vec<Value>,
 }
 
+/// The dossier's stored record. One that cannot be read (stored before
+/// bodies were depth-limited, or damaged by hand) refuses every change with
+/// 409 `record_unreadable`, never a 500, and reads still answer without it.
 fn parse_details(row: &DossierRow) -> Result<Details, ApiError> {
-    serde_json::from_str(&row.details)
-        .map_err(|e| ApiError::Internal(format!("dossier details: {e}")))
+    serde_json::from_str(&row.details).map_err(|error| {
+        tracing::error!(dossier = %row.id, %error, "a dossier's stored record cannot be read");
+        ApiError::Conflict {
+            code: "record_unreadable",
+            detail: "this dossier's stored record cannot be read; an administrator must repair \
+                     it before the dossier can change"
+                .into(),
+        }
+    })
 }
 
 fn parse_ledger(row: &DossierRow) -> Result<Vec<ClockEvent>, ApiError> {
@@ -226,6 +236,13 @@ pub struct DossierView {
     /// The rating, if given.
     #[schema(value_type = Option<Object>)]
     pub rating: Option<Value>,
+    /// False when the stored record (applicant, documents, side records)
+    /// cannot be read: they are left out here and every change answers 409
+    /// `record_unreadable` until an administrator repairs it.
+    pub record_readable: bool,
+    /// Staff reading one dossier: signed payment callbacks that were refused
+    /// (wrong amount, nothing awaited), for the desk to follow up. Empty elsewhere.
+    pub rejected_payments: Vec<RejectedPaymentView>,
 }
 
 fn view(
@@ -233,7 +250,10 @@ fn view(
     procedure: &ProcedureRow,
     clock: Option<&LegalClock>,
 ) -> Result<DossierView, ApiError> {
-    let details = parse_details(row)?;
+    let (details, record_readable) = match parse_details(row) {
+        Ok(details) => (details, true),
+        Err(_) => (Details::default(), false),
+    };
     let state = state_of(row)?;
     Ok(DossierView {
         id: row.id.to_string(),
@@ -259,11 +279,13 @@ fn view(
         records: details.records,
         apology: details.apology,
         rating: details.rating,
+        record_readable,
+        rejected_payments: Vec::new(),
     })
 }
 
-/// Checks the uploaded files a request attaches: each must exist and belong
-/// to the caller, unless the caller is staff. Returns their ids, or a 422
+/// Checks the uploaded files a request attaches: each must exist and be the
+/// caller's own upload, or (staff) already attached to a dossier in reach. Returns their ids, or a 422
 /// naming the document.
 fn attachable(
     conn: &mut DbConnection,
@@ -282,11 +304,7 @@ fn attachable(
             continue;
         };
         match motcua_persistence::files::find(conn, id) {
-            Ok(row)
-                if row.owner_id == principal.user_id || principal.kind == AccountKind::Staff =>
-            {
-                ids.push(id)
-            }
+            Ok(row) if crate::routes::files::may_use(conn, principal, &row)? => ids.push(id),
             Ok(_) | Err(DbError::NotFound) => fields.error(&field, "no such file of yours"),
             Err(other) => return Err(other.into()),
         }
@@ -589,13 +607,39 @@ fn request_hash(body: &Value) -> String {
         .collect()
 }
 
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// The request's `Idempotency-Key`: 1 to 200 printable ASCII characters, or
+/// 422 — a key that were silently ignored would make a retry file twice.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid =
+        |message: &str| ApiError::Validation(vec![FieldError::new("Idempotency-Key", message)]);
+    let key = value
+        .to_str()
+        .map_err(|_| invalid("must be printable ASCII"))?
+        .trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(invalid(&format!(
+            "must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(invalid("must be printable ASCII"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
 /// File a dossier online (citizens). Retries with the same `Idempotency-Key`
 /// and body return the first answer.
 #[utoipa::path(
     tag = "dossiers",
     security(("bearer" = [])),
     request_body = FileOnline,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 200 printable ASCII characters (otherwise 422)")),
     responses(
         (status = 201, description = "Filed", body = FilingReceipt),
         (status = 422, description = "Invalid filing, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
@@ -616,12 +660,7 @@ pub async fn file_online(
     let raw = body.into_inner();
     let filing: FileOnline = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::Validation(vec![FieldError::new("body", e.to_string())]))?;
-    let key = request
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(|k| k.trim().to_owned())
-        .filter(|k| !k.is_empty() && k.len() <= 200);
+    let key = idempotency_key(&request)?;
     let hash = request_hash(&raw);
     let db = db.get_ref().clone();
     let owner = principal.user_id;
@@ -954,13 +993,43 @@ pub async fn get_dossier(
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
             let calendar = agency_calendar(conn, row.receiving_agency_id)?;
-            Ok((row, procedure, calendar))
+            let rejected = match principal.kind {
+                AccountKind::Staff => motcua_persistence::payments::rejected_of(conn, row.id)?,
+                AccountKind::Citizen => Vec::new(),
+            };
+            Ok((row, procedure, calendar, rejected))
         })
     })
     .await??;
-    let (row, procedure, calendar) = found;
+    let (row, procedure, calendar, rejected) = found;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, now)?;
-    Ok(web::Json(view(&row, &procedure, clock.as_ref())?))
+    let mut view = view(&row, &procedure, clock.as_ref())?;
+    view.rejected_payments = rejected
+        .into_iter()
+        .map(|r| RejectedPaymentView {
+            reference: r.reference,
+            amount: r.amount,
+            expected_amount: r.expected_amount,
+            reason: r.reason,
+            received_at: utc(r.received_at),
+        })
+        .collect();
+    Ok(web::Json(view))
+}
+
+/// A signed gateway callback that was refused, kept for the desk.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedPaymentView {
+    /// The gateway's reference.
+    pub reference: String,
+    /// What the gateway reported as paid, in đồng.
+    pub amount: i64,
+    /// What was due, if anything.
+    pub expected_amount: Option<i64>,
+    /// Why it was refused: `payment_amount_mismatch` or `illegal_transition` (nothing awaited).
+    pub reason: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
 }
 
 /// Filters of `GET /dossiers`.
@@ -1341,6 +1410,20 @@ fn refused(refusal: Refusal) -> ApiError {
 /// validated payload, and changes to the side records.
 type Apply = fn(&mut Details, &mut DossierChanges, &Value, DateTime<Utc>) -> Result<(), ApiError>;
 
+/// What an action writes beside the dossier, in the same transaction.
+type Also =
+    fn(&mut DbConnection, &DossierRow, &Principal, &Value, DateTime<Utc>) -> Result<(), ApiError>;
+
+fn nothing_else(
+    _: &mut DbConnection,
+    _: &DossierRow,
+    _: &Principal,
+    _: &Value,
+    _: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    Ok(())
+}
+
 fn text_field(body: &Value, field: &str, fields: &mut Fields) -> Option<String> {
     let value = body.get(field).and_then(Value::as_str).unwrap_or("");
     fields.check(field, validate::text(value, 2000))
@@ -1356,6 +1439,7 @@ async fn act(
     action: Action,
     body: Value,
     apply: Apply,
+    also: Also,
 ) -> Result<HttpResponse, ApiError> {
     let expected = expected_version(&request, &body)?;
     let db = db.get_ref().clone();
@@ -1383,6 +1467,7 @@ async fn act(
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
+            also(conn, &row, &principal, &body, now)?;
             dossiers::append_event(conn, row.id, &event)?;
             let row = dossiers::find(conn, row.id)?;
             Ok((row, procedure, clock))
@@ -1699,28 +1784,7 @@ fn payment(
     body: &Value,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    amount(body, &mut fields);
-    if !matches!(
-        body.get("method").and_then(Value::as_str),
-        Some("cash" | "transfer" | "online")
-    ) {
-        fields.error("method", "must be cash, transfer or online");
-    }
-    let reference = body
-        .get("reference")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if reference.trim().is_empty() {
-        fields.error("reference", "must name the receipt or transaction");
-    }
-    fields.finish()?;
-    if records(details, "payment").any(|p| p["reference"].as_str() == Some(reference)) {
-        return Err(ApiError::Conflict {
-            code: "payment_already_recorded",
-            detail: format!("payment {reference} is already recorded"),
-        });
-    }
+    payment_fields(body)?;
     record(details, "payment", body, now);
     Ok(())
 }
@@ -1859,7 +1923,7 @@ macro_rules! action_routes {
             ) -> Result<HttpResponse, ApiError> {
                 let body = body.into_inner();
                 let action: Action = $action(&body)?;
-                act(request, principal, db, clock.now(), id.into_inner(), action, body, $apply).await
+                act(request, principal, db, clock.now(), id.into_inner(), action, body, $apply, nothing_else).await
             }
         )*
     };
@@ -1914,15 +1978,32 @@ pub const TIMESTAMP_HEADER: &str = "x-motcua-timestamp";
 /// How far a callback's timestamp may be from now.
 const CALLBACK_WINDOW_SECS: i64 = 300;
 
-/// The gateway's signature: hex HMAC-SHA256 over `<timestamp>.<body>`.
-pub fn callback_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+/// What the gateway signs: the timestamp, the dossier's code, the amount in
+/// đồng and the gateway's reference, one per line (docs/security.md has a
+/// worked example). The signature is hex HMAC-SHA256 of these bytes, so a
+/// callback for one dossier, amount or reference is worthless for another.
+pub fn callback_message(
+    timestamp: i64,
+    dossier_code: &str,
+    amount: i64,
+    reference: &str,
+) -> String {
+    format!("{timestamp}\n{dossier_code}\n{amount}\n{reference}")
+}
+
+/// The gateway's signature of [`callback_message`] with `secret`, in hex.
+pub fn callback_signature(
+    secret: &str,
+    timestamp: i64,
+    dossier_code: &str,
+    amount: i64,
+    reference: &str,
+) -> String {
     use hmac::{KeyInit, Mac};
     let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
         return String::new();
     };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    mac.update(callback_message(timestamp, dossier_code, amount, reference).as_bytes());
     mac.finalize()
         .into_bytes()
         .iter()
@@ -1930,68 +2011,162 @@ pub fn callback_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
         .collect()
 }
 
-/// Checks a gateway callback: the signature over the timestamp and the raw
-/// body, and the timestamp within five minutes of now.
-fn verify_callback(
-    request: &HttpRequest,
-    secret: Option<&crate::settings::Secret>,
-    raw: &[u8],
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let invalid = |detail: &str| ApiError::Unauthenticated {
+fn invalid_signature(detail: &str) -> ApiError {
+    ApiError::Unauthenticated {
         code: "invalid_signature",
         detail: detail.into(),
-    };
-    let secret = secret
-        .ok_or_else(|| invalid("payment callbacks are not configured (MOTCUA_PAYMENT_SECRET)"))?;
-    let header = |name: &str| {
-        request
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let timestamp: i64 = header(TIMESTAMP_HEADER)
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| invalid("missing or invalid timestamp"))?;
-    if (now.timestamp() - timestamp).abs() > CALLBACK_WINDOW_SECS {
-        return Err(invalid("the timestamp is too old or in the future"));
     }
-    let expected = callback_signature(secret.expose(), timestamp, raw);
-    let given = header(SIGNATURE_HEADER).unwrap_or_default();
-    // Constant-time comparison of the hex strings.
-    let same = expected.len() == given.len()
+}
+
+/// The callback's timestamp, if present and within five minutes of now.
+fn callback_timestamp(request: &HttpRequest, now: DateTime<Utc>) -> Result<i64, ApiError> {
+    let timestamp: i64 = request
+        .headers()
+        .get(TIMESTAMP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| invalid_signature("missing or invalid timestamp"))?;
+    if (now.timestamp() - timestamp).abs() > CALLBACK_WINDOW_SECS {
+        return Err(invalid_signature(
+            "the timestamp is too old or in the future",
+        ));
+    }
+    Ok(timestamp)
+}
+
+/// Constant-time comparison of the given signature with the expected one.
+fn signature_matches(request: &HttpRequest, expected: &str) -> bool {
+    let given = request
+        .headers()
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    expected.len() == given.len()
         && expected
             .bytes()
             .zip(given.bytes())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(invalid("the signature does not match the body"))
+            == 0
+}
+
+/// A payment as sent: `{amount, method, reference}`.
+struct PaymentFields {
+    amount: i64,
+    reference: String,
+}
+
+fn payment_fields(body: &Value) -> Result<PaymentFields, ApiError> {
+    let mut fields = Fields::default();
+    let amount = amount(body, &mut fields);
+    let reference = body.get("reference").and_then(Value::as_str).unwrap_or("");
+    let reference = fields.check("reference", validate::text(reference, 100));
+    fields.finish()?;
+    match (amount, reference) {
+        (Some(amount), Some(reference)) => Ok(PaymentFields { amount, reference }),
+        _ => Err(ApiError::Internal("validated payment incomplete".into())),
     }
 }
 
-/// Record a payment: `{amount, method (cash, transfer, online), reference}`
-/// by the clerk or the owner (bearer token), or by the online payment
-/// gateway's callback signed with `X-Motcua-Signature` (hex HMAC-SHA256 of
-/// `<X-Motcua-Timestamp>.<body>` with the configured secret). A reference is
-/// recorded once: a replayed callback is refused.
+/// The fee due from the dossier in `row`'s state: what the latest payment
+/// request asked for while awaiting payment; otherwise (paid up front) the
+/// procedure's fixed fee for the dossier's channel. `None`: nothing is due
+/// that a payment could match (a fee set by formula must be requested first).
+fn fee_due(conn: &mut DbConnection, row: &DossierRow) -> Result<Option<i64>, ApiError> {
+    if row.state == State::AwaitingPayment.as_str() {
+        return Ok(records(&parse_details(row)?, "payment_request")
+            .last()
+            .and_then(|r| r["amount"].as_i64()));
+    }
+    let procedure = procedures::find(conn, row.procedure_id)?;
+    Ok(definition(&procedure)?
+        .fee
+        .fixed_amount(row.channel == "online")
+        .map(|fee| fee.amount()))
+}
+
+/// Records the payment row in the action's transaction: its reference is
+/// unique in the whole database, so a replay on any dossier is 409.
+fn store_payment(
+    conn: &mut DbConnection,
+    row: &DossierRow,
+    principal: &Principal,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let payment = payment_fields(body)?;
+    let method = body["method"].as_str().unwrap_or_default();
+    let gateway = principal.has_role(Role::PaymentGateway);
+    if !gateway && !matches!(method, "cash" | "transfer") {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "method",
+            "must be cash or transfer (online payments come from the gateway's signed callback)",
+        )]));
+    }
+    match fee_due(conn, row)? {
+        Some(fee) if fee == payment.amount => {}
+        due => {
+            return Err(ApiError::Conflict {
+                code: "payment_amount_mismatch",
+                detail: match due {
+                    Some(fee) => {
+                        format!("{} đồng paid where {fee} đồng are due", payment.amount)
+                    }
+                    None => "no fee is due that this payment could settle; an officer \
+                             requests the fee first"
+                        .into(),
+                },
+            });
+        }
+    }
+    let recorded = motcua_persistence::payments::record(
+        conn,
+        &motcua_persistence::payments::NewPayment {
+            dossier_id: row.id,
+            reference: &payment.reference,
+            amount: payment.amount,
+            method,
+            recorded_by: (!principal.user_id.0.is_nil()).then_some(principal.user_id),
+        },
+        now,
+    );
+    match recorded {
+        Err(DbError::Conflict(_)) => Err(ApiError::Conflict {
+            code: "payment_already_recorded",
+            detail: format!("payment {} is already recorded", payment.reference),
+        }),
+        other => Ok(other?),
+    }
+}
+
+/// Record a payment: `{amount, method, reference}`. Desk payments (`cash`,
+/// `transfer`) by a clerk in reach; online payments only by the payment
+/// gateway's signed callback: headers `X-Motcua-Timestamp` (Unix time) and
+/// `X-Motcua-Signature` (hex HMAC-SHA256 over
+/// `<timestamp>\n<dossier code>\n<amount>\n<reference>` with the configured
+/// secret). The amount must equal the fee requested (409
+/// `payment_amount_mismatch`; a signed callback refused for its amount or
+/// because nothing is awaited is kept for the desk, see `rejected_payments`
+/// on the dossier). A reference is recorded once in the whole database (409
+/// `payment_already_recorded`). Citizens cannot record payments (403).
 #[utoipa::path(
     tag = "dossiers",
     security(("bearer" = []), ()),
     params(
         ("id" = String, Path, description = "Dossier id or code"),
-        ("x-motcua-signature" = Option<String>, Header, description = "Gateway callbacks: HMAC-SHA256 signature"),
+        ("x-motcua-signature" = Option<String>, Header, description = "Gateway callbacks: hex HMAC-SHA256 of `<timestamp>\\n<dossier code>\\n<amount>\\n<reference>`"),
         ("x-motcua-timestamp" = Option<i64>, Header, description = "Gateway callbacks: Unix time"),
     ),
-    request_body(content = Object, description = "`{amount, method, reference, version?}`"),
+    request_body(content = Object, description = "`{amount, method (cash or transfer; online for the gateway), reference, version?}`"),
     responses(
         (status = 200, description = "The dossier after the payment", body = DossierView),
         (status = 401, description = "No token, or a bad or stale signature", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not awaiting payment, or the reference is already recorded", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Citizens and other roles may not record payments", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dossier in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not awaiting payment, a different amount than requested, or the reference is already recorded", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Stale version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/dossiers/{id}/payments")]
@@ -2006,49 +2181,106 @@ pub async fn record_payment(
     let now = clock.now();
     let mut body: Value = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
-    let principal = if request.headers().contains_key(SIGNATURE_HEADER) {
-        verify_callback(&request, secret.0.as_ref(), &raw, now)?;
-        body["method"] = json!("online");
-        Principal {
-            user_id: Id(uuid::Uuid::nil()),
-            kind: AccountKind::Staff,
-            roles: vec![Role::PaymentGateway],
-            agency_id: None,
-            agency_path: Some("/".into()),
-        }
-    } else {
+    if !request.headers().contains_key(SIGNATURE_HEADER) {
         use actix_web::FromRequest;
-        Principal::extract(&request).await?
-    };
-    if principal.has_role(Role::PaymentGateway) && body.get("version").is_none() {
-        // The gateway does not track versions: act on the current one.
-        let reference = id.clone();
-        let db = db.get_ref().clone();
-        let version = web::block(move || {
-            db.run(|conn| match reference.parse::<Id>() {
-                Ok(id) => dossiers::find(conn, id),
-                Err(_) => dossiers::find_by_code(conn, &reference),
-            })
-        })
-        .await?
-        .map_err(|e| match e {
-            DbError::NotFound => ApiError::NotFound,
-            other => other.into(),
-        })?
-        .version;
-        body["version"] = json!(version);
+        // Citizens, and staff without the clerk's role, are refused by the
+        // lifecycle (403) once the dossier is found in reach.
+        let principal = Principal::extract(&request).await?;
+        return act(
+            request,
+            principal,
+            db,
+            now,
+            id.into_inner(),
+            Action::RecordPayment,
+            body,
+            payment,
+            store_payment,
+        )
+        .await;
     }
-    act(
+
+    // A gateway callback: verified against the dossier it names before anything else.
+    let secret = secret.0.clone().ok_or_else(|| {
+        invalid_signature("payment callbacks are not configured (MOTCUA_PAYMENT_SECRET)")
+    })?;
+    let timestamp = callback_timestamp(&request, now)?;
+    let fields = payment_fields(&body)?;
+    let reference = id.into_inner();
+    let reader = db.get_ref().clone();
+    let found = web::block(move || {
+        reader.run(|conn| match reference.parse::<Id>() {
+            Ok(id) => dossiers::find(conn, id),
+            Err(_) => dossiers::find_by_code(conn, &reference),
+        })
+    })
+    .await?;
+    // An unknown dossier cannot have a valid signature: the same 401, so an
+    // unsigned caller learns nothing about which codes exist.
+    let row = found.map_err(|error| match error {
+        DbError::NotFound => invalid_signature("the signature does not match"),
+        other => other.into(),
+    })?;
+    let expected = callback_signature(
+        secret.expose(),
+        timestamp,
+        &row.code,
+        fields.amount,
+        &fields.reference,
+    );
+    if !signature_matches(&request, &expected) {
+        return Err(invalid_signature("the signature does not match"));
+    }
+    body["method"] = json!("online");
+    if body.get("version").is_none() {
+        // The gateway does not track versions: act on the current one.
+        body["version"] = json!(row.version);
+    }
+    let gateway = Principal {
+        user_id: Id(uuid::Uuid::nil()),
+        kind: AccountKind::Staff,
+        roles: vec![Role::PaymentGateway],
+        agency_id: None,
+        agency_path: Some("/".into()),
+    };
+    let outcome = act(
         request,
-        principal,
-        db,
+        gateway,
+        db.clone(),
         now,
-        id.into_inner(),
+        row.id.to_string(),
         Action::RecordPayment,
         body,
         payment,
+        store_payment,
     )
-    .await
+    .await;
+    if let Err(ApiError::Conflict { code, .. }) = &outcome
+        && matches!(*code, "payment_amount_mismatch" | "illegal_transition")
+    {
+        // Money arrived that the dossier did not expect: kept for the desk
+        // to follow up (refund or ask for the difference).
+        let (reason, db) = (*code, db.get_ref().clone());
+        let kept = web::block(move || {
+            db.write(|conn| {
+                let expected_fee = fee_due(conn, &row).ok().flatten();
+                motcua_persistence::payments::reject(
+                    conn,
+                    row.id,
+                    &fields.reference,
+                    fields.amount,
+                    expected_fee,
+                    reason,
+                    now,
+                )
+            })
+        })
+        .await?;
+        if let Err(error) = kept {
+            tracing::error!(%error, "a refused payment callback could not be kept");
+        }
+    }
+    outcome
 }
 
 /// The secret that signs payment-gateway callbacks (none: callbacks refused).

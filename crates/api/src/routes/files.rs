@@ -1,30 +1,39 @@
 //! Uploads: streamed to a content-addressed store under the data directory
-//! (`files/<sha256>`), with the type decided from the content's first bytes
-//! (PDF, JPEG or PNG), never from the name or the declared type.
+//! (`files/<sha256>`), typed and checked by their content (see
+//! [`crate::content`]), never by the name or the declared type; each account
+//! may hold a bounded number and size of uploads not yet attached to a
+//! dossier. Downloads are sent as attachments with their stored type and
+//! `X-Content-Type-Options: nosniff`, so no browser renders them as a page.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use actix_multipart::{Multipart, MultipartError};
+use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::Utc;
 use futures_util::StreamExt;
-use motcua_persistence::{Db, DbError, Id, files};
+use motcua_persistence::{Db, DbConnection, Id, files};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::{AccountKind, Principal};
+use crate::content;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::dossiers::visible;
 
-/// Where files live and how big they may be.
+/// Where files live, how big they may be, and how much one account may hold unattached.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     /// `<data dir>/files`.
     pub dir: PathBuf,
     /// Largest upload, bytes.
     pub limit: usize,
+    /// Most unattached uploads per account.
+    pub quota_files: i64,
+    /// Most bytes of unattached uploads per account.
+    pub quota_bytes: i64,
 }
 
 /// A stored file.
@@ -38,19 +47,6 @@ pub struct FileView {
     pub size: i64,
     /// `application/pdf`, `image/jpeg` or `image/png`.
     pub media_type: String,
-}
-
-/// The media type the first bytes announce, if it is one we accept.
-pub fn sniff(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(b"%PDF-") {
-        Some("application/pdf")
-    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-        Some("image/png")
-    } else {
-        None
-    }
 }
 
 fn multipart_error(error: MultipartError) -> ApiError {
@@ -76,8 +72,9 @@ fn io(error: std::io::Error) -> ApiError {
     responses(
         (status = 201, description = "Stored", body = FileView),
         (status = 413, description = "Larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account's quota of unattached uploads is used up (code upload_quota_exceeded)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or the content is not PDF, JPEG or PNG", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No `file` field", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No `file` field, or the content is not a well-formed PDF or a complete image", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/files")]
@@ -98,31 +95,13 @@ pub async fn upload(
             continue;
         }
         let temp = temp_dir.join(Id::new().to_string());
-        let result = receive(&mut field, &temp, store.limit).await;
-        let (sha256, size, media_type) = match result {
-            Ok(received) => received,
-            Err(error) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(error);
-            }
-        };
-        let target = store.dir.join(&sha256);
-        if target.exists() {
-            let _ = std::fs::remove_file(&temp);
-        } else {
-            std::fs::rename(&temp, &target).map_err(io)?;
-        }
-        let db = db.get_ref().clone();
-        let owner = principal.user_id;
-        let sha = sha256.clone();
-        let row = web::block(move || {
-            db.run(|conn| files::insert(conn, owner, &sha, size, media_type, Utc::now()))
-        })
-        .await??;
+        let stored = store_upload(&mut field, &temp, &principal, &db, &store).await;
+        let _ = std::fs::remove_file(&temp);
+        let (row, sha256) = stored?;
         return Ok(HttpResponse::Created().json(FileView {
             id: row.id.to_string(),
             sha256,
-            size,
+            size: row.size,
             media_type: row.media_type,
         }));
     }
@@ -130,6 +109,68 @@ pub async fn upload(
         "file",
         "send the document as the multipart field `file`",
     )]))
+}
+
+/// Receives one upload into `temp`, checks its content, records it within
+/// the owner's quota and moves it into the store.
+async fn store_upload(
+    field: &mut actix_multipart::Field,
+    temp: &std::path::Path,
+    principal: &Principal,
+    db: &web::Data<Db>,
+    store: &FileStore,
+) -> Result<(files::FileRow, String), ApiError> {
+    let (sha256, size, _) = receive(field, temp, store.limit).await?;
+    let checked = temp.to_owned();
+    let media_type = web::block(move || content::check(&checked))
+        .await?
+        .map_err(|problem| ApiError::Validation(vec![FieldError::new("file", problem)]))?;
+    let target = store.dir.join(&sha256);
+    if !target.exists() {
+        std::fs::rename(temp, &target).map_err(io)?;
+    }
+    let (db, owner, sha) = (db.get_ref().clone(), principal.user_id, sha256.clone());
+    let (quota_files, quota_bytes) = (store.quota_files, store.quota_bytes);
+    let row = web::block(move || {
+        db.write(|conn| {
+            within_quota(conn, owner, size, quota_files, quota_bytes)?;
+            Ok::<_, ApiError>(files::insert(
+                conn,
+                owner,
+                &sha,
+                size,
+                media_type,
+                Utc::now(),
+            )?)
+        })
+    })
+    .await??;
+    Ok((row, sha256))
+}
+
+/// Refuses an upload that would take the owner past their quota of
+/// unattached uploads (409 `upload_quota_exceeded`). Runs in the upload's
+/// write transaction, serialised per owner, so parallel uploads cannot
+/// overshoot it.
+fn within_quota(
+    conn: &mut DbConnection,
+    owner: Id,
+    size: i64,
+    quota_files: i64,
+    quota_bytes: i64,
+) -> Result<(), ApiError> {
+    files::lock_owner(conn, owner)?;
+    let (count, bytes) = files::unattached_usage(conn, owner)?;
+    if count + 1 > quota_files || bytes + size > quota_bytes {
+        return Err(ApiError::Conflict {
+            code: "upload_quota_exceeded",
+            detail: format!(
+                "you hold {count} uploads ({bytes} bytes) not attached to any dossier; the \
+                 limit is {quota_files} uploads and {quota_bytes} bytes: attach or file them first"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Streams one field to `temp`, hashing it; checks size and type as it goes.
@@ -155,7 +196,7 @@ async fn receive(
         out.write_all(&chunk).map_err(io)?;
     }
     out.sync_all().map_err(io)?;
-    let media_type = sniff(&head).ok_or(ApiError::UnsupportedMediaType {
+    let media_type = content::sniff(&head).ok_or(ApiError::UnsupportedMediaType {
         expected: "a PDF, JPEG or PNG file",
     })?;
     let sha256 = hasher
@@ -172,8 +213,9 @@ async fn receive(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "File id")),
     responses(
-        (status = 200, description = "The content, with its media type"),
+        (status = 200, description = "The content, as an attachment with its stored media type"),
         (status = 404, description = "No such file in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The content is missing from this server's file store (code file_unavailable)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/files/{id}")]
@@ -186,28 +228,65 @@ pub async fn download(
     let (db, id) = (db.get_ref().clone(), id.into_inner());
     let row = web::block(move || {
         db.run(|conn| {
-            let row = match files::find(conn, id) {
-                Ok(row) => row,
-                Err(DbError::NotFound) => return Err(ApiError::NotFound),
-                Err(other) => return Err(other.into()),
-            };
-            if row.owner_id == principal.user_id {
-                return Ok(row);
+            let row = files::find(conn, id)?;
+            if may_use(conn, &principal, &row)? {
+                Ok(row)
+            } else {
+                Err(ApiError::NotFound)
             }
-            if principal.kind == AccountKind::Staff {
-                for dossier in files::dossiers_of(conn, id)? {
-                    match visible(conn, &principal, &dossier.to_string()) {
-                        Ok(_) => return Ok(row),
-                        // Out of reach: perhaps another of its dossiers is not.
-                        Err(ApiError::NotFound | ApiError::Forbidden) => {}
-                        Err(other) => return Err(other),
-                    }
-                }
-            }
-            Err(ApiError::NotFound)
         })
     })
     .await??;
-    let bytes = std::fs::read(store.dir.join(&row.sha256)).map_err(io)?;
-    Ok(HttpResponse::Ok().content_type(row.media_type).body(bytes))
+    let bytes = match std::fs::read(store.dir.join(&row.sha256)) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            tracing::error!(file = %row.id, "a file's content is missing from the store");
+            return Err(ApiError::FileUnavailable);
+        }
+        Err(error) => return Err(io(error)),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(row.media_type.clone())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"{}.{}\"",
+                row.id,
+                extension(&row.media_type)
+            ),
+        ))
+        .body(bytes))
+}
+
+fn extension(media_type: &str) -> &'static str {
+    match media_type {
+        content::PDF => "pdf",
+        content::JPEG => "jpg",
+        _ => "png",
+    }
+}
+
+/// Whether `principal` may read — and so attach — a stored file: its
+/// uploader, or staff who reach a dossier it is already attached to. Staff
+/// cannot widen their reach by attaching someone else's upload to a dossier
+/// of their own.
+pub fn may_use(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    file: &files::FileRow,
+) -> Result<bool, ApiError> {
+    if file.owner_id == principal.user_id {
+        return Ok(true);
+    }
+    if principal.kind == AccountKind::Staff {
+        for dossier in files::dossiers_of(conn, file.id)? {
+            match visible(conn, principal, &dossier.to_string()) {
+                Ok(_) => return Ok(true),
+                // Out of reach: perhaps another of its dossiers is not.
+                Err(ApiError::NotFound | ApiError::Forbidden) => {}
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(false)
 }

@@ -387,6 +387,11 @@ table {{ width: 100%; border-collapse: collapse; }} th {{ text-align: left; vert
     )
 }
 
+/// The printed forms need nothing but their own inline style: no script,
+/// no fetch, no frame, no form submission, nothing from elsewhere.
+pub const FORM_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+                            base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// A form of the dossier (`receipt`, `supplement_request`, `refusal`,
 /// `apology`, `stop_notice`, `control_slip`), as JSON or printable HTML.
 #[utoipa::path(
@@ -424,6 +429,7 @@ pub async fn dossier_form(
     match query.format.as_deref() {
         Some("html") => Ok(HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
+            .insert_header(("content-security-policy", FORM_CSP))
             .body(html(&form))),
         None | Some("json") => Ok(HttpResponse::Ok().json(form)),
         Some(_) => Err(ApiError::Validation(vec![crate::error::FieldError::new(

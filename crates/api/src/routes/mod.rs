@@ -15,7 +15,9 @@ pub mod reports;
 pub mod users;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{Governor, GovernorConfig, PeerIpKeyExtractor};
+use actix_governor::{Governor, GovernorConfig};
+
+use crate::client::PublicCaller;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -26,10 +28,11 @@ pub fn configure(limits: &(PublicLimit, PublicLimit)) -> impl FnOnce(&mut Servic
     move |config| routes(config, limiters)
 }
 
-type Limiter = Governor<PeerIpKeyExtractor, NoOpMiddleware>;
+type Limiter = Governor<PublicCaller, NoOpMiddleware>;
 
-/// The per-address rate limit of a public endpoint (its own counters).
-pub type PublicLimit = GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>;
+/// The per-address rate limit of a public endpoint (its own counters;
+/// authenticated staff are not counted).
+pub type PublicLimit = GovernorConfig<PublicCaller, NoOpMiddleware>;
 
 fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
     config

@@ -3,8 +3,8 @@
 //! per client address.
 
 use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{GovernorConfig, GovernorConfigBuilder, PeerIpKeyExtractor};
-use actix_web::{get, web};
+use actix_governor::{GovernorConfig, GovernorConfigBuilder};
+use actix_web::{HttpRequest, get, web};
 use chrono::{DateTime, Utc};
 use motcua_domain::codes::DossierCode;
 use motcua_domain::lifecycle::State;
@@ -12,18 +12,49 @@ use motcua_persistence::{Db, DbError, dossiers, procedures};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::AttemptLimiter;
+use crate::client::PublicCaller;
 use crate::clock::Clock;
 use crate::error::{ApiError, Problem};
 use crate::routes::catalogue::definition;
 use crate::routes::dossiers::live_clock;
 
-/// Requests per client address: a burst of 10, then one every 3 seconds.
-pub fn lookup_limit() -> GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware> {
+/// Requests per client address (see [`crate::client`]): a burst of 10, then
+/// one every 3 seconds. Authenticated staff are not counted. (`None` only
+/// if the constants here were zero.)
+pub fn lookup_limit() -> Option<GovernorConfig<PublicCaller, NoOpMiddleware>> {
     GovernorConfigBuilder::default()
+        .key_extractor(PublicCaller)
         .seconds_per_request(3)
         .burst_size(10)
         .finish()
-        .unwrap_or_else(GovernorConfig::secure)
+}
+
+/// The look-up's and the deadline preview's limits (each its own counters).
+pub fn limits() -> Option<(crate::routes::PublicLimit, crate::routes::PublicLimit)> {
+    Some((lookup_limit()?, lookup_limit()?))
+}
+
+/// Wrong second factors per dossier code, whoever asks: after
+/// [`CodeGuard::WRONG_ANSWERS`] in an hour the code's look-up pauses until
+/// the hour is over, so guessing a phone's last four digits from many
+/// addresses is as slow as from one. Right answers do not count; staff are
+/// not counted.
+#[derive(Debug)]
+pub struct CodeGuard(pub AttemptLimiter);
+
+impl CodeGuard {
+    /// Wrong answers a code tolerates per hour.
+    pub const WRONG_ANSWERS: u32 = 10;
+}
+
+impl Default for CodeGuard {
+    fn default() -> Self {
+        CodeGuard(AttemptLimiter::new(
+            Self::WRONG_ANSWERS,
+            std::time::Duration::from_secs(3600),
+        ))
+    }
 }
 
 /// `?phone_last4=`.
@@ -58,13 +89,15 @@ pub struct PublicDossier {
     responses(
         (status = 200, description = "The dossier's progress", body = PublicDossier),
         (status = 404, description = "No such dossier, or the second factor is wrong or missing", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many look-ups from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many look-ups from this address, or too many wrong second factors for this code in the last hour", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/dossiers/{code}")]
 pub async fn lookup(
+    request: HttpRequest,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
+    guard: web::Data<CodeGuard>,
     code: web::Path<String>,
     query: web::Query<LookupQuery>,
 ) -> Result<web::Json<PublicDossier>, ApiError> {
@@ -76,6 +109,15 @@ pub async fn lookup(
     {
         return Err(ApiError::NotFound);
     }
+    // Counted before the answer is checked, so parallel guesses cannot overshoot.
+    let counted = !crate::client::is_staff(&request);
+    if counted {
+        guard
+            .0
+            .reserve(&code, std::time::Instant::now())
+            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    }
+    let key = code.clone();
     let db = db.get_ref().clone();
     let found = web::block(move || {
         db.run(|conn| -> Result<_, ApiError> {
@@ -94,6 +136,9 @@ pub async fn lookup(
     })
     .await??;
     let (row, procedure, calendar) = found.ok_or(ApiError::NotFound)?;
+    if counted {
+        guard.0.release(&key);
+    }
     let state: State = serde_json::from_value(serde_json::Value::String(row.state.clone()))
         .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))?;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;

@@ -1,0 +1,101 @@
+//! Payments recorded on dossiers, and the gateway callbacks that were refused.
+//!
+//! A payment's reference (the gateway's transaction id, the desk's receipt
+//! number) is unique in the whole database — a constraint, so a replayed
+//! callback cannot pay a second dossier however the requests interleave.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::error::DbError;
+use crate::schema::{payments, rejected_payments};
+use crate::sql_types::{Id, to_db_time};
+
+/// A payment to record.
+#[derive(Debug, Clone)]
+pub struct NewPayment<'a> {
+    /// The dossier paid for.
+    pub dossier_id: Id,
+    /// The receipt or transaction reference.
+    pub reference: &'a str,
+    /// Đồng.
+    pub amount: i64,
+    /// `cash`, `transfer` or `online`.
+    pub method: &'a str,
+    /// The staff member who took it (none for the gateway).
+    pub recorded_by: Option<Id>,
+}
+
+/// Records a payment. A reference already recorded anywhere is
+/// [`DbError::Conflict`] naming `payments_reference_key`.
+pub fn record(
+    conn: &mut DbConnection,
+    payment: &NewPayment<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(payments::table)
+        .values((
+            payments::id.eq(Id::new()),
+            payments::dossier_id.eq(payment.dossier_id),
+            payments::reference.eq(payment.reference),
+            payments::amount.eq(payment.amount),
+            payments::method.eq(payment.method),
+            payments::recorded_by.eq(payment.recorded_by),
+            payments::recorded_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A refused gateway callback.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[diesel(table_name = rejected_payments)]
+pub struct RejectedPayment {
+    /// Id.
+    pub id: Id,
+    /// The dossier it named.
+    pub dossier_id: Id,
+    /// The gateway's reference.
+    pub reference: String,
+    /// What the gateway said was paid.
+    pub amount: i64,
+    /// What was requested, if anything.
+    pub expected_amount: Option<i64>,
+    /// Why it was refused (a problem code).
+    pub reason: String,
+    /// When it arrived.
+    pub received_at: NaiveDateTime,
+}
+
+/// Keeps a refused callback for the desk to follow up.
+pub fn reject(
+    conn: &mut DbConnection,
+    dossier: Id,
+    reference: &str,
+    amount: i64,
+    expected_amount: Option<i64>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(rejected_payments::table)
+        .values((
+            rejected_payments::id.eq(Id::new()),
+            rejected_payments::dossier_id.eq(dossier),
+            rejected_payments::reference.eq(reference),
+            rejected_payments::amount.eq(amount),
+            rejected_payments::expected_amount.eq(expected_amount),
+            rejected_payments::reason.eq(reason),
+            rejected_payments::received_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A dossier's refused callbacks, oldest first.
+pub fn rejected_of(conn: &mut DbConnection, dossier: Id) -> Result<Vec<RejectedPayment>, DbError> {
+    Ok(rejected_payments::table
+        .filter(rejected_payments::dossier_id.eq(dossier))
+        .order(rejected_payments::received_at.asc())
+        .load(conn)?)
+}

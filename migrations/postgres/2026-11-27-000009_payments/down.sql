@@ -1,0 +1,2 @@
+DROP TABLE rejected_payments;
+DROP TABLE payments;

@@ -1,0 +1,29 @@
+-- Payments recorded on a dossier: one row per payment, and a gateway's or
+-- the desk's reference at most once in the whole database (issue #10: a
+-- replayed callback must not pay a second dossier).
+CREATE TABLE payments (
+    id UUID NOT NULL PRIMARY KEY,
+    dossier_id UUID NOT NULL REFERENCES dossiers (id),
+    reference TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    method TEXT NOT NULL,
+    recorded_by UUID REFERENCES users (id),
+    recorded_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE UNIQUE INDEX payments_reference_key ON payments (reference);
+CREATE INDEX payments_dossier_id_idx ON payments (dossier_id);
+
+-- Signed gateway callbacks that were refused (wrong amount, nothing
+-- requested), kept for the desk to follow up with the citizen and the bank.
+CREATE TABLE rejected_payments (
+    id UUID NOT NULL PRIMARY KEY,
+    dossier_id UUID NOT NULL REFERENCES dossiers (id),
+    reference TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    expected_amount BIGINT,
+    reason TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX rejected_payments_dossier_id_idx ON rejected_payments (dossier_id);

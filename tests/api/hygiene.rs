@@ -1,0 +1,171 @@
+//! Odd bytes at the door (issue #10, items 4, 7 and 9): control characters,
+//! deep nesting and unusable idempotency keys are refused with 422 naming the
+//! field, before anything is written, on both backends.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
+use crate::helpers::{TestApp, json, problem};
+
+fn version_and_events(app: &TestApp, id: &str) -> (i32, usize) {
+    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| {
+            let row = motcua_persistence::dossiers::find(conn, id)?;
+            let events = motcua_persistence::dossiers::events(conn, id)?;
+            Ok((row.version, events.len()))
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+}
+
+fn account_count(app: &TestApp) -> i64 {
+    app.db
+        .run(|conn| {
+            use diesel::prelude::*;
+            Ok(motcua_persistence::schema::users::table
+                .count()
+                .get_result(conn)?)
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+}
+
+async fn refused(response: reqwest::Response, field: &str) {
+    let body = problem(response, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], field, "{body}");
+}
+
+async fn nul_anywhere_is_422_naming_the_field(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    // Unauthenticated, in a body, a query and a path.
+    refused(
+        app.post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"username": "a\u{0}", "password": "x"}),
+        )
+        .await,
+        "username",
+    )
+    .await;
+    refused(app.get("/api/v1/procedures?q=%00").await, "q").await;
+    refused(app.get("/api/v1/procedures/%00").await, "path").await;
+    refused(app.get_as("/api/v1/dossiers/%00", &clerk).await, "path").await;
+    refused(app.get_as("/api/v1/dossiers?q=a%00b", &clerk).await, "q").await;
+    // Other control characters too; tab and line breaks pass in free text.
+    refused(app.get("/api/v1/procedures?q=%1B%5B31m").await, "q").await;
+
+    // A registration with a NUL in the e-mail stores nothing (SQLite would have).
+    let accounts = account_count(&app);
+    let registration = json!({
+        "national_id": "001091000123", "full_name": "Nguyễn Văn An", "phone": "0912345678",
+        "email": "an\u{0}@example.vn", "password": "mật khẩu đủ dài 2026",
+    });
+    refused(
+        app.post_json("/api/v1/auth/citizens", None, &registration)
+            .await,
+        "email",
+    )
+    .await;
+    assert_eq!(account_count(&app), accounts);
+
+    // In an action's nested field: nothing changes.
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default();
+    let before = version_and_events(&app, id);
+    let handover =
+        json!({"to_step": "thẩm định", "note": {"lines": ["ok", "bad\u{0}"]}, "version": before.0});
+    refused(
+        app.post_json(
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(&clerk),
+            &handover,
+        )
+        .await,
+        "note.lines[1]",
+    )
+    .await;
+    assert_eq!(version_and_events(&app, id), before);
+    let fine =
+        json!({"to_step": "thẩm định", "note": "dòng một\ndòng hai\tcột", "version": before.0});
+    let moved = app
+        .post_json(
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(&clerk),
+            &fine,
+        )
+        .await;
+    assert_eq!(moved.status().as_u16(), 200);
+}
+
+async fn a_deeply_nested_body_is_422_and_the_dossier_still_answers(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default();
+    let before = version_and_events(&app, id);
+    // The reproduction: a note nested 125 levels deep on /payments.
+    let mut note = json!("sâu");
+    for _ in 0..125 {
+        note = json!({ "n": note });
+    }
+    let body = json!({"amount": 15000, "method": "cash", "reference": "BL-9", "note": note, "version": before.0});
+    refused(
+        app.post_json(
+            &format!("/api/v1/dossiers/{id}/payments"),
+            Some(&clerk),
+            &body,
+        )
+        .await,
+        "body",
+    )
+    .await;
+    assert_eq!(version_and_events(&app, id), before, "nothing was written");
+    let read: Value = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(read["record_readable"], true);
+}
+
+async fn an_idempotency_key_that_would_be_ignored_is_refused(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let body = json!({
+        "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
+        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+        "documents": [
+            {"requirement_code": "TK", "file_id": app.upload_pdf(&citizen).await},
+            {"requirement_code": "CM", "file_id": app.upload_pdf(&citizen).await},
+        ],
+        "result_delivery": "online",
+    });
+    let file = |key: String| {
+        let request = app
+            .client
+            .request(Method::POST, app.url("/api/v1/dossiers"))
+            .bearer_auth(&citizen)
+            .header("idempotency-key", key)
+            .json(&body);
+        async move { request.send().await.unwrap_or_else(|e| panic!("{e}")) }
+    };
+    refused(file("k".repeat(201)).await, "Idempotency-Key").await;
+    refused(file("khóa".into()).await, "Idempotency-Key").await;
+    // At the limit, the key works: the retry gets the same dossier.
+    let key = "k".repeat(200);
+    let first = json(file(key.clone()).await, "application/json").await;
+    let again = json(file(key).await, "application/json").await;
+    assert_eq!(first["id"], again["id"]);
+}
+
+api_tests!(
+    nul_anywhere_is_422_naming_the_field,
+    a_deeply_nested_body_is_422_and_the_dossier_still_answers,
+    an_idempotency_key_that_would_be_ignored_is_refused,
+);
