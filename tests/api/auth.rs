@@ -375,7 +375,23 @@ async fn logout_and_deactivation_end_refresh_at_once(app: TestApp) {
         "invalid_refresh_token",
     )
     .await;
-    // The access token lives until it expires (10 minutes); that is the documented trade-off.
+    // The access token dies at once too (issue #10, item 11).
+    problem(
+        app.get_as("/api/v1/me", &access).await,
+        401,
+        "account_inactive",
+    )
+    .await;
+    // Reactivated: the same token works again until it expires.
+    let reactivated = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(admin),
+            Some(&json!({"active": true})),
+        )
+        .await;
+    assert_eq!(reactivated.status().as_u16(), 200);
     assert_eq!(
         app.get_as("/api/v1/me", &access).await.status().as_u16(),
         200

@@ -291,8 +291,50 @@ async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
     );
 }
 
+/// Issue #10, item 8: several servers starting at once on an empty database
+/// (a rolling deploy, a restart of every replica) all migrate and serve.
+async fn servers_starting_at_once_on_an_empty_database_all_start(backend: Backend) {
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut servers: Vec<Server> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..3)
+            .map(|_| {
+                let mut command = motcua_on(dir.path(), &database);
+                command.arg("serve");
+                scope.spawn(move || start(command))
+            })
+            .collect();
+        starting
+            .into_iter()
+            .map(|s| {
+                s.join()
+                    .unwrap_or_else(|_| panic!("a server did not start"))
+            })
+            .collect()
+    });
+    let client = reqwest::Client::new();
+    for server in &servers {
+        let ready = client
+            .get(format!("{}/readyz", server.address))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ready.status().as_u16(), 200);
+    }
+    for server in &mut servers {
+        assert!(terminate(server));
+    }
+}
+
 mod sqlite {
     use motcua_persistence::Backend::Sqlite;
+
+    #[tokio::test]
+    async fn servers_starting_at_once_on_an_empty_database_all_start() {
+        super::servers_starting_at_once_on_an_empty_database_all_start(Sqlite).await;
+    }
 
     #[tokio::test]
     async fn the_readme_walkthrough_runs_as_written() {
@@ -317,6 +359,11 @@ mod sqlite {
 
 mod postgres {
     use motcua_persistence::Backend::Postgres;
+
+    #[tokio::test]
+    async fn servers_starting_at_once_on_an_empty_database_all_start() {
+        super::servers_starting_at_once_on_an_empty_database_all_start(Postgres).await;
+    }
 
     #[tokio::test]
     async fn the_readme_walkthrough_runs_as_written() {

@@ -164,7 +164,53 @@ async fn an_idempotency_key_that_would_be_ignored_is_refused(app: TestApp) {
     assert_eq!(first["id"], again["id"]);
 }
 
+/// A record stored before bodies were depth-limited (here: 200 levels deep)
+/// cannot be parsed; the dossier still answers reads, and changes are
+/// refused with a clear 409 instead of a 500 that never goes away.
+async fn a_dossier_whose_record_cannot_be_read_still_answers(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let deep = format!("{{\"records\": [{}1{}]}}", "[".repeat(200), "]".repeat(200));
+    let target: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use motcua_persistence::schema::dossiers;
+            diesel::update(dossiers::table.find(target))
+                .set(dossiers::details.eq(&deep))
+                .execute(conn)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+    let read = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(read["record_readable"], false);
+    assert_eq!(read["code"], dossier["code"]);
+    let before = version_and_events(&app, &id);
+    let handover = json!({"to_step": "thẩm định", "version": before.0});
+    problem(
+        app.post_json(
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(&clerk),
+            &handover,
+        )
+        .await,
+        409,
+        "record_unreadable",
+    )
+    .await;
+    assert_eq!(version_and_events(&app, &id), before);
+}
+
 api_tests!(
+    a_dossier_whose_record_cannot_be_read_still_answers,
     nul_anywhere_is_422_naming_the_field,
     a_deeply_nested_body_is_422_and_the_dossier_still_answers,
     an_idempotency_key_that_would_be_ignored_is_refused,

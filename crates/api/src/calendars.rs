@@ -18,6 +18,8 @@ use crate::error::ApiError;
 pub fn ensure_national(db: &Db) -> Result<(), String> {
     let layer = national().map_err(|e| e.to_string())?;
     db.write(|conn| -> Result<(), DbError> {
+        // Servers starting at once seed it once.
+        conn.lock_key("national calendar")?;
         if calendars::count(conn, NATIONAL)? > 0 {
             return Ok(());
         }

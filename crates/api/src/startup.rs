@@ -69,12 +69,78 @@ pub fn openapi() -> OpenApi {
     let Some(limits) = routes::public::limits() else {
         return ApiDoc::openapi();
     };
-    let (_, document) = App::new()
+    let (_, mut document) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes::configure(&limits))
         .split_for_parts();
+    document_common_answers(&mut document);
     document
+}
+
+/// Adds to every operation the answers any request can get before or
+/// beside its handler, where the operation does not describe them itself:
+/// 422 (a control character in the path or query), 431 (headers too large;
+/// answered by the HTTP layer, without a body), 503 (database unavailable);
+/// with a body also 400, 413 and 415; with a bearer token also 401.
+fn document_common_answers(document: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    error::PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let with_body = operation.request_body.is_some();
+            let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut common = vec![
+                ("422", problem("Invalid values, e.g. a control character in the path or query")),
+                (
+                    "431",
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description("Request headers too large (answered by the HTTP layer, without a body)")
+                            .build(),
+                    ),
+                ),
+                ("503", problem("The database is unavailable; see Retry-After")),
+            ];
+            if with_body {
+                common.push(("400", problem("The body is not well-formed")));
+                common.push(("413", problem("The body is larger than the limit")));
+                common.push(("415", problem("The body has an unsupported media type")));
+            }
+            if authenticated {
+                common.push((
+                    "401",
+                    problem("No valid access token, or the account is deactivated"),
+                ));
+            }
+            for (status, response) in common {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert(response);
+            }
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -114,6 +180,7 @@ pub struct AppState {
     throttle: web::Data<LoginThrottle>,
     registrations: web::Data<routes::auth::RegistrationLimit>,
     code_guard: web::Data<routes::public::CodeGuard>,
+    account_status: web::Data<crate::auth::AccountStatus>,
     proxies: web::Data<crate::client::TrustedProxies>,
     clock: web::Data<crate::clock::Clock>,
     payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
@@ -164,6 +231,7 @@ impl AppState {
             throttle: web::Data::new(throttle),
             registrations: web::Data::new(routes::auth::RegistrationLimit::default()),
             code_guard: web::Data::new(routes::public::CodeGuard::default()),
+            account_status: web::Data::new(crate::auth::AccountStatus::default()),
             proxies: web::Data::new(settings.trusted_proxies.clone()),
             clock: web::Data::new(settings.clock.clone()),
             files: web::Data::new(crate::routes::files::FileStore {
@@ -211,6 +279,7 @@ pub fn app(
         .app_data(state.throttle)
         .app_data(state.registrations)
         .app_data(state.code_guard)
+        .app_data(state.account_status)
         .app_data(state.proxies)
         .app_data(state.clock)
         .app_data(state.payment_secret)

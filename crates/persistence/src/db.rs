@@ -72,6 +72,21 @@ impl DbConnection {
         self.finish(f)
     }
 
+    /// Inside a write transaction: waits until no other transaction holds
+    /// `key`, then holds it until this transaction ends — for rules that read
+    /// then write (a quota, a seed applied once). On PostgreSQL a
+    /// transaction-scoped advisory lock on the key's hash; SQLite's write
+    /// transactions (`BEGIN IMMEDIATE`) are serialised already.
+    pub fn lock_key(&mut self, key: &str) -> Result<(), DbError> {
+        if let DbConnection::Postgres(pg) = self {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(key)
+                .execute(pg)?;
+        }
+        Ok(())
+    }
+
     /// Runs `f` in a read-only transaction that sees one snapshot of the
     /// database, so a report's several queries agree with each other while
     /// dossiers move on. On PostgreSQL (`REPEATABLE READ READ ONLY`) the

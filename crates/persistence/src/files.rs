@@ -80,16 +80,10 @@ pub fn dossiers_of(conn: &mut DbConnection, file: Id) -> Result<Vec<Id>, DbError
         .load(conn)?)
 }
 
-/// Serialises the calling transaction with every other one that locks the
-/// same owner, until it ends: on PostgreSQL a transaction-scoped advisory
-/// lock on the owner; SQLite's write transactions are serialised already.
+/// Serialises the calling write transaction with every other one that locks
+/// the same owner's uploads, until it ends (see [`DbConnection::lock_key`]).
 pub fn lock_owner(conn: &mut DbConnection, owner: Id) -> Result<(), DbError> {
-    if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<diesel::sql_types::Text, _>(owner.to_string())
-            .execute(pg)?;
-    }
-    Ok(())
+    conn.lock_key(&format!("uploads of {owner}"))
 }
 
 /// How many uploads of `owner` are attached to no dossier, and their bytes.

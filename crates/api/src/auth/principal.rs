@@ -1,13 +1,16 @@
 //! The caller, as proven by a bearer access token.
 
-use std::future::{Ready, ready};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::errors::ErrorKind;
 use motcua_domain::lifecycle::Role;
-use motcua_persistence::Id;
+use motcua_persistence::{Db, DbError, Id, users};
 
 use crate::auth::TokenIssuer;
 use crate::error::ApiError;
@@ -108,11 +111,87 @@ fn principal(request: &HttpRequest) -> Result<Principal, ApiError> {
     })
 }
 
+/// Whether accounts may still act, as the database said a moment ago. An
+/// access token outlives a deactivation by at most [`AccountStatus::TTL`]
+/// (in this process at once: the account change forgets the entry; in other
+/// processes when their entry expires). A bounded map of account → (active,
+/// when read).
+#[derive(Debug, Default)]
+pub struct AccountStatus {
+    entries: Mutex<HashMap<Id, (bool, Instant)>>,
+}
+
+impl AccountStatus {
+    /// How long an account's status is trusted before it is read again.
+    pub const TTL: Duration = Duration::from_secs(5);
+    const MAX_ENTRIES: usize = 100_000;
+
+    fn cached(&self, id: Id, now: Instant) -> Option<bool> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(&id)
+            .filter(|(_, read)| now.saturating_duration_since(*read) < Self::TTL)
+            .map(|(active, _)| *active)
+    }
+
+    fn remember(&self, id: Id, active: bool, now: Instant) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.retain(|_, (_, read)| now.saturating_duration_since(*read) < Self::TTL);
+            }
+            if entries.len() < Self::MAX_ENTRIES {
+                entries.insert(id, (active, now));
+            }
+        }
+    }
+
+    /// Forgets what is known of an account (it was just changed).
+    pub fn forget(&self, id: Id) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&id);
+        }
+    }
+}
+
+/// The principal of a valid token whose account is still active.
+async fn active_principal(request: HttpRequest) -> Result<Principal, ApiError> {
+    let principal = principal(&request)?;
+    let (Some(status), Some(db)) = (
+        request.app_data::<web::Data<AccountStatus>>(),
+        request.app_data::<web::Data<Db>>(),
+    ) else {
+        return Err(ApiError::Internal("account status not configured".into()));
+    };
+    let now = Instant::now();
+    let active = match status.cached(principal.user_id, now) {
+        Some(active) => active,
+        None => {
+            let (db, id) = (db.get_ref().clone(), principal.user_id);
+            let found = web::block(move || db.run(|conn| users::find(conn, id))).await?;
+            let active = match found {
+                Ok(user) => user.active,
+                Err(DbError::NotFound) => false,
+                Err(other) => return Err(other.into()),
+            };
+            status.remember(principal.user_id, active, now);
+            active
+        }
+    };
+    if active {
+        Ok(principal)
+    } else {
+        Err(unauthenticated(
+            "account_inactive",
+            "this account has been deactivated",
+        ))
+    }
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(principal(request))
+        Box::pin(active_principal(request.clone()))
     }
 }

@@ -9,7 +9,7 @@ use motcua_persistence::{Db, DbConnection, DbError, Id, agencies, refresh_tokens
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AccountKind, Passwords, Principal, check_password_policy};
+use crate::auth::{AccountKind, AccountStatus, Passwords, Principal, check_password_policy};
 use crate::error::{ApiError, Problem};
 use crate::policy::Capability;
 use crate::routes::auth::parse_roles;
@@ -226,11 +226,7 @@ pub async fn create_user(
     else {
         return Err(ApiError::Internal("validated fields missing".into()));
     };
-    let passwords = passwords.get_ref().clone();
-    let password = body.password;
-    let hash = web::block(move || passwords.hash(&password))
-        .await?
-        .map_err(ApiError::Internal)?;
+    let hash = passwords.hash_bounded(body.password).await?;
     let db = db.get_ref().clone();
     let user = web::block(move || {
         db.run(|conn| {
@@ -300,6 +296,7 @@ pub async fn update_user(
     principal: Principal,
     db: web::Data<Db>,
     passwords: web::Data<Passwords>,
+    status: web::Data<AccountStatus>,
     id: web::Path<Id>,
     body: web::Json<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {
@@ -326,14 +323,7 @@ pub async fn update_user(
     }
     fields.finish()?;
     let password_hash = match body.password {
-        Some(password) => {
-            let passwords = passwords.get_ref().clone();
-            Some(
-                web::block(move || passwords.hash(&password))
-                    .await?
-                    .map_err(ApiError::Internal)?,
-            )
-        }
+        Some(password) => Some(passwords.hash_bounded(password).await?),
         None => None,
     };
     let db = db.get_ref().clone();
@@ -360,6 +350,7 @@ pub async fn update_user(
         })
     })
     .await??;
+    status.forget(user.id);
     tracing::info!(user_id = %user.id, "staff account changed");
     Ok(web::Json(user.into()))
 }
