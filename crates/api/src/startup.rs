@@ -82,7 +82,7 @@ pub fn openapi() -> OpenApi {
 /// beside its handler, where the operation does not describe them itself:
 /// 422 (a control character in the path or query), 431 (headers too large;
 /// answered by the HTTP layer, without a body), 503 (database unavailable);
-/// with a body also 400, 413 and 415; with a bearer token also 401.
+/// with a body also 400, 413 and 415; with a bearer token also 401 and 403.
 fn document_common_answers(document: &mut OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let problem = |description: &str| {
@@ -131,6 +131,7 @@ fn document_common_answers(document: &mut OpenApi) {
                     "401",
                     problem("No valid access token, or the account is deactivated"),
                 ));
+                common.push(("403", problem("The caller's roles do not allow this")));
             }
             for (status, response) in common {
                 operation

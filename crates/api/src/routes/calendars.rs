@@ -200,6 +200,7 @@ pub struct Preview {
     responses(
         (status = 200, description = "The deadline and its explanation", body = Preview),
         (status = 422, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many previews from this address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/preview")]

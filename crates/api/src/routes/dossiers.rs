@@ -1092,6 +1092,7 @@ pub struct DossierSummary {
     params(DossierQuery),
     responses(
         (status = 200, description = "A page of dossiers", body = Page<DossierSummary>),
+        (status = 404, description = "The agency filter names no agency in reach", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -1976,7 +1977,7 @@ pub const SIGNATURE_HEADER: &str = "x-motcua-signature";
 /// The callback's Unix time, covered by the signature.
 pub const TIMESTAMP_HEADER: &str = "x-motcua-timestamp";
 /// How far a callback's timestamp may be from now.
-const CALLBACK_WINDOW_SECS: i64 = 300;
+const CALLBACK_WINDOW_SECS: u64 = 300;
 
 /// What the gateway signs: the timestamp, the dossier's code, the amount in
 /// đồng and the gateway's reference, one per line (docs/security.md has a
@@ -2026,7 +2027,7 @@ fn callback_timestamp(request: &HttpRequest, now: DateTime<Utc>) -> Result<i64, 
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| invalid_signature("missing or invalid timestamp"))?;
-    if (now.timestamp() - timestamp).abs() > CALLBACK_WINDOW_SECS {
+    if now.timestamp().abs_diff(timestamp) > CALLBACK_WINDOW_SECS {
         return Err(invalid_signature(
             "the timestamp is too old or in the future",
         ));
