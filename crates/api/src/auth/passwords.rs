@@ -1,20 +1,22 @@
 //! Argon2id password hashing at the OWASP-recommended parameters (argon2's
 //! defaults: m = 19 MiB, t = 2, p = 1). Hashing is slow on purpose. Request
 //! handlers hash through [`Passwords::hash_bounded`] and
-//! [`Passwords::verify_bounded`]: at most N hashes at once (N = cores by
-//! default, `MOTCUA_PASSWORD_HASHERS`), each on the blocking pool; a request
-//! that cannot get a turn within [`HASH_WAIT`] gets 429 with `Retry-After`.
-//! So a storm of logins or registrations holds at most N × 19 MiB and N
-//! threads, and database work keeps its own threads.
+//! [`Passwords::verify_bounded`], on the hasher's own pool of N threads
+//! (N = cores by default, `MOTCUA_PASSWORD_HASHERS`); a request that cannot
+//! get a turn within [`HASH_WAIT`] gets 429 with `Retry-After`. So a storm of
+//! logins or registrations holds at most N × 19 MiB — on N threads, whose
+//! allocator arenas are reused hash after hash, rather than on whichever of
+//! the blocking pool's many threads is free — and database work keeps the
+//! blocking pool to itself (measured: docs/security.md).
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::web;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::ApiError;
 
@@ -27,8 +29,38 @@ pub struct Passwords {
     /// A hash of a random password, verified against when the username is
     /// unknown, so that unknown users take as long as known ones.
     dummy: String,
-    /// Turns to hash: at most this many hashes run at once.
+    /// Turns to hash: at most this many hashes run or wait in the pool.
     turns: Arc<Semaphore>,
+    /// The pool's queue (as long as there are turns, so a send never blocks).
+    jobs: SyncSender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `threads` hashing threads that take jobs from one queue; they end
+/// when the last [`Passwords`] clone is dropped.
+fn hashing_pool(threads: usize) -> Result<SyncSender<Job>, String> {
+    let (jobs, queue): (SyncSender<Job>, Receiver<Job>) = sync_channel(threads);
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..threads {
+        let queue = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name(format!("motcua-hash-{n}"))
+            .spawn(move || {
+                loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start a hashing thread: {e}"))?;
+    }
+    Ok(jobs)
 }
 
 impl std::fmt::Debug for Passwords {
@@ -43,16 +75,19 @@ impl Passwords {
         Self::with_hashers(std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 
-    /// Prepares the hasher with at most `hashers` hashes at once.
+    /// Prepares the hasher with a pool of `hashers` threads (at most that
+    /// many hashes at once).
     pub fn with_hashers(hashers: usize) -> Result<Self, String> {
+        let hashers = hashers.max(1);
         let random = uuid::Uuid::new_v4().to_string();
         Ok(Passwords {
             dummy: hash(&random)?,
-            turns: Arc::new(Semaphore::new(hashers.max(1))),
+            turns: Arc::new(Semaphore::new(hashers)),
+            jobs: hashing_pool(hashers)?,
         })
     }
 
-    /// Runs `work` on the blocking pool once a turn is free (429 if none frees up in time).
+    /// Runs `work` on the hashing pool once a turn is free (429 if none frees up in time).
     async fn in_turn<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -64,11 +99,17 @@ impl Passwords {
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
-        Ok(web::block(move || {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
             let _turn = turn;
-            work()
-        })
-        .await?)
+            let _ = done.send(work());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| ApiError::Internal("the hashing pool has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| ApiError::Internal("a hashing job was dropped".into()))
     }
 
     /// [`Passwords::hash`], in turn with every other hash of the process.

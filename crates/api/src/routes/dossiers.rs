@@ -2287,3 +2287,26 @@ pub async fn record_payment(
 /// The secret that signs payment-gateway callbacks (none: callbacks refused).
 #[derive(Debug, Clone, Default)]
 pub struct PaymentSecret(pub Option<crate::settings::Secret>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worked example in docs/security.md is what the server computes.
+    #[test]
+    fn the_documented_callback_example_holds() {
+        let signature = callback_signature(
+            "gateway-secret-example",
+            1_793_676_600,
+            "000.01.00.H01-261103-0001",
+            15_000,
+            "GW-20261103-7781",
+        );
+        assert_eq!(
+            signature,
+            "150e10e66d7c81bd2216708a125d0d2b34e79c461fff5899b383f096b8836b16"
+        );
+        let documented = include_str!("../../../../docs/security.md");
+        assert!(documented.contains(&signature));
+    }
+}
