@@ -526,7 +526,11 @@ async fn serve_demo_seeds_the_documented_accounts(backend: Backend) {
     let (ok, stderr) = run(motcua(dir.path())
         .args(["serve", "--demo"])
         .env("MOTCUA_ENV", "production")
-        .env("MOTCUA_JWT_SECRET", "q8VvX1pZk3N7tR2wY5bC9dF0gH4jL6mSxx"));
+        .env("MOTCUA_JWT_SECRET", "q8VvX1pZk3N7tR2wY5bC9dF0gH4jL6mSxx")
+        .env(
+            "MOTCUA_HISTORY_KEYS",
+            "2026a:Zp4mW8xQ2vN6bT1yK9cR3hJ7gF5dL0sA",
+        ));
     assert!(!ok && stderr.contains("development only"), "{stderr}");
 
     let mut command = motcua(dir.path());
