@@ -1358,8 +1358,9 @@ pub enum VerifyAnswer {
     Subtree(SubtreeVerification),
 }
 
-/// Verifies hash-chained histories (staff who read dossiers, in reach):
-/// one dossier's (`dossier_id`), or every dossier of an agency's subtree
+/// Verifies hash-chained histories (staff who read dossiers, in reach).
+///
+/// One dossier's (`dossier_id`), or every dossier of an agency's subtree
 /// created from `from` to `to` (read in batches; the summary lists at most
 /// 100 broken dossiers and counts them all). Each chain is checked link by
 /// link under its events' keys and against the head its dossier records.
