@@ -282,6 +282,20 @@ async fn events_under_an_old_key_verify_while_it_is_listed(app: TestApp) {
     };
     assert_eq!(key_ids(old), ["k2025", "k2026"]);
     assert_eq!(key_ids(new), ["k2026"]);
+    let listed = json(
+        app.get_as(
+            &format!("/api/v1/dossiers/{old}/events"),
+            &token(&fixture, Who::Auditor),
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    let listed: Vec<&Value> = listed
+        .as_array()
+        .map(|events| events.iter().map(|e| &e["key_id"]).collect())
+        .unwrap_or_default();
+    assert_eq!(listed, [&json!("k2025"), &json!("k2026")]);
     for dossier in [old, new] {
         let checked = verify_dossier(&app, &fixture, dossier).await;
         assert_eq!(checked["ok"], true, "{checked}");

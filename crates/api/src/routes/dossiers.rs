@@ -1222,6 +1222,8 @@ pub struct EventView {
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+    /// The id of the key its hash was computed with (`sha256`: unkeyed, legacy).
+    pub key_id: String,
 }
 
 /// A dossier's history, oldest first (staff in reach, auditors, the owner).
@@ -1262,6 +1264,7 @@ pub async fn dossier_events(
                 payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
                 prev_hash: e.prev_hash,
                 hash: e.hash,
+                key_id: e.key_id,
             })
             .collect(),
     ))
