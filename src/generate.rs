@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{self, ClockEvent, ClockInput, PauseCause, classify};
+use motcua_domain::history::HistoryKey;
 use motcua_domain::lifecycle::State;
 use motcua_domain::procedure::{
     CatalogueFile, DEMO_CATALOGUE_JSON, Delivery, Fee, ProcedureDefinition,
@@ -69,8 +70,9 @@ fn end_of_history() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default()
 }
 
-/// Runs the plan; returns how many dossiers were written.
-pub fn run(db: &Db, plan: Plan) -> Result<u64, String> {
+/// Runs the plan, hashing the histories under `key`; returns how many
+/// dossiers were written.
+pub fn run(db: &Db, plan: Plan, key: &HistoryKey) -> Result<u64, String> {
     let started = Instant::now();
     let national = motcua_domain::national::national().map_err(|e| e.to_string())?;
     let calendar = WorkingCalendar::single(national);
@@ -105,7 +107,7 @@ pub fn run(db: &Db, plan: Plan) -> Result<u64, String> {
                 )
             })
             .collect::<Result<_, _>>()?;
-        db.write(|conn| store(conn, dossiers))
+        db.write(|conn| store(conn, key, dossiers))
             .map_err(|e| e.to_string())?;
         written += batch;
         progress.inc(batch);
@@ -391,6 +393,9 @@ fn simulate(
         created_at: to_db_time(arrived),
         updated_at: now,
         accepted_at: (!refused).then_some(now),
+        // Set from the events when stored.
+        history_head: String::new(),
+        history_events: 0,
     };
     Ok(Generated {
         agency,
@@ -575,6 +580,7 @@ fn finish(
 /// writes it with its events' hash chains.
 fn store(
     conn: &mut motcua_persistence::DbConnection,
+    key: &HistoryKey,
     batch: Vec<Generated>,
 ) -> Result<(), DbError> {
     let mut groups: std::collections::BTreeMap<(Id, NaiveDate), Vec<Generated>> =
@@ -600,5 +606,5 @@ fn store(
             rows.push((dossier, item.events));
         }
     }
-    dossiers::insert_new_batch(conn, &rows)
+    dossiers::insert_new_batch(conn, key, &rows)
 }

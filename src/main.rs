@@ -1,11 +1,13 @@
 //! `motcua`: the command line. `motcua serve` (the default) runs the HTTP
 //! server; `motcua migrate` applies database migrations; `motcua openapi`
-//! prints the OpenAPI document. Configuration comes from the environment
-//! (see the README).
+//! prints the OpenAPI document; `motcua audit …` verifies histories and
+//! makes and checks the signed daily anchors. Configuration comes from the
+//! environment (see the README).
 
 use std::io::Write;
 use std::process::ExitCode;
 
+mod audit;
 mod generate;
 
 use clap::{Parser, Subcommand};
@@ -78,6 +80,12 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Verify dossier histories; make and check signed daily anchors
+    /// (docs/security.md). Exit status 2 when something does not verify.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -114,6 +122,13 @@ fn main() -> ExitCode {
                 seed,
             },
         ),
+        Command::Audit { command } => {
+            return match audit::run(&settings, command) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(2),
+                Err(message) => fail(&message),
+            };
+        }
         Command::Openapi => Ok(()),
     };
     match outcome {
@@ -241,7 +256,8 @@ fn import_catalogue(settings: &Settings, file: &std::path::Path) -> Result<(), S
 fn gen_data(settings: &Settings, plan: generate::Plan) -> Result<(), String> {
     let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
     db.migrate().map_err(|e| e.to_string())?;
-    generate::run(&db, plan).map(drop)
+    let keys = motcua_api::audit::history_keys(settings)?;
+    generate::run(&db, plan, keys.current()).map(drop)
 }
 
 /// Adds the demo catalogue's procedures that are missing.

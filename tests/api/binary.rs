@@ -291,6 +291,190 @@ async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
     );
 }
 
+/// `motcua audit` on a generated province: verify it, anchor a day, check
+/// the anchor; then what each catches: a cleanly truncated chain (last event
+/// deleted and the head rewound) passes `verify` but not the anchor, and an
+/// edited event fails `verify` with exit status 2.
+fn audit_commands_verify_anchor_and_catch_tampering(backend: Backend) {
+    use diesel::prelude::*;
+    use motcua_persistence::schema::{dossier_events, dossiers};
+    use motcua_persistence::{DatabaseUrl, Db, DbConfig, DbError, Id};
+
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let motcua = |args: &[&str]| -> (Option<i32>, serde_json::Value, String) {
+        let output = motcua_on(dir.path(), &database)
+            .args(args)
+            .env("MOTCUA_LOG", "warn")
+            .output()
+            .unwrap_or_else(|e| panic!("running motcua: {e}"));
+        (
+            output.status.code(),
+            serde_json::from_slice(&output.stdout).unwrap_or_default(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = motcua(&[
+        "gen-data",
+        "--dossiers",
+        "300",
+        "--agencies",
+        "3",
+        "--months",
+        "1",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, summary, stderr) = motcua(&["audit", "verify", "--agency", "000.00.00.H99"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        (
+            &summary["ok"],
+            &summary["dossiers_checked"],
+            &summary["broken_dossiers"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(300),
+            &serde_json::json!(0)
+        ),
+        "{summary}"
+    );
+
+    let url = match &database {
+        Some(db) => db.url().clone(),
+        None => DatabaseUrl::Sqlite(dir.path().join("data/motcua.db")),
+    };
+    let db = Db::open(&DbConfig::new(url)).unwrap_or_else(|e| panic!("{e}"));
+    // A dossier whose last event is not its first: its day is anchored.
+    let (dossier, seq, at): (Id, i32, chrono::NaiveDateTime) = db
+        .run(|conn| {
+            Ok(dossier_events::table
+                .inner_join(dossiers::table)
+                .filter(dossier_events::seq.eq(dossiers::history_events))
+                .filter(dossier_events::seq.gt(1))
+                .select((
+                    dossier_events::dossier_id,
+                    dossier_events::seq,
+                    dossier_events::at,
+                ))
+                .first(conn)?)
+        })
+        .unwrap_or_else(|e: DbError| panic!("{e}"));
+    let day = motcua_domain::time::to_local(at.and_utc())
+        .date()
+        .format("%Y-%m-%d")
+        .to_string();
+    let (code, anchor, stderr) = motcua(&["audit", "anchor", "--day", &day]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(anchor["events"].as_u64().unwrap_or(0) >= 1, "{anchor}");
+    let file = dir.path().join("anchor.json");
+    std::fs::write(&file, anchor.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let file = file.to_string_lossy().into_owned();
+    let (code, check, stderr) = motcua(&["audit", "verify-anchor", &file]);
+    assert_eq!(
+        (code, &check["ok"]),
+        (Some(0), &serde_json::json!(true)),
+        "{stderr}"
+    );
+    let (_, published, _) = motcua(&["audit", "public-key"]);
+    assert_eq!(published["public_key"], anchor["public_key"]);
+    let stranger = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=";
+    let (code, check, _) = motcua(&["audit", "verify-anchor", &file, "--public-key", stranger]);
+    assert_eq!(
+        (code, &check["key_trusted"]),
+        (Some(2), &serde_json::json!(false))
+    );
+
+    // The last event deleted and the head rewound: the chain looks whole.
+    db.run(|conn| {
+        let previous: String = dossier_events::table
+            .filter(dossier_events::dossier_id.eq(dossier))
+            .filter(dossier_events::seq.eq(seq - 1))
+            .select(dossier_events::hash)
+            .first(conn)?;
+        diesel::delete(
+            dossier_events::table
+                .filter(dossier_events::dossier_id.eq(dossier))
+                .filter(dossier_events::seq.eq(seq)),
+        )
+        .execute(conn)?;
+        diesel::update(dossiers::table.find(dossier))
+            .set((
+                dossiers::history_events.eq(seq - 1),
+                dossiers::history_head.eq(previous),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+    .unwrap_or_else(|e: DbError| panic!("{e}"));
+    let (code, _, _) = motcua(&["audit", "verify", "--agency", "000.00.00.H99"]);
+    assert_eq!(code, Some(0), "only the anchor can tell");
+    let (code, check, _) = motcua(&["audit", "verify-anchor", &file]);
+    assert_eq!(code, Some(2), "{check}");
+    assert_eq!(
+        (
+            &check["root_matches"],
+            &check["signature_valid"],
+            &check["events_now"]
+        ),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!(true),
+            &serde_json::json!(anchor["events"].as_u64().unwrap_or(0) - 1)
+        )
+    );
+
+    // An edited event: verify names its dossier and exits with status 2.
+    db.run(|conn| {
+        diesel::update(
+            dossier_events::table
+                .filter(dossier_events::dossier_id.eq(dossier))
+                .filter(dossier_events::seq.eq(1)),
+        )
+        .set(dossier_events::payload.eq("{}"))
+        .execute(conn)?;
+        Ok(())
+    })
+    .unwrap_or_else(|e: DbError| panic!("{e}"));
+    let (code, summary, _) = motcua(&["audit", "verify", "--agency", "000.00.00.H99"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        (
+            &summary["broken_dossiers"],
+            &summary["broken"][0]["dossier_id"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(dossier.to_string())
+        ),
+        "{summary}"
+    );
+}
+
+#[test]
+fn production_refuses_to_start_without_history_keys() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for keys in [None, Some("2026a:Xq9tiny")] {
+        let mut command = motcua(dir.path());
+        command
+            .arg("serve")
+            .env("MOTCUA_ENV", "production")
+            .env("MOTCUA_JWT_SECRET", "q8VvX1pZk3N7tR2wY5bC9dF0gH4jL6mSxx");
+        if let Some(keys) = keys {
+            command.env("MOTCUA_HISTORY_KEYS", keys);
+        }
+        let (ok, stderr) = run(&mut command);
+        assert!(!ok);
+        assert!(stderr.contains("MOTCUA_HISTORY_KEYS"), "{stderr}");
+        assert!(!stderr.contains("Xq9tiny"), "the key leaked: {stderr}");
+        assert!(!dir.path().join("data").exists());
+    }
+}
+
 /// Issue #10, item 8: several servers starting at once on an empty database
 /// (a rolling deploy, a restart of every replica) all migrate and serve.
 async fn servers_starting_at_once_on_an_empty_database_all_start(backend: Backend) {
@@ -355,6 +539,11 @@ mod sqlite {
     async fn serve_demo_seeds_the_documented_accounts() {
         super::serve_demo_seeds_the_documented_accounts(Sqlite).await;
     }
+
+    #[test]
+    fn audit_commands_verify_anchor_and_catch_tampering() {
+        super::audit_commands_verify_anchor_and_catch_tampering(Sqlite);
+    }
 }
 
 mod postgres {
@@ -383,6 +572,11 @@ mod postgres {
     #[tokio::test]
     async fn serve_demo_seeds_the_documented_accounts() {
         super::serve_demo_seeds_the_documented_accounts(Postgres).await;
+    }
+
+    #[test]
+    fn audit_commands_verify_anchor_and_catch_tampering() {
+        super::audit_commands_verify_anchor_and_catch_tampering(Postgres);
     }
 }
 
@@ -573,7 +767,11 @@ async fn serve_demo_seeds_the_documented_accounts(backend: Backend) {
     let (ok, stderr) = run(motcua(dir.path())
         .args(["serve", "--demo"])
         .env("MOTCUA_ENV", "production")
-        .env("MOTCUA_JWT_SECRET", "q8VvX1pZk3N7tR2wY5bC9dF0gH4jL6mSxx"));
+        .env("MOTCUA_JWT_SECRET", "q8VvX1pZk3N7tR2wY5bC9dF0gH4jL6mSxx")
+        .env(
+            "MOTCUA_HISTORY_KEYS",
+            "2026a:Zp4mW8xQ2vN6bT1yK9cR3hJ7gF5dL0sA",
+        ));
     assert!(!ok && stderr.contains("development only"), "{stderr}");
 
     let mut command = motcua(dir.path());

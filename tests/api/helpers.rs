@@ -51,6 +51,8 @@ pub struct TestApp {
     pub db: Db,
     /// "Now" for dossier handling; starts at Monday 2026-11-02 09:30 Vietnam time.
     pub clock: Clock,
+    /// The settings the server runs with.
+    pub settings: Settings,
     _data_dir: tempfile::TempDir,
     _database: TestDb,
 }
@@ -59,6 +61,14 @@ impl TestApp {
     /// Starts the application on a fresh database of `backend`; `None` when
     /// that backend is unavailable here (PostgreSQL outside CI).
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the test settings changed by `configure`.
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
         let database = TestDb::migrated(backend)?;
         let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let mut settings =
@@ -73,10 +83,8 @@ impl TestApp {
         settings.limits.upload_quota_bytes = UPLOAD_QUOTA_BYTES;
         let clock = Clock::fixed(vn("2026-11-02 09:30"));
         settings.clock = clock.clone();
-        let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));
-        let address = format!("http://{}", app.address());
-        let db = app.db().clone();
-        tokio::spawn(app.run_until_stopped());
+        configure(&mut settings);
+        let (address, db) = serve(settings.clone());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -87,9 +95,21 @@ impl TestApp {
             backend,
             db,
             clock,
+            settings,
             _data_dir: data_dir,
             _database: database,
         })
+    }
+
+    /// Starts another server on the same database, data directory and clock,
+    /// with the settings changed by `configure` (e.g. other history keys),
+    /// and talks to it from now on. The previous server keeps running,
+    /// unused, until the test ends.
+    pub async fn restart(&mut self, configure: impl FnOnce(&mut Settings)) {
+        configure(&mut self.settings);
+        let (address, db) = serve(self.settings.clone());
+        self.address = address;
+        self.db = db;
     }
 
     /// The test database's URL, password included, for a child `motcua` process.
@@ -188,6 +208,15 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
+}
+
+/// Builds and spawns the application; returns its address and database.
+fn serve(settings: Settings) -> (String, Db) {
+    let app = Application::build(settings).unwrap_or_else(|e| panic!("starting the app: {e}"));
+    let address = format!("http://{}", app.address());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    (address, db)
 }
 
 /// Vietnam local time "YYYY-MM-DD HH:MM" as an instant.

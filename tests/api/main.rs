@@ -6,6 +6,7 @@
 mod helpers;
 
 mod abuse;
+mod audit;
 mod auth;
 mod authorization;
 mod binary;

@@ -797,6 +797,8 @@ async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
         let output = command
             .current_dir(dir.path())
             .env("DATABASE_URL", app.database_url())
+            // The server's data directory: its history key hashes the events.
+            .env("MOTCUA_DATA_DIR", &app.settings.data_dir)
             .env("MOTCUA_LOG", "warn")
             .env("MOTCUA_ADMIN_PASSWORD", password)
             .args(args)

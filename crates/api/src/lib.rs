@@ -3,6 +3,7 @@
 //! in as a value ([`Settings`]); the OpenAPI document is generated from the
 //! handlers ([`openapi`]).
 
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod calendars;

@@ -5,7 +5,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDate, Utc};
+use motcua_domain::history::Keyring;
 use motcua_persistence::{DatabaseUrl, DbConfig};
+
+use crate::audit::AnchorSeed;
 
 /// Deployment mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +96,17 @@ pub struct Settings {
     /// Most password hashes computed at once (Argon2id takes 19 MiB each);
     /// `None` means one per core.
     pub password_hashers: Option<usize>,
+    /// The keys of the history's hashes, current first (`MOTCUA_HISTORY_KEYS`).
+    /// `None` (development only) means the key kept in the data directory,
+    /// created on first use: see [`crate::audit::history_keys`].
+    pub history_keys: Option<Keyring>,
+    /// Unkeyed (legacy) history events dated from this instant on do not
+    /// verify (`MOTCUA_HISTORY_UNKEYED_BEFORE`: when keyed hashes began).
+    pub history_unkeyed_before: Option<DateTime<Utc>>,
+    /// The seed of the Ed25519 key that signs daily anchors
+    /// (`MOTCUA_ANCHOR_KEY`); `None` in development means `anchor.key` in
+    /// the data directory. Only `motcua audit anchor` uses it.
+    pub anchor_key: Option<AnchorSeed>,
 }
 
 /// A setting that cannot be used, naming the variable.
@@ -169,6 +184,62 @@ impl Settings {
             )),
         };
 
+        let history_keys = match get("MOTCUA_HISTORY_KEYS") {
+            Some(text) => {
+                let keys = Keyring::parse(&text).map_err(|e| SettingsError {
+                    variable: "MOTCUA_HISTORY_KEYS",
+                    message: e.to_string(),
+                })?;
+                let weak = keys
+                    .keys()
+                    .iter()
+                    .find(|k| k.secret_len() < MIN_SECRET_BYTES);
+                if let Some(weak) = weak
+                    && environment == Environment::Production
+                {
+                    return Err(SettingsError {
+                        variable: "MOTCUA_HISTORY_KEYS",
+                        message: format!(
+                            "the secret of key `{}` is too short for production ({} bytes; \
+                             at least {MIN_SECRET_BYTES})",
+                            weak.id(),
+                            weak.secret_len()
+                        ),
+                    });
+                }
+                Some(keys)
+            }
+            None if environment == Environment::Production => {
+                return Err(SettingsError {
+                    variable: "MOTCUA_HISTORY_KEYS",
+                    message: format!(
+                        "required in production: `id:secret` pairs separated by commas, the \
+                         current key first, each secret at least {MIN_SECRET_BYTES} random bytes \
+                         (e.g. `2026a:$(openssl rand -base64 48)`)"
+                    ),
+                });
+            }
+            None => None,
+        };
+        let history_unkeyed_before = get("MOTCUA_HISTORY_UNKEYED_BEFORE")
+            .map(|text| {
+                parse_instant(text.trim()).ok_or_else(|| SettingsError {
+                    variable: "MOTCUA_HISTORY_UNKEYED_BEFORE",
+                    message: format!(
+                        "`{text}` is neither an RFC 3339 instant nor a day YYYY-MM-DD"
+                    ),
+                })
+            })
+            .transpose()?;
+        let anchor_key = get("MOTCUA_ANCHOR_KEY")
+            .map(|text| {
+                AnchorSeed::from_base64(&text).map_err(|message| SettingsError {
+                    variable: "MOTCUA_ANCHOR_KEY",
+                    message,
+                })
+            })
+            .transpose()?;
+
         Ok(Settings {
             environment,
             bind: get("MOTCUA_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
@@ -215,6 +286,9 @@ impl Settings {
             })?,
             password_hashers: parse_number::<usize>(&get, "MOTCUA_PASSWORD_HASHERS")?
                 .map(|n| n.max(1)),
+            history_keys,
+            history_unkeyed_before,
+            anchor_key,
         })
     }
 }
@@ -239,6 +313,15 @@ fn check_strength(secret: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// An RFC 3339 instant, or a day `YYYY-MM-DD` meaning its start in Vietnam.
+fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Some(instant.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(motcua_domain::history::day_bounds(day).0)
 }
 
 fn parse_number<T: std::str::FromStr>(
@@ -323,10 +406,15 @@ mod tests {
         assert!(error.unwrap_or_default().starts_with("DATABASE_URL: "));
     }
 
+    const HISTORY_KEYS: &str = "2026a:Zp4mW8xQ2vN6bT1yK9cR3hJ7gF5dL0sA";
+
     #[test]
     fn production_demands_a_strong_secret() {
         let prod = |secret: Option<&str>| {
-            let mut vars = vec![("MOTCUA_ENV", "production")];
+            let mut vars = vec![
+                ("MOTCUA_ENV", "production"),
+                ("MOTCUA_HISTORY_KEYS", HISTORY_KEYS),
+            ];
             vars.extend(secret.map(|s| ("MOTCUA_JWT_SECRET", s)));
             settings(&vars).map(|s| s.jwt_secret)
         };
@@ -343,12 +431,76 @@ mod tests {
     }
 
     #[test]
+    fn production_demands_history_keys_of_32_bytes() {
+        let prod = |keys: Option<&str>| {
+            let mut vars = vec![("MOTCUA_ENV", "production"), ("MOTCUA_JWT_SECRET", STRONG)];
+            vars.extend(keys.map(|k| ("MOTCUA_HISTORY_KEYS", k)));
+            settings(&vars)
+        };
+        for weak in [
+            None,
+            Some("2026a:short"),
+            Some("2026b:Zp4mW8xQ2vN6bT1yK9cR3hJ7gF5dL0sA,2026a:short"),
+            Some("no-colon"),
+        ] {
+            let error = prod(weak).err().map(|e| e.variable);
+            assert_eq!(error, Some("MOTCUA_HISTORY_KEYS"), "{weak:?} was accepted");
+        }
+        let keys = prod(Some(HISTORY_KEYS))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .history_keys
+            .unwrap_or_else(|| panic!("no keys"));
+        assert_eq!(keys.current().id(), "2026a");
+        // Development takes short keys, or none (a key file then).
+        let dev =
+            settings(&[("MOTCUA_HISTORY_KEYS", "dev:short")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            dev.history_keys.map(|k| k.current().id().to_owned()),
+            Some("dev".into())
+        );
+        assert!(
+            settings(&[])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .history_keys
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_unkeyed_cutoff_and_the_anchor_key_parse() {
+        let s = settings(&[
+            ("MOTCUA_HISTORY_UNKEYED_BEFORE", "2026-11-28"),
+            (
+                "MOTCUA_ANCHOR_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.history_unkeyed_before.map(|t| t.to_rfc3339()),
+            Some("2026-11-27T17:00:00+00:00".into())
+        );
+        assert!(s.anchor_key.is_some());
+        assert!(!format!("{s:?}").contains("AAECAwQF"));
+        let s = settings(&[("MOTCUA_HISTORY_UNKEYED_BEFORE", "2026-11-28T09:00:00+07:00")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.history_unkeyed_before.map(|t| t.to_rfc3339()),
+            Some("2026-11-28T02:00:00+00:00".into())
+        );
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         for (name, value) in [
             ("MOTCUA_ENV", "staging"),
             ("MOTCUA_LOG_JSON", "maybe"),
             ("MOTCUA_DB_POOL_SIZE", "-1"),
             ("MOTCUA_MAX_JSON_BYTES", "1MB"),
+            ("MOTCUA_HISTORY_KEYS", "sha256:reserved"),
+            ("MOTCUA_HISTORY_UNKEYED_BEFORE", "yesterday"),
+            ("MOTCUA_ANCHOR_KEY", "c2hvcnQ="),
+            ("MOTCUA_ANCHOR_KEY", "not base64!"),
         ] {
             let error = settings(&[(name, value)]).err().map(|e| e.variable);
             assert_eq!(error, Some(name));
@@ -357,7 +509,12 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let s = settings(&[("MOTCUA_JWT_SECRET", STRONG)]).unwrap_or_else(|e| panic!("{e}"));
+        let s = settings(&[
+            ("MOTCUA_JWT_SECRET", STRONG),
+            ("MOTCUA_HISTORY_KEYS", HISTORY_KEYS),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(!format!("{s:?}").contains(STRONG));
+        assert!(!format!("{s:?}").contains("Zp4mW8xQ"));
     }
 }

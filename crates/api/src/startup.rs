@@ -185,6 +185,7 @@ pub struct AppState {
     proxies: web::Data<crate::client::TrustedProxies>,
     clock: web::Data<crate::clock::Clock>,
     payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
+    history_keys: web::Data<crate::audit::HistoryKeys>,
     files: web::Data<crate::routes::files::FileStore>,
     public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
@@ -204,7 +205,9 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// The shared state for an application on `db` (already migrated).
+    /// The shared state for an application on `db` (already migrated). In
+    /// development without configured history keys, the key file in the
+    /// data directory is read or created here.
     pub fn new(db: Db, settings: &Settings) -> Result<Self, StartupError> {
         let limits = settings.limits;
         let metrics = PrometheusMetricsBuilder::new("motcua")
@@ -244,6 +247,9 @@ impl AppState {
             payment_secret: web::Data::new(crate::routes::dossiers::PaymentSecret(
                 settings.payment_secret.clone(),
             )),
+            history_keys: web::Data::new(
+                crate::audit::history_keys(settings).map_err(StartupError::Setup)?,
+            ),
             public_limits: routes::public::limits()
                 .ok_or_else(|| StartupError::Setup("public rate limits".into()))?,
             registry: web::Data::new(metrics.registry.clone()),
@@ -284,6 +290,7 @@ pub fn app(
         .app_data(state.proxies)
         .app_data(state.clock)
         .app_data(state.payment_secret)
+        .app_data(state.history_keys)
         .app_data(state.files)
         .app_data(state.registry)
         .app_data(state.known_routes)
@@ -483,6 +490,9 @@ mod tests {
         let db =
             TestDb::migrated(Backend::Sqlite).unwrap_or_else(|| panic!("SQLite is always there"));
         let mut settings = Settings::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
+        settings.history_keys = Some(
+            motcua_domain::history::Keyring::parse("test:secret").unwrap_or_else(|e| panic!("{e}")),
+        );
         settings.limits = Limits {
             json_body_bytes: LIMIT,
             upload_bytes: LIMIT,

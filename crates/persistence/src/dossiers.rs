@@ -6,7 +6,7 @@ use diesel::dsl::sql;
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
-use motcua_domain::history::{EventContent, GENESIS, event_hash};
+use motcua_domain::history::{EventContent, GENESIS, HistoryKey};
 
 use crate::db::{Backend, DbConnection};
 use crate::error::DbError;
@@ -63,10 +63,16 @@ pub struct DossierRow {
     pub updated_at: NaiveDateTime,
     /// When the desk accepted it (reports count "taken on" from here).
     pub accepted_at: Option<NaiveDateTime>,
+    /// The hash of the last event of its history (empty before the first),
+    /// kept by [`append_event`]: the head the audit checks the chain against.
+    pub history_head: String,
+    /// How many events its history has (the last one's `seq`).
+    pub history_events: i32,
 }
 
 /// A dossier's content at creation (its code and first event come with
-/// it): every column, the same as read back.
+/// it): every column, the same as read back. Its history head is written
+/// by the events, whatever the new row says.
 pub type NewDossier = DossierRow;
 
 /// The mutable part of a dossier, written as a whole by each change.
@@ -142,6 +148,8 @@ pub struct EventRow {
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+    /// The key its hash was computed with (`sha256`: unkeyed, legacy).
+    pub key_id: String,
 }
 
 impl EventRow {
@@ -210,16 +218,23 @@ pub fn next_number(conn: &mut DbConnection, agency: Id, day: NaiveDate) -> Resul
     Ok(key.select(dossier_counters::last_number).first(conn)?)
 }
 
-/// Inserts a dossier and its first event (call inside a write transaction).
+/// Inserts a dossier and its first event, hashed under `key` (call inside
+/// a write transaction).
 pub fn insert(
     conn: &mut DbConnection,
+    key: &HistoryKey,
     new: &NewDossier,
     first: &NewEvent,
 ) -> Result<DossierRow, DbError> {
+    let new = DossierRow {
+        history_head: String::new(),
+        history_events: 0,
+        ..new.clone()
+    };
     diesel::insert_into(dossiers::table)
-        .values(new)
+        .values(&new)
         .execute(conn)?;
-    append_event(conn, new.id, first)?;
+    append_event(conn, key, new.id, first)?;
     find(conn, new.id)
 }
 
@@ -266,21 +281,30 @@ pub fn update(
     Ok(updated == 1)
 }
 
-/// Appends an event to the dossier's chain (call inside a write transaction).
+/// Appends an event to the dossier's chain, hashed under `key` (call inside
+/// a write transaction). The chain continues from the head the dossier
+/// records, not from whatever its last stored event is: after a deleted
+/// last event the new one leaves a visible gap instead of papering over it.
+/// The head is read under the row's lock (`FOR UPDATE` on PostgreSQL; on
+/// SQLite the write transaction holds the database), so concurrent appends
+/// to one dossier queue instead of colliding.
 pub fn append_event(
     conn: &mut DbConnection,
+    key: &HistoryKey,
     dossier: Id,
     event: &NewEvent,
 ) -> Result<EventRow, DbError> {
-    let last: Option<(i32, String)> = dossier_events::table
-        .filter(dossier_events::dossier_id.eq(dossier))
-        .order(dossier_events::seq.desc())
-        .select((dossier_events::seq, dossier_events::hash))
-        .first(conn)
-        .optional()?;
-    let (seq, previous) = match last {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS.to_owned()),
+    let row = dossiers::table.find(dossier);
+    let head = row.select((dossiers::history_events, dossiers::history_head));
+    let (recorded, head): (i32, String) = match conn {
+        DbConnection::Postgres(pg) => head.for_update().first(pg),
+        DbConnection::Sqlite(sqlite) => head.first(sqlite),
+    }?;
+    let seq = recorded + 1;
+    let previous = if recorded == 0 {
+        GENESIS.to_owned()
+    } else {
+        head
     };
     let at = to_db_time(event.at);
     let hashed = content(
@@ -294,7 +318,7 @@ pub fn append_event(
         &event.state_after,
         &event.payload,
     );
-    let hash = event_hash(&previous, &hashed);
+    let hash = key.hash(&previous, &hashed);
     let id = Id::new();
     diesel::insert_into(dossier_events::table)
         .values((
@@ -310,6 +334,13 @@ pub fn append_event(
             dossier_events::payload.eq(&event.payload),
             dossier_events::prev_hash.eq(&previous),
             dossier_events::hash.eq(&hash),
+            dossier_events::key_id.eq(key.id()),
+        ))
+        .execute(conn)?;
+    diesel::update(row)
+        .set((
+            dossiers::history_events.eq(seq),
+            dossiers::history_head.eq(&hash),
         ))
         .execute(conn)?;
     Ok(dossier_events::table.find(id).first(conn)?)
@@ -738,10 +769,12 @@ pub fn reserve_numbers(
 }
 
 /// Inserts new dossiers with their first events in bulk (for data
-/// generation): the events' hash chains are computed here, as
-/// [`append_event`] would, but written with multi-row inserts.
+/// generation): the events' hash chains (under `key`) and the dossiers'
+/// heads are computed here, as [`append_event`] would, but written with
+/// multi-row inserts.
 pub fn insert_new_batch(
     conn: &mut DbConnection,
+    key: &HistoryKey,
     batch: &[(NewDossier, Vec<NewEvent>)],
 ) -> Result<(), DbError> {
     #[derive(Insertable)]
@@ -759,12 +792,15 @@ pub fn insert_new_batch(
         payload: String,
         prev_hash: String,
         hash: String,
+        key_id: String,
     }
-    let dossiers: Vec<&NewDossier> = batch.iter().map(|(d, _)| d).collect();
+    let mut dossiers: Vec<DossierRow> = Vec::with_capacity(batch.len());
     let mut events = Vec::new();
     for (dossier, list) in batch {
         let mut previous = GENESIS.to_owned();
+        let mut count = 0;
         for (seq, event) in (1..).zip(list) {
+            count = seq;
             let at = to_db_time(event.at);
             let hashed = content(
                 dossier.id,
@@ -777,7 +813,7 @@ pub fn insert_new_batch(
                 &event.state_after,
                 &event.payload,
             );
-            let hash = event_hash(&previous, &hashed);
+            let hash = key.hash(&previous, &hashed);
             events.push(EventInsert {
                 id: Id::new(),
                 dossier_id: dossier.id,
@@ -791,14 +827,20 @@ pub fn insert_new_batch(
                 payload: event.payload.clone(),
                 prev_hash: std::mem::replace(&mut previous, hash.clone()),
                 hash,
+                key_id: key.id().to_owned(),
             });
         }
+        dossiers.push(DossierRow {
+            history_head: if count == 0 { String::new() } else { previous },
+            history_events: count,
+            ..dossier.clone()
+        });
     }
     match conn {
         DbConnection::Postgres(pg) => {
             for chunk in dossiers.chunks(1000) {
                 diesel::insert_into(dossiers::table)
-                    .values(chunk.iter().map(|d| (*d).clone()).collect::<Vec<_>>())
+                    .values(chunk)
                     .execute(pg)?;
             }
             for chunk in events.chunks(2000) {
@@ -810,7 +852,7 @@ pub fn insert_new_batch(
         DbConnection::Sqlite(sqlite) => {
             for chunk in dossiers.chunks(1000) {
                 diesel::insert_into(dossiers::table)
-                    .values(chunk.iter().map(|d| (*d).clone()).collect::<Vec<_>>())
+                    .values(chunk)
                     .execute(sqlite)?;
             }
             for chunk in events.chunks(2000) {

@@ -8,6 +8,7 @@
 //! Everything here is blocking; the API crate runs it on its blocking pool.
 
 pub mod agencies;
+pub mod audit;
 pub mod calendars;
 mod db;
 pub mod dossiers;

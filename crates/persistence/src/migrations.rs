@@ -125,7 +125,120 @@ mod tests {
         result.unwrap_or_else(|e: DbError| panic!("{e}"));
     }
 
-    crate::db_tests!(empty: every_down_migration_reverts);
+    /// Migration 000010 records on each existing dossier its chain's head
+    /// (the last event's `seq` and hash) and marks the existing events
+    /// unkeyed.
+    fn the_history_head_is_backfilled_from_existing_events(db: TestDb) {
+        use chrono::NaiveDate;
+        use diesel::prelude::*;
+
+        use crate::schema::{agencies, dossier_events, dossiers, procedures};
+        use crate::sql_types::Id;
+
+        let result = db.open().run(|conn| {
+            let backend = conn.backend();
+            loop {
+                let applied = conn
+                    .run_next_migration(source(backend))
+                    .map(|version| version.to_string())
+                    .unwrap_or_else(|e| panic!("up: {e}"));
+                if applied.ends_with("000009") {
+                    break;
+                }
+            }
+            let at = NaiveDate::from_ymd_opt(2026, 11, 2)
+                .and_then(|d| d.and_hms_opt(2, 30, 0))
+                .unwrap_or_default();
+            let (agency, procedure) = (Id::new(), Id::new());
+            diesel::insert_into(agencies::table)
+                .values((
+                    agencies::id.eq(agency),
+                    agencies::identifier.eq("000.00.00.H99"),
+                    agencies::name.eq("P"),
+                    agencies::kind.eq("province"),
+                    agencies::path.eq(format!("/{agency}/")),
+                    agencies::created_at.eq(at),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(procedures::table)
+                .values((
+                    procedures::id.eq(procedure),
+                    procedures::code.eq("1.000001"),
+                    procedures::version.eq(1),
+                    procedures::name.eq("x"),
+                    procedures::field_code.eq("x"),
+                    procedures::field_name.eq("x"),
+                    procedures::agency_level.eq("commune"),
+                    procedures::online_kind.eq("none"),
+                    procedures::effective_from.eq(at.date()),
+                    procedures::definition.eq("{}"),
+                    procedures::created_at.eq(at),
+                ))
+                .execute(conn)?;
+            let (with_events, without) = (Id::new(), Id::new());
+            for (id, code) in [(with_events, "a"), (without, "b")] {
+                diesel::insert_into(dossiers::table)
+                    .values((
+                        dossiers::id.eq(id),
+                        dossiers::code.eq(code),
+                        dossiers::receiving_agency_id.eq(agency),
+                        dossiers::procedure_id.eq(procedure),
+                        dossiers::channel.eq("direct"),
+                        dossiers::state.eq("accepted"),
+                        dossiers::version.eq(1),
+                        dossiers::applicant_name.eq("x"),
+                        dossiers::applicant_phone.eq("x"),
+                        dossiers::details.eq("{}"),
+                        dossiers::result_delivery.eq("desk"),
+                        dossiers::clock_events.eq("[]"),
+                        dossiers::created_at.eq(at),
+                        dossiers::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+            }
+            for (seq, hash) in [(1, "h1"), (2, "h2")] {
+                diesel::insert_into(dossier_events::table)
+                    .values((
+                        dossier_events::id.eq(Id::new()),
+                        dossier_events::dossier_id.eq(with_events),
+                        dossier_events::seq.eq(seq),
+                        dossier_events::at.eq(at),
+                        dossier_events::actor_role.eq("clerk"),
+                        dossier_events::action.eq("x"),
+                        dossier_events::state_after.eq("accepted"),
+                        dossier_events::payload.eq("{}"),
+                        dossier_events::prev_hash.eq("p"),
+                        dossier_events::hash.eq(hash),
+                    ))
+                    .execute(conn)?;
+            }
+            conn.run_next_migration(source(backend))
+                .unwrap_or_else(|e| panic!("000010: {e}"));
+            let heads: Vec<(Id, i32, String)> = dossiers::table
+                .select((
+                    dossiers::id,
+                    dossiers::history_events,
+                    dossiers::history_head,
+                ))
+                .load(conn)?;
+            for (id, events, head) in heads {
+                let expected = if id == with_events {
+                    (2, "h2")
+                } else {
+                    (0, "")
+                };
+                assert_eq!((events, head.as_str()), expected);
+            }
+            let keys: Vec<String> = dossier_events::table
+                .select(dossier_events::key_id)
+                .load(conn)?;
+            assert_eq!(keys, ["sha256", "sha256"]);
+            Ok(())
+        });
+        result.unwrap_or_else(|e: DbError| panic!("{e}"));
+    }
+
+    crate::db_tests!(empty: every_down_migration_reverts, the_history_head_is_backfilled_from_existing_events);
 
     mod migrated {
         use super::*;

@@ -58,6 +58,7 @@ diesel::table! {
         payload -> Text,
         prev_hash -> Text,
         hash -> Text,
+        key_id -> Text,
     }
 }
 
@@ -99,6 +100,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
+        history_head -> Text,
+        history_events -> Integer,
     }
 }
 

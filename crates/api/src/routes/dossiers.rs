@@ -8,13 +8,12 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{self, ClockEvent, ClockInput, LegalClock, acknowledgement_due};
 use motcua_domain::codes::{AgencyIdentifier, DossierCode};
 use motcua_domain::contact::PhoneNumber;
 use motcua_domain::explain::Step;
-use motcua_domain::history;
 use motcua_domain::lifecycle::{Action, DossierFacts, Refusal, Role, State, decide};
 use motcua_domain::personal_id::PersonalId;
 use motcua_domain::procedure::{Delivery, ProcedureDefinition};
@@ -28,6 +27,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::audit::{self, ChainVerification, HistoryKeys, SubtreeVerification};
 use crate::auth::{AccountKind, Principal};
 use crate::clock::Clock;
 use crate::error::{ApiError, FieldError, Problem};
@@ -651,9 +651,11 @@ pub async fn file_online(
     principal: Principal,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
+    history_keys: web::Data<HistoryKeys>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now();
+    let history_key = history_keys.current().clone();
     if principal.kind != AccountKind::Citizen {
         return Err(ApiError::Forbidden);
     }
@@ -750,6 +752,8 @@ pub async fn file_online(
                 created_at: to_db_time(now),
                 updated_at: to_db_time(now),
                 accepted_at: None,
+                history_head: String::new(),
+                history_events: 0,
             };
             let event = NewEvent {
                 at: now,
@@ -760,7 +764,7 @@ pub async fn file_online(
                 state_after: State::Submitted.as_str().into(),
                 payload: json!({"procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
             };
-            let row = dossiers::insert(conn, &new, &event)?;
+            let row = dossiers::insert(conn, &history_key, &new, &event)?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
@@ -806,9 +810,11 @@ pub async fn intake(
     principal: Principal,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
+    history_keys: web::Data<HistoryKeys>,
     body: web::Json<Intake>,
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now();
+    let history_key = history_keys.current().clone();
     if !principal.has_role(Role::Clerk) {
         return Err(ApiError::Forbidden);
     }
@@ -893,6 +899,8 @@ pub async fn intake(
                 created_at: to_db_time(now),
                 updated_at: to_db_time(now),
                 accepted_at: (state == State::Accepted).then(|| to_db_time(now)),
+                history_head: String::new(),
+                history_events: 0,
             };
             let event = NewEvent {
                 at: now,
@@ -903,7 +911,7 @@ pub async fn intake(
                 state_after: state.as_str().into(),
                 payload: json!({"channel": intake.channel, "procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
             };
-            let row = dossiers::insert(conn, &new, &event)?;
+            let row = dossiers::insert(conn, &history_key, &new, &event)?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
@@ -968,9 +976,11 @@ pub async fn get_dossier(
     principal: Principal,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
+    history_keys: web::Data<HistoryKeys>,
     id: web::Path<String>,
 ) -> Result<web::Json<DossierView>, ApiError> {
     let now = clock.now();
+    let history_key = history_keys.current().clone();
     let (db, reference) = (db.get_ref().clone(), id.into_inner());
     let found = web::block(move || {
         db.write(|conn| -> Result<_, ApiError> {
@@ -979,6 +989,7 @@ pub async fn get_dossier(
                 let role = principal.roles.first().map_or("staff", |r| r.as_str());
                 dossiers::append_event(
                     conn,
+                    &history_key,
                     row.id,
                     &NewEvent {
                         at: now,
@@ -1212,6 +1223,8 @@ pub struct EventView {
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+    /// The id of the key its hash was computed with (`sha256`: unkeyed, legacy).
+    pub key_id: String,
 }
 
 /// A dossier's history, oldest first (staff in reach, auditors, the owner).
@@ -1252,6 +1265,7 @@ pub async fn dossier_events(
                 payload: serde_json::from_str(&e.payload).unwrap_or(Value::Null),
                 prev_hash: e.prev_hash,
                 hash: e.hash,
+                key_id: e.key_id,
             })
             .collect(),
     ))
@@ -1321,49 +1335,118 @@ pub async fn dossier_deadline(
     }))
 }
 
-/// `?dossier_id=`.
+/// `?dossier_id=` for one dossier, or `?agency_id=&from=&to=` for every
+/// dossier of a subtree created in a period.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
-    /// The dossier whose history to verify.
-    pub dossier_id: String,
+    /// One dossier (id or code) whose history to verify.
+    pub dossier_id: Option<String>,
+    /// Instead of one dossier: the agency whose subtree to verify (default:
+    /// the caller's agency).
+    pub agency_id: Option<String>,
+    /// With a subtree: the first day (YYYY-MM-DD, Vietnam) on which the
+    /// dossiers were created.
+    pub from: Option<NaiveDate>,
+    /// With a subtree: the last day, inclusive.
+    pub to: Option<NaiveDate>,
 }
 
-/// Verifies a dossier's hash-chained history (auditors and staff in reach).
+/// One dossier's verification, or a subtree's summary.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VerifyAnswer {
+    /// `?dossier_id=`.
+    Dossier(ChainVerification),
+    /// `?agency_id=&from=&to=`.
+    Subtree(SubtreeVerification),
+}
+
+/// Verifies hash-chained histories (staff who read dossiers, in reach).
+///
+/// One dossier's (`dossier_id`), or every dossier of an agency's subtree
+/// created from `from` to `to` (read in batches; the summary lists at most
+/// 100 broken dossiers and counts them all). Each chain is checked link by
+/// link under its events' keys and against the head its dossier records.
+/// Response shapes: docs/security.md.
 #[utoipa::path(
     tag = "audit",
     security(("bearer" = [])),
     params(VerifyQuery),
     responses(
-        (status = 200, description = "The verification", body = Object),
-        (status = 404, description = "No such dossier in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The verification", body = VerifyAnswer),
+        (status = 404, description = "No such dossier or agency in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Neither a dossier nor a period, or both", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/audit/verify")]
 pub async fn verify_history(
     principal: Principal,
     db: web::Data<Db>,
+    keys: web::Data<HistoryKeys>,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if principal.kind != AccountKind::Staff {
         return Err(ApiError::Forbidden);
     }
-    let (db, reference) = (db.get_ref().clone(), query.into_inner().dossier_id);
-    let events = web::block(move || {
-        db.run(|conn| -> Result<_, ApiError> {
-            let row = visible(conn, &principal, &reference)?;
-            Ok(dossiers::events(conn, row.id)?)
+    let query = query.into_inner();
+    let db = db.get_ref().clone();
+    let invalid =
+        |field: &str, message: &str| ApiError::Validation(vec![FieldError::new(field, message)]);
+    if let Some(reference) = query.dossier_id {
+        if query.agency_id.is_some() || query.from.is_some() || query.to.is_some() {
+            return Err(invalid(
+                "dossier_id",
+                "give either dossier_id, or agency_id with from and to",
+            ));
+        }
+        let verification = web::block(move || {
+            db.snapshot(|conn| -> Result<_, ApiError> {
+                let row = visible(conn, &principal, &reference)?;
+                Ok(audit::verify_dossier(conn, &keys, row.id)?)
+            })
         })
+        .await??;
+        return Ok(HttpResponse::Ok().json(VerifyAnswer::Dossier(verification.into())));
+    }
+    principal.require(Capability::ReadDossiers)?;
+    let (from, to) = match (query.from, query.to) {
+        (Some(from), Some(to)) if from <= to => (from, to),
+        (Some(_), Some(_)) => return Err(invalid("to", "must not be before from")),
+        _ => {
+            return Err(invalid(
+                "from",
+                "give dossier_id, or a period: from and to (YYYY-MM-DD)",
+            ));
+        }
+    };
+    let agency = match query.agency_id.as_deref() {
+        Some(text) => text
+            .parse::<Id>()
+            .map_err(|_| invalid("agency_id", "must be an agency id"))?,
+        None => principal.agency_id.ok_or(ApiError::Forbidden)?,
+    };
+    let summary = web::block(move || -> Result<_, ApiError> {
+        let subtree = db.run(|conn| -> Result<_, ApiError> {
+            let root = match agencies::find(conn, agency) {
+                Ok(found) if principal.reaches(&found.path) => found,
+                Ok(_) | Err(DbError::NotFound) => return Err(ApiError::NotFound),
+                Err(other) => return Err(other.into()),
+            };
+            Ok(agencies::subtree(conn, &root.path)?
+                .into_iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>())
+        })?;
+        let scope = audit::scope_of(subtree, Some(from), Some(to));
+        let mut summary = audit::verify_scope(&db, &keys, &scope, |_| {})?;
+        summary.agency_id = agency.to_string();
+        summary.from = Some(from);
+        summary.to = Some(to);
+        Ok(summary)
     })
     .await??;
-    let contents: Vec<_> = events.iter().map(|e| e.content()).collect();
-    let verification = history::verify(
-        contents
-            .iter()
-            .zip(&events)
-            .map(|(c, e)| (c, e.prev_hash.as_str(), e.hash.as_str())),
-    );
-    Ok(HttpResponse::Ok().json(verification))
+    Ok(HttpResponse::Ok().json(VerifyAnswer::Subtree(summary)))
 }
 
 // ---------------------------------------------------------------- actions
@@ -1443,6 +1526,10 @@ async fn act(
     also: Also,
 ) -> Result<HttpResponse, ApiError> {
     let expected = expected_version(&request, &body)?;
+    let history_key = request
+        .app_data::<web::Data<HistoryKeys>>()
+        .map(|keys| keys.current().clone())
+        .ok_or_else(|| ApiError::Internal("no history keys".into()))?;
     let db = db.get_ref().clone();
     let done = web::block(move || {
         db.write(|conn| {
@@ -1469,7 +1556,7 @@ async fn act(
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
             also(conn, &row, &principal, &body, now)?;
-            dossiers::append_event(conn, row.id, &event)?;
+            dossiers::append_event(conn, &history_key, row.id, &event)?;
             let row = dossiers::find(conn, row.id)?;
             Ok((row, procedure, clock))
         })
