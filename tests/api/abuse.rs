@@ -112,18 +112,26 @@ async fn a_code_pauses_after_ten_wrong_second_factors_whoever_asks(app: TestApp)
         "too_many_requests",
     )
     .await;
-    // Other codes are not affected, and staff are not counted.
+    // Staff are counted too: a staff token opens no brute force, even on
+    // dossiers outside its reach (found by an outside probe). Staff in reach
+    // read the dossier itself.
     let clerk = fixture
         .token(crate::fixture::Who::Clerk)
         .unwrap_or_default()
         .to_owned();
-    let seen: Value = json(
-        client_from(101)
+    let (sibling, _) = app.login("staff.sibling", crate::fixture::PASSWORD).await;
+    for token in [&clerk, &sibling] {
+        let answer = client_from(101)
             .get(url("4321"))
-            .bearer_auth(&clerk)
+            .bearer_auth(token)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{e}")),
+            .unwrap_or_else(|e| panic!("{e}"));
+        problem(answer, 429, "too_many_requests").await;
+    }
+    let seen: Value = json(
+        app.get_as(&format!("/api/v1/dossiers/{code}"), &clerk)
+            .await,
         "application/json",
     )
     .await;

@@ -188,6 +188,68 @@ async fn a_signed_callback_pays_only_the_dossier_amount_and_reference_it_names(a
         }]),
         "{seen}"
     );
+    // The gateway repeats the refused callback: kept once.
+    problem(
+        callback(&app, &code3, &cheap, now, &sign(&code3, 1, "GW-0003", now)).await,
+        409,
+        "payment_amount_mismatch",
+    )
+    .await;
+    let seen = json(
+        app.get_as(&format!("/api/v1/dossiers/{d3}"), &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(seen["rejected_payments"].as_array().map(Vec::len), Some(1));
+
+    // D1 is paid: a second, properly signed payment with a new reference is
+    // refused (the fee is paid) and kept for the desk to refund.
+    let second = json!({"amount": FEE, "reference": "GW-0009"});
+    let before = state(&app, &d1);
+    problem(
+        callback(&app, &d1, &second, now, &sign(&code1, FEE, "GW-0009", now)).await,
+        409,
+        "fee_already_paid",
+    )
+    .await;
+    assert_eq!(state(&app, &d1), before);
+    let seen = json(
+        app.get_as(&format!("/api/v1/dossiers/{d1}"), &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        seen["rejected_payments"][0]["reason"], "fee_already_paid",
+        "{seen}"
+    );
+
+    // A desk receipt number does not block the gateway: D2's genuine
+    // callback with a reference a clerk used for cash elsewhere goes through.
+    let (d4, _) = awaiting_payment(&app, &fixture).await;
+    let cash = json!({"amount": FEE, "method": "cash", "reference": "VNPAY-0042", "version": state(&app, &d4).1});
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/dossiers/{d4}/payments"),
+        Some(&clerk),
+        cash,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let genuine = json!({"amount": FEE, "reference": "VNPAY-0042"});
+    let paid = json(
+        callback(
+            &app,
+            &d2,
+            &genuine,
+            now,
+            &sign(&code2, FEE, "VNPAY-0042", now),
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(paid["status"], "in_processing");
+
     let events = app
         .db
         .run(|conn| motcua_persistence::dossiers::events(conn, d1.parse().unwrap_or_default()))
@@ -267,6 +329,14 @@ async fn only_staff_record_desk_payments_and_only_the_fee_due(app: TestApp) {
     assert_eq!(
         (status, body["status"].as_str()),
         (200, Some("in_processing")),
+        "{body}"
+    );
+    // Paid once is paid: a second cash receipt on the same fee is refused.
+    let twice = json!({"amount": FEE, "method": "cash", "reference": "BL-2", "version": state(&app, &id).1});
+    let (status, body) = post(&app, &path, Some(&clerk), twice).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("fee_already_paid")),
         "{body}"
     );
 }

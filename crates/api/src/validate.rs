@@ -137,7 +137,10 @@ fn encode_cursor(position: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<String, &'static str> {
     let bad = "is not a cursor from a previous page";
-    if !cursor.len().is_multiple_of(2) || cursor.len() > 1024 {
+    if !cursor.len().is_multiple_of(2)
+        || cursor.len() > 1024
+        || !cursor.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return Err(bad);
     }
     let bytes: Result<Vec<u8>, _> = (0..cursor.len())
@@ -157,6 +160,9 @@ mod tests {
         assert_eq!(decode_cursor(&cursor).as_deref(), Ok("/a/b/"));
         assert!(decode_cursor("xyz").is_err());
         assert!(decode_cursor("zz").is_err());
+        // Multi-byte characters are refused, not sliced (found by an outside probe).
+        assert!(decode_cursor("\u{1F600}").is_err());
+        assert!(decode_cursor("é1").is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Payments recorded on dossiers, and the gateway callbacks that were refused.
 //!
-//! A payment's reference (the gateway's transaction id, the desk's receipt
-//! number) is unique in the whole database — a constraint, so a replayed
-//! callback cannot pay a second dossier however the requests interleave.
+//! A payment's reference is unique in its scope — the gateway's transaction
+//! ids in the whole database ([`GATEWAY`]), a desk's receipt numbers within
+//! the receiving agency — by a constraint, so a replayed callback cannot pay
+//! a second dossier however the requests interleave.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -12,11 +13,16 @@ use crate::error::DbError;
 use crate::schema::{payments, rejected_payments};
 use crate::sql_types::{Id, to_db_time};
 
+/// The scope of the payment gateway's references.
+pub const GATEWAY: &str = "gateway";
+
 /// A payment to record.
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
     /// The dossier paid for.
     pub dossier_id: Id,
+    /// Where the reference is unique: [`GATEWAY`], or the receiving agency's id.
+    pub scope: &'a str,
     /// The receipt or transaction reference.
     pub reference: &'a str,
     /// Đồng.
@@ -27,7 +33,7 @@ pub struct NewPayment<'a> {
     pub recorded_by: Option<Id>,
 }
 
-/// Records a payment. A reference already recorded anywhere is
+/// Records a payment. A reference already recorded in its scope is
 /// [`DbError::Conflict`] naming `payments_reference_key`.
 pub fn record(
     conn: &mut DbConnection,
@@ -38,6 +44,7 @@ pub fn record(
         .values((
             payments::id.eq(Id::new()),
             payments::dossier_id.eq(payment.dossier_id),
+            payments::scope.eq(payment.scope),
             payments::reference.eq(payment.reference),
             payments::amount.eq(payment.amount),
             payments::method.eq(payment.method),
@@ -46,6 +53,24 @@ pub fn record(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Whether a reference is already recorded in a scope.
+pub fn recorded(conn: &mut DbConnection, scope: &str, reference: &str) -> Result<bool, DbError> {
+    let count: i64 = payments::table
+        .filter(payments::scope.eq(scope))
+        .filter(payments::reference.eq(reference))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// How many payments a dossier has.
+pub fn count_for(conn: &mut DbConnection, dossier: Id) -> Result<i64, DbError> {
+    Ok(payments::table
+        .filter(payments::dossier_id.eq(dossier))
+        .count()
+        .get_result(conn)?)
 }
 
 /// A refused gateway callback.
@@ -68,7 +93,8 @@ pub struct RejectedPayment {
     pub received_at: NaiveDateTime,
 }
 
-/// Keeps a refused callback for the desk to follow up.
+/// Keeps a refused callback for the desk to follow up, once per dossier and
+/// reference (a gateway that repeats its callback adds nothing).
 pub fn reject(
     conn: &mut DbConnection,
     dossier: Id,
@@ -78,6 +104,14 @@ pub fn reject(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
+    let kept = rejected_payments::table
+        .filter(rejected_payments::dossier_id.eq(dossier))
+        .filter(rejected_payments::reference.eq(reference))
+        .count()
+        .get_result::<i64>(conn)?;
+    if kept > 0 {
+        return Ok(());
+    }
     diesel::insert_into(rejected_payments::table)
         .values((
             rejected_payments::id.eq(Id::new()),

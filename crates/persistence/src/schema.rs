@@ -139,6 +139,7 @@ diesel::table! {
     payments (id) {
         id -> Uuid,
         dossier_id -> Uuid,
+        scope -> Text,
         reference -> Text,
         amount -> BigInt,
         method -> Text,

@@ -1,9 +1,12 @@
--- Payments recorded on a dossier: one row per payment, and a gateway's or
--- the desk's reference at most once in the whole database (issue #10: a
--- replayed callback must not pay a second dossier).
+-- Payments recorded on a dossier: one row per payment. A reference is
+-- recorded once in its scope: the gateway's transaction ids once in the whole
+-- database (issue #10: a replayed callback must not pay a second dossier),
+-- a desk's receipt numbers once per receiving agency (each keeps its own
+-- receipt books, and a desk number must not block a gateway payment).
 CREATE TABLE payments (
     id UUID NOT NULL PRIMARY KEY,
     dossier_id UUID NOT NULL REFERENCES dossiers (id),
+    scope TEXT NOT NULL,
     reference TEXT NOT NULL,
     amount BIGINT NOT NULL,
     method TEXT NOT NULL,
@@ -11,7 +14,7 @@ CREATE TABLE payments (
     recorded_at TIMESTAMPTZ NOT NULL
 );
 
-CREATE UNIQUE INDEX payments_reference_key ON payments (reference);
+CREATE UNIQUE INDEX payments_reference_key ON payments (scope, reference);
 CREATE INDEX payments_dossier_id_idx ON payments (dossier_id);
 
 -- Signed gateway callbacks that were refused (wrong amount, nothing
@@ -26,4 +29,5 @@ CREATE TABLE rejected_payments (
     received_at TIMESTAMPTZ NOT NULL
 );
 
-CREATE INDEX rejected_payments_dossier_id_idx ON rejected_payments (dossier_id);
+-- A callback the gateway repeats is kept once.
+CREATE UNIQUE INDEX rejected_payments_dossier_reference_key ON rejected_payments (dossier_id, reference);

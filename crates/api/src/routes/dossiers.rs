@@ -102,7 +102,7 @@ pub struct Details {
 /// The dossier's stored record. One that cannot be read (stored before
 /// bodies were depth-limited, or damaged by hand) refuses every change with
 /// 409 `record_unreadable`, never a 500, and reads still answer without it.
-fn parse_details(row: &DossierRow) -> Result<Details, ApiError> {
+pub fn parse_details(row: &DossierRow) -> Result<Details, ApiError> {
     serde_json::from_str(&row.details).map_err(|error| {
         tracing::error!(dossier = %row.id, %error, "a dossier's stored record cannot be read");
         ApiError::Conflict {
@@ -2174,8 +2174,11 @@ fn fee_due(conn: &mut DbConnection, row: &DossierRow) -> Result<Option<i64>, Api
         .map(|fee| fee.amount()))
 }
 
-/// Records the payment row in the action's transaction: its reference is
-/// unique in the whole database, so a replay on any dossier is 409.
+/// Records the payment row in the action's transaction, refusing a second
+/// payment of a fee already paid (409 `fee_already_paid`) and an amount that
+/// is not the fee due. The reference is unique in its scope (the gateway's
+/// in the whole database, a desk's within the receiving agency), so a replay
+/// on any dossier is 409 `payment_already_recorded`.
 fn store_payment(
     conn: &mut DbConnection,
     row: &DossierRow,
@@ -2191,6 +2194,27 @@ fn store_payment(
             "method",
             "must be cash or transfer (online payments come from the gateway's signed callback)",
         )]));
+    }
+    let scope = if gateway {
+        motcua_persistence::payments::GATEWAY.to_owned()
+    } else {
+        row.receiving_agency_id.to_string()
+    };
+    let already_recorded = || ApiError::Conflict {
+        code: "payment_already_recorded",
+        detail: format!("payment {} is already recorded", payment.reference),
+    };
+    if motcua_persistence::payments::recorded(conn, &scope, &payment.reference)? {
+        return Err(already_recorded());
+    }
+    if row.state != State::AwaitingPayment.as_str()
+        && motcua_persistence::payments::count_for(conn, row.id)? > 0
+    {
+        return Err(ApiError::Conflict {
+            code: "fee_already_paid",
+            detail: "this dossier's fee is already paid; a further fee must be requested first"
+                .into(),
+        });
     }
     match fee_due(conn, row)? {
         Some(fee) if fee == payment.amount => {}
@@ -2212,6 +2236,7 @@ fn store_payment(
         conn,
         &motcua_persistence::payments::NewPayment {
             dossier_id: row.id,
+            scope: &scope,
             reference: &payment.reference,
             amount: payment.amount,
             method,
@@ -2220,10 +2245,8 @@ fn store_payment(
         now,
     );
     match recorded {
-        Err(DbError::Conflict(_)) => Err(ApiError::Conflict {
-            code: "payment_already_recorded",
-            detail: format!("payment {} is already recorded", payment.reference),
-        }),
+        // Recorded by a concurrent request since the check above.
+        Err(DbError::Conflict(_)) => Err(already_recorded()),
         other => Ok(other?),
     }
 }
@@ -2344,7 +2367,10 @@ pub async fn record_payment(
     )
     .await;
     if let Err(ApiError::Conflict { code, .. }) = &outcome
-        && matches!(*code, "payment_amount_mismatch" | "illegal_transition")
+        && matches!(
+            *code,
+            "payment_amount_mismatch" | "illegal_transition" | "fee_already_paid"
+        )
     {
         // Money arrived that the dossier did not expect: kept for the desk
         // to follow up (refund or ask for the difference).

@@ -116,8 +116,7 @@ fn build(
     let Some((key, number, title)) = FORMS.iter().find(|(key, ..)| *key == form) else {
         return Ok(None);
     };
-    let details: Details =
-        serde_json::from_str(&row.details).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let details: Details = crate::routes::dossiers::parse_details(row)?;
     let definition = definition(procedure)?;
     let clock = live_clock(calendar, row, &definition, now)?;
     let received = row

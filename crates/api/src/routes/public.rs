@@ -4,7 +4,7 @@
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder};
-use actix_web::{HttpRequest, get, web};
+use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use motcua_domain::codes::DossierCode;
 use motcua_domain::lifecycle::State;
@@ -38,8 +38,7 @@ pub fn limits() -> Option<(crate::routes::PublicLimit, crate::routes::PublicLimi
 /// Wrong second factors per dossier code, whoever asks: after
 /// [`CodeGuard::WRONG_ANSWERS`] in an hour the code's look-up pauses until
 /// the hour is over, so guessing a phone's last four digits from many
-/// addresses is as slow as from one. Right answers do not count; staff are
-/// not counted.
+/// addresses is as slow as from one. Right answers do not count.
 #[derive(Debug)]
 pub struct CodeGuard(pub AttemptLimiter);
 
@@ -94,7 +93,6 @@ pub struct PublicDossier {
 )]
 #[get("/dossiers/{code}")]
 pub async fn lookup(
-    request: HttpRequest,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
     guard: web::Data<CodeGuard>,
@@ -109,14 +107,14 @@ pub async fn lookup(
     {
         return Err(ApiError::NotFound);
     }
-    // Counted before the answer is checked, so parallel guesses cannot overshoot.
-    let counted = !crate::client::is_staff(&request);
-    if counted {
-        guard
-            .0
-            .reserve(&code, std::time::Instant::now())
-            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
-    }
+    // Counted before the answer is checked, so parallel guesses cannot
+    // overshoot; counted for everyone, staff included (a staff token must
+    // not open a brute force on dossiers outside its reach; staff read their
+    // own dossiers through `GET /dossiers/{code}`).
+    guard
+        .0
+        .reserve(&code, std::time::Instant::now())
+        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     let key = code.clone();
     let db = db.get_ref().clone();
     let found = web::block(move || {
@@ -136,9 +134,7 @@ pub async fn lookup(
     })
     .await??;
     let (row, procedure, calendar) = found.ok_or(ApiError::NotFound)?;
-    if counted {
-        guard.0.release(&key);
-    }
+    guard.0.release(&key);
     let state: State = serde_json::from_value(serde_json::Value::String(row.state.clone()))
         .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))?;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;
