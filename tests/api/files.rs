@@ -291,6 +291,16 @@ async fn the_upload_quota_holds_under_parallel_uploads(app: TestApp) {
             .is_some_and(|d| d.contains("not attached")),
         "{body}"
     );
+    // A refused upload leaves nothing in the store (found by an outside probe).
+    let stored = app.stored_files();
+    problem(
+        app.upload(&citizen, "other.pdf", padded_pdf(150 * 1024))
+            .await,
+        409,
+        "upload_quota_exceeded",
+    )
+    .await;
+    assert_eq!(app.stored_files(), stored);
     // Another account is not affected.
     let (other, _) = app.login(OTHER_CITIZEN, PASSWORD).await;
     assert_eq!(
@@ -302,7 +312,79 @@ async fn the_upload_quota_holds_under_parallel_uploads(app: TestApp) {
     );
 }
 
+/// An officer attaches the electronic result on completion; the citizen who
+/// owns the dossier may download it, nobody else; a file the officer may not
+/// read cannot be named as a result (found by an outside probe).
+async fn an_electronic_result_reaches_its_citizen_and_nobody_else(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let id = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let officer = fixture.token(Who::Officer).unwrap_or_default().to_owned();
+    let version = |body: &Value| body["version"].as_i64().unwrap_or_default();
+    let accepted = json(
+        app.post_json(
+            &format!("/api/v1/dossiers/{id}/accept"),
+            Some(&clerk),
+            &serde_json::json!({"version": 1}),
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    let (other, _) = app.login(OTHER_CITIZEN, PASSWORD).await;
+    let foreign = app.upload_pdf(&other).await;
+    let result = app.upload_pdf(&officer).await;
+    let complete = |files: Vec<&str>, version: i64| serde_json::json!({"outcome": "approved", "result_files": files, "version": version});
+    let path = format!("/api/v1/dossiers/{id}/complete");
+    for bad in [
+        vec!["not-a-file"],
+        vec![foreign.as_str()],
+        vec!["00000000-0000-0000-0000-000000000000"],
+    ] {
+        let body = problem(
+            app.post_json(&path, Some(&officer), &complete(bad, version(&accepted)))
+                .await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(body["errors"][0]["field"], "result_files[0]", "{body}");
+    }
+    json(
+        app.post_json(
+            &path,
+            Some(&officer),
+            &complete(vec![result.as_str()], version(&accepted)),
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    let (owner, _) = app.login(CITIZEN, PASSWORD).await;
+    assert_eq!(
+        app.get_as(&format!("/api/v1/files/{result}"), &owner)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        app.get_as(&format!("/api/v1/files/{result}"), &clerk)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    problem(
+        app.get_as(&format!("/api/v1/files/{result}"), &other).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
 api_tests!(
+    an_electronic_result_reaches_its_citizen_and_nobody_else,
     uploads_are_stored_by_content_and_typed_by_their_bytes,
     bad_uploads_are_refused_and_store_nothing,
     content_that_only_starts_like_a_document_is_refused,

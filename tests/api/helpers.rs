@@ -112,6 +112,19 @@ impl TestApp {
         self.db = db;
     }
 
+    /// How many files the server's file store holds (its content-addressed
+    /// `files/` directory, not counting uploads in progress).
+    pub fn stored_files(&self) -> usize {
+        std::fs::read_dir(self._data_dir.path().join("files"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// The test database's URL, password included, for a child `motcua` process.
     pub fn database_url(&self) -> String {
         match self._database.url() {

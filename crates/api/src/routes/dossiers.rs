@@ -313,6 +313,41 @@ fn attachable(
     Ok(ids)
 }
 
+/// The electronic result files a completion names (`result_files`: file
+/// ids), checked like documents: each must be the caller's own upload or
+/// already readable by them; 422 naming `result_files[i]` otherwise.
+fn result_files(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    body: &Value,
+) -> Result<Vec<Id>, ApiError> {
+    let Some(listed) = body.get("result_files").filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let Some(listed) = listed.as_array() else {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "result_files",
+            "must be a list of file ids",
+        )]));
+    };
+    let mut ids = Vec::new();
+    let mut fields = Fields::default();
+    for (i, file) in listed.iter().enumerate() {
+        let field = format!("result_files[{i}]");
+        let Some(id) = file.as_str().and_then(|f| f.parse::<Id>().ok()) else {
+            fields.error(&field, "is not a file id");
+            continue;
+        };
+        match motcua_persistence::files::find(conn, id) {
+            Ok(row) if crate::routes::files::may_use(conn, principal, &row)? => ids.push(id),
+            Ok(_) | Err(DbError::NotFound) => fields.error(&field, "no such file of yours"),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    fields.finish()?;
+    Ok(ids)
+}
+
 /// The working calendar of an agency (by id), for use inside a transaction.
 pub fn agency_calendar(conn: &mut DbConnection, agency: Id) -> Result<WorkingCalendar, ApiError> {
     let agency = agencies::find(conn, agency)?;
@@ -1548,7 +1583,8 @@ async fn act(
                 .cloned()
                 .and_then(|d| serde_json::from_value(d).ok())
                 .unwrap_or_default();
-            let files = attachable(conn, &principal, &documents)?;
+            let mut files = attachable(conn, &principal, &documents)?;
+            files.extend(result_files(conn, &principal, &body)?);
             if !dossiers::update(conn, row.id, expected, &changes, now)? {
                 return Err(stale(row.version + 1));
             }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::auth::{AccountKind, Principal};
+use crate::auth::Principal;
 use crate::content;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::dossiers::visible;
@@ -125,23 +125,20 @@ async fn store_upload(
     let media_type = web::block(move || content::check(&checked))
         .await?
         .map_err(|problem| ApiError::Validation(vec![FieldError::new("file", problem)]))?;
-    let target = store.dir.join(&sha256);
-    if !target.exists() {
-        std::fs::rename(temp, &target).map_err(io)?;
-    }
+    // Recorded first, within the quota; only then moved into the store, so a
+    // refused upload leaves nothing behind (the caller removes `temp`).
     let (db, owner, sha) = (db.get_ref().clone(), principal.user_id, sha256.clone());
     let (quota_files, quota_bytes) = (store.quota_files, store.quota_bytes);
+    let (staged, stored) = (temp.to_owned(), store.dir.join(&sha256));
     let row = web::block(move || {
         db.write(|conn| {
             within_quota(conn, owner, size, quota_files, quota_bytes)?;
-            Ok::<_, ApiError>(files::insert(
-                conn,
-                owner,
-                &sha,
-                size,
-                media_type,
-                Utc::now(),
-            )?)
+            let row = files::insert(conn, owner, &sha, size, media_type, Utc::now())?;
+            // Inside the transaction: if the move fails, the row is not kept.
+            if !stored.exists() {
+                std::fs::rename(&staged, &stored).map_err(io)?;
+            }
+            Ok::<_, ApiError>(row)
         })
     })
     .await??;
@@ -207,7 +204,7 @@ async fn receive(
     Ok((sha256, i64::try_from(size).unwrap_or(i64::MAX), media_type))
 }
 
-/// Download a file: its owner, or staff who may read a dossier it is attached to.
+/// Download a file: its uploader, or whoever may read a dossier it is attached to.
 #[utoipa::path(
     tag = "files",
     security(("bearer" = [])),
@@ -267,9 +264,10 @@ fn extension(media_type: &str) -> &'static str {
 }
 
 /// Whether `principal` may read — and so attach — a stored file: its
-/// uploader, or staff who reach a dossier it is already attached to. Staff
-/// cannot widen their reach by attaching someone else's upload to a dossier
-/// of their own.
+/// uploader, or whoever may read a dossier it is already attached to (staff
+/// in reach; the citizen who owns it, e.g. for the electronic result the
+/// officer attached). Nobody can widen their reach by attaching someone
+/// else's upload to a dossier of their own.
 pub fn may_use(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -278,14 +276,12 @@ pub fn may_use(
     if file.owner_id == principal.user_id {
         return Ok(true);
     }
-    if principal.kind == AccountKind::Staff {
-        for dossier in files::dossiers_of(conn, file.id)? {
-            match visible(conn, principal, &dossier.to_string()) {
-                Ok(_) => return Ok(true),
-                // Out of reach: perhaps another of its dossiers is not.
-                Err(ApiError::NotFound | ApiError::Forbidden) => {}
-                Err(other) => return Err(other),
-            }
+    for dossier in files::dossiers_of(conn, file.id)? {
+        match visible(conn, principal, &dossier.to_string()) {
+            Ok(_) => return Ok(true),
+            // Out of reach: perhaps another of its dossiers is not.
+            Err(ApiError::NotFound | ApiError::Forbidden) => {}
+            Err(other) => return Err(other),
         }
     }
     Ok(false)
