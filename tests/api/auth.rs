@@ -171,7 +171,8 @@ fn claims(fixture: &Fixture) -> Value {
     let now = Utc::now().timestamp();
     json!({
         "iss": "motcua", "aud": "motcua-api", "sub": fixture.citizen.id.to_string(),
-        "exp": now + 600, "nbf": now, "iat": now, "jti": "t", "kind": "citizen", "roles": ["citizen"],
+        "exp": now + 600, "nbf": now, "iat": now, "iat_ms": Utc::now().timestamp_millis(),
+        "jti": "t", "kind": "citizen", "roles": ["citizen"],
     })
 }
 
@@ -382,7 +383,7 @@ async fn logout_and_deactivation_end_refresh_at_once(app: TestApp) {
         "account_inactive",
     )
     .await;
-    // Reactivated: the same token works again until it expires.
+    // Reactivated: the old token stays dead (issued before the change); a new login works.
     let reactivated = app
         .send(
             reqwest::Method::PATCH,
@@ -392,10 +393,60 @@ async fn logout_and_deactivation_end_refresh_at_once(app: TestApp) {
         )
         .await;
     assert_eq!(reactivated.status().as_u16(), 200);
+    problem(app.get_as("/api/v1/me", &access).await, 401, "token_stale").await;
+    let (fresh, _) = app.login("staff.own", PASSWORD).await;
     assert_eq!(
-        app.get_as("/api/v1/me", &access).await.status().as_u16(),
+        app.get_as("/api/v1/me", &fresh).await.status().as_u16(),
         200
     );
+}
+
+/// A change of roles or agency takes effect at once: tokens issued before it
+/// are stale (401 `token_stale`); a refresh carries the new roles (found by an
+/// outside probe: a demoted clerk kept accepting dossiers with the old token).
+async fn a_role_change_makes_older_access_tokens_stale(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (access, refresh) = app.login("staff.own", PASSWORD).await;
+    assert_eq!(
+        app.get_as("/api/v1/dossiers", &access)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let admin = fixture.token(Who::Admin).unwrap_or_default();
+    let path = format!("/api/v1/users/{}", fixture.staff_own.id);
+    let demoted = app
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(admin),
+            Some(&json!({"roles": ["auditor"]})),
+        )
+        .await;
+    assert_eq!(demoted.status().as_u16(), 200);
+    problem(
+        app.get_as("/api/v1/dossiers", &access).await,
+        401,
+        "token_stale",
+    )
+    .await;
+    let renewed = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh}),
+        )
+        .await;
+    let renewed: serde_json::Value = renewed.json().await.unwrap_or_default();
+    let token = renewed["access_token"].as_str().unwrap_or_default();
+    let me: serde_json::Value = app
+        .get_as("/api/v1/me", token)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(me["roles"], json!(["auditor"]), "{me}");
 }
 
 async fn repeated_failures_are_slowed_per_account_with_retry_after(app: TestApp) {
@@ -495,6 +546,7 @@ api_tests!(
     forged_expired_and_foreign_tokens_are_all_401,
     refresh_rotates_and_reuse_revokes_the_whole_family,
     logout_and_deactivation_end_refresh_at_once,
+    a_role_change_makes_older_access_tokens_stale,
     repeated_failures_are_slowed_per_account_with_retry_after,
     repeated_failures_are_slowed_per_client_address,
     unknown_users_take_as_long_as_known_ones,

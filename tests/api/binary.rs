@@ -476,7 +476,8 @@ fn production_refuses_to_start_without_history_keys() {
 }
 
 /// Issue #10, item 8: several servers starting at once on an empty database
-/// (a rolling deploy, a restart of every replica) all migrate and serve.
+/// (a rolling deploy, a restart of every replica) all migrate, seed the
+/// national calendar and the demo once, and serve.
 async fn servers_starting_at_once_on_an_empty_database_all_start(backend: Backend) {
     let Some(database) = database(backend) else {
         return;
@@ -486,7 +487,8 @@ async fn servers_starting_at_once_on_an_empty_database_all_start(backend: Backen
         let starting: Vec<_> = (0..3)
             .map(|_| {
                 let mut command = motcua_on(dir.path(), &database);
-                command.arg("serve");
+                // --demo: the seeding, too, must happen once.
+                command.args(["serve", "--demo"]).stdout(Stdio::null());
                 scope.spawn(move || start(command))
             })
             .collect();

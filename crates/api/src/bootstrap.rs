@@ -205,6 +205,12 @@ pub fn seed_demo(
         .collect::<Result<_, _>>()
         .map_err(BootstrapError::Invalid)?;
     let accounts = db.write(|conn| -> Result<_, BootstrapError> {
+        // Servers started at once with --demo seed it once; the others find
+        // the database no longer empty.
+        conn.lock_key("demo seed")?;
+        if agencies::count(conn)? > 0 {
+            return Ok(None);
+        }
         let now = Utc::now();
         let province = agencies::create(
             conn,
@@ -285,8 +291,10 @@ pub fn seed_demo(
             roles: Role::Citizen.as_str().into(),
             agency: "—".into(),
         });
-        Ok(accounts)
+        Ok(Some(accounts))
     })?;
-    import_catalogue(db, DEMO_CATALOGUE_JSON)?;
-    Ok(Some(accounts))
+    if accounts.is_some() {
+        import_catalogue(db, DEMO_CATALOGUE_JSON)?;
+    }
+    Ok(accounts)
 }

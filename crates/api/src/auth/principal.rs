@@ -56,7 +56,7 @@ fn unauthenticated(code: &'static str, detail: &str) -> ApiError {
     }
 }
 
-fn principal(request: &HttpRequest) -> Result<Principal, ApiError> {
+fn principal(request: &HttpRequest) -> Result<(Principal, i64), ApiError> {
     let issuer = request
         .app_data::<web::Data<TokenIssuer>>()
         .ok_or_else(|| ApiError::Internal("token issuer not configured".into()))?;
@@ -102,23 +102,39 @@ fn principal(request: &HttpRequest) -> Result<Principal, ApiError> {
         .map(str::parse::<Id>)
         .transpose()
         .map_err(|_| invalid())?;
-    Ok(Principal {
+    let principal = Principal {
         user_id: claims.sub.parse().map_err(|_| invalid())?,
         kind,
         roles: claims.roles,
         agency_id,
         agency_path: claims.agency_path,
-    })
+    };
+    // Tokens from before `iat_ms` existed: their second, rounded down.
+    let issued_ms = if claims.iat_ms > 0 {
+        claims.iat_ms
+    } else {
+        claims.iat.saturating_mul(1000)
+    };
+    Ok((principal, issued_ms))
+}
+
+/// What the database said a moment ago about an account: whether it is
+/// active, and when it last changed (milliseconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Standing {
+    active: bool,
+    changed_ms: i64,
 }
 
 /// Whether accounts may still act, as the database said a moment ago. An
-/// access token outlives a deactivation by at most [`AccountStatus::TTL`]
-/// (in this process at once: the account change forgets the entry; in other
-/// processes when their entry expires). A bounded map of account → (active,
-/// when read).
+/// access token outlives a deactivation — or a change of roles, agency or
+/// password, which makes tokens issued before it stale — by at most
+/// [`AccountStatus::TTL`] (in this process not at all: the account change
+/// forgets the entry; in other processes when their entry expires). A
+/// bounded map of account → (standing, when read).
 #[derive(Debug, Default)]
 pub struct AccountStatus {
-    entries: Mutex<HashMap<Id, (bool, Instant)>>,
+    entries: Mutex<HashMap<Id, (Standing, Instant)>>,
 }
 
 impl AccountStatus {
@@ -126,21 +142,21 @@ impl AccountStatus {
     pub const TTL: Duration = Duration::from_secs(5);
     const MAX_ENTRIES: usize = 100_000;
 
-    fn cached(&self, id: Id, now: Instant) -> Option<bool> {
+    fn cached(&self, id: Id, now: Instant) -> Option<Standing> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(&id)
             .filter(|(_, read)| now.saturating_duration_since(*read) < Self::TTL)
-            .map(|(active, _)| *active)
+            .map(|(standing, _)| *standing)
     }
 
-    fn remember(&self, id: Id, active: bool, now: Instant) {
+    fn remember(&self, id: Id, standing: Standing, now: Instant) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= Self::MAX_ENTRIES {
                 entries.retain(|_, (_, read)| now.saturating_duration_since(*read) < Self::TTL);
             }
             if entries.len() < Self::MAX_ENTRIES {
-                entries.insert(id, (active, now));
+                entries.insert(id, (standing, now));
             }
         }
     }
@@ -153,9 +169,10 @@ impl AccountStatus {
     }
 }
 
-/// The principal of a valid token whose account is still active.
+/// The principal of a valid token whose account is still active and has not
+/// changed since the token was issued.
 async fn active_principal(request: HttpRequest) -> Result<Principal, ApiError> {
-    let principal = principal(&request)?;
+    let (principal, issued_ms) = principal(&request)?;
     let (Some(status), Some(db)) = (
         request.app_data::<web::Data<AccountStatus>>(),
         request.app_data::<web::Data<Db>>(),
@@ -163,28 +180,39 @@ async fn active_principal(request: HttpRequest) -> Result<Principal, ApiError> {
         return Err(ApiError::Internal("account status not configured".into()));
     };
     let now = Instant::now();
-    let active = match status.cached(principal.user_id, now) {
-        Some(active) => active,
+    let standing = match status.cached(principal.user_id, now) {
+        Some(standing) => standing,
         None => {
             let (db, id) = (db.get_ref().clone(), principal.user_id);
             let found = web::block(move || db.run(|conn| users::find(conn, id))).await?;
-            let active = match found {
-                Ok(user) => user.active,
-                Err(DbError::NotFound) => false,
+            let standing = match found {
+                Ok(user) => Standing {
+                    active: user.active,
+                    changed_ms: user.updated_at.and_utc().timestamp_millis(),
+                },
+                Err(DbError::NotFound) => Standing {
+                    active: false,
+                    changed_ms: 0,
+                },
                 Err(other) => return Err(other.into()),
             };
-            status.remember(principal.user_id, active, now);
-            active
+            status.remember(principal.user_id, standing, now);
+            standing
         }
     };
-    if active {
-        Ok(principal)
-    } else {
-        Err(unauthenticated(
+    if !standing.active {
+        return Err(unauthenticated(
             "account_inactive",
             "this account has been deactivated",
-        ))
+        ));
     }
+    if issued_ms < standing.changed_ms {
+        return Err(unauthenticated(
+            "token_stale",
+            "the account changed since this token was issued; refresh it",
+        ));
+    }
+    Ok(principal)
 }
 
 impl FromRequest for Principal {

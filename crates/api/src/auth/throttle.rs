@@ -176,12 +176,15 @@ impl LoginThrottle {
         .into_iter()
         .flatten()
         .max();
-        let over_ceiling = state
+        // Past the ceiling, unknown addresses wait until the account's
+        // failures leave the window (Retry-After says so).
+        let ceiling_wait = state
             .accounts
             .get(&account)
-            .is_some_and(|f| live(f) && f.count >= self.limits.account_ceiling);
-        if over_ceiling && !state.known.contains_key(&pair) {
-            wait = wait.max(Some(self.limits.first_delay));
+            .filter(|f| live(f) && f.count >= self.limits.account_ceiling)
+            .map(|f| (f.last + window).saturating_duration_since(now));
+        if !state.known.contains_key(&pair) {
+            wait = wait.max(ceiling_wait);
         }
         if let Some(wait) = wait {
             return Err(wait);
@@ -373,7 +376,11 @@ mod tests {
             Some(1),
             "the ceiling raised one alert"
         );
-        assert!(t.reserve("admin", "attacker-99", now).is_err());
+        assert_eq!(
+            t.reserve("admin", "attacker-99", now),
+            Err(Duration::from_secs(15 * 60)),
+            "Retry-After: until the failures leave the window"
+        );
         assert!(
             t.reserve("admin", "owner", now).is_ok(),
             "the owner's known address"

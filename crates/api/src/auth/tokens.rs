@@ -47,6 +47,10 @@ pub struct AccessClaims {
     pub nbf: i64,
     /// Issued at.
     pub iat: i64,
+    /// Issued at, in milliseconds: a token issued before its account last
+    /// changed (roles, agency, password, deactivation) is refused as stale.
+    #[serde(default)]
+    pub iat_ms: i64,
     /// Token id.
     pub jti: String,
     /// `staff` or `citizen`.
@@ -113,6 +117,7 @@ impl TokenIssuer {
             exp: (now + self.settings.access_ttl).timestamp(),
             nbf: now.timestamp(),
             iat: now.timestamp(),
+            iat_ms: now.timestamp_millis(),
             jti: uuid::Uuid::now_v7().to_string(),
             kind: kind.into(),
             roles,
