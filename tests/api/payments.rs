@@ -341,7 +341,32 @@ async fn only_staff_record_desk_payments_and_only_the_fee_due(app: TestApp) {
     );
 }
 
+/// Two signed callbacks for one dossier at once (a double-clicked payment):
+/// one pays; the other, retried on the new version rather than answered 412,
+/// finds the fee paid and is kept for the desk (found by an outside probe).
+async fn concurrent_callbacks_pay_once_and_never_answer_412(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (id, code) = awaiting_payment(&app, &fixture).await;
+    let now = app.clock.now().timestamp();
+    let calls = ["GW-A", "GW-B", "GW-C"].map(|reference| {
+        let body = json!({"amount": FEE, "reference": reference});
+        let signature = callback_signature(PAYMENT_SECRET, now, &code, FEE, reference);
+        let (app, id) = (&app, id.clone());
+        async move {
+            callback(app, &id, &body, now, &signature)
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures_util::future::join_all(calls).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 409, 409]);
+    assert_eq!(state(&app, &id).0, "in_processing");
+}
+
 api_tests!(
+    concurrent_callbacks_pay_once_and_never_answer_412,
     a_signed_callback_pays_only_the_dossier_amount_and_reference_it_names,
     only_staff_record_desk_payments_and_only_the_fee_due,
 );

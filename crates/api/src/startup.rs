@@ -80,9 +80,11 @@ pub fn openapi() -> OpenApi {
 
 /// Adds to every operation the answers any request can get before or
 /// beside its handler, where the operation does not describe them itself:
-/// 422 (a control character in the path or query), 431 (headers too large;
-/// answered by the HTTP layer, without a body), 503 (database unavailable);
-/// with a body also 400, 413 and 415; with a bearer token also 401 and 403.
+/// 400 (unreadable; for a malformed request line or header answered by the
+/// HTTP layer without a body), 422 (a control character in the path or
+/// query), 431 (headers too large; answered by the HTTP layer, without a
+/// body), 503 (database unavailable); with a body also 413 and 415; with a
+/// bearer token also 401 and 403.
 fn document_common_answers(document: &mut OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let problem = |description: &str| {
@@ -120,9 +122,15 @@ fn document_common_answers(document: &mut OpenApi) {
                     ),
                 ),
                 ("503", problem("The database is unavailable; see Retry-After")),
+                (
+                    "400",
+                    problem(
+                        "The request cannot be read: a malformed body, or (answered by the \
+                         HTTP layer, without a body) a malformed request line or header",
+                    ),
+                ),
             ];
             if with_body {
-                common.push(("400", problem("The body is not well-formed")));
                 common.push(("413", problem("The body is larger than the limit")));
                 common.push(("415", problem("The body has an unsupported media type")));
             }

@@ -2379,10 +2379,6 @@ pub async fn record_payment(
         return Err(invalid_signature("the signature does not match"));
     }
     body["method"] = json!("online");
-    if body.get("version").is_none() {
-        // The gateway does not track versions: act on the current one.
-        body["version"] = json!(row.version);
-    }
     let gateway = Principal {
         user_id: Id(uuid::Uuid::nil()),
         kind: AccountKind::Staff,
@@ -2390,18 +2386,40 @@ pub async fn record_payment(
         agency_id: None,
         agency_path: Some("/".into()),
     };
-    let outcome = act(
-        request,
-        gateway,
-        db.clone(),
-        now,
-        row.id.to_string(),
-        Action::RecordPayment,
-        body,
-        payment,
-        store_payment,
-    )
-    .await;
+    // The gateway does not track versions: it acts on the current one, and
+    // when another change lands in between (412), on the next one.
+    let tracks_version = body.get("version").is_some();
+    let mut version = row.version;
+    let mut attempts = 0;
+    let outcome = loop {
+        if !tracks_version {
+            body["version"] = json!(version);
+        }
+        attempts += 1;
+        let outcome = act(
+            request.clone(),
+            gateway.clone(),
+            db.clone(),
+            now,
+            row.id.to_string(),
+            Action::RecordPayment,
+            body.clone(),
+            payment,
+            store_payment,
+        )
+        .await;
+        if tracks_version
+            || attempts == 3
+            || !matches!(outcome, Err(ApiError::PreconditionFailed { .. }))
+        {
+            break outcome;
+        }
+        let (reader, id) = (db.get_ref().clone(), row.id);
+        version = web::block(move || reader.run(|conn| dossiers::find(conn, id)))
+            .await?
+            .map_err(ApiError::from)?
+            .version;
+    };
     if let Err(ApiError::Conflict { code, .. }) = &outcome
         && matches!(
             *code,
