@@ -112,6 +112,25 @@ impl TestApp {
         self.db = db;
     }
 
+    /// A dossier's row, straight from the database.
+    pub fn dossier_row(&self, id: &str) -> motcua_persistence::dossiers::DossierRow {
+        let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+        self.db
+            .run(|conn| motcua_persistence::dossiers::find(conn, id))
+            .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+    }
+
+    /// A dossier's version and the number of events in its history: what a
+    /// request that fails must leave as it was.
+    pub fn version_and_events(&self, id: &str) -> (i32, usize) {
+        let row = self.dossier_row(id);
+        let events = self
+            .db
+            .run(|conn| motcua_persistence::dossiers::events(conn, row.id))
+            .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+        (row.version, events.len())
+    }
+
     /// How many files the server's file store holds (its content-addressed
     /// `files/` directory, not counting uploads in progress).
     pub fn stored_files(&self) -> usize {

@@ -8,17 +8,6 @@ use serde_json::{Value, json};
 use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
 use crate::helpers::{TestApp, json, problem};
 
-fn version_and_events(app: &TestApp, id: &str) -> (i32, usize) {
-    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
-    app.db
-        .run(|conn| {
-            let row = motcua_persistence::dossiers::find(conn, id)?;
-            let events = motcua_persistence::dossiers::events(conn, id)?;
-            Ok((row.version, events.len()))
-        })
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
-}
-
 fn account_count(app: &TestApp) -> i64 {
     app.db
         .run(|conn| {
@@ -75,7 +64,7 @@ async fn nul_anywhere_is_422_naming_the_field(app: TestApp) {
         .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
         .await;
     let id = dossier["id"].as_str().unwrap_or_default();
-    let before = version_and_events(&app, id);
+    let before = app.version_and_events(id);
     let handover =
         json!({"to_step": "thẩm định", "note": {"lines": ["ok", "bad\u{0}"]}, "version": before.0});
     refused(
@@ -88,7 +77,7 @@ async fn nul_anywhere_is_422_naming_the_field(app: TestApp) {
         "note.lines[1]",
     )
     .await;
-    assert_eq!(version_and_events(&app, id), before);
+    assert_eq!(app.version_and_events(id), before);
     let fine =
         json!({"to_step": "thẩm định", "note": "dòng một\ndòng hai\tcột", "version": before.0});
     let moved = app
@@ -108,7 +97,7 @@ async fn a_deeply_nested_body_is_422_and_the_dossier_still_answers(app: TestApp)
         .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
         .await;
     let id = dossier["id"].as_str().unwrap_or_default();
-    let before = version_and_events(&app, id);
+    let before = app.version_and_events(id);
     // The reproduction: a note nested 125 levels deep on /payments.
     let mut note = json!("sâu");
     for _ in 0..125 {
@@ -125,7 +114,7 @@ async fn a_deeply_nested_body_is_422_and_the_dossier_still_answers(app: TestApp)
         "body",
     )
     .await;
-    assert_eq!(version_and_events(&app, id), before, "nothing was written");
+    assert_eq!(app.version_and_events(id), before, "nothing was written");
     let read: Value = json(
         app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await,
         "application/json",
@@ -193,7 +182,7 @@ async fn a_dossier_whose_record_cannot_be_read_still_answers(app: TestApp) {
     .await;
     assert_eq!(read["record_readable"], false);
     assert_eq!(read["code"], dossier["code"]);
-    let before = version_and_events(&app, &id);
+    let before = app.version_and_events(&id);
     let handover = json!({"to_step": "thẩm định", "version": before.0});
     problem(
         app.post_json(
@@ -206,7 +195,7 @@ async fn a_dossier_whose_record_cannot_be_read_still_answers(app: TestApp) {
         "record_unreadable",
     )
     .await;
-    assert_eq!(version_and_events(&app, &id), before);
+    assert_eq!(app.version_and_events(&id), before);
 }
 
 api_tests!(

@@ -36,19 +36,12 @@ async fn awaiting_payment(app: &TestApp, fixture: &Fixture) -> (String, String) 
 }
 
 fn version(app: &TestApp, id: &str) -> i32 {
-    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
-    app.db
-        .run(|conn| motcua_persistence::dossiers::find(conn, id))
-        .map(|d| d.version)
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+    app.dossier_row(id).version
 }
 
 fn state(app: &TestApp, id: &str) -> (String, i32) {
-    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
-    app.db
-        .run(|conn| motcua_persistence::dossiers::find(conn, id))
-        .map(|d| (d.state, d.version))
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+    let row = app.dossier_row(id);
+    (row.state, row.version)
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {

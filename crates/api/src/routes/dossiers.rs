@@ -284,57 +284,46 @@ fn view(
     })
 }
 
-/// Checks the uploaded files a request attaches: each must exist and be the
-/// caller's own upload, or (staff) already attached to a dossier in reach. Returns their ids, or a 422
-/// naming the document.
+/// Checks the uploaded files a request attaches — documents
+/// (`documents[i].file_id`) and, on completion, the electronic result
+/// (`result_files[i]`): each must exist and be the caller's own upload, or
+/// already readable by them through a dossier it is attached to. Returns
+/// their ids, or a 422 naming each file that is not.
 fn attachable(
     conn: &mut DbConnection,
     principal: &Principal,
     documents: &[DocumentEntry],
-) -> Result<Vec<Id>, ApiError> {
-    let mut ids = Vec::new();
-    let mut fields = Fields::default();
-    for (i, document) in documents.iter().enumerate() {
-        let Some(file) = document.file_id.as_deref() else {
-            continue;
-        };
-        let field = format!("documents[{i}].file_id");
-        let Ok(id) = file.parse::<Id>() else {
-            fields.error(&field, "is not a file id");
-            continue;
-        };
-        match motcua_persistence::files::find(conn, id) {
-            Ok(row) if crate::routes::files::may_use(conn, principal, &row)? => ids.push(id),
-            Ok(_) | Err(DbError::NotFound) => fields.error(&field, "no such file of yours"),
-            Err(other) => return Err(other.into()),
-        }
-    }
-    fields.finish()?;
-    Ok(ids)
-}
-
-/// The electronic result files a completion names (`result_files`: file
-/// ids), checked like documents: each must be the caller's own upload or
-/// already readable by them; 422 naming `result_files[i]` otherwise.
-fn result_files(
-    conn: &mut DbConnection,
-    principal: &Principal,
     body: &Value,
 ) -> Result<Vec<Id>, ApiError> {
-    let Some(listed) = body.get("result_files").filter(|v| !v.is_null()) else {
-        return Ok(Vec::new());
-    };
-    let Some(listed) = listed.as_array() else {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "result_files",
-            "must be a list of file ids",
-        )]));
-    };
+    let mut named: Vec<(String, Option<&str>)> = documents
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            Some((
+                format!("documents[{i}].file_id"),
+                Some(d.file_id.as_deref()?),
+            ))
+        })
+        .collect();
+    match body.get("result_files").filter(|v| !v.is_null()) {
+        None => {}
+        Some(Value::Array(listed)) => named.extend(
+            listed
+                .iter()
+                .enumerate()
+                .map(|(i, file)| (format!("result_files[{i}]"), file.as_str())),
+        ),
+        Some(_) => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "result_files",
+                "must be a list of file ids",
+            )]));
+        }
+    }
     let mut ids = Vec::new();
     let mut fields = Fields::default();
-    for (i, file) in listed.iter().enumerate() {
-        let field = format!("result_files[{i}]");
-        let Some(id) = file.as_str().and_then(|f| f.parse::<Id>().ok()) else {
+    for (field, file) in named {
+        let Some(id) = file.and_then(|f| f.parse::<Id>().ok()) else {
             fields.error(&field, "is not a file id");
             continue;
         };
@@ -733,7 +722,7 @@ pub async fn file_online(
                     fields.error(&format!("documents[{i}].file_id"), "an online filing attaches each document as an uploaded file");
                 }
             }
-            let files = match attachable(conn, &filer, &filing.documents) {
+            let files = match attachable(conn, &filer, &filing.documents, &Value::Null) {
                 Ok(files) => files,
                 Err(ApiError::Validation(errors)) => {
                     for error in errors {
@@ -866,7 +855,7 @@ pub async fn intake(
                 fields.error("channel", "must be direct or postal");
             }
             let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, &intake.result_delivery, intake.postal_address.as_deref());
-            let files = attachable(conn, &clerk, &intake.documents)?;
+            let files = attachable(conn, &clerk, &intake.documents, &Value::Null)?;
             let (state, record) = match &intake.decision {
                 IntakeDecision::Accept => {
                     if let Some(checked) = &checked {
@@ -1583,8 +1572,7 @@ async fn act(
                 .cloned()
                 .and_then(|d| serde_json::from_value(d).ok())
                 .unwrap_or_default();
-            let mut files = attachable(conn, &principal, &documents)?;
-            files.extend(result_files(conn, &principal, &body)?);
+            let files = attachable(conn, &principal, &documents, &body)?;
             if !dossiers::update(conn, row.id, expected, &changes, now)? {
                 return Err(stale(row.version + 1));
             }
