@@ -112,6 +112,25 @@ async fn a_code_pauses_after_ten_wrong_second_factors_whoever_asks(app: TestApp)
         "too_many_requests",
     )
     .await;
+    // A code not issued yet cannot be paused in advance (found by the second
+    // outside probe): wrong answers for it do not count, and the citizen who
+    // then gets that code looks it up at once.
+    let (prefix, number) = code.split_at(code.len() - 4);
+    let next = format!("{prefix}{:04}", number.parse::<u32>().unwrap_or(0) + 1);
+    for n in 0..12u8 {
+        let guess = app.url(&format!(
+            "/api/v1/public/dossiers/{next}?phone_last4=00{n:02}"
+        ));
+        let answer = client_from(150 + n).get(guess).send().await;
+        problem(answer.unwrap_or_else(|e| panic!("{e}")), 404, "not_found").await;
+    }
+    let issued = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    assert_eq!(issued["code"], next.as_str());
+    let right = app.url(&format!("/api/v1/public/dossiers/{next}?phone_last4=4321"));
+    let answer = client_from(170).get(right).send().await;
+    json(answer.unwrap_or_else(|e| panic!("{e}")), "application/json").await;
     // Staff are counted too: a staff token opens no brute force, even on
     // dossiers outside its reach (found by an outside probe). Staff in reach
     // read the dossier itself.

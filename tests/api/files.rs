@@ -218,7 +218,9 @@ async fn staff_cannot_read_a_file_by_attaching_it(app: TestApp) {
         "not_found",
     )
     .await;
-    // Once the citizen files it in commune A, A's clerk may use it; B's still may not.
+    // Once the citizen files it in commune A, A's clerk may read it, but may
+    // not attach it to another dossier (whose citizen would then read it);
+    // B's clerk can do neither (found by the second outside probe).
     let dossier = fixture.file_online(&app, CITIZEN, &fixture.own).await;
     let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
     let view = json(
@@ -231,21 +233,24 @@ async fn staff_cannot_read_a_file_by_attaching_it(app: TestApp) {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    assert_eq!(
+        app.get_as(&format!("/api/v1/files/{attached}"), &clerk)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let mut again = intake.clone();
     again["documents"][0]["file_id"] = attached.clone().into();
-    json(
-        app.post_json("/api/v1/dossiers/intake", Some(&clerk), &again)
-            .await,
-        "application/json",
-    )
-    .await;
-    problem(
-        app.post_json("/api/v1/dossiers/intake", Some(&sibling), &again)
-            .await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    for token in [&clerk, &sibling] {
+        problem(
+            app.post_json("/api/v1/dossiers/intake", Some(token), &again)
+                .await,
+            422,
+            "validation_failed",
+        )
+        .await;
+    }
     problem(
         app.get_as(&format!("/api/v1/files/{attached}"), &sibling)
             .await,
@@ -334,11 +339,18 @@ async fn an_electronic_result_reaches_its_citizen_and_nobody_else(app: TestApp) 
     let (other, _) = app.login(OTHER_CITIZEN, PASSWORD).await;
     let foreign = app.upload_pdf(&other).await;
     let result = app.upload_pdf(&officer).await;
+    // The citizen's own declaration, readable by the officer, is not a result
+    // the officer may hand on (it would reach whoever owns this dossier).
+    let declaration = accepted["documents"][0]["file_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let complete = |files: Vec<&str>, version: i64| serde_json::json!({"outcome": "approved", "result_files": files, "version": version});
     let path = format!("/api/v1/dossiers/{id}/complete");
     for bad in [
         vec!["not-a-file"],
         vec![foreign.as_str()],
+        vec![declaration.as_str()],
         vec!["00000000-0000-0000-0000-000000000000"],
     ] {
         let body = problem(

@@ -286,9 +286,11 @@ fn view(
 
 /// Checks the uploaded files a request attaches — documents
 /// (`documents[i].file_id`) and, on completion, the electronic result
-/// (`result_files[i]`): each must exist and be the caller's own upload, or
-/// already readable by them through a dossier it is attached to. Returns
-/// their ids, or a 422 naming each file that is not.
+/// (`result_files[i]`): each must exist and be the caller's own upload.
+/// Returns their ids, or a 422 naming each file that is not. (Attaching
+/// grants whoever reads the dossier — its citizen too — the file; so a file
+/// another account uploaded cannot be attached even where the caller may
+/// read it: that would hand one citizen's document to another.)
 fn attachable(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -328,7 +330,7 @@ fn attachable(
             continue;
         };
         match motcua_persistence::files::find(conn, id) {
-            Ok(row) if crate::routes::files::may_use(conn, principal, &row)? => ids.push(id),
+            Ok(row) if row.owner_id == principal.user_id => ids.push(id),
             Ok(_) | Err(DbError::NotFound) => fields.error(&field, "no such file of yours"),
             Err(other) => return Err(other.into()),
         }

@@ -263,11 +263,10 @@ fn extension(media_type: &str) -> &'static str {
     }
 }
 
-/// Whether `principal` may read — and so attach — a stored file: its
-/// uploader, or whoever may read a dossier it is already attached to (staff
-/// in reach; the citizen who owns it, e.g. for the electronic result the
-/// officer attached). Nobody can widen their reach by attaching someone
-/// else's upload to a dossier of their own.
+/// Whether `principal` may read a stored file: its uploader, or whoever may
+/// read a dossier it is attached to (staff in reach; the citizen who owns
+/// it, e.g. for the electronic result the officer attached). Only uploaders
+/// attach files, so nobody widens anyone's reach by attaching.
 pub fn may_use(
     conn: &mut DbConnection,
     principal: &Principal,

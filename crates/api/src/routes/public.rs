@@ -107,16 +107,12 @@ pub async fn lookup(
     {
         return Err(ApiError::NotFound);
     }
-    // Counted before the answer is checked, so parallel guesses cannot
-    // overshoot; counted for everyone, staff included (a staff token must
-    // not open a brute force on dossiers outside its reach; staff read their
-    // own dossiers through `GET /dossiers/{code}`).
-    guard
-        .0
-        .reserve(&code, std::time::Instant::now())
-        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
-    let key = code.clone();
-    let db = db.get_ref().clone();
+    // Counted once the code names a dossier (so nobody can pause a code
+    // before it is issued) and before the answer is checked (so parallel
+    // guesses cannot overshoot); counted for everyone, staff included (a
+    // staff token must not open a brute force on dossiers outside its reach;
+    // staff read their own dossiers through `GET /dossiers/{code}`).
+    let (db, guard) = (db.get_ref().clone(), guard.into_inner());
     let found = web::block(move || {
         db.run(|conn| -> Result<_, ApiError> {
             let row = match dossiers::find_by_code(conn, &code) {
@@ -124,9 +120,14 @@ pub async fn lookup(
                 Err(DbError::NotFound) => return Ok(None),
                 Err(other) => return Err(other.into()),
             };
+            guard
+                .0
+                .reserve(&code, std::time::Instant::now())
+                .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
             if !row.applicant_phone.ends_with(&last4) {
                 return Ok(None);
             }
+            guard.0.release(&code);
             let procedure = procedures::find(conn, row.procedure_id)?;
             let calendar = crate::routes::dossiers::agency_calendar(conn, row.receiving_agency_id)?;
             Ok(Some((row, procedure, calendar)))
@@ -134,7 +135,6 @@ pub async fn lookup(
     })
     .await??;
     let (row, procedure, calendar) = found.ok_or(ApiError::NotFound)?;
-    guard.0.release(&key);
     let state: State = serde_json::from_value(serde_json::Value::String(row.state.clone()))
         .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))?;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;
