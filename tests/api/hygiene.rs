@@ -196,9 +196,94 @@ async fn a_dossier_whose_record_cannot_be_read_still_answers(app: TestApp) {
     )
     .await;
     assert_eq!(app.version_and_events(&id), before);
+
+    // Its legal clock damaged too (found by the second outside probe): the
+    // dossier still reads, changes and reports say which dossier to repair.
+    app.db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use motcua_persistence::schema::dossiers;
+            diesel::update(dossiers::table.find(target))
+                .set((dossiers::details.eq("{}"), dossiers::clock_events.eq("{{")))
+                .execute(conn)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+    let read = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (read["record_readable"].clone(), read["legal_clock"].clone()),
+        (json!(false), Value::Null)
+    );
+    let before = app.version_and_events(&id);
+    let handover = json!({"to_step": "thẩm định", "version": before.0});
+    problem(
+        app.post_json(
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(&clerk),
+            &handover,
+        )
+        .await,
+        409,
+        "record_unreadable",
+    )
+    .await;
+    let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
+    let report = problem(
+        app.get_as("/api/v1/reports/kstt-06?period=2026-11", &auditor)
+            .await,
+        409,
+        "record_unreadable",
+    )
+    .await;
+    assert!(
+        report["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(dossier["code"].as_str().unwrap_or("?"))),
+        "{report}"
+    );
+}
+
+/// Dates no report or catalogue can mean are 422, not a 500 from the
+/// database or the legal clock (found by the second outside probe).
+async fn dates_outside_what_the_service_computes_are_422(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    refused(app.get("/api/v1/procedures?at=-9999-01-01").await, "at").await;
+    refused(
+        app.get("/api/v1/procedures/1.004194?at=9999-12-31").await,
+        "at",
+    )
+    .await;
+    let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
+    refused(
+        app.get_as(
+            "/api/v1/reports/kstt-06?from=2026-01-01&to=2100-12-31",
+            &auditor,
+        )
+        .await,
+        "to",
+    )
+    .await;
+    refused(
+        app.get_as("/api/v1/reports/indicators?period=1850-01", &auditor)
+            .await,
+        "period",
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/v1/procedures?at=2026-11-02")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
 }
 
 api_tests!(
+    dates_outside_what_the_service_computes_are_422,
     a_dossier_whose_record_cannot_be_read_still_answers,
     nul_anywhere_is_422_naming_the_field,
     a_deeply_nested_body_is_422_and_the_dossier_still_answers,

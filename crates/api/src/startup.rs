@@ -100,7 +100,8 @@ fn document_common_answers(document: &mut OpenApi) {
                 .build(),
         )
     };
-    for item in document.paths.paths.values_mut() {
+    for (path, item) in document.paths.paths.iter_mut() {
+        let reads_dossiers = path.contains("/dossiers") || path.contains("/reports");
         let operations = [
             &mut item.get,
             &mut item.post,
@@ -130,6 +131,15 @@ fn document_common_answers(document: &mut OpenApi) {
                     ),
                 ),
             ];
+            if reads_dossiers {
+                common.push((
+                    "409",
+                    problem(
+                        "A dossier involved cannot be read from storage (code \
+                         record_unreadable, naming it) and must be repaired",
+                    ),
+                ));
+            }
             if with_body {
                 common.push(("413", problem("The body is larger than the limit")));
                 common.push(("415", problem("The body has an unsupported media type")));

@@ -72,6 +72,24 @@ pub fn email(value: &str) -> Result<String, String> {
     }
 }
 
+/// A day a query names (`?at=`; today in Vietnam when absent), within the
+/// years the service computes with (1900–2200): outside them PostgreSQL
+/// cannot store the date, and no procedure was in force.
+pub fn supported_day(
+    field: &str,
+    day: Option<chrono::NaiveDate>,
+) -> Result<chrono::NaiveDate, ApiError> {
+    let day = day.unwrap_or_else(|| motcua_domain::time::to_local(chrono::Utc::now()).date());
+    if (1900..=2200).contains(&chrono::Datelike::year(&day)) {
+        Ok(day)
+    } else {
+        Err(ApiError::Validation(vec![FieldError::new(
+            field,
+            "must be a day between the years 1900 and 2200",
+        )]))
+    }
+}
+
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -107,7 +107,7 @@ pub async fn list_procedures(
     query: web::Query<CatalogueQuery>,
 ) -> Result<web::Json<Vec<ProcedureView>>, ApiError> {
     let query = query.into_inner();
-    let day = query.at.unwrap_or_else(|| to_local(Utc::now()).date());
+    let day = crate::validate::supported_day("at", query.at)?;
     let filter = CatalogueFilter {
         q: query.q.filter(|q| !q.trim().is_empty()),
         field: query.field,
@@ -145,7 +145,7 @@ pub async fn get_procedure(
     code: web::Path<String>,
     query: web::Query<AtQuery>,
 ) -> Result<web::Json<ProcedureView>, ApiError> {
-    let day = query.at.unwrap_or_else(|| to_local(Utc::now()).date());
+    let day = crate::validate::supported_day("at", query.at)?;
     let (db, code) = (db.get_ref().clone(), code.into_inner());
     let row = web::block(move || db.run(|conn| procedures::in_force(conn, &code, day))).await??;
     row.map(|row| web::Json(row.into()))

@@ -99,24 +99,27 @@ pub struct Details {
     pub records: Vec<Value>,
 }
 
-/// The dossier's stored record. One that cannot be read (stored before
-/// bodies were depth-limited, or damaged by hand) refuses every change with
-/// 409 `record_unreadable`, never a 500, and reads still answer without it.
+/// What answers a dossier whose stored `part` cannot be read (stored before
+/// bodies were depth-limited, or damaged by hand): 409 `record_unreadable`
+/// for every change, never a 500; reads answer without that part. The
+/// cause goes to the log.
+pub fn unreadable(code: &str, part: &str, error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(dossier = %code, part, %error, "a dossier's stored record cannot be read");
+    ApiError::Conflict {
+        code: "record_unreadable",
+        detail: format!(
+            "dossier {code}: its stored {part} cannot be read; an administrator must repair it"
+        ),
+    }
+}
+
+/// The dossier's stored record (applicant, documents, side records).
 pub fn parse_details(row: &DossierRow) -> Result<Details, ApiError> {
-    serde_json::from_str(&row.details).map_err(|error| {
-        tracing::error!(dossier = %row.id, %error, "a dossier's stored record cannot be read");
-        ApiError::Conflict {
-            code: "record_unreadable",
-            detail: "this dossier's stored record cannot be read; an administrator must repair \
-                     it before the dossier can change"
-                .into(),
-        }
-    })
+    serde_json::from_str(&row.details).map_err(|e| unreadable(&row.code, "record", e))
 }
 
 fn parse_ledger(row: &DossierRow) -> Result<Vec<ClockEvent>, ApiError> {
-    serde_json::from_str(&row.clock_events)
-        .map_err(|e| ApiError::Internal(format!("dossier ledger: {e}")))
+    serde_json::from_str(&row.clock_events).map_err(|e| unreadable(&row.code, "legal clock", e))
 }
 
 fn utc(value: NaiveDateTime) -> DateTime<Utc> {
@@ -125,7 +128,7 @@ fn utc(value: NaiveDateTime) -> DateTime<Utc> {
 
 fn state_of(row: &DossierRow) -> Result<State, ApiError> {
     serde_json::from_value(Value::String(row.state.clone()))
-        .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))
+        .map_err(|e| unreadable(&row.code, "state", e))
 }
 
 // ---------------------------------------------------------------- views
@@ -236,9 +239,9 @@ pub struct DossierView {
     /// The rating, if given.
     #[schema(value_type = Option<Object>)]
     pub rating: Option<Value>,
-    /// False when the stored record (applicant, documents, side records)
-    /// cannot be read: they are left out here and every change answers 409
-    /// `record_unreadable` until an administrator repairs it.
+    /// False when the stored record (applicant, documents, side records) or
+    /// legal clock cannot be read: they are left out here and every change
+    /// answers 409 `record_unreadable` until an administrator repairs it.
     pub record_readable: bool,
     /// Staff reading one dossier: signed payment callbacks that were refused
     /// (wrong amount, nothing awaited), for the desk to follow up. Empty elsewhere.
@@ -1039,8 +1042,16 @@ pub async fn get_dossier(
     })
     .await??;
     let (row, procedure, calendar, rejected) = found;
-    let clock = live_clock(&calendar, &row, &definition(&procedure)?, now)?;
+    let (clock, clock_readable) = match live_clock(&calendar, &row, &definition(&procedure)?, now) {
+        Ok(clock) => (clock, true),
+        Err(ApiError::Conflict {
+            code: "record_unreadable",
+            ..
+        }) => (None, false),
+        Err(other) => return Err(other),
+    };
     let mut view = view(&row, &procedure, clock.as_ref())?;
+    view.record_readable &= clock_readable;
     view.rejected_payments = rejected
         .into_iter()
         .map(|r| RejectedPaymentView {

@@ -99,18 +99,35 @@ fn period_of(
 ) -> Result<Period, ApiError> {
     let invalid =
         |field: &str, message: String| ApiError::Validation(vec![FieldError::new(field, message)]);
-    match (period, from, to) {
-        (Some(period), None, None) => {
-            Period::parse(period).map_err(|e| invalid("period", e.to_string()))
-        }
-        (None, Some(from), Some(to)) => {
-            Period::days(from, to).map_err(|e| invalid("to", e.to_string()))
-        }
-        _ => Err(invalid(
+    let (parsed, field) = match (period, from, to) {
+        (Some(period), None, None) => (
+            Period::parse(period).map_err(|e| invalid("period", e.to_string()))?,
             "period",
-            "give either period, or from and to".into(),
-        )),
+        ),
+        (None, Some(from), Some(to)) => (
+            Period::days(from, to).map_err(|e| invalid("to", e.to_string()))?,
+            "to",
+        ),
+        _ => {
+            return Err(invalid(
+                "period",
+                "give either period, or from and to".into(),
+            ));
+        }
+    };
+    // Reports count what happened: from 1990 (before any electronic one-stop
+    // record) to ten years ahead at most (the legal clock is not computed
+    // decades into the future).
+    let last_year = chrono::Datelike::year(&Utc::now()) + 10;
+    if chrono::Datelike::year(&parsed.first_day) < 1990
+        || chrono::Datelike::year(&parsed.last_day) > last_year
+    {
+        return Err(invalid(
+            field,
+            format!("must lie between 1990 and the end of {last_year}"),
+        ));
     }
+    Ok(parsed)
 }
 
 /// Whether the ledger has an open supplement pause at `end`.
@@ -298,9 +315,11 @@ fn count(n: Option<i64>) -> u64 {
     u64::try_from(n.unwrap_or(0)).unwrap_or(0)
 }
 
+/// A report cannot count a dossier whose legal clock cannot be read: 409
+/// `record_unreadable` naming it, for an administrator to repair (not a 500).
 fn ledger_of(row: &ReportRow) -> Result<Vec<ClockEvent>, ApiError> {
     serde_json::from_str(&row.clock_events)
-        .map_err(|e| ApiError::Internal(format!("dossier {} ledger: {e}", row.code)))
+        .map_err(|e| crate::routes::dossiers::unreadable(&row.code, "legal clock", e))
 }
 
 /// Turns the closed counts and the open rows into weighted report dossiers.
