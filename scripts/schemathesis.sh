@@ -5,7 +5,8 @@
 # on any 5xx, any status the document does not list, and any response that
 # does not match its schema.
 #
-# Usage: scripts/schemathesis.sh [MAX_SECONDS_PER_ROLE]   (default 60)
+# Usage: scripts/schemathesis.sh [MAX_SECONDS_PER_ROLE]   (default 60); set
+# DATABASE_URL to run the server on PostgreSQL instead of a fresh SQLite file.
 # Needs: python3 (schemathesis is installed in a virtual environment under
 # ~/.cache/motcua, pinned below), and a built binary (cargo build).
 set -euo pipefail
