@@ -2,11 +2,12 @@
 //! handler sees it, so no handler has to remember to.
 //!
 //! - The path and every query parameter, percent-decoded, must be free of
-//!   control characters (U+0000–U+001F, U+007F–U+009F).
+//!   control characters (U+0000–U+001F, U+007F–U+009F) and of bidirectional
+//!   overrides and isolates (U+200E/F, U+202A–U+202E, U+2066–U+2069).
 //! - A body that parses as JSON (whatever its declared type: the payment
 //!   callback reads raw bytes) may nest at most [`MAX_DEPTH`] levels, no
 //!   string (key or value) may hold a control character other than tab,
-//!   line feed or carriage return, and no string may be longer than
+//!   line feed or carriage return, nor a bidirectional override, and no string may be longer than
 //!   [`MAX_STRING_CHARS`] characters. Single-line fields are stricter still
 //!   (`validate::text`).
 //!
@@ -32,21 +33,29 @@ pub const MAX_DEPTH: usize = 32;
 /// The longest string a JSON body may carry, in characters.
 pub const MAX_STRING_CHARS: usize = 20_000;
 
+/// Bidirectional overrides and isolates: they make printed names and file
+/// names read differently from what they are (`gpj.exe` shown as `exe.jpg`),
+/// and Vietnamese text never needs them.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Whether `c` is refused in the path and query (every control character).
 fn forbidden_anywhere(c: char) -> bool {
-    c.is_control()
+    c.is_control() || bidi_control(c)
 }
 
 /// Whether `c` is refused in a JSON string (control characters except tab and line breaks).
 fn forbidden_in_body(c: char) -> bool {
-    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || bidi_control(c)
 }
 
 fn invalid(field: impl Into<String>, message: &str) -> ApiError {
     ApiError::Validation(vec![FieldError::new(field, message)])
 }
 
-const CONTROL: &str = "must not contain control characters (such as NUL)";
+const CONTROL: &str =
+    "must not contain control characters (such as NUL) or bidirectional overrides";
 
 /// Checks the path and the query string.
 pub fn screen_uri(path: &str, query: &str) -> Result<(), ApiError> {
