@@ -462,14 +462,34 @@ impl Manager {
                 let path = path.to_string_lossy();
                 let mut conn = SqliteConnection::establish(&path).map_err(fail)?;
                 // busy_timeout first: the other pragmas may need to wait for a lock.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
-                .map_err(|error| DbError::Connect {
-                    backend,
-                    reason: format!("cannot configure {path}: {error}"),
-                })?;
+                // Switching a new file to WAL takes an exclusive lock, and SQLite
+                // answers "database is locked" at once, without its busy handler,
+                // when several processes open a new file together: retried for
+                // as long as the busy timeout, with a growing pause.
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                let mut pause = Duration::from_millis(5);
+                loop {
+                    let configured = conn.batch_execute(
+                        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    );
+                    match configured {
+                        Ok(()) => break,
+                        Err(error)
+                            if error.to_string().contains("locked")
+                                && std::time::Instant::now() < deadline =>
+                        {
+                            std::thread::sleep(pause);
+                            pause = (pause * 2).min(Duration::from_millis(200));
+                        }
+                        Err(error) => {
+                            return Err(DbError::Connect {
+                                backend,
+                                reason: format!("cannot configure {path}: {error}"),
+                            });
+                        }
+                    }
+                }
                 Ok(DbConnection::Sqlite(conn))
             }
         }
