@@ -5,7 +5,7 @@ use motcua_persistence::Id;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
+use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who, online_filing};
 use crate::helpers::{TestApp, json, problem, vn, vn_of};
 
 /// Posts an action with the dossier's current version; returns (status, body).
@@ -551,15 +551,7 @@ fn dossier_count(app: &TestApp) -> i64 {
 async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
-    let good = json!({
-        "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
-        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-        "documents": [
-            {"requirement_code": "TK", "file_id": app.upload_pdf(&citizen).await},
-            {"requirement_code": "CM", "file_id": app.upload_pdf(&citizen).await},
-        ],
-        "result_delivery": "online",
-    });
+    let good = online_filing(&app, &citizen, &fixture.own).await;
     let (tk, cm) = (good["documents"][0].clone(), good["documents"][1].clone());
     // A file someone else uploaded cannot be attached.
     let (other, _) = app.login(crate::fixture::OTHER_CITIZEN, PASSWORD).await;
@@ -1217,15 +1209,7 @@ async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
     // An online filing takes the day's next number before the calendar is read:
     // the number is given back.
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
-    let filing = json!({
-        "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
-        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-        "documents": [
-            {"requirement_code": "TK", "file_id": app.upload_pdf(&citizen).await},
-            {"requirement_code": "CM", "file_id": app.upload_pdf(&citizen).await},
-        ],
-        "result_delivery": "online",
-    });
+    let filing = online_filing(&app, &citizen, &fixture.own).await;
     let response = app
         .post_json("/api/v1/dossiers", Some(&citizen), &filing)
         .await;

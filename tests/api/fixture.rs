@@ -188,15 +188,7 @@ impl Fixture {
     /// online as `citizen` (a username) at agency `agency`; returns the dossier id.
     pub async fn file_online(&self, app: &TestApp, citizen: &str, agency: &Agency) -> String {
         let (token, _) = app.login(citizen, PASSWORD).await;
-        let body = serde_json::json!({
-            "procedure_code": "1.004194", "agency_id": agency.id.to_string(),
-            "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-            "documents": [
-                {"requirement_code": "TK", "file_id": app.upload_pdf(&token).await},
-                {"requirement_code": "CM", "file_id": app.upload_pdf(&token).await},
-            ],
-            "result_delivery": "online",
-        });
+        let body = online_filing(app, &token, agency).await;
         let response = app.post_json("/api/v1/dossiers", Some(&token), &body).await;
         assert_eq!(response.status().as_u16(), 201, "filing");
         let body: serde_json::Value = response.json().await.unwrap_or_default();
@@ -231,6 +223,20 @@ impl Fixture {
         let (token, _) = app.login(clerk, PASSWORD).await;
         desk_intake(app, &token, procedure, documents, decision).await
     }
+}
+
+/// The body of a valid online filing (temporary residence at `agency`,
+/// both documents uploaded as `token`'s citizen).
+pub async fn online_filing(app: &TestApp, token: &str, agency: &Agency) -> serde_json::Value {
+    serde_json::json!({
+        "procedure_code": "1.004194", "agency_id": agency.id.to_string(),
+        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+        "documents": [
+            {"requirement_code": "TK", "file_id": app.upload_pdf(token).await},
+            {"requirement_code": "CM", "file_id": app.upload_pdf(token).await},
+        ],
+        "result_delivery": "online",
+    })
 }
 
 /// Receives a dossier at the desk with `token`'s clerk; returns its JSON.

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
+use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who, online_filing};
 use crate::helpers::{TestApp, json, problem};
 
 fn account_count(app: &TestApp) -> i64 {
@@ -126,15 +126,7 @@ async fn a_deeply_nested_body_is_422_and_the_dossier_still_answers(app: TestApp)
 async fn an_idempotency_key_that_would_be_ignored_is_refused(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
-    let body = json!({
-        "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
-        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
-        "documents": [
-            {"requirement_code": "TK", "file_id": app.upload_pdf(&citizen).await},
-            {"requirement_code": "CM", "file_id": app.upload_pdf(&citizen).await},
-        ],
-        "result_delivery": "online",
-    });
+    let body = online_filing(&app, &citizen, &fixture.own).await;
     let file = |key: String| {
         let request = app
             .client
@@ -156,6 +148,50 @@ async fn an_idempotency_key_that_would_be_ignored_is_refused(app: TestApp) {
 /// A record stored before bodies were depth-limited (here: 200 levels deep)
 /// cannot be parsed; the dossier still answers reads, and changes are
 /// refused with a clear 409 instead of a 500 that never goes away.
+/// Overwrites a dossier's stored record and legal clock, as damage by hand would.
+fn damage(app: &TestApp, id: &str, details: &str, clock_events: &str) {
+    let target: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use motcua_persistence::schema::dossiers;
+            diesel::update(dossiers::table.find(target))
+                .set((
+                    dossiers::details.eq(details),
+                    dossiers::clock_events.eq(clock_events),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+}
+
+/// The dossier still reads (without what is damaged); a change is 409
+/// `record_unreadable` and writes nothing.
+async fn reads_but_refuses_changes(app: &TestApp, clerk: &str, id: &str) -> Value {
+    let read = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}"), clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(read["record_readable"], false);
+    let before = app.version_and_events(id);
+    let handover = json!({"to_step": "thẩm định", "version": before.0});
+    problem(
+        app.post_json(
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(clerk),
+            &handover,
+        )
+        .await,
+        409,
+        "record_unreadable",
+    )
+    .await;
+    assert_eq!(app.version_and_events(id), before);
+    read
+}
+
 async fn a_dossier_whose_record_cannot_be_read_still_answers(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
@@ -164,73 +200,16 @@ async fn a_dossier_whose_record_cannot_be_read_still_answers(app: TestApp) {
         .await;
     let id = dossier["id"].as_str().unwrap_or_default().to_owned();
     let deep = format!("{{\"records\": [{}1{}]}}", "[".repeat(200), "]".repeat(200));
-    let target: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
-    app.db
-        .run(|conn| {
-            use diesel::prelude::*;
-            use motcua_persistence::schema::dossiers;
-            diesel::update(dossiers::table.find(target))
-                .set(dossiers::details.eq(&deep))
-                .execute(conn)?;
-            Ok(())
-        })
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
-    let read = json(
-        app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await,
-        "application/json",
-    )
-    .await;
-    assert_eq!(read["record_readable"], false);
+    let ledger = app.dossier_row(&id).clock_events;
+    damage(&app, &id, &deep, &ledger);
+    let read = reads_but_refuses_changes(&app, &clerk, &id).await;
     assert_eq!(read["code"], dossier["code"]);
-    let before = app.version_and_events(&id);
-    let handover = json!({"to_step": "thẩm định", "version": before.0});
-    problem(
-        app.post_json(
-            &format!("/api/v1/dossiers/{id}/handover"),
-            Some(&clerk),
-            &handover,
-        )
-        .await,
-        409,
-        "record_unreadable",
-    )
-    .await;
-    assert_eq!(app.version_and_events(&id), before);
 
     // Its legal clock damaged too (found by the second outside probe): the
     // dossier still reads, changes and reports say which dossier to repair.
-    app.db
-        .run(|conn| {
-            use diesel::prelude::*;
-            use motcua_persistence::schema::dossiers;
-            diesel::update(dossiers::table.find(target))
-                .set((dossiers::details.eq("{}"), dossiers::clock_events.eq("{{")))
-                .execute(conn)?;
-            Ok(())
-        })
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
-    let read = json(
-        app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await,
-        "application/json",
-    )
-    .await;
-    assert_eq!(
-        (read["record_readable"].clone(), read["legal_clock"].clone()),
-        (json!(false), Value::Null)
-    );
-    let before = app.version_and_events(&id);
-    let handover = json!({"to_step": "thẩm định", "version": before.0});
-    problem(
-        app.post_json(
-            &format!("/api/v1/dossiers/{id}/handover"),
-            Some(&clerk),
-            &handover,
-        )
-        .await,
-        409,
-        "record_unreadable",
-    )
-    .await;
+    damage(&app, &id, "{}", "{{");
+    let read = reads_but_refuses_changes(&app, &clerk, &id).await;
+    assert_eq!(read["legal_clock"], Value::Null);
     let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
     let report = problem(
         app.get_as("/api/v1/reports/kstt-06?period=2026-11", &auditor)
