@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use motcua_domain::history::{GENESIS, Keyring, event_hash};
 use motcua_persistence::schema::{dossier_events, dossiers};
 use motcua_persistence::{DbError, Id};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::fixture::{Fixture, PASSWORD, Who};
@@ -32,23 +31,9 @@ fn tamper<T>(
     app.db.run(f).unwrap_or_else(|e: DbError| panic!("{e}"))
 }
 
-async fn act(app: &TestApp, token: &str, id: Id, action: &str, mut body: Value) {
-    let version: i32 = tamper(app, |conn| {
-        Ok(dossiers::table
-            .find(id)
-            .select(dossiers::version)
-            .first(conn)?)
-    });
-    body["version"] = json!(version);
-    let response = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/dossiers/{id}/{action}"),
-            Some(token),
-            Some(&body),
-        )
-        .await;
-    assert_eq!(response.status().as_u16(), 200, "{action}");
+async fn act(app: &TestApp, token: &str, id: Id, action: &str, body: Value) {
+    let (status, answer) = app.act(token, &id.to_string(), action, body).await;
+    assert_eq!(status, 200, "{action}: {answer}");
 }
 
 /// A dossier of three events: accepted at the desk, handed over, completed.

@@ -9,19 +9,8 @@ use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who, online_filing};
 use crate::helpers::{TestApp, json, problem, vn, vn_of};
 
 /// Posts an action with the dossier's current version; returns (status, body).
-async fn act(app: &TestApp, token: &str, id: &str, action: &str, mut body: Value) -> (u16, Value) {
-    let version = version_of(app, id);
-    body["version"] = json!(version);
-    let response = app
-        .send(
-            Method::POST,
-            &format!("/api/v1/dossiers/{id}/{action}"),
-            Some(token),
-            Some(&body),
-        )
-        .await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+async fn act(app: &TestApp, token: &str, id: &str, action: &str, body: Value) -> (u16, Value) {
+    app.act(token, id, action, body).await
 }
 
 fn version_of(app: &TestApp, id: &str) -> i32 {

@@ -19,6 +19,30 @@ fn file_count(app: &TestApp) -> i64 {
         .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
 }
 
+/// Files a dossier online as the fixture citizen in commune A; returns the
+/// id of its first document's file, after checking A's clerk may read it.
+async fn a_filed_document(app: &TestApp, fixture: &Fixture, clerk: &str) -> String {
+    let dossier = fixture.file_online(app, CITIZEN, &fixture.own).await;
+    let view = json(
+        app.get_as(&format!("/api/v1/dossiers/{dossier}"), clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    let attached = view["documents"][0]["file_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        app.get_as(&format!("/api/v1/files/{attached}"), clerk)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    attached
+}
+
 async fn uploads_are_stored_by_content_and_typed_by_their_bytes(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
@@ -87,24 +111,7 @@ async fn uploads_are_stored_by_content_and_typed_by_their_bytes(app: TestApp) {
         "not_found",
     )
     .await;
-    let dossier = fixture.file_online(&app, CITIZEN, &fixture.own).await;
-    let view = json(
-        app.get_as(&format!("/api/v1/dossiers/{dossier}"), &clerk)
-            .await,
-        "application/json",
-    )
-    .await;
-    let attached = view["documents"][0]["file_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(
-        app.get_as(&format!("/api/v1/files/{attached}"), &clerk)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    let attached = a_filed_document(&app, &fixture, &clerk).await;
     let (sibling, _) = app.login("staff.sibling", PASSWORD).await;
     problem(
         app.get_as(&format!("/api/v1/files/{attached}"), &sibling)
@@ -221,25 +228,8 @@ async fn staff_cannot_read_a_file_by_attaching_it(app: TestApp) {
     // Once the citizen files it in commune A, A's clerk may read it, but may
     // not attach it to another dossier (whose citizen would then read it);
     // B's clerk can do neither (found by the second outside probe).
-    let dossier = fixture.file_online(&app, CITIZEN, &fixture.own).await;
     let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
-    let view = json(
-        app.get_as(&format!("/api/v1/dossiers/{dossier}"), &clerk)
-            .await,
-        "application/json",
-    )
-    .await;
-    let attached = view["documents"][0]["file_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(
-        app.get_as(&format!("/api/v1/files/{attached}"), &clerk)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    let attached = a_filed_document(&app, &fixture, &clerk).await;
     let mut again = intake.clone();
     again["documents"][0]["file_id"] = attached.clone().into();
     for token in [&clerk, &sibling] {

@@ -120,6 +120,24 @@ impl TestApp {
             .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
     }
 
+    /// Posts a lifecycle action on the dossier's current version; returns
+    /// (status, body).
+    pub async fn act(
+        &self,
+        token: &str,
+        id: &str,
+        action: &str,
+        mut body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        body["version"] = serde_json::json!(self.dossier_row(id).version);
+        let path = format!("/api/v1/dossiers/{id}/{action}");
+        let response = self
+            .send(reqwest::Method::POST, &path, Some(token), Some(&body))
+            .await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
     /// A dossier's version and the number of events in its history: what a
     /// request that fails must leave as it was.
     pub fn version_and_events(&self, id: &str) -> (i32, usize) {
