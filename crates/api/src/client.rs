@@ -97,7 +97,7 @@ pub enum Caller {
 pub struct PublicCaller;
 
 /// Whether the request carries a valid staff access token.
-pub fn is_staff(request: &HttpRequest) -> bool {
+fn is_staff(request: &HttpRequest) -> bool {
     let Some(issuer) = request.app_data::<web::Data<TokenIssuer>>() else {
         return false;
     };
@@ -105,9 +105,8 @@ pub fn is_staff(request: &HttpRequest) -> bool {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| issuer.verify(token.trim()).ok())
+        .and_then(crate::auth::bearer)
+        .and_then(|token| issuer.verify(token).ok())
         .is_some_and(|claims| claims.kind == "staff")
 }
 

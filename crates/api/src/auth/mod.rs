@@ -8,6 +8,7 @@ mod throttle;
 mod tokens;
 
 pub use passwords::{Passwords, check_password_policy};
+pub(crate) use principal::bearer;
 pub use principal::{AccountKind, AccountStatus, Principal};
 pub use throttle::{AttemptLimiter, LoginThrottle, ThrottleLimits};
 pub use tokens::{AccessClaims, TokenIssuer, TokenSettings, hash_refresh_token, new_refresh_token};

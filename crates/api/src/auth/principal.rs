@@ -49,6 +49,14 @@ pub struct Principal {
     pub agency_path: Option<String>,
 }
 
+/// The token of an `Authorization: Bearer <token>` header value.
+pub(crate) fn bearer(authorization: &str) -> Option<&str> {
+    authorization
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
 fn unauthenticated(code: &'static str, detail: &str) -> ApiError {
     ApiError::Unauthenticated {
         code,
@@ -69,18 +77,12 @@ fn principal(request: &HttpRequest) -> Result<(Principal, i64), ApiError> {
                 "this request needs an access token (Authorization: Bearer …)",
             )
         })?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .ok_or_else(|| {
-            unauthenticated(
-                "invalid_token",
-                "the Authorization header must be `Bearer <token>`",
-            )
-        })?;
+    let token = value.to_str().ok().and_then(bearer).ok_or_else(|| {
+        unauthenticated(
+            "invalid_token",
+            "the Authorization header must be `Bearer <token>`",
+        )
+    })?;
     let claims = issuer.verify(token).map_err(|error| match error.kind() {
         ErrorKind::ExpiredSignature => {
             unauthenticated("token_expired", "the access token has expired; refresh it")
