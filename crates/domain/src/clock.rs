@@ -213,6 +213,7 @@ pub enum ClockError {
 
 /// State of an open dossier against its deadline at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineState {
     /// At or before the due time.
@@ -223,6 +224,7 @@ pub enum DeadlineState {
 
 /// Classification of a result against the due time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Finished on a day before the due day.

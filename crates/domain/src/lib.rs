@@ -11,6 +11,7 @@ pub mod calendar_spec;
 pub mod clock;
 pub mod codes;
 pub mod contact;
+pub mod dossier;
 pub mod explain;
 pub mod history;
 pub mod indicators;

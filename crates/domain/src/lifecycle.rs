@@ -17,6 +17,7 @@ use crate::clock::{ClockEvent, PauseCause, SupplementMode};
 
 /// Where a dossier stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Filed online, waiting for the desk (code 1). Clock not started.
@@ -122,6 +123,7 @@ impl fmt::Display for State {
 /// Who acts. `Citizen` is the dossier's owner: whether the caller owns the
 /// dossier is a question of reach, answered before the lifecycle is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The citizen or business who filed the dossier.
@@ -397,6 +399,20 @@ pub enum Refusal {
     /// The citizen already rated the dossier.
     #[error("the dossier was already rated")]
     AlreadyRated,
+    /// A payment while no fee is awaited on a dossier whose fee is paid.
+    #[error("this dossier's fee is already paid; a further fee must be requested first")]
+    FeeAlreadyPaid,
+    /// A payment of another amount than the fee due (or with nothing due).
+    #[error("{}", match due {
+        Some(fee) => format!("{paid} đồng paid where {fee} đồng are due"),
+        None => "no fee is due that this payment could settle; an officer requests the fee first".into(),
+    })]
+    PaymentAmountMismatch {
+        /// Paid.
+        paid: i64,
+        /// Due, if anything is.
+        due: Option<i64>,
+    },
 }
 
 impl Refusal {
@@ -411,6 +427,8 @@ impl Refusal {
             Refusal::ExtensionBeyondAllowance { .. } => "extension_beyond_allowance",
             Refusal::EmptyExtension => "extension_empty",
             Refusal::AlreadyRated => "already_rated",
+            Refusal::FeeAlreadyPaid => "fee_already_paid",
+            Refusal::PaymentAmountMismatch { .. } => "payment_amount_mismatch",
         }
     }
 }

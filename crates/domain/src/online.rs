@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// How far a procedure can be done online.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OnlineServiceKind {
     /// Information only: the procedure cannot be filed online.

@@ -91,6 +91,7 @@ pub struct DocumentRequirement {
 
 /// How the result reaches the citizen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// Collected at the desk.

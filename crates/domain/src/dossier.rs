@@ -1,0 +1,1101 @@
+//! The dossier as an aggregate: its typed record, the commands that change
+//! it and the events they produce.
+//!
+//! [`Dossier::handle`] is the one way a dossier changes after it exists. It
+//! takes a [`Command`] (whose payload is the request body an API client
+//! sends), who acts, and the instant; it asks [`lifecycle::decide`] whether
+//! the action is allowed, checks the payload, and returns either a
+//! [`Rejection`] or the new dossier with its [`Event`] — the new state, the
+//! acknowledgement, receipt and finish instants, the clock ledger, the due
+//! time and the outcome. Nothing here reads a database or a clock: the
+//! working calendar, the procedure version and "now" come in as arguments.
+//! docs/architecture.md shows where this sits between HTTP and SQL.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use crate::calendar::WorkingCalendar;
+use crate::clock::{self, ClockError, ClockEvent, ClockInput, LegalClock, Outcome};
+use crate::lifecycle::{Action, ClockEffect, DossierFacts, Refusal, Role, State, decide};
+use crate::online::OnlineServiceKind;
+use crate::procedure::{Delivery, ProcedureDefinition};
+
+// ---------------------------------------------------------------- values
+
+/// How the dossier reached the desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Handed in at the desk.
+    Direct,
+    /// Sent by post.
+    Postal,
+    /// Filed on the portal.
+    Online,
+}
+
+impl Channel {
+    /// snake_case name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Direct => "direct",
+            Channel::Postal => "postal",
+            Channel::Online => "online",
+        }
+    }
+}
+
+impl std::str::FromStr for Channel {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "direct" => Ok(Channel::Direct),
+            "postal" => Ok(Channel::Postal),
+            "online" => Ok(Channel::Online),
+            other => Err(format!("`{other}` is not a channel")),
+        }
+    }
+}
+
+/// The applicant, as on the forms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Applicant {
+    /// Full name.
+    pub full_name: String,
+    /// 12-digit personal ID, if given.
+    pub national_id: Option<String>,
+    /// Phone.
+    pub phone: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+}
+
+/// One document handed in (at the desk: originals and copies; online: an
+/// uploaded file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DocumentEntry {
+    /// The procedure's requirement code, e.g. `TK`.
+    pub requirement_code: String,
+    /// Originals received (desk).
+    #[serde(default)]
+    pub originals: u32,
+    /// Copies received (desk).
+    #[serde(default)]
+    pub copies: u32,
+    /// Uploaded file (its id).
+    pub file_id: Option<String>,
+}
+
+/// A document to add or correct (Form 02).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MissingItem {
+    /// The procedure's requirement code, where the item is one.
+    #[serde(default)]
+    pub requirement_code: Option<String>,
+    /// What the document is.
+    pub name: String,
+    /// What is wrong or missing.
+    #[serde(default)]
+    pub problem: String,
+}
+
+/// The items of a supplement request. Records written before requests were
+/// typed may list bare requirement codes (`["CM"]`): each reads as an item
+/// named by its code.
+fn missing_items<'de, D: Deserializer<'de>>(input: D) -> Result<Vec<MissingItem>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Listed {
+        Item(MissingItem),
+        Code(String),
+    }
+    Ok(Vec::<Listed>::deserialize(input)?
+        .into_iter()
+        .map(|listed| match listed {
+            Listed::Item(item) => item,
+            Listed::Code(code) => MissingItem {
+                requirement_code: Some(code.clone()),
+                name: code,
+                problem: String::new(),
+            },
+        })
+        .collect())
+}
+
+/// How a fee was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// Cash at the desk.
+    Cash,
+    /// Bank transfer, confirmed at the desk.
+    Transfer,
+    /// Online, through the payment gateway (its signed callback).
+    Online,
+}
+
+/// The decision on the dossier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Granted.
+    Approved,
+    /// Denied (with reasons, in the result document).
+    Denied,
+}
+
+/// A citizen's satisfaction (Decision 766's three levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Satisfaction {
+    /// Rất hài lòng.
+    VerySatisfied,
+    /// Hài lòng.
+    Satisfied,
+    /// Không hài lòng.
+    Dissatisfied,
+}
+
+// ---------------------------------------------------------------- commands
+
+/// Accept a filed or completed dossier (clerk): the receipt is issued and
+/// the clock starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Accept {
+    /// A note for the control slip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Ask for more documents (Form 02).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestSupplement {
+    /// Why.
+    pub reason: String,
+    /// What to add or correct: at least one item.
+    #[serde(deserialize_with = "missing_items")]
+    pub items: Vec<MissingItem>,
+}
+
+/// The missing documents arrive (owner or clerk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Supply {
+    /// The documents added.
+    #[serde(default)]
+    pub documents: Vec<DocumentEntry>,
+    /// A note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Refuse at intake (Form 03).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Refuse {
+    /// Why.
+    pub reason: String,
+    /// The legal basis of the refusal.
+    pub legal_basis: String,
+}
+
+/// Hand over to a processing step or a unit (a control-slip row).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HandOver {
+    /// The receiving step, as the procedure names it (e.g. `Thẩm định`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_step: Option<String>,
+    /// The receiving unit (agency id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_agency_id: Option<String>,
+    /// The receiving person (user id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_user_id: Option<String>,
+    /// A note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Ask the citizen to pay a fee (officer); the clock pauses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RequestPayment {
+    /// Đồng, a positive whole number.
+    pub amount: i64,
+    /// What for.
+    pub reason: String,
+}
+
+/// A payment: at the desk (`cash` or `transfer`, by a clerk) or online (the
+/// gateway's signed callback, whose method is always `online`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecordPayment {
+    /// Đồng: the fee due.
+    pub amount: i64,
+    /// How it was paid (the gateway's callbacks: always `online`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<PaymentMethod>,
+    /// The receipt or the gateway's transaction reference (up to 100 characters).
+    pub reference: String,
+    /// A note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Extend for verification, within the procedure's allowance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExtendVerification {
+    /// Working days.
+    pub working_days: u32,
+    /// Why.
+    pub reason: String,
+}
+
+/// Apologise with a new appointment (Form 04; leader).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Apologise {
+    /// Why the dossier is late.
+    pub reason: String,
+    /// The new appointment, a future instant.
+    pub new_appointment_at: DateTime<Utc>,
+}
+
+/// Stop processing with a notice (leader).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Stop {
+    /// Why.
+    pub reason: String,
+}
+
+/// Record the result; the clock stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Complete {
+    /// Approved or denied.
+    pub outcome: Verdict,
+    /// The electronic result: ids of files the caller uploaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub result_files: Vec<String>,
+    /// Whether the result is issued electronically.
+    #[serde(default)]
+    pub electronic_result: bool,
+    /// A note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Hand the result over (clerk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReturnResult {
+    /// How the result reached the citizen.
+    pub delivery: Delivery,
+    /// The postal tracking number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+}
+
+/// Withdraw the dossier (owner or clerk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Withdraw {
+    /// Why.
+    pub reason: String,
+}
+
+/// Rate the service, once, after the result (owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rate {
+    /// Overall.
+    pub overall: Satisfaction,
+    /// Per criterion (e.g. `thai_do`, `thoi_gian`), if given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub criteria: BTreeMap<String, Satisfaction>,
+    /// A comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// What someone asks of a dossier: one lifecycle action with its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// See [`Accept`].
+    Accept(Accept),
+    /// See [`RequestSupplement`].
+    RequestSupplement(RequestSupplement),
+    /// See [`Supply`].
+    Supply(Supply),
+    /// See [`Refuse`].
+    Refuse(Refuse),
+    /// See [`HandOver`].
+    HandOver(HandOver),
+    /// See [`RequestPayment`].
+    RequestPayment(RequestPayment),
+    /// See [`RecordPayment`].
+    RecordPayment(RecordPayment),
+    /// See [`ExtendVerification`].
+    ExtendVerification(ExtendVerification),
+    /// See [`Apologise`].
+    Apologise(Apologise),
+    /// See [`Stop`].
+    Stop(Stop),
+    /// See [`Complete`].
+    Complete(Complete),
+    /// See [`ReturnResult`].
+    Return(ReturnResult),
+    /// See [`Withdraw`].
+    Withdraw(Withdraw),
+    /// See [`Rate`].
+    Rate(Rate),
+}
+
+impl Command {
+    /// The lifecycle action it asks for.
+    pub fn action(&self) -> Action {
+        match self {
+            Command::Accept(_) => Action::Accept,
+            Command::RequestSupplement(_) => Action::RequestSupplement,
+            Command::Supply(_) => Action::Supplement,
+            Command::Refuse(_) => Action::Refuse,
+            Command::HandOver(_) => Action::HandOver,
+            Command::RequestPayment(_) => Action::RequestPayment,
+            Command::RecordPayment(_) => Action::RecordPayment,
+            Command::ExtendVerification(c) => Action::ExtendVerification {
+                working_days: c.working_days,
+            },
+            Command::Apologise(_) => Action::Apologise,
+            Command::Stop(_) => Action::Stop,
+            Command::Complete(_) => Action::Complete,
+            Command::Return(_) => Action::Return,
+            Command::Withdraw(_) => Action::Withdraw,
+            Command::Rate(_) => Action::Rate,
+        }
+    }
+
+    /// The payload as JSON text, as the event keeps it.
+    pub fn payload(&self) -> String {
+        let value = match self {
+            Command::Accept(c) => serde_json::to_string(c),
+            Command::RequestSupplement(c) => serde_json::to_string(c),
+            Command::Supply(c) => serde_json::to_string(c),
+            Command::Refuse(c) => serde_json::to_string(c),
+            Command::HandOver(c) => serde_json::to_string(c),
+            Command::RequestPayment(c) => serde_json::to_string(c),
+            Command::RecordPayment(c) => serde_json::to_string(c),
+            Command::ExtendVerification(c) => serde_json::to_string(c),
+            Command::Apologise(c) => serde_json::to_string(c),
+            Command::Stop(c) => serde_json::to_string(c),
+            Command::Complete(c) => serde_json::to_string(c),
+            Command::Return(c) => serde_json::to_string(c),
+            Command::Withdraw(c) => serde_json::to_string(c),
+            Command::Rate(c) => serde_json::to_string(c),
+        };
+        // Plain structs of strings, numbers and maps with string keys:
+        // serialising cannot fail.
+        value.unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The uploaded files it attaches to the dossier, with the field naming each.
+    pub fn attached_files(&self) -> Vec<(String, &str)> {
+        match self {
+            Command::Supply(c) => c
+                .documents
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| {
+                    Some((format!("documents[{i}].file_id"), d.file_id.as_deref()?))
+                })
+                .collect(),
+            Command::Complete(c) => c
+                .result_files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (format!("result_files[{i}]"), f.as_str()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- records
+
+/// A side record of the lifecycle: what an action added to the dossier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Entry {
+    /// A supplement request (at intake or in processing).
+    SupplementRequest(RequestSupplement),
+    /// The supplement that answered it.
+    Supplement(Supply),
+    /// A refusal at intake.
+    Refusal(Refuse),
+    /// A hand-over.
+    Handover(HandOver),
+    /// A fee requested.
+    PaymentRequest(RequestPayment),
+    /// A payment.
+    Payment(RecordPayment),
+    /// A verification extension.
+    Extension(ExtendVerification),
+    /// Processing stopped.
+    Stop(Stop),
+    /// The result.
+    Result(Complete),
+    /// The result handed over.
+    Return(ReturnResult),
+    /// The dossier withdrawn.
+    Withdrawal(Withdraw),
+}
+
+/// A side record with when, by whom and in which role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Record {
+    /// What.
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (a user id; none for the payment gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Uuid>,
+    /// In which role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// The apology given (Form 04).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApologyRecord {
+    /// Why the dossier is late.
+    pub reason: String,
+    /// The new appointment.
+    pub new_appointment_at: DateTime<Utc>,
+    /// When it was given.
+    pub at: DateTime<Utc>,
+}
+
+/// The citizen's rating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RatingRecord {
+    /// Overall.
+    pub overall: Satisfaction,
+    /// Per criterion.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub criteria: BTreeMap<String, Satisfaction>,
+    /// A comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Everything kept about a dossier besides its indexed columns: the
+/// applicant, the documents and the side records of the lifecycle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Particulars {
+    /// The applicant.
+    pub applicant: Option<Applicant>,
+    /// Documents.
+    #[serde(default)]
+    pub documents: Vec<DocumentEntry>,
+    /// Where to post the result.
+    #[serde(default)]
+    pub postal_address: Option<String>,
+    /// Online filings: the procedure's online service when filed.
+    #[serde(default)]
+    pub online_kind: Option<OnlineServiceKind>,
+    /// When a complete dossier arrived after an intake supplement request.
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Working days of verification extension granted so far.
+    #[serde(default)]
+    pub extension_days: u32,
+    /// The apology, once.
+    #[serde(default)]
+    pub apology: Option<ApologyRecord>,
+    /// The rating, once.
+    #[serde(default)]
+    pub rating: Option<RatingRecord>,
+    /// Side records in order.
+    #[serde(default)]
+    pub records: Vec<Record>,
+}
+
+impl Particulars {
+    /// The side records with their entries, in order.
+    pub fn entries(&self) -> impl DoubleEndedIterator<Item = (&Record, &Entry)> {
+        self.records.iter().map(|r| (r, &r.entry))
+    }
+
+    /// The latest supplement request.
+    pub fn last_supplement_request(&self) -> Option<(&Record, &RequestSupplement)> {
+        self.entries().rev_find(|e| match e {
+            Entry::SupplementRequest(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// The latest refusal.
+    pub fn last_refusal(&self) -> Option<(&Record, &Refuse)> {
+        self.entries().rev_find(|e| match e {
+            Entry::Refusal(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// The latest stop notice.
+    pub fn last_stop(&self) -> Option<(&Record, &Stop)> {
+        self.entries().rev_find(|e| match e {
+            Entry::Stop(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// The hand-overs, in order.
+    pub fn handovers(&self) -> impl Iterator<Item = (&Record, &HandOver)> {
+        self.entries().filter_map(|(r, e)| match e {
+            Entry::Handover(h) => Some((r, h)),
+            _ => None,
+        })
+    }
+
+    /// Whether a payment is recorded.
+    pub fn paid(&self) -> bool {
+        self.records
+            .iter()
+            .any(|r| matches!(r.entry, Entry::Payment(_)))
+    }
+
+    /// The amount of the latest fee request.
+    pub fn requested_fee(&self) -> Option<i64> {
+        self.entries()
+            .rev_find(|e| match e {
+                Entry::PaymentRequest(r) => Some(r),
+                _ => None,
+            })
+            .map(|(_, r)| r.amount)
+    }
+}
+
+/// Finds the last entry a projection accepts.
+trait RevFind<'a> {
+    fn rev_find<T>(self, pick: impl Fn(&'a Entry) -> Option<&'a T>) -> Option<(&'a Record, &'a T)>;
+}
+
+impl<'a, I> RevFind<'a> for I
+where
+    I: DoubleEndedIterator<Item = (&'a Record, &'a Entry)>,
+{
+    fn rev_find<T>(self, pick: impl Fn(&'a Entry) -> Option<&'a T>) -> Option<(&'a Record, &'a T)> {
+        self.rev().find_map(|(r, e)| pick(e).map(|t| (r, t)))
+    }
+}
+
+// ---------------------------------------------------------------- aggregate
+
+/// A dossier: what the lifecycle and the legal clock need to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dossier {
+    /// Where it stands.
+    pub state: State,
+    /// How it arrived.
+    pub channel: Channel,
+    /// How the result reaches the citizen.
+    pub result_delivery: Delivery,
+    /// Online: when the portal received the filing.
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// Online: when the desk acknowledged it.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// The receipt of the complete dossier: the clock's raw start.
+    pub received_at: Option<DateTime<Utc>>,
+    /// When the desk accepted it.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// The legal due time (from the clock).
+    pub due_at: Option<DateTime<Utc>>,
+    /// When the result was ready, processing stopped, or it was refused or
+    /// withdrawn with its clock running.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The result's classification.
+    pub outcome: Option<Outcome>,
+    /// The clock's ledger: pauses, resumptions, restarts, extensions, stop.
+    pub ledger: Vec<ClockEvent>,
+    /// Applicant, documents and side records.
+    pub particulars: Particulars,
+}
+
+/// Who acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user (none: the payment gateway).
+    pub id: Option<Uuid>,
+    /// In which role.
+    pub role: Role,
+}
+
+/// What a command is judged against: the procedure version the dossier was
+/// received under, its agency's working calendar and the instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The procedure version.
+    pub procedure: &'a ProcedureDefinition,
+    /// The receiving agency's working calendar.
+    pub calendar: &'a WorkingCalendar,
+    /// Now.
+    pub at: DateTime<Utc>,
+}
+
+/// A field of a command that is not acceptable, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The field (`reason`, `items`, `documents[0].file_id`, …).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a command changes nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Rejection {
+    /// The lifecycle refuses the action (wrong state, role, allowance, …).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The payload is not acceptable.
+    #[error("invalid fields: {}", .0.iter().map(|i| format!("{}: {}", i.field, i.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Invalid>),
+    /// The legal clock cannot be computed (a calendar is missing or damaged).
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+}
+
+/// What happened, as the dossier's history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: Actor,
+    /// The state before.
+    pub from: State,
+    /// The state after.
+    pub to: State,
+    /// The command, payload included.
+    pub command: Command,
+}
+
+/// A command's result: the event and the dossier after it, with its clock.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// What happened.
+    pub event: Event,
+    /// The dossier after it.
+    pub dossier: Dossier,
+    /// Its legal clock after it (once started).
+    pub clock: Option<LegalClock>,
+}
+
+/// The longest free text kept (reasons, notes, comments).
+pub const MAX_TEXT: usize = 2000;
+/// The longest reference, step name or tracking number.
+pub const MAX_SHORT_TEXT: usize = 200;
+/// The longest payment reference.
+pub const MAX_REFERENCE: usize = 100;
+
+/// Collects field problems.
+#[derive(Debug, Default)]
+struct Problems(Vec<Invalid>);
+
+impl Problems {
+    fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(Invalid {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A required text: trimmed, not empty, at most `max` characters, no
+    /// control characters. Returns it trimmed.
+    fn text(&mut self, field: &str, value: &str, max: usize) -> String {
+        if let Err(message) = check_text(value, max) {
+            self.add(field, message);
+        }
+        value.trim().to_owned()
+    }
+
+    /// An optional text: checked as [`Problems::text`] when given; blank is none.
+    fn optional(&mut self, field: &str, value: &Option<String>, max: usize) -> Option<String> {
+        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        Some(self.text(field, value, max))
+    }
+
+    fn finish(self) -> Result<(), Rejection> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejection::Invalid(self.0))
+        }
+    }
+}
+
+/// The text rule of every free-text field.
+pub fn check_text(value: &str, max: usize) -> Result<(), String> {
+    let value = value.trim();
+    if value.is_empty() {
+        Err("must not be empty".into())
+    } else if value.chars().count() > max {
+        Err(format!("must be at most {max} characters"))
+    } else if value.chars().any(char::is_control) {
+        Err("must not contain control characters".into())
+    } else {
+        Ok(())
+    }
+}
+
+impl Dossier {
+    /// The legal clock as of `at` (none before the clock starts).
+    pub fn clock(
+        &self,
+        procedure: &ProcedureDefinition,
+        calendar: &WorkingCalendar,
+        at: DateTime<Utc>,
+    ) -> Result<Option<LegalClock>, ClockError> {
+        let Some(received_at) = self.received_at else {
+            return Ok(None);
+        };
+        let input = ClockInput {
+            calendar,
+            limit: procedure.time_limit,
+            received_at,
+            events: &self.ledger,
+        };
+        clock::evaluate(input, at).map(Some)
+    }
+
+    /// The fee a payment must settle now: while awaiting payment, what the
+    /// latest request asked for; otherwise (paid up front) the procedure's
+    /// fixed fee for the dossier's channel. `None`: nothing a payment could
+    /// match (a fee set by formula is requested first).
+    pub fn fee_due(&self, procedure: &ProcedureDefinition) -> Option<i64> {
+        if self.state == State::AwaitingPayment {
+            return self.particulars.requested_fee();
+        }
+        procedure
+            .fee
+            .fixed_amount(self.channel == Channel::Online)
+            .map(|fee| fee.amount())
+    }
+
+    /// Decides `command` by `actor` at `context.at`: the event and the
+    /// dossier after it, or why not. The lifecycle is asked first (a wrong
+    /// role or state wins over a bad payload), then the payload is checked,
+    /// then payments are matched against the fee due.
+    pub fn handle(
+        &self,
+        command: Command,
+        actor: Actor,
+        context: &Context<'_>,
+    ) -> Result<Handled, Rejection> {
+        let Context {
+            procedure,
+            calendar,
+            at: now,
+        } = *context;
+        let before = self.clock(procedure, calendar, now)?;
+        let facts = DossierFacts {
+            state: self.state,
+            supplement_mode: procedure.on_supplement,
+            apology_given: self.particulars.apology.is_some(),
+            rated: self.particulars.rating.is_some(),
+            extension_allowance_days: procedure.verification_extension_days,
+            extension_used_days: self.particulars.extension_days,
+            remaining: before.as_ref().map(|c| c.remaining),
+            standard_day: calendar.standard_day(),
+        };
+        let decision = decide(&facts, command.action(), actor.role)?;
+        let command = self.checked(command, actor, context)?;
+
+        let mut next = self.clone();
+        next.state = decision.to;
+        let stamp = |entry: Entry| Record {
+            entry,
+            at: now,
+            by: actor.id,
+            role: Some(actor.role),
+        };
+        let particulars = &mut next.particulars;
+        match &command {
+            Command::Accept(_) => {}
+            Command::RequestSupplement(c) => {
+                particulars
+                    .records
+                    .push(stamp(Entry::SupplementRequest(c.clone())));
+            }
+            Command::Supply(c) => {
+                particulars.documents.extend(c.documents.iter().cloned());
+                if self.state == State::IntakeSupplement {
+                    particulars.completed_at = Some(now);
+                }
+                particulars
+                    .records
+                    .push(stamp(Entry::Supplement(c.clone())));
+            }
+            Command::Refuse(c) => particulars.records.push(stamp(Entry::Refusal(c.clone()))),
+            Command::HandOver(c) => particulars.records.push(stamp(Entry::Handover(c.clone()))),
+            Command::RequestPayment(c) => {
+                particulars
+                    .records
+                    .push(stamp(Entry::PaymentRequest(c.clone())));
+            }
+            Command::RecordPayment(c) => particulars.records.push(stamp(Entry::Payment(c.clone()))),
+            Command::ExtendVerification(c) => {
+                particulars.records.push(stamp(Entry::Extension(c.clone())));
+            }
+            Command::Apologise(c) => {
+                particulars.apology = Some(ApologyRecord {
+                    reason: c.reason.clone(),
+                    new_appointment_at: c.new_appointment_at,
+                    at: now,
+                });
+            }
+            Command::Stop(c) => particulars.records.push(stamp(Entry::Stop(c.clone()))),
+            Command::Complete(c) => particulars.records.push(stamp(Entry::Result(c.clone()))),
+            Command::Return(c) => particulars.records.push(stamp(Entry::Return(c.clone()))),
+            Command::Withdraw(c) => particulars
+                .records
+                .push(stamp(Entry::Withdrawal(c.clone()))),
+            Command::Rate(c) => {
+                particulars.rating = Some(RatingRecord {
+                    overall: c.overall,
+                    criteria: c.criteria.clone(),
+                    comment: c.comment.clone(),
+                    at: now,
+                });
+            }
+        }
+
+        if let Command::Return(c) = &command {
+            next.result_delivery = c.delivery;
+        }
+        // Leaving `submitted` is the desk's acknowledgement of an online
+        // filing (a fee paid up front leaves it where it is; the citizen's
+        // withdrawal is no acknowledgement).
+        if self.state == State::Submitted
+            && next.acknowledged_at.is_none()
+            && !matches!(decision.to, State::Submitted | State::Withdrawn)
+        {
+            next.acknowledged_at = Some(now);
+        }
+        match decision.clock {
+            Some(ClockEffect::Start) => {
+                // Online: the portal's receipt of the complete filing; at the desk: now.
+                next.received_at = Some(
+                    next.particulars
+                        .completed_at
+                        .or(self.submitted_at)
+                        .unwrap_or(now),
+                );
+                next.accepted_at = Some(now);
+            }
+            Some(effect) => {
+                next.ledger.extend(effect.event(now));
+                if let ClockEffect::Extend { working_days } = effect {
+                    next.particulars.extension_days += working_days;
+                }
+            }
+            None => {}
+        }
+        if matches!(
+            decision.to,
+            State::ResultReady | State::Stopped | State::Refused
+        ) || (decision.to == State::Withdrawn && self.state.clock_is_running_or_paused())
+        {
+            next.finished_at = Some(now);
+        }
+        let clock = next.clock(procedure, calendar, now)?;
+        if let Some(clock) = &clock {
+            next.due_at = Some(clock.due_at);
+            if decision.to == State::ResultReady {
+                next.outcome = clock.outcome();
+            }
+        }
+        Ok(Handled {
+            event: Event {
+                at: now,
+                actor,
+                from: self.state,
+                to: decision.to,
+                command,
+            },
+            dossier: next,
+            clock,
+        })
+    }
+
+    /// The command with its texts trimmed, or the fields that are not
+    /// acceptable; a payment must also match the fee due.
+    fn checked(
+        &self,
+        command: Command,
+        actor: Actor,
+        context: &Context<'_>,
+    ) -> Result<Command, Rejection> {
+        let mut problems = Problems::default();
+        let p = &mut problems;
+        let command = match command {
+            Command::Accept(c) => Command::Accept(Accept {
+                note: p.optional("note", &c.note, MAX_TEXT),
+            }),
+            Command::RequestSupplement(c) => {
+                if c.items.is_empty() {
+                    p.add("items", "must list what to add or correct");
+                }
+                let items = c
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| MissingItem {
+                        requirement_code: p.optional(
+                            &format!("items[{i}].requirement_code"),
+                            &item.requirement_code,
+                            MAX_SHORT_TEXT,
+                        ),
+                        name: p.text(&format!("items[{i}].name"), &item.name, MAX_TEXT),
+                        problem: item.problem.trim().to_owned(),
+                    })
+                    .collect();
+                Command::RequestSupplement(RequestSupplement {
+                    reason: p.text("reason", &c.reason, MAX_TEXT),
+                    items,
+                })
+            }
+            Command::Supply(c) => Command::Supply(Supply {
+                note: p.optional("note", &c.note, MAX_TEXT),
+                documents: c.documents,
+            }),
+            Command::Refuse(c) => Command::Refuse(Refuse {
+                reason: p.text("reason", &c.reason, MAX_TEXT),
+                legal_basis: p.text("legal_basis", &c.legal_basis, MAX_TEXT),
+            }),
+            Command::HandOver(c) => {
+                let handover = HandOver {
+                    to_step: p.optional("to_step", &c.to_step, MAX_SHORT_TEXT),
+                    to_agency_id: p.optional("to_agency_id", &c.to_agency_id, MAX_SHORT_TEXT),
+                    to_user_id: p.optional("to_user_id", &c.to_user_id, MAX_SHORT_TEXT),
+                    note: p.optional("note", &c.note, MAX_TEXT),
+                };
+                if handover.to_step.is_none() && handover.to_agency_id.is_none() {
+                    p.add(
+                        "to_step",
+                        "name the receiving step (to_step) or unit (to_agency_id)",
+                    );
+                }
+                Command::HandOver(handover)
+            }
+            Command::RequestPayment(c) => {
+                if c.amount <= 0 {
+                    p.add("amount", "must be a positive whole number of đồng");
+                }
+                Command::RequestPayment(RequestPayment {
+                    amount: c.amount,
+                    reason: p.text("reason", &c.reason, MAX_TEXT),
+                })
+            }
+            Command::RecordPayment(c) => {
+                if c.amount <= 0 {
+                    p.add("amount", "must be a positive whole number of đồng");
+                }
+                let gateway = actor.role == Role::PaymentGateway;
+                let method = if gateway {
+                    Some(PaymentMethod::Online)
+                } else {
+                    if !matches!(
+                        c.method,
+                        Some(PaymentMethod::Cash | PaymentMethod::Transfer)
+                    ) {
+                        p.add(
+                            "method",
+                            "must be cash or transfer (online payments come from the \
+                             gateway's signed callback)",
+                        );
+                    }
+                    c.method
+                };
+                Command::RecordPayment(RecordPayment {
+                    amount: c.amount,
+                    method,
+                    reference: p.text("reference", &c.reference, MAX_REFERENCE),
+                    note: p.optional("note", &c.note, MAX_TEXT),
+                })
+            }
+            Command::ExtendVerification(c) => Command::ExtendVerification(ExtendVerification {
+                working_days: c.working_days,
+                reason: p.text("reason", &c.reason, MAX_TEXT),
+            }),
+            Command::Apologise(c) => {
+                if c.new_appointment_at <= context.at {
+                    p.add("new_appointment_at", "must be a future instant (RFC 3339)");
+                }
+                Command::Apologise(Apologise {
+                    reason: p.text("reason", &c.reason, MAX_TEXT),
+                    new_appointment_at: c.new_appointment_at,
+                })
+            }
+            Command::Stop(c) => Command::Stop(Stop {
+                reason: p.text("reason", &c.reason, MAX_TEXT),
+            }),
+            Command::Complete(c) => Command::Complete(Complete {
+                note: p.optional("note", &c.note, MAX_TEXT),
+                ..c
+            }),
+            Command::Return(c) => Command::Return(ReturnResult {
+                tracking_number: p.optional("tracking_number", &c.tracking_number, MAX_SHORT_TEXT),
+                delivery: c.delivery,
+            }),
+            Command::Withdraw(c) => Command::Withdraw(Withdraw {
+                reason: p.text("reason", &c.reason, MAX_TEXT),
+            }),
+            Command::Rate(c) => Command::Rate(Rate {
+                comment: p.optional("comment", &c.comment, MAX_TEXT),
+                ..c
+            }),
+        };
+        problems.finish()?;
+        if let Command::RecordPayment(payment) = &command {
+            if self.state != State::AwaitingPayment && self.particulars.paid() {
+                return Err(Refusal::FeeAlreadyPaid.into());
+            }
+            let due = self.fee_due(context.procedure);
+            if due != Some(payment.amount) {
+                return Err(Refusal::PaymentAmountMismatch {
+                    paid: payment.amount,
+                    due,
+                }
+                .into());
+            }
+        }
+        Ok(command)
+    }
+}

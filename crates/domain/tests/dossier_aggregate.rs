@@ -1,0 +1,613 @@
+//! The dossier aggregate, command by command, on the shipped national
+//! calendar (November 2026 has no holiday: every weekday is 8 working hours,
+//! 07:30–11:30 and 13:30–17:30 Vietnam time).
+
+use chrono::{DateTime, Utc};
+use motcua_domain::calendar::WorkingCalendar;
+use motcua_domain::clock::{ClockEvent, Outcome, PauseCause, SupplementMode, TimeLimit};
+use motcua_domain::dossier::*;
+use motcua_domain::lifecycle::{Refusal, Role, State};
+use motcua_domain::money::Vnd;
+use motcua_domain::national::national;
+use motcua_domain::procedure::{Delivery, Fee, ProcedureDefinition};
+use motcua_domain::time::{from_local, to_local};
+use uuid::Uuid;
+
+fn calendar() -> WorkingCalendar {
+    WorkingCalendar::single(national().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Vietnam local time "YYYY-MM-DD HH:MM" as an instant.
+fn vn(text: &str) -> DateTime<Utc> {
+    let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+    from_local(local)
+}
+
+fn show(at: Option<DateTime<Utc>>) -> String {
+    at.map(|at| to_local(at).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Three working days, pause on supplement, 5 days of extension allowed,
+/// a fixed fee of 50,000 đồng (40,000 online).
+fn procedure() -> ProcedureDefinition {
+    ProcedureDefinition {
+        time_limit: TimeLimit::WorkingDays { amount: 3 },
+        on_supplement: SupplementMode::Pause,
+        verification_extension_days: 5,
+        fee: Fee::Fixed {
+            amount: Vnd::new(50_000).unwrap_or_else(|_| panic!("fee")),
+            online_amount: Some(Vnd::new(40_000).unwrap_or_else(|_| panic!("fee"))),
+            note: None,
+        },
+        documents: Vec::new(),
+        deliveries: vec![Delivery::Desk, Delivery::Online],
+        steps: Vec::new(),
+    }
+}
+
+fn filed_online(at: &str) -> Dossier {
+    Dossier {
+        state: State::Submitted,
+        channel: Channel::Online,
+        result_delivery: Delivery::Online,
+        submitted_at: Some(vn(at)),
+        acknowledged_at: None,
+        received_at: None,
+        accepted_at: None,
+        due_at: None,
+        finished_at: None,
+        outcome: None,
+        ledger: Vec::new(),
+        particulars: Particulars::default(),
+    }
+}
+
+const CLERK: Actor = Actor {
+    id: Some(Uuid::from_u128(1)),
+    role: Role::Clerk,
+};
+const OFFICER: Actor = Actor {
+    id: Some(Uuid::from_u128(2)),
+    role: Role::Officer,
+};
+const LEADER: Actor = Actor {
+    id: Some(Uuid::from_u128(3)),
+    role: Role::Leader,
+};
+const CITIZEN: Actor = Actor {
+    id: Some(Uuid::from_u128(4)),
+    role: Role::Citizen,
+};
+const GATEWAY: Actor = Actor {
+    id: None,
+    role: Role::PaymentGateway,
+};
+
+/// Runs `command` at `at`, panicking on a rejection.
+fn run(dossier: &Dossier, command: Command, actor: Actor, at: &str) -> Handled {
+    try_run(dossier, command, actor, at).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_run(
+    dossier: &Dossier,
+    command: Command,
+    actor: Actor,
+    at: &str,
+) -> Result<Handled, Rejection> {
+    let (procedure, calendar) = (procedure(), calendar());
+    let context = Context {
+        procedure: &procedure,
+        calendar: &calendar,
+        at: vn(at),
+    };
+    dossier.handle(command, actor, &context)
+}
+
+fn accepted() -> Dossier {
+    let filed = filed_online("2026-11-02 09:00");
+    run(
+        &filed,
+        Command::Accept(Accept::default()),
+        CLERK,
+        "2026-11-02 14:00",
+    )
+    .dossier
+}
+
+fn refusal(rejection: Rejection) -> Refusal {
+    match rejection {
+        Rejection::Refused(refusal) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn invalid_fields(rejection: Rejection) -> Vec<String> {
+    match rejection {
+        Rejection::Invalid(fields) => fields.into_iter().map(|i| i.field).collect(),
+        other => panic!("expected invalid fields, got {other:?}"),
+    }
+}
+
+#[test]
+fn accepting_an_online_filing_starts_the_clock_at_the_portal_receipt() {
+    let filed = filed_online("2026-11-02 09:00");
+    let done = run(
+        &filed,
+        Command::Accept(Accept::default()),
+        CLERK,
+        "2026-11-02 14:00",
+    );
+    let dossier = &done.dossier;
+    assert_eq!(dossier.state, State::Accepted);
+    assert_eq!(show(dossier.acknowledged_at), "2026-11-02 14:00");
+    assert_eq!(show(dossier.accepted_at), "2026-11-02 14:00");
+    // The clock counts from the portal's receipt, not from the desk's acceptance.
+    assert_eq!(show(dossier.received_at), "2026-11-02 09:00");
+    assert_eq!(show(dossier.due_at), "2026-11-05 09:00");
+    assert_eq!(
+        (done.event.from, done.event.to, done.event.actor),
+        (State::Submitted, State::Accepted, CLERK)
+    );
+}
+
+#[test]
+fn a_supplement_request_pauses_the_clock_and_the_supplement_resumes_it() {
+    let asked = run(
+        &accepted(),
+        Command::RequestSupplement(RequestSupplement {
+            reason: "  Giấy tờ bị mờ ".into(),
+            items: vec![MissingItem {
+                requirement_code: Some("CM".into()),
+                name: "Giấy tờ chứng minh chỗ ở".into(),
+                problem: "ảnh mờ".into(),
+            }],
+        }),
+        OFFICER,
+        "2026-11-03 09:00",
+    );
+    assert_eq!(asked.dossier.state, State::SupplementRequested);
+    assert_eq!(
+        asked.dossier.ledger,
+        vec![ClockEvent::Paused {
+            at: vn("2026-11-03 09:00"),
+            cause: PauseCause::Supplement
+        }]
+    );
+    let (record, request) = asked
+        .dossier
+        .particulars
+        .last_supplement_request()
+        .unwrap_or_else(|| panic!("no request recorded"));
+    assert_eq!(request.reason, "Giấy tờ bị mờ", "texts are kept trimmed");
+    assert_eq!((record.by, record.role), (OFFICER.id, Some(Role::Officer)));
+
+    // A working day later the citizen supplies: the due time moves by it.
+    let supplied = run(
+        &asked.dossier,
+        Command::Supply(Supply {
+            documents: vec![DocumentEntry {
+                requirement_code: "CM".into(),
+                originals: 0,
+                copies: 0,
+                file_id: Some("f".into()),
+            }],
+            note: None,
+        }),
+        CITIZEN,
+        "2026-11-04 09:00",
+    );
+    assert_eq!(supplied.dossier.state, State::InProcessing);
+    assert_eq!(show(supplied.dossier.due_at), "2026-11-06 09:00");
+    assert_eq!(supplied.dossier.particulars.documents.len(), 1);
+}
+
+#[test]
+fn an_intake_supplement_moves_the_receipt_to_the_completion() {
+    let filed = filed_online("2026-11-02 09:00");
+    let asked = run(
+        &filed,
+        Command::RequestSupplement(RequestSupplement {
+            reason: "Thiếu tờ khai".into(),
+            items: vec![MissingItem {
+                requirement_code: Some("TK".into()),
+                name: "Tờ khai".into(),
+                problem: "thiếu".into(),
+            }],
+        }),
+        CLERK,
+        "2026-11-02 10:00",
+    );
+    assert_eq!(asked.dossier.state, State::IntakeSupplement);
+    assert_eq!(show(asked.dossier.acknowledged_at), "2026-11-02 10:00");
+    assert_eq!(
+        asked.dossier.received_at, None,
+        "no clock before acceptance"
+    );
+    let completed = run(
+        &asked.dossier,
+        Command::Supply(Supply {
+            documents: Vec::new(),
+            note: None,
+        }),
+        CITIZEN,
+        "2026-11-04 08:00",
+    );
+    assert_eq!(completed.dossier.state, State::Submitted);
+    let accepted = run(
+        &completed.dossier,
+        Command::Accept(Accept::default()),
+        CLERK,
+        "2026-11-04 15:00",
+    );
+    assert_eq!(show(accepted.dossier.received_at), "2026-11-04 08:00");
+    assert_eq!(
+        show(accepted.dossier.acknowledged_at),
+        "2026-11-02 10:00",
+        "the first acknowledgement stands"
+    );
+}
+
+#[test]
+fn completing_classifies_the_result_and_returning_sets_the_delivery() {
+    let complete = || {
+        Command::Complete(Complete {
+            outcome: Verdict::Approved,
+            result_files: Vec::new(),
+            electronic_result: true,
+            note: None,
+        })
+    };
+    let early = run(&accepted(), complete(), OFFICER, "2026-11-04 09:00");
+    assert_eq!(early.dossier.state, State::ResultReady);
+    assert_eq!(early.dossier.outcome, Some(Outcome::Early));
+    assert_eq!(show(early.dossier.finished_at), "2026-11-04 09:00");
+    let late = run(&accepted(), complete(), OFFICER, "2026-11-06 09:00");
+    assert_eq!(late.dossier.outcome, Some(Outcome::Late));
+
+    let returned = run(
+        &early.dossier,
+        Command::Return(ReturnResult {
+            delivery: Delivery::Desk,
+            tracking_number: None,
+        }),
+        CLERK,
+        "2026-11-04 10:00",
+    );
+    assert_eq!(returned.dossier.state, State::Returned);
+    assert_eq!(returned.dossier.result_delivery, Delivery::Desk);
+    assert_eq!(returned.dossier.finished_at, early.dossier.finished_at);
+}
+
+#[test]
+fn the_lifecycle_is_asked_before_the_payload() {
+    // A citizen may not accept, whatever the body.
+    let wrong_role = try_run(
+        &filed_online("2026-11-02 09:00"),
+        Command::Accept(Accept::default()),
+        CITIZEN,
+        "2026-11-02 10:00",
+    );
+    assert!(matches!(
+        wrong_role.map(|_| ()).map_err(refusal),
+        Err(Refusal::WrongRole { .. })
+    ));
+    // Refusing an accepted dossier is the wrong state, even with an empty reason.
+    let wrong_state = try_run(
+        &accepted(),
+        Command::Refuse(Refuse {
+            reason: String::new(),
+            legal_basis: String::new(),
+        }),
+        CLERK,
+        "2026-11-03 09:00",
+    );
+    assert!(matches!(
+        wrong_state.map(|_| ()).map_err(refusal),
+        Err(Refusal::WrongState { .. })
+    ));
+}
+
+#[test]
+fn an_unacceptable_payload_names_every_field_and_changes_nothing() {
+    let filed = filed_online("2026-11-02 09:00");
+    let rejected = try_run(
+        &filed,
+        Command::RequestSupplement(RequestSupplement {
+            reason: " ".into(),
+            items: Vec::new(),
+        }),
+        CLERK,
+        "2026-11-02 10:00",
+    )
+    .map(|_| ())
+    .map_err(invalid_fields);
+    assert_eq!(rejected, Err(vec!["items".to_owned(), "reason".to_owned()]));
+
+    let nowhere = try_run(
+        &accepted(),
+        Command::HandOver(HandOver::default()),
+        CLERK,
+        "2026-11-03 09:00",
+    )
+    .map(|_| ())
+    .map_err(invalid_fields);
+    assert_eq!(nowhere, Err(vec!["to_step".to_owned()]));
+
+    let control = try_run(
+        &accepted(),
+        Command::Stop(Stop {
+            reason: "dừng\u{7}".into(),
+        }),
+        LEADER,
+        "2026-11-03 09:00",
+    )
+    .map(|_| ())
+    .map_err(invalid_fields);
+    assert_eq!(control, Err(vec!["reason".to_owned()]));
+}
+
+#[test]
+fn a_payment_must_settle_the_fee_due_once() {
+    let pay = |amount: i64, method: Option<PaymentMethod>, reference: &str| {
+        Command::RecordPayment(RecordPayment {
+            amount,
+            method,
+            reference: reference.into(),
+            note: None,
+        })
+    };
+    let awaiting = run(
+        &accepted(),
+        Command::RequestPayment(RequestPayment {
+            amount: 15_000,
+            reason: "Phí thẩm định".into(),
+        }),
+        OFFICER,
+        "2026-11-03 09:00",
+    )
+    .dossier;
+    assert_eq!(awaiting.state, State::AwaitingPayment);
+
+    let short = try_run(&awaiting, pay(1, None, "GW-1"), GATEWAY, "2026-11-03 10:00");
+    assert_eq!(
+        short.map(|_| ()).map_err(refusal),
+        Err(Refusal::PaymentAmountMismatch {
+            paid: 1,
+            due: Some(15_000)
+        })
+    );
+    // Staff record cash or transfer only; the gateway's method is always online.
+    let claimed_online = try_run(
+        &awaiting,
+        pay(15_000, Some(PaymentMethod::Online), "BL-1"),
+        CLERK,
+        "2026-11-03 10:00",
+    );
+    assert_eq!(
+        claimed_online.map(|_| ()).map_err(invalid_fields),
+        Err(vec!["method".to_owned()])
+    );
+    let paid = run(
+        &awaiting,
+        pay(15_000, Some(PaymentMethod::Cash), "GW-2"),
+        GATEWAY,
+        "2026-11-03 10:00",
+    );
+    assert_eq!(paid.dossier.state, State::InProcessing);
+    let Command::RecordPayment(recorded) = &paid.event.command else {
+        panic!("not a payment event");
+    };
+    assert_eq!(recorded.method, Some(PaymentMethod::Online));
+    assert!(
+        paid.event
+            .command
+            .payload()
+            .contains("\"method\":\"online\"")
+    );
+
+    // Paid: no second payment until another fee is requested.
+    let twice = try_run(
+        &paid.dossier,
+        pay(50_000, Some(PaymentMethod::Cash), "BL-2"),
+        CLERK,
+        "2026-11-03 11:00",
+    );
+    assert_eq!(
+        twice.map(|_| ()).map_err(refusal),
+        Err(Refusal::FeeAlreadyPaid)
+    );
+}
+
+#[test]
+fn a_fee_paid_up_front_is_the_procedures_fee_for_the_channel() {
+    let filed = filed_online("2026-11-02 09:00");
+    let procedure = procedure();
+    assert_eq!(filed.fee_due(&procedure), Some(40_000), "online amount");
+    let mut at_desk = filed.clone();
+    at_desk.channel = Channel::Direct;
+    assert_eq!(at_desk.fee_due(&procedure), Some(50_000));
+    let paid = run(
+        &filed,
+        Command::RecordPayment(RecordPayment {
+            amount: 40_000,
+            method: None,
+            reference: "GW-9".into(),
+            note: None,
+        }),
+        GATEWAY,
+        "2026-11-02 09:05",
+    );
+    assert_eq!(paid.dossier.state, State::Submitted, "a side record only");
+    assert!(paid.dossier.particulars.paid());
+    assert_eq!(
+        paid.dossier.acknowledged_at, None,
+        "paying is not acknowledging"
+    );
+}
+
+#[test]
+fn an_extension_adds_working_days_within_the_allowance() {
+    let extend = |days: u32| {
+        Command::ExtendVerification(ExtendVerification {
+            working_days: days,
+            reason: "Xác minh".into(),
+        })
+    };
+    let extended = run(&accepted(), extend(2), OFFICER, "2026-11-03 09:00");
+    assert_eq!(show(extended.dossier.due_at), "2026-11-09 09:00");
+    assert_eq!(extended.dossier.particulars.extension_days, 2);
+    let beyond = try_run(&extended.dossier, extend(4), OFFICER, "2026-11-03 10:00");
+    assert_eq!(
+        beyond.map(|_| ()).map_err(refusal),
+        Err(Refusal::ExtensionBeyondAllowance {
+            requested: 4,
+            available: 3
+        })
+    );
+}
+
+#[test]
+fn an_apology_is_kept_once_and_never_moves_the_due_time() {
+    let apology = |at: &str| {
+        Command::Apologise(Apologise {
+            reason: "Chờ xác minh".into(),
+            new_appointment_at: vn(at),
+        })
+    };
+    let given = run(
+        &accepted(),
+        apology("2026-11-10 09:00"),
+        LEADER,
+        "2026-11-03 09:00",
+    );
+    let record = given
+        .dossier
+        .particulars
+        .apology
+        .clone()
+        .unwrap_or_else(|| panic!("no apology kept"));
+    assert_eq!(show(Some(record.new_appointment_at)), "2026-11-10 09:00");
+    assert_eq!(show(given.dossier.due_at), "2026-11-05 09:00");
+    let again = try_run(
+        &given.dossier,
+        apology("2026-11-11 09:00"),
+        LEADER,
+        "2026-11-03 10:00",
+    );
+    assert_eq!(
+        again.map(|_| ()).map_err(refusal),
+        Err(Refusal::ApologyAlreadyGiven)
+    );
+    let past = try_run(
+        &accepted(),
+        apology("2026-11-01 09:00"),
+        LEADER,
+        "2026-11-03 09:00",
+    );
+    assert_eq!(
+        past.map(|_| ()).map_err(invalid_fields),
+        Err(vec!["new_appointment_at".to_owned()])
+    );
+}
+
+#[test]
+fn withdrawing_finishes_only_a_dossier_whose_clock_runs() {
+    let withdraw = || {
+        Command::Withdraw(Withdraw {
+            reason: "Nộp nhầm".into(),
+        })
+    };
+    let early = run(
+        &filed_online("2026-11-02 09:00"),
+        withdraw(),
+        CITIZEN,
+        "2026-11-02 10:00",
+    );
+    assert_eq!(early.dossier.state, State::Withdrawn);
+    assert_eq!(
+        (early.dossier.finished_at, early.dossier.acknowledged_at),
+        (None, None)
+    );
+    let late = run(&accepted(), withdraw(), CITIZEN, "2026-11-03 10:00");
+    assert_eq!(show(late.dossier.finished_at), "2026-11-03 10:00");
+    assert_eq!(
+        late.dossier.ledger,
+        vec![ClockEvent::Stopped {
+            at: vn("2026-11-03 10:00")
+        }]
+    );
+}
+
+#[test]
+fn a_rating_is_kept_once() {
+    let ready = run(
+        &accepted(),
+        Command::Complete(Complete {
+            outcome: Verdict::Denied,
+            result_files: Vec::new(),
+            electronic_result: false,
+            note: None,
+        }),
+        OFFICER,
+        "2026-11-04 09:00",
+    )
+    .dossier;
+    let rate = || {
+        Command::Rate(Rate {
+            overall: Satisfaction::Satisfied,
+            criteria: Default::default(),
+            comment: Some("  Nhanh ".into()),
+        })
+    };
+    let rated = run(&ready, rate(), CITIZEN, "2026-11-04 10:00");
+    let rating = rated
+        .dossier
+        .particulars
+        .rating
+        .clone()
+        .unwrap_or_else(|| panic!("no rating"));
+    assert_eq!(
+        (rating.overall, rating.comment.as_deref()),
+        (Satisfaction::Satisfied, Some("Nhanh"))
+    );
+    let again = try_run(&rated.dossier, rate(), CITIZEN, "2026-11-04 11:00");
+    assert_eq!(
+        again.map(|_| ()).map_err(refusal),
+        Err(Refusal::AlreadyRated)
+    );
+}
+
+#[test]
+fn records_written_before_the_types_still_read() {
+    // As earlier releases stored them: the whole request body with `kind`,
+    // `at`, `by` and `role`, fields of their own, and items as bare codes.
+    let stored = r#"{
+        "applicant": {"full_name": "Nguyễn Văn An", "national_id": null, "phone": "0912345678", "email": null, "address": null},
+        "documents": [{"requirement_code": "TK", "originals": 1, "copies": 0, "file_id": null}],
+        "postal_address": null, "online_kind": "full", "completed_at": null, "extension_days": 0,
+        "apology": {"reason": "Chậm", "new_appointment_at": "2026-11-10T02:00:00Z", "at": "2026-11-03T02:00:00Z"},
+        "rating": null,
+        "records": [
+            {"kind": "supplement_request", "reason": "Thiếu", "items": ["CM"], "at": "2026-11-02T03:00:00Z", "by": "00000000-0000-0000-0000-000000000001"},
+            {"kind": "handover", "to_step": "Thẩm định", "note": "gấp", "extra": 1, "at": "2026-11-02T04:00:00Z", "role": "clerk"},
+            {"kind": "payment", "amount": 15000, "method": "online", "reference": "GW-1", "at": "2026-11-02T05:00:00Z", "role": "payment_gateway"}
+        ]
+    }"#;
+    let particulars: Particulars = serde_json::from_str(stored).unwrap_or_else(|e| panic!("{e}"));
+    let (_, request) = particulars
+        .last_supplement_request()
+        .unwrap_or_else(|| panic!("no request"));
+    assert_eq!(request.items[0].requirement_code.as_deref(), Some("CM"));
+    assert_eq!(particulars.handovers().count(), 1);
+    assert!(particulars.paid());
+    assert_eq!(
+        particulars.online_kind,
+        Some(motcua_domain::online::OnlineServiceKind::Full)
+    );
+    // What is written now reads back the same.
+    let written = serde_json::to_string(&particulars).unwrap_or_else(|e| panic!("{e}"));
+    let reread: Particulars = serde_json::from_str(&written).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reread, particulars);
+}
