@@ -266,7 +266,9 @@ fn simulate(
                 State::Accepted,
                 payment.clone(),
             );
-            push_record(&mut details, "payment", payment);
+            let mut record = payment;
+            record["at"] = json!(accepted + Duration::minutes(5));
+            push_record(&mut details, "payment", record);
         }
         if random.chance(15) {
             let from = accepted + Duration::hours(1 + random.below(20) as i64);
@@ -276,14 +278,19 @@ fn simulate(
                 cause: PauseCause::Supplement,
             });
             ledger.push(ClockEvent::Resumed { at: to });
-            let request = json!({"reason": "Bổ sung giấy tờ chứng minh", "items": ["CM"]});
+            let request = json!({
+                "reason": "Bổ sung giấy tờ chứng minh",
+                "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}],
+            });
             history.push(
                 from,
                 "request_supplement",
                 State::SupplementRequested,
                 request.clone(),
             );
-            push_record(&mut details, "supplement_request", request);
+            let mut record = request;
+            record["at"] = json!(from);
+            push_record(&mut details, "supplement_request", record);
             history.push(to, "supplement", State::InProcessing, json!({}));
         }
         let due = clock_at(&ledger, base_due + Duration::days(60))?.due_at;

@@ -503,7 +503,7 @@ fn request(
         }
         let body = json!({
             "version": current_version(app, &id), "reason": "matrix", "legal_basis": "matrix", "items": [],
-            "to_step": "Thẩm định", "amount": 1000, "method": "cash", "working_days": 1,
+            "to_step": "Thẩm định", "amount": 1000, "method": "cash", "reference": "matrix", "working_days": 1,
             "outcome": "approved", "delivery": "desk", "overall": "satisfied",
             "new_appointment_at": "2099-01-01T00:00:00Z",
         });

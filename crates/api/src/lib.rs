@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod bootstrap;
 pub mod calendars;
 pub mod client;

@@ -186,7 +186,7 @@ pub struct Accept {
 pub struct RequestSupplement {
     /// Why.
     pub reason: String,
-    /// What to add or correct: at least one item.
+    /// What to add or correct.
     #[serde(deserialize_with = "missing_items")]
     pub items: Vec<MissingItem>,
 }
@@ -435,6 +435,16 @@ impl Command {
             _ => Vec::new(),
         }
     }
+}
+
+/// The uploaded files documents attach, each with its field
+/// (`documents[i].file_id`).
+pub fn files_of(documents: &[DocumentEntry]) -> Vec<(String, &str)> {
+    documents
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| Some((format!("documents[{i}].file_id"), d.file_id.as_deref()?)))
+        .collect()
 }
 
 // ---------------------------------------------------------------- records
@@ -736,8 +746,8 @@ impl Problems {
         });
     }
 
-    /// A required text: trimmed, not empty, at most `max` characters, no
-    /// control characters. Returns it trimmed.
+    /// A required one-line text: trimmed, not empty, at most `max`
+    /// characters, no control characters. Returns it trimmed.
     fn text(&mut self, field: &str, value: &str, max: usize) -> String {
         if let Err(message) = check_text(value, max) {
             self.add(field, message);
@@ -745,10 +755,31 @@ impl Problems {
         value.trim().to_owned()
     }
 
-    /// An optional text: checked as [`Problems::text`] when given; blank is none.
+    /// An optional one-line text: checked as [`Problems::text`] when given;
+    /// blank is none.
     fn optional(&mut self, field: &str, value: &Option<String>, max: usize) -> Option<String> {
         let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
         Some(self.text(field, value, max))
+    }
+
+    /// An optional note or comment: may run over several lines (line
+    /// breaks and tabs allowed, other control characters not); blank is none.
+    fn note(&mut self, field: &str, value: &Option<String>) -> Option<String> {
+        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        let one_line: String = value
+            .chars()
+            .map(|c| {
+                if matches!(c, '\n' | '\r' | '\t') {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
+        if let Err(message) = check_text(&one_line, MAX_TEXT) {
+            self.add(field, message);
+        }
+        Some(value.to_owned())
     }
 
     fn finish(self) -> Result<(), Rejection> {
@@ -966,12 +997,9 @@ impl Dossier {
         let p = &mut problems;
         let command = match command {
             Command::Accept(c) => Command::Accept(Accept {
-                note: p.optional("note", &c.note, MAX_TEXT),
+                note: p.note("note", &c.note),
             }),
             Command::RequestSupplement(c) => {
-                if c.items.is_empty() {
-                    p.add("items", "must list what to add or correct");
-                }
                 let items = c
                     .items
                     .iter()
@@ -992,7 +1020,7 @@ impl Dossier {
                 })
             }
             Command::Supply(c) => Command::Supply(Supply {
-                note: p.optional("note", &c.note, MAX_TEXT),
+                note: p.note("note", &c.note),
                 documents: c.documents,
             }),
             Command::Refuse(c) => Command::Refuse(Refuse {
@@ -1004,7 +1032,7 @@ impl Dossier {
                     to_step: p.optional("to_step", &c.to_step, MAX_SHORT_TEXT),
                     to_agency_id: p.optional("to_agency_id", &c.to_agency_id, MAX_SHORT_TEXT),
                     to_user_id: p.optional("to_user_id", &c.to_user_id, MAX_SHORT_TEXT),
-                    note: p.optional("note", &c.note, MAX_TEXT),
+                    note: p.note("note", &c.note),
                 };
                 if handover.to_step.is_none() && handover.to_agency_id.is_none() {
                     p.add(
@@ -1047,7 +1075,7 @@ impl Dossier {
                     amount: c.amount,
                     method,
                     reference: p.text("reference", &c.reference, MAX_REFERENCE),
-                    note: p.optional("note", &c.note, MAX_TEXT),
+                    note: p.note("note", &c.note),
                 })
             }
             Command::ExtendVerification(c) => Command::ExtendVerification(ExtendVerification {
@@ -1067,7 +1095,7 @@ impl Dossier {
                 reason: p.text("reason", &c.reason, MAX_TEXT),
             }),
             Command::Complete(c) => Command::Complete(Complete {
-                note: p.optional("note", &c.note, MAX_TEXT),
+                note: p.note("note", &c.note),
                 ..c
             }),
             Command::Return(c) => Command::Return(ReturnResult {
@@ -1078,7 +1106,7 @@ impl Dossier {
                 reason: p.text("reason", &c.reason, MAX_TEXT),
             }),
             Command::Rate(c) => Command::Rate(Rate {
-                comment: p.optional("comment", &c.comment, MAX_TEXT),
+                comment: p.note("comment", &c.comment),
                 ..c
             }),
         };

@@ -11,10 +11,16 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{self, ClockEvent, ClockInput, LegalClock, acknowledgement_due};
+use motcua_domain::clock::{DeadlineState, Outcome};
 use motcua_domain::codes::{AgencyIdentifier, DossierCode};
 use motcua_domain::contact::PhoneNumber;
+use motcua_domain::dossier::{
+    Actor, ApologyRecord, Channel, Command, Context, Dossier, Entry, Event, MissingItem,
+    PaymentMethod, RatingRecord, Record, RecordPayment, Refuse, Rejection, RequestSupplement,
+    files_of,
+};
 use motcua_domain::explain::Step;
-use motcua_domain::lifecycle::{Action, DossierFacts, Refusal, Role, State, decide};
+use motcua_domain::lifecycle::{Action, Refusal, Role, State};
 use motcua_domain::personal_id::PersonalId;
 use motcua_domain::procedure::{Delivery, ProcedureDefinition};
 use motcua_domain::time::to_local;
@@ -29,6 +35,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::audit::{self, ChainVerification, HistoryKeys, SubtreeVerification};
 use crate::auth::{AccountKind, Principal};
+use crate::body::Body;
 use crate::clock::Clock;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
@@ -37,67 +44,7 @@ use crate::validate::{self, Fields, Page, PageQuery};
 
 // ---------------------------------------------------------------- documents
 
-/// The applicant, as on the forms.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Applicant {
-    /// Full name.
-    pub full_name: String,
-    /// 12-digit personal ID, if given.
-    pub national_id: Option<String>,
-    /// Phone.
-    pub phone: String,
-    /// E-mail.
-    pub email: Option<String>,
-    /// Address.
-    pub address: Option<String>,
-}
-
-/// One document handed in.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DocumentEntry {
-    /// The procedure's requirement code, e.g. `TK`.
-    pub requirement_code: String,
-    /// Originals received (desk).
-    #[serde(default)]
-    pub originals: u32,
-    /// Copies received (desk).
-    #[serde(default)]
-    pub copies: u32,
-    /// Uploaded file.
-    pub file_id: Option<String>,
-}
-
-/// Everything about a dossier besides its indexed columns: the applicant,
-/// the documents, and the side records of the lifecycle.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Details {
-    /// The applicant.
-    pub applicant: Option<Applicant>,
-    /// Documents.
-    #[serde(default)]
-    pub documents: Vec<DocumentEntry>,
-    /// Where to post the result.
-    #[serde(default)]
-    pub postal_address: Option<String>,
-    /// Online filings: the procedure's online kind when filed.
-    #[serde(default)]
-    pub online_kind: Option<String>,
-    /// When a complete dossier arrived after an intake supplement request.
-    #[serde(default)]
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Working days of verification extension granted so far.
-    #[serde(default)]
-    pub extension_days: u32,
-    /// Whether an apology was given.
-    #[serde(default)]
-    pub apology: Option<Value>,
-    /// The rating, once.
-    #[serde(default)]
-    pub rating: Option<Value>,
-    /// Side records in order: supplement requests, hand-overs, payments, …
-    #[serde(default)]
-    pub records: Vec<Value>,
-}
+pub use motcua_domain::dossier::{Applicant, DocumentEntry, Particulars};
 
 /// What answers a dossier whose stored `part` cannot be read (stored before
 /// bodies were depth-limited, or damaged by hand): 409 `record_unreadable`
@@ -114,7 +61,7 @@ pub fn unreadable(code: &str, part: &str, error: impl std::fmt::Display) -> ApiE
 }
 
 /// The dossier's stored record (applicant, documents, side records).
-pub fn parse_details(row: &DossierRow) -> Result<Details, ApiError> {
+pub fn parse_details(row: &DossierRow) -> Result<Particulars, ApiError> {
     serde_json::from_str(&row.details).map_err(|e| unreadable(&row.code, "record", e))
 }
 
@@ -127,8 +74,66 @@ fn utc(value: NaiveDateTime) -> DateTime<Utc> {
 }
 
 fn state_of(row: &DossierRow) -> Result<State, ApiError> {
-    serde_json::from_value(Value::String(row.state.clone()))
-        .map_err(|e| unreadable(&row.code, "state", e))
+    text_enum(&row.state).map_err(|e| unreadable(&row.code, "state", e))
+}
+
+/// A snake_case enum from its stored text.
+fn text_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_value(Value::String(text.to_owned()))
+}
+
+/// The stored dossier as the domain's aggregate.
+pub fn load(row: &DossierRow) -> Result<Dossier, ApiError> {
+    let column = |part: &'static str| move |e| unreadable(&row.code, part, e);
+    Ok(Dossier {
+        state: state_of(row)?,
+        channel: text_enum(&row.channel).map_err(column("channel"))?,
+        result_delivery: text_enum(&row.result_delivery).map_err(column("result delivery"))?,
+        submitted_at: row.submitted_at.map(utc),
+        acknowledged_at: row.acknowledged_at.map(utc),
+        received_at: row.received_at.map(utc),
+        accepted_at: row.accepted_at.map(utc),
+        due_at: row.due_at.map(utc),
+        finished_at: row.finished_at.map(utc),
+        outcome: row
+            .outcome
+            .as_deref()
+            .map(text_enum)
+            .transpose()
+            .map_err(column("outcome"))?,
+        ledger: parse_ledger(row)?,
+        particulars: parse_details(row)?,
+    })
+}
+
+/// The columns a change of `dossier` writes.
+fn changes_of(dossier: &Dossier) -> Result<DossierChanges, ApiError> {
+    let json = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    Ok(DossierChanges {
+        state: dossier.state.as_str().into(),
+        details: serde_json::to_string(&dossier.particulars).map_err(json)?,
+        acknowledged_at: dossier.acknowledged_at.map(to_db_time),
+        received_at: dossier.received_at.map(to_db_time),
+        due_at: dossier.due_at.map(to_db_time),
+        clock_events: serde_json::to_string(&dossier.ledger).map_err(json)?,
+        finished_at: dossier.finished_at.map(to_db_time),
+        outcome: dossier.outcome.map(|o| erased::AsStr::as_text(&o)),
+        result_delivery: delivery_text(dossier.result_delivery),
+        accepted_at: dossier.accepted_at.map(to_db_time),
+    })
+}
+
+/// The history's record of `event`.
+fn event_of(event: &Event) -> NewEvent {
+    NewEvent {
+        at: event.at,
+        actor_id: event.actor.id.map(Id),
+        actor_role: event.actor.role.as_str().into(),
+        action: event.command.action().name().into(),
+        state_before: Some(event.from.as_str().into()),
+        state_after: event.to.as_str().into(),
+        payload: event.command.payload(),
+    }
 }
 
 // ---------------------------------------------------------------- views
@@ -148,19 +153,18 @@ pub struct ClockView {
     pub consumed_seconds: i64,
     /// Working seconds left (negative: overrun).
     pub remaining_seconds: i64,
-    /// `within_deadline` or `overdue`.
-    pub state: String,
+    /// Within the deadline or overdue.
+    pub state: DeadlineState,
     /// Whether the clock is paused.
     pub paused: bool,
-    /// The result's classification, once finished: early, on_time, late.
-    pub outcome: Option<String>,
+    /// The result's classification, once finished.
+    pub outcome: Option<Outcome>,
     /// Years without an announced calendar that the due time rests on.
     pub provisional_years: Vec<i32>,
 }
 
 impl From<&LegalClock> for ClockView {
     fn from(clock: &LegalClock) -> Self {
-        let text = |v: &dyn erased::AsStr| v.as_text();
         ClockView {
             received_at: clock.received_at,
             effective_start: clock.effective_start,
@@ -168,9 +172,9 @@ impl From<&LegalClock> for ClockView {
             budget_seconds: clock.budget.num_seconds(),
             consumed_seconds: clock.consumed.num_seconds(),
             remaining_seconds: clock.remaining.num_seconds(),
-            state: text(&clock.state),
+            state: clock.state,
             paused: clock.is_paused,
-            outcome: clock.outcome().map(|o| text(&o)),
+            outcome: clock.outcome(),
             provisional_years: clock.provisional_years.clone(),
         }
     }
@@ -198,14 +202,14 @@ pub struct DossierView {
     pub id: String,
     /// Code.
     pub code: String,
-    /// State, and its national portal code.
-    pub status: String,
-    /// National portal status code.
+    /// Where it stands in the lifecycle.
+    pub status: State,
+    /// National portal status code (1–10).
     pub portal_status: Option<u8>,
     /// Version, for `If-Match`.
     pub version: i32,
-    /// `direct`, `postal` or `online`.
-    pub channel: String,
+    /// How it reached the desk.
+    pub channel: Channel,
     /// Procedure code and version received under.
     pub procedure_code: String,
     /// Procedure version.
@@ -218,8 +222,8 @@ pub struct DossierView {
     pub applicant: Option<Applicant>,
     /// Documents.
     pub documents: Vec<DocumentEntry>,
-    /// `desk`, `post` or `online`.
-    pub result_delivery: String,
+    /// How the result reaches the citizen.
+    pub result_delivery: Delivery,
     /// Online: submitted at.
     pub submitted_at: Option<DateTime<Utc>>,
     /// Online: acknowledgement due (8 working hours).
@@ -230,15 +234,13 @@ pub struct DossierView {
     pub acknowledged_in_time: Option<bool>,
     /// The legal clock, once started.
     pub legal_clock: Option<ClockView>,
-    /// Side records (supplement requests, hand-overs, payments, …).
-    #[schema(value_type = Vec<Object>)]
-    pub records: Vec<Value>,
+    /// Side records in order (supplement requests, hand-overs, payments, …),
+    /// each with its `kind`.
+    pub records: Vec<Record>,
     /// The apology, if given.
-    #[schema(value_type = Option<Object>)]
-    pub apology: Option<Value>,
+    pub apology: Option<ApologyRecord>,
     /// The rating, if given.
-    #[schema(value_type = Option<Object>)]
-    pub rating: Option<Value>,
+    pub rating: Option<RatingRecord>,
     /// False when the stored record (applicant, documents, side records) or
     /// legal clock cannot be read: they are left out here and every change
     /// answers 409 `record_unreadable` until an administrator repairs it.
@@ -253,25 +255,26 @@ fn view(
     procedure: &ProcedureRow,
     clock: Option<&LegalClock>,
 ) -> Result<DossierView, ApiError> {
-    let (details, record_readable) = match parse_details(row) {
-        Ok(details) => (details, true),
-        Err(_) => (Details::default(), false),
+    let (particulars, record_readable) = match parse_details(row) {
+        Ok(particulars) => (particulars, true),
+        Err(_) => (Particulars::default(), false),
     };
     let state = state_of(row)?;
+    let column = |part: &'static str| move |e| unreadable(&row.code, part, e);
     Ok(DossierView {
         id: row.id.to_string(),
         code: row.code.clone(),
-        status: row.state.clone(),
+        status: state,
         portal_status: state.portal_code(),
         version: row.version,
-        channel: row.channel.clone(),
+        channel: text_enum(&row.channel).map_err(column("channel"))?,
         procedure_code: procedure.code.clone(),
         procedure_version: procedure.version,
         procedure_name: procedure.name.clone(),
         agency_id: row.receiving_agency_id.to_string(),
-        applicant: details.applicant,
-        documents: details.documents,
-        result_delivery: row.result_delivery.clone(),
+        applicant: particulars.applicant,
+        documents: particulars.documents,
+        result_delivery: text_enum(&row.result_delivery).map_err(column("result delivery"))?,
         submitted_at: row.submitted_at.map(utc),
         ack_due_at: row.ack_due_at.map(utc),
         acknowledged_at: row.acknowledged_at.map(utc),
@@ -279,9 +282,9 @@ fn view(
             .ack_due_at
             .map(|due| row.acknowledged_at.is_some_and(|at| at <= due)),
         legal_clock: clock.map(ClockView::from),
-        records: details.records,
-        apology: details.apology,
-        rating: details.rating,
+        records: particulars.records,
+        apology: particulars.apology,
+        rating: particulars.rating,
         record_readable,
         rejected_payments: Vec::new(),
     })
@@ -289,52 +292,26 @@ fn view(
 
 /// Checks the uploaded files a request attaches — documents
 /// (`documents[i].file_id`) and, on completion, the electronic result
-/// (`result_files[i]`): each must exist and be the caller's own upload.
-/// Returns their ids, or a 422 naming each file that is not. (Attaching
-/// grants whoever reads the dossier — its citizen too — the file; so a file
-/// another account uploaded cannot be attached even where the caller may
-/// read it: that would hand one citizen's document to another.)
+/// (`result_files[i]`), each named by its field: each must exist and be the
+/// caller's own upload. Returns their ids, or a 422 naming each file that is
+/// not. (Attaching grants whoever reads the dossier — its citizen too — the
+/// file; so a file another account uploaded cannot be attached even where
+/// the caller may read it: that would hand one citizen's document to another.)
 fn attachable(
     conn: &mut DbConnection,
     principal: &Principal,
-    documents: &[DocumentEntry],
-    body: &Value,
+    named: &[(String, &str)],
 ) -> Result<Vec<Id>, ApiError> {
-    let mut named: Vec<(String, Option<&str>)> = documents
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| {
-            Some((
-                format!("documents[{i}].file_id"),
-                Some(d.file_id.as_deref()?),
-            ))
-        })
-        .collect();
-    match body.get("result_files").filter(|v| !v.is_null()) {
-        None => {}
-        Some(Value::Array(listed)) => named.extend(
-            listed
-                .iter()
-                .enumerate()
-                .map(|(i, file)| (format!("result_files[{i}]"), file.as_str())),
-        ),
-        Some(_) => {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "result_files",
-                "must be a list of file ids",
-            )]));
-        }
-    }
     let mut ids = Vec::new();
     let mut fields = Fields::default();
     for (field, file) in named {
-        let Some(id) = file.and_then(|f| f.parse::<Id>().ok()) else {
-            fields.error(&field, "is not a file id");
+        let Ok(id) = file.parse::<Id>() else {
+            fields.error(field, "is not a file id");
             continue;
         };
         match motcua_persistence::files::find(conn, id) {
             Ok(row) if row.owner_id == principal.user_id => ids.push(id),
-            Ok(_) | Err(DbError::NotFound) => fields.error(&field, "no such file of yours"),
+            Ok(_) | Err(DbError::NotFound) => fields.error(field, "no such file of yours"),
             Err(other) => return Err(other.into()),
         }
     }
@@ -383,8 +360,8 @@ pub struct FileOnline {
     pub applicant: Applicant,
     /// Documents: requirement code and uploaded file.
     pub documents: Vec<DocumentEntry>,
-    /// `desk`, `post` or `online`.
-    pub result_delivery: String,
+    /// How the result reaches the citizen (one the procedure offers).
+    pub result_delivery: Delivery,
     /// Where to post the result (delivery `post`).
     pub postal_address: Option<String>,
 }
@@ -397,7 +374,7 @@ pub struct FilingReceipt {
     /// Dossier code.
     pub code: String,
     /// `submitted`.
-    pub status: String,
+    pub status: State,
     /// When the portal received the filing.
     pub submitted_at: Option<DateTime<Utc>>,
     /// By when the desk must accept, refuse or ask for a supplement.
@@ -412,15 +389,15 @@ pub struct FilingReceipt {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Intake {
     /// `direct` or `postal`.
-    pub channel: String,
+    pub channel: Channel,
     /// Procedure code.
     pub procedure_code: String,
     /// Applicant.
     pub applicant: Applicant,
     /// Documents received.
     pub documents: Vec<DocumentEntry>,
-    /// `desk`, `post` or `online`.
-    pub result_delivery: String,
+    /// How the result reaches the citizen (one the procedure offers).
+    pub result_delivery: Delivery,
     /// Where to post the result.
     pub postal_address: Option<String>,
     /// What the clerk decides now.
@@ -438,8 +415,7 @@ pub enum IntakeDecision {
         /// Why.
         reason: String,
         /// What to add or correct.
-        #[schema(value_type = Vec<Object>)]
-        items: Vec<Value>,
+        items: Vec<MissingItem>,
     },
     /// Refused: Form 03.
     Refuse {
@@ -464,7 +440,7 @@ fn check_filing(
     definition: &ProcedureDefinition,
     applicant: &Applicant,
     documents: &[DocumentEntry],
-    delivery: &str,
+    delivery: Delivery,
     postal_address: Option<&str>,
 ) -> Option<Checked> {
     let today = to_local(now).date();
@@ -485,15 +461,11 @@ fn check_filing(
     };
     let delivery = fields.check(
         "result_delivery",
-        serde_json::from_value::<Delivery>(Value::String(delivery.to_owned()))
-            .map_err(|_| "must be desk, post or online".to_owned())
-            .and_then(|d| {
-                if definition.deliveries.contains(&d) {
-                    Ok(d)
-                } else {
-                    Err("this procedure does not deliver results that way".to_owned())
-                }
-            }),
+        if definition.deliveries.contains(&delivery) {
+            Ok(delivery)
+        } else {
+            Err("this procedure does not deliver results that way")
+        },
     );
     if delivery == Some(Delivery::Post) && postal_address.is_none_or(|a| a.trim().is_empty()) {
         fields.error("postal_address", "is needed for delivery by post");
@@ -629,8 +601,13 @@ fn next_code(
     Ok(code?)
 }
 
-fn request_hash(body: &Value) -> String {
-    Sha256::digest(body.to_string().as_bytes())
+/// The hash an idempotency key is kept with: of the body's JSON with its
+/// keys in order and no spaces, so a retry that formats it differently is
+/// still the same request.
+fn request_hash(raw: &str) -> String {
+    let canonical =
+        serde_json::from_str::<Value>(raw).map_or_else(|_| raw.to_owned(), |v| v.to_string());
+    Sha256::digest(canonical.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -681,18 +658,16 @@ pub async fn file_online(
     db: web::Data<Db>,
     clock: web::Data<Clock>,
     history_keys: web::Data<HistoryKeys>,
-    body: web::Json<Value>,
+    body: Body<FileOnline>,
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now();
     let history_key = history_keys.current().clone();
     if principal.kind != AccountKind::Citizen {
         return Err(ApiError::Forbidden);
     }
-    let raw = body.into_inner();
-    let filing: FileOnline = serde_json::from_value(raw.clone())
-        .map_err(|e| ApiError::Validation(vec![FieldError::new("body", e.to_string())]))?;
     let key = idempotency_key(&request)?;
-    let hash = request_hash(&raw);
+    let hash = request_hash(body.raw.get());
+    let filing = body.value;
     let db = db.get_ref().clone();
     let owner = principal.user_id;
     let filer = principal.clone();
@@ -721,13 +696,13 @@ pub async fn file_online(
                 }
                 Some(Err(other)) => return Err(other.into()),
             };
-            let checked = check_filing(now, &mut fields, &definition, &filing.applicant, &filing.documents, &filing.result_delivery, filing.postal_address.as_deref());
+            let checked = check_filing(now, &mut fields, &definition, &filing.applicant, &filing.documents, filing.result_delivery, filing.postal_address.as_deref());
             for (i, document) in filing.documents.iter().enumerate() {
                 if document.file_id.is_none() {
                     fields.error(&format!("documents[{i}].file_id"), "an online filing attaches each document as an uploaded file");
                 }
             }
-            let files = match attachable(conn, &filer, &filing.documents, &Value::Null) {
+            let files = match attachable(conn, &filer, &files_of(&filing.documents)) {
                 Ok(files) => files,
                 Err(ApiError::Validation(errors)) => {
                     for error in errors {
@@ -750,12 +725,12 @@ pub async fn file_online(
             let code = next_code(conn, &agency, now)?;
             let calendar = crate::calendars::calendar_for(conn, &agency)?;
             let ack_due = acknowledgement_due(&calendar, now).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let details = Details {
+            let details = Particulars {
                 applicant: Some(checked.applicant.clone()),
                 documents: checked.documents,
                 postal_address: filing.postal_address.clone(),
-                online_kind: Some(online_kind),
-                ..Details::default()
+                online_kind: text_enum(&online_kind).ok(),
+                ..Particulars::default()
             };
             let new = NewDossier {
                 id: Id::new(),
@@ -763,7 +738,7 @@ pub async fn file_online(
                 receiving_agency_id: agency.id,
                 procedure_id: procedure.id,
                 owner_id: Some(owner),
-                channel: "online".into(),
+                channel: Channel::Online.as_str().into(),
                 state: State::Submitted.as_str().into(),
                 version: 1,
                 applicant_name: checked.applicant.full_name.clone(),
@@ -815,7 +790,7 @@ fn receipt_of(conn: &mut DbConnection, row: &DossierRow) -> Result<FilingReceipt
     Ok(FilingReceipt {
         id: row.id.to_string(),
         code: row.code.clone(),
-        status: State::Submitted.as_str().into(),
+        status: State::Submitted,
         submitted_at: row.submitted_at.map(utc),
         ack_due_at: row.ack_due_at.map(utc),
         procedure_code: procedure.code,
@@ -840,7 +815,7 @@ pub async fn intake(
     db: web::Data<Db>,
     clock: web::Data<Clock>,
     history_keys: web::Data<HistoryKeys>,
-    body: web::Json<Intake>,
+    body: Body<Intake>,
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now();
     let history_key = history_keys.current().clone();
@@ -848,7 +823,7 @@ pub async fn intake(
         return Err(ApiError::Forbidden);
     }
     let agency_id = principal.agency_id.ok_or(ApiError::Forbidden)?;
-    let intake = body.into_inner();
+    let intake = body.value;
     let db = db.get_ref().clone();
     let actor = principal.user_id;
     let clerk = principal.clone();
@@ -856,11 +831,11 @@ pub async fn intake(
         with_retries(&db, |conn| {
             let (procedure, definition) = procedure_in_force(conn, &intake.procedure_code, now)?;
             let mut fields = Fields::default();
-            if !["direct", "postal"].contains(&intake.channel.as_str()) {
+            if intake.channel == Channel::Online {
                 fields.error("channel", "must be direct or postal");
             }
-            let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, &intake.result_delivery, intake.postal_address.as_deref());
-            let files = attachable(conn, &clerk, &intake.documents, &Value::Null)?;
+            let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, intake.result_delivery, intake.postal_address.as_deref());
+            let files = attachable(conn, &clerk, &files_of(&intake.documents))?;
             let (state, record) = match &intake.decision {
                 IntakeDecision::Accept => {
                     if let Some(checked) = &checked {
@@ -871,13 +846,13 @@ pub async fn intake(
                     (State::Accepted, None)
                 }
                 IntakeDecision::RequestSupplement { reason, items } => {
-                    fields.check("decision.reason", validate::text(reason, 2000));
-                    (State::IntakeSupplement, Some(json!({"kind": "supplement_request", "reason": reason, "items": items})))
+                    let reason = fields.check("decision.reason", validate::text(reason, 2000));
+                    (State::IntakeSupplement, reason.map(|reason| Entry::SupplementRequest(RequestSupplement { reason, items: items.clone() })))
                 }
                 IntakeDecision::Refuse { reason, legal_basis } => {
-                    fields.check("decision.reason", validate::text(reason, 2000));
-                    fields.check("decision.legal_basis", validate::text(legal_basis, 2000));
-                    (State::Refused, Some(json!({"kind": "refusal", "reason": reason, "legal_basis": legal_basis})))
+                    let reason = fields.check("decision.reason", validate::text(reason, 2000));
+                    let legal_basis = fields.check("decision.legal_basis", validate::text(legal_basis, 2000));
+                    (State::Refused, reason.zip(legal_basis).map(|(reason, legal_basis)| Entry::Refusal(Refuse { reason, legal_basis })))
                 }
             };
             fields.finish()?;
@@ -887,17 +862,13 @@ pub async fn intake(
             let agency = agencies::find(conn, agency_id)?;
             let calendar = crate::calendars::calendar_for(conn, &agency)?;
             let code = next_code(conn, &agency, now)?;
-            let mut details = Details {
+            let mut details = Particulars {
                 applicant: Some(checked.applicant.clone()),
                 documents: checked.documents,
                 postal_address: intake.postal_address.clone(),
-                ..Details::default()
+                ..Particulars::default()
             };
-            if let Some(mut record) = record {
-                record["at"] = json!(now);
-                record["by"] = json!(actor);
-                details.records.push(record);
-            }
+            details.records.extend(record.map(|entry| Record { entry, at: now, by: Some(actor.0), role: Some(Role::Clerk) }));
             let (received_at, due_at) = if state == State::Accepted {
                 let (_, due) = clock::due_time(&calendar, definition.time_limit, now).map_err(|e| ApiError::Internal(e.to_string()))?;
                 (Some(to_db_time(now)), Some(to_db_time(due)))
@@ -910,7 +881,7 @@ pub async fn intake(
                 receiving_agency_id: agency.id,
                 procedure_id: procedure.id,
                 owner_id: None,
-                channel: intake.channel.clone(),
+                channel: intake.channel.as_str().into(),
                 state: state.as_str().into(),
                 version: 1,
                 applicant_name: checked.applicant.full_name.clone(),
@@ -938,7 +909,7 @@ pub async fn intake(
                 action: format!("intake_{}", match state { State::Accepted => "accept", State::Refused => "refuse", _ => "request_supplement" }),
                 state_before: None,
                 state_after: state.as_str().into(),
-                payload: json!({"channel": intake.channel, "procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
+                payload: json!({"channel": intake.channel.as_str(), "procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
             };
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
             for file in &files {
@@ -1489,7 +1460,7 @@ pub async fn verify_history(
 // ---------------------------------------------------------------- actions
 
 /// The version an action is based on: `If-Match: "<version>"` or a `version` field.
-fn expected_version(request: &HttpRequest, body: &Value) -> Result<i32, ApiError> {
+fn expected_version(request: &HttpRequest, version: Option<i32>) -> Result<i32, ApiError> {
     let from_header = request
         .headers()
         .get(header::IF_MATCH)
@@ -1498,16 +1469,10 @@ fn expected_version(request: &HttpRequest, body: &Value) -> Result<i32, ApiError
             v.trim()
                 .trim_start_matches("W/")
                 .trim_matches('"')
-                .to_owned()
+                .parse::<i32>()
+                .ok()
         });
-    let version = match from_header {
-        Some(text) => text.parse::<i32>().ok(),
-        None => body
-            .get("version")
-            .and_then(Value::as_i64)
-            .and_then(|v| i32::try_from(v).ok()),
-    };
-    version.ok_or_else(|| {
+    from_header.unwrap_or(version).ok_or_else(|| {
         ApiError::Validation(vec![FieldError::new(
             "version",
             "send the dossier's current version (If-Match or a version field)",
@@ -1515,54 +1480,39 @@ fn expected_version(request: &HttpRequest, body: &Value) -> Result<i32, ApiError
     })
 }
 
-/// Maps a lifecycle refusal to HTTP: a role that may never act is 403, the
-/// rest is 409 with the domain's reason as the code.
-fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::WrongRole { .. } => ApiError::Forbidden,
-        other => ApiError::Conflict {
+/// Maps the domain's answer to HTTP: a role that may never act is 403, the
+/// lifecycle's other refusals 409 with their reason as the code, a bad
+/// payload 422 naming its fields, a clock that cannot be computed 500.
+fn rejected(rejection: Rejection) -> ApiError {
+    match rejection {
+        Rejection::Refused(Refusal::WrongRole { .. }) => ApiError::Forbidden,
+        Rejection::Refused(other) => ApiError::Conflict {
             code: other.code(),
             detail: other.to_string(),
         },
+        Rejection::Invalid(fields) => ApiError::Validation(
+            fields
+                .into_iter()
+                .map(|i| FieldError::new(i.field, i.message))
+                .collect(),
+        ),
+        Rejection::Clock(error) => ApiError::Internal(error.to_string()),
     }
 }
 
-/// What an action adds to the dossier beyond the domain's decision: its
-/// validated payload, and changes to the side records.
-type Apply = fn(&mut Details, &mut DossierChanges, &Value, DateTime<Utc>) -> Result<(), ApiError>;
-
-/// What an action writes beside the dossier, in the same transaction.
-type Also =
-    fn(&mut DbConnection, &DossierRow, &Principal, &Value, DateTime<Utc>) -> Result<(), ApiError>;
-
-fn nothing_else(
-    _: &mut DbConnection,
-    _: &DossierRow,
-    _: &Principal,
-    _: &Value,
-    _: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    Ok(())
-}
-
-fn text_field(body: &Value, field: &str, fields: &mut Fields) -> Option<String> {
-    let value = body.get(field).and_then(Value::as_str).unwrap_or("");
-    fields.check(field, validate::text(value, 2000))
-}
-
-#[allow(clippy::too_many_arguments)]
+/// One action, in one transaction: the dossier in reach at the expected
+/// version, the domain's decision, the files it attaches, the dossier's new
+/// columns, a payment's row, and the event in the history.
 async fn act(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
     now: DateTime<Utc>,
     reference: String,
-    action: Action,
-    body: Value,
-    apply: Apply,
-    also: Also,
+    command: Command,
+    version: Option<i32>,
 ) -> Result<HttpResponse, ApiError> {
-    let expected = expected_version(&request, &body)?;
+    let expected = expected_version(&request, version)?;
     let history_key = request
         .app_data::<web::Data<HistoryKeys>>()
         .map(|keys| keys.current().clone())
@@ -1575,27 +1525,47 @@ async fn act(
                 return Err(stale(row.version));
             }
             let procedure = procedures::find(conn, row.procedure_id)?;
+            let definition = definition(&procedure)?;
             let calendar = agency_calendar(conn, row.receiving_agency_id)?;
-            let (changes, event, clock) = transition(
-                &principal, &calendar, now, &row, &procedure, action, &body, apply,
-            )?;
-            let now = event.at;
-            let documents: Vec<DocumentEntry> = body
-                .get("documents")
-                .cloned()
-                .and_then(|d| serde_json::from_value(d).ok())
-                .unwrap_or_default();
-            let files = attachable(conn, &principal, &documents, &body)?;
-            if !dossiers::update(conn, row.id, expected, &changes, now)? {
+            let dossier = load(&row)?;
+            let reference = match &command {
+                Command::RecordPayment(payment) => Some(payment.reference.clone()),
+                _ => None,
+            };
+            let actor = Actor {
+                id: (!principal.user_id.0.is_nil()).then_some(principal.user_id.0),
+                role: acting_role(&principal, command.action()),
+            };
+            let context = Context {
+                procedure: &definition,
+                calendar: &calendar,
+                at: now,
+            };
+            let handled = match (dossier.handle(command, actor, &context), reference) {
+                // A payment the lifecycle lets this caller record but the
+                // dossier does not await: a retry of one recorded before
+                // says so (a gateway repeats its callbacks).
+                (Err(Rejection::Refused(refusal)), Some(reference))
+                    if !matches!(refusal, Refusal::WrongRole { .. }) =>
+                {
+                    unused_reference(conn, &row, &principal, &reference)?;
+                    Err(rejected(Rejection::Refused(refusal)))
+                }
+                (handled, _) => handled.map_err(rejected),
+            }?;
+            let files = attachable(conn, &principal, &handled.event.command.attached_files())?;
+            if !dossiers::update(conn, row.id, expected, &changes_of(&handled.dossier)?, now)? {
                 return Err(stale(row.version + 1));
             }
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
-            also(conn, &row, &principal, &body, now)?;
-            dossiers::append_event(conn, &history_key, row.id, &event)?;
+            if let Command::RecordPayment(payment) = &handled.event.command {
+                store_payment(conn, &row, &principal, payment, now)?;
+            }
+            dossiers::append_event(conn, &history_key, row.id, &event_of(&handled.event))?;
             let row = dossiers::find(conn, row.id)?;
-            Ok((row, procedure, clock))
+            Ok((row, procedure, handled.clock))
         })
     })
     .await??;
@@ -1650,385 +1620,18 @@ fn acting_role(principal: &Principal, action: Action) -> Role {
         .unwrap_or(Role::Citizen)
 }
 
-type Transition = (DossierChanges, NewEvent, Option<LegalClock>);
-
-#[allow(clippy::too_many_arguments)]
-fn transition(
-    principal: &Principal,
-    calendar: &WorkingCalendar,
-    now: DateTime<Utc>,
-    row: &DossierRow,
-    procedure: &ProcedureRow,
-    action: Action,
-    body: &Value,
-    apply: Apply,
-) -> Result<Transition, ApiError> {
-    let state = state_of(row)?;
-    let definition = definition(procedure)?;
-    let mut details = parse_details(row)?;
-    let mut ledger = parse_ledger(row)?;
-    let before = live_clock(calendar, row, &definition, now)?;
-    let facts = DossierFacts {
-        state,
-        supplement_mode: definition.on_supplement,
-        apology_given: details.apology.is_some(),
-        rated: details.rating.is_some(),
-        extension_allowance_days: definition.verification_extension_days,
-        extension_used_days: details.extension_days,
-        remaining: before.as_ref().map(|c| c.remaining),
-        standard_day: calendar.standard_day(),
-    };
-    let role = acting_role(principal, action);
-    let decision = decide(&facts, action, role).map_err(refused)?;
-
-    let mut changes = DossierChanges {
-        state: decision.to.as_str().into(),
-        details: String::new(),
-        acknowledged_at: row.acknowledged_at,
-        received_at: row.received_at,
-        due_at: row.due_at,
-        clock_events: String::new(),
-        finished_at: row.finished_at,
-        outcome: row.outcome.clone(),
-        result_delivery: row.result_delivery.clone(),
-        accepted_at: row.accepted_at,
-    };
-    let recorded = details.records.len();
-    apply(&mut details, &mut changes, body, now)?;
-    for record in details.records.iter_mut().skip(recorded) {
-        if let Some(object) = record.as_object_mut() {
-            if !principal.user_id.0.is_nil() {
-                object.insert("by".into(), json!(principal.user_id));
-            }
-            object.insert("role".into(), json!(role.as_str()));
-        }
-    }
-
-    // Leaving `submitted` is the desk's acknowledgement of an online filing.
-    if state == State::Submitted
-        && changes.acknowledged_at.is_none()
-        && decision.to != State::Withdrawn
-    {
-        changes.acknowledged_at = Some(to_db_time(now));
-    }
-    if state == State::IntakeSupplement && action == Action::Supplement {
-        details.completed_at = Some(now);
-    }
-    match decision.clock {
-        Some(motcua_domain::lifecycle::ClockEffect::Start) => {
-            // Online: the portal's receipt of the complete filing; at the desk: now.
-            let received = details
-                .completed_at
-                .or(row.submitted_at.map(utc))
-                .unwrap_or(now);
-            changes.received_at = Some(to_db_time(received));
-            changes.accepted_at = Some(to_db_time(now));
-        }
-        Some(effect) => {
-            if let Some(event) = effect.event(now) {
-                ledger.push(event);
-            }
-            if let motcua_domain::lifecycle::ClockEffect::Extend { working_days } = effect {
-                details.extension_days += working_days;
-            }
-        }
-        None => {}
-    }
-    if matches!(
-        decision.to,
-        State::ResultReady | State::Stopped | State::Refused
-    ) || (decision.to == State::Withdrawn && state.clock_is_running_or_paused())
-    {
-        changes.finished_at = Some(to_db_time(now));
-    }
-    changes.clock_events =
-        serde_json::to_string(&ledger).map_err(|e| ApiError::Internal(e.to_string()))?;
-    changes.details =
-        serde_json::to_string(&details).map_err(|e| ApiError::Internal(e.to_string()))?;
-
-    let mut after_row = row.clone();
-    after_row.received_at = changes.received_at;
-    after_row.clock_events = changes.clock_events.clone();
-    let after = live_clock(calendar, &after_row, &definition, now)?;
-    if let Some(clock) = &after {
-        changes.due_at = Some(to_db_time(clock.due_at));
-        if decision.to == State::ResultReady {
-            changes.outcome = clock.outcome().map(|o| erased::AsStr::as_text(&o));
-        }
-    }
-    let mut payload = body.clone();
-    if let Some(object) = payload.as_object_mut() {
-        object.remove("version");
-    }
-    let event = NewEvent {
-        at: now,
-        actor_id: (!principal.user_id.0.is_nil()).then_some(principal.user_id),
-        actor_role: role.as_str().into(),
-        action: action.name().into(),
-        state_before: Some(state.as_str().into()),
-        state_after: decision.to.as_str().into(),
-        payload: payload.to_string(),
-    };
-    Ok((changes, event, after))
-}
-
-fn records<'a>(details: &'a Details, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-    details.records.iter().filter(move |r| r["kind"] == kind)
-}
-
-/// The request body as kept in the details: without `version`, with `at`.
-fn stamped(body: &Value, now: DateTime<Utc>) -> Value {
-    let mut entry = body.clone();
-    if let Some(object) = entry.as_object_mut() {
-        object.remove("version");
-        object.insert("at".into(), json!(now));
-    }
-    entry
-}
-
-fn record(details: &mut Details, kind: &str, body: &Value, now: DateTime<Utc>) {
-    let mut entry = stamped(body, now);
-    if let Some(object) = entry.as_object_mut() {
-        object.insert("kind".into(), json!(kind));
-    }
-    details.records.push(entry);
-}
-
-/// Records a side record of `kind` whose body must give a `reason`.
-fn with_reason(
-    details: &mut Details,
-    kind: &str,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    text_field(body, "reason", &mut fields);
-    fields.finish()?;
-    record(details, kind, body, now);
-    Ok(())
-}
-
-fn no_payload(
-    _: &mut Details,
-    _: &mut DossierChanges,
-    _: &Value,
-    _: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    Ok(())
-}
-
-fn supplement_request(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    text_field(body, "reason", &mut fields);
-    if !body.get("items").is_some_and(Value::is_array) {
-        fields.error("items", "must list what to add or correct");
-    }
-    fields.finish()?;
-    record(details, "supplement_request", body, now);
-    Ok(())
-}
-
-fn supplement(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let documents: Vec<DocumentEntry> =
-        serde_json::from_value(body.get("documents").cloned().unwrap_or(json!([])))
-            .map_err(|e| ApiError::Validation(vec![FieldError::new("documents", e.to_string())]))?;
-    details.documents.extend(documents);
-    record(details, "supplement", body, now);
-    Ok(())
-}
-
-fn refusal(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    text_field(body, "reason", &mut fields);
-    text_field(body, "legal_basis", &mut fields);
-    fields.finish()?;
-    record(details, "refusal", body, now);
-    Ok(())
-}
-
-fn handover(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    if body.get("to_step").and_then(Value::as_str).is_none()
-        && body.get("to_agency_id").and_then(Value::as_str).is_none()
-    {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "to_step",
-            "name the receiving step (to_step) or unit (to_agency_id)",
-        )]));
-    }
-    record(details, "handover", body, now);
-    Ok(())
-}
-
-fn amount(body: &Value, fields: &mut Fields) -> Option<i64> {
-    match body.get("amount").and_then(Value::as_i64) {
-        Some(amount) if amount > 0 => Some(amount),
-        _ => {
-            fields.error("amount", "must be a positive whole number of đồng");
-            None
-        }
-    }
-}
-
-fn payment_request(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    amount(body, &mut fields);
-    text_field(body, "reason", &mut fields);
-    fields.finish()?;
-    record(details, "payment_request", body, now);
-    Ok(())
-}
-
-fn payment(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    payment_fields(body)?;
-    record(details, "payment", body, now);
-    Ok(())
-}
-
-fn extension(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    with_reason(details, "extension", body, now)
-}
-
-fn apology(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let mut fields = Fields::default();
-    text_field(body, "reason", &mut fields);
-    let appointment = body
-        .get("new_appointment_at")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-    if appointment.is_none_or(|a| a.with_timezone(&Utc) <= now) {
-        fields.error("new_appointment_at", "must be a future instant (RFC 3339)");
-    }
-    fields.finish()?;
-    details.apology = Some(stamped(body, now));
-    Ok(())
-}
-
-fn stop(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    with_reason(details, "stop", body, now)
-}
-
-fn completion(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    if !matches!(
-        body.get("outcome").and_then(Value::as_str),
-        Some("approved" | "denied")
-    ) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "outcome",
-            "must be approved or denied",
-        )]));
-    }
-    record(details, "result", body, now);
-    Ok(())
-}
-
-fn returned(
-    details: &mut Details,
-    changes: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    match body.get("delivery").and_then(Value::as_str) {
-        Some(delivery @ ("desk" | "post" | "online")) => {
-            changes.result_delivery = delivery.to_owned()
-        }
-        _ => {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "delivery",
-                "must be desk, post or online",
-            )]));
-        }
-    }
-    record(details, "return", body, now);
-    Ok(())
-}
-
-fn withdrawal(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    with_reason(details, "withdrawal", body, now)
-}
-
-fn rating(
-    details: &mut Details,
-    _: &mut DossierChanges,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    if !matches!(
-        body.get("overall").and_then(Value::as_str),
-        Some("very_satisfied" | "satisfied" | "dissatisfied")
-    ) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "overall",
-            "must be very_satisfied, satisfied or dissatisfied",
-        )]));
-    }
-    details.rating = Some(stamped(body, now));
-    Ok(())
-}
-
 macro_rules! action_routes {
-    ($($name:ident: $path:literal => $action:expr, $apply:expr, $doc:literal;)*) => {
+    ($($name:ident: $path:literal => $body:ident, $command:path, $doc:literal;)*) => {
         $(
             #[doc = $doc]
             #[utoipa::path(
                 tag = "dossiers",
                 security(("bearer" = [])),
-                params(("id" = String, Path, description = "Dossier id or code")),
-                request_body(content = Object, description = $doc),
+                params(
+                    ("id" = String, Path, description = "Dossier id or code"),
+                    ("If-Match" = Option<String>, Header, description = "The dossier's current version, `\"<version>\"` (or send a `version` field in the body)"),
+                ),
+                request_body = $body,
                 responses(
                     (status = 200, description = "The dossier after the action", body = DossierView),
                     (status = 404, description = "No such dossier in reach", body = Problem, content_type = "application/problem+json"),
@@ -2044,55 +1647,41 @@ macro_rules! action_routes {
                 db: web::Data<Db>,
                 clock: web::Data<Clock>,
                 id: web::Path<String>,
-                body: web::Json<Value>,
+                body: Body<$body>,
             ) -> Result<HttpResponse, ApiError> {
-                let body = body.into_inner();
-                let action: Action = $action(&body)?;
-                act(request, principal, db, clock.now(), id.into_inner(), action, body, $apply, nothing_else).await
+                let Body { value, version, .. } = body;
+                act(request, principal, db, clock.now(), id.into_inner(), $command(value), version).await
             }
         )*
     };
 }
 
-fn fixed(action: Action) -> impl Fn(&Value) -> Result<Action, ApiError> {
-    move |_| Ok(action)
-}
-
-fn extend_action(body: &Value) -> Result<Action, ApiError> {
-    match body
-        .get("working_days")
-        .and_then(Value::as_u64)
-        .and_then(|d| u32::try_from(d).ok())
-    {
-        Some(working_days) => Ok(Action::ExtendVerification { working_days }),
-        None => Err(ApiError::Validation(vec![FieldError::new(
-            "working_days",
-            "must be a whole number of working days",
-        )])),
-    }
-}
-
-/// The action endpoints, one per lifecycle action.
+/// The action endpoints, one per lifecycle action; each body is the
+/// domain's command payload.
 // actix's route macro makes a public unit struct per handler; expanded inside
 // macro_rules, the lint no longer sees it as generated code.
 #[allow(missing_debug_implementations)]
 pub mod actions {
     use super::*;
+    use motcua_domain::dossier::{
+        Accept, Apologise, Complete, ExtendVerification, HandOver, Rate, RequestPayment,
+        RequestSupplement, ReturnResult, Stop, Supply, Withdraw,
+    };
 
     action_routes! {
-        accept: "/dossiers/{id}/accept" => fixed(Action::Accept), no_payload, "Accept a filed or completed dossier (clerk): the receipt is issued and the clock starts.";
-        request_supplement: "/dossiers/{id}/request-supplement" => fixed(Action::RequestSupplement), supplement_request, "Ask for more documents (Form 02): `{reason, items: [{requirement_code?, name, problem}]}`.";
-        supply: "/dossiers/{id}/supplement" => fixed(Action::Supplement), supplement, "The missing documents arrive (owner or clerk): `{documents: [...], note?}`.";
-        refuse: "/dossiers/{id}/refuse" => fixed(Action::Refuse), refusal, "Refuse at intake (Form 03): `{reason, legal_basis}`.";
-        hand_over: "/dossiers/{id}/handover" => fixed(Action::HandOver), handover, "Hand over to a step or unit (a control-slip row): `{to_step or to_agency_id, to_user_id?, note?}`.";
-        request_payment: "/dossiers/{id}/request-payment" => fixed(Action::RequestPayment), payment_request, "Ask the citizen to pay (officer): `{amount, reason}`; the clock pauses.";
-        extend_verification: "/dossiers/{id}/extend-verification" => extend_action, extension, "Extend for verification within the procedure's allowance: `{working_days, reason}`.";
-        apologise: "/dossiers/{id}/apology" => fixed(Action::Apologise), apology, "Apologise with a new appointment (Form 04; leader; once, at least one working day before the due time): `{reason, new_appointment_at}`.";
-        stop_processing: "/dossiers/{id}/stop" => fixed(Action::Stop), stop, "Stop processing with a notice (leader): `{reason}`.";
-        complete: "/dossiers/{id}/complete" => fixed(Action::Complete), completion, "Record the result: `{outcome: approved or denied, result_files, electronic_result, note?}`.";
-        return_result: "/dossiers/{id}/return" => fixed(Action::Return), returned, "Hand the result over (clerk): `{delivery: desk, post or online, tracking_number?}`.";
-        withdraw: "/dossiers/{id}/withdraw" => fixed(Action::Withdraw), withdrawal, "Withdraw the dossier (owner or clerk): `{reason}`.";
-        rate: "/dossiers/{id}/rating" => fixed(Action::Rate), rating, "Rate the service once, after the result (owner): `{overall, criteria?, comment?}`.";
+        accept: "/dossiers/{id}/accept" => Accept, Command::Accept, "Accept a filed or completed dossier (clerk): the receipt is issued and the clock starts.";
+        request_supplement: "/dossiers/{id}/request-supplement" => RequestSupplement, Command::RequestSupplement, "Ask for more documents (Form 02; clerk at intake, officer in processing).";
+        supply: "/dossiers/{id}/supplement" => Supply, Command::Supply, "The missing documents arrive (owner or clerk).";
+        refuse: "/dossiers/{id}/refuse" => Refuse, Command::Refuse, "Refuse at intake (Form 03; clerk).";
+        hand_over: "/dossiers/{id}/handover" => HandOver, Command::HandOver, "Hand over to a step or unit (a control-slip row): name `to_step` or `to_agency_id`.";
+        request_payment: "/dossiers/{id}/request-payment" => RequestPayment, Command::RequestPayment, "Ask the citizen to pay (officer); the clock pauses.";
+        extend_verification: "/dossiers/{id}/extend-verification" => ExtendVerification, Command::ExtendVerification, "Extend for verification within the procedure's allowance (officer or leader).";
+        apologise: "/dossiers/{id}/apology" => Apologise, Command::Apologise, "Apologise with a new appointment (Form 04; leader; once, at least one working day before the due time).";
+        stop_processing: "/dossiers/{id}/stop" => Stop, Command::Stop, "Stop processing with a notice (leader).";
+        complete: "/dossiers/{id}/complete" => Complete, Command::Complete, "Record the result (officer or leader); the clock stops.";
+        return_result: "/dossiers/{id}/return" => ReturnResult, Command::Return, "Hand the result over (clerk).";
+        withdraw: "/dossiers/{id}/withdraw" => Withdraw, Command::Withdraw, "Withdraw the dossier (owner or clerk).";
+        rate: "/dossiers/{id}/rating" => Rate, Command::Rate, "Rate the service once, after the result (owner).";
     }
 }
 
@@ -2176,99 +1765,54 @@ fn signature_matches(request: &HttpRequest, expected: &str) -> bool {
             == 0
 }
 
-/// A payment as sent: `{amount, method, reference}`.
-struct PaymentFields {
-    amount: i64,
-    reference: String,
-}
-
-fn payment_fields(body: &Value) -> Result<PaymentFields, ApiError> {
-    let mut fields = Fields::default();
-    let amount = amount(body, &mut fields);
-    let reference = body.get("reference").and_then(Value::as_str).unwrap_or("");
-    let reference = fields.check("reference", validate::text(reference, 100));
-    fields.finish()?;
-    match (amount, reference) {
-        (Some(amount), Some(reference)) => Ok(PaymentFields { amount, reference }),
-        _ => Err(ApiError::Internal("validated payment incomplete".into())),
+/// The scope a payment reference is unique in: the gateway's in the whole
+/// database, a desk's within the receiving agency.
+fn payment_scope(row: &DossierRow, principal: &Principal) -> String {
+    if principal.has_role(Role::PaymentGateway) {
+        motcua_persistence::payments::GATEWAY.to_owned()
+    } else {
+        row.receiving_agency_id.to_string()
     }
 }
 
-/// The fee due from the dossier in `row`'s state: what the latest payment
-/// request asked for while awaiting payment; otherwise (paid up front) the
-/// procedure's fixed fee for the dossier's channel. `None`: nothing is due
-/// that a payment could match (a fee set by formula must be requested first).
-fn fee_due(conn: &mut DbConnection, row: &DossierRow) -> Result<Option<i64>, ApiError> {
-    if row.state == State::AwaitingPayment.as_str() {
-        return Ok(records(&parse_details(row)?, "payment_request")
-            .last()
-            .and_then(|r| r["amount"].as_i64()));
+fn already_recorded(reference: &str) -> ApiError {
+    ApiError::Conflict {
+        code: "payment_already_recorded",
+        detail: format!("payment {reference} is already recorded"),
     }
-    let procedure = procedures::find(conn, row.procedure_id)?;
-    Ok(definition(&procedure)?
-        .fee
-        .fixed_amount(row.channel == "online")
-        .map(|fee| fee.amount()))
 }
 
-/// Records the payment row in the action's transaction, refusing a second
-/// payment of a fee already paid (409 `fee_already_paid`) and an amount that
-/// is not the fee due. The reference is unique in its scope (the gateway's
-/// in the whole database, a desk's within the receiving agency), so a replay
-/// on any dossier is 409 `payment_already_recorded`.
+/// 409 `payment_already_recorded` for a reference used before in its scope,
+/// so a gateway's retry of a callback that was recorded gets this answer
+/// whatever the dossier's state now.
+fn unused_reference(
+    conn: &mut DbConnection,
+    row: &DossierRow,
+    principal: &Principal,
+    reference: &str,
+) -> Result<(), ApiError> {
+    let scope = payment_scope(row, principal);
+    if motcua_persistence::payments::recorded(conn, &scope, reference.trim())? {
+        return Err(already_recorded(reference));
+    }
+    Ok(())
+}
+
+/// Records the payment's row in the action's transaction. The reference is
+/// unique in its scope in the database, so of two concurrent requests with
+/// one reference the second gets 409 `payment_already_recorded`.
 fn store_payment(
     conn: &mut DbConnection,
     row: &DossierRow,
     principal: &Principal,
-    body: &Value,
+    payment: &RecordPayment,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let payment = payment_fields(body)?;
-    let method = body["method"].as_str().unwrap_or_default();
-    let gateway = principal.has_role(Role::PaymentGateway);
-    if !gateway && !matches!(method, "cash" | "transfer") {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "method",
-            "must be cash or transfer (online payments come from the gateway's signed callback)",
-        )]));
-    }
-    let scope = if gateway {
-        motcua_persistence::payments::GATEWAY.to_owned()
-    } else {
-        row.receiving_agency_id.to_string()
-    };
-    let already_recorded = || ApiError::Conflict {
-        code: "payment_already_recorded",
-        detail: format!("payment {} is already recorded", payment.reference),
-    };
-    if motcua_persistence::payments::recorded(conn, &scope, &payment.reference)? {
-        return Err(already_recorded());
-    }
-    if row.state != State::AwaitingPayment.as_str()
-        && motcua_persistence::payments::count_for(conn, row.id)? > 0
-    {
-        return Err(ApiError::Conflict {
-            code: "fee_already_paid",
-            detail: "this dossier's fee is already paid; a further fee must be requested first"
-                .into(),
-        });
-    }
-    match fee_due(conn, row)? {
-        Some(fee) if fee == payment.amount => {}
-        due => {
-            return Err(ApiError::Conflict {
-                code: "payment_amount_mismatch",
-                detail: match due {
-                    Some(fee) => {
-                        format!("{} đồng paid where {fee} đồng are due", payment.amount)
-                    }
-                    None => "no fee is due that this payment could settle; an officer \
-                             requests the fee first"
-                        .into(),
-                },
-            });
-        }
-    }
+    let scope = payment_scope(row, principal);
+    let method = payment
+        .method
+        .map(|m| erased::AsStr::as_text(&m))
+        .unwrap_or_default();
     let recorded = motcua_persistence::payments::record(
         conn,
         &motcua_persistence::payments::NewPayment {
@@ -2276,14 +1820,14 @@ fn store_payment(
             scope: &scope,
             reference: &payment.reference,
             amount: payment.amount,
-            method,
+            method: &method,
             recorded_by: (!principal.user_id.0.is_nil()).then_some(principal.user_id),
         },
         now,
     );
     match recorded {
-        // Recorded by a concurrent request since the check above.
-        Err(DbError::Conflict(_)) => Err(already_recorded()),
+        // Recorded by a concurrent request since the check.
+        Err(DbError::Conflict(_)) => Err(already_recorded(&payment.reference)),
         other => Ok(other?),
     }
 }
@@ -2306,7 +1850,7 @@ fn store_payment(
         ("x-motcua-signature" = Option<String>, Header, description = "Gateway callbacks: hex HMAC-SHA256 of `<timestamp>\\n<dossier code>\\n<amount>\\n<reference>`"),
         ("x-motcua-timestamp" = Option<i64>, Header, description = "Gateway callbacks: Unix time"),
     ),
-    request_body(content = Object, description = "`{amount, method (cash or transfer; online for the gateway), reference, version?}`"),
+    request_body = RecordPayment,
     responses(
         (status = 200, description = "The dossier after the payment", body = DossierView),
         (status = 401, description = "No token, or a bad or stale signature", body = Problem, content_type = "application/problem+json"),
@@ -2324,36 +1868,39 @@ pub async fn record_payment(
     clock: web::Data<Clock>,
     secret: web::Data<PaymentSecret>,
     id: web::Path<String>,
-    raw: web::Bytes,
+    raw: web::Json<Box<serde_json::value::RawValue>>,
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now();
-    let mut body: Value = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
     if !request.headers().contains_key(SIGNATURE_HEADER) {
         use actix_web::FromRequest;
-        // Citizens, and staff without the clerk's role, are refused by the
-        // lifecycle (403) once the dossier is found in reach.
+        // Who asks comes first (401 before 422). Citizens, and staff without
+        // the clerk's role, are refused by the lifecycle (403) once the
+        // dossier is found in reach.
         let principal = Principal::extract(&request).await?;
+        let body = Body::<RecordPayment>::read(raw.into_inner())?;
+        let command = Command::RecordPayment(body.value);
         return act(
             request,
             principal,
             db,
             now,
             id.into_inner(),
-            Action::RecordPayment,
-            body,
-            payment,
-            store_payment,
+            command,
+            body.version,
         )
         .await;
     }
+    let Body {
+        value: mut payment,
+        version,
+        ..
+    } = Body::<RecordPayment>::read(raw.into_inner())?;
 
     // A gateway callback: verified against the dossier it names before anything else.
     let secret = secret.0.clone().ok_or_else(|| {
         invalid_signature("payment callbacks are not configured (MOTCUA_PAYMENT_SECRET)")
     })?;
     let timestamp = callback_timestamp(&request, now)?;
-    let fields = payment_fields(&body)?;
     let reference = id.into_inner();
     let reader = db.get_ref().clone();
     let found = web::block(move || {
@@ -2373,13 +1920,13 @@ pub async fn record_payment(
         secret.expose(),
         timestamp,
         &row.code,
-        fields.amount,
-        &fields.reference,
+        payment.amount,
+        &payment.reference,
     );
     if !signature_matches(&request, &expected) {
         return Err(invalid_signature("the signature does not match"));
     }
-    body["method"] = json!("online");
+    payment.method = Some(PaymentMethod::Online);
     let gateway = Principal {
         user_id: Id(uuid::Uuid::nil()),
         kind: AccountKind::Staff,
@@ -2389,13 +1936,9 @@ pub async fn record_payment(
     };
     // The gateway does not track versions: it acts on the current one, and
     // when another change lands in between (412), on the next one.
-    let tracks_version = body.get("version").is_some();
-    let mut version = row.version;
+    let mut current = row.version;
     let mut attempts = 0;
     let outcome = loop {
-        if !tracks_version {
-            body["version"] = json!(version);
-        }
         attempts += 1;
         let outcome = act(
             request.clone(),
@@ -2403,20 +1946,18 @@ pub async fn record_payment(
             db.clone(),
             now,
             row.id.to_string(),
-            Action::RecordPayment,
-            body.clone(),
-            payment,
-            store_payment,
+            Command::RecordPayment(payment.clone()),
+            version.or(Some(current)),
         )
         .await;
-        if tracks_version
+        if version.is_some()
             || attempts == 3
             || !matches!(outcome, Err(ApiError::PreconditionFailed { .. }))
         {
             break outcome;
         }
         let (reader, id) = (db.get_ref().clone(), row.id);
-        version = web::block(move || reader.run(|conn| dossiers::find(conn, id)))
+        current = web::block(move || reader.run(|conn| dossiers::find(conn, id)))
             .await?
             .map_err(ApiError::from)?
             .version;
@@ -2432,16 +1973,21 @@ pub async fn record_payment(
         let (reason, db) = (*code, db.get_ref().clone());
         let kept = web::block(move || {
             db.write(|conn| {
-                let expected_fee = fee_due(conn, &row).ok().flatten();
+                let procedure = procedures::find(conn, row.procedure_id)?;
+                let expected_fee = match (definition(&procedure), load(&row)) {
+                    (Ok(definition), Ok(dossier)) => dossier.fee_due(&definition),
+                    _ => None,
+                };
                 motcua_persistence::payments::reject(
                     conn,
                     row.id,
-                    &fields.reference,
-                    fields.amount,
+                    &payment.reference,
+                    payment.amount,
                     expected_fee,
                     reason,
                     now,
                 )
+                .map_err(ApiError::from)
             })
         })
         .await?;

@@ -18,7 +18,7 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::error::{ApiError, Problem};
 use crate::routes::catalogue::definition;
-use crate::routes::dossiers::{Details, live_clock, visible};
+use crate::routes::dossiers::{Particulars, live_clock, visible};
 
 /// `?format=html` for the printable page.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -85,10 +85,6 @@ fn when(at: Option<DateTime<Utc>>) -> String {
     at.map(instant_vi).unwrap_or_else(|| "—".into())
 }
 
-fn records<'a>(details: &'a Details, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-    details.records.iter().filter(move |r| r["kind"] == kind)
-}
-
 fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
@@ -97,11 +93,8 @@ fn text(value: &Value) -> String {
     }
 }
 
-fn at_of(value: &Value) -> Option<DateTime<Utc>> {
-    value["at"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
+fn optional(value: Option<&str>) -> String {
+    value.unwrap_or("—").to_owned()
 }
 
 /// Builds a form from the stored dossier, or `None` if the dossier has no such form (yet).
@@ -116,7 +109,7 @@ fn build(
     let Some((key, number, title)) = FORMS.iter().find(|(key, ..)| *key == form) else {
         return Ok(None);
     };
-    let details: Details = crate::routes::dossiers::parse_details(row)?;
+    let details: Particulars = crate::routes::dossiers::parse_details(row)?;
     let definition = definition(procedure)?;
     let clock = live_clock(calendar, row, &definition, now)?;
     let received = row
@@ -198,21 +191,21 @@ fn build(
             );
         }
         "supplement_request" => {
-            let Some(request) = records(&details, "supplement_request").last() else {
+            let Some((record, request)) = details.last_supplement_request() else {
                 return Ok(None);
             };
-            push(&mut fields, "Lý do", text(&request["reason"]));
-            push(&mut fields, "Ngày yêu cầu", when(at_of(request)));
+            push(&mut fields, "Lý do", request.reason.clone());
+            push(&mut fields, "Ngày yêu cầu", when(Some(record.at)));
             tables.push(json!({"title": "Nội dung cần bổ sung, hoàn thiện", "columns": ["Giấy tờ", "Nội dung"],
-                "rows": request["items"].as_array().into_iter().flatten().map(|i| json!([text(&i["name"]), text(&i["problem"])])).collect::<Vec<_>>()}));
+                "rows": request.items.iter().map(|i| json!([i.name, i.problem])).collect::<Vec<_>>()}));
         }
         "refusal" => {
-            let Some(refusal) = records(&details, "refusal").last() else {
+            let Some((record, refusal)) = details.last_refusal() else {
                 return Ok(None);
             };
-            push(&mut fields, "Căn cứ pháp lý", text(&refusal["legal_basis"]));
-            push(&mut fields, "Lý do từ chối", text(&refusal["reason"]));
-            push(&mut fields, "Ngày từ chối", when(at_of(refusal)));
+            push(&mut fields, "Căn cứ pháp lý", refusal.legal_basis.clone());
+            push(&mut fields, "Lý do từ chối", refusal.reason.clone());
+            push(&mut fields, "Ngày từ chối", when(Some(record.at)));
         }
         "apology" => {
             let Some(apology) = &details.apology else {
@@ -228,24 +221,24 @@ fn build(
                 "Hẹn trả kết quả theo quy định",
                 when(clock.as_ref().map(|c| c.due_at)),
             );
-            push(&mut fields, "Lý do chậm", text(&apology["reason"]));
+            push(&mut fields, "Lý do chậm", apology.reason.clone());
             push(
                 &mut fields,
                 "Xin lỗi ông/bà",
                 "Cơ quan giải quyết xin lỗi ông/bà vì hồ sơ bị chậm trả kết quả.".into(),
             );
-            let new = apology["new_appointment_at"]
-                .as_str()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc));
-            push(&mut fields, "Hẹn lại ngày trả kết quả", when(new));
+            push(
+                &mut fields,
+                "Hẹn lại ngày trả kết quả",
+                when(Some(apology.new_appointment_at)),
+            );
         }
         "stop_notice" => {
-            let Some(stop) = records(&details, "stop").last() else {
+            let Some((record, stop)) = details.last_stop() else {
                 return Ok(None);
             };
-            push(&mut fields, "Lý do dừng giải quyết", text(&stop["reason"]));
-            push(&mut fields, "Ngày dừng", when(at_of(stop)));
+            push(&mut fields, "Lý do dừng giải quyết", stop.reason.clone());
+            push(&mut fields, "Ngày dừng", when(Some(record.at)));
         }
         _ => {
             let clock = match &clock {
@@ -255,13 +248,11 @@ fn build(
             push(&mut fields, "Hẹn trả kết quả", when(Some(clock.due_at)));
             let ledger: Vec<ClockEvent> =
                 serde_json::from_str(&row.clock_events).unwrap_or_default();
-            let handovers: Vec<&Value> = records(&details, "handover").collect();
+            let handovers: Vec<_> = details.handovers().collect();
             let mut rows = Vec::new();
-            for (i, handover) in handovers.iter().enumerate() {
-                let Some(started) = at_of(handover) else {
-                    continue;
-                };
-                let step = text(&handover["to_step"]);
+            for (i, (record, handover)) in handovers.iter().enumerate() {
+                let started = record.at;
+                let step = optional(handover.to_step.as_deref());
                 let hours = definition
                     .steps
                     .iter()
@@ -269,7 +260,7 @@ fn build(
                     .map(|s| s.hours);
                 let finished = handovers
                     .get(i + 1)
-                    .and_then(|h| at_of(h))
+                    .map(|(next, _)| next.at)
                     .or(row.finished_at.map(|f| f.and_utc()));
                 let (due, result) = match hours {
                     Some(hours) => {
@@ -297,12 +288,12 @@ fn build(
                     None => ("—".into(), "—".into()),
                 };
                 rows.push(json!([
-                    text(&handover["by"]),
+                    optional(record.by.map(|by| by.to_string()).as_deref()),
                     step,
                     when(Some(started)),
                     due,
                     result,
-                    text(&handover["note"])
+                    optional(handover.note.as_deref())
                 ]));
             }
             tables.push(json!({"title": "Quá trình giải quyết", "columns": ["Bên giao", "Bên nhận", "Thời gian giao nhận", "Hạn xử lý", "Kết quả", "Ghi chú"], "rows": rows}));
