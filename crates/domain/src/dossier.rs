@@ -392,6 +392,33 @@ impl Command {
         }
     }
 
+    /// The command an event of the history records: its action's name and
+    /// its payload as [`Command::payload`] wrote it.
+    pub fn from_stored(action: &str, payload: &str) -> Result<Command, serde_json::Error> {
+        use serde_json::from_str as read;
+        Ok(match action {
+            "accept" => Command::Accept(read(payload)?),
+            "request_supplement" => Command::RequestSupplement(read(payload)?),
+            "supplement" => Command::Supply(read(payload)?),
+            "refuse" => Command::Refuse(read(payload)?),
+            "hand_over" => Command::HandOver(read(payload)?),
+            "request_payment" => Command::RequestPayment(read(payload)?),
+            "record_payment" => Command::RecordPayment(read(payload)?),
+            "extend_verification" => Command::ExtendVerification(read(payload)?),
+            "apologise" => Command::Apologise(read(payload)?),
+            "stop" => Command::Stop(read(payload)?),
+            "complete" => Command::Complete(read(payload)?),
+            "return" => Command::Return(read(payload)?),
+            "withdraw" => Command::Withdraw(read(payload)?),
+            "rate" => Command::Rate(read(payload)?),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "`{other}` is not a command"
+                )));
+            }
+        })
+    }
+
     /// The payload as JSON text, as the event keeps it.
     pub fn payload(&self) -> String {
         let value = match self {
@@ -708,12 +735,83 @@ pub struct Event {
     pub at: DateTime<Utc>,
     /// Who.
     pub actor: Actor,
-    /// The state before.
-    pub from: State,
+    /// The state before (none: the dossier began).
+    pub from: Option<State>,
     /// The state after.
     pub to: State,
-    /// The command, payload included.
-    pub command: Command,
+    /// What happened.
+    pub what: Happening,
+}
+
+/// How a dossier begins, or what was done to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happening {
+    /// It began.
+    Opened(Opening),
+    /// A command.
+    Command(Command),
+}
+
+impl Event {
+    /// The action's name in the history (`file_online`, `intake_accept`,
+    /// `request_supplement`, …).
+    pub fn action(&self) -> &'static str {
+        match &self.what {
+            Happening::Opened(Opening::Online) => "file_online",
+            Happening::Opened(Opening::Desk { decision, .. }) => match decision {
+                IntakeDecision::Accept => "intake_accept",
+                IntakeDecision::RequestSupplement(_) => "intake_request_supplement",
+                IntakeDecision::Refuse(_) => "intake_refuse",
+            },
+            Happening::Command(command) => command.action().name(),
+        }
+    }
+
+    /// The payload as JSON text: a command's, or how the dossier arrived.
+    pub fn payload(&self) -> String {
+        match &self.what {
+            Happening::Opened(Opening::Online) => r#"{"channel":"online"}"#.into(),
+            Happening::Opened(Opening::Desk { channel, .. }) => {
+                format!(r#"{{"channel":"{}"}}"#, channel.as_str())
+            }
+            Happening::Command(command) => command.payload(),
+        }
+    }
+
+    /// The command, if the event is one.
+    pub fn command(&self) -> Option<&Command> {
+        match &self.what {
+            Happening::Command(command) => Some(command),
+            Happening::Opened(_) => None,
+        }
+    }
+}
+
+/// How a dossier arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// Filed online by its citizen: it waits for the desk.
+    Online,
+    /// Handed in at the desk or sent by post, with the clerk's decision.
+    Desk {
+        /// `direct` or `postal`.
+        channel: Channel,
+        /// What the clerk decided.
+        decision: IntakeDecision,
+    },
+}
+
+/// The clerk's decision on a dossier received at the desk or by post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IntakeDecision {
+    /// Complete: receipt issued, the clock starts now.
+    Accept,
+    /// Incomplete: Form 02.
+    RequestSupplement(RequestSupplement),
+    /// Refused: Form 03.
+    Refuse(Refuse),
 }
 
 /// A command's result: the event and the dossier after it, with its clock.
@@ -806,6 +904,115 @@ pub fn check_text(value: &str, max: usize) -> Result<(), String> {
 }
 
 impl Dossier {
+    /// A new dossier as it arrives at `context.at`: filed online by its
+    /// citizen (it waits for the desk), or received by a clerk at the desk
+    /// or by post and at once accepted (the clock starts), returned for a
+    /// supplement (Form 02) or refused (Form 03).
+    pub fn open(
+        opening: Opening,
+        particulars: Particulars,
+        result_delivery: Delivery,
+        actor: Actor,
+        context: &Context<'_>,
+    ) -> Result<Handled, Rejection> {
+        let now = context.at;
+        let (role, channel) = match &opening {
+            Opening::Online => (Role::Citizen, Channel::Online),
+            Opening::Desk { channel, .. } => (Role::Clerk, *channel),
+        };
+        if actor.role != role {
+            return Err(Refusal::WrongRole {
+                action: "file",
+                role: actor.role,
+            }
+            .into());
+        }
+        let mut dossier = Dossier {
+            state: State::Submitted,
+            channel,
+            result_delivery,
+            submitted_at: None,
+            acknowledged_at: None,
+            received_at: None,
+            accepted_at: None,
+            due_at: None,
+            finished_at: None,
+            outcome: None,
+            ledger: Vec::new(),
+            particulars,
+        };
+        let stamp = |entry: Entry| Record {
+            entry,
+            at: now,
+            by: actor.id,
+            role: Some(actor.role),
+        };
+        let mut problems = Problems::default();
+        let opening = match opening {
+            Opening::Online => {
+                dossier.submitted_at = Some(now);
+                Opening::Online
+            }
+            Opening::Desk { channel, decision } => {
+                if channel == Channel::Online {
+                    problems.add("channel", "must be direct or postal");
+                }
+                let decision = match decision {
+                    IntakeDecision::Accept => {
+                        dossier.state = State::Accepted;
+                        dossier.received_at = Some(now);
+                        dossier.accepted_at = Some(now);
+                        IntakeDecision::Accept
+                    }
+                    IntakeDecision::RequestSupplement(request) => {
+                        let request = RequestSupplement {
+                            reason: problems.text("decision.reason", &request.reason, MAX_TEXT),
+                            items: request.items,
+                        };
+                        dossier.state = State::IntakeSupplement;
+                        dossier
+                            .particulars
+                            .records
+                            .push(stamp(Entry::SupplementRequest(request.clone())));
+                        IntakeDecision::RequestSupplement(request)
+                    }
+                    IntakeDecision::Refuse(refusal) => {
+                        let refusal = Refuse {
+                            reason: problems.text("decision.reason", &refusal.reason, MAX_TEXT),
+                            legal_basis: problems.text(
+                                "decision.legal_basis",
+                                &refusal.legal_basis,
+                                MAX_TEXT,
+                            ),
+                        };
+                        dossier.state = State::Refused;
+                        dossier.finished_at = Some(now);
+                        dossier
+                            .particulars
+                            .records
+                            .push(stamp(Entry::Refusal(refusal.clone())));
+                        IntakeDecision::Refuse(refusal)
+                    }
+                };
+                Opening::Desk { channel, decision }
+            }
+        };
+        problems.finish()?;
+        let clock = dossier.clock(context.procedure, context.calendar, now)?;
+        dossier.due_at = clock.as_ref().map(|c| c.due_at);
+        Ok(Handled {
+            event: Event {
+                at: now,
+                actor,
+                from: None,
+                to: dossier.state,
+                what: Happening::Opened(opening),
+            },
+            dossier,
+            clock,
+        })
+    }
+
     /// The legal clock as of `at` (none before the clock starts).
     pub fn clock(
         &self,
@@ -976,9 +1183,9 @@ impl Dossier {
             event: Event {
                 at: now,
                 actor,
-                from: self.state,
+                from: Some(self.state),
                 to: decision.to,
-                command,
+                what: Happening::Command(command),
             },
             dossier: next,
             clock,

@@ -148,7 +148,7 @@ fn accepting_an_online_filing_starts_the_clock_at_the_portal_receipt() {
     assert_eq!(show(dossier.due_at), "2026-11-05 09:00");
     assert_eq!(
         (done.event.from, done.event.to, done.event.actor),
-        (State::Submitted, State::Accepted, CLERK)
+        (Some(State::Submitted), State::Accepted, CLERK)
     );
 }
 
@@ -412,16 +412,11 @@ fn a_payment_must_settle_the_fee_due_once() {
         "2026-11-03 10:00",
     );
     assert_eq!(paid.dossier.state, State::InProcessing);
-    let Command::RecordPayment(recorded) = &paid.event.command else {
+    let Some(Command::RecordPayment(recorded)) = paid.event.command() else {
         panic!("not a payment event");
     };
     assert_eq!(recorded.method, Some(PaymentMethod::Online));
-    assert!(
-        paid.event
-            .command
-            .payload()
-            .contains("\"method\":\"online\"")
-    );
+    assert!(paid.event.payload().contains("\"method\":\"online\""));
 
     // Paid: no second payment until another fee is requested.
     let twice = try_run(
@@ -626,4 +621,138 @@ fn records_written_before_the_types_still_read() {
     let written = serde_json::to_string(&particulars).unwrap_or_else(|e| panic!("{e}"));
     let reread: Particulars = serde_json::from_str(&written).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reread, particulars);
+}
+
+#[test]
+fn a_desk_intake_opens_the_dossier_as_the_clerk_decides() {
+    let (procedure, calendar) = (procedure(), calendar());
+    let context = Context {
+        procedure: &procedure,
+        calendar: &calendar,
+        at: vn("2026-11-02 09:00"),
+    };
+    let open = |decision: IntakeDecision, actor: Actor| {
+        Dossier::open(
+            Opening::Desk {
+                channel: Channel::Direct,
+                decision,
+            },
+            Particulars::default(),
+            Delivery::Desk,
+            actor,
+            &context,
+        )
+    };
+    let accepted = open(IntakeDecision::Accept, CLERK).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(accepted.dossier.state, State::Accepted);
+    assert_eq!(show(accepted.dossier.received_at), "2026-11-02 09:00");
+    assert_eq!(show(accepted.dossier.due_at), "2026-11-05 09:00");
+    assert_eq!(
+        (accepted.event.action(), accepted.event.from),
+        ("intake_accept", None)
+    );
+
+    let refused = open(
+        IntakeDecision::Refuse(Refuse {
+            reason: "Sai thẩm quyền".into(),
+            legal_basis: "Điều 9".into(),
+        }),
+        CLERK,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(refused.dossier.state, State::Refused);
+    assert_eq!(show(refused.dossier.finished_at), "2026-11-02 09:00");
+    assert_eq!(
+        refused.dossier.received_at, None,
+        "a refused dossier has no clock"
+    );
+    assert!(refused.dossier.particulars.last_refusal().is_some());
+
+    let by_citizen = open(IntakeDecision::Accept, CITIZEN)
+        .map(|_| ())
+        .map_err(refusal);
+    assert!(matches!(by_citizen, Err(Refusal::WrongRole { .. })));
+}
+
+#[test]
+fn every_event_reads_back_as_the_command_it_records() {
+    // One dossier's whole life; each event's stored form gives its command back.
+    let mut dossier = accepted();
+    let steps = [
+        (
+            Command::HandOver(HandOver {
+                to_step: Some("Thẩm định".into()),
+                ..HandOver::default()
+            }),
+            CLERK,
+            "2026-11-02 15:00",
+        ),
+        (
+            Command::RequestPayment(RequestPayment {
+                amount: 15_000,
+                reason: "Phí".into(),
+            }),
+            OFFICER,
+            "2026-11-03 08:00",
+        ),
+        (
+            Command::RecordPayment(RecordPayment {
+                amount: 15_000,
+                method: None,
+                reference: "GW-1".into(),
+                note: None,
+            }),
+            GATEWAY,
+            "2026-11-03 09:00",
+        ),
+        (
+            Command::ExtendVerification(ExtendVerification {
+                working_days: 1,
+                reason: "Xác minh".into(),
+            }),
+            OFFICER,
+            "2026-11-03 10:00",
+        ),
+        (
+            Command::Complete(Complete {
+                outcome: Verdict::Approved,
+                result_files: vec!["f".into()],
+                electronic_result: true,
+                note: Some("xong".into()),
+            }),
+            OFFICER,
+            "2026-11-04 10:00",
+        ),
+        (
+            Command::Return(ReturnResult {
+                delivery: Delivery::Online,
+                tracking_number: None,
+            }),
+            CLERK,
+            "2026-11-04 11:00",
+        ),
+        (
+            Command::Rate(Rate {
+                overall: Satisfaction::VerySatisfied,
+                criteria: [("thai_do".to_owned(), Satisfaction::Satisfied)].into(),
+                comment: None,
+            }),
+            CITIZEN,
+            "2026-11-04 12:00",
+        ),
+    ];
+    for (command, actor, at) in steps {
+        let handled = run(&dossier, command, actor, at);
+        let recorded = handled
+            .event
+            .command()
+            .cloned()
+            .unwrap_or_else(|| panic!("no command"));
+        let reread = Command::from_stored(handled.event.action(), &handled.event.payload())
+            .unwrap_or_else(|e| panic!("{}: {e}", handled.event.action()));
+        assert_eq!(reread, recorded);
+        dossier = handled.dossier;
+    }
+    assert_eq!(dossier.state, State::Returned);
+    assert!(Command::from_stored("file_online", "{}").is_err());
 }

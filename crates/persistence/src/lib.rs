@@ -21,6 +21,7 @@ pub mod refresh_tokens;
 #[rustfmt::skip] // generated from the migrations; see testing::schema
 pub mod schema;
 pub mod sql_types;
+pub mod stored;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod users;

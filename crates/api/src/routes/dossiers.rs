@@ -15,18 +15,17 @@ use motcua_domain::clock::{DeadlineState, Outcome};
 use motcua_domain::codes::{AgencyIdentifier, DossierCode};
 use motcua_domain::contact::PhoneNumber;
 use motcua_domain::dossier::{
-    Actor, ApologyRecord, Channel, Command, Context, Dossier, Entry, Event, MissingItem,
-    PaymentMethod, RatingRecord, Record, RecordPayment, Refuse, Rejection, RequestSupplement,
-    files_of,
+    Actor, ApologyRecord, Channel, Command, Context, Dossier, Event, Happening, IntakeDecision,
+    Opening, PaymentMethod, RatingRecord, Record, RecordPayment, Refuse, Rejection, files_of,
 };
 use motcua_domain::explain::Step;
 use motcua_domain::lifecycle::{Action, Refusal, Role, State};
 use motcua_domain::personal_id::PersonalId;
 use motcua_domain::procedure::{Delivery, ProcedureDefinition};
 use motcua_domain::time::to_local;
-use motcua_persistence::dossiers::{self, DossierChanges, DossierRow, NewDossier, NewEvent};
+use motcua_persistence::dossiers::{self, DossierRow, NewEvent};
 use motcua_persistence::procedures::{self, ProcedureRow};
-use motcua_persistence::sql_types::to_db_time;
+use motcua_persistence::stored::{self, Placement, Unreadable};
 use motcua_persistence::{Db, DbConnection, DbError, Id, agencies};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -60,13 +59,17 @@ pub fn unreadable(code: &str, part: &str, error: impl std::fmt::Display) -> ApiE
     }
 }
 
+fn unreadable_part(code: &str) -> impl Fn(Unreadable) -> ApiError + '_ {
+    move |e| unreadable(code, e.part, e.error)
+}
+
 /// The dossier's stored record (applicant, documents, side records).
 pub fn parse_details(row: &DossierRow) -> Result<Particulars, ApiError> {
-    serde_json::from_str(&row.details).map_err(|e| unreadable(&row.code, "record", e))
+    stored::particulars(row).map_err(unreadable_part(&row.code))
 }
 
 fn parse_ledger(row: &DossierRow) -> Result<Vec<ClockEvent>, ApiError> {
-    serde_json::from_str(&row.clock_events).map_err(|e| unreadable(&row.code, "legal clock", e))
+    stored::ledger(row).map_err(unreadable_part(&row.code))
 }
 
 fn utc(value: NaiveDateTime) -> DateTime<Utc> {
@@ -74,66 +77,12 @@ fn utc(value: NaiveDateTime) -> DateTime<Utc> {
 }
 
 fn state_of(row: &DossierRow) -> Result<State, ApiError> {
-    text_enum(&row.state).map_err(|e| unreadable(&row.code, "state", e))
-}
-
-/// A snake_case enum from its stored text.
-fn text_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
-    serde_json::from_value(Value::String(text.to_owned()))
+    stored::from_text(&row.state).map_err(|e| unreadable(&row.code, "state", e))
 }
 
 /// The stored dossier as the domain's aggregate.
 pub fn load(row: &DossierRow) -> Result<Dossier, ApiError> {
-    let column = |part: &'static str| move |e| unreadable(&row.code, part, e);
-    Ok(Dossier {
-        state: state_of(row)?,
-        channel: text_enum(&row.channel).map_err(column("channel"))?,
-        result_delivery: text_enum(&row.result_delivery).map_err(column("result delivery"))?,
-        submitted_at: row.submitted_at.map(utc),
-        acknowledged_at: row.acknowledged_at.map(utc),
-        received_at: row.received_at.map(utc),
-        accepted_at: row.accepted_at.map(utc),
-        due_at: row.due_at.map(utc),
-        finished_at: row.finished_at.map(utc),
-        outcome: row
-            .outcome
-            .as_deref()
-            .map(text_enum)
-            .transpose()
-            .map_err(column("outcome"))?,
-        ledger: parse_ledger(row)?,
-        particulars: parse_details(row)?,
-    })
-}
-
-/// The columns a change of `dossier` writes.
-fn changes_of(dossier: &Dossier) -> Result<DossierChanges, ApiError> {
-    let json = |e: serde_json::Error| ApiError::Internal(e.to_string());
-    Ok(DossierChanges {
-        state: dossier.state.as_str().into(),
-        details: serde_json::to_string(&dossier.particulars).map_err(json)?,
-        acknowledged_at: dossier.acknowledged_at.map(to_db_time),
-        received_at: dossier.received_at.map(to_db_time),
-        due_at: dossier.due_at.map(to_db_time),
-        clock_events: serde_json::to_string(&dossier.ledger).map_err(json)?,
-        finished_at: dossier.finished_at.map(to_db_time),
-        outcome: dossier.outcome.map(|o| erased::AsStr::as_text(&o)),
-        result_delivery: delivery_text(dossier.result_delivery),
-        accepted_at: dossier.accepted_at.map(to_db_time),
-    })
-}
-
-/// The history's record of `event`.
-fn event_of(event: &Event) -> NewEvent {
-    NewEvent {
-        at: event.at,
-        actor_id: event.actor.id.map(Id),
-        actor_role: event.actor.role.as_str().into(),
-        action: event.command.action().name().into(),
-        state_before: Some(event.from.as_str().into()),
-        state_after: event.to.as_str().into(),
-        payload: event.command.payload(),
-    }
+    stored::aggregate(row).map_err(unreadable_part(&row.code))
 }
 
 // ---------------------------------------------------------------- views
@@ -176,21 +125,6 @@ impl From<&LegalClock> for ClockView {
             paused: clock.is_paused,
             outcome: clock.outcome(),
             provisional_years: clock.provisional_years.clone(),
-        }
-    }
-}
-
-mod erased {
-    /// snake_case text of a serde enum.
-    pub trait AsStr {
-        fn as_text(&self) -> String;
-    }
-    impl<T: serde::Serialize> AsStr for T {
-        fn as_text(&self) -> String {
-            serde_json::to_value(self)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
         }
     }
 }
@@ -267,14 +201,15 @@ fn view(
         status: state,
         portal_status: state.portal_code(),
         version: row.version,
-        channel: text_enum(&row.channel).map_err(column("channel"))?,
+        channel: stored::from_text(&row.channel).map_err(column("channel"))?,
         procedure_code: procedure.code.clone(),
         procedure_version: procedure.version,
         procedure_name: procedure.name.clone(),
         agency_id: row.receiving_agency_id.to_string(),
         applicant: particulars.applicant,
         documents: particulars.documents,
-        result_delivery: text_enum(&row.result_delivery).map_err(column("result delivery"))?,
+        result_delivery: stored::from_text(&row.result_delivery)
+            .map_err(column("result delivery"))?,
         submitted_at: row.submitted_at.map(utc),
         ack_due_at: row.ack_due_at.map(utc),
         acknowledged_at: row.acknowledged_at.map(utc),
@@ -404,28 +339,6 @@ pub struct Intake {
     pub decision: IntakeDecision,
 }
 
-/// The clerk's decision at intake.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum IntakeDecision {
-    /// Complete: receipt issued, the clock starts now.
-    Accept,
-    /// Incomplete: Form 02.
-    RequestSupplement {
-        /// Why.
-        reason: String,
-        /// What to add or correct.
-        items: Vec<MissingItem>,
-    },
-    /// Refused: Form 03.
-    Refuse {
-        /// Why.
-        reason: String,
-        /// The legal basis.
-        legal_basis: String,
-    },
-}
-
 /// Validated applicant, documents and delivery against a procedure version.
 struct Checked {
     applicant: Applicant,
@@ -508,10 +421,6 @@ fn check_filing(
         delivery: delivery?,
         missing_mandatory,
     })
-}
-
-fn delivery_text(delivery: Delivery) -> String {
-    erased::AsStr::as_text(&delivery)
 }
 
 /// The procedure version in force today, or a 422 on `procedure_code`.
@@ -677,7 +586,11 @@ pub async fn file_online(
                 && let Some((stored, dossier)) = dossiers::idempotent(conn, owner, key)?
             {
                 if stored != hash {
-                    return Err(ApiError::Validation(vec![FieldError::new("Idempotency-Key", "was already used with another request body")]).into());
+                    return Err(ApiError::Validation(vec![FieldError::new(
+                        "Idempotency-Key",
+                        "was already used with another request body",
+                    )])
+                    .into());
                 }
                 let row = dossiers::find(conn, dossier)?;
                 return Ok((receipt_of(conn, &row)?, false));
@@ -688,7 +601,12 @@ pub async fn file_online(
             if online_kind == "none" {
                 fields.error("procedure_code", "this procedure cannot be filed online");
             }
-            let agency = match filing.agency_id.parse::<Id>().ok().map(|id| agencies::find(conn, id)) {
+            let agency = match filing
+                .agency_id
+                .parse::<Id>()
+                .ok()
+                .map(|id| agencies::find(conn, id))
+            {
                 Some(Ok(agency)) => Some(agency),
                 Some(Err(DbError::NotFound)) | None => {
                     fields.error("agency_id", "no such agency");
@@ -696,10 +614,21 @@ pub async fn file_online(
                 }
                 Some(Err(other)) => return Err(other.into()),
             };
-            let checked = check_filing(now, &mut fields, &definition, &filing.applicant, &filing.documents, filing.result_delivery, filing.postal_address.as_deref());
+            let checked = check_filing(
+                now,
+                &mut fields,
+                &definition,
+                &filing.applicant,
+                &filing.documents,
+                filing.result_delivery,
+                filing.postal_address.as_deref(),
+            );
             for (i, document) in filing.documents.iter().enumerate() {
                 if document.file_id.is_none() {
-                    fields.error(&format!("documents[{i}].file_id"), "an online filing attaches each document as an uploaded file");
+                    fields.error(
+                        &format!("documents[{i}].file_id"),
+                        "an online filing attaches each document as an uploaded file",
+                    );
                 }
             }
             let files = match attachable(conn, &filer, &files_of(&filing.documents)) {
@@ -714,7 +643,10 @@ pub async fn file_online(
             };
             if let Some(checked) = &checked {
                 for code in &checked.missing_mandatory {
-                    fields.error("documents", format!("the mandatory document `{code}` is missing"));
+                    fields.error(
+                        "documents",
+                        format!("the mandatory document `{code}` is missing"),
+                    );
                 }
             }
             fields.finish()?;
@@ -724,50 +656,43 @@ pub async fn file_online(
 
             let code = next_code(conn, &agency, now)?;
             let calendar = crate::calendars::calendar_for(conn, &agency)?;
-            let ack_due = acknowledgement_due(&calendar, now).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let details = Particulars {
-                applicant: Some(checked.applicant.clone()),
+            let ack_due = acknowledgement_due(&calendar, now)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let particulars = Particulars {
+                applicant: Some(checked.applicant),
                 documents: checked.documents,
                 postal_address: filing.postal_address.clone(),
-                online_kind: text_enum(&online_kind).ok(),
+                online_kind: stored::from_text(&online_kind).ok(),
                 ..Particulars::default()
             };
-            let new = NewDossier {
+            let citizen = Actor {
+                id: Some(owner.0),
+                role: Role::Citizen,
+            };
+            let context = Context {
+                procedure: &definition,
+                calendar: &calendar,
+                at: now,
+            };
+            let opened = Dossier::open(
+                Opening::Online,
+                particulars,
+                checked.delivery,
+                citizen,
+                &context,
+            )
+            .map_err(rejected)?;
+            let place = Placement {
                 id: Id::new(),
                 code,
-                receiving_agency_id: agency.id,
+                agency_id: agency.id,
                 procedure_id: procedure.id,
                 owner_id: Some(owner),
-                channel: Channel::Online.as_str().into(),
-                state: State::Submitted.as_str().into(),
-                version: 1,
-                applicant_name: checked.applicant.full_name.clone(),
-                applicant_phone: checked.applicant.phone.clone(),
-                details: serde_json::to_string(&details).unwrap_or_default(),
-                result_delivery: delivery_text(checked.delivery),
-                submitted_at: Some(to_db_time(now)),
-                ack_due_at: Some(to_db_time(ack_due)),
-                acknowledged_at: None,
-                received_at: None,
-                due_at: None,
-                clock_events: "[]".into(),
-                finished_at: None,
-                outcome: None,
-                created_at: to_db_time(now),
-                updated_at: to_db_time(now),
-                accepted_at: None,
-                history_head: String::new(),
-                history_events: 0,
+                ack_due_at: Some(ack_due),
+                created_at: now,
             };
-            let event = NewEvent {
-                at: now,
-                actor_id: Some(owner),
-                actor_role: Role::Citizen.as_str().into(),
-                action: "file_online".into(),
-                state_before: None,
-                state_after: State::Submitted.as_str().into(),
-                payload: json!({"procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
-            };
+            let new = stored::new_row(place, &opened.dossier, 1)?;
+            let event = opening_event(&opened.event, &procedure);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
@@ -783,6 +708,23 @@ pub async fn file_online(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", receipt.id)))
         .json(receipt))
+}
+
+/// The history's record of a dossier's arrival, naming the procedure
+/// version it was received under.
+fn opening_event(event: &Event, procedure: &ProcedureRow) -> NewEvent {
+    let channel = match &event.what {
+        Happening::Opened(Opening::Desk { channel, .. }) => *channel,
+        _ => Channel::Online,
+    };
+    let mut record = stored::event(event);
+    record.payload = json!({
+        "channel": channel.as_str(),
+        "procedure_code": procedure.code,
+        "procedure_version": procedure.version,
+    })
+    .to_string();
+    record
 }
 
 fn receipt_of(conn: &mut DbConnection, row: &DossierRow) -> Result<FilingReceipt, DbError> {
@@ -836,25 +778,11 @@ pub async fn intake(
             }
             let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, intake.result_delivery, intake.postal_address.as_deref());
             let files = attachable(conn, &clerk, &files_of(&intake.documents))?;
-            let (state, record) = match &intake.decision {
-                IntakeDecision::Accept => {
-                    if let Some(checked) = &checked {
-                        for code in &checked.missing_mandatory {
-                            fields.error("documents", format!("the mandatory document `{code}` is missing: request a supplement instead"));
-                        }
-                    }
-                    (State::Accepted, None)
+            if let (IntakeDecision::Accept, Some(checked)) = (&intake.decision, &checked) {
+                for code in &checked.missing_mandatory {
+                    fields.error("documents", format!("the mandatory document `{code}` is missing: request a supplement instead"));
                 }
-                IntakeDecision::RequestSupplement { reason, items } => {
-                    let reason = fields.check("decision.reason", validate::text(reason, 2000));
-                    (State::IntakeSupplement, reason.map(|reason| Entry::SupplementRequest(RequestSupplement { reason, items: items.clone() })))
-                }
-                IntakeDecision::Refuse { reason, legal_basis } => {
-                    let reason = fields.check("decision.reason", validate::text(reason, 2000));
-                    let legal_basis = fields.check("decision.legal_basis", validate::text(legal_basis, 2000));
-                    (State::Refused, reason.zip(legal_basis).map(|(reason, legal_basis)| Entry::Refusal(Refuse { reason, legal_basis })))
-                }
-            };
+            }
             fields.finish()?;
             let Some(checked) = checked else {
                 return Err(ApiError::Internal("validated intake incomplete".into()).into());
@@ -862,55 +790,19 @@ pub async fn intake(
             let agency = agencies::find(conn, agency_id)?;
             let calendar = crate::calendars::calendar_for(conn, &agency)?;
             let code = next_code(conn, &agency, now)?;
-            let mut details = Particulars {
-                applicant: Some(checked.applicant.clone()),
+            let particulars = Particulars {
+                applicant: Some(checked.applicant),
                 documents: checked.documents,
                 postal_address: intake.postal_address.clone(),
                 ..Particulars::default()
             };
-            details.records.extend(record.map(|entry| Record { entry, at: now, by: Some(actor.0), role: Some(Role::Clerk) }));
-            let (received_at, due_at) = if state == State::Accepted {
-                let (_, due) = clock::due_time(&calendar, definition.time_limit, now).map_err(|e| ApiError::Internal(e.to_string()))?;
-                (Some(to_db_time(now)), Some(to_db_time(due)))
-            } else {
-                (None, None)
-            };
-            let new = NewDossier {
-                id: Id::new(),
-                code,
-                receiving_agency_id: agency.id,
-                procedure_id: procedure.id,
-                owner_id: None,
-                channel: intake.channel.as_str().into(),
-                state: state.as_str().into(),
-                version: 1,
-                applicant_name: checked.applicant.full_name.clone(),
-                applicant_phone: checked.applicant.phone.clone(),
-                details: serde_json::to_string(&details).unwrap_or_default(),
-                result_delivery: delivery_text(checked.delivery),
-                submitted_at: None,
-                ack_due_at: None,
-                acknowledged_at: None,
-                received_at,
-                due_at,
-                clock_events: "[]".into(),
-                finished_at: (state == State::Refused).then(|| to_db_time(now)),
-                outcome: None,
-                created_at: to_db_time(now),
-                updated_at: to_db_time(now),
-                accepted_at: (state == State::Accepted).then(|| to_db_time(now)),
-                history_head: String::new(),
-                history_events: 0,
-            };
-            let event = NewEvent {
-                at: now,
-                actor_id: Some(actor),
-                actor_role: Role::Clerk.as_str().into(),
-                action: format!("intake_{}", match state { State::Accepted => "accept", State::Refused => "refuse", _ => "request_supplement" }),
-                state_before: None,
-                state_after: state.as_str().into(),
-                payload: json!({"channel": intake.channel.as_str(), "procedure_code": procedure.code, "procedure_version": procedure.version}).to_string(),
-            };
+            let opening = Opening::Desk { channel: intake.channel, decision: intake.decision.clone() };
+            let clerk = Actor { id: Some(actor.0), role: Role::Clerk };
+            let context = Context { procedure: &definition, calendar: &calendar, at: now };
+            let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
+            let place = Placement { id: Id::new(), code, agency_id: agency.id, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
+            let new = stored::new_row(place, &opened.dossier, 1)?;
+            let event = opening_event(&opened.event, &procedure);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
@@ -1553,17 +1445,28 @@ async fn act(
                 }
                 (handled, _) => handled.map_err(rejected),
             }?;
-            let files = attachable(conn, &principal, &handled.event.command.attached_files())?;
-            if !dossiers::update(conn, row.id, expected, &changes_of(&handled.dossier)?, now)? {
+            let attached = handled
+                .event
+                .command()
+                .map(Command::attached_files)
+                .unwrap_or_default();
+            let files = attachable(conn, &principal, &attached)?;
+            if !dossiers::update(
+                conn,
+                row.id,
+                expected,
+                &stored::changes(&handled.dossier)?,
+                now,
+            )? {
                 return Err(stale(row.version + 1));
             }
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
-            if let Command::RecordPayment(payment) = &handled.event.command {
+            if let Some(Command::RecordPayment(payment)) = handled.event.command() {
                 store_payment(conn, &row, &principal, payment, now)?;
             }
-            dossiers::append_event(conn, &history_key, row.id, &event_of(&handled.event))?;
+            dossiers::append_event(conn, &history_key, row.id, &stored::event(&handled.event))?;
             let row = dossiers::find(conn, row.id)?;
             Ok((row, procedure, handled.clock))
         })
@@ -1811,7 +1714,7 @@ fn store_payment(
     let scope = payment_scope(row, principal);
     let method = payment
         .method
-        .map(|m| erased::AsStr::as_text(&m))
+        .map(|m| stored::to_text(&m))
         .unwrap_or_default();
     let recorded = motcua_persistence::payments::record(
         conn,

@@ -1,0 +1,166 @@
+//! The dossier aggregate in and out of its row: [`aggregate`] reads the
+//! domain's [`Dossier`] from a stored row, [`changes`] gives the columns a
+//! change writes, [`new_row`] the row of a new dossier and [`event`] the
+//! history's record of an event. The API and `gen-data` both store
+//! dossiers through these, so what one writes the other reads.
+
+use chrono::{DateTime, Utc};
+use motcua_domain::clock::ClockEvent;
+use motcua_domain::dossier::{Dossier, Event, Particulars};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::dossiers::{DossierChanges, DossierRow, NewDossier, NewEvent};
+use crate::error::DbError;
+use crate::sql_types::{Id, to_db_time};
+
+/// A stored part of a dossier that does not read as its type (written by
+/// hand, or by a release before the part was typed).
+#[derive(Debug, thiserror::Error)]
+#[error("its stored {part} cannot be read: {error}")]
+pub struct Unreadable {
+    /// Which part: `record`, `legal clock`, `state`, …
+    pub part: &'static str,
+    /// Why.
+    pub error: String,
+}
+
+fn unreadable(part: &'static str) -> impl Fn(serde_json::Error) -> Unreadable {
+    move |error| Unreadable {
+        part,
+        error: error.to_string(),
+    }
+}
+
+/// A snake_case enum from its stored text.
+pub fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+}
+
+/// The stored text of a snake_case enum.
+pub fn to_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
+/// The applicant, documents and side records.
+pub fn particulars(row: &DossierRow) -> Result<Particulars, Unreadable> {
+    serde_json::from_str(&row.details).map_err(unreadable("record"))
+}
+
+/// The clock's ledger.
+pub fn ledger(row: &DossierRow) -> Result<Vec<ClockEvent>, Unreadable> {
+    serde_json::from_str(&row.clock_events).map_err(unreadable("legal clock"))
+}
+
+/// The dossier of a stored row.
+pub fn aggregate(row: &DossierRow) -> Result<Dossier, Unreadable> {
+    let utc = |at: Option<chrono::NaiveDateTime>| at.map(|at| at.and_utc());
+    Ok(Dossier {
+        state: from_text(&row.state).map_err(unreadable("state"))?,
+        channel: from_text(&row.channel).map_err(unreadable("channel"))?,
+        result_delivery: from_text(&row.result_delivery).map_err(unreadable("result delivery"))?,
+        submitted_at: utc(row.submitted_at),
+        acknowledged_at: utc(row.acknowledged_at),
+        received_at: utc(row.received_at),
+        accepted_at: utc(row.accepted_at),
+        due_at: utc(row.due_at),
+        finished_at: utc(row.finished_at),
+        outcome: row
+            .outcome
+            .as_deref()
+            .map(from_text)
+            .transpose()
+            .map_err(unreadable("outcome"))?,
+        ledger: ledger(row)?,
+        particulars: particulars(row)?,
+    })
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value)
+        .map_err(|e| DbError::Query(diesel::result::Error::SerializationError(Box::new(e))))
+}
+
+/// The columns a change of `dossier` writes.
+pub fn changes(dossier: &Dossier) -> Result<DossierChanges, DbError> {
+    Ok(DossierChanges {
+        state: dossier.state.as_str().into(),
+        details: json(&dossier.particulars)?,
+        acknowledged_at: dossier.acknowledged_at.map(to_db_time),
+        received_at: dossier.received_at.map(to_db_time),
+        due_at: dossier.due_at.map(to_db_time),
+        clock_events: json(&dossier.ledger)?,
+        finished_at: dossier.finished_at.map(to_db_time),
+        outcome: dossier.outcome.as_ref().map(to_text),
+        result_delivery: to_text(&dossier.result_delivery),
+        accepted_at: dossier.accepted_at.map(to_db_time),
+    })
+}
+
+/// Who and where a new dossier belongs, beside the aggregate.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// Its id.
+    pub id: Id,
+    /// Its code (empty: numbered when stored in bulk).
+    pub code: String,
+    /// The receiving agency.
+    pub agency_id: Id,
+    /// The procedure version.
+    pub procedure_id: Id,
+    /// The citizen's account (online filings).
+    pub owner_id: Option<Id>,
+    /// Online: by when the desk must acknowledge it.
+    pub ack_due_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The row of a new dossier at its `version` (1 for one just opened).
+pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewDossier, DbError> {
+    let columns = changes(dossier)?;
+    let applicant = dossier.particulars.applicant.as_ref();
+    Ok(NewDossier {
+        id: place.id,
+        code: place.code,
+        receiving_agency_id: place.agency_id,
+        procedure_id: place.procedure_id,
+        owner_id: place.owner_id,
+        channel: dossier.channel.as_str().into(),
+        state: columns.state,
+        version,
+        applicant_name: applicant.map(|a| a.full_name.clone()).unwrap_or_default(),
+        applicant_phone: applicant.map(|a| a.phone.clone()).unwrap_or_default(),
+        details: columns.details,
+        result_delivery: columns.result_delivery,
+        submitted_at: dossier.submitted_at.map(to_db_time),
+        ack_due_at: place.ack_due_at.map(to_db_time),
+        acknowledged_at: columns.acknowledged_at,
+        received_at: columns.received_at,
+        due_at: columns.due_at,
+        clock_events: columns.clock_events,
+        finished_at: columns.finished_at,
+        outcome: columns.outcome,
+        created_at: to_db_time(place.created_at),
+        updated_at: to_db_time(place.created_at),
+        accepted_at: columns.accepted_at,
+        history_head: String::new(),
+        history_events: 0,
+    })
+}
+
+/// The history's record of `event`.
+pub fn event(event: &Event) -> NewEvent {
+    NewEvent {
+        at: event.at,
+        actor_id: event.actor.id.map(Id),
+        actor_role: event.actor.role.as_str().into(),
+        action: event.action().into(),
+        state_before: event.from.map(|s| s.as_str().into()),
+        state_after: event.to.as_str().into(),
+        payload: event.payload(),
+    }
+}
