@@ -1,9 +1,11 @@
 //! `motcua gen-data`: fills a database with a realistic, reproducible mix of
-//! dossiers for reports and benchmarks, through the same persistence code the
-//! server uses (day numbering, dossier rows, hash-chained events).
+//! dossiers for reports and benchmarks, through the same domain and
+//! persistence code the server uses: every dossier is opened and moved by
+//! the aggregate's commands (`Dossier::open`, `Dossier::handle`), so its
+//! row and its events are ones the API could have written; they are stored
+//! in bulk (day numbering, dossier rows, hash-chained events).
 //!
-//! Each dossier is simulated with the domain's legal clock on the national
-//! calendar: a procedure from the demo catalogue, a channel, an applicant and
+//! Each dossier is simulated on the national calendar: a procedure from the demo catalogue, a channel, an applicant and
 //! documents, an acceptance in office hours within the months asked for, the
 //! fee paid (online for most online filings), sometimes a supplement pause,
 //! then a fate — result (mostly early, some on time, some late, most late ones
@@ -16,19 +18,24 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use motcua_domain::calendar::WorkingCalendar;
-use motcua_domain::clock::{self, ClockEvent, ClockInput, PauseCause, classify};
-use motcua_domain::history::HistoryKey;
-use motcua_domain::lifecycle::State;
-use motcua_domain::procedure::{
-    CatalogueFile, DEMO_CATALOGUE_JSON, Delivery, Fee, ProcedureDefinition,
+use motcua_domain::clock::{self, ClockEvent};
+use motcua_domain::dossier::{
+    Accept, Actor, Apologise, Applicant, Channel, Command, Complete, Context, DocumentEntry,
+    Dossier, IntakeDecision, MissingItem, Opening, Particulars, PaymentMethod, Rate, RecordPayment,
+    Refuse, Rejection, RequestSupplement, ReturnResult, Satisfaction, Stop, Supply, Verdict,
+    Withdraw,
 };
+use motcua_domain::history::HistoryKey;
+use motcua_domain::lifecycle::{Role, State};
+use motcua_domain::online::OnlineServiceKind;
+use motcua_domain::procedure::{CatalogueFile, DEMO_CATALOGUE_JSON, Delivery, ProcedureDefinition};
 use motcua_domain::time::{from_local, to_local};
 use motcua_persistence::agencies::{self, Agency, NewAgency};
 use motcua_persistence::dossiers::{self, NewDossier, NewEvent};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::sql_types::to_db_time;
+use motcua_persistence::stored::{self, Placement};
 use motcua_persistence::{Db, DbError, Id};
-use serde_json::{Value, json};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -192,6 +199,77 @@ struct Generated {
     events: Vec<NewEvent>,
 }
 
+const CITIZEN: Actor = Actor {
+    id: None,
+    role: Role::Citizen,
+};
+const CLERK: Actor = Actor {
+    id: None,
+    role: Role::Clerk,
+};
+const OFFICER: Actor = Actor {
+    id: None,
+    role: Role::Officer,
+};
+const LEADER: Actor = Actor {
+    id: None,
+    role: Role::Leader,
+};
+const GATEWAY: Actor = Actor {
+    id: None,
+    role: Role::PaymentGateway,
+};
+
+/// A dossier's life so far: the aggregate and its events, each produced by
+/// the domain from a command as the API would have it. Nothing happens at
+/// or after `end` (the dossier is still open then).
+struct Life<'a> {
+    procedure: &'a ProcedureRow,
+    definition: &'a ProcedureDefinition,
+    calendar: &'a WorkingCalendar,
+    end: DateTime<Utc>,
+    dossier: Dossier,
+    events: Vec<NewEvent>,
+}
+
+impl Life<'_> {
+    fn context(&self, at: DateTime<Utc>) -> Context<'_> {
+        Context {
+            procedure: self.definition,
+            calendar: self.calendar,
+            at,
+        }
+    }
+
+    /// The command at `at`, if before the end. `Ok(false)`: it did not
+    /// happen (too late, or the lifecycle refuses it, as for an apology
+    /// that comes too late); an error is a bug in the simulation.
+    fn act(&mut self, command: Command, actor: Actor, at: DateTime<Utc>) -> Result<bool, String> {
+        if at >= self.end {
+            return Ok(false);
+        }
+        match self.dossier.handle(command, actor, &self.context(at)) {
+            Ok(handled) => {
+                self.events.push(stored::event(&handled.event));
+                self.dossier = handled.dossier;
+                Ok(true)
+            }
+            Err(Rejection::Refused(_)) => Ok(false),
+            Err(other) => Err(other.to_string()),
+        }
+    }
+
+    /// The last instant of the clock's ledger, or of acceptance.
+    fn last(&self) -> DateTime<Utc> {
+        self.dossier
+            .ledger
+            .last()
+            .map(ClockEvent::at)
+            .or(self.dossier.accepted_at)
+            .unwrap_or(self.end)
+    }
+}
+
 fn simulate(
     random: &mut Random,
     calendar: &WorkingCalendar,
@@ -204,15 +282,15 @@ fn simulate(
     let (procedure, definition) = &catalogue[random.below(catalogue.len() as u64) as usize];
     let online_allowed = procedure.online_kind != "none";
     let channel = match random.below(100) {
-        n if n < 40 && online_allowed => "online",
-        n if n < 90 => "direct",
-        _ => "postal",
+        n if n < 40 && online_allowed => Channel::Online,
+        n if n < 90 => Channel::Direct,
+        _ => Channel::Postal,
     };
     // Arrival: a day of the history, at a time of office hours (or a little outside).
     let day = first_day + Duration::days(random.below(days) as i64);
     let minute = 7 * 60 + random.below(11 * 60) as i64;
     let arrived = from_local(day.and_time(chrono::NaiveTime::MIN) + Duration::minutes(minute));
-    let online = channel == "online";
+    let online = channel == Channel::Online;
     // The desk takes an online filing up within its working hours, a little later.
     let picked_up = if online {
         arrived + Duration::minutes(10 + random.below(290) as i64)
@@ -226,238 +304,231 @@ fn simulate(
     let end = from_local(end_of_history().and_time(chrono::NaiveTime::MIN));
     let refused = random.chance(4);
     let delivery = delivery(random, channel, definition);
-    let mut details = details(random, channel, procedure, definition, delivery);
-    let mut ledger: Vec<ClockEvent> = Vec::new();
-    // The dossier's legal clock as of an instant, with the ledger so far.
-    let clock_at = |ledger: &[ClockEvent], at: DateTime<Utc>| {
-        let input = ClockInput {
-            calendar,
-            limit: definition.time_limit,
-            received_at: arrived,
-            events: ledger,
-        };
-        clock::evaluate(input, at).map_err(|e| e.to_string())
+    let particulars = particulars(random, channel, procedure, definition, delivery);
+    let refusal = Refuse {
+        reason: "Không thuộc thẩm quyền".into(),
+        legal_basis: "Điều 9".into(),
     };
-    let (_, base_due) =
-        clock::due_time(calendar, definition.time_limit, arrived).map_err(|e| e.to_string())?;
-    let mut history = History {
-        events: Vec::new(),
-        state: State::Submitted,
-    };
-    let filing = json!({"channel": channel, "procedure_code": procedure.code});
-    let (accept, refuse) = if online {
-        history.push(arrived, "file_online", State::Submitted, filing.clone());
-        ("accept", "refuse")
+
+    // It arrives: online, the desk then accepts or refuses it; at the desk,
+    // the clerk decides at once.
+    let (opening, opener, opened_at) = if online {
+        (Opening::Online, CITIZEN, arrived)
     } else {
-        ("intake_accept", "intake_refuse")
-    };
-    let mut finished: Option<DateTime<Utc>> = None;
-    let mut outcome = None;
-    if refused {
-        let refusal = json!({"reason": "Không thuộc thẩm quyền", "legal_basis": "Điều 9"});
-        history.push(accepted, refuse, State::Refused, refusal);
-        finished = Some(accepted);
-    } else {
-        history.push(accepted, accept, State::Accepted, filing);
-        if let Some(payment) = payment(random, channel, definition, accepted) {
-            history.push(
-                accepted + Duration::minutes(5),
-                "record_payment",
-                State::Accepted,
-                payment.clone(),
-            );
-            let mut record = payment;
-            record["at"] = json!(accepted + Duration::minutes(5));
-            push_record(&mut details, "payment", record);
-        }
-        if random.chance(15) {
-            let from = accepted + Duration::hours(1 + random.below(20) as i64);
-            let to = from + Duration::hours(24 * (1 + random.below(5) as i64));
-            ledger.push(ClockEvent::Paused {
-                at: from,
-                cause: PauseCause::Supplement,
-            });
-            ledger.push(ClockEvent::Resumed { at: to });
-            let request = json!({
-                "reason": "Bổ sung giấy tờ chứng minh",
-                "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}],
-            });
-            history.push(
-                from,
-                "request_supplement",
-                State::SupplementRequested,
-                request.clone(),
-            );
-            let mut record = request;
-            record["at"] = json!(from);
-            push_record(&mut details, "supplement_request", record);
-            history.push(to, "supplement", State::InProcessing, json!({}));
-        }
-        let due = clock_at(&ledger, base_due + Duration::days(60))?.due_at;
-        let last = ledger.last().map_or(accepted, ClockEvent::at);
-        // A few dossiers are stuck; the rest are open only if their fate
-        // falls after the end of the history.
-        let at = match random.below(100) {
-            0..=1 => None,
-            2..=4 => Some((State::Withdrawn, last + Duration::hours(2))),
-            5 => Some((State::Stopped, last + Duration::hours(3))),
-            // Most results before the due day, some on it, some after.
-            // Early: somewhere between 20% and 80% of the time left after the last pause.
-            6..=72 => {
-                let left = (due - last).num_minutes().max(60);
-                let share = 20 + random.below(60) as i64;
-                Some((
-                    State::ResultReady,
-                    last + Duration::minutes(left * share / 100),
-                ))
-            }
-            73..=88 => Some((
-                State::ResultReady,
-                due - Duration::minutes(30 + random.below(120) as i64),
-            )),
-            _ => Some((
-                State::ResultReady,
-                due + Duration::hours(1 + random.below(72) as i64),
-            )),
+        let decision = if refused {
+            IntakeDecision::Refuse(refusal.clone())
+        } else {
+            IntakeDecision::Accept
         };
-        // Never before the last pause ended (the ledger stays in time order).
-        let at = at.map(|(state, at)| (state, at.max(last + Duration::minutes(30))));
-        if let Some((final_state, at)) = at.filter(|(_, at)| *at < end) {
-            let late = at > due;
-            // Most late results were announced: an apology at least a working
-            // day before the due time (the law's "in time"), when there was one.
-            let apology_at = last + Duration::hours(1);
-            if final_state == State::ResultReady
-                && late
-                && random.chance(60)
-                && clock_at(&ledger, apology_at)?.remaining >= calendar.standard_day()
-            {
-                let apology = json!({
-                    "reason": "Cần xác minh thêm",
-                    "new_appointment_at": at + Duration::hours(4),
-                    "at": apology_at,
-                });
-                let state = history.state;
-                history.push(apology_at, "apologise", state, apology.clone());
-                details["apology"] = apology;
-            }
-            finished = Some(at);
-            ledger.push(ClockEvent::Stopped { at });
-            let action = match final_state {
-                State::Withdrawn => "withdraw",
-                State::Stopped => "stop",
-                _ => "complete",
-            };
-            history.push(at, action, final_state, json!({}));
-            if final_state == State::ResultReady {
-                outcome = Some(classify(at, due));
-                finish(
-                    random,
-                    &mut history,
-                    &mut details,
-                    channel,
-                    delivery,
-                    at,
-                    end,
-                );
-            }
-        }
+        (Opening::Desk { channel, decision }, CLERK, accepted)
+    };
+    let context = Context {
+        procedure: definition,
+        calendar,
+        at: opened_at,
+    };
+    let opened = Dossier::open(opening, particulars, delivery, opener, &context)
+        .map_err(|e| e.to_string())?;
+    let first = stored::opening_event(&opened.event, &procedure.code, procedure.version);
+    let mut life = Life {
+        procedure,
+        definition,
+        calendar,
+        end,
+        dossier: opened.dossier,
+        events: vec![first],
+    };
+    if online {
+        let decision = if refused {
+            Command::Refuse(refusal)
+        } else {
+            Command::Accept(Accept::default())
+        };
+        life.act(decision, CLERK, accepted)?;
     }
-    let due_at = clock_at(&ledger, finished.unwrap_or(arrived))?.due_at;
-    let now = to_db_time(accepted);
-    let dossier = NewDossier {
+    if !refused && life.dossier.state == State::Accepted {
+        simulate_processing(random, &mut life, channel, accepted)?;
+    }
+
+    let ack_due_at = online
+        .then(|| clock::acknowledgement_due(calendar, arrived))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let place = Placement {
         id: Id::new(),
         code: String::new(),
-        receiving_agency_id: agency.id,
-        procedure_id: procedure.id,
+        agency_id: agency.id,
+        procedure_id: life.procedure.id,
         owner_id: None,
-        channel: channel.into(),
-        state: history.state.as_str().into(),
-        version: history.events.len() as i32,
-        applicant_name: details["applicant"]["full_name"]
-            .as_str()
-            .unwrap_or_default()
-            .into(),
-        applicant_phone: details["applicant"]["phone"]
-            .as_str()
-            .unwrap_or_default()
-            .into(),
-        details: details.to_string(),
-        result_delivery: delivery.into(),
-        submitted_at: online.then(|| to_db_time(arrived)),
-        ack_due_at: online
-            .then(|| clock::acknowledgement_due(calendar, arrived).map(to_db_time))
-            .transpose()
-            .map_err(|e| e.to_string())?,
-        acknowledged_at: online.then_some(now),
-        received_at: (!refused).then(|| to_db_time(arrived)),
-        due_at: (!refused).then(|| to_db_time(due_at)),
-        clock_events: serde_json::to_string(&ledger).map_err(|e| e.to_string())?,
-        finished_at: finished.map(to_db_time),
-        outcome: outcome
-            .and_then(|o| serde_json::to_value(o).ok())
-            .and_then(|v| v.as_str().map(str::to_owned)),
-        created_at: to_db_time(arrived),
-        updated_at: now,
-        accepted_at: (!refused).then_some(now),
-        // Set from the events when stored.
-        history_head: String::new(),
-        history_events: 0,
+        ack_due_at,
+        created_at: opened_at,
     };
+    let version = i32::try_from(life.events.len()).unwrap_or(i32::MAX);
+    let mut dossier = stored::new_row(place, &life.dossier, version).map_err(|e| e.to_string())?;
+    dossier.updated_at = life
+        .events
+        .last()
+        .map_or(dossier.updated_at, |e| to_db_time(e.at));
     Ok(Generated {
         agency,
         dossier,
-        events: history.events,
+        events: life.events,
     })
 }
 
-/// A dossier's events as they happen, and the state they leave it in.
-struct History {
-    events: Vec<NewEvent>,
-    state: State,
-}
-
-impl History {
-    fn push(&mut self, at: DateTime<Utc>, action: &str, after: State, payload: Value) {
-        let before = match action {
-            "file_online" | "intake_accept" | "intake_refuse" => None,
-            _ => Some(self.state.as_str().into()),
+/// From acceptance: the fee paid (online through the gateway for most
+/// online filings), sometimes a supplement pause, then a fate — result
+/// (mostly early, some on time, some late, most late ones announced by an
+/// apology), withdrawal or stop — then the hand-over and a rating.
+fn simulate_processing(
+    random: &mut Random,
+    life: &mut Life<'_>,
+    channel: Channel,
+    accepted: DateTime<Utc>,
+) -> Result<(), String> {
+    let online = channel == Channel::Online;
+    if let Some(fee) = life.dossier.fee_due(life.definition) {
+        let (method, payer) = match random.below(100) {
+            n if online && n < 70 => (None, GATEWAY),
+            n if n < 85 => (Some(PaymentMethod::Cash), CLERK),
+            _ => (Some(PaymentMethod::Transfer), CLERK),
         };
-        self.events.push(NewEvent {
-            at,
-            actor_id: None,
-            actor_role: "generator".into(),
-            action: action.into(),
-            state_before: before,
-            state_after: after.as_str().into(),
-            payload: payload.to_string(),
-        });
-        self.state = after;
+        let payment = RecordPayment {
+            amount: fee,
+            method,
+            reference: format!(
+                "GD{}{:06}",
+                accepted.format("%y%m%d"),
+                random.below(1_000_000)
+            ),
+            note: None,
+        };
+        life.act(
+            Command::RecordPayment(payment),
+            payer,
+            accepted + Duration::minutes(5),
+        )?;
     }
+    if random.chance(15) {
+        let from = accepted + Duration::hours(1 + random.below(20) as i64);
+        let to = from + Duration::hours(24 * (1 + random.below(5) as i64));
+        let request = RequestSupplement {
+            reason: "Bổ sung giấy tờ chứng minh".into(),
+            items: vec![MissingItem {
+                requirement_code: Some("CM".into()),
+                name: "Giấy tờ chứng minh".into(),
+                problem: "thiếu".into(),
+            }],
+        };
+        if life.act(Command::RequestSupplement(request), OFFICER, from)? {
+            let supplier = if online { CITIZEN } else { CLERK };
+            let supply = Supply {
+                documents: Vec::new(),
+                note: None,
+            };
+            life.act(Command::Supply(supply), supplier, to)?;
+        }
+    }
+    if !matches!(life.dossier.state, State::Accepted | State::InProcessing) {
+        return Ok(());
+    }
+    let due = life.dossier.due_at.unwrap_or(life.end);
+    let last = life.last();
+    // A few dossiers are stuck; the rest are open only if their fate
+    // falls after the end of the history.
+    let fate = match random.below(100) {
+        0..=1 => return Ok(()),
+        2..=4 => (State::Withdrawn, last + Duration::hours(2)),
+        5 => (State::Stopped, last + Duration::hours(3)),
+        // Most results before the due day, some on it, some after.
+        // Early: somewhere between 20% and 80% of the time left after the last pause.
+        6..=72 => {
+            let left = (due - last).num_minutes().max(60);
+            let share = 20 + random.below(60) as i64;
+            (
+                State::ResultReady,
+                last + Duration::minutes(left * share / 100),
+            )
+        }
+        73..=88 => (
+            State::ResultReady,
+            due - Duration::minutes(30 + random.below(120) as i64),
+        ),
+        _ => (
+            State::ResultReady,
+            due + Duration::hours(1 + random.below(72) as i64),
+        ),
+    };
+    // Never before the last pause ended (the ledger stays in time order).
+    let (fate, at) = (fate.0, fate.1.max(last + Duration::minutes(30)));
+    // Most late results were announced: an apology at least a working day
+    // before the due time (the law's "in time"; the lifecycle refuses a later one).
+    if fate == State::ResultReady && at > due && random.chance(60) {
+        let apology = Apologise {
+            reason: "Cần xác minh thêm".into(),
+            new_appointment_at: at + Duration::hours(4),
+        };
+        life.act(
+            Command::Apologise(apology),
+            LEADER,
+            last + Duration::hours(1),
+        )?;
+    }
+    let reason = |text: &str| text.to_owned();
+    let done = match fate {
+        State::Withdrawn => life.act(
+            Command::Withdraw(Withdraw {
+                reason: reason("Công dân rút hồ sơ"),
+            }),
+            if online { CITIZEN } else { CLERK },
+            at,
+        )?,
+        State::Stopped => life.act(
+            Command::Stop(Stop {
+                reason: reason("Không đủ điều kiện giải quyết"),
+            }),
+            LEADER,
+            at,
+        )?,
+        _ => life.act(
+            Command::Complete(Complete {
+                outcome: Verdict::Approved,
+                result_files: Vec::new(),
+                electronic_result: life.dossier.result_delivery == Delivery::Online,
+                note: None,
+            }),
+            OFFICER,
+            at,
+        )?,
+    };
+    if done && fate == State::ResultReady {
+        finish(random, life, channel, at)?;
+    }
+    Ok(())
 }
 
 /// How the result goes back: online for some online filings (where the
 /// procedure allows it), by post for most postal ones, else at the desk.
-fn delivery(random: &mut Random, channel: &str, definition: &ProcedureDefinition) -> &'static str {
+fn delivery(random: &mut Random, channel: Channel, definition: &ProcedureDefinition) -> Delivery {
     let offers =
         |d: Delivery| definition.deliveries.is_empty() || definition.deliveries.contains(&d);
-    if channel == "online" && offers(Delivery::Online) && random.chance(50) {
-        "online"
-    } else if channel == "postal" && offers(Delivery::Post) && random.chance(70) {
-        "post"
+    if channel == Channel::Online && offers(Delivery::Online) && random.chance(50) {
+        Delivery::Online
+    } else if channel == Channel::Postal && offers(Delivery::Post) && random.chance(70) {
+        Delivery::Post
     } else {
-        "desk"
+        Delivery::Desk
     }
 }
 
 /// The applicant and the documents, as the desk or the portal records them.
-fn details(
+fn particulars(
     random: &mut Random,
-    channel: &str,
+    channel: Channel,
     procedure: &ProcedureRow,
     definition: &ProcedureDefinition,
-    delivery: &str,
-) -> Value {
+    delivery: Delivery,
+) -> Particulars {
     const FAMILY: [&str; 6] = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ"];
     const GIVEN: [&str; 6] = [
         "Văn An",
@@ -467,6 +538,7 @@ fn details(
         "Thu Hà",
         "Đức Long",
     ];
+    let online = channel == Channel::Online;
     let name = format!(
         "{} {}",
         FAMILY[random.below(6) as usize],
@@ -477,75 +549,37 @@ fn details(
         1 + random.below(200),
         1 + random.below(12)
     );
-    let documents: Vec<Value> = definition
+    let documents = definition
         .documents
         .iter()
-        .map(|d| {
-            json!({
-                "requirement_code": d.code,
-                "originals": if channel == "online" { 0 } else { d.originals },
-                "copies": if channel == "online" { 0 } else { d.copies },
-                "file_id": (channel == "online" || random.chance(50)).then(|| Id::new().to_string()),
-            })
+        .map(|d| DocumentEntry {
+            requirement_code: d.code.clone(),
+            originals: if online { 0 } else { d.originals },
+            copies: if online { 0 } else { d.copies },
+            file_id: (online || random.chance(50)).then(|| Id::new().to_string()),
         })
         .collect();
-    json!({
-        "applicant": {
-            "full_name": name,
-            "national_id": format!("0{:02}{}{:08}", 1 + random.below(96), random.below(4), random.below(100_000_000)),
-            "phone": format!("09{:08}", random.below(100_000_000)),
-            "email": null,
-            "address": address,
+    Particulars {
+        applicant: Some(Applicant {
+            full_name: name,
+            national_id: Some(format!(
+                "0{:02}{}{:08}",
+                1 + random.below(96),
+                random.below(4),
+                random.below(100_000_000)
+            )),
+            phone: format!("09{:08}", random.below(100_000_000)),
+            email: None,
+            address: Some(address.clone()),
+        }),
+        documents,
+        postal_address: (delivery == Delivery::Post).then_some(address),
+        online_kind: if online {
+            stored::from_text::<OnlineServiceKind>(&procedure.online_kind).ok()
+        } else {
+            None
         },
-        "documents": documents,
-        "postal_address": (delivery == "post").then_some(address),
-        "online_kind": (channel == "online").then(|| procedure.online_kind.clone()),
-        "completed_at": null,
-        "extension_days": 0,
-        "apology": null,
-        "rating": null,
-        "records": [],
-    })
-}
-
-/// The fee, paid when the dossier is taken on (online through the gateway
-/// for most online filings), if the procedure charges a fixed one.
-fn payment(
-    random: &mut Random,
-    channel: &str,
-    definition: &ProcedureDefinition,
-    at: DateTime<Utc>,
-) -> Option<Value> {
-    let Fee::Fixed {
-        amount,
-        online_amount,
-        ..
-    } = &definition.fee
-    else {
-        return None;
-    };
-    let online = channel == "online";
-    let amount = if online {
-        online_amount.unwrap_or(*amount)
-    } else {
-        *amount
-    };
-    let method = match random.below(100) {
-        n if online && n < 70 => "online",
-        n if n < 85 => "cash",
-        _ => "transfer",
-    };
-    Some(json!({
-        "amount": amount,
-        "method": method,
-        "reference": format!("GD{}{:06}", at.format("%y%m%d"), random.below(1_000_000)),
-    }))
-}
-
-fn push_record(details: &mut Value, kind: &str, mut record: Value) {
-    record["kind"] = json!(kind);
-    if let Some(records) = details["records"].as_array_mut() {
-        records.push(record);
+        ..Particulars::default()
     }
 }
 
@@ -553,34 +587,35 @@ fn push_record(details: &mut Value, kind: &str, mut record: Value) {
 /// filers rate the service, before the end of the history.
 fn finish(
     random: &mut Random,
-    history: &mut History,
-    details: &mut Value,
-    channel: &str,
-    delivery: &str,
+    life: &mut Life<'_>,
+    channel: Channel,
     result_at: DateTime<Utc>,
-    end: DateTime<Utc>,
-) {
+) -> Result<(), String> {
     let mut at = result_at;
-    if delivery != "online" && random.chance(85) {
+    let delivery = life.dossier.result_delivery;
+    if delivery != Delivery::Online && random.chance(85) {
         at += Duration::hours(2 + random.below(94) as i64);
-        if at < end {
-            history.push(at, "return", State::Returned, json!({"delivery": delivery}));
-        }
+        let handed = ReturnResult {
+            delivery,
+            tracking_number: None,
+        };
+        life.act(Command::Return(handed), CLERK, at)?;
     }
-    if channel == "online" && random.chance(40) {
+    if channel == Channel::Online && random.chance(40) {
         at += Duration::hours(1 + random.below(48) as i64);
         let overall = match random.below(100) {
-            n if n < 45 => "very_satisfied",
-            n if n < 88 => "satisfied",
-            _ => "dissatisfied",
+            n if n < 45 => Satisfaction::VerySatisfied,
+            n if n < 88 => Satisfaction::Satisfied,
+            _ => Satisfaction::Dissatisfied,
         };
-        if at < end {
-            let rating = json!({"overall": overall, "at": at});
-            let state = history.state;
-            history.push(at, "rate", state, rating.clone());
-            details["rating"] = rating;
-        }
+        let rating = Rate {
+            overall,
+            criteria: Default::default(),
+            comment: None,
+        };
+        life.act(Command::Rate(rating), CITIZEN, at)?;
     }
+    Ok(())
 }
 
 /// Numbers the batch per agency and day (one counter update per group) and

@@ -770,9 +770,11 @@ impl Event {
     /// The payload as JSON text: a command's, or how the dossier arrived.
     pub fn payload(&self) -> String {
         match &self.what {
-            Happening::Opened(Opening::Online) => r#"{"channel":"online"}"#.into(),
-            Happening::Opened(Opening::Desk { channel, .. }) => {
-                format!(r#"{{"channel":"{}"}}"#, channel.as_str())
+            Happening::Opened(Opening::Online) => {
+                serde_json::json!({"channel": Channel::Online}).to_string()
+            }
+            Happening::Opened(Opening::Desk { channel, decision }) => {
+                serde_json::json!({"channel": channel, "decision": decision}).to_string()
             }
             Happening::Command(command) => command.payload(),
         }
@@ -799,6 +801,33 @@ pub enum Opening {
         /// What the clerk decided.
         decision: IntakeDecision,
     },
+}
+
+impl Opening {
+    /// The opening an event of the history records: its action's name
+    /// (`file_online`, `intake_…`) and its payload as [`Event::payload`]
+    /// wrote it.
+    pub fn from_stored(action: &str, payload: &str) -> Result<Opening, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Stored {
+            channel: Channel,
+            decision: Option<IntakeDecision>,
+        }
+        let stored: Stored = serde_json::from_str(payload)?;
+        match (action, stored) {
+            ("file_online", _) => Ok(Opening::Online),
+            (
+                "intake_accept" | "intake_request_supplement" | "intake_refuse",
+                Stored {
+                    channel,
+                    decision: Some(decision),
+                },
+            ) => Ok(Opening::Desk { channel, decision }),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{action}` with this payload is not how a dossier begins"
+            ))),
+        }
+    }
 }
 
 /// The clerk's decision on a dossier received at the desk or by post.

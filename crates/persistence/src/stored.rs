@@ -164,3 +164,15 @@ pub fn event(event: &Event) -> NewEvent {
         payload: event.payload(),
     }
 }
+
+/// The history's record of a dossier's arrival: the event's payload with
+/// the procedure version it was received under.
+pub fn opening_event(event: &Event, procedure_code: &str, procedure_version: i32) -> NewEvent {
+    let mut record = self::event(event);
+    if let Ok(serde_json::Value::Object(mut payload)) = serde_json::from_str(&record.payload) {
+        payload.insert("procedure_code".into(), procedure_code.into());
+        payload.insert("procedure_version".into(), procedure_version.into());
+        record.payload = serde_json::Value::Object(payload).to_string();
+    }
+    record
+}

@@ -15,8 +15,8 @@ use motcua_domain::clock::{DeadlineState, Outcome};
 use motcua_domain::codes::{AgencyIdentifier, DossierCode};
 use motcua_domain::contact::PhoneNumber;
 use motcua_domain::dossier::{
-    Actor, ApologyRecord, Channel, Command, Context, Dossier, Event, Happening, IntakeDecision,
-    Opening, PaymentMethod, RatingRecord, Record, RecordPayment, Refuse, Rejection, files_of,
+    Actor, ApologyRecord, Channel, Command, Context, Dossier, IntakeDecision, Opening,
+    PaymentMethod, RatingRecord, Record, RecordPayment, Refuse, Rejection, files_of,
 };
 use motcua_domain::explain::Step;
 use motcua_domain::lifecycle::{Action, Refusal, Role, State};
@@ -28,7 +28,7 @@ use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored::{self, Placement, Unreadable};
 use motcua_persistence::{Db, DbConnection, DbError, Id, agencies};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
@@ -692,7 +692,7 @@ pub async fn file_online(
                 created_at: now,
             };
             let new = stored::new_row(place, &opened.dossier, 1)?;
-            let event = opening_event(&opened.event, &procedure);
+            let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
@@ -708,23 +708,6 @@ pub async fn file_online(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", receipt.id)))
         .json(receipt))
-}
-
-/// The history's record of a dossier's arrival, naming the procedure
-/// version it was received under.
-fn opening_event(event: &Event, procedure: &ProcedureRow) -> NewEvent {
-    let channel = match &event.what {
-        Happening::Opened(Opening::Desk { channel, .. }) => *channel,
-        _ => Channel::Online,
-    };
-    let mut record = stored::event(event);
-    record.payload = json!({
-        "channel": channel.as_str(),
-        "procedure_code": procedure.code,
-        "procedure_version": procedure.version,
-    })
-    .to_string();
-    record
 }
 
 fn receipt_of(conn: &mut DbConnection, row: &DossierRow) -> Result<FilingReceipt, DbError> {
@@ -802,7 +785,7 @@ pub async fn intake(
             let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
             let place = Placement { id: Id::new(), code, agency_id: agency.id, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
             let new = stored::new_row(place, &opened.dossier, 1)?;
-            let event = opening_event(&opened.event, &procedure);
+            let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
