@@ -17,6 +17,7 @@ use crate::clock::{ClockEvent, PauseCause, SupplementMode};
 
 /// Where a dossier stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Filed online, waiting for the desk (code 1). Clock not started.
@@ -122,6 +123,7 @@ impl fmt::Display for State {
 /// Who acts. `Citizen` is the dossier's owner: whether the caller owns the
 /// dossier is a question of reach, answered before the lifecycle is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The citizen or business who filed the dossier.
