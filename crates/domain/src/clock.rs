@@ -105,7 +105,8 @@ impl TimeUnit {
     }
 }
 
-/// The JSON form of a [`TimeLimit`].
+/// The JSON form of a [`TimeLimit`]: `{"amount": 3, "unit": "working_days"}`,
+/// or `{"unit": "same_day", "cutoff": "15:00"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TimeLimit))]
 pub struct TimeLimitSpec {

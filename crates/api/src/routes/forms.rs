@@ -538,7 +538,10 @@ pub const FORM_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-s
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Dossier id or code"), ("form" = FormKind, Path, description = "Which form"), FormQuery),
     responses(
-        (status = 200, description = "The form (JSON, or text/html with ?format=html)", body = Form),
+        (status = 200, description = "The form (JSON, or the printable A5 page with `format=html`)", content(
+            (Form = "application/json"),
+            (String = "text/html"),
+        )),
         (status = 404, description = "No such dossier in reach, or the dossier has no such form", body = Problem, content_type = "application/problem+json"),
     )
 )]

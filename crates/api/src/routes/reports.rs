@@ -563,7 +563,10 @@ fn respond<T: Serialize>(as_csv: bool, body: &T, csv: impl FnOnce() -> String) -
     security(("bearer" = [])),
     params(Kstt06Query),
     responses(
-        (status = 200, description = "The report (JSON, or text/csv)", body = Kstt06Report),
+        (status = 200, description = "The report (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            (Kstt06Report = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid period or grouping", body = Problem, content_type = "application/problem+json"),
     )
@@ -726,7 +729,10 @@ fn overdue_lines(
     security(("bearer" = [])),
     params(OverdueQuery),
     responses(
-        (status = 200, description = "The list (JSON, or text/csv)", body = [OverdueLine]),
+        (status = 200, description = "The list (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            ([OverdueLine] = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -900,7 +906,10 @@ fn uptake(
     security(("bearer" = [])),
     params(UptakeQuery),
     responses(
-        (status = 200, description = "The report (JSON, or text/csv)", body = [UptakeLine]),
+        (status = 200, description = "The report (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            ([UptakeLine] = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -1082,7 +1091,10 @@ fn indicator_facts(
     security(("bearer" = [])),
     params(IndicatorsQuery),
     responses(
-        (status = 200, description = "The indicators (JSON, or text/csv)", body = IndicatorsReport),
+        (status = 200, description = "The indicators (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            (IndicatorsReport = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid period", body = Problem, content_type = "application/problem+json"),
     )
