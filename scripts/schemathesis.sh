@@ -59,6 +59,11 @@ for role in 027090001234 clerk admin; do
     [ -n "${tokens[$role]}" ] || { echo "cannot log in as $role"; exit 1; }
 done
 
+# No automatic sign-up: the anonymous run stays anonymous (schemathesis would
+# take POST /users, which only administrators may call, for a sign-up form,
+# and 4.32.5 crashes on a sign-up body that refers to other schemas).
+printf '[auth]\nauto-signup = false\n' >"$work/schemathesis.toml"
+
 status=0
 for role in anonymous 027090001234 clerk admin; do
     headers=()
@@ -66,7 +71,7 @@ for role in anonymous 027090001234 clerk admin; do
         headers=(-H "Authorization: Bearer ${tokens[$role]}")
     fi
     echo "== schemathesis as $role (${budget}s)"
-    if ! "$venv/bin/st" run openapi/openapi.json --url "$address" "${headers[@]}" \
+    if ! "$venv/bin/st" --config-file "$work/schemathesis.toml" run openapi/openapi.json --url "$address" "${headers[@]}" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
         --phases examples,coverage,fuzzing --max-time "$budget" --workers 1 \
         --suppress-health-check all --warnings off; then

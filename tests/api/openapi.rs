@@ -1,4 +1,7 @@
-//! The committed OpenAPI document is what the code generates.
+//! The committed OpenAPI document is what the code generates, and a
+//! contract clients can generate from ([`contract`]).
+
+mod contract;
 
 /// Fails when `openapi/openapi.json` is stale. `MOTCUA_BLESS=1` rewrites it
 /// (or run `cargo run -- openapi > openapi/openapi.json`).

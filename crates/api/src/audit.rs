@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use motcua_domain::history::{
-    self, ANCHOR_VERSION, Head, HistoryKey, Keyring, Rules, StoredEvent, Verification,
+    self, ANCHOR_VERSION, Broken, Head, HistoryKey, Keyring, Rules, StoredEvent, Verification,
 };
 use motcua_persistence::audit::{self as store, ChainHead, Scope};
 use motcua_persistence::dossiers::EventRow;
@@ -238,7 +238,7 @@ pub struct ChainVerification {
     /// re-hashed without the key), `unknown_key` (a key not configured),
     /// `unkeyed` (an unkeyed hash where none may be), `head` (the chain
     /// does not end where the dossier says: events deleted from its end).
-    pub reason: Option<String>,
+    pub reason: Option<Broken>,
     /// The chain's last event is not the head the dossier records
     /// (`recorded_events` and the last hash).
     pub head_mismatch: bool,
@@ -254,7 +254,7 @@ impl From<Verification> for ChainVerification {
             ok: v.ok,
             events_checked: v.events_checked,
             first_broken: v.first_broken,
-            reason: v.reason.map(|r| r.as_str().to_owned()),
+            reason: v.reason,
             head_mismatch: v.head_mismatch,
             recorded_events: v.recorded_events,
             unkeyed_events: v.unkeyed_events,
@@ -301,7 +301,7 @@ pub struct BrokenDossier {
     /// As in a single dossier's verification.
     pub first_broken: Option<i32>,
     /// As in a single dossier's verification.
-    pub reason: Option<String>,
+    pub reason: Option<Broken>,
     /// As in a single dossier's verification.
     pub head_mismatch: bool,
     /// Events checked.
@@ -386,7 +386,7 @@ pub fn verify_scope(
                         dossier_id: head.id.to_string(),
                         code: head.code.clone(),
                         first_broken: verification.first_broken,
-                        reason: verification.reason.map(|r| r.as_str().to_owned()),
+                        reason: verification.reason,
                         head_mismatch: verification.head_mismatch,
                         events_checked: verification.events_checked,
                         recorded_events: verification.recorded_events,

@@ -21,6 +21,20 @@ pub const JPEG: &str = "image/jpeg";
 /// PNG images.
 pub const PNG: &str = "image/png";
 
+/// The accepted types, as the API names them (a file's `media_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub enum MediaType {
+    /// [`PDF`].
+    #[serde(rename = "application/pdf")]
+    Pdf,
+    /// [`JPEG`].
+    #[serde(rename = "image/jpeg")]
+    Jpeg,
+    /// [`PNG`].
+    #[serde(rename = "image/png")]
+    Png,
+}
+
 /// The media type the first bytes announce, if it is one we accept.
 pub fn sniff(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"%PDF-") {
@@ -145,6 +159,13 @@ fn short(media_type: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_media_types_are_the_accepted_ones() {
+        let named = [MediaType::Pdf, MediaType::Jpeg, MediaType::Png]
+            .map(|t| serde_json::to_value(t).unwrap_or_default());
+        assert_eq!(named, [PDF, JPEG, PNG].map(serde_json::Value::from));
+    }
 
     /// A minimal well-formed PDF: two objects, a cross-reference table, a trailer.
     pub const MINIMAL_PDF: &[u8] = b"%PDF-1.4\n\

@@ -235,6 +235,7 @@ impl Default for WeeklyHours {
 
 /// Why a date that would otherwise be worked is a day off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DayOffKind {
     /// A public holiday (Labour Code 2019 art. 112).

@@ -12,12 +12,41 @@ use crate::calendar::{
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
+/// Whether a dated rule makes the day off or a working day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DayKind {
+    /// Not worked.
+    Off,
+    /// Worked (a make-up day, or changed hours).
+    Working,
+}
+
+impl DayKind {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayKind::Off => "off",
+            DayKind::Working => "working",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [DayKind::Off, DayKind::Working]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
 /// One dated rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DaySpec {
     /// The date.
     pub date: NaiveDate,
     /// `off` or `working`.
+    #[cfg_attr(feature = "openapi", schema(value_type = DayKind))]
     pub kind: String,
     /// For days off: holiday, compensatory, swapped, weekend_in_break, closure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,13 +60,47 @@ pub struct DaySpec {
 
 /// One year of one layer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct YearSpec {
     /// Weekly office hours, if this layer sets them: `{"mon": ["07:30-11:30", "13:00-17:00"], …}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = weekly_schema))]
     pub weekly: Option<BTreeMap<String, Vec<String>>>,
     /// Dated rules of the year.
     #[serde(default)]
     pub days: Vec<DaySpec>,
+}
+
+/// The weekly hours in the OpenAPI document: an object whose properties
+/// are the days of the week, each a list of `HH:MM-HH:MM` periods; a day not
+/// listed is not worked.
+#[cfg(feature = "openapi")]
+fn weekly_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let periods = || {
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$"))
+                    .examples(["07:30-11:30"]),
+            )
+            .description(Some("Working periods, `HH:MM-HH:MM`."))
+    };
+    WEEKDAYS
+        .iter()
+        .fold(ObjectBuilder::new(), |object, day| {
+            object.property(*day, periods())
+        })
+        .schema_type(Type::Object)
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::<
+            utoipa::openapi::schema::Schema,
+        >::FreeForm(false)))
+        .description(Some(
+            "Weekly office hours, if this layer sets them: the working periods of \
+             each day worked (`mon` … `sun`); a day not listed is not worked.",
+        ))
+        .build()
 }
 
 /// Why a calendar spec is invalid, naming the field.
@@ -88,12 +151,12 @@ impl YearSpec {
                     message: format!("is not in {year}"),
                 });
             }
-            let rule = match day.kind.as_str() {
-                "off" => DayRule::Off {
+            let rule = match DayKind::parse(&day.kind) {
+                Some(DayKind::Off) => DayRule::Off {
                     kind: day.reason.unwrap_or(DayOffKind::Closure),
                     name: day.name.clone(),
                 },
-                "working" => {
+                Some(DayKind::Working) => {
                     let hours = match &day.hours {
                         Some(periods) => {
                             DayHours::parse(periods).map_err(|e: CalendarError| SpecError {
@@ -114,7 +177,7 @@ impl YearSpec {
                         name: day.name.clone(),
                     }
                 }
-                _ => {
+                None => {
                     return Err(SpecError {
                         field: field("kind"),
                         message: "must be off or working".into(),
@@ -157,14 +220,14 @@ impl YearSpec {
             .map(|(date, rule)| match rule {
                 DayRule::Off { kind, name } => DaySpec {
                     date: *date,
-                    kind: "off".into(),
+                    kind: DayKind::Off.as_str().into(),
                     reason: Some(*kind),
                     name: name.clone(),
                     hours: None,
                 },
                 DayRule::Working { hours, name } => DaySpec {
                     date: *date,
-                    kind: "working".into(),
+                    kind: DayKind::Working.as_str().into(),
                     reason: None,
                     name: name.clone(),
                     hours: Some(hours.periods().iter().map(ToString::to_string).collect()),

@@ -50,13 +50,71 @@ pub fn default_cutoff() -> NaiveTime {
     NaiveTime::from_hms_opt(15, 0, 0).unwrap_or(NaiveTime::MIN)
 }
 
-/// The JSON form of a [`TimeLimit`].
+// In the OpenAPI document a time limit is its JSON form.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TimeLimit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <TimeLimitSpec as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TimeLimit {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <TimeLimitSpec as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// The unit of a time limit in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    /// Standard (8-hour) working days.
+    WorkingDays,
+    /// Hours of working time.
+    WorkingHours,
+    /// Within the receiving working day (cut-off rule).
+    SameDay,
+    /// Calendar days.
+    CalendarDays,
+}
+
+impl TimeUnit {
+    /// Every unit.
+    pub const ALL: [TimeUnit; 4] = [
+        TimeUnit::WorkingDays,
+        TimeUnit::WorkingHours,
+        TimeUnit::SameDay,
+        TimeUnit::CalendarDays,
+    ];
+
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeUnit::WorkingDays => "working_days",
+            TimeUnit::WorkingHours => "working_hours",
+            TimeUnit::SameDay => "same_day",
+            TimeUnit::CalendarDays => "calendar_days",
+        }
+    }
+}
+
+/// The JSON form of a [`TimeLimit`]: `{"amount": 3, "unit": "working_days"}`,
+/// or `{"unit": "same_day", "cutoff": "15:00"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TimeLimit))]
 pub struct TimeLimitSpec {
     /// How many units (not used by `same_day`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<u32>,
     /// `working_days`, `working_hours`, `same_day` or `calendar_days`.
+    #[cfg_attr(feature = "openapi", schema(value_type = TimeUnit))]
     pub unit: String,
     /// `HH:MM`, for `same_day` (default 15:00).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,17 +146,18 @@ impl TryFrom<TimeLimitSpec> for TimeLimit {
             Some(n) if n > max => Err(TimeLimitError::TooLong(n)),
             Some(n) => Ok(n),
         };
-        match spec.unit.as_str() {
-            "working_days" => Ok(TimeLimit::WorkingDays {
+        let unit = TimeUnit::ALL.into_iter().find(|u| u.as_str() == spec.unit);
+        match unit {
+            Some(TimeUnit::WorkingDays) => Ok(TimeLimit::WorkingDays {
                 amount: amount("working_days", 2_500)?,
             }),
-            "working_hours" => Ok(TimeLimit::WorkingHours {
+            Some(TimeUnit::WorkingHours) => Ok(TimeLimit::WorkingHours {
                 amount: amount("working_hours", 20_000)?,
             }),
-            "calendar_days" => Ok(TimeLimit::CalendarDays {
+            Some(TimeUnit::CalendarDays) => Ok(TimeLimit::CalendarDays {
                 amount: amount("calendar_days", 3_650)?,
             }),
-            "same_day" => {
+            Some(TimeUnit::SameDay) => {
                 let cutoff = match spec.cutoff {
                     None => default_cutoff(),
                     Some(text) => NaiveTime::parse_from_str(&text, "%H:%M")
@@ -106,7 +165,7 @@ impl TryFrom<TimeLimitSpec> for TimeLimit {
                 };
                 Ok(TimeLimit::SameDay { cutoff })
             }
-            _ => Err(TimeLimitError::Unit(spec.unit)),
+            None => Err(TimeLimitError::Unit(spec.unit)),
         }
     }
 }
@@ -114,16 +173,18 @@ impl TryFrom<TimeLimitSpec> for TimeLimit {
 impl From<TimeLimit> for TimeLimitSpec {
     fn from(limit: TimeLimit) -> Self {
         let (unit, amount, cutoff) = match limit {
-            TimeLimit::WorkingDays { amount } => ("working_days", Some(amount), None),
-            TimeLimit::WorkingHours { amount } => ("working_hours", Some(amount), None),
-            TimeLimit::CalendarDays { amount } => ("calendar_days", Some(amount), None),
-            TimeLimit::SameDay { cutoff } => {
-                ("same_day", None, Some(cutoff.format("%H:%M").to_string()))
-            }
+            TimeLimit::WorkingDays { amount } => (TimeUnit::WorkingDays, Some(amount), None),
+            TimeLimit::WorkingHours { amount } => (TimeUnit::WorkingHours, Some(amount), None),
+            TimeLimit::CalendarDays { amount } => (TimeUnit::CalendarDays, Some(amount), None),
+            TimeLimit::SameDay { cutoff } => (
+                TimeUnit::SameDay,
+                None,
+                Some(cutoff.format("%H:%M").to_string()),
+            ),
         };
         TimeLimitSpec {
             amount,
-            unit: unit.into(),
+            unit: unit.as_str().into(),
             cutoff,
         }
     }
@@ -131,6 +192,7 @@ impl From<TimeLimit> for TimeLimitSpec {
 
 /// What a supplement request does to the clock (per procedure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SupplementMode {
     /// The clock stops while the citizen completes the dossier, then goes on.
@@ -141,6 +203,7 @@ pub enum SupplementMode {
 
 /// Why the clock is paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PauseCause {
     /// Waiting for the citizen to supplement the dossier.
@@ -224,7 +287,7 @@ pub enum DeadlineState {
 
 /// Classification of a result against the due time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DeadlineOutcome))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Finished on a day before the due day.

@@ -10,6 +10,7 @@ use crate::time::{from_local, to_local};
 
 /// Why a day was not counted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DayReason {
     /// A weekly rest day.
@@ -76,6 +77,7 @@ impl DayReason {
 
 /// Why the clock did not start at the instant of receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MoveReason {
     /// Received on a working day, outside its office hours.
@@ -99,6 +101,7 @@ impl MoveReason {
 
 /// One step of an explanation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
     /// The complete dossier was received.
@@ -137,6 +140,7 @@ pub enum Step {
         limit: TimeLimit,
         /// As working time.
         #[serde(rename = "working_seconds", serialize_with = "seconds")]
+        #[cfg_attr(feature = "openapi", schema(value_type = i64))]
         working_time: Duration,
     },
     /// A day inside the deadline that is not counted.
@@ -163,6 +167,7 @@ pub enum Step {
         cause: PauseCause,
         /// Working time inside the pause, added to the due time.
         #[serde(rename = "working_seconds", serialize_with = "seconds")]
+        #[cfg_attr(feature = "openapi", schema(value_type = i64))]
         working_time: Duration,
     },
     /// The supplement arrived in restart mode: the full budget starts again.
@@ -173,6 +178,7 @@ pub enum Step {
         effective_start: DateTime<Utc>,
         /// The budget, anew.
         #[serde(rename = "working_seconds", serialize_with = "seconds")]
+        #[cfg_attr(feature = "openapi", schema(value_type = i64))]
         working_time: Duration,
     },
     /// A verification extension.
@@ -183,6 +189,7 @@ pub enum Step {
         working_days: u32,
         /// As working time.
         #[serde(rename = "working_seconds", serialize_with = "seconds")]
+        #[cfg_attr(feature = "openapi", schema(value_type = i64))]
         working_time: Duration,
     },
     /// The legal due time.
@@ -201,9 +208,11 @@ pub enum Step {
         as_of: DateTime<Utc>,
         /// Working time consumed.
         #[serde(rename = "consumed_seconds", serialize_with = "seconds")]
+        #[cfg_attr(feature = "openapi", schema(value_type = i64))]
         consumed: Duration,
         /// Working time left (negative: overrun).
         #[serde(rename = "remaining_seconds", serialize_with = "seconds")]
+        #[cfg_attr(feature = "openapi", schema(value_type = i64))]
         remaining: Duration,
         /// Within the deadline or overdue.
         state: DeadlineState,

@@ -51,31 +51,72 @@ pub struct IndicatorFacts {
     pub acknowledgement: Share,
 }
 
-/// One indicator.
+/// Which indicator (docs/reports.md lists how each is counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorKey {
+    /// Công khai, minh bạch (not computable here).
+    Publicity,
+    /// Tiến độ giải quyết.
+    Progress,
+    /// Dịch vụ công trực tuyến.
+    OnlineFiling,
+    /// Thanh toán trực tuyến.
+    OnlinePayment,
+    /// Mức độ hài lòng.
+    Satisfaction,
+    /// Trả kết quả điện tử.
+    ElectronicResult,
+    /// Số hóa hồ sơ, kết quả (not computable here).
+    Digitisation,
+    /// Tiếp nhận hồ sơ trực tuyến đúng hạn (not scored by Decision 766).
+    Acknowledgement,
+}
+
+impl IndicatorKey {
+    /// The snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorKey::Publicity => "publicity",
+            IndicatorKey::Progress => "progress",
+            IndicatorKey::OnlineFiling => "online_filing",
+            IndicatorKey::OnlinePayment => "online_payment",
+            IndicatorKey::Satisfaction => "satisfaction",
+            IndicatorKey::ElectronicResult => "electronic_result",
+            IndicatorKey::Digitisation => "digitisation",
+            IndicatorKey::Acknowledgement => "acknowledgement",
+        }
+    }
+}
+
+/// One indicator. Each field is documented with its column's Vietnamese
+/// title first (as in the CSV header), then its meaning.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Indicator {
-    /// Stable key.
-    pub key: &'static str,
-    /// Vietnamese name.
+    /// Mã chỉ số — the indicator.
+    pub key: IndicatorKey,
+    /// Chỉ số — its Vietnamese name.
     pub name: &'static str,
-    /// Whether this system holds the data to compute it.
+    /// Tính được — whether this system holds the data to compute it.
     pub computable: bool,
-    /// Dossiers meeting it.
+    /// Tử số — dossiers meeting it (none when not computable).
     pub numerator: Option<u64>,
-    /// Dossiers measured.
+    /// Mẫu số — dossiers it is measured over (none when not computable).
     pub denominator: Option<u64>,
-    /// numerator / denominator (none when there is nothing to measure).
+    /// Tỷ lệ — numerator / denominator (none when there is nothing to measure).
     pub ratio: Option<f64>,
-    /// ratio × maximum, to two decimals.
+    /// Điểm — ratio × maximum, to two decimals.
     pub points: Option<f64>,
-    /// The points Decision 766 gives it (none when it is not scored there).
+    /// Điểm tối đa — the points Decision 766 gives it (none when it is not scored there).
     pub maximum: Option<f64>,
-    /// Why it is not computable, or how it is counted.
+    /// Ghi chú — why it is not computable, or how it is counted.
     pub note: &'static str,
 }
 
 fn scored(
-    key: &'static str,
+    key: IndicatorKey,
     name: &'static str,
     share: Share,
     maximum: Option<f64>,
@@ -97,7 +138,7 @@ fn scored(
     }
 }
 
-fn not_computable(key: &'static str, name: &'static str, note: &'static str) -> Indicator {
+fn not_computable(key: IndicatorKey, name: &'static str, note: &'static str) -> Indicator {
     Indicator {
         key,
         name,
@@ -120,52 +161,52 @@ pub fn indicators(facts: &IndicatorFacts) -> Vec<Indicator> {
     };
     vec![
         not_computable(
-            "publicity",
+            IndicatorKey::Publicity,
             "Công khai, minh bạch",
             "publication of procedures and dossier status on the national portal is outside this system",
         ),
         scored(
-            "progress",
+            IndicatorKey::Progress,
             "Tiến độ giải quyết",
             progress,
             Some(20.0),
             "results early or on time, plus dossiers open and within their deadline at the end of the period, over all resolved and open dossiers",
         ),
         scored(
-            "online_filing",
+            IndicatorKey::OnlineFiling,
             "Dịch vụ công trực tuyến",
             facts.online_filing,
             Some(12.0),
             "dossiers accepted in the period for procedures offered as full online service, filed online",
         ),
         scored(
-            "online_payment",
+            IndicatorKey::OnlinePayment,
             "Thanh toán trực tuyến",
             facts.online_payment,
             Some(10.0),
             "fee payments recorded in the period, paid online",
         ),
         scored(
-            "satisfaction",
+            IndicatorKey::Satisfaction,
             "Mức độ hài lòng",
             facts.satisfaction,
             Some(6.0),
             "results recorded in the period, neither late nor rated dissatisfied",
         ),
         scored(
-            "electronic_result",
+            IndicatorKey::ElectronicResult,
             "Trả kết quả điện tử",
             facts.electronic_result,
             Some(6.0),
             "results recorded in the period, delivered online",
         ),
         not_computable(
-            "digitisation",
+            IndicatorKey::Digitisation,
             "Số hóa hồ sơ, kết quả",
             "digitisation of submitted documents and results is not recorded by this system",
         ),
         scored(
-            "acknowledgement",
+            IndicatorKey::Acknowledgement,
             "Tiếp nhận hồ sơ trực tuyến đúng hạn",
             facts.acknowledgement,
             None,
@@ -187,7 +228,7 @@ mod tests {
 
     fn find<'a>(all: &'a [Indicator], key: &str) -> &'a Indicator {
         all.iter()
-            .find(|i| i.key == key)
+            .find(|i| i.key.as_str() == key)
             .unwrap_or_else(|| panic!("{key}"))
     }
 
@@ -248,7 +289,7 @@ mod tests {
         let missing: Vec<&str> = all
             .iter()
             .filter(|i| !i.computable)
-            .map(|i| i.key)
+            .map(|i| i.key.as_str())
             .collect();
         assert_eq!(missing, ["publicity", "digitisation"]);
         let maxima: f64 = all.iter().filter_map(|i| i.maximum).sum();

@@ -17,6 +17,27 @@ pub enum OnlineServiceKind {
 }
 
 impl OnlineServiceKind {
+    /// Every kind.
+    pub const ALL: [OnlineServiceKind; 3] = [
+        OnlineServiceKind::None,
+        OnlineServiceKind::Partial,
+        OnlineServiceKind::Full,
+    ];
+
+    /// The snake_case name, as serialized and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnlineServiceKind::None => "none",
+            OnlineServiceKind::Partial => "partial",
+            OnlineServiceKind::Full => "full",
+        }
+    }
+
+    /// The kind named `text` (its snake_case name), if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
     /// The legacy level: full = 4, partial = 3 (none has no online level).
     pub fn legacy_level(self) -> Option<u8> {
         match self {
@@ -51,5 +72,10 @@ mod tests {
         assert_eq!(OnlineServiceKind::Partial.legacy_level(), Some(3));
         assert_eq!(OnlineServiceKind::None.legacy_level(), None);
         assert!(!OnlineServiceKind::None.allows_online_filing());
+        for kind in OnlineServiceKind::ALL {
+            let json = serde_json::to_value(kind).unwrap_or_default();
+            assert_eq!(json.as_str(), Some(kind.as_str()));
+            assert_eq!(OnlineServiceKind::parse(kind.as_str()), Some(kind));
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::online::OnlineServiceKind;
 
 /// The field (lĩnh vực) a procedure belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Field {
     /// Short code, e.g. `HT`.
     pub code: String,
@@ -23,6 +24,7 @@ pub struct Field {
 
 /// Fees and charges.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fee {
     /// No fee.
@@ -34,9 +36,11 @@ pub enum Fee {
     /// A fixed amount, possibly lower when filed online.
     Fixed {
         /// Amount in VND.
+        #[cfg_attr(feature = "openapi", schema(value_type = i64, minimum = 0))]
         amount: Vnd,
         /// Amount when filed online.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 0))]
         online_amount: Option<Vnd>,
         /// Per what.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +78,7 @@ impl Fee {
 
 /// A document the dossier must (or may) contain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DocumentRequirement {
     /// Code within the procedure, e.g. `TK`.
     pub code: String,
@@ -104,6 +109,7 @@ pub enum Delivery {
 
 /// One internal step and its budget of working hours (control slip).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcedureStep {
     /// Name, e.g. `Thẩm định`.
     pub name: String,
@@ -115,6 +121,7 @@ pub struct ProcedureStep {
 
 /// What the law fixes for one version of a procedure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcedureDefinition {
     /// The legal time limit.
     pub time_limit: TimeLimit,
@@ -136,16 +143,18 @@ pub struct ProcedureDefinition {
 
 /// A procedure version as the catalogue file and the admin API give it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcedureEntry {
-    /// National code (with optional local suffix).
+    /// National code (with optional local suffix), e.g. `1.004194`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1.004194"))]
     pub code: ProcedureCode,
     /// Name.
     pub name: String,
     /// Field.
     pub field: Field,
-    /// Level of the implementing agency (`commune`, `province`).
-    #[serde(default = "commune")]
-    pub agency_level: String,
+    /// Level of the implementing agency (default `commune`).
+    #[serde(default)]
+    pub agency_level: AgencyLevel,
     /// Online service offered.
     pub online_kind: OnlineServiceKind,
     /// First day in force (default: the day it is stored).
@@ -156,8 +165,29 @@ pub struct ProcedureEntry {
     pub definition: ProcedureDefinition,
 }
 
-fn commune() -> String {
-    "commune".into()
+/// The level of government whose agencies implement a procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AgencyLevel {
+    /// Communes and wards (cấp xã).
+    #[default]
+    Commune,
+    /// Districts (cấp huyện; abolished in mid-2025, kept for older versions).
+    District,
+    /// The province (cấp tỉnh).
+    Province,
+}
+
+impl AgencyLevel {
+    /// The snake_case name, as serialized and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgencyLevel::Commune => "commune",
+            AgencyLevel::District => "district",
+            AgencyLevel::Province => "province",
+        }
+    }
 }
 
 /// A catalogue file: `{"procedures": [...]}`.

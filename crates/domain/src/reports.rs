@@ -165,40 +165,50 @@ impl ReportDossier {
     }
 }
 
-/// One row of Form 06 (a group, or the totals).
+/// One row of Form 06 (a group, or the totals). Each count is documented
+/// with its column's Vietnamese title first (as in the CSV header), then its
+/// meaning (docs/reports.md).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Kstt06Row {
-    /// Taken on: total.
+    /// Tổng số hồ sơ tiếp nhận — taken on, in all: accepted before the end
+    /// of the period and not finished before its start (`new_online +
+    /// new_direct + carried_over`).
     pub taken_on: u64,
-    /// Taken on: new, filed online.
+    /// Tiếp nhận mới trực tuyến — taken on, accepted within the period, filed online.
     pub new_online: u64,
-    /// Taken on: new, at the desk or by post.
+    /// Tiếp nhận mới trực tiếp, bưu chính — taken on, accepted within the
+    /// period, received at the desk or by post.
     pub new_direct: u64,
-    /// Taken on: carried over from before the period.
+    /// Kỳ trước chuyển qua — taken on, accepted before the period (carried over).
     pub carried_over: u64,
-    /// Resolved in the period: total.
+    /// Số hồ sơ đã giải quyết — taken on, result recorded within the period
+    /// (`early + on_time + late`).
     pub resolved: u64,
-    /// Resolved early.
+    /// Giải quyết trước hạn — resolved on a day before the due day.
     pub early: u64,
-    /// Resolved on time.
+    /// Giải quyết đúng hạn — resolved on the due day, by the due time.
     pub on_time: u64,
-    /// Resolved late.
+    /// Giải quyết quá hạn — resolved after the due time.
     pub late: u64,
-    /// In progress at the end: total.
+    /// Số hồ sơ đang giải quyết — taken on, not finished by the end of the
+    /// period (`within_deadline + overdue`).
     pub in_progress: u64,
-    /// In progress, within the deadline.
+    /// Đang giải quyết trong hạn — in progress, within the deadline at the end of the period.
     pub within_deadline: u64,
-    /// In progress, overdue.
+    /// Đang giải quyết quá hạn — in progress, overdue at the end of the period.
     pub overdue: u64,
-    /// Withdrawn in the period.
+    /// Rút hồ sơ — taken on, withdrawn by the citizen within the period.
     pub withdrawn: u64,
-    /// Stopped in the period.
+    /// Dừng giải quyết — taken on, stopped within the period.
     pub stopped: u64,
-    /// In progress at the end and waiting for a supplement.
+    /// Chờ bổ sung hồ sơ — in progress and waiting for a supplement at the
+    /// end of the period (part of `in_progress`).
     pub waiting_supplement: u64,
-    /// Resolved late in the period, with an apology given.
+    /// Quá hạn đã xin lỗi — resolved late within the period, with an apology
+    /// given (part of `late`).
     pub late_with_apology: u64,
-    /// Refused at intake in the period (outside "taken on").
+    /// Từ chối tiếp nhận — refused at intake within the period (not part of `taken_on`).
     pub refused_at_intake: u64,
 }
 

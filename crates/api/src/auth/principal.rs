@@ -16,7 +16,8 @@ use crate::auth::TokenIssuer;
 use crate::error::ApiError;
 
 /// Staff member or citizen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     /// Works for an agency.
     Staff,

@@ -14,7 +14,38 @@ use crate::policy::Capability;
 use crate::validate::{self, Fields, Page, PageQuery};
 
 /// Kinds of agency in the tree.
-pub const AGENCY_KINDS: [&str; 4] = ["province", "district", "commune", "unit"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgencyKind {
+    /// A province or centrally-governed city (tỉnh, thành phố).
+    Province,
+    /// A district (huyện; abolished in mid-2025, kept for older trees).
+    District,
+    /// A commune or ward (xã, phường).
+    Commune,
+    /// A unit within an agency (a department or the one-stop centre).
+    Unit,
+}
+
+impl AgencyKind {
+    /// Every kind.
+    pub const ALL: [AgencyKind; 4] = [
+        AgencyKind::Province,
+        AgencyKind::District,
+        AgencyKind::Commune,
+        AgencyKind::Unit,
+    ];
+
+    /// The snake_case name, as serialized and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgencyKind::Province => "province",
+            AgencyKind::District => "district",
+            AgencyKind::Commune => "commune",
+            AgencyKind::Unit => "unit",
+        }
+    }
+}
 
 /// An agency.
 #[derive(Debug, Serialize, ToSchema)]
@@ -27,6 +58,7 @@ pub struct AgencyView {
     /// Name.
     pub name: String,
     /// `province`, `district`, `commune` or `unit`.
+    #[schema(value_type = AgencyKind)]
     pub kind: String,
     /// Parent agency id (null for the root).
     pub parent_id: Option<String>,
@@ -52,6 +84,7 @@ pub struct CreateAgency {
     /// Name.
     pub name: String,
     /// `province`, `district`, `commune` or `unit`.
+    #[schema(value_type = AgencyKind)]
     pub kind: String,
     /// The parent agency.
     pub parent_id: String,
@@ -65,15 +98,21 @@ pub struct UpdateAgency {
     /// New name.
     pub name: Option<String>,
     /// New kind.
+    #[schema(value_type = Option<AgencyKind>)]
     pub kind: Option<String>,
 }
 
 fn kind(value: &str) -> Result<String, String> {
     let value = value.trim();
-    if AGENCY_KINDS.contains(&value) {
-        Ok(value.to_owned())
-    } else {
-        Err(format!("must be one of {}", AGENCY_KINDS.join(", ")))
+    match AgencyKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str() == value)
+    {
+        Some(kind) => Ok(kind.as_str().to_owned()),
+        None => Err(format!(
+            "must be one of {}",
+            AgencyKind::ALL.map(AgencyKind::as_str).join(", ")
+        )),
     }
 }
 

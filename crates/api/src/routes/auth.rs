@@ -46,13 +46,14 @@ pub struct AccountView {
     /// Account id.
     pub id: String,
     /// `staff` or `citizen`.
+    #[schema(value_type = AccountKind)]
     pub kind: String,
     /// Login name (the personal ID for citizens).
     pub username: String,
     /// Full name.
     pub full_name: String,
     /// Roles.
-    #[schema(value_type = Vec<String>, example = json!(["clerk"]))]
+    #[schema(example = json!(["clerk"]))]
     pub roles: Vec<Role>,
     /// The staff member's agency.
     pub agency: Option<AgencyView>,
@@ -213,11 +214,18 @@ pub struct TokenResponse {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub token_type: TokenType,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     /// Opaque token for `/auth/refresh`; single use.
     pub refresh_token: String,
+}
+
+/// The kind of access token: bearer tokens (RFC 6750), always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum TokenType {
+    /// `Authorization: Bearer <access_token>`.
+    Bearer,
 }
 
 /// Stores the hash of a new refresh token in `family` (a new family at
@@ -258,7 +266,7 @@ fn tokens(
     );
     Ok(TokenResponse {
         access_token: issuer.sign(&claims).map_err(ApiError::Internal)?,
-        token_type: "Bearer",
+        token_type: TokenType::Bearer,
         expires_in: issuer.settings.access_ttl.num_seconds(),
         refresh_token,
     })

@@ -24,10 +24,8 @@ pub struct CalendarView {
     /// The year.
     pub year: i32,
     /// The agency's own overrides for the year (empty: it inherits everything).
-    #[schema(value_type = Object)]
     pub own: YearSpec,
     /// What the agency counts on: the national calendar, its ancestors' and its own rules.
-    #[schema(value_type = Object)]
     pub effective: YearSpec,
     /// Whether the year's official schedule is announced (otherwise deadlines into it are provisional).
     pub announced: bool,
@@ -99,7 +97,7 @@ pub async fn get_calendar(
     tag = "administration",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Agency id"), ("year" = i32, Path, description = "Year")),
-    request_body(content = Object, description = "`{weekly?: {mon: [\"07:30-11:30\", …]}, days: [{date, kind: off|working, reason?, name, hours?}]}`"),
+    request_body(content = YearSpec, description = "The agency's own weekly hours (optional) and dated days off or working days for the year"),
     responses(
         (status = 200, description = "The year's calendar after the change", body = CalendarView),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
@@ -155,19 +153,17 @@ pub struct PreviewRequest {
     pub agency_id: String,
     /// A procedure code (its time limit is used) …
     pub procedure_code: Option<String>,
-    /// … or a time limit: `{amount, unit}`.
-    #[schema(value_type = Option<Object>)]
+    /// … or a time limit.
     pub time_limit: Option<TimeLimit>,
     /// When the complete dossier would be received (RFC 3339).
     pub received_at: DateTime<Utc>,
-    /// Pauses: `[{from, to}]`.
+    /// Pauses of the clock (waiting for a supplement), in order.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
     pub pauses: Vec<Pause>,
 }
 
 /// A pause of the clock.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Pause {
     /// From.
     pub from: DateTime<Utc>,
@@ -187,7 +183,6 @@ pub struct Preview {
     /// Years without an announced calendar the answer rests on.
     pub provisional_years: Vec<i32>,
     /// The steps, structured.
-    #[schema(value_type = Vec<Object>)]
     pub explanation: Vec<Step>,
     /// The steps in Vietnamese.
     pub explanation_vi: Vec<String>,

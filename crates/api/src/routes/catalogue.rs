@@ -2,7 +2,8 @@
 
 use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{NaiveDate, Utc};
-use motcua_domain::procedure::{ProcedureDefinition, ProcedureEntry};
+use motcua_domain::online::OnlineServiceKind;
+use motcua_domain::procedure::{AgencyLevel, ProcedureDefinition, ProcedureEntry};
 use motcua_domain::time::to_local;
 use motcua_persistence::procedures::{self, CatalogueFilter, NewVersion, ProcedureRow};
 use motcua_persistence::{Db, DbError};
@@ -25,8 +26,10 @@ pub struct ProcedureView {
     /// Field code and name.
     pub field: FieldView,
     /// Level of the implementing agency.
+    #[schema(value_type = AgencyLevel)]
     pub agency_level: String,
     /// `none`, `partial` (legacy level 3) or `full` (legacy level 4).
+    #[schema(value_type = OnlineServiceKind)]
     pub online_kind: String,
     /// Legacy online service level (3 or 4), if any.
     pub legacy_level: Option<u8>,
@@ -34,8 +37,9 @@ pub struct ProcedureView {
     pub effective_from: NaiveDate,
     /// Last day in force.
     pub effective_to: Option<NaiveDate>,
-    /// Time limit, supplement mode, fees, documents, deliveries, steps.
-    #[schema(value_type = Object)]
+    /// Time limit, supplement mode, fees, documents, deliveries, steps (as
+    /// stored from the entry's [`ProcedureDefinition`]).
+    #[schema(value_type = ProcedureDefinition)]
     pub definition: serde_json::Value,
 }
 
@@ -88,8 +92,10 @@ pub struct CatalogueQuery {
     /// Field code, e.g. `HT`.
     pub field: Option<String>,
     /// `none`, `partial` or `full`.
+    #[param(value_type = Option<OnlineServiceKind>)]
     pub online_kind: Option<String>,
-    /// `commune` or `province`.
+    /// `commune`, `district` or `province`.
+    #[param(value_type = Option<AgencyLevel>)]
     pub agency_level: Option<String>,
     /// The day (YYYY-MM-DD) whose versions to show; default today.
     pub at: Option<NaiveDate>,
@@ -172,7 +178,7 @@ pub fn new_version(entry: &ProcedureEntry, today: NaiveDate) -> Result<NewVersio
         name: entry.name.trim().to_owned(),
         field_code: entry.field.code.clone(),
         field_name: entry.field.name.clone(),
-        agency_level: entry.agency_level.clone(),
+        agency_level: entry.agency_level.as_str().to_owned(),
         online_kind: kind,
         effective_from: entry.effective_from.unwrap_or(today),
         definition: serde_json::to_string(&entry.definition)
@@ -212,7 +218,7 @@ async fn store(
 #[utoipa::path(
     tag = "catalogue",
     security(("bearer" = [])),
-    request_body(content = Object, description = "A catalogue entry, as in crates/domain/data/catalogue-demo.json"),
+    request_body(content = ProcedureEntry, description = "A catalogue entry, as in crates/domain/data/catalogue-demo.json"),
     responses(
         (status = 201, description = "Stored as version 1 (or the next version)", body = ProcedureView),
         (status = 422, description = "Invalid entry", body = Problem, content_type = "application/problem+json"),
@@ -232,7 +238,7 @@ pub async fn create_procedure(
     tag = "catalogue",
     security(("bearer" = [])),
     params(("code" = String, Path, description = "Procedure code")),
-    request_body(content = Object, description = "The new version's entry"),
+    request_body(content = ProcedureEntry, description = "The new version's entry"),
     responses(
         (status = 201, description = "The new version", body = ProcedureView),
         (status = 409, description = "Does not start after the current version", body = Problem, content_type = "application/problem+json"),

@@ -920,23 +920,38 @@ pub struct RejectedPaymentView {
     pub amount: i64,
     /// What was due, if anything.
     pub expected_amount: Option<i64>,
-    /// Why it was refused: `payment_amount_mismatch` or `illegal_transition` (nothing awaited).
+    /// Why it was refused.
+    #[schema(value_type = RejectedReason)]
     pub reason: String,
     /// When it arrived.
     pub received_at: DateTime<Utc>,
+}
+
+/// Why a signed payment callback was refused (the problem code it got).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectedReason {
+    /// Another amount than the fee due.
+    PaymentAmountMismatch,
+    /// Nothing awaited: the dossier was in no state to take a payment.
+    IllegalTransition,
+    /// The fee was already paid.
+    FeeAlreadyPaid,
 }
 
 /// Filters of `GET /dossiers`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DossierQuery {
-    /// State, e.g. `in_processing`.
+    /// State.
+    #[param(value_type = Option<State>)]
     pub status: Option<String>,
     /// Procedure code.
     pub procedure_code: Option<String>,
     /// Receiving agency (its subtree), within the caller's reach.
     pub agency_id: Option<String>,
-    /// `direct`, `postal` or `online`.
+    /// How dossiers reached the desk.
+    #[param(value_type = Option<Channel>)]
     pub channel: Option<String>,
     /// `true`: only open dossiers (clock running) past their due time now.
     pub overdue: Option<bool>,
@@ -962,11 +977,11 @@ pub struct DossierSummary {
     /// Code.
     pub code: String,
     /// State.
-    pub status: String,
+    pub status: State,
     /// Procedure code.
     pub procedure_code: String,
     /// Channel.
-    pub channel: String,
+    pub channel: Channel,
     /// Applicant's name.
     pub applicant_name: String,
     /// Receiving agency.
@@ -1063,16 +1078,24 @@ pub async fn list_dossiers(
         })
     })
     .await??;
+    let rows = rows
+        .into_iter()
+        .map(|(row, procedure_code)| {
+            let channel: Channel =
+                stored::from_text(&row.channel).map_err(|e| unreadable(&row.code, "channel", e))?;
+            Ok((state_of(&row)?, channel, row, procedure_code))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(web::Json(Page::from_rows(
         rows,
         limit,
-        |(row, _)| row.id.to_string(),
-        |(row, procedure_code)| DossierSummary {
+        |(_, _, row, _)| row.id.to_string(),
+        |(status, channel, row, procedure_code)| DossierSummary {
             id: row.id.to_string(),
             code: row.code,
-            status: row.state,
+            status,
             procedure_code,
-            channel: row.channel,
+            channel,
             applicant_name: row.applicant_name,
             agency_id: row.receiving_agency_id.to_string(),
             received_at: row.received_at.map(utc),
@@ -1092,12 +1115,16 @@ pub struct EventView {
     /// Who (account id).
     pub actor_id: Option<String>,
     /// In which role.
+    #[schema(value_type = HistoryRole)]
     pub actor_role: String,
     /// What.
+    #[schema(value_type = HistoryAction)]
     pub action: String,
-    /// State before.
+    /// State before (none: the dossier began).
+    #[schema(value_type = Option<State>)]
     pub state_before: Option<String>,
     /// State after.
+    #[schema(value_type = State)]
     pub state_after: String,
     /// Details.
     #[schema(value_type = Object)]
@@ -1108,6 +1135,75 @@ pub struct EventView {
     pub hash: String,
     /// The id of the key its hash was computed with (`sha256`: unkeyed, legacy).
     pub key_id: String,
+}
+
+/// What an event of the history records. The history is shown exactly as
+/// it was written and hashed, so it names what earlier releases wrote too.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryAction {
+    /// Filed online.
+    FileOnline,
+    /// Received at the desk and accepted.
+    IntakeAccept,
+    /// Received at the desk and returned for a supplement.
+    IntakeRequestSupplement,
+    /// Received at the desk and refused.
+    IntakeRefuse,
+    /// Accepted.
+    Accept,
+    /// A supplement requested.
+    RequestSupplement,
+    /// The supplement arrived.
+    Supplement,
+    /// Refused.
+    Refuse,
+    /// Handed over.
+    HandOver,
+    /// A fee requested.
+    RequestPayment,
+    /// A payment recorded.
+    RecordPayment,
+    /// Extended for verification.
+    ExtendVerification,
+    /// An apology given.
+    Apologise,
+    /// Processing stopped.
+    Stop,
+    /// The result recorded.
+    Complete,
+    /// The result handed over.
+    Return,
+    /// Withdrawn.
+    Withdraw,
+    /// Rated.
+    Rate,
+    /// A staff read of personal data (written into histories before reads
+    /// went to the access log).
+    ReadPersonalData,
+}
+
+/// In which role an event's actor acted: a role, or (in histories written
+/// by earlier releases of `gen-data`) the generator.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryRole {
+    /// The dossier's citizen.
+    Citizen,
+    /// Desk clerk.
+    Clerk,
+    /// Processing officer.
+    Officer,
+    /// Leader.
+    Leader,
+    /// Auditor.
+    Auditor,
+    /// Administrator.
+    Admin,
+    /// The payment gateway.
+    PaymentGateway,
+    /// `gen-data` before it drove the domain.
+    Generator,
 }
 
 /// A dossier's history, oldest first (staff in reach, auditors, the owner).
@@ -1160,7 +1256,6 @@ pub struct DeadlineView {
     /// The clock; null while it has not started (filed, not yet accepted).
     pub legal_clock: Option<ClockView>,
     /// The steps, structured.
-    #[schema(value_type = Vec<Object>)]
     pub explanation: Vec<Step>,
     /// The same steps as Vietnamese sentences, for printing.
     pub explanation_vi: Vec<String>,

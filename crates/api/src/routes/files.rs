@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::content;
+use crate::content::{self, MediaType};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::dossiers::visible;
 
@@ -46,7 +46,16 @@ pub struct FileView {
     /// Bytes.
     pub size: i64,
     /// `application/pdf`, `image/jpeg` or `image/png`.
+    #[schema(value_type = MediaType)]
     pub media_type: String,
+}
+
+/// The multipart body of an upload.
+#[derive(Debug, ToSchema)]
+pub struct Upload {
+    /// The document: a PDF, JPEG or PNG file (its type is read from its content).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
 }
 
 fn multipart_error(error: MultipartError) -> ApiError {
@@ -68,7 +77,7 @@ fn io(error: std::io::Error) -> ApiError {
 #[utoipa::path(
     tag = "files",
     security(("bearer" = [])),
-    request_body(content = Object, content_type = "multipart/form-data", description = "field `file`"),
+    request_body(content = Upload, content_type = "multipart/form-data", description = "The document as the multipart field `file`"),
     responses(
         (status = 201, description = "Stored", body = FileView),
         (status = 413, description = "Larger than the limit", body = Problem, content_type = "application/problem+json"),

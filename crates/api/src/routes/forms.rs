@@ -25,31 +25,123 @@ use crate::routes::dossiers::{Particulars, live_clock, visible};
 #[into_params(parameter_in = Query)]
 pub struct FormQuery {
     /// `json` (default) or `html`.
+    #[param(value_type = Option<FormFormat>, inline)]
     pub format: Option<String>,
+}
+
+/// How a form is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FormFormat {
+    /// The form as JSON ([`Form`]).
+    Json,
+    /// The printable A5 page.
+    Html,
+}
+
+/// Which form (FORMS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FormKind {
+    /// Giấy tiếp nhận hồ sơ và hẹn trả kết quả.
+    Receipt,
+    /// Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ.
+    SupplementRequest,
+    /// Phiếu từ chối tiếp nhận giải quyết hồ sơ.
+    Refusal,
+    /// Phiếu xin lỗi và hẹn lại ngày trả kết quả.
+    Apology,
+    /// Thông báo dừng giải quyết hồ sơ.
+    StopNotice,
+    /// Phiếu kiểm soát quá trình giải quyết hồ sơ.
+    ControlSlip,
+}
+
+/// Which circular numbers a dossier's forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum Regime {
+    /// Circular 01/2018/TT-VPCP: dossiers received before 2025-07-01.
+    #[serde(rename = "2018")]
+    Circular2018,
+    /// Circular 03/2025/TT-VPCP: dossiers received from 2025-07-01.
+    #[serde(rename = "2025")]
+    Circular2025,
 }
 
 /// A form: its number and title under the dossier's regime, and its fields.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Form {
     /// `receipt`, `supplement_request`, `refusal`, `apology`, `stop_notice`, `control_slip`.
+    #[schema(value_type = FormKind)]
     pub form: String,
     /// The official number, e.g. `Mẫu số 01`.
     pub number: String,
     /// The official title.
     pub title: String,
     /// `2018` (Circular 01/2018/TT-VPCP) or `2025` (Circular 03/2025/TT-VPCP).
-    pub regime: String,
+    pub regime: Regime,
     /// The agency issuing it.
     pub agency: String,
     /// Place and date line.
     pub dated: String,
     /// The dossier code.
     pub dossier_code: String,
-    /// The form's fields, as (label, value) pairs in print order.
+    /// The form's fields in print order, each a `[label, value]` pair.
+    #[schema(schema_with = label_value_pairs)]
     pub fields: Vec<(String, String)>,
     /// Tables (documents received, supplement items, control-slip rows).
-    #[schema(value_type = Vec<Object>)]
-    pub tables: Vec<Value>,
+    pub tables: Vec<FormTable>,
+}
+
+/// The fields of a form in the OpenAPI document: an array of `[label,
+/// value]` pairs (arrays of exactly two strings; a tuple's `prefixItems`
+/// would be exact too, but client generators refuse it).
+fn label_value_pairs() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(Type::String))
+                .min_items(Some(2))
+                .max_items(Some(2))
+                .description(Some("`[label, value]`"))
+                .examples([json!(["Mã hồ sơ", "000.00.15.H49-261102-0001"])]),
+        )
+        .description(Some(
+            "The form's fields in print order, each a `[label, value]` pair.",
+        ))
+        .build()
+}
+
+/// A table of a form: its title, column headings and rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormTable {
+    /// Title, e.g. `Thành phần hồ sơ`.
+    pub title: String,
+    /// Column headings.
+    pub columns: Vec<String>,
+    /// Rows, each with one cell per column.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl FormTable {
+    fn new(title: &str, columns: &[&str], rows: Vec<Vec<Cell>>) -> Self {
+        FormTable {
+            title: title.into(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows,
+        }
+    }
+}
+
+/// A cell of a form's table: text, or a number of copies.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Cell {
+    /// Text.
+    Text(String),
+    /// A number (originals, copies).
+    Count(u32),
 }
 
 const FORMS: [(&str, &str, &str); 6] = [
@@ -153,11 +245,27 @@ fn build(
                 Some(clock) => clock,
                 None => return Ok(None),
             };
-            tables.push(json!({"title": "Thành phần hồ sơ", "columns": ["Giấy tờ", "Bản chính", "Bản sao"],
-                "rows": details.documents.iter().map(|d| {
-                    let name = definition.documents.iter().find(|r| r.code == d.requirement_code).map(|r| r.name.clone()).unwrap_or_else(|| d.requirement_code.clone());
-                    json!([name, d.originals, d.copies])
-                }).collect::<Vec<_>>()}));
+            tables.push(FormTable::new(
+                "Thành phần hồ sơ",
+                &["Giấy tờ", "Bản chính", "Bản sao"],
+                details
+                    .documents
+                    .iter()
+                    .map(|d| {
+                        let name = definition
+                            .documents
+                            .iter()
+                            .find(|r| r.code == d.requirement_code)
+                            .map(|r| r.name.clone())
+                            .unwrap_or_else(|| d.requirement_code.clone());
+                        vec![
+                            Cell::Text(name),
+                            Cell::Count(d.originals),
+                            Cell::Count(d.copies),
+                        ]
+                    })
+                    .collect(),
+            ));
             push(&mut fields, "Số lượng hồ sơ", "01 bộ".into());
             push(
                 &mut fields,
@@ -196,8 +304,15 @@ fn build(
             };
             push(&mut fields, "Lý do", request.reason.clone());
             push(&mut fields, "Ngày yêu cầu", when(Some(record.at)));
-            tables.push(json!({"title": "Nội dung cần bổ sung, hoàn thiện", "columns": ["Giấy tờ", "Nội dung"],
-                "rows": request.items.iter().map(|i| json!([i.name, i.problem])).collect::<Vec<_>>()}));
+            tables.push(FormTable::new(
+                "Nội dung cần bổ sung, hoàn thiện",
+                &["Giấy tờ", "Nội dung"],
+                request
+                    .items
+                    .iter()
+                    .map(|i| vec![Cell::Text(i.name.clone()), Cell::Text(i.problem.clone())])
+                    .collect(),
+            ));
         }
         "refusal" => {
             let Some((record, refusal)) = details.last_refusal() else {
@@ -287,29 +402,44 @@ fn build(
                     }
                     None => ("—".into(), "—".into()),
                 };
-                rows.push(json!([
-                    optional(record.by.map(|by| by.to_string()).as_deref()),
-                    step,
-                    when(Some(started)),
-                    due,
-                    result,
-                    optional(handover.note.as_deref())
-                ]));
+                rows.push(
+                    [
+                        optional(record.by.map(|by| by.to_string()).as_deref()),
+                        step,
+                        when(Some(started)),
+                        due,
+                        result,
+                        optional(handover.note.as_deref()),
+                    ]
+                    .map(Cell::Text)
+                    .into(),
+                );
             }
-            tables.push(json!({"title": "Quá trình giải quyết", "columns": ["Bên giao", "Bên nhận", "Thời gian giao nhận", "Hạn xử lý", "Kết quả", "Ghi chú"], "rows": rows}));
+            tables.push(FormTable::new(
+                "Quá trình giải quyết",
+                &[
+                    "Bên giao",
+                    "Bên nhận",
+                    "Thời gian giao nhận",
+                    "Hạn xử lý",
+                    "Kết quả",
+                    "Ghi chú",
+                ],
+                rows,
+            ));
         }
     }
     let (number, regime) = if regime_2025 {
-        (number.to_string(), "2025")
+        (number.to_string(), Regime::Circular2025)
     } else {
-        (number_2018(key).to_owned(), "2018")
+        (number_2018(key).to_owned(), Regime::Circular2018)
     };
     let today = to_local(now).date();
     Ok(Some(Form {
         form: (*key).into(),
         number: format!("Mẫu số {number}"),
         title: (*title).into(),
-        regime: regime.into(),
+        regime,
         agency: agency.to_owned(),
         dated: format!(
             "ngày {} tháng {} năm {}",
@@ -344,16 +474,20 @@ fn html(form: &Form) -> String {
     for table in &form.tables {
         tables.push_str(&format!(
             "<h2>{}</h2><table class=\"grid\"><tr>",
-            escape(&text(&table["title"]))
+            escape(&table.title)
         ));
-        for column in table["columns"].as_array().into_iter().flatten() {
-            tables.push_str(&format!("<th>{}</th>", escape(&text(column))));
+        for column in &table.columns {
+            tables.push_str(&format!("<th>{}</th>", escape(column)));
         }
         tables.push_str("</tr>");
-        for row in table["rows"].as_array().into_iter().flatten() {
+        for row in &table.rows {
             tables.push_str("<tr>");
-            for cell in row.as_array().into_iter().flatten() {
-                tables.push_str(&format!("<td>{}</td>", escape(&text(cell))));
+            for cell in row {
+                let cell = match cell {
+                    Cell::Text(text) => escape(text),
+                    Cell::Count(count) => count.to_string(),
+                };
+                tables.push_str(&format!("<td>{cell}</td>"));
             }
             tables.push_str("</tr>");
         }
@@ -387,9 +521,12 @@ pub const FORM_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-s
 #[utoipa::path(
     tag = "dossiers",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Dossier id or code"), ("form" = String, Path, description = "Form key"), FormQuery),
+    params(("id" = String, Path, description = "Dossier id or code"), ("form" = FormKind, Path, description = "Which form"), FormQuery),
     responses(
-        (status = 200, description = "The form (JSON, or text/html with ?format=html)", body = Form),
+        (status = 200, description = "The form (JSON, or the printable A5 page with `format=html`)", content(
+            (Form = "application/json"),
+            (String = "text/html"),
+        )),
         (status = 404, description = "No such dossier in reach, or the dossier has no such form", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -426,5 +563,24 @@ pub async fn dossier_form(
             "format",
             "must be json or html",
         )])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_form_kinds_are_the_forms() {
+        let kinds = [
+            FormKind::Receipt,
+            FormKind::SupplementRequest,
+            FormKind::Refusal,
+            FormKind::Apology,
+            FormKind::StopNotice,
+            FormKind::ControlSlip,
+        ]
+        .map(|kind| serde_json::to_value(kind).unwrap_or_default());
+        assert_eq!(kinds, FORMS.map(|(key, ..)| Value::from(key)));
     }
 }

@@ -1,7 +1,7 @@
 //! Operations endpoints: liveness, readiness and metrics.
 
 use actix_web::{HttpResponse, ResponseError, get, web};
-use motcua_persistence::Db;
+use motcua_persistence::{Backend, Db};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -11,21 +11,53 @@ use crate::error::{ApiError, Problem};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// Always `ok` when the process answers.
-    #[schema(example = "ok")]
-    pub status: &'static str,
+    pub status: Alive,
     /// The motcua version serving.
     pub version: &'static str,
+}
+
+/// The only liveness status: an answer at all is the news.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Alive {
+    /// The process answers.
+    Ok,
 }
 
 /// Readiness answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
-    /// `ready`.
-    #[schema(example = "ready")]
-    pub status: &'static str,
+    /// `ready` (otherwise the answer is a 503 problem).
+    pub status: Readiness,
     /// `postgres` or `sqlite`.
-    #[schema(example = "sqlite")]
-    pub database: &'static str,
+    pub database: Database,
+}
+
+/// The only readiness status of a 200 answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// The database answers and is migrated.
+    Ready,
+}
+
+/// The database the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Database {
+    /// PostgreSQL.
+    Postgres,
+    /// An embedded SQLite file.
+    Sqlite,
+}
+
+impl From<Backend> for Database {
+    fn from(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Database::Postgres,
+            Backend::Sqlite => Database::Sqlite,
+        }
+    }
 }
 
 /// The process is up. Touches nothing else.
@@ -36,7 +68,7 @@ pub struct Ready {
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health {
-        status: "ok",
+        status: Alive::Ok,
         version: env!("CARGO_PKG_VERSION"),
     })
 }
@@ -62,8 +94,8 @@ pub async fn readyz(db: web::Data<Db>) -> Result<web::Json<Ready>, ApiError> {
         )));
     }
     Ok(web::Json(Ready {
-        status: "ready",
-        database: backend.name(),
+        status: Readiness::Ready,
+        database: backend.into(),
     }))
 }
 

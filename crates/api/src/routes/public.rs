@@ -70,7 +70,7 @@ pub struct PublicDossier {
     /// Code.
     pub code: String,
     /// State.
-    pub status: String,
+    pub status: State,
     /// National portal status code.
     pub portal_status: Option<u8>,
     /// Procedure name.
@@ -140,7 +140,7 @@ pub async fn lookup(
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;
     Ok(web::Json(PublicDossier {
         code: row.code,
-        status: row.state,
+        status: state,
         portal_status: state.portal_code(),
         procedure_name: procedure.name,
         received_at: clock.as_ref().map(|c| c.received_at),

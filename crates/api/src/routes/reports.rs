@@ -11,6 +11,7 @@ use motcua_domain::clock::{
 };
 use motcua_domain::indicators::{Indicator, IndicatorFacts, Share, indicators};
 use motcua_domain::lifecycle::Role;
+use motcua_domain::online::OnlineServiceKind;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
 use motcua_persistence::agencies::{self, Agency};
 use motcua_persistence::dossiers::{self, CountBy, ReportRow};
@@ -37,21 +38,34 @@ pub struct Kstt06Query {
     /// The agency whose subtree is reported (default: the caller's agency).
     pub agency_id: Option<String>,
     /// `field` (default), `procedure` or `agency`.
+    #[param(value_type = Option<GroupBy>)]
     pub group_by: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<ReportFormat>, inline)]
     pub format: Option<String>,
 }
 
-/// A row of Form 06.
+/// How a report is answered (also `Accept: text/csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    /// JSON.
+    Json,
+    /// CSV, UTF-8 with a byte-order mark; each header cell is the column's
+    /// Vietnamese title with its JSON key in brackets.
+    Csv,
+}
+
+/// A row of Form 06: the group, and its counts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Kstt06Line {
-    /// The group's key (field code, procedure code or agency identifier).
+    /// Mã — the group's key (field code, procedure code or agency
+    /// identifier; `total` on the totals row).
     pub key: String,
-    /// The group's name.
+    /// Tên — the group's name.
     pub name: String,
     /// The counts.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub counts: Kstt06Row,
 }
 
@@ -65,7 +79,7 @@ pub struct Kstt06Report {
     /// The agency reported on (with its subtree).
     pub agency_id: String,
     /// Grouping.
-    pub group_by: String,
+    pub group_by: GroupBy,
     /// One line per group.
     pub rows: Vec<Kstt06Line>,
     /// The totals.
@@ -150,24 +164,31 @@ fn waiting_for_supplement(ledger: &[ClockEvent], end: DateTime<Utc>) -> bool {
 type Loaded = (Vec<(ReportDossier, u64)>, HashMap<String, String>);
 
 /// How Form 06 groups its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GroupBy {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// By field (lĩnh vực) of the procedures.
     Field,
+    /// By procedure.
     Procedure,
+    /// By receiving agency.
     Agency,
 }
 
 impl GroupBy {
     fn parse(text: Option<&str>) -> Result<Self, ApiError> {
-        match text {
-            None | Some("field") => Ok(GroupBy::Field),
-            Some("procedure") => Ok(GroupBy::Procedure),
-            Some("agency") => Ok(GroupBy::Agency),
-            Some(_) => Err(ApiError::Validation(vec![FieldError::new(
-                "group_by",
-                "must be field, procedure or agency",
-            )])),
-        }
+        let Some(text) = text else {
+            return Ok(GroupBy::Field);
+        };
+        [GroupBy::Field, GroupBy::Procedure, GroupBy::Agency]
+            .into_iter()
+            .find(|by| by.as_str() == text)
+            .ok_or_else(|| {
+                ApiError::Validation(vec![FieldError::new(
+                    "group_by",
+                    "must be field, procedure or agency",
+                )])
+            })
     }
 
     fn as_str(self) -> &'static str {
@@ -542,7 +563,10 @@ fn respond<T: Serialize>(as_csv: bool, body: &T, csv: impl FnOnce() -> String) -
     security(("bearer" = [])),
     params(Kstt06Query),
     responses(
-        (status = 200, description = "The report (JSON, or text/csv)", body = Kstt06Report),
+        (status = 200, description = "The report (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            (Kstt06Report = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid period or grouping", body = Problem, content_type = "application/problem+json"),
     )
@@ -572,7 +596,7 @@ pub async fn kstt06_report(
         from: period.first_day,
         to: period.last_day,
         agency_id: agency.to_string(),
-        group_by: group_by.as_str().into(),
+        group_by,
         rows: computed
             .rows
             .into_iter()
@@ -602,30 +626,64 @@ pub struct OverdueQuery {
     /// Also list dossiers with at most this many working hours left (default 8).
     pub due_within_hours: Option<i64>,
     /// `json` or `csv`.
+    #[param(value_type = Option<ReportFormat>, inline)]
     pub format: Option<String>,
 }
 
-/// One open dossier past or near its due time.
+/// The columns of the overdue list: key and Vietnamese heading.
+const OVERDUE_COLUMNS: [(&str, &str); 9] = [
+    ("code", "Mã hồ sơ"),
+    ("procedure_code", "Mã thủ tục"),
+    ("procedure_name", "Tên thủ tục"),
+    ("agency", "Cơ quan tiếp nhận"),
+    ("received_at", "Ngày tiếp nhận"),
+    ("due_at", "Hạn giải quyết"),
+    ("status", "Tình trạng"),
+    ("remaining_seconds", "Thời gian còn lại (giây)"),
+    ("paused", "Tạm dừng"),
+];
+
+/// One open dossier past or near its due time. Each field is documented
+/// with its column's Vietnamese title first (as in the CSV header).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OverdueLine {
-    /// Code.
+    /// Mã hồ sơ — the dossier's code.
     pub code: String,
-    /// Procedure.
+    /// Mã thủ tục — the procedure's code.
     pub procedure_code: String,
-    /// Procedure name.
+    /// Tên thủ tục — the procedure's name.
     pub procedure_name: String,
-    /// Receiving agency.
+    /// Cơ quan tiếp nhận — the receiving agency.
     pub agency: String,
-    /// Clock start.
+    /// Ngày tiếp nhận — when the clock started.
     pub received_at: DateTime<Utc>,
-    /// Legal due time (as of `as_of`).
+    /// Hạn giải quyết — the legal due time (as of `as_of`).
     pub due_at: DateTime<Utc>,
-    /// `overdue` or `due_soon`.
-    pub status: String,
-    /// Working seconds left (negative: overrun).
+    /// Tình trạng — `overdue`, or `due_soon`.
+    pub status: OverdueStatus,
+    /// Thời gian còn lại (giây) — working seconds left (negative: the overrun).
     pub remaining_seconds: i64,
-    /// Whether the clock is paused.
+    /// Tạm dừng — whether the clock is paused.
     pub paused: bool,
+}
+
+/// Where a listed dossier stands against its due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OverdueStatus {
+    /// Past its due time.
+    Overdue,
+    /// Within `due_within_hours` working hours of it, the clock running.
+    DueSoon,
+}
+
+impl OverdueStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            OverdueStatus::Overdue => "overdue",
+            OverdueStatus::DueSoon => "due_soon",
+        }
+    }
 }
 
 /// The lines of the overdue list: the open dossiers overdue at `as_of`, or
@@ -642,9 +700,9 @@ fn overdue_lines(
             continue;
         };
         let status = if legal.state == DeadlineState::Overdue {
-            "overdue"
+            OverdueStatus::Overdue
         } else if legal.remaining <= soon && !legal.is_paused {
-            "due_soon"
+            OverdueStatus::DueSoon
         } else {
             continue;
         };
@@ -656,7 +714,7 @@ fn overdue_lines(
             code: row.code,
             received_at: legal.received_at,
             due_at: legal.due_at,
-            status: status.into(),
+            status,
             remaining_seconds: legal.remaining.num_seconds(),
             paused: legal.is_paused,
         });
@@ -671,7 +729,10 @@ fn overdue_lines(
     security(("bearer" = [])),
     params(OverdueQuery),
     responses(
-        (status = 200, description = "The list (JSON, or text/csv)", body = [OverdueLine]),
+        (status = 200, description = "The list (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            ([OverdueLine] = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -699,17 +760,6 @@ pub async fn overdue_report(
     .await??;
     lines.sort_by_key(|l| (l.remaining_seconds, l.code.clone()));
     Ok(respond(as_csv, &lines, || {
-        let header = [
-            ("code", "Mã hồ sơ"),
-            ("procedure_code", "Mã thủ tục"),
-            ("procedure_name", "Tên thủ tục"),
-            ("agency", "Cơ quan tiếp nhận"),
-            ("received_at", "Ngày tiếp nhận"),
-            ("due_at", "Hạn giải quyết"),
-            ("status", "Tình trạng"),
-            ("remaining_seconds", "Thời gian còn lại (giây)"),
-            ("paused", "Tạm dừng"),
-        ];
         let rows: Vec<Vec<String>> = lines
             .iter()
             .map(|l| {
@@ -720,13 +770,13 @@ pub async fn overdue_report(
                     l.agency.clone(),
                     l.received_at.to_rfc3339(),
                     l.due_at.to_rfc3339(),
-                    l.status.clone(),
+                    l.status.as_str().to_owned(),
                     l.remaining_seconds.to_string(),
                     l.paused.to_string(),
                 ]
             })
             .collect();
-        csv_document(&header, &rows)
+        csv_document(&OVERDUE_COLUMNS, &rows)
     }))
 }
 
@@ -743,35 +793,66 @@ pub struct UptakeQuery {
     /// The agency (with its subtree); default the caller's.
     pub agency_id: Option<String>,
     /// `procedure` (default) or `agency`.
+    #[param(value_type = Option<UptakeGroupBy>, inline)]
     pub group_by: Option<String>,
     /// `json` or `csv`.
+    #[param(value_type = Option<ReportFormat>, inline)]
     pub format: Option<String>,
 }
 
-/// Online uptake of one group.
+/// How the online-uptake report groups its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UptakeGroupBy {
+    /// By procedure.
+    Procedure,
+    /// By receiving agency.
+    Agency,
+}
+
+/// The columns of the online-uptake report: key and Vietnamese heading.
+const UPTAKE_COLUMNS: [(&str, &str); 11] = [
+    ("key", "Mã"),
+    ("name", "Tên"),
+    ("offered", "Mức độ DVCTT cung cấp"),
+    ("total", "Tổng số hồ sơ mới"),
+    ("online", "Nộp trực tuyến"),
+    ("direct", "Nộp trực tiếp"),
+    ("postal", "Nộp qua bưu chính"),
+    ("full_online", "Trực tuyến toàn trình (mức 4)"),
+    ("partial_online", "Trực tuyến một phần (mức 3)"),
+    ("online_share", "Tỷ lệ nộp trực tuyến"),
+    ("full_share", "Tỷ lệ toàn trình"),
+];
+
+/// Online uptake of one group. Each field is documented with its column's
+/// Vietnamese title first (as in the CSV header).
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct UptakeLine {
-    /// Procedure code or agency identifier.
+    /// Mã — the procedure's code or the agency's identifier.
     pub key: String,
-    /// Its name.
+    /// Tên — its name.
     pub name: String,
-    /// What the procedure offers online: `none`, `partial` (level 3) or `full` (level 4); agencies: empty.
-    pub offered: String,
-    /// Dossiers taken on as new in the period.
+    /// Mức độ DVCTT cung cấp — what the procedure offers online: `none`,
+    /// `partial` (level 3) or `full` (level 4); null when grouped by agency.
+    pub offered: Option<OnlineServiceKind>,
+    /// Tổng số hồ sơ mới — dossiers taken on as new in the period.
     pub total: u64,
-    /// Of which filed online.
+    /// Nộp trực tuyến — of which filed online.
     pub online: u64,
-    /// Of which at the desk.
+    /// Nộp trực tiếp — of which received at the desk.
     pub direct: u64,
-    /// Of which by post.
+    /// Nộp qua bưu chính — of which received by post.
     pub postal: u64,
-    /// Online ones handled as full online service (legacy level 4).
+    /// Trực tuyến toàn trình (mức 4) — online ones handled as full online
+    /// service (legacy level 4).
     pub full_online: u64,
-    /// Online ones handled as partial online service (legacy level 3).
+    /// Trực tuyến một phần (mức 3) — online ones handled as partial online
+    /// service (legacy level 3).
     pub partial_online: u64,
-    /// online / total (0 when there are none).
+    /// Tỷ lệ nộp trực tuyến — online / total (0 when there are none).
     pub online_share: f64,
-    /// full_online / total.
+    /// Tỷ lệ toàn trình — full_online / total (0 when there are none).
     pub full_share: f64,
 }
 
@@ -787,16 +868,12 @@ fn uptake(
         let procedure = lookups.procedure(procedure)?;
         let (key, name, offered) = if by_agency {
             let agency = lookups.agency(agency)?;
-            (
-                agency.identifier.clone(),
-                agency.name.clone(),
-                String::new(),
-            )
+            (agency.identifier.clone(), agency.name.clone(), None)
         } else {
             (
                 procedure.code.clone(),
                 procedure.name.clone(),
-                procedure.online_kind.clone(),
+                OnlineServiceKind::parse(&procedure.online_kind),
             )
         };
         let line = groups.entry(key.clone()).or_insert_with(|| UptakeLine {
@@ -829,7 +906,10 @@ fn uptake(
     security(("bearer" = [])),
     params(UptakeQuery),
     responses(
-        (status = 200, description = "The report (JSON, or text/csv)", body = [UptakeLine]),
+        (status = 200, description = "The report (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            ([UptakeLine] = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -879,26 +959,16 @@ pub async fn online_uptake(
         })
         .collect();
     Ok(respond(as_csv, &lines, || {
-        let header = [
-            ("key", "Mã"),
-            ("name", "Tên"),
-            ("offered", "Mức độ DVCTT cung cấp"),
-            ("total", "Tổng số hồ sơ mới"),
-            ("online", "Nộp trực tuyến"),
-            ("direct", "Nộp trực tiếp"),
-            ("postal", "Nộp qua bưu chính"),
-            ("full_online", "Trực tuyến toàn trình (mức 4)"),
-            ("partial_online", "Trực tuyến một phần (mức 3)"),
-            ("online_share", "Tỷ lệ nộp trực tuyến"),
-            ("full_share", "Tỷ lệ toàn trình"),
-        ];
         let rows: Vec<Vec<String>> = lines
             .iter()
             .map(|l| {
                 vec![
                     l.key.clone(),
                     l.name.clone(),
-                    l.offered.clone(),
+                    l.offered
+                        .map(OnlineServiceKind::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                     l.total.to_string(),
                     l.online.to_string(),
                     l.direct.to_string(),
@@ -910,7 +980,7 @@ pub async fn online_uptake(
                 ]
             })
             .collect();
-        csv_document(&header, &rows)
+        csv_document(&UPTAKE_COLUMNS, &rows)
     }))
 }
 
@@ -927,8 +997,23 @@ pub struct IndicatorsQuery {
     /// The agency whose subtree is measured (default: the caller's agency).
     pub agency_id: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<ReportFormat>, inline)]
     pub format: Option<String>,
 }
+
+/// The columns of the indicators (CSV: one line per indicator): key and
+/// Vietnamese heading.
+const INDICATOR_COLUMNS: [(&str, &str); 9] = [
+    ("key", "Mã chỉ số"),
+    ("name", "Chỉ số"),
+    ("computable", "Tính được"),
+    ("numerator", "Tử số"),
+    ("denominator", "Mẫu số"),
+    ("ratio", "Tỷ lệ"),
+    ("points", "Điểm"),
+    ("maximum", "Điểm tối đa"),
+    ("note", "Ghi chú"),
+];
 
 /// The Decision 766-style indicators of a period.
 #[derive(Debug, Serialize, ToSchema)]
@@ -939,12 +1024,11 @@ pub struct IndicatorsReport {
     pub to: NaiveDate,
     /// The agency measured (with its subtree).
     pub agency_id: String,
-    /// Points earned by the computable, scored indicators.
+    /// Tổng điểm — points earned by the computable, scored indicators.
     pub points: f64,
-    /// Their maximum.
+    /// Điểm tối đa — their maximum.
     pub maximum: f64,
     /// Each indicator.
-    #[schema(value_type = Vec<Object>)]
     pub indicators: Vec<Indicator>,
 }
 
@@ -1007,7 +1091,10 @@ fn indicator_facts(
     security(("bearer" = [])),
     params(IndicatorsQuery),
     responses(
-        (status = 200, description = "The indicators (JSON, or text/csv)", body = IndicatorsReport),
+        (status = 200, description = "The indicators (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            (IndicatorsReport = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid period", body = Problem, content_type = "application/problem+json"),
     )
@@ -1044,24 +1131,13 @@ pub async fn indicators_report(
         indicators,
     };
     Ok(respond(as_csv, &report, || {
-        let header = [
-            ("key", "Mã chỉ số"),
-            ("name", "Chỉ số"),
-            ("computable", "Tính được"),
-            ("numerator", "Tử số"),
-            ("denominator", "Mẫu số"),
-            ("ratio", "Tỷ lệ"),
-            ("points", "Điểm"),
-            ("maximum", "Điểm tối đa"),
-            ("note", "Ghi chú"),
-        ];
         let text = |value: Option<String>| value.unwrap_or_default();
         let rows: Vec<Vec<String>> = report
             .indicators
             .iter()
             .map(|i| {
                 vec![
-                    i.key.to_owned(),
+                    i.key.as_str().to_owned(),
                     i.name.to_owned(),
                     i.computable.to_string(),
                     text(i.numerator.map(|n| n.to_string())),
@@ -1073,6 +1149,52 @@ pub async fn indicators_report(
                 ]
             })
             .collect();
-        csv_document(&header, &rows)
+        csv_document(&INDICATOR_COLUMNS, &rows)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    /// The description of each property of a schema, by name.
+    fn descriptions(schema: impl serde::Serialize) -> HashMap<String, String> {
+        let schema = serde_json::to_value(schema).unwrap_or_default();
+        let mut found = HashMap::new();
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            let nullable = property["oneOf"].as_array().into_iter().flatten();
+            let description = std::iter::once(property)
+                .chain(nullable)
+                .find_map(|p| p["description"].as_str());
+            found.insert(name.clone(), description.unwrap_or_default().to_owned());
+        }
+        found
+    }
+
+    /// Each column's description starts with the Vietnamese title the CSV
+    /// header gives it: the JSON and the CSV name a column alike.
+    fn check(columns: &[(&str, &str)], schema: impl serde::Serialize, what: &str) {
+        let descriptions = descriptions(schema);
+        for (key, title) in columns {
+            let description = descriptions.get(*key).map(String::as_str);
+            assert!(
+                description.is_some_and(|d| d.starts_with(&format!("{title} — "))),
+                "{what}.{key}: {description:?} does not start with its column title `{title}`"
+            );
+        }
+        assert_eq!(
+            descriptions.len(),
+            columns.len(),
+            "{what}: {descriptions:?}"
+        );
+    }
+
+    #[test]
+    fn the_documented_columns_are_the_csv_columns() {
+        check(&COLUMNS, Kstt06Row::schema(), "Kstt06Row");
+        check(&UPTAKE_COLUMNS, UptakeLine::schema(), "UptakeLine");
+        check(&OVERDUE_COLUMNS, OverdueLine::schema(), "OverdueLine");
+        check(&INDICATOR_COLUMNS, Indicator::schema(), "Indicator");
+    }
 }

@@ -27,7 +27,7 @@ pub struct UserView {
     /// Agency id.
     pub agency_id: Option<String>,
     /// Roles.
-    #[schema(value_type = Vec<String>, example = json!(["clerk"]))]
+    #[schema(example = json!(["clerk"]))]
     pub roles: Vec<Role>,
     /// Whether the account may log in.
     pub active: bool,
@@ -56,7 +56,8 @@ pub struct CreateUser {
     pub full_name: String,
     /// The agency, in the administrator's subtree.
     pub agency_id: String,
-    /// Roles: clerk, officer, leader, auditor, admin.
+    /// Roles: staff roles only (clerk, officer, leader, auditor, admin).
+    #[schema(value_type = Vec<Role>, example = json!(["clerk"]))]
     pub roles: Vec<String>,
     /// Initial password.
     pub password: String,
@@ -68,7 +69,8 @@ pub struct CreateUser {
 pub struct UpdateUser {
     /// New full name.
     pub full_name: Option<String>,
-    /// New roles.
+    /// New roles: staff roles only (clerk, officer, leader, auditor, admin).
+    #[schema(value_type = Option<Vec<Role>>)]
     pub roles: Option<Vec<String>>,
     /// Move to another agency in reach.
     pub agency_id: Option<String>,
