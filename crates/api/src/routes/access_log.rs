@@ -190,8 +190,19 @@ pub struct AccessLogQuery {
     pub limit: Option<i64>,
     /// From a previous page's `next_cursor` (CSV: its `x-next-cursor` header).
     pub cursor: Option<String>,
-    /// `json` (default) or `csv` (or `Accept: text/csv`).
-    pub format: Option<String>,
+    /// `json` or `csv`; without it, CSV if `Accept` names `text/csv`.
+    #[param(inline)]
+    pub format: Option<ListFormat>,
+}
+
+/// The form of a list's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListFormat {
+    /// A JSON page.
+    Json,
+    /// CSV (UTF-8 with a byte-order mark, a header row, one row per item).
+    Csv,
 }
 
 /// One read of personal data.
@@ -298,7 +309,8 @@ fn day_in_range(fields: &mut Fields, field: &str, day: Option<NaiveDate>) {
     security(("bearer" = [])),
     params(AccessLogQuery),
     responses(
-        (status = 200, description = "A page of the access log (JSON, or text/csv)", body = Page<AccessEntryView>,
+        (status = 200, description = "A page of the access log, as JSON or CSV",
+         content((Page<AccessEntryView> = "application/json"), (String = "text/csv")),
          headers(("x-next-cursor" = String, description = "CSV only: the cursor of the next page, when there is one"))),
         (status = 404, description = "No such agency or dossier in reach", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid filter, period or cursor", body = Problem, content_type = "application/problem+json"),
@@ -316,7 +328,10 @@ pub async fn list_access_log(
     }
     principal.require(Capability::ReadDossiers)?;
     let query = query.into_inner();
-    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let as_csv = match query.format {
+        Some(format) => format == ListFormat::Csv,
+        None => wants_csv(&request, None)?,
+    };
     let (limit, cursor) = PageQuery {
         limit: query.limit,
         cursor: query.cursor.clone(),
