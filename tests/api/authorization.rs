@@ -151,7 +151,7 @@ fn report(who: Who, reach: Reach) -> Expect {
     }
 }
 
-/// The history audit: staff readers in reach.
+/// The history audit and the access log: staff readers in reach.
 fn audit(who: Who, reach: Reach) -> Expect {
     match who {
         Who::Citizen => Expect::Forbidden,
@@ -345,6 +345,7 @@ fn routes() -> Vec<Route> {
             dossier_form,
         ),
         route(Method::GET, "/api/v1/audit/verify", DOSSIERS, audit),
+        route(Method::GET, "/api/v1/audit/access-log", TARGETS, audit),
         route(
             Method::GET,
             "/api/v1/public/dossiers/{code}",
@@ -550,6 +551,12 @@ fn request(
         | ("GET", "/api/v1/reports/indicators") => {
             return (
                 format!("{}?period=2026-11&agency_id={}", route.path, agency.id),
+                None,
+            );
+        }
+        ("GET", "/api/v1/audit/access-log") => {
+            return (
+                format!("/api/v1/audit/access-log?agency_id={}", agency.id),
                 None,
             );
         }

@@ -1145,7 +1145,7 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
 
 /// A request that fails keeps nothing it wrote: its whole transaction rolls
 /// back, whether the failure is the client's (a 4xx) or ours (a 500 after the
-/// read was recorded or the day's number reserved).
+/// day's number was reserved); a staff read that fails is not recorded.
 async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (clerk, officer, admin) = (
@@ -1187,14 +1187,16 @@ async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
             )
         })
         .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
-    // A staff read records itself before the calendar is read: the record goes.
+    // A staff read that fails (its calendar cannot be read) records nothing:
+    // neither in the history nor in the access log.
     let path = format!("/api/v1/dossiers/{id}");
     problem(app.get_as(&path, &clerk).await, 500, "internal_error").await;
     assert_eq!(
         (version_of(&app, &id), event_count(&app, &id)),
         before,
-        "no read recorded"
+        "nothing in the history"
     );
+    assert_eq!(access_log_entries(&app, &id), 0, "no read recorded");
     // An online filing takes the day's next number before the calendar is read:
     // the number is given back.
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
@@ -1225,9 +1227,20 @@ async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
         filed["code"], "000.01.00.H01-261102-0002",
         "no gap in the numbers"
     );
-    // With the calendar readable again, the staff read is recorded.
+    // With the calendar readable again, the staff read is recorded, in the
+    // access log and not in the history.
     json(app.get_as(&path, &clerk).await, "application/json").await;
-    assert_eq!(event_count(&app, &id), before.1 + 1);
+    assert_eq!(access_log_entries(&app, &id), 1);
+    assert_eq!(event_count(&app, &id), before.1);
+}
+
+/// How many reads of a dossier the access log holds.
+fn access_log_entries(app: &TestApp, id: &str) -> usize {
+    let id: Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| motcua_persistence::access_log::of_dossier(conn, id))
+        .map(|entries| entries.len())
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
 }
 
 api_tests!(

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod abuse;
+mod access_log;
 mod audit;
 mod auth;
 mod authorization;

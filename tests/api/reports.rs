@@ -1100,9 +1100,6 @@ fn every_generated_history_replays_through_the_domain(app: &TestApp) {
             .unwrap_or_else(|e| panic!("{}: {e}", row.code));
             let mut dossier = opened.dossier;
             for event in rest {
-                if event.action == "read_personal_data" {
-                    continue; // TEMPORARY until staff reads leave the history
-                }
                 let command = Command::from_stored(&event.action, &event.payload)
                     .unwrap_or_else(|e| panic!("{} {}: {e}", row.code, event.action));
                 let handled = dossier

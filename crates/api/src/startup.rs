@@ -35,7 +35,7 @@ use crate::telemetry::{self, RequestSpan};
         (name = "administration", description = "Agencies and staff accounts (administrators, within their subtree)"),
         (name = "catalogue", description = "Procedures (public to read)"),
         (name = "dossiers", description = "Filing, intake, the lifecycle and the legal clock"),
-        (name = "audit", description = "History verification"),
+        (name = "audit", description = "History verification and the access log"),
         (name = "files", description = "Uploaded documents"),
         (name = "reports", description = "Auditors' reports (JSON or CSV)"),
         (name = "public", description = "Public look-up of a dossier's progress"),

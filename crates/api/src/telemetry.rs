@@ -51,6 +51,30 @@ pub fn init(log: &LogSettings) {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// Handlers take the request id as an argument: the id the response carries
+/// (e.g. to record it in the access log). Every request has one, set by
+/// [`request_id`]; a request that somehow lacks it fails (500) rather than
+/// be recorded under another id.
+impl actix_web::FromRequest for RequestId {
+    type Error = crate::error::ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(
+        request: &actix_web::HttpRequest,
+        _: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        std::future::ready(
+            request
+                .extensions()
+                .get::<RequestId>()
+                .cloned()
+                .ok_or_else(|| {
+                    crate::error::ApiError::Internal("the request has no request id".into())
+                }),
+        )
+    }
+}
+
 fn acceptable(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128

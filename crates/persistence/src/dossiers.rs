@@ -285,9 +285,12 @@ pub fn update(
 /// a write transaction). The chain continues from the head the dossier
 /// records, not from whatever its last stored event is: after a deleted
 /// last event the new one leaves a visible gap instead of papering over it.
-/// The head is read under the row's lock (`FOR UPDATE` on PostgreSQL; on
-/// SQLite the write transaction holds the database), so concurrent appends
-/// to one dossier queue instead of colliding.
+/// The head is read under the row's lock (`FOR NO KEY UPDATE` on
+/// PostgreSQL; on SQLite the write transaction holds the database), so
+/// concurrent appends to one dossier queue instead of colliding. Not `FOR
+/// UPDATE`: that would also hold up every insert that refers to the dossier
+/// (the access log's entries check their foreign key with a key-share lock),
+/// making staff reads wait for the change to commit.
 pub fn append_event(
     conn: &mut DbConnection,
     key: &HistoryKey,
@@ -297,7 +300,7 @@ pub fn append_event(
     let row = dossiers::table.find(dossier);
     let head = row.select((dossiers::history_events, dossiers::history_head));
     let (recorded, head): (i32, String) = match conn {
-        DbConnection::Postgres(pg) => head.for_update().first(pg),
+        DbConnection::Postgres(pg) => head.for_no_key_update().first(pg),
         DbConnection::Sqlite(sqlite) => head.first(sqlite),
     }?;
     let seq = recorded + 1;

@@ -7,6 +7,7 @@
 //!
 //! Everything here is blocking; the API crate runs it on its blocking pool.
 
+pub mod access_log;
 pub mod agencies;
 pub mod audit;
 pub mod calendars;

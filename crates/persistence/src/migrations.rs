@@ -69,7 +69,7 @@ mod tests {
     use super::source;
     use crate::error::DbError;
     use crate::testing::TestDb;
-    use crate::testing::schema::{render_schema, snapshot};
+    use crate::testing::schema::{foreign_keys_without_index, render_schema, snapshot};
 
     /// The committed `schema.rs` is exactly what the migrations produce, on
     /// each backend. `MOTCUA_BLESS=1` rewrites it instead.
@@ -238,10 +238,178 @@ mod tests {
         result.unwrap_or_else(|e: DbError| panic!("{e}"));
     }
 
-    crate::db_tests!(empty: every_down_migration_reverts, the_history_head_is_backfilled_from_existing_events);
+    /// Migration 000011 copies the reads recorded in histories into the
+    /// access log (keeping each event's id, with no request id) and leaves
+    /// the histories as they were: their chains cover those events.
+    fn reads_in_histories_are_copied_into_the_access_log(db: TestDb) {
+        use chrono::NaiveDate;
+        use diesel::prelude::*;
+
+        use crate::schema::{access_log, agencies, dossier_events, dossiers, procedures, users};
+        use crate::sql_types::Id;
+
+        let result = db.open().run(|conn| {
+            let backend = conn.backend();
+            loop {
+                let applied = conn
+                    .run_next_migration(source(backend))
+                    .map(|version| version.to_string())
+                    .unwrap_or_else(|e| panic!("up: {e}"));
+                if applied.ends_with("000010") {
+                    break;
+                }
+            }
+            let at = NaiveDate::from_ymd_opt(2026, 11, 2)
+                .and_then(|d| d.and_hms_micro_opt(2, 30, 0, 250_000))
+                .unwrap_or_default();
+            let (agency, procedure, clerk, dossier) = (Id::new(), Id::new(), Id::new(), Id::new());
+            diesel::insert_into(agencies::table)
+                .values((
+                    agencies::id.eq(agency),
+                    agencies::identifier.eq("000.00.00.H99"),
+                    agencies::name.eq("P"),
+                    agencies::kind.eq("province"),
+                    agencies::path.eq(format!("/{agency}/")),
+                    agencies::created_at.eq(at),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(users::table)
+                .values((
+                    users::id.eq(clerk),
+                    users::kind.eq("staff"),
+                    users::username.eq("clerk"),
+                    users::full_name.eq("C"),
+                    users::agency_id.eq(Some(agency)),
+                    users::roles.eq("clerk"),
+                    users::password_hash.eq("x"),
+                    users::active.eq(true),
+                    users::created_at.eq(at),
+                    users::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(procedures::table)
+                .values((
+                    procedures::id.eq(procedure),
+                    procedures::code.eq("1.000001"),
+                    procedures::version.eq(1),
+                    procedures::name.eq("x"),
+                    procedures::field_code.eq("x"),
+                    procedures::field_name.eq("x"),
+                    procedures::agency_level.eq("commune"),
+                    procedures::online_kind.eq("none"),
+                    procedures::effective_from.eq(at.date()),
+                    procedures::definition.eq("{}"),
+                    procedures::created_at.eq(at),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(dossiers::table)
+                .values((
+                    dossiers::id.eq(dossier),
+                    dossiers::code.eq("a"),
+                    dossiers::receiving_agency_id.eq(agency),
+                    dossiers::procedure_id.eq(procedure),
+                    dossiers::channel.eq("direct"),
+                    dossiers::state.eq("accepted"),
+                    dossiers::version.eq(1),
+                    dossiers::applicant_name.eq("x"),
+                    dossiers::applicant_phone.eq("x"),
+                    dossiers::details.eq("{}"),
+                    dossiers::result_delivery.eq("desk"),
+                    dossiers::clock_events.eq("[]"),
+                    dossiers::created_at.eq(at),
+                    dossiers::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            let read = Id::new();
+            for (id, seq, action) in [(Id::new(), 1, "accept"), (read, 2, "read_personal_data")] {
+                diesel::insert_into(dossier_events::table)
+                    .values((
+                        dossier_events::id.eq(id),
+                        dossier_events::dossier_id.eq(dossier),
+                        dossier_events::seq.eq(seq),
+                        dossier_events::at.eq(at),
+                        dossier_events::actor_id.eq(Some(clerk)),
+                        dossier_events::actor_role.eq("clerk"),
+                        dossier_events::action.eq(action),
+                        dossier_events::state_after.eq("accepted"),
+                        dossier_events::payload.eq("{}"),
+                        dossier_events::prev_hash.eq("p"),
+                        dossier_events::hash.eq(format!("h{seq}")),
+                    ))
+                    .execute(conn)?;
+            }
+            conn.run_next_migration(source(backend))
+                .unwrap_or_else(|e| panic!("000011: {e}"));
+            type Copied = (
+                Id,
+                chrono::NaiveDateTime,
+                Id,
+                String,
+                Id,
+                Id,
+                String,
+                Option<String>,
+            );
+            let copied: Vec<Copied> = access_log::table
+                .select((
+                    access_log::id,
+                    access_log::at,
+                    access_log::actor_id,
+                    access_log::actor_role,
+                    access_log::dossier_id,
+                    access_log::agency_id,
+                    access_log::resource,
+                    access_log::request_id,
+                ))
+                .load(conn)?;
+            assert_eq!(
+                copied,
+                [(
+                    read,
+                    at,
+                    clerk,
+                    "clerk".to_owned(),
+                    dossier,
+                    agency,
+                    "dossier".to_owned(),
+                    None
+                )]
+            );
+            let kept: i64 = dossier_events::table.count().get_result(conn)?;
+            assert_eq!(kept, 2, "the histories keep their events");
+            Ok(())
+        });
+        result.unwrap_or_else(|e: DbError| panic!("{e}"));
+    }
+
+    crate::db_tests!(
+        empty: every_down_migration_reverts,
+        the_history_head_is_backfilled_from_existing_events,
+        reads_in_histories_are_copied_into_the_access_log,
+    );
+
+    /// Every foreign key leads an index (issue #11, item 3): deleting or
+    /// re-keying a referenced row, and joining from it, must not scan the
+    /// referencing table. Names each foreign key without one.
+    fn every_foreign_key_leads_an_index(db: TestDb) {
+        let missing = db
+            .open()
+            .run(|conn| Ok(foreign_keys_without_index(conn)))
+            .unwrap_or_else(|e: DbError| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            missing.is_empty(),
+            "foreign keys whose columns lead no index on {}:\n  {}\nadd the indexes in a migration",
+            db.url().backend(),
+            missing.join("\n  ")
+        );
+    }
 
     mod migrated {
         use super::*;
-        crate::db_tests!(committed_schema_matches_the_migrations);
+        crate::db_tests!(
+            committed_schema_matches_the_migrations,
+            every_foreign_key_leads_an_index
+        );
     }
 }

@@ -6,6 +6,22 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    access_log (id) {
+        id -> Uuid,
+        at -> Timestamp,
+        actor_id -> Uuid,
+        actor_role -> Text,
+        dossier_id -> Uuid,
+        agency_id -> Uuid,
+        resource -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     agencies (id) {
         id -> Uuid,
         identifier -> Text,
@@ -220,6 +236,9 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(access_log -> agencies (agency_id));
+diesel::joinable!(access_log -> dossiers (dossier_id));
+diesel::joinable!(access_log -> users (actor_id));
 diesel::joinable!(dossier_counters -> agencies (agency_id));
 diesel::joinable!(dossier_events -> dossiers (dossier_id));
 diesel::joinable!(dossier_files -> dossiers (dossier_id));
@@ -237,6 +256,7 @@ diesel::joinable!(rejected_payments -> dossiers (dossier_id));
 diesel::joinable!(users -> agencies (agency_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    access_log,
     agencies,
     calendar_years,
     dossier_counters,

@@ -23,7 +23,7 @@ use motcua_domain::lifecycle::{Action, Refusal, Role, State};
 use motcua_domain::personal_id::PersonalId;
 use motcua_domain::procedure::{Delivery, ProcedureDefinition};
 use motcua_domain::time::to_local;
-use motcua_persistence::dossiers::{self, DossierRow, NewEvent};
+use motcua_persistence::dossiers::{self, DossierRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored::{self, Placement, Unreadable};
 use motcua_persistence::{Db, DbConnection, DbError, Id, agencies};
@@ -38,7 +38,9 @@ use crate::body::Body;
 use crate::clock::Clock;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
+use crate::routes::access_log::{AccessedResource, record_read};
 use crate::routes::catalogue::definition;
+use crate::telemetry::RequestId;
 use crate::validate::{self, Fields, Page, PageQuery};
 
 // ---------------------------------------------------------------- documents
@@ -835,8 +837,12 @@ pub fn visible(
     }
 }
 
-/// One dossier, by id or code, with its live legal clock. Staff reads are
-/// recorded in the dossier's history (they see personal data).
+/// One dossier, by id or code, with its live legal clock. A staff member's
+/// read (they see personal data) is recorded in the access log, not in the
+/// dossier's history: the dossier is read in one read-only snapshot, then
+/// the read is recorded in a short write of its own, and only then is the
+/// dossier answered — a read that cannot be recorded answers an error, not
+/// the data. Citizens reading their own dossier are not recorded.
 #[utoipa::path(
     tag = "dossiers",
     security(("bearer" = [])),
@@ -849,34 +855,16 @@ pub fn visible(
 #[get("/dossiers/{id}")]
 pub async fn get_dossier(
     principal: Principal,
+    request_id: RequestId,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
-    history_keys: web::Data<HistoryKeys>,
     id: web::Path<String>,
 ) -> Result<web::Json<DossierView>, ApiError> {
     let now = clock.now();
-    let history_key = history_keys.current().clone();
     let (db, reference) = (db.get_ref().clone(), id.into_inner());
-    let found = web::block(move || {
-        db.write(|conn| -> Result<_, ApiError> {
+    let view = web::block(move || -> Result<DossierView, ApiError> {
+        let (row, procedure, calendar, rejected) = db.snapshot(|conn| -> Result<_, ApiError> {
             let row = visible(conn, &principal, &reference)?;
-            if principal.kind == AccountKind::Staff {
-                let role = principal.roles.first().map_or("staff", |r| r.as_str());
-                dossiers::append_event(
-                    conn,
-                    &history_key,
-                    row.id,
-                    &NewEvent {
-                        at: now,
-                        actor_id: Some(principal.user_id),
-                        actor_role: role.into(),
-                        action: "read_personal_data".into(),
-                        state_before: Some(row.state.clone()),
-                        state_after: row.state.clone(),
-                        payload: "{}".into(),
-                    },
-                )?;
-            }
             let procedure = procedures::find(conn, row.procedure_id)?;
             let calendar = agency_calendar(conn, row.receiving_agency_id)?;
             let rejected = match principal.kind {
@@ -884,11 +872,32 @@ pub async fn get_dossier(
                 AccountKind::Citizen => Vec::new(),
             };
             Ok((row, procedure, calendar, rejected))
-        })
+        })?;
+        let view = read_view(&row, &procedure, &calendar, rejected, now)?;
+        record_read(
+            &db,
+            &principal,
+            &row,
+            AccessedResource::Dossier,
+            &request_id,
+            now,
+        )?;
+        Ok(view)
     })
     .await??;
-    let (row, procedure, calendar, rejected) = found;
-    let (clock, clock_readable) = match live_clock(&calendar, &row, &definition(&procedure)?, now) {
+    Ok(web::Json(view))
+}
+
+/// What `GET /dossiers/{id}` answers: the dossier with its live clock (left
+/// out if its ledger cannot be read) and, for staff, the refused callbacks.
+fn read_view(
+    row: &DossierRow,
+    procedure: &ProcedureRow,
+    calendar: &WorkingCalendar,
+    rejected: Vec<motcua_persistence::payments::RejectedPayment>,
+    now: DateTime<Utc>,
+) -> Result<DossierView, ApiError> {
+    let (clock, clock_readable) = match live_clock(calendar, row, &definition(procedure)?, now) {
         Ok(clock) => (clock, true),
         Err(ApiError::Conflict {
             code: "record_unreadable",
@@ -896,7 +905,7 @@ pub async fn get_dossier(
         }) => (None, false),
         Err(other) => return Err(other),
     };
-    let mut view = view(&row, &procedure, clock.as_ref())?;
+    let mut view = view(row, procedure, clock.as_ref())?;
     view.record_readable &= clock_readable;
     view.rejected_payments = rejected
         .into_iter()
@@ -908,7 +917,7 @@ pub async fn get_dossier(
             received_at: utc(r.received_at),
         })
         .collect();
-    Ok(web::Json(view))
+    Ok(view)
 }
 
 /// A signed gateway callback that was refused, kept for the desk.

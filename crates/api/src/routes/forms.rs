@@ -17,8 +17,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::error::{ApiError, Problem};
+use crate::routes::access_log::{AccessedResource, record_read};
 use crate::routes::catalogue::definition;
 use crate::routes::dossiers::{Particulars, live_clock, visible};
+use crate::telemetry::RequestId;
 
 /// `?format=html` for the printable page.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -518,6 +520,8 @@ pub const FORM_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-s
 
 /// A form of the dossier (`receipt`, `supplement_request`, `refusal`,
 /// `apology`, `stop_notice`, `control_slip`), as JSON or printable HTML.
+/// A staff member's read is recorded in the access log before the form is
+/// answered (as for the dossier itself).
 #[utoipa::path(
     tag = "dossiers",
     security(("bearer" = [])),
@@ -533,6 +537,7 @@ pub const FORM_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-s
 #[get("/dossiers/{id}/forms/{form}")]
 pub async fn dossier_form(
     principal: Principal,
+    request_id: RequestId,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
     path: web::Path<(String, String)>,
@@ -541,6 +546,7 @@ pub async fn dossier_form(
     let (reference, form) = path.into_inner();
     let now = clock.now();
     let db = db.get_ref().clone();
+    let (reader, store) = (principal.clone(), db.clone());
     let (row, procedure, agency, calendar) = web::block(move || {
         db.run(|conn| -> Result<_, ApiError> {
             let row = visible(conn, &principal, &reference)?;
@@ -553,17 +559,24 @@ pub async fn dossier_form(
     .await??;
     let form =
         build(&form, &row, &procedure, &agency, &calendar, now)?.ok_or(ApiError::NotFound)?;
-    match query.format.as_deref() {
-        Some("html") => Ok(HttpResponse::Ok()
+    let resource = AccessedResource::form(&form.form)
+        .ok_or_else(|| ApiError::Internal(format!("form {} has no access log name", form.form)))?;
+    let response = match query.format.as_deref() {
+        Some("html") => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header(("content-security-policy", FORM_CSP))
-            .body(html(&form))),
-        None | Some("json") => Ok(HttpResponse::Ok().json(form)),
-        Some(_) => Err(ApiError::Validation(vec![crate::error::FieldError::new(
-            "format",
-            "must be json or html",
-        )])),
-    }
+            .body(html(&form)),
+        None | Some("json") => HttpResponse::Ok().json(form),
+        Some(_) => {
+            return Err(ApiError::Validation(vec![crate::error::FieldError::new(
+                "format",
+                "must be json or html",
+            )]));
+        }
+    };
+    // A staff member's read is recorded before the form is answered.
+    web::block(move || record_read(&store, &reader, &row, resource, &request_id, now)).await??;
+    Ok(response)
 }
 
 #[cfg(test)]

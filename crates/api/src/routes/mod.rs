@@ -2,6 +2,7 @@
 //! `service(...)` so that utoipa-actix-web sees it and the OpenAPI document
 //! is generated from the same registration that serves requests.
 
+pub mod access_log;
 pub mod agencies;
 pub mod auth;
 pub mod calendars;
@@ -68,6 +69,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(dossiers::dossier_deadline)
                 .service(forms::dossier_form)
                 .service(dossiers::verify_history)
+                .service(access_log::list_access_log)
                 .service(dossiers::actions::accept)
                 .service(dossiers::actions::request_supplement)
                 .service(dossiers::actions::supply)

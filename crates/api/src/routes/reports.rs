@@ -432,7 +432,7 @@ fn counted(
     Ok((result, names))
 }
 
-fn wants_csv(request: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
+pub(crate) fn wants_csv(request: &HttpRequest, format: Option<&str>) -> Result<bool, ApiError> {
     match format {
         Some("csv") => Ok(true),
         Some("json") => Ok(false),
@@ -525,7 +525,7 @@ fn in_reach(
 }
 
 /// Writes a CSV document: BOM, a header of "Vietnamese heading (key)", rows.
-fn csv_document(header: &[(&str, &str)], rows: &[Vec<String>]) -> String {
+pub(crate) fn csv_document(header: &[(&str, &str)], rows: &[Vec<String>]) -> String {
     let mut out = String::from("\u{feff}");
     let header: Vec<String> = header
         .iter()

@@ -259,3 +259,117 @@ pub fn snapshot(conn: &mut DbConnection) -> Result<Vec<String>, String> {
     lines.sort();
     Ok(lines)
 }
+
+#[derive(QueryableByName)]
+struct KeyColumn {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    /// The foreign key's or the index's name (SQLite: a foreign key's number).
+    #[diesel(sql_type = Text)]
+    name: String,
+    /// The referenced table (foreign keys) or empty (indexes).
+    #[diesel(sql_type = Text)]
+    target: String,
+    #[diesel(sql_type = Integer)]
+    position: i32,
+    /// Empty for an expression.
+    #[diesel(sql_type = Text)]
+    column_name: String,
+}
+
+const PG_FOREIGN_KEY_COLUMNS: &str = r"
+SELECT cl.relname::text AS table_name, con.conname::text AS name, rf.relname::text AS target,
+       k.ord::int AS position, a.attname::text AS column_name
+  FROM pg_constraint con
+  JOIN pg_class cl ON cl.oid = con.conrelid
+  JOIN pg_class rf ON rf.oid = con.confrelid
+  JOIN pg_namespace n ON n.oid = cl.relnamespace
+  CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+  JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+ WHERE con.contype = 'f' AND n.nspname = 'public'";
+
+// Key columns only (not INCLUDE), of indexes without a predicate; an
+// expression has attnum 0 and gives an empty name.
+const PG_INDEX_COLUMNS: &str = r"
+SELECT cl.relname::text AS table_name, ic.relname::text AS name, '' AS target,
+       k.ord::int AS position, COALESCE(a.attname::text, '') AS column_name
+  FROM pg_index i
+  JOIN pg_class cl ON cl.oid = i.indrelid
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  JOIN pg_namespace n ON n.oid = cl.relnamespace
+  CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+  LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+ WHERE n.nspname = 'public' AND i.indpred IS NULL AND k.ord <= i.indnkeyatts";
+
+const SQLITE_FOREIGN_KEY_COLUMNS: &str = r#"
+SELECT m.name AS table_name, CAST(f.id AS TEXT) AS name, f."table" AS target,
+       f.seq AS position, f."from" AS column_name
+  FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f
+ WHERE m.type = 'table'"#;
+
+// Indexes with a WHERE clause are left out; so are the columns past an
+// index's key (an index's `pragma_index_info` lists only key columns).
+const SQLITE_INDEX_COLUMNS: &str = r#"
+SELECT m.name AS table_name, il.name AS name, '' AS target, ii.seqno AS position,
+       COALESCE(ii.name, '') AS column_name
+  FROM sqlite_master m JOIN pragma_index_list(m.name) il JOIN pragma_index_info(il.name) ii
+ WHERE m.type = 'table' AND il.partial = 0"#;
+
+/// Groups (table, name) → (target, columns in order).
+fn grouped(rows: Vec<KeyColumn>) -> BTreeMap<(String, String), (String, Vec<String>)> {
+    let mut sorted = rows;
+    sorted.sort_by(|a, b| {
+        (&a.table_name, &a.name, a.position).cmp(&(&b.table_name, &b.name, b.position))
+    });
+    let mut groups: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
+    for row in sorted {
+        groups
+            .entry((row.table_name, row.name))
+            .or_insert_with(|| (row.target, Vec::new()))
+            .1
+            .push(row.column_name);
+    }
+    groups
+}
+
+/// Every foreign key whose columns are not the leading columns (in any
+/// order) of some index of its table without a predicate, as
+/// `table (columns) -> referenced table`, sorted. Without such an index,
+/// each change of a referenced row (and every join from the referenced
+/// side) scans the referencing table.
+pub fn foreign_keys_without_index(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+    let (keys, indexes) = match conn {
+        DbConnection::Postgres(pg) => (
+            diesel::sql_query(PG_FOREIGN_KEY_COLUMNS).load::<KeyColumn>(pg),
+            diesel::sql_query(PG_INDEX_COLUMNS).load::<KeyColumn>(pg),
+        ),
+        DbConnection::Sqlite(sqlite) => (
+            diesel::sql_query(SQLITE_FOREIGN_KEY_COLUMNS).load::<KeyColumn>(sqlite),
+            diesel::sql_query(SQLITE_INDEX_COLUMNS).load::<KeyColumn>(sqlite),
+        ),
+    };
+    let keys = grouped(keys.map_err(|e| e.to_string())?);
+    let indexes = grouped(indexes.map_err(|e| e.to_string())?);
+    if keys.is_empty() || indexes.is_empty() {
+        return Err("found no foreign keys or no indexes: is the database migrated?".into());
+    }
+    let mut missing = Vec::new();
+    for ((table, _), (target, columns)) in &keys {
+        let wanted: BTreeSet<&String> = columns.iter().collect();
+        let covered = indexes
+            .iter()
+            .any(|((index_table, _), (_, index_columns))| {
+                index_table == table
+                    && index_columns.len() >= columns.len()
+                    && index_columns[..columns.len()]
+                        .iter()
+                        .collect::<BTreeSet<_>>()
+                        == wanted
+            });
+        if !covered {
+            missing.push(format!("{table} ({}) -> {target}", columns.join(", ")));
+        }
+    }
+    missing.sort();
+    Ok(missing)
+}

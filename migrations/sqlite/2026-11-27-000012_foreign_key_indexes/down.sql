@@ -1,0 +1,2 @@
+DROP INDEX payments_recorded_by_idx;
+DROP INDEX idempotency_keys_dossier_id_idx;
