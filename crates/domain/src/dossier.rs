@@ -478,7 +478,6 @@ pub fn files_of(documents: &[DocumentEntry]) -> Vec<(String, &str)> {
 
 /// A side record of the lifecycle: what an action added to the dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Entry {
     /// A supplement request (at intake or in processing).
@@ -505,9 +504,10 @@ pub enum Entry {
     Withdrawal(Withdraw),
 }
 
-/// A side record with when, by whom and in which role.
+/// A side record with when, by whom and in which role. Its schema (in
+/// [`schema`]) names one component per kind, which client generators
+/// handle better than a tagged union of inline parts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Record {
     /// What.
     #[serde(flatten)]
@@ -830,9 +830,9 @@ impl Opening {
     }
 }
 
-/// The clerk's decision on a dossier received at the desk or by post.
+/// The clerk's decision on a dossier received at the desk or by post
+/// (schema in [`schema`], one component per kind).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IntakeDecision {
     /// Complete: receipt issued, the clock starts now.
@@ -1361,5 +1361,153 @@ impl Dossier {
             }
         }
         Ok(command)
+    }
+}
+
+/// OpenAPI schemas of the tagged unions — side records and the intake
+/// decision — as `oneOf` named components, each the payload's schema and
+/// its `kind` (and, for records, when, by whom and in which role).
+#[cfg(feature = "openapi")]
+pub mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{
+        AllOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Ref, Schema, SchemaFormat, Type,
+    };
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::*;
+
+    type Schemas = Vec<(String, RefOr<Schema>)>;
+
+    /// The kinds of side record: `kind`, component name, payload.
+    fn record_kinds() -> [(&'static str, &'static str, Cow<'static, str>); 11] {
+        [
+            (
+                "supplement_request",
+                "SupplementRequestRecord",
+                RequestSupplement::name(),
+            ),
+            ("supplement", "SupplementRecord", Supply::name()),
+            ("refusal", "RefusalRecord", Refuse::name()),
+            ("handover", "HandoverRecord", HandOver::name()),
+            (
+                "payment_request",
+                "PaymentRequestRecord",
+                RequestPayment::name(),
+            ),
+            ("payment", "PaymentRecord", RecordPayment::name()),
+            ("extension", "ExtensionRecord", ExtendVerification::name()),
+            ("stop", "StopRecord", Stop::name()),
+            ("result", "ResultRecord", Complete::name()),
+            ("return", "ReturnRecord", ReturnResult::name()),
+            ("withdrawal", "WithdrawalRecord", Withdraw::name()),
+        ]
+    }
+
+    fn kind(value: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .property(
+                "kind",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([value])),
+            )
+            .required("kind")
+    }
+
+    /// Pushes `T`'s schema and the ones it refers to.
+    fn push<T: ToSchema>(schemas: &mut Schemas) {
+        schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(schemas);
+    }
+
+    impl PartialSchema for Record {
+        fn schema() -> RefOr<Schema> {
+            record_kinds()
+                .into_iter()
+                .fold(OneOfBuilder::new(), |one_of, (_, name, _)| {
+                    one_of.item(Ref::from_schema_name(name))
+                })
+                .description(Some(
+                    "A side record of the lifecycle, by `kind`, with when, by whom and in which role.",
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for Record {
+        fn schemas(schemas: &mut Schemas) {
+            let stamp = |value: &str| {
+                kind(value)
+                    .property(
+                        "at",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                            .description(Some("When.")),
+                    )
+                    .required("at")
+                    .property(
+                        "by",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                            .description(Some("Who (a user id; absent for the payment gateway).")),
+                    )
+                    .property("role", Ref::from_schema_name(Role::name()))
+            };
+            for (value, name, payload) in record_kinds() {
+                let record = AllOfBuilder::new()
+                    .item(Ref::from_schema_name(payload))
+                    .item(stamp(value));
+                schemas.push((name.to_owned(), record.into()));
+            }
+            push::<RequestSupplement>(schemas);
+            push::<Supply>(schemas);
+            push::<Refuse>(schemas);
+            push::<HandOver>(schemas);
+            push::<RequestPayment>(schemas);
+            push::<RecordPayment>(schemas);
+            push::<ExtendVerification>(schemas);
+            push::<Stop>(schemas);
+            push::<Complete>(schemas);
+            push::<ReturnResult>(schemas);
+            push::<Withdraw>(schemas);
+            push::<Role>(schemas);
+        }
+    }
+
+    impl PartialSchema for IntakeDecision {
+        fn schema() -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("IntakeAccept"))
+                .item(Ref::from_schema_name("IntakeSupplementRequest"))
+                .item(Ref::from_schema_name("IntakeRefusal"))
+                .description(Some("What the clerk decides at intake, by `kind`."))
+                .into()
+        }
+    }
+
+    impl ToSchema for IntakeDecision {
+        fn schemas(schemas: &mut Schemas) {
+            let accept = kind("accept").description(Some(
+                "Complete: the receipt is issued and the clock starts now.",
+            ));
+            schemas.push(("IntakeAccept".into(), accept.into()));
+            let supplement = AllOfBuilder::new()
+                .item(Ref::from_schema_name(RequestSupplement::name()))
+                .item(kind("request_supplement"))
+                .description(Some("Incomplete: Form 02."));
+            schemas.push(("IntakeSupplementRequest".into(), supplement.into()));
+            let refusal = AllOfBuilder::new()
+                .item(Ref::from_schema_name(Refuse::name()))
+                .item(kind("refuse"))
+                .description(Some("Refused: Form 03."));
+            schemas.push(("IntakeRefusal".into(), refusal.into()));
+            push::<RequestSupplement>(schemas);
+            push::<Refuse>(schemas);
+        }
     }
 }
