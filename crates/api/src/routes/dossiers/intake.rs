@@ -1,0 +1,525 @@
+//! Online filing by citizens and desk or postal intake by clerks: the
+//! dossier begins in the domain (`Dossier::open`) and takes the day's next
+//! number in the same transaction.
+
+use super::actions::rejected;
+use super::views::view;
+use super::*;
+
+/// Online filing by a citizen.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FileOnline {
+    /// Procedure code.
+    pub procedure_code: String,
+    /// Receiving agency id.
+    pub agency_id: String,
+    /// Applicant.
+    pub applicant: Applicant,
+    /// Documents: requirement code and uploaded file.
+    pub documents: Vec<DocumentEntry>,
+    /// How the result reaches the citizen (one the procedure offers).
+    pub result_delivery: Delivery,
+    /// Where to post the result (delivery `post`).
+    pub postal_address: Option<String>,
+}
+
+/// What an online filing returns (identical on an idempotent retry).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FilingReceipt {
+    /// Dossier id.
+    pub id: String,
+    /// Dossier code.
+    pub code: String,
+    /// `submitted`.
+    pub status: State,
+    /// When the portal received the filing.
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// By when the desk must accept, refuse or ask for a supplement.
+    pub ack_due_at: Option<DateTime<Utc>>,
+    /// Procedure.
+    pub procedure_code: String,
+    /// Receiving agency.
+    pub agency_id: String,
+}
+
+/// Desk or postal intake by a clerk.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Intake {
+    /// `direct` or `postal`.
+    pub channel: Channel,
+    /// Procedure code.
+    pub procedure_code: String,
+    /// Applicant.
+    pub applicant: Applicant,
+    /// Documents received.
+    pub documents: Vec<DocumentEntry>,
+    /// How the result reaches the citizen (one the procedure offers).
+    pub result_delivery: Delivery,
+    /// Where to post the result.
+    pub postal_address: Option<String>,
+    /// What the clerk decides now.
+    pub decision: IntakeDecision,
+}
+
+/// Validated applicant, documents and delivery against a procedure version.
+struct Checked {
+    applicant: Applicant,
+    documents: Vec<DocumentEntry>,
+    delivery: Delivery,
+    missing_mandatory: Vec<String>,
+}
+
+fn check_filing(
+    now: DateTime<Utc>,
+    fields: &mut Fields,
+    definition: &ProcedureDefinition,
+    applicant: &Applicant,
+    documents: &[DocumentEntry],
+    delivery: Delivery,
+    postal_address: Option<&str>,
+) -> Option<Checked> {
+    let today = to_local(now).date();
+    let name = fields.check(
+        "applicant.full_name",
+        validate::text(&applicant.full_name, 200),
+    );
+    let phone = fields.check("applicant.phone", applicant.phone.parse::<PhoneNumber>());
+    let national_id = match applicant.national_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(id) => fields
+            .check("applicant.national_id", PersonalId::parse(id, today))
+            .map(|id| id.as_str().to_owned()),
+    };
+    let email = match applicant.email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(email) => fields.check("applicant.email", validate::email(email)),
+    };
+    let delivery = fields.check(
+        "result_delivery",
+        if definition.deliveries.contains(&delivery) {
+            Ok(delivery)
+        } else {
+            Err("this procedure does not deliver results that way")
+        },
+    );
+    if delivery == Some(Delivery::Post) && postal_address.is_none_or(|a| a.trim().is_empty()) {
+        fields.error("postal_address", "is needed for delivery by post");
+    }
+    for (i, document) in documents.iter().enumerate() {
+        if !definition
+            .documents
+            .iter()
+            .any(|r| r.code == document.requirement_code)
+        {
+            fields.error(
+                &format!("documents[{i}].requirement_code"),
+                format!(
+                    "`{}` is not a document this procedure asks for",
+                    document.requirement_code
+                ),
+            );
+        }
+    }
+    let missing_mandatory = definition
+        .documents
+        .iter()
+        .filter(|r| r.mandatory && !documents.iter().any(|d| d.requirement_code == r.code))
+        .map(|r| r.code.clone())
+        .collect();
+    Some(Checked {
+        applicant: Applicant {
+            full_name: name?,
+            national_id,
+            phone: phone?.as_str().to_owned(),
+            email,
+            address: applicant
+                .address
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned),
+        },
+        documents: documents.to_vec(),
+        delivery: delivery?,
+        missing_mandatory,
+    })
+}
+
+/// The procedure version in force today, or a 422 on `procedure_code`.
+fn procedure_in_force(
+    conn: &mut DbConnection,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<(ProcedureRow, ProcedureDefinition), ApiError> {
+    let today = to_local(now).date();
+    match procedures::in_force(conn, code, today)? {
+        Some(row) => definition(&row).map(|d| (row, d)),
+        None => Err(ApiError::Validation(vec![FieldError::new(
+            "procedure_code",
+            "no procedure with this code is in force",
+        )])),
+    }
+}
+
+/// How one attempt at a filing transaction failed. A unique conflict in the
+/// database is kept apart from the answers to the client, so that
+/// [`with_retries`] can tell what is worth another try; either rolls the
+/// attempt back.
+#[derive(Debug)]
+enum Attempt {
+    /// A concurrent filing took the same first number of the day or the same
+    /// idempotency key.
+    Conflict(DbError),
+    /// Anything else: what the client is told.
+    Failed(ApiError),
+}
+
+impl From<DbError> for Attempt {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Conflict(_) => Attempt::Conflict(error),
+            other => Attempt::Failed(other.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Attempt {
+    fn from(error: ApiError) -> Self {
+        Attempt::Failed(error)
+    }
+}
+
+/// Runs a filing transaction, retrying when a concurrent filing took the same
+/// first number of the day or the same idempotency key (unique conflicts).
+fn with_retries<T>(
+    db: &Db,
+    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, Attempt>,
+) -> Result<T, ApiError> {
+    let mut tries = 0;
+    loop {
+        match db.write(&mut attempt) {
+            Ok(value) => return Ok(value),
+            Err(Attempt::Conflict(_)) if tries < 5 => tries += 1,
+            Err(Attempt::Conflict(error)) => return Err(error.into()),
+            Err(Attempt::Failed(error)) => return Err(error),
+        }
+    }
+}
+
+/// Assigns the next code of the receiving agency for today. The number is
+/// taken in the caller's write transaction: it is given back if the
+/// transaction fails later on.
+fn next_code(
+    conn: &mut DbConnection,
+    agency: &agencies::Agency,
+    now: DateTime<Utc>,
+) -> Result<String, Attempt> {
+    let day = to_local(now).date();
+    let number = dossiers::next_number(conn, agency.id, day)?;
+    let identifier: Result<AgencyIdentifier, _> = agency.identifier.parse();
+    let code = match (identifier, u16::try_from(number)) {
+        (Ok(identifier), Ok(number)) => DossierCode::new(identifier, day, number)
+            .map(|code| code.to_string())
+            .ok_or_else(|| ApiError::Conflict {
+                code: "daily_numbers_exhausted",
+                detail: "the agency has numbered 9999 dossiers today".into(),
+            }),
+        _ => Err(ApiError::Internal(format!(
+            "agency identifier {} cannot number dossiers",
+            agency.identifier
+        ))),
+    };
+    Ok(code?)
+}
+
+/// The hash an idempotency key is kept with: of the body's JSON with its
+/// keys in order and no spaces, so a retry that formats it differently is
+/// still the same request.
+fn request_hash(raw: &str) -> String {
+    let canonical =
+        serde_json::from_str::<Value>(raw).map_or_else(|_| raw.to_owned(), |v| v.to_string());
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// The request's `Idempotency-Key`: 1 to 200 printable ASCII characters, or
+/// 422 — a key that were silently ignored would make a retry file twice.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid =
+        |message: &str| ApiError::Validation(vec![FieldError::new("Idempotency-Key", message)]);
+    let key = value
+        .to_str()
+        .map_err(|_| invalid("must be printable ASCII"))?
+        .trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(invalid(&format!(
+            "must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )));
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(invalid("must be printable ASCII"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// File a dossier online (citizens). Retries with the same `Idempotency-Key`
+/// and body return the first answer.
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = [])),
+    request_body = FileOnline,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 200 printable ASCII characters (otherwise 422)")),
+    responses(
+        (status = 201, description = "Filed", body = FilingReceipt),
+        (status = 422, description = "Invalid filing, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/dossiers")]
+pub async fn file_online(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    clock: web::Data<Clock>,
+    history_keys: web::Data<HistoryKeys>,
+    body: Body<FileOnline>,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock.now();
+    let history_key = history_keys.current().clone();
+    if principal.kind != AccountKind::Citizen {
+        return Err(ApiError::Forbidden);
+    }
+    let key = idempotency_key(&request)?;
+    let hash = request_hash(body.raw.get());
+    let filing = body.value;
+    let db = db.get_ref().clone();
+    let owner = principal.user_id;
+    let filer = principal.clone();
+    let receipt = web::block(move || {
+        with_retries(&db, |conn| {
+            if let Some(key) = &key
+                && let Some((stored, dossier)) = dossiers::idempotent(conn, owner, key)?
+            {
+                if stored != hash {
+                    return Err(ApiError::Validation(vec![FieldError::new(
+                        "Idempotency-Key",
+                        "was already used with another request body",
+                    )])
+                    .into());
+                }
+                let row = dossiers::find(conn, dossier)?;
+                return Ok((receipt_of(conn, &row)?, false));
+            }
+            let (procedure, definition) = procedure_in_force(conn, &filing.procedure_code, now)?;
+            let mut fields = Fields::default();
+            let online_kind = procedure.online_kind.clone();
+            if online_kind == "none" {
+                fields.error("procedure_code", "this procedure cannot be filed online");
+            }
+            let agency = match filing
+                .agency_id
+                .parse::<Id>()
+                .ok()
+                .map(|id| agencies::find(conn, id))
+            {
+                Some(Ok(agency)) => Some(agency),
+                Some(Err(DbError::NotFound)) | None => {
+                    fields.error("agency_id", "no such agency");
+                    None
+                }
+                Some(Err(other)) => return Err(other.into()),
+            };
+            let checked = check_filing(
+                now,
+                &mut fields,
+                &definition,
+                &filing.applicant,
+                &filing.documents,
+                filing.result_delivery,
+                filing.postal_address.as_deref(),
+            );
+            for (i, document) in filing.documents.iter().enumerate() {
+                if document.file_id.is_none() {
+                    fields.error(
+                        &format!("documents[{i}].file_id"),
+                        "an online filing attaches each document as an uploaded file",
+                    );
+                }
+            }
+            let files = match attachable(conn, &filer, &files_of(&filing.documents)) {
+                Ok(files) => files,
+                Err(ApiError::Validation(errors)) => {
+                    for error in errors {
+                        fields.error(&error.field, error.message);
+                    }
+                    Vec::new()
+                }
+                Err(other) => return Err(other.into()),
+            };
+            if let Some(checked) = &checked {
+                for code in &checked.missing_mandatory {
+                    fields.error(
+                        "documents",
+                        format!("the mandatory document `{code}` is missing"),
+                    );
+                }
+            }
+            fields.finish()?;
+            let (Some(agency), Some(checked)) = (agency, checked) else {
+                return Err(ApiError::Internal("validated filing incomplete".into()).into());
+            };
+
+            let code = next_code(conn, &agency, now)?;
+            let calendar = crate::calendars::calendar_for(conn, &agency)?;
+            let ack_due = acknowledgement_due(&calendar, now)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let particulars = Particulars {
+                applicant: Some(checked.applicant),
+                documents: checked.documents,
+                postal_address: filing.postal_address.clone(),
+                online_kind: stored::from_text(&online_kind).ok(),
+                ..Particulars::default()
+            };
+            let citizen = Actor {
+                id: Some(owner.0),
+                role: Role::Citizen,
+            };
+            let context = Context {
+                procedure: &definition,
+                calendar: &calendar,
+                at: now,
+            };
+            let opened = Dossier::open(
+                Opening::Online,
+                particulars,
+                checked.delivery,
+                citizen,
+                &context,
+            )
+            .map_err(rejected)?;
+            let place = Placement {
+                id: Id::new(),
+                code,
+                agency_id: agency.id,
+                procedure_id: procedure.id,
+                owner_id: Some(owner),
+                ack_due_at: Some(ack_due),
+                created_at: now,
+            };
+            let new = stored::new_row(place, &opened.dossier, 1)?;
+            let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
+            let row = dossiers::insert(conn, &history_key, &new, &event)?;
+            for file in &files {
+                motcua_persistence::files::attach(conn, row.id, *file)?;
+            }
+            if let Some(key) = &key {
+                dossiers::remember_key(conn, owner, key, &hash, row.id, now)?;
+            }
+            Ok((receipt_of(conn, &row)?, true))
+        })
+    })
+    .await??;
+    let (receipt, _created) = receipt;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", receipt.id)))
+        .json(receipt))
+}
+
+fn receipt_of(conn: &mut DbConnection, row: &DossierRow) -> Result<FilingReceipt, DbError> {
+    let procedure = procedures::find(conn, row.procedure_id)?;
+    Ok(FilingReceipt {
+        id: row.id.to_string(),
+        code: row.code.clone(),
+        status: State::Submitted,
+        submitted_at: row.submitted_at.map(utc),
+        ack_due_at: row.ack_due_at.map(utc),
+        procedure_code: procedure.code,
+        agency_id: row.receiving_agency_id.to_string(),
+    })
+}
+
+/// Receive a dossier at the desk or by post (clerks), with the decision:
+/// accept, request a supplement, or refuse.
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = [])),
+    request_body = Intake,
+    responses(
+        (status = 201, description = "Received", body = DossierView),
+        (status = 422, description = "Invalid intake", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/dossiers/intake")]
+pub async fn intake(
+    principal: Principal,
+    db: web::Data<Db>,
+    clock: web::Data<Clock>,
+    history_keys: web::Data<HistoryKeys>,
+    body: Body<Intake>,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock.now();
+    let history_key = history_keys.current().clone();
+    if !principal.has_role(Role::Clerk) {
+        return Err(ApiError::Forbidden);
+    }
+    let agency_id = principal.agency_id.ok_or(ApiError::Forbidden)?;
+    let intake = body.value;
+    let db = db.get_ref().clone();
+    let actor = principal.user_id;
+    let clerk = principal.clone();
+    let row_and_procedure = web::block(move || {
+        with_retries(&db, |conn| {
+            let (procedure, definition) = procedure_in_force(conn, &intake.procedure_code, now)?;
+            let mut fields = Fields::default();
+            if intake.channel == Channel::Online {
+                fields.error("channel", "must be direct or postal");
+            }
+            let checked = check_filing(now, &mut fields, &definition, &intake.applicant, &intake.documents, intake.result_delivery, intake.postal_address.as_deref());
+            let files = attachable(conn, &clerk, &files_of(&intake.documents))?;
+            if let (IntakeDecision::Accept, Some(checked)) = (&intake.decision, &checked) {
+                for code in &checked.missing_mandatory {
+                    fields.error("documents", format!("the mandatory document `{code}` is missing: request a supplement instead"));
+                }
+            }
+            fields.finish()?;
+            let Some(checked) = checked else {
+                return Err(ApiError::Internal("validated intake incomplete".into()).into());
+            };
+            let agency = agencies::find(conn, agency_id)?;
+            let calendar = crate::calendars::calendar_for(conn, &agency)?;
+            let code = next_code(conn, &agency, now)?;
+            let particulars = Particulars {
+                applicant: Some(checked.applicant),
+                documents: checked.documents,
+                postal_address: intake.postal_address.clone(),
+                ..Particulars::default()
+            };
+            let opening = Opening::Desk { channel: intake.channel, decision: intake.decision.clone() };
+            let clerk = Actor { id: Some(actor.0), role: Role::Clerk };
+            let context = Context { procedure: &definition, calendar: &calendar, at: now };
+            let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
+            let place = Placement { id: Id::new(), code, agency_id: agency.id, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
+            let new = stored::new_row(place, &opened.dossier, 1)?;
+            let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
+            let row = dossiers::insert(conn, &history_key, &new, &event)?;
+            for file in &files {
+                motcua_persistence::files::attach(conn, row.id, *file)?;
+            }
+            Ok((row, procedure, calendar))
+        })
+    })
+    .await??;
+    let (row, procedure, calendar) = row_and_procedure;
+    let definition = definition(&procedure)?;
+    let clock = live_clock(&calendar, &row, &definition, now)?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", row.id)))
+        .json(view(&row, &procedure, clock.as_ref())?))
+}
