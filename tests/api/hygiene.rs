@@ -261,7 +261,113 @@ async fn dates_outside_what_the_service_computes_are_422(app: TestApp) {
     );
 }
 
+/// The closed sets of the domain are closed in the database: a raw write of
+/// any value the domain names is taken, anything else refused (PostgreSQL by
+/// CHECK constraints, SQLite by triggers), for a dossier's state, channel,
+/// result delivery and outcome, its events' states and a payment's method.
+async fn the_database_refuses_values_outside_the_closed_sets(app: TestApp) {
+    use diesel::prelude::*;
+    use motcua_domain::clock::Outcome;
+    use motcua_domain::dossier::{Channel, PaymentMethod};
+    use motcua_domain::lifecycle::State;
+    use motcua_domain::procedure::Delivery;
+    use motcua_persistence::DbError;
+    use motcua_persistence::schema::{dossier_events, dossiers};
+
+    let fixture = Fixture::build(&app).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id: motcua_persistence::Id = dossier["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{dossier}"));
+    let write = |column: &str, value: &str| -> Result<usize, DbError> {
+        let value = value.to_owned();
+        let target = dossiers::table.find(id);
+        let events = dossier_events::table.filter(dossier_events::dossier_id.eq(id));
+        app.db.write(|conn| {
+            Ok(match column {
+                "state" => diesel::update(target)
+                    .set(dossiers::state.eq(value))
+                    .execute(conn)?,
+                "channel" => diesel::update(target)
+                    .set(dossiers::channel.eq(value))
+                    .execute(conn)?,
+                "result_delivery" => diesel::update(target)
+                    .set(dossiers::result_delivery.eq(value))
+                    .execute(conn)?,
+                "outcome" => diesel::update(target)
+                    .set(dossiers::outcome.eq(Some(value)))
+                    .execute(conn)?,
+                "state_after" => diesel::update(events)
+                    .set(dossier_events::state_after.eq(value))
+                    .execute(conn)?,
+                "state_before" => diesel::update(events)
+                    .set(dossier_events::state_before.eq(Some(value)))
+                    .execute(conn)?,
+                "method" => {
+                    let payment = motcua_persistence::payments::NewPayment {
+                        dossier_id: id,
+                        scope: "test",
+                        reference: &format!("R-{value}"),
+                        amount: 1,
+                        method: &value,
+                        recorded_by: None,
+                    };
+                    motcua_persistence::payments::record(conn, &payment, chrono::Utc::now())?;
+                    1
+                }
+                other => panic!("no column {other}"),
+            })
+        })
+    };
+    let states = State::ALL.map(State::as_str);
+    let closed: [(&str, Vec<&str>); 7] = [
+        ("state", states.to_vec()),
+        (
+            "channel",
+            [Channel::Direct, Channel::Postal, Channel::Online]
+                .map(Channel::as_str)
+                .to_vec(),
+        ),
+        (
+            "result_delivery",
+            [Delivery::Desk, Delivery::Post, Delivery::Online]
+                .map(Delivery::as_str)
+                .to_vec(),
+        ),
+        (
+            "outcome",
+            [Outcome::Early, Outcome::OnTime, Outcome::Late]
+                .map(Outcome::as_str)
+                .to_vec(),
+        ),
+        ("state_after", states.to_vec()),
+        ("state_before", states.to_vec()),
+        (
+            "method",
+            [
+                PaymentMethod::Cash,
+                PaymentMethod::Transfer,
+                PaymentMethod::Online,
+            ]
+            .map(PaymentMethod::as_str)
+            .to_vec(),
+        ),
+    ];
+    for (column, values) in closed {
+        for value in values {
+            assert!(write(column, value).is_ok(), "{column} = {value} refused");
+        }
+        for wrong in ["lost", "", "Accepted"] {
+            assert!(write(column, wrong).is_err(), "{column} = {wrong:?} taken");
+        }
+    }
+}
+
 api_tests!(
+    the_database_refuses_values_outside_the_closed_sets,
     dates_outside_what_the_service_computes_are_422,
     a_dossier_whose_record_cannot_be_read_still_answers,
     nul_anywhere_is_422_naming_the_field,

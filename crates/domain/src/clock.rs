@@ -298,6 +298,17 @@ pub enum Outcome {
     Late,
 }
 
+impl Outcome {
+    /// snake_case name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Early => "early",
+            Outcome::OnTime => "on_time",
+            Outcome::Late => "late",
+        }
+    }
+}
+
 /// Classifies a result finished at `finished` against `due` (PRODUCT.md §7.6):
 /// days compare in Vietnam time.
 pub fn classify(finished: DateTime<Utc>, due: DateTime<Utc>) -> Outcome {

@@ -144,6 +144,17 @@ pub enum PaymentMethod {
     Online,
 }
 
+impl PaymentMethod {
+    /// snake_case name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Cash => "cash",
+            PaymentMethod::Transfer => "transfer",
+            PaymentMethod::Online => "online",
+        }
+    }
+}
+
 /// The decision on the dossier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -166,6 +177,23 @@ pub enum Satisfaction {
     Satisfied,
     /// Không hài lòng.
     Dissatisfied,
+}
+
+impl Satisfaction {
+    /// snake_case name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Satisfaction::VerySatisfied => "very_satisfied",
+            Satisfaction::Satisfied => "satisfied",
+            Satisfaction::Dissatisfied => "dissatisfied",
+        }
+    }
+
+    /// Whether the citizen was satisfied (Decision 766: any level but
+    /// "dissatisfied").
+    pub fn is_satisfied(self) -> bool {
+        self != Satisfaction::Dissatisfied
+    }
 }
 
 // ---------------------------------------------------------------- commands

@@ -60,6 +60,14 @@ impl State {
         State::Returned,
     ];
 
+    /// The states whose clock is running: a dossier in one of them past its
+    /// due time is overdue (a paused clock moves its due time; a finished
+    /// one has an outcome instead).
+    pub const RUNNING: [State; 2] = [State::Accepted, State::InProcessing];
+
+    /// The states of a dossier whose result is ready, handed over or not.
+    pub const RESULTED: [State; 2] = [State::ResultReady, State::Returned];
+
     /// The national public-service portal's status code (none for intake supplement).
     pub fn portal_code(self) -> Option<u8> {
         match self {

@@ -107,6 +107,17 @@ pub enum Delivery {
     Online,
 }
 
+impl Delivery {
+    /// snake_case name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Desk => "desk",
+            Delivery::Post => "post",
+            Delivery::Online => "online",
+        }
+    }
+}
+
 /// One internal step and its budget of working hours (control slip).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

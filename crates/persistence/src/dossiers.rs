@@ -6,7 +6,11 @@ use diesel::dsl::sql;
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
+use motcua_domain::clock::Outcome;
+use motcua_domain::dossier::{PaymentMethod, Satisfaction};
 use motcua_domain::history::{EventContent, GENESIS, HistoryKey};
+use motcua_domain::lifecycle::{Action, State};
+use motcua_domain::procedure::Delivery;
 
 use crate::db::{Backend, DbConnection};
 use crate::error::DbError;
@@ -450,7 +454,7 @@ pub fn list(
     }
     if let Some(at) = filter.overdue_at {
         query = query
-            .filter(dossiers::state.eq_any(["accepted", "in_processing"]))
+            .filter(dossiers::state.eq_any(State::RUNNING.map(State::as_str)))
             .filter(dossiers::due_at.lt(to_db_time(at)));
     }
     if let Some(before) = filter.due_before {
@@ -579,7 +583,7 @@ pub fn closed_counts(
     // `IN (subquery)` runs once (a hashed set), not once per row as a
     // correlated `EXISTS` would on SQLite, which has no statistics.
     let apologised = dossier_events::table
-        .filter(dossier_events::action.eq("apologise"))
+        .filter(dossier_events::action.eq(Action::Apologise.name()))
         .select(dossier_events::dossier_id);
     let closed = dossiers::table
         .inner_join(agencies::table)
@@ -589,13 +593,13 @@ pub fn closed_counts(
         .filter(
             dossiers::accepted_at
                 .is_not_null()
-                .or(dossiers::state.eq("refused")),
+                .or(dossiers::state.eq(State::Refused.as_str())),
         );
     let new = how_many!(dossiers::accepted_at.ge(start));
     let with_apology = how_many!(
         dossiers::outcome
-            .eq("late")
-            .and(dossiers::state.eq_any(["result_ready", "returned"]))
+            .eq(Outcome::Late.as_str())
+            .and(dossiers::state.eq_any(State::RESULTED.map(State::as_str)))
             .and(dossiers::id.eq_any(apologised))
     );
     // The same query twice: diesel types the grouping column statically.
@@ -643,14 +647,14 @@ pub fn payment_counts(
         dossier_events::table
             .inner_join(dossiers::table.inner_join(agencies::table))
             .filter(agencies::path.like(format!("{root_path}%")))
-            .filter(dossier_events::action.eq("record_payment"))
+            .filter(dossier_events::action.eq(Action::RecordPayment.name()))
             .filter(dossier_events::at.ge(to_db_time(start)))
             .filter(dossier_events::at.lt(to_db_time(end)))
             .count()
     };
     let all = payments().get_result(conn)?;
     let online = payments()
-        .filter(payload_field(conn.backend(), "method").eq("online"))
+        .filter(payload_field(conn.backend(), "method").eq(PaymentMethod::Online.as_str()))
         .get_result(conn)?;
     Ok((all, online))
 }
@@ -674,24 +678,26 @@ pub fn result_counts(
     end: DateTime<Utc>,
 ) -> Result<ResultCounts, DbError> {
     let dissatisfied = dossier_events::table
-        .filter(dossier_events::action.eq("rate"))
-        .filter(payload_field(conn.backend(), "overall").eq("dissatisfied"))
+        .filter(dossier_events::action.eq(Action::Rate.name()))
+        .filter(payload_field(conn.backend(), "overall").eq(Satisfaction::Dissatisfied.as_str()))
         .select(dossier_events::dossier_id);
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(dossiers::state.eq_any(["result_ready", "returned"]))
+        .filter(dossiers::state.eq_any(State::RESULTED.map(State::as_str)))
         .filter(dossiers::finished_at.ge(to_db_time(start)))
         .filter(dossiers::finished_at.lt(to_db_time(end)))
         .select((
             diesel::dsl::count_star(),
             how_many!(
-                (dossiers::outcome.is_null().or(dossiers::outcome.ne("late")))
-                    // `NOT (id IN …)`: PostgreSQL hashes an `IN` subquery
-                    // once, but runs `<> ALL` again for every row.
-                    .and(diesel::dsl::not(dossiers::id.eq_any(dissatisfied)))
+                (dossiers::outcome
+                    .is_null()
+                    .or(dossiers::outcome.ne(Outcome::Late.as_str())))
+                // `NOT (id IN …)`: PostgreSQL hashes an `IN` subquery
+                // once, but runs `<> ALL` again for every row.
+                .and(diesel::dsl::not(dossiers::id.eq_any(dissatisfied)))
             ),
-            how_many!(dossiers::result_delivery.eq("online")),
+            how_many!(dossiers::result_delivery.eq(Delivery::Online.as_str())),
         ))
         .get_result(conn)?)
 }

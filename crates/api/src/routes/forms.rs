@@ -4,8 +4,9 @@
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::calendar::WorkingCalendar;
-use motcua_domain::clock::{ClockEvent, step_deadline};
+use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
 use motcua_domain::explain::instant_vi;
+use motcua_domain::procedure::Delivery;
 use motcua_domain::time::to_local;
 use motcua_persistence::dossiers::DossierRow;
 use motcua_persistence::procedures::ProcedureRow;
@@ -284,9 +285,9 @@ fn build(
                 "Thời gian trả kết quả",
                 when(Some(clock.due_at)),
             );
-            let delivery = match row.result_delivery.as_str() {
-                "post" => "Qua dịch vụ bưu chính",
-                "online" => "Trực tuyến",
+            let delivery = match motcua_persistence::stored::from_text(&row.result_delivery) {
+                Ok(Delivery::Post) => "Qua dịch vụ bưu chính",
+                Ok(Delivery::Online) => "Trực tuyến",
                 _ => "Tại Bộ phận Một cửa",
             };
             push(&mut fields, "Nơi trả kết quả", delivery.into());
@@ -385,21 +386,12 @@ fn build(
                             step_deadline(calendar, started, hours, &ledger, finished, now)
                                 .map_err(|e| ApiError::Internal(e.to_string()))?;
                         let result = match deadline.outcome {
-                            Some(outcome) => serde_json::to_value(outcome)
-                                .ok()
-                                .and_then(|v| {
-                                    v.as_str().map(|s| {
-                                        match s {
-                                            "early" => "Trước hạn",
-                                            "on_time" => "Đúng hạn",
-                                            _ => "Quá hạn",
-                                        }
-                                        .to_owned()
-                                    })
-                                })
-                                .unwrap_or_default(),
-                            None => "Đang xử lý".into(),
-                        };
+                            Some(Outcome::Early) => "Trước hạn",
+                            Some(Outcome::OnTime) => "Đúng hạn",
+                            Some(Outcome::Late) => "Quá hạn",
+                            None => "Đang xử lý",
+                        }
+                        .to_owned();
                         (when(Some(deadline.due_at)), result)
                     }
                     None => ("—".into(), "—".into()),

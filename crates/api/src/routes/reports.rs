@@ -9,13 +9,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::clock::{
     self, ClockEvent, ClockInput, DeadlineState, LegalClock, Outcome, PauseCause, TimeLimit,
 };
+use motcua_domain::dossier::Channel;
 use motcua_domain::indicators::{Indicator, IndicatorFacts, Share, indicators};
-use motcua_domain::lifecycle::Role;
+use motcua_domain::lifecycle::{Role, State};
 use motcua_domain::online::OnlineServiceKind;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
 use motcua_persistence::agencies::{self, Agency};
 use motcua_persistence::dossiers::{self, CountBy, ReportRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
+use motcua_persistence::stored;
 use motcua_persistence::{Db, DbConnection, DbError, Id};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -359,7 +361,7 @@ fn counted(
         names.insert(key.clone(), name);
         let dossier = |accepted_at, finished| ReportDossier {
             group: key.clone(),
-            online: closed.channel == "online",
+            online: closed.channel == Channel::Online.as_str(),
             accepted_at,
             finished,
             refused_at: None,
@@ -367,15 +369,17 @@ fn counted(
         };
         let total = count(Some(closed.count));
         let result_with = |apology| Finish::Result {
-            outcome: match closed.outcome.as_deref() {
-                Some("early") => Outcome::Early,
-                Some("late") => Outcome::Late,
-                _ => Outcome::OnTime,
-            },
+            outcome: closed
+                .outcome
+                .as_deref()
+                .and_then(|o| stored::from_text(o).ok())
+                .unwrap_or(Outcome::OnTime),
             apology,
         };
-        let finish = match closed.state.as_str() {
-            "refused" => {
+        let state: State = stored::from_text(&closed.state)
+            .map_err(|e| ApiError::Internal(format!("a stored state cannot be read: {e}")))?;
+        let finish = match state {
+            State::Refused => {
                 let refused = ReportDossier {
                     refused_at: Some(period.start),
                     ..dossier(None, None)
@@ -383,9 +387,9 @@ fn counted(
                 result.push((refused, total));
                 continue;
             }
-            "withdrawn" => Finish::Withdrawn,
-            "stopped" => Finish::Stopped,
-            "result_ready" | "returned" => result_with(false),
+            State::Withdrawn => Finish::Withdrawn,
+            State::Stopped => Finish::Stopped,
+            State::ResultReady | State::Returned => result_with(false),
             // No other state has a finish time.
             _ => continue,
         };
@@ -418,7 +422,7 @@ fn counted(
         };
         let dossier = ReportDossier {
             group: key,
-            online: row.channel == "online",
+            online: row.channel == Channel::Online.as_str(),
             accepted_at: row.accepted_at.map(|a| a.and_utc()),
             finished: None,
             refused_at: None,
@@ -883,15 +887,15 @@ fn uptake(
             ..UptakeLine::default()
         });
         line.total += n;
-        match channel.as_str() {
-            "online" => {
+        match stored::from_text(&channel) {
+            Ok(Channel::Online) => {
                 line.online += n;
-                match procedure.online_kind.as_str() {
-                    "full" => line.full_online += n,
+                match stored::from_text(&procedure.online_kind) {
+                    Ok(OnlineServiceKind::Full) => line.full_online += n,
                     _ => line.partial_online += n,
                 }
             }
-            "postal" => line.postal += n,
+            Ok(Channel::Postal) => line.postal += n,
             _ => line.direct += n,
         }
     }
@@ -1049,10 +1053,10 @@ fn indicator_facts(
     for (procedure, _, channel, n) in
         dossiers::accepted_counts(conn, root, period.start, period.end)?
     {
-        let offered = lookups.procedure(procedure)?.online_kind.as_str();
-        if offered == "full" {
+        let offered = stored::from_text(&lookups.procedure(procedure)?.online_kind);
+        if matches!(offered, Ok(OnlineServiceKind::Full)) {
             facts.online_filing.denominator += count(Some(n));
-            if channel == "online" {
+            if channel == Channel::Online.as_str() {
                 facts.online_filing.numerator += count(Some(n));
             }
         }

@@ -1,0 +1,14 @@
+DROP TRIGGER dossiers_state_check_insert;
+DROP TRIGGER dossiers_state_check_update;
+DROP TRIGGER dossiers_channel_check_insert;
+DROP TRIGGER dossiers_channel_check_update;
+DROP TRIGGER dossiers_result_delivery_check_insert;
+DROP TRIGGER dossiers_result_delivery_check_update;
+DROP TRIGGER dossiers_outcome_check_insert;
+DROP TRIGGER dossiers_outcome_check_update;
+DROP TRIGGER dossier_events_state_after_check_insert;
+DROP TRIGGER dossier_events_state_after_check_update;
+DROP TRIGGER dossier_events_state_before_check_insert;
+DROP TRIGGER dossier_events_state_before_check_update;
+DROP TRIGGER payments_method_check_insert;
+DROP TRIGGER payments_method_check_update;
