@@ -366,7 +366,62 @@ async fn the_database_refuses_values_outside_the_closed_sets(app: TestApp) {
     }
 }
 
+/// A typed body names the field of a wrong value whatever its JSON type,
+/// refuses an array in place of the object, and the dossier's ETag is the
+/// version an action sends as `If-Match` (found by the outside probe).
+async fn typed_bodies_name_the_field_and_the_etag_is_the_version(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, officer) = (
+        fixture.token(Who::Clerk).unwrap_or_default().to_owned(),
+        fixture.token(Who::Officer).unwrap_or_default().to_owned(),
+    );
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let before = app.version_and_events(&id);
+    for outcome in [
+        Value::Null,
+        json!(5),
+        json!(true),
+        json!(["approved"]),
+        json!("maybe"),
+    ] {
+        let (status, body) = app
+            .act(&officer, &id, "complete", json!({"outcome": outcome}))
+            .await;
+        assert_eq!(
+            (status, body["errors"][0]["field"].as_str()),
+            (422, Some("outcome")),
+            "{outcome}: {body}"
+        );
+    }
+    let path = format!("/api/v1/dossiers/{id}/accept");
+    let array = app.post_json(&path, Some(&clerk), &json!([])).await;
+    let array = problem(array, 422, "validation_failed").await;
+    assert_eq!(array["errors"][0]["field"], "body", "{array}");
+    assert_eq!(app.version_and_events(&id), before, "nothing changed");
+
+    let read = app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await;
+    let etag = read
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(etag, Some(format!("\"{}\"", before.0)));
+    let handover = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/dossiers/{id}/handover"),
+            Some(&clerk),
+            Some(&json!({"to_step": "Thẩm định"})),
+        )
+        .await;
+    assert_eq!(handover.status().as_u16(), 422, "no version, no action");
+}
+
 api_tests!(
+    typed_bodies_name_the_field_and_the_etag_is_the_version,
     the_database_refuses_values_outside_the_closed_sets,
     dates_outside_what_the_service_computes_are_422,
     a_dossier_whose_record_cannot_be_read_still_answers,

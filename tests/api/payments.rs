@@ -10,6 +10,8 @@ use crate::fixture::{CITIZEN, Fixture, PASSWORD, Who};
 use crate::helpers::{PAYMENT_SECRET, TestApp, json, problem, vn, vn_of};
 
 const FEE: i64 = 15000;
+/// The same procedure's fee when filed online.
+const ONLINE_FEE: i64 = 7000;
 
 /// An accepted desk dossier (temporary residence, fee 15,000 đồng) for which
 /// the officer has requested the fee; returns (id, code).
@@ -265,7 +267,7 @@ async fn only_staff_record_desk_payments_and_only_the_fee_due(app: TestApp) {
         (
             &officer,
             "request-payment",
-            json!({"amount": FEE, "reason": "lệ phí"}),
+            json!({"amount": ONLINE_FEE, "reason": "lệ phí"}),
         ),
     ] {
         let mut body = body;
@@ -284,8 +286,7 @@ async fn only_staff_record_desk_payments_and_only_the_fee_due(app: TestApp) {
 
     // The owner marks their own fee paid: 403, nothing changes.
     let (owner, _) = app.login(CITIZEN, PASSWORD).await;
-    let cash =
-        json!({"amount": FEE, "method": "cash", "reference": "tôi đã trả", "version": before.1});
+    let cash = json!({"amount": ONLINE_FEE, "method": "cash", "reference": "tôi đã trả", "version": before.1});
     let (status, body) = post(&app, &path, Some(&owner), cash).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -295,15 +296,14 @@ async fn only_staff_record_desk_payments_and_only_the_fee_due(app: TestApp) {
 
     // Staff cannot claim an online payment, nor a different amount.
     let online =
-        json!({"amount": FEE, "method": "online", "reference": "BL-1", "version": before.1});
+        json!({"amount": ONLINE_FEE, "method": "online", "reference": "BL-1", "version": before.1});
     let (status, body) = post(&app, &path, Some(&clerk), online).await;
     assert_eq!(
         (status, body["errors"][0]["field"].as_str()),
         (422, Some("method")),
         "{body}"
     );
-    let short =
-        json!({"amount": FEE - 1, "method": "cash", "reference": "BL-1", "version": before.1});
+    let short = json!({"amount": ONLINE_FEE - 1, "method": "cash", "reference": "BL-1", "version": before.1});
     let (status, body) = post(&app, &path, Some(&clerk), short).await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -314,7 +314,8 @@ async fn only_staff_record_desk_payments_and_only_the_fee_due(app: TestApp) {
 
     // A clerk of a sibling commune does not reach it.
     let (sibling, _) = app.login("staff.sibling", PASSWORD).await;
-    let desk = json!({"amount": FEE, "method": "cash", "reference": "BL-1", "version": before.1});
+    let desk =
+        json!({"amount": ONLINE_FEE, "method": "cash", "reference": "BL-1", "version": before.1});
     let (status, _) = post(&app, &path, Some(&sibling), desk.clone()).await;
     assert_eq!(status, 404);
 
@@ -325,7 +326,7 @@ async fn only_staff_record_desk_payments_and_only_the_fee_due(app: TestApp) {
         "{body}"
     );
     // Paid once is paid: a second cash receipt on the same fee is refused.
-    let twice = json!({"amount": FEE, "method": "cash", "reference": "BL-2", "version": state(&app, &id).1});
+    let twice = json!({"amount": ONLINE_FEE, "method": "cash", "reference": "BL-2", "version": state(&app, &id).1});
     let (status, body) = post(&app, &path, Some(&clerk), twice).await;
     assert_eq!(
         (status, body["code"].as_str()),

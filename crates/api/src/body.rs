@@ -30,6 +30,13 @@ pub struct Body<T> {
 impl<T: DeserializeOwned> Body<T> {
     /// `T` and the `version` field from JSON text already known to parse.
     pub fn read(raw: Box<RawValue>) -> Result<Self, ApiError> {
+        // serde would also read a struct from an array, by position.
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "body",
+                "must be a JSON object",
+            )]));
+        }
         let value = parse(raw.get())?;
         let version = serde_json::from_str::<VersionField>(raw.get())
             .map_err(|_| {
@@ -67,16 +74,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
     }
 }
 
-/// `T` from JSON text; a value of the wrong shape is a 422 naming its field.
+/// `T` from JSON text that is known to parse as JSON; a value of the wrong
+/// shape is a 422 naming its field. (serde_json reports some wrong types —
+/// `null` or a number where an enum's name belongs — as syntax errors:
+/// here the text is valid JSON, so every error is the value's.)
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if !inner.is_data() {
-            return ApiError::MalformedBody(format!("the body is not valid JSON: {inner}"));
-        }
-        let message = inner.to_string();
+        let message = if inner.is_data() {
+            inner.to_string()
+        } else {
+            "has the wrong type".to_owned()
+        };
         let message = message
             .rfind(" at line ")
             .map_or(message.as_str(), |end| &message[..end]);

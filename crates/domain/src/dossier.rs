@@ -21,7 +21,7 @@ use crate::calendar::WorkingCalendar;
 use crate::clock::{self, ClockError, ClockEvent, ClockInput, LegalClock, Outcome};
 use crate::lifecycle::{Action, ClockEffect, DossierFacts, Refusal, Role, State, decide};
 use crate::online::OnlineServiceKind;
-use crate::procedure::{Delivery, ProcedureDefinition};
+use crate::procedure::{Delivery, Fee, ProcedureDefinition};
 
 // ---------------------------------------------------------------- values
 
@@ -886,6 +886,11 @@ pub struct Handled {
 pub const MAX_TEXT: usize = 2000;
 /// The longest reference, step name or tracking number.
 pub const MAX_SHORT_TEXT: usize = 200;
+/// The largest fee a dossier is asked for or pays, in đồng (a thousand
+/// billion: far above any fee, far below what a client's floating-point
+/// numbers lose).
+pub const MAX_FEE: i64 = 1_000_000_000_000;
+
 /// The longest payment reference.
 pub const MAX_REFERENCE: usize = 100;
 
@@ -1307,8 +1312,24 @@ impl Dossier {
                 Command::HandOver(handover)
             }
             Command::RequestPayment(c) => {
-                if c.amount <= 0 {
-                    p.add("amount", "must be a positive whole number of đồng");
+                if c.amount <= 0 || c.amount > MAX_FEE {
+                    p.add(
+                        "amount",
+                        format!("must be a whole number of đồng from 1 to {MAX_FEE}"),
+                    );
+                } else if let Some(fee) = context
+                    .procedure
+                    .fee
+                    .fixed_amount(self.channel == Channel::Online)
+                    .filter(|fee| fee.amount() != c.amount)
+                {
+                    p.add(
+                        "amount",
+                        format!(
+                            "must be the procedure's fee for this channel, {} đồng",
+                            fee.amount()
+                        ),
+                    );
                 }
                 Command::RequestPayment(RequestPayment {
                     amount: c.amount,
@@ -1316,8 +1337,11 @@ impl Dossier {
                 })
             }
             Command::RecordPayment(c) => {
-                if c.amount <= 0 {
-                    p.add("amount", "must be a positive whole number of đồng");
+                if c.amount <= 0 || c.amount > MAX_FEE {
+                    p.add(
+                        "amount",
+                        format!("must be a whole number of đồng from 1 to {MAX_FEE}"),
+                    );
                 }
                 let gateway = actor.role == Role::PaymentGateway;
                 let method = if gateway {
@@ -1375,6 +1399,11 @@ impl Dossier {
             }),
         };
         problems.finish()?;
+        if matches!(command, Command::RequestPayment(_))
+            && matches!(context.procedure.fee, Fee::Exempt { .. })
+        {
+            return Err(Refusal::NoFeeCharged.into());
+        }
         if let Command::RecordPayment(payment) = &command {
             if self.state != State::AwaitingPayment && self.particulars.paid() {
                 return Err(Refusal::FeeAlreadyPaid.into());

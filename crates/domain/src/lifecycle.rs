@@ -407,6 +407,9 @@ pub enum Refusal {
     /// The citizen already rated the dossier.
     #[error("the dossier was already rated")]
     AlreadyRated,
+    /// A fee asked for under a procedure that charges none.
+    #[error("this procedure charges no fee")]
+    NoFeeCharged,
     /// A payment while no fee is awaited on a dossier whose fee is paid.
     #[error("this dossier's fee is already paid; a further fee must be requested first")]
     FeeAlreadyPaid,
@@ -435,6 +438,7 @@ impl Refusal {
             Refusal::ExtensionBeyondAllowance { .. } => "extension_beyond_allowance",
             Refusal::EmptyExtension => "extension_empty",
             Refusal::AlreadyRated => "already_rated",
+            Refusal::NoFeeCharged => "no_fee_charged",
             Refusal::FeeAlreadyPaid => "fee_already_paid",
             Refusal::PaymentAmountMismatch { .. } => "payment_amount_mismatch",
         }

@@ -377,7 +377,7 @@ fn a_payment_must_settle_the_fee_due_once() {
     let awaiting = run(
         &accepted(),
         Command::RequestPayment(RequestPayment {
-            amount: 15_000,
+            amount: 40_000,
             reason: "Phí thẩm định".into(),
         }),
         OFFICER,
@@ -391,13 +391,13 @@ fn a_payment_must_settle_the_fee_due_once() {
         short.map(|_| ()).map_err(refusal),
         Err(Refusal::PaymentAmountMismatch {
             paid: 1,
-            due: Some(15_000)
+            due: Some(40_000)
         })
     );
     // Staff record cash or transfer only; the gateway's method is always online.
     let claimed_online = try_run(
         &awaiting,
-        pay(15_000, Some(PaymentMethod::Online), "BL-1"),
+        pay(40_000, Some(PaymentMethod::Online), "BL-1"),
         CLERK,
         "2026-11-03 10:00",
     );
@@ -407,7 +407,7 @@ fn a_payment_must_settle_the_fee_due_once() {
     );
     let paid = run(
         &awaiting,
-        pay(15_000, Some(PaymentMethod::Cash), "GW-2"),
+        pay(40_000, Some(PaymentMethod::Cash), "GW-2"),
         GATEWAY,
         "2026-11-03 10:00",
     );
@@ -429,6 +429,50 @@ fn a_payment_must_settle_the_fee_due_once() {
         twice.map(|_| ()).map_err(refusal),
         Err(Refusal::FeeAlreadyPaid)
     );
+}
+
+#[test]
+fn a_fee_asked_for_is_the_procedures_fixed_fee_or_none_if_exempt() {
+    let ask = |amount: i64| {
+        Command::RequestPayment(RequestPayment {
+            amount,
+            reason: "Phí".into(),
+        })
+    };
+    let wrong = try_run(&accepted(), ask(123), OFFICER, "2026-11-03 09:00");
+    assert_eq!(
+        wrong.map(|_| ()).map_err(invalid_fields),
+        Err(vec!["amount".to_owned()]),
+        "a fixed fee is asked for as it is"
+    );
+    let huge = try_run(&accepted(), ask(i64::MAX), OFFICER, "2026-11-03 09:00");
+    assert!(matches!(huge, Err(Rejection::Invalid(_))));
+
+    let (mut exempt, calendar) = (procedure(), calendar());
+    exempt.fee = Fee::Exempt { note: None };
+    let context = Context {
+        procedure: &exempt,
+        calendar: &calendar,
+        at: vn("2026-11-03 09:00"),
+    };
+    let refused = accepted().handle(ask(50_000), OFFICER, &context);
+    assert_eq!(
+        refused.map(|_| ()).map_err(refusal),
+        Err(Refusal::NoFeeCharged)
+    );
+
+    let mut by_formula = procedure();
+    by_formula.fee = Fee::Formula {
+        note: "2.000 đồng một trang".into(),
+    };
+    let context = Context {
+        procedure: &by_formula,
+        ..context
+    };
+    let asked = accepted()
+        .handle(ask(18_000), OFFICER, &context)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(asked.dossier.fee_due(&by_formula), Some(18_000));
 }
 
 #[test]
@@ -689,7 +733,7 @@ fn every_event_reads_back_as_the_command_it_records() {
         ),
         (
             Command::RequestPayment(RequestPayment {
-                amount: 15_000,
+                amount: 40_000,
                 reason: "Phí".into(),
             }),
             OFFICER,
@@ -697,7 +741,7 @@ fn every_event_reads_back_as_the_command_it_records() {
         ),
         (
             Command::RecordPayment(RecordPayment {
-                amount: 15_000,
+                amount: 40_000,
                 method: None,
                 reference: "GW-1".into(),
                 note: None,

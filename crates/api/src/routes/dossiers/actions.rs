@@ -168,7 +168,7 @@ macro_rules! action_routes {
                 security(("bearer" = [])),
                 params(
                     ("id" = String, Path, description = "Dossier id or code"),
-                    ("If-Match" = Option<String>, Header, description = "The dossier's current version, `\"<version>\"` (or send a `version` field in the body)"),
+                    ("If-Match" = String, Header, description = "The dossier's current version as its ETag, `\"<version>\"` (from `GET /dossiers/{id}` or the last action's answer); without it (or a `version` field in the body) the action is refused with 422"),
                 ),
                 request_body = $body,
                 responses(

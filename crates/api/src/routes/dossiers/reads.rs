@@ -15,7 +15,9 @@ use super::*;
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Dossier id or code")),
     responses(
-        (status = 200, description = "The dossier", body = DossierView),
+        (status = 200, description = "The dossier", body = DossierView, headers(
+            ("ETag" = String, description = "The dossier's version, `\"<version>\"`, to send as `If-Match` with an action"),
+        )),
         (status = 404, description = "No such dossier in reach", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -26,7 +28,7 @@ pub async fn get_dossier(
     db: web::Data<Db>,
     clock: web::Data<Clock>,
     id: web::Path<String>,
-) -> Result<web::Json<DossierView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let now = clock.now();
     let (db, reference) = (db.get_ref().clone(), id.into_inner());
     let view = web::block(move || -> Result<DossierView, ApiError> {
@@ -52,7 +54,9 @@ pub async fn get_dossier(
         Ok(view)
     })
     .await??;
-    Ok(web::Json(view))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", view.version)))
+        .json(view))
 }
 
 /// What `GET /dossiers/{id}` answers: the dossier with its live clock (left
