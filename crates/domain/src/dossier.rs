@@ -1123,7 +1123,12 @@ impl Dossier {
             calendar,
             at: now,
         } = *context;
-        let before = self.clock(procedure, calendar, now)?;
+        // Only an apology asks how much time is left (it must come a
+        // working day before the due time); the clock is evaluated for it alone.
+        let before = match command {
+            Command::Apologise(_) => self.clock(procedure, calendar, now)?,
+            _ => None,
+        };
         let facts = DossierFacts {
             state: self.state,
             supplement_mode: procedure.on_supplement,
