@@ -162,34 +162,26 @@ pub fn visible(
     principal: &Principal,
     reference: &str,
 ) -> Result<DossierRow, ApiError> {
-    let found = match reference.parse::<Id>() {
-        Ok(id) => dossiers::find(conn, id),
-        Err(_) => dossiers::find_by_code(conn, reference),
-    };
-    let row = match found {
-        Ok(row) => row,
-        Err(DbError::NotFound) => return Err(ApiError::NotFound),
-        Err(other) => return Err(other.into()),
-    };
-    let allowed = match principal.kind {
-        AccountKind::Citizen => row.owner_id == Some(principal.user_id),
-        AccountKind::Staff => {
-            if principal.require(Capability::ReadDossiers).is_err() {
-                return Err(ApiError::Forbidden);
-            }
-            principal.reaches(&dossiers::agency_path(conn, &row)?)
-        }
-    };
-    if allowed {
-        Ok(row)
-    } else {
-        Err(ApiError::NotFound)
+    if principal.kind == AccountKind::Staff && principal.require(Capability::ReadDossiers).is_err()
+    {
+        return Err(ApiError::Forbidden);
     }
+    in_reach(conn, principal, reference)
 }
 
-/// Like [`visible`], for actions: citizens act on their own dossiers only;
-/// staff within their subtree.
+/// Like [`visible`], for actions (the lifecycle then says who may act):
+/// citizens act on their own dossiers only; staff within their subtree.
 fn visible_for_action(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    reference: &str,
+) -> Result<DossierRow, ApiError> {
+    in_reach(conn, principal, reference)
+}
+
+/// The dossier with this id or code, if it is the citizen's own or under
+/// the staff member's agency (404 otherwise, so existence does not leak).
+fn in_reach(
     conn: &mut DbConnection,
     principal: &Principal,
     reference: &str,
