@@ -241,7 +241,8 @@ pub struct Refuse {
     pub legal_basis: String,
 }
 
-/// Hand over to a processing step or a unit (a control-slip row).
+/// Hand over to a processing step or a unit (a control-slip row): name
+/// `to_step` or `to_agency_id` (422 on `to_step` otherwise).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandOver {
@@ -276,7 +277,8 @@ pub struct RequestPayment {
 pub struct RecordPayment {
     /// Đồng: the fee due.
     pub amount: i64,
-    /// How it was paid (the gateway's callbacks: always `online`).
+    /// How it was paid: `cash` or `transfer` for a desk payment (required
+    /// there); the gateway's callbacks leave it out (always `online`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<PaymentMethod>,
     /// The receipt or the gateway's transaction reference (up to 100 characters).
