@@ -504,6 +504,29 @@ pub fn files_of(documents: &[DocumentEntry]) -> Vec<(String, &str)> {
         .collect()
 }
 
+/// The most originals or copies of one document a desk receives.
+pub const MAX_COPIES: u32 = 100;
+
+/// What is wrong with documents as listed (each with its field): counts of
+/// originals or copies above [`MAX_COPIES`].
+pub fn document_problems(documents: &[DocumentEntry]) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (i, document) in documents.iter().enumerate() {
+        for (name, count) in [
+            ("originals", document.originals),
+            ("copies", document.copies),
+        ] {
+            if count > MAX_COPIES {
+                problems.push((
+                    format!("documents[{i}].{name}"),
+                    format!("must be at most {MAX_COPIES}"),
+                ));
+            }
+        }
+    }
+    problems
+}
+
 // ---------------------------------------------------------------- records
 
 /// A side record of the lifecycle: what an action added to the dossier.
@@ -1295,10 +1318,15 @@ impl Dossier {
                     items,
                 })
             }
-            Command::Supply(c) => Command::Supply(Supply {
-                note: p.note("note", &c.note),
-                documents: c.documents,
-            }),
+            Command::Supply(c) => {
+                for (field, message) in document_problems(&c.documents) {
+                    p.add(&field, message);
+                }
+                Command::Supply(Supply {
+                    note: p.note("note", &c.note),
+                    documents: c.documents,
+                })
+            }
             Command::Refuse(c) => Command::Refuse(Refuse {
                 reason: p.text("reason", &c.reason, MAX_TEXT),
                 legal_basis: p.text("legal_basis", &c.legal_basis, MAX_TEXT),
@@ -1378,8 +1406,21 @@ impl Dossier {
                 reason: p.text("reason", &c.reason, MAX_TEXT),
             }),
             Command::Apologise(c) => {
+                // The new appointment replaces one the dossier will miss:
+                // it lies after the legal due time (which it never moves).
+                let due = self
+                    .clock(context.procedure, context.calendar, context.at)?
+                    .map(|clock| clock.due_at);
                 if c.new_appointment_at <= context.at {
                     p.add("new_appointment_at", "must be a future instant (RFC 3339)");
+                } else if let Some(due) = due.filter(|due| c.new_appointment_at <= *due) {
+                    p.add(
+                        "new_appointment_at",
+                        format!(
+                            "must be after the legal due time, {}",
+                            crate::explain::instant_vi(due)
+                        ),
+                    );
                 }
                 Command::Apologise(Apologise {
                     reason: p.text("reason", &c.reason, MAX_TEXT),

@@ -347,6 +347,34 @@ fn an_unacceptable_payload_names_every_field_and_changes_nothing() {
     .map_err(invalid_fields);
     assert_eq!(control, Err(vec!["reason".to_owned()]));
 
+    // A desk takes at most a hundred originals or copies of a document.
+    let asked = run(
+        &accepted(),
+        Command::RequestSupplement(RequestSupplement {
+            reason: "Thiếu".into(),
+            items: Vec::new(),
+        }),
+        OFFICER,
+        "2026-11-03 08:00",
+    );
+    let heaps = try_run(
+        &asked.dossier,
+        Command::Supply(Supply {
+            documents: vec![DocumentEntry {
+                requirement_code: "CM".into(),
+                originals: 1,
+                copies: 2_147_483_648,
+                file_id: None,
+            }],
+            note: None,
+        }),
+        CLERK,
+        "2026-11-03 09:00",
+    )
+    .map(|_| ())
+    .map_err(invalid_fields);
+    assert_eq!(heaps, Err(vec!["documents[0].copies".to_owned()]));
+
     // A note may run over lines; a reason is one line.
     let lines = HandOver {
         to_step: Some("Thẩm định".into()),
@@ -565,6 +593,15 @@ fn an_apology_is_kept_once_and_never_moves_the_due_time() {
         past.map(|_| ()).map_err(invalid_fields),
         Err(vec!["new_appointment_at".to_owned()])
     );
+    // Due 2026-11-05 09:00: a new appointment at or before it is no new one.
+    for early in ["2026-11-04 09:00", "2026-11-05 09:00"] {
+        let not_later = try_run(&accepted(), apology(early), LEADER, "2026-11-03 09:00");
+        assert_eq!(
+            not_later.map(|_| ()).map_err(invalid_fields),
+            Err(vec!["new_appointment_at".to_owned()]),
+            "{early}"
+        );
+    }
 }
 
 #[test]

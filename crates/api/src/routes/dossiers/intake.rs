@@ -105,6 +105,9 @@ fn check_filing(
     if delivery == Some(Delivery::Post) && postal_address.is_none_or(|a| a.trim().is_empty()) {
         fields.error("postal_address", "is needed for delivery by post");
     }
+    for (field, message) in motcua_domain::dossier::document_problems(documents) {
+        fields.error(&field, message);
+    }
     for (i, document) in documents.iter().enumerate() {
         if !definition
             .documents
