@@ -366,8 +366,10 @@ pub struct Rate {
     pub comment: Option<String>,
 }
 
-/// What someone asks of a dossier: one lifecycle action with its payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What someone asks of a dossier: one lifecycle action with its payload
+/// (serialised as the payload alone: the action is named beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum Command {
     /// See [`Accept`].
     Accept(Accept),
@@ -451,25 +453,9 @@ impl Command {
 
     /// The payload as JSON text, as the event keeps it.
     pub fn payload(&self) -> String {
-        let value = match self {
-            Command::Accept(c) => serde_json::to_string(c),
-            Command::RequestSupplement(c) => serde_json::to_string(c),
-            Command::Supply(c) => serde_json::to_string(c),
-            Command::Refuse(c) => serde_json::to_string(c),
-            Command::HandOver(c) => serde_json::to_string(c),
-            Command::RequestPayment(c) => serde_json::to_string(c),
-            Command::RecordPayment(c) => serde_json::to_string(c),
-            Command::ExtendVerification(c) => serde_json::to_string(c),
-            Command::Apologise(c) => serde_json::to_string(c),
-            Command::Stop(c) => serde_json::to_string(c),
-            Command::Complete(c) => serde_json::to_string(c),
-            Command::Return(c) => serde_json::to_string(c),
-            Command::Withdraw(c) => serde_json::to_string(c),
-            Command::Rate(c) => serde_json::to_string(c),
-        };
         // Plain structs of strings, numbers and maps with string keys:
         // serialising cannot fail.
-        value.unwrap_or_else(|_| "{}".into())
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
     /// The uploaded files it attaches to the dossier, with the field naming each.
