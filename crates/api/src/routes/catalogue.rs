@@ -39,8 +39,7 @@ pub struct ProcedureView {
     pub effective_to: Option<NaiveDate>,
     /// Time limit, supplement mode, fees, documents, deliveries, steps (as
     /// stored from the entry's [`ProcedureDefinition`]).
-    #[schema(value_type = ProcedureDefinition)]
-    pub definition: serde_json::Value,
+    pub definition: ProcedureDefinition,
 }
 
 /// A field (lĩnh vực).
@@ -52,14 +51,15 @@ pub struct FieldView {
     pub name: String,
 }
 
-impl From<ProcedureRow> for ProcedureView {
-    fn from(row: ProcedureRow) -> Self {
-        let legacy_level = match row.online_kind.as_str() {
-            "full" => Some(4),
-            "partial" => Some(3),
-            _ => None,
-        };
-        ProcedureView {
+impl TryFrom<ProcedureRow> for ProcedureView {
+    type Error = ApiError;
+    fn try_from(row: ProcedureRow) -> Result<Self, ApiError> {
+        let legacy_level =
+            motcua_persistence::stored::from_text::<OnlineServiceKind>(&row.online_kind)
+                .ok()
+                .and_then(OnlineServiceKind::legacy_level);
+        Ok(ProcedureView {
+            definition: definition(&row)?,
             code: row.code,
             version: row.version,
             name: row.name,
@@ -72,8 +72,7 @@ impl From<ProcedureRow> for ProcedureView {
             legacy_level,
             effective_from: row.effective_from,
             effective_to: row.effective_to,
-            definition: serde_json::from_str(&row.definition).unwrap_or_default(),
-        }
+        })
     }
 }
 
@@ -124,7 +123,9 @@ pub async fn list_procedures(
     let rows =
         web::block(move || db.run(|conn| procedures::catalogue(conn, day, &filter))).await??;
     Ok(web::Json(
-        rows.into_iter().map(ProcedureView::from).collect(),
+        rows.into_iter()
+            .map(ProcedureView::try_from)
+            .collect::<Result<_, _>>()?,
     ))
 }
 
@@ -154,8 +155,8 @@ pub async fn get_procedure(
     let day = crate::validate::supported_day("at", query.at)?;
     let (db, code) = (db.get_ref().clone(), code.into_inner());
     let row = web::block(move || db.run(|conn| procedures::in_force(conn, &code, day))).await??;
-    row.map(|row| web::Json(row.into()))
-        .ok_or(ApiError::NotFound)
+    row.map(|row| ProcedureView::try_from(row).map(web::Json))
+        .ok_or(ApiError::NotFound)?
 }
 
 /// Validates an entry and turns it into a version to store.
@@ -211,7 +212,7 @@ async fn store(
                 },
                 other => other.into(),
             })?;
-    Ok(HttpResponse::Created().json(ProcedureView::from(row)))
+    Ok(HttpResponse::Created().json(ProcedureView::try_from(row)?))
 }
 
 /// Add a procedure to the catalogue (administrators).

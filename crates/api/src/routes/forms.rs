@@ -6,13 +6,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
 use motcua_domain::explain::instant_vi;
-use motcua_domain::procedure::Delivery;
+use motcua_domain::procedure::{Delivery, Fee};
 use motcua_domain::time::to_local;
 use motcua_persistence::dossiers::DossierRow;
 use motcua_persistence::procedures::ProcedureRow;
 use motcua_persistence::{Db, agencies, procedures};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
@@ -180,14 +180,6 @@ fn when(at: Option<DateTime<Utc>>) -> String {
     at.map(instant_vi).unwrap_or_else(|| "—".into())
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "—".into(),
-        other => other.to_string(),
-    }
-}
-
 fn optional(value: Option<&str>) -> String {
     value.unwrap_or("—").to_owned()
 }
@@ -291,15 +283,14 @@ fn build(
                 _ => "Tại Bộ phận Một cửa",
             };
             push(&mut fields, "Nơi trả kết quả", delivery.into());
-            let fee = serde_json::to_value(&definition.fee).unwrap_or_default();
-            push(
-                &mut fields,
-                "Phí, lệ phí",
-                fee["amount"]
-                    .as_i64()
-                    .map(|a| format!("{a} đồng"))
-                    .unwrap_or_else(|| text(&fee["note"])),
-            );
+            let fee = match &definition.fee {
+                Fee::Fixed { amount, .. } => format!("{} đồng", amount.amount()),
+                Fee::Exempt { note: None } => "—".into(),
+                Fee::Exempt { note: Some(note) } | Fee::Formula { note } | Fee::Local { note } => {
+                    note.clone()
+                }
+            };
+            push(&mut fields, "Phí, lệ phí", fee);
         }
         "supplement_request" => {
             let Some((record, request)) = details.last_supplement_request() else {
@@ -586,6 +577,6 @@ mod tests {
             FormKind::ControlSlip,
         ]
         .map(|kind| serde_json::to_value(kind).unwrap_or_default());
-        assert_eq!(kinds, FORMS.map(|(key, ..)| Value::from(key)));
+        assert_eq!(kinds, FORMS.map(|(key, ..)| serde_json::Value::from(key)));
     }
 }

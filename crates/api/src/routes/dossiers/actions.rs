@@ -75,7 +75,7 @@ pub(super) async fn act(
     let db = db.get_ref().clone();
     let done = web::block(move || {
         db.write(|conn| {
-            let row = visible_for_action(conn, &principal, &reference)?;
+            let row = in_reach(conn, &principal, &reference)?;
             if row.version != expected {
                 return Err(stale(row.version));
             }

@@ -169,18 +169,9 @@ pub fn visible(
     in_reach(conn, principal, reference)
 }
 
-/// Like [`visible`], for actions (the lifecycle then says who may act):
-/// citizens act on their own dossiers only; staff within their subtree.
-fn visible_for_action(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    reference: &str,
-) -> Result<DossierRow, ApiError> {
-    in_reach(conn, principal, reference)
-}
-
 /// The dossier with this id or code, if it is the citizen's own or under
 /// the staff member's agency (404 otherwise, so existence does not leak).
+/// Also what actions use (the lifecycle then says who may act).
 fn in_reach(
     conn: &mut DbConnection,
     principal: &Principal,

@@ -178,12 +178,12 @@ pub async fn list_dossiers(
     })?;
     let mut fields = Fields::default();
     if let Some(status) = &query.status
-        && serde_json::from_value::<State>(Value::String(status.clone())).is_err()
+        && stored::from_text::<State>(status).is_err()
     {
         fields.error("status", "is not a dossier state");
     }
     if let Some(channel) = &query.channel
-        && !["direct", "postal", "online"].contains(&channel.as_str())
+        && stored::from_text::<Channel>(channel).is_err()
     {
         fields.error("channel", "must be direct, postal or online");
     }
