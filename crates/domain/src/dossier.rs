@@ -622,14 +622,20 @@ pub struct Particulars {
 }
 
 impl Particulars {
-    /// The side records with their entries, in order.
-    pub fn entries(&self) -> impl DoubleEndedIterator<Item = (&Record, &Entry)> {
-        self.records.iter().map(|r| (r, &r.entry))
+    /// The latest record whose entry `pick` accepts, with that entry's payload.
+    fn last<'a, T>(
+        &'a self,
+        pick: impl Fn(&'a Entry) -> Option<&'a T>,
+    ) -> Option<(&'a Record, &'a T)> {
+        self.records
+            .iter()
+            .rev()
+            .find_map(|r| pick(&r.entry).map(|t| (r, t)))
     }
 
     /// The latest supplement request.
     pub fn last_supplement_request(&self) -> Option<(&Record, &RequestSupplement)> {
-        self.entries().rev_find(|e| match e {
+        self.last(|e| match e {
             Entry::SupplementRequest(r) => Some(r),
             _ => None,
         })
@@ -637,7 +643,7 @@ impl Particulars {
 
     /// The latest refusal.
     pub fn last_refusal(&self) -> Option<(&Record, &Refuse)> {
-        self.entries().rev_find(|e| match e {
+        self.last(|e| match e {
             Entry::Refusal(r) => Some(r),
             _ => None,
         })
@@ -645,7 +651,7 @@ impl Particulars {
 
     /// The latest stop notice.
     pub fn last_stop(&self) -> Option<(&Record, &Stop)> {
-        self.entries().rev_find(|e| match e {
+        self.last(|e| match e {
             Entry::Stop(r) => Some(r),
             _ => None,
         })
@@ -653,7 +659,7 @@ impl Particulars {
 
     /// The hand-overs, in order.
     pub fn handovers(&self) -> impl Iterator<Item = (&Record, &HandOver)> {
-        self.entries().filter_map(|(r, e)| match e {
+        self.records.iter().filter_map(|r| match &r.entry {
             Entry::Handover(h) => Some((r, h)),
             _ => None,
         })
@@ -668,26 +674,11 @@ impl Particulars {
 
     /// The amount of the latest fee request.
     pub fn requested_fee(&self) -> Option<i64> {
-        self.entries()
-            .rev_find(|e| match e {
-                Entry::PaymentRequest(r) => Some(r),
-                _ => None,
-            })
-            .map(|(_, r)| r.amount)
-    }
-}
-
-/// Finds the last entry a projection accepts.
-trait RevFind<'a> {
-    fn rev_find<T>(self, pick: impl Fn(&'a Entry) -> Option<&'a T>) -> Option<(&'a Record, &'a T)>;
-}
-
-impl<'a, I> RevFind<'a> for I
-where
-    I: DoubleEndedIterator<Item = (&'a Record, &'a Entry)>,
-{
-    fn rev_find<T>(self, pick: impl Fn(&'a Entry) -> Option<&'a T>) -> Option<(&'a Record, &'a T)> {
-        self.rev().find_map(|(r, e)| pick(e).map(|t| (r, t)))
+        self.last(|e| match e {
+            Entry::PaymentRequest(r) => Some(r),
+            _ => None,
+        })
+        .map(|(_, r)| r.amount)
     }
 }
 

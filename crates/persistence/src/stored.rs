@@ -37,14 +37,6 @@ pub fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
 }
 
-/// The stored text of a snake_case enum.
-pub fn to_text<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => text,
-        _ => String::new(),
-    }
-}
-
 /// The applicant, documents and side records.
 pub fn particulars(row: &DossierRow) -> Result<Particulars, Unreadable> {
     serde_json::from_str(&row.details).map_err(unreadable("record"))
@@ -94,8 +86,8 @@ pub fn changes(dossier: &Dossier) -> Result<DossierChanges, DbError> {
         due_at: dossier.due_at.map(to_db_time),
         clock_events: json(&dossier.ledger)?,
         finished_at: dossier.finished_at.map(to_db_time),
-        outcome: dossier.outcome.as_ref().map(to_text),
-        result_delivery: to_text(&dossier.result_delivery),
+        outcome: dossier.outcome.map(|o| o.as_str().to_owned()),
+        result_delivery: dossier.result_delivery.as_str().into(),
         accepted_at: dossier.accepted_at.map(to_db_time),
     })
 }

@@ -130,7 +130,7 @@ pub(super) fn store_payment(
     let scope = payment_scope(row, principal);
     let method = payment
         .method
-        .map(|m| stored::to_text(&m))
+        .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
     let recorded = motcua_persistence::payments::record(
         conn,
