@@ -93,11 +93,14 @@ fn main() -> ExitCode {
     if let Some(Command::Openapi) = cli.command {
         return print_openapi();
     }
-    let settings = match Settings::from_env() {
+    let mut settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return fail(&format!("configuration: {error}")),
     };
     telemetry::init(&settings.log);
+    if !matches!(cli.command, None | Some(Command::Serve { .. })) {
+        settings.database = settings.database.one_shot();
+    }
     let outcome = match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(settings, demo),
         Command::Migrate => migrate(&settings),

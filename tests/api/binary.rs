@@ -310,10 +310,14 @@ fn audit_commands_verify_anchor_and_catch_tampering(backend: Backend) {
             .env("MOTCUA_LOG", "warn")
             .output()
             .unwrap_or_else(|e| panic!("running motcua: {e}"));
+        let mut stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&output.status) {
+            stderr.push_str(&format!("(ended by signal {signal})"));
+        }
         (
             output.status.code(),
             serde_json::from_slice(&output.stdout).unwrap_or_default(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
+            stderr,
         )
     };
     let (code, _, stderr) = motcua(&[

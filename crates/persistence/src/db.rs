@@ -275,6 +275,9 @@ pub struct DbConfig {
     pub pool_size: u32,
     /// How long a request waits for a connection before the database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// Connections the pool keeps open while idle, opened in the background
+    /// (1 for the server). One-shot commands use 0 (see [`DbConfig::one_shot`]).
+    pub min_idle: u32,
 }
 
 impl DbConfig {
@@ -289,7 +292,17 @@ impl DbConfig {
             url,
             pool_size,
             acquire_timeout: Duration::from_secs(5),
+            min_idle: 1,
         }
+    }
+
+    /// For a command that opens the database, does its work and exits: no
+    /// connection is opened in the background. One still being opened when
+    /// the process exits races the exit handlers of libpq's TLS library,
+    /// and the process can die of a signal after it has printed its answer.
+    pub fn one_shot(mut self) -> Self {
+        self.min_idle = 0;
+        self
     }
 }
 
@@ -335,7 +348,7 @@ impl Db {
         drop(manager.establish()?);
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
-            .min_idle(Some(1))
+            .min_idle(Some(config.min_idle))
             .connection_timeout(config.acquire_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
