@@ -33,6 +33,7 @@ use motcua_domain::time::{from_local, to_local};
 use motcua_persistence::agencies::{self, Agency, NewAgency};
 use motcua_persistence::dossiers::{self, NewDossier, NewEvent};
 use motcua_persistence::procedures::{self, ProcedureRow};
+use motcua_persistence::records::SideRows;
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::stored::{self, Placement};
 use motcua_persistence::{Db, DbError, Id};
@@ -46,7 +47,8 @@ pub struct Plan {
     pub agencies: u32,
     /// Months of history, ending with the month before `end`.
     pub months: u32,
-    /// Seed: the same seed gives the same data.
+    /// Seed: the same seed gives the same data (with fresh ids and payment
+    /// references, unique in the database).
     pub seed: u64,
 }
 
@@ -197,6 +199,8 @@ struct Generated {
     agency: Agency,
     dossier: NewDossier,
     events: Vec<NewEvent>,
+    /// Its applicant, documents and side records.
+    particulars: Particulars,
 }
 
 const CITIZEN: Actor = Actor {
@@ -373,6 +377,7 @@ fn simulate(
         agency,
         dossier,
         events: life.events,
+        particulars: life.dossier.particulars,
     })
 }
 
@@ -396,10 +401,12 @@ fn simulate_processing(
         let payment = RecordPayment {
             amount: fee,
             method,
+            // Unique in the whole database, as the gateway's and the desks'
+            // references must be, whichever runs filled it before.
             reference: format!(
-                "GD{}{:06}",
+                "GD{}-{}",
                 accepted.format("%y%m%d"),
-                random.below(1_000_000)
+                &Id::new().0.simple().to_string()[20..]
             ),
             note: None,
         };
@@ -635,6 +642,8 @@ fn store(
             .push(generated);
     }
     let mut rows = Vec::new();
+    let mut side = SideRows::default();
+    let nothing = Particulars::default();
     for ((agency, day), generated) in groups {
         let count = i32::try_from(generated.len()).unwrap_or(i32::MAX);
         let first = dossiers::reserve_numbers(conn, agency, day, count)?;
@@ -645,8 +654,10 @@ fn store(
                 item.agency.identifier,
                 day.format("%y%m%d")
             );
+            side.add(dossier.id, agency, &nothing, &item.particulars);
             rows.push((dossier, item.events));
         }
     }
-    dossiers::insert_new_batch(conn, key, &rows)
+    dossiers::insert_new_batch(conn, key, &rows)?;
+    side.insert(conn)
 }

@@ -1261,7 +1261,156 @@ api_tests!(
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
     a_failed_request_keeps_nothing_it_wrote,
+    side_records_are_rows_of_their_own,
 );
+
+/// Each side record an action adds is a row of its own table, written with
+/// the action: a hand-over, a supplement request and its items, an apology,
+/// a rating and its criteria read back as columns. A rating naming a
+/// criterion too long to be a key is refused and writes nothing.
+async fn side_records_are_rows_of_their_own(app: TestApp) {
+    use motcua_persistence::records;
+
+    let fixture = Fixture::build(&app).await;
+    let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
+    let (clerk, officer, leader) = (
+        token(&fixture, Who::Clerk),
+        token(&fixture, Who::Officer),
+        token(&fixture, Who::Leader),
+    );
+    let id = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let (status, accepted) = act(&app, &clerk, &id, "accept", json!({})).await;
+    assert_eq!(status, 200, "{accepted}");
+    let steps = [
+        (
+            &clerk,
+            "handover",
+            json!({"to_step": "Thẩm định", "note": "hồ sơ đủ"}),
+        ),
+        (
+            &officer,
+            "request-supplement",
+            json!({"reason": "thiếu giấy tờ", "items": [
+                {"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "mờ"},
+                {"name": "Bản sao sổ hộ khẩu", "problem": "thiếu"},
+            ]}),
+        ),
+        (&citizen, "supplement", json!({"documents": []})),
+    ];
+    for (token, action, body) in steps {
+        let (status, answer) = act(&app, token, &id, action, body).await;
+        assert_eq!(status, 200, "{action}: {answer}");
+    }
+    let due = app
+        .get_as(&format!("/api/v1/dossiers/{id}"), &officer)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap_or_default()["legal_clock"]["due_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("no due time"));
+    let appointment = (due + chrono::Duration::days(3)).to_utc();
+    let steps = [
+        (
+            &leader,
+            "apology",
+            json!({"reason": "chậm xác minh", "new_appointment_at": appointment}),
+        ),
+        (&officer, "complete", json!({"outcome": "approved"})),
+        (&clerk, "return", json!({"delivery": "online"})),
+    ];
+    for (token, action, body) in steps {
+        let (status, answer) = act(&app, token, &id, action, body).await;
+        assert_eq!(status, 200, "{action}: {answer}");
+    }
+    let long = "t".repeat(101);
+    let (status, refused) = act(
+        &app,
+        &citizen,
+        &id,
+        "rating",
+        json!({"overall": "satisfied", "criteria": {long: "satisfied"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (422, Some("validation_failed")),
+        "{refused}"
+    );
+    let (status, rated) = act(
+        &app,
+        &citizen,
+        &id,
+        "rating",
+        json!({"overall": "dissatisfied", "comment": "chờ lâu",
+               "criteria": {"thái độ": "satisfied", "thời gian": "dissatisfied"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rated}");
+
+    let dossier: Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let rows = app
+        .db
+        .run(|conn| records::of(conn, dossier))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hand_over = &rows.hand_overs[..];
+    assert_eq!(
+        hand_over
+            .iter()
+            .map(|h| (h.nth, h.to_step.as_deref(), h.note.as_deref()))
+            .collect::<Vec<_>>(),
+        [(1, Some("Thẩm định"), Some("hồ sơ đủ"))]
+    );
+    assert_eq!(
+        rows.supplement_requests
+            .iter()
+            .map(|r| (r.nth, r.reason.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "thiếu giấy tờ")]
+    );
+    assert_eq!(
+        rows.supplement_items
+            .iter()
+            .map(|i| (
+                i.position,
+                i.requirement_code.as_deref(),
+                i.name.as_str(),
+                i.problem.as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (1, Some("CM"), "Giấy tờ chứng minh", "mờ"),
+            (2, None, "Bản sao sổ hộ khẩu", "thiếu")
+        ]
+    );
+    assert_eq!(
+        rows.apologies
+            .iter()
+            .map(|a| (a.reason.as_str(), a.new_appointment_at.and_utc()))
+            .collect::<Vec<_>>(),
+        [("chậm xác minh", appointment)]
+    );
+    assert_eq!(
+        rows.ratings
+            .iter()
+            .map(|r| (r.overall.as_str(), r.comment.as_deref()))
+            .collect::<Vec<_>>(),
+        [("dissatisfied", Some("chờ lâu"))]
+    );
+    assert_eq!(
+        rows.rating_criteria
+            .iter()
+            .map(|c| (c.criterion.as_str(), c.value.as_str()))
+            .collect::<Vec<_>>(),
+        [("thái độ", "satisfied"), ("thời gian", "dissatisfied")]
+    );
+    let differences = app
+        .db
+        .run(records::differences)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(differences.is_empty(), "{differences:#?}");
+}
 
 async fn agency_calendars_override_their_parents_and_move_deadlines(app: TestApp) {
     let fixture = Fixture::build(&app).await;

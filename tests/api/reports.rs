@@ -1027,6 +1027,12 @@ async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
         "{dossier}"
     );
     every_generated_history_replays_through_the_domain(&app);
+    // Their side records are rows of their own tables, as the API writes them.
+    let differences = app
+        .db
+        .run(motcua_persistence::records::differences)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(differences.is_empty(), "{differences:#?}");
 }
 
 /// Each generated dossier is one the API could have produced: its history,

@@ -896,6 +896,12 @@ pub const MAX_FEE: i64 = 1_000_000_000_000;
 /// The longest payment reference.
 pub const MAX_REFERENCE: usize = 100;
 
+/// Most criteria a rating names.
+pub const MAX_CRITERIA: usize = 20;
+
+/// Longest name of a rating's criterion, in characters.
+pub const MAX_CRITERION_NAME: usize = 100;
+
 /// Collects field problems.
 #[derive(Debug, Default)]
 struct Problems(Vec<Invalid>);
@@ -1418,10 +1424,25 @@ impl Dossier {
             Command::Withdraw(c) => Command::Withdraw(Withdraw {
                 reason: p.text("reason", &c.reason, MAX_TEXT),
             }),
-            Command::Rate(c) => Command::Rate(Rate {
-                comment: p.note("comment", &c.comment),
-                ..c
-            }),
+            Command::Rate(c) => {
+                // Criteria are keys of a table: named, short and few.
+                if c.criteria.len() > MAX_CRITERIA {
+                    p.add("criteria", format!("at most {MAX_CRITERIA} criteria"));
+                }
+                if c.criteria
+                    .keys()
+                    .any(|name| name.trim().is_empty() || name.chars().count() > MAX_CRITERION_NAME)
+                {
+                    p.add(
+                        "criteria",
+                        format!("each criterion is named in 1 to {MAX_CRITERION_NAME} characters"),
+                    );
+                }
+                Command::Rate(Rate {
+                    comment: p.note("comment", &c.comment),
+                    ..c
+                })
+            }
         };
         problems.finish()?;
         if matches!(command, Command::RequestPayment(_))

@@ -2,19 +2,19 @@
 //! idempotency of online filings.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
-use diesel::dsl::sql;
-use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text};
 use motcua_domain::clock::Outcome;
 use motcua_domain::dossier::{PaymentMethod, Satisfaction};
 use motcua_domain::history::{EventContent, GENESIS, HistoryKey};
-use motcua_domain::lifecycle::{Action, State};
+use motcua_domain::lifecycle::State;
 use motcua_domain::procedure::Delivery;
 
-use crate::db::{Backend, DbConnection};
+use crate::db::DbConnection;
 use crate::error::DbError;
-use crate::schema::{agencies, dossier_counters, dossier_events, dossiers, idempotency_keys};
+use crate::schema::{
+    agencies, apologies, dossier_counters, dossier_events, dossiers, idempotency_keys, payments,
+    ratings,
+};
 use crate::sql_types::{Id, to_db_time};
 
 /// A stored dossier.
@@ -582,9 +582,7 @@ pub fn closed_counts(
     let (start, end) = (to_db_time(start), to_db_time(end));
     // `IN (subquery)` runs once (a hashed set), not once per row as a
     // correlated `EXISTS` would on SQLite, which has no statistics.
-    let apologised = dossier_events::table
-        .filter(dossier_events::action.eq(Action::Apologise.name()))
-        .select(dossier_events::dossier_id);
+    let apologised = apologies::table.select(apologies::dossier_id);
     let closed = dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
@@ -625,38 +623,24 @@ pub fn closed_counts(
     })
 }
 
-/// A top-level string field of an event's JSON payload, in the backend's
-/// JSON dialect (`key` is a constant of ours, never user input).
-fn payload_field(backend: Backend, key: &'static str) -> SqlLiteral<Nullable<Text>> {
-    match backend {
-        Backend::Postgres => sql(&format!("(dossier_events.payload::json ->> '{key}')")),
-        Backend::Sqlite => sql(&format!("json_extract(dossier_events.payload, '$.{key}')")),
-    }
-}
-
 /// Payments recorded in `[start, end)` on dossiers under `root_path`: how
 /// many, and how many of them online (through the gateway or the portal).
-/// Two counts, each answered by a partial index on PostgreSQL.
 pub fn payment_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<(i64, i64), DbError> {
-    let payments = || {
-        dossier_events::table
-            .inner_join(dossiers::table.inner_join(agencies::table))
-            .filter(agencies::path.like(format!("{root_path}%")))
-            .filter(dossier_events::action.eq(Action::RecordPayment.name()))
-            .filter(dossier_events::at.ge(to_db_time(start)))
-            .filter(dossier_events::at.lt(to_db_time(end)))
-            .count()
-    };
-    let all = payments().get_result(conn)?;
-    let online = payments()
-        .filter(payload_field(conn.backend(), "method").eq(PaymentMethod::Online.as_str()))
-        .get_result(conn)?;
-    Ok((all, online))
+) -> Result<(i64, Option<i64>), DbError> {
+    Ok(payments::table
+        .inner_join(dossiers::table.inner_join(agencies::table))
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(payments::recorded_at.ge(to_db_time(start)))
+        .filter(payments::recorded_at.lt(to_db_time(end)))
+        .select((
+            diesel::dsl::count_star(),
+            how_many!(payments::method.eq(PaymentMethod::Online.as_str())),
+        ))
+        .get_result(conn)?)
 }
 
 /// Results recorded in `[start, end)` under `root_path`, counted.
@@ -677,10 +661,9 @@ pub fn result_counts(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<ResultCounts, DbError> {
-    let dissatisfied = dossier_events::table
-        .filter(dossier_events::action.eq(Action::Rate.name()))
-        .filter(payload_field(conn.backend(), "overall").eq(Satisfaction::Dissatisfied.as_str()))
-        .select(dossier_events::dossier_id);
+    let dissatisfied = ratings::table
+        .filter(ratings::overall.eq(Satisfaction::Dissatisfied.as_str()))
+        .select(ratings::dossier_id);
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))

@@ -18,6 +18,7 @@ pub mod files;
 pub mod migrations;
 pub mod payments;
 pub mod procedures;
+pub mod records;
 pub mod refresh_tokens;
 #[rustfmt::skip] // generated from the migrations; see testing::schema
 pub mod schema;

@@ -418,6 +418,15 @@ mod tests {
                 }
             }
             conn.batch_execute(BEFORE_AGGREGATE)?;
+            // That release's gen-data wrote no hand-overs and no rating
+            // criteria; its API did, in this shape. Its references could
+            // repeat: two online payments share one here.
+            conn.batch_execute(
+                r#"UPDATE dossiers SET details = replace(replace(replace(details,
+                    'GD260916855432', 'GD260914142828'),
+                    '"records":[]', '"records":[{"kind":"handover","to_step":"Thẩm định","note":"đủ"}]'),
+                    '"overall":"satisfied"}', '"overall":"satisfied","criteria":{"thái độ":"satisfied","thời gian":"dissatisfied"}}')"#,
+            )?;
             let unreadable_before = dossiers::table
                 .select(dossiers::details)
                 .load::<String>(conn)?
@@ -456,6 +465,32 @@ mod tests {
                     );
                 }
             }
+            // 000015: the side records are rows of their own tables, as
+            // the records in `details` call for, and there are some of each.
+            let differences = crate::records::differences(conn)?;
+            assert!(differences.is_empty(), "{differences:#?}");
+            use crate::schema::{
+                apologies, hand_overs, payments, rating_criteria, ratings, supplement_items,
+                supplement_requests,
+            };
+            let counts: [i64; 7] = [
+                payments::table.count().get_result(conn)?,
+                hand_overs::table.count().get_result(conn)?,
+                rating_criteria::table.count().get_result(conn)?,
+                ratings::table.count().get_result(conn)?,
+                apologies::table.count().get_result(conn)?,
+                supplement_requests::table.count().get_result(conn)?,
+                supplement_items::table.count().get_result(conn)?,
+            ];
+            assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
+            let repeated: Vec<String> = payments::table
+                .filter(payments::reference.like("GD260914142828%"))
+                .order(payments::reference)
+                .select(payments::reference)
+                .load(conn)?;
+            assert_eq!(repeated.len(), 2, "{repeated:?}");
+            assert_eq!(repeated[0], "GD260914142828");
+            assert!(repeated[1].starts_with("GD260914142828 ("), "{repeated:?}");
             Ok(())
         });
         result.unwrap_or_else(|e: DbError| panic!("{e}"));

@@ -35,6 +35,18 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    apologies (dossier_id) {
+        dossier_id -> Uuid,
+        apologised_at -> Timestamp,
+        reason -> Text,
+        new_appointment_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
 
     calendar_years (scope, year) {
         scope -> Text,
@@ -139,6 +151,22 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    hand_overs (dossier_id, nth) {
+        dossier_id -> Uuid,
+        nth -> Integer,
+        handed_at -> Timestamp,
+        handed_by -> Nullable<Uuid>,
+        to_step -> Nullable<Text>,
+        to_agency_id -> Nullable<Text>,
+        to_user_id -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     idempotency_keys (owner_id, key) {
         owner_id -> Uuid,
         key -> Text,
@@ -188,6 +216,29 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    rating_criteria (dossier_id, criterion) {
+        dossier_id -> Uuid,
+        criterion -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    ratings (dossier_id) {
+        dossier_id -> Uuid,
+        rated_at -> Timestamp,
+        overall -> Text,
+        comment -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     refresh_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -219,6 +270,33 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
+    supplement_items (dossier_id, nth, position) {
+        dossier_id -> Uuid,
+        nth -> Integer,
+        position -> Integer,
+        requirement_code -> Nullable<Text>,
+        name -> Text,
+        problem -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    supplement_requests (dossier_id, nth) {
+        dossier_id -> Uuid,
+        nth -> Integer,
+        requested_at -> Timestamp,
+        requested_by -> Nullable<Uuid>,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
     users (id) {
         id -> Uuid,
         kind -> Text,
@@ -239,6 +317,7 @@ diesel::table! {
 diesel::joinable!(access_log -> agencies (agency_id));
 diesel::joinable!(access_log -> dossiers (dossier_id));
 diesel::joinable!(access_log -> users (actor_id));
+diesel::joinable!(apologies -> dossiers (dossier_id));
 diesel::joinable!(dossier_counters -> agencies (agency_id));
 diesel::joinable!(dossier_events -> dossiers (dossier_id));
 diesel::joinable!(dossier_files -> dossiers (dossier_id));
@@ -247,27 +326,39 @@ diesel::joinable!(dossiers -> agencies (receiving_agency_id));
 diesel::joinable!(dossiers -> procedures (procedure_id));
 diesel::joinable!(dossiers -> users (owner_id));
 diesel::joinable!(files -> users (owner_id));
+diesel::joinable!(hand_overs -> dossiers (dossier_id));
+diesel::joinable!(hand_overs -> users (handed_by));
 diesel::joinable!(idempotency_keys -> dossiers (dossier_id));
 diesel::joinable!(idempotency_keys -> users (owner_id));
 diesel::joinable!(payments -> dossiers (dossier_id));
 diesel::joinable!(payments -> users (recorded_by));
+diesel::joinable!(rating_criteria -> ratings (dossier_id));
+diesel::joinable!(ratings -> dossiers (dossier_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(rejected_payments -> dossiers (dossier_id));
+diesel::joinable!(supplement_requests -> dossiers (dossier_id));
+diesel::joinable!(supplement_requests -> users (requested_by));
 diesel::joinable!(users -> agencies (agency_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_log,
     agencies,
+    apologies,
     calendar_years,
     dossier_counters,
     dossier_events,
     dossier_files,
     dossiers,
     files,
+    hand_overs,
     idempotency_keys,
     payments,
     procedures,
+    rating_criteria,
+    ratings,
     refresh_tokens,
     rejected_payments,
+    supplement_items,
+    supplement_requests,
     users,
 );

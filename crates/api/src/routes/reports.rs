@@ -1063,7 +1063,7 @@ fn indicator_facts(
     }
     let (paid, online) = dossiers::payment_counts(conn, root, period.start, period.end)?;
     facts.online_payment = Share {
-        numerator: count(Some(online)),
+        numerator: count(online),
         denominator: count(Some(paid)),
     };
     let results = dossiers::result_counts(conn, root, period.start, period.end)?;

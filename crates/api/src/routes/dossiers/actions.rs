@@ -6,7 +6,7 @@
 // macro_rules, the lint no longer sees it as generated code.
 #![allow(missing_debug_implementations)]
 
-use super::payments::{store_payment, unused_reference};
+use super::payments::{already_recorded, unused_reference};
 use super::views::view;
 use super::*;
 use motcua_domain::dossier::{
@@ -126,8 +126,19 @@ pub(super) async fn act(
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
-            if let Some(Command::RecordPayment(payment)) = handled.event.command() {
-                store_payment(conn, &row, &principal, payment, now)?;
+            let side = records::store(
+                conn,
+                row.id,
+                row.receiving_agency_id,
+                &dossier.particulars,
+                &handled.dossier.particulars,
+            );
+            match (side, handled.event.command()) {
+                // Recorded by a concurrent request since the check.
+                (Err(DbError::Conflict(_)), Some(Command::RecordPayment(payment))) => {
+                    return Err(already_recorded(&payment.reference));
+                }
+                (side, _) => side?,
             }
             dossiers::append_event(conn, &history_key, row.id, &stored::event(&handled.event))?;
             let row = dossiers::find(conn, row.id)?;

@@ -419,6 +419,14 @@ pub async fn file_online(
             let new = stored::new_row(place, &opened.dossier, 1)?;
             let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
+            let particulars = &opened.dossier.particulars;
+            records::store(
+                conn,
+                row.id,
+                row.receiving_agency_id,
+                &Particulars::default(),
+                particulars,
+            )?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }
@@ -512,6 +520,8 @@ pub async fn intake(
             let new = stored::new_row(place, &opened.dossier, 1)?;
             let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
+            let particulars = &opened.dossier.particulars;
+            records::store(conn, row.id, row.receiving_agency_id, &Particulars::default(), particulars)?;
             for file in &files {
                 motcua_persistence::files::attach(conn, row.id, *file)?;
             }

@@ -29,7 +29,7 @@ use motcua_domain::time::to_local;
 use motcua_persistence::dossiers::{self, DossierRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored::{self, Placement, Unreadable};
-use motcua_persistence::{Db, DbConnection, DbError, Id, agencies};
+use motcua_persistence::{Db, DbConnection, DbError, Id, agencies, records};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -94,7 +94,7 @@ fn payment_scope(row: &DossierRow, principal: &Principal) -> String {
     }
 }
 
-fn already_recorded(reference: &str) -> ApiError {
+pub(super) fn already_recorded(reference: &str) -> ApiError {
     ApiError::Conflict {
         code: "payment_already_recorded",
         detail: format!("payment {reference} is already recorded"),
@@ -115,40 +115,6 @@ pub(super) fn unused_reference(
         return Err(already_recorded(reference));
     }
     Ok(())
-}
-
-/// Records the payment's row in the action's transaction. The reference is
-/// unique in its scope in the database, so of two concurrent requests with
-/// one reference the second gets 409 `payment_already_recorded`.
-pub(super) fn store_payment(
-    conn: &mut DbConnection,
-    row: &DossierRow,
-    principal: &Principal,
-    payment: &RecordPayment,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let scope = payment_scope(row, principal);
-    let method = payment
-        .method
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
-    let recorded = motcua_persistence::payments::record(
-        conn,
-        &motcua_persistence::payments::NewPayment {
-            dossier_id: row.id,
-            scope: &scope,
-            reference: &payment.reference,
-            amount: payment.amount,
-            method: &method,
-            recorded_by: (!principal.user_id.0.is_nil()).then_some(principal.user_id),
-        },
-        now,
-    );
-    match recorded {
-        // Recorded by a concurrent request since the check.
-        Err(DbError::Conflict(_)) => Err(already_recorded(&payment.reference)),
-        other => Ok(other?),
-    }
 }
 
 /// Record a payment: `{amount, method, reference}`. Desk payments (`cash`,
