@@ -11,7 +11,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use motcua_api::Settings;
 use motcua_api::audit::{self, Anchor};
-use motcua_persistence::{Db, DbError, Id, agencies};
+use motcua_persistence::{AgencyId, Db, DbError, agencies};
 use serde::Serialize;
 
 #[derive(Debug, Subcommand)]
@@ -104,14 +104,14 @@ fn verify(
     let db = open(settings)?;
     let (root, subtree) = db
         .run(|conn| -> Result<_, DbError> {
-            let root = match agency.parse::<Id>() {
+            let root = match agency.parse::<AgencyId>() {
                 Ok(id) => Some(agencies::find(conn, id)?),
                 Err(_) => agencies::find_by_identifier(conn, agency)?,
             };
             let Some(root) = root else {
                 return Ok(None);
             };
-            let subtree: Vec<Id> = agencies::subtree(conn, &root.path)?
+            let subtree: Vec<AgencyId> = agencies::subtree(conn, &root.path)?
                 .into_iter()
                 .map(|a| a.id)
                 .collect();

@@ -36,7 +36,7 @@ use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::records::SideRows;
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::stored::{self, Placement};
-use motcua_persistence::{Db, DbError, Id};
+use motcua_persistence::{AgencyId, Db, DbError, DossierId, FileId};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -359,7 +359,7 @@ fn simulate(
         .transpose()
         .map_err(|e| e.to_string())?;
     let place = Placement {
-        id: Id::new(),
+        id: DossierId::new(),
         code: String::new(),
         agency_id: agency.id,
         procedure_id: life.procedure.id,
@@ -406,7 +406,7 @@ fn simulate_processing(
             reference: format!(
                 "GD{}-{}",
                 accepted.format("%y%m%d"),
-                &Id::new().0.simple().to_string()[20..]
+                &uuid::Uuid::now_v7().simple().to_string()[20..]
             ),
             note: None,
         };
@@ -563,7 +563,7 @@ fn particulars(
             requirement_code: d.code.clone(),
             originals: if online { 0 } else { d.originals },
             copies: if online { 0 } else { d.copies },
-            file_id: (online || random.chance(50)).then(|| Id::new().to_string()),
+            file_id: (online || random.chance(50)).then(|| FileId::new().to_string()),
         })
         .collect();
     Particulars {
@@ -632,7 +632,7 @@ fn store(
     key: &HistoryKey,
     batch: Vec<Generated>,
 ) -> Result<(), DbError> {
-    let mut groups: std::collections::BTreeMap<(Id, NaiveDate), Vec<Generated>> =
+    let mut groups: std::collections::BTreeMap<(AgencyId, NaiveDate), Vec<Generated>> =
         std::collections::BTreeMap::new();
     for generated in batch {
         let day = to_local(generated.dossier.created_at.and_utc()).date();

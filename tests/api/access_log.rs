@@ -233,7 +233,7 @@ async fn a_staff_read_does_not_wait_for_a_change_of_the_dossier(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let clerk = token(&fixture, Who::Clerk);
     let id = accepted(&app, &fixture, "clerk.a").await;
-    let dossier: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let dossier: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     let (locked, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
     let db = app.db.clone();
     let holder = std::thread::spawn(move || {

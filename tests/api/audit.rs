@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use motcua_domain::history::{GENESIS, Keyring, event_hash};
 use motcua_persistence::schema::{dossier_events, dossiers};
-use motcua_persistence::{DbError, Id};
+use motcua_persistence::{DbError, DossierId};
 use serde_json::{Value, json};
 
 use crate::fixture::{Fixture, PASSWORD, Who};
@@ -15,7 +15,7 @@ fn token(fixture: &Fixture, who: Who) -> String {
     fixture.token(who).unwrap_or_default().to_owned()
 }
 
-fn id_of(dossier: &Value) -> Id {
+fn id_of(dossier: &Value) -> DossierId {
     dossier["id"]
         .as_str()
         .unwrap_or_default()
@@ -31,7 +31,7 @@ fn tamper<T>(
     app.db.run(f).unwrap_or_else(|e: DbError| panic!("{e}"))
 }
 
-async fn act(app: &TestApp, token: &str, id: Id, action: &str, body: Value) {
+async fn act(app: &TestApp, token: &str, id: DossierId, action: &str, body: Value) {
     let (status, answer) = app.act(token, &id.to_string(), action, body).await;
     assert_eq!(status, 200, "{action}: {answer}");
 }
@@ -71,7 +71,7 @@ async fn verify(app: &TestApp, token: &str, query: &str) -> Value {
     .await
 }
 
-async fn verify_dossier(app: &TestApp, fixture: &Fixture, id: Id) -> Value {
+async fn verify_dossier(app: &TestApp, fixture: &Fixture, id: DossierId) -> Value {
     verify(
         app,
         &token(fixture, Who::Auditor),
@@ -162,7 +162,7 @@ async fn an_edited_middle_event_is_reported_with_its_seq(app: TestApp) {
 /// Rewrites a dossier's chain end to end with plain SHA-256 (as anyone can
 /// without the key), the second event's payload changed, prev_hash, hash and
 /// the dossier's head all consistent.
-fn rehash_without_the_key(app: &TestApp, id: Id) {
+fn rehash_without_the_key(app: &TestApp, id: DossierId) {
     tamper(app, |conn| {
         let events = motcua_persistence::dossiers::events(conn, id)?;
         let mut previous = GENESIS.to_owned();
@@ -258,7 +258,7 @@ async fn events_under_an_old_key_verify_while_it_is_listed(app: TestApp) {
             .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
             .await,
     );
-    let key_ids = |dossier: Id| -> Vec<String> {
+    let key_ids = |dossier: DossierId| -> Vec<String> {
         tamper(&app, |conn| {
             Ok(dossier_events::table
                 .filter(dossier_events::dossier_id.eq(dossier))

@@ -438,7 +438,7 @@ impl Dossiers {
 
 /// The dossier's current version, read straight from the database.
 fn current_version(app: &TestApp, id: &str) -> i32 {
-    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let id: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     app.db
         .run(|conn| motcua_persistence::dossiers::find(conn, id))
         .map(|d| d.version)
@@ -473,8 +473,8 @@ fn request(
         );
     }
     if route.path == "/api/v1/files/{id}" {
-        let dossier: motcua_persistence::Id = dossiers.id(reach).parse().unwrap_or_default();
-        let file: motcua_persistence::Id = app
+        let dossier: motcua_persistence::DossierId = dossiers.id(reach).parse().unwrap_or_default();
+        let file: motcua_persistence::FileId = app
             .db
             .run(|conn| {
                 use diesel::prelude::*;
@@ -542,10 +542,11 @@ fn request(
                 "identifier": format!("000.{:02}.99.H01", n % 100), "name": format!("Unit {n}"), "kind": "unit", "parent_id": agency.id.to_string(),
             }),
         ),
-        ("PATCH", "/api/v1/agencies/{id}") => {
-            (Some(agency.id), json!({"name": format!("Renamed {n}")}))
-        }
-        ("GET", "/api/v1/agencies/{id}") => (Some(agency.id), Value::Null),
+        ("PATCH", "/api/v1/agencies/{id}") => (
+            Some(agency.id.to_string()),
+            json!({"name": format!("Renamed {n}")}),
+        ),
+        ("GET", "/api/v1/agencies/{id}") => (Some(agency.id.to_string()), Value::Null),
         ("GET", "/api/v1/reports/kstt-06")
         | ("GET", "/api/v1/reports/online-uptake")
         | ("GET", "/api/v1/reports/indicators") => {
@@ -591,10 +592,11 @@ fn request(
                 "roles": ["clerk"], "password": "a fine passphrase",
             }),
         ),
-        ("PATCH", "/api/v1/users/{id}") => {
-            (Some(staff.id), json!({"full_name": format!("Renamed {n}")}))
-        }
-        ("GET", "/api/v1/users/{id}") => (Some(staff.id), Value::Null),
+        ("PATCH", "/api/v1/users/{id}") => (
+            Some(staff.id.to_string()),
+            json!({"full_name": format!("Renamed {n}")}),
+        ),
+        ("GET", "/api/v1/users/{id}") => (Some(staff.id.to_string()), Value::Null),
         ("GET", "/api/v1/procedures/{code}") => {
             return ("/api/v1/procedures/1.004194".to_owned(), None);
         }
@@ -634,7 +636,7 @@ fn request(
         _ => (None, Value::Null),
     };
     let path = match id {
-        Some(id) => route.path.replace("{id}", &id.to_string()),
+        Some(id) => route.path.replace("{id}", &id),
         None => route.path.to_owned(),
     };
     (path, (!body.is_null()).then_some(body))
@@ -649,7 +651,7 @@ fn live_refresh_token(app: &TestApp, fixture: &Fixture) -> String {
             refresh_tokens::insert(
                 conn,
                 fixture.citizen.id,
-                motcua_persistence::Id::new(),
+                motcua_persistence::TokenFamilyId::new(),
                 &hash_refresh_token(&token),
                 now,
                 now + chrono::Duration::days(1),
@@ -660,7 +662,7 @@ fn live_refresh_token(app: &TestApp, fixture: &Fixture) -> String {
 }
 
 fn uuid_like() -> String {
-    motcua_persistence::Id::new().to_string()
+    motcua_persistence::RefreshTokenId::new().to_string()
 }
 
 async fn every_route_role_and_reach_gets_the_expected_answer(app: TestApp) {

@@ -298,7 +298,7 @@ async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
 fn audit_commands_verify_anchor_and_catch_tampering(backend: Backend) {
     use diesel::prelude::*;
     use motcua_persistence::schema::{dossier_events, dossiers};
-    use motcua_persistence::{DatabaseUrl, Db, DbConfig, DbError, Id};
+    use motcua_persistence::{DatabaseUrl, Db, DbConfig, DbError, DossierId};
 
     let Some(database) = database(backend) else {
         return;
@@ -354,7 +354,7 @@ fn audit_commands_verify_anchor_and_catch_tampering(backend: Backend) {
     };
     let db = Db::open(&DbConfig::new(url)).unwrap_or_else(|e| panic!("{e}"));
     // A dossier whose last event is not its first: its day is anchored.
-    let (dossier, seq, at): (Id, i32, chrono::NaiveDateTime) = db
+    let (dossier, seq, at): (DossierId, i32, chrono::NaiveDateTime) = db
         .run(|conn| {
             Ok(dossier_events::table
                 .inner_join(dossiers::table)

@@ -1,7 +1,7 @@
 //! The dossier lifecycle end to end, with the clock set to known instants so
 //! that due times are checked against hand-computed values.
 
-use motcua_persistence::Id;
+use motcua_persistence::{DossierId, FileId};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,7 +14,7 @@ async fn act(app: &TestApp, token: &str, id: &str, action: &str, body: Value) ->
 }
 
 fn version_of(app: &TestApp, id: &str) -> i32 {
-    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let id: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     app.db
         .run(|conn| motcua_persistence::dossiers::find(conn, id))
         .map(|d| d.version)
@@ -22,7 +22,7 @@ fn version_of(app: &TestApp, id: &str) -> i32 {
 }
 
 fn event_count(app: &TestApp, id: &str) -> usize {
-    let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let id: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     app.db
         .run(|conn| motcua_persistence::dossiers::events(conn, id))
         .map(|e| e.len())
@@ -504,7 +504,7 @@ async fn the_audit_finds_the_first_edited_event(app: TestApp) {
     );
 
     // Someone edits the second event directly in the database.
-    let target: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let target: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     app.db
         .run(|conn| {
             use diesel::prelude::*;
@@ -594,7 +594,7 @@ async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
         (
             with(
                 &["documents"],
-                json!([{"requirement_code": "TK", "file_id": Id::new().to_string()}, cm.clone()]),
+                json!([{"requirement_code": "TK", "file_id": FileId::new().to_string()}, cm.clone()]),
             ),
             "documents[0].file_id",
         ),
@@ -1236,7 +1236,7 @@ async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
 
 /// How many reads of a dossier the access log holds.
 fn access_log_entries(app: &TestApp, id: &str) -> usize {
-    let id: Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let id: DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     app.db
         .run(|conn| motcua_persistence::access_log::of_dossier(conn, id))
         .map(|entries| entries.len())
@@ -1349,7 +1349,7 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
     .await;
     assert_eq!(status, 200, "{rated}");
 
-    let dossier: Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let dossier: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     let rows = app
         .db
         .run(|conn| records::of(conn, dossier))

@@ -9,10 +9,10 @@
 
 use chrono::Utc;
 use motcua_api::auth::Passwords;
-use motcua_persistence::Id;
 use motcua_persistence::agencies::{self, Agency, NewAgency};
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::users::{self, NewUser, User};
+use motcua_persistence::{AgencyId, UserId};
 
 use crate::helpers::TestApp;
 
@@ -83,18 +83,19 @@ impl Fixture {
         let (province, own, child, sibling, staff) = db
             .run(|conn| {
                 let now = Utc::now();
-                let agency = |conn: &mut _, identifier: &str, kind: &str, parent: Option<Id>| {
-                    agencies::create(
-                        conn,
-                        &NewAgency {
-                            identifier: identifier.into(),
-                            name: format!("Agency {identifier}"),
-                            kind: kind.into(),
-                            parent_id: parent,
-                        },
-                        now,
-                    )
-                };
+                let agency =
+                    |conn: &mut _, identifier: &str, kind: &str, parent: Option<AgencyId>| {
+                        agencies::create(
+                            conn,
+                            &NewAgency {
+                                identifier: identifier.into(),
+                                name: format!("Agency {identifier}"),
+                                kind: kind.into(),
+                                parent_id: parent,
+                            },
+                            now,
+                        )
+                    };
                 let province = agency(conn, "000.00.00.H01", "province", None)?;
                 let own = agency(conn, "000.01.00.H01", "commune", Some(province.id))?;
                 let child = agency(conn, "000.01.01.H01", "unit", Some(own.id))?;
@@ -162,12 +163,12 @@ pub fn new_user(
     username: &str,
     kind: &str,
     roles: &str,
-    agency: Option<Id>,
+    agency: Option<AgencyId>,
     hash: &str,
 ) -> NewUser {
     let now = to_db_time(Utc::now());
     NewUser {
-        id: Id::new(),
+        id: UserId::new(),
         kind: kind.into(),
         username: username.into(),
         full_name: format!("User {username}"),

@@ -114,7 +114,7 @@ impl TestApp {
 
     /// A dossier's row, straight from the database.
     pub fn dossier_row(&self, id: &str) -> motcua_persistence::dossiers::DossierRow {
-        let id: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+        let id: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
         self.db
             .run(|conn| motcua_persistence::dossiers::find(conn, id))
             .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))

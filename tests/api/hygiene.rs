@@ -150,7 +150,7 @@ async fn an_idempotency_key_that_would_be_ignored_is_refused(app: TestApp) {
 /// refused with a clear 409 instead of a 500 that never goes away.
 /// Overwrites a dossier's stored record and legal clock, as damage by hand would.
 fn damage(app: &TestApp, id: &str, details: &str, clock_events: &str) {
-    let target: motcua_persistence::Id = id.parse().unwrap_or_else(|e| panic!("{e}"));
+    let target: motcua_persistence::DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
     app.db
         .run(|conn| {
             use diesel::prelude::*;
@@ -278,7 +278,7 @@ async fn the_database_refuses_values_outside_the_closed_sets(app: TestApp) {
     let dossier = fixture
         .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
         .await;
-    let id: motcua_persistence::Id = dossier["id"]
+    let id: motcua_persistence::DossierId = dossier["id"]
         .as_str()
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("{dossier}"));

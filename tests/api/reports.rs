@@ -7,7 +7,7 @@ use crate::helpers::{TestApp, json, problem, vn};
 
 async fn act(app: &TestApp, token: &str, id: &str, action: &str, mut body: Value) {
     let version = {
-        let id: motcua_persistence::Id = id.parse().unwrap_or_default();
+        let id: motcua_persistence::DossierId = id.parse().unwrap_or_default();
         app.db
             .run(|conn| motcua_persistence::dossiers::find(conn, id))
             .map(|d| d.version)
@@ -654,7 +654,7 @@ async fn indicators_over_the_same_history(app: TestApp) {
                 .filter(dossiers::channel.eq("online"))
                 .filter(dossiers::state.eq("result_ready"))
                 .select(dossiers::id)
-                .first::<motcua_persistence::Id>(conn)
+                .first::<motcua_persistence::DossierId>(conn)
                 .map_err(motcua_persistence::DbError::from)
         })
         .unwrap_or_else(|e| panic!("{e}"))
@@ -993,7 +993,7 @@ async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
                 .group_by(dossier_events::dossier_id)
                 .select((dossier_events::dossier_id, count_star()))
                 .order(count_star().desc())
-                .first::<(motcua_persistence::Id, i64)>(conn)
+                .first::<(motcua_persistence::DossierId, i64)>(conn)
                 .map_err(motcua_persistence::DbError::from)
         })
         .unwrap_or_else(|e| panic!("{e}"));

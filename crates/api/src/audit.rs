@@ -18,7 +18,7 @@ use motcua_domain::history::{
 };
 use motcua_persistence::audit::{self as store, ChainHead, Scope};
 use motcua_persistence::dossiers::EventRow;
-use motcua_persistence::{Db, DbConnection, DbError, Id};
+use motcua_persistence::{AgencyId, Db, DbConnection, DbError, DossierId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -284,7 +284,7 @@ pub fn verify_chain(keys: &HistoryKeys, head: &ChainHead, events: &[EventRow]) -
 pub fn verify_dossier(
     conn: &mut DbConnection,
     keys: &HistoryKeys,
-    dossier: Id,
+    dossier: DossierId,
 ) -> Result<Verification, DbError> {
     let head = store::head(conn, dossier)?;
     let events = store::events_of(conn, &[dossier])?;
@@ -354,11 +354,11 @@ pub fn verify_scope(
         broken_dossiers: 0,
         broken: Vec::new(),
     };
-    let mut after: Option<(NaiveDateTime, Id)> = None;
+    let mut after: Option<(NaiveDateTime, DossierId)> = None;
     loop {
         let (heads, events) = db.snapshot(|conn| -> Result<_, DbError> {
             let heads = store::heads_after(conn, scope, after, BATCH)?;
-            let ids: Vec<Id> = heads.iter().map(|h| h.id).collect();
+            let ids: Vec<DossierId> = heads.iter().map(|h| h.id).collect();
             let events = store::events_of(conn, &ids)?;
             Ok((heads, events))
         })?;
@@ -366,7 +366,7 @@ pub fn verify_scope(
             break;
         };
         after = Some((last.created_at, last.id));
-        let mut chains: HashMap<Id, &[EventRow]> = HashMap::with_capacity(heads.len());
+        let mut chains: HashMap<DossierId, &[EventRow]> = HashMap::with_capacity(heads.len());
         for chain in events.chunk_by(|a, b| a.dossier_id == b.dossier_id) {
             if let Some(first) = chain.first() {
                 chains.insert(first.dossier_id, chain);
@@ -403,7 +403,7 @@ pub fn verify_scope(
 }
 
 /// The scope of a subtree over Vietnam days `from..=to` of creation.
-pub fn scope_of(agencies: Vec<Id>, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Scope {
+pub fn scope_of(agencies: Vec<AgencyId>, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Scope {
     Scope {
         agencies,
         start: from.map(|day| history::day_bounds(day).0),

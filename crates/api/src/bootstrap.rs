@@ -9,7 +9,7 @@ use motcua_persistence::agencies::{self, NewAgency};
 use motcua_persistence::procedures;
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::users::{self, NewUser};
-use motcua_persistence::{Db, DbError, Id};
+use motcua_persistence::{Db, DbError, UserId};
 
 use crate::routes::catalogue::new_version;
 
@@ -84,7 +84,7 @@ pub fn create_admin(
         let result = users::create(
             conn,
             &NewUser {
-                id: Id::new(),
+                id: UserId::new(),
                 kind: AccountKind::Staff.as_str().into(),
                 username: request.username.clone(),
                 full_name: request
@@ -247,7 +247,7 @@ pub fn seed_demo(
             users::create(
                 conn,
                 &NewUser {
-                    id: Id::new(),
+                    id: UserId::new(),
                     kind: AccountKind::Staff.as_str().into(),
                     username: (*username).into(),
                     full_name: (*full_name).into(),
@@ -271,7 +271,7 @@ pub fn seed_demo(
         users::create(
             conn,
             &NewUser {
-                id: Id::new(),
+                id: UserId::new(),
                 kind: AccountKind::Citizen.as_str().into(),
                 username: DEMO_CITIZEN.into(),
                 full_name: "Nguyễn Văn An".into(),

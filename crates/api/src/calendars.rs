@@ -10,7 +10,7 @@ use motcua_domain::calendar_spec::{YearSpec, layer_from_years};
 use motcua_domain::national::national;
 use motcua_persistence::agencies::Agency;
 use motcua_persistence::calendars::{self, NATIONAL};
-use motcua_persistence::{Db, DbConnection, DbError, Id};
+use motcua_persistence::{AgencyId, Db, DbConnection, DbError};
 
 use crate::error::ApiError;
 
@@ -109,7 +109,7 @@ pub struct Calendars {
     rows: Vec<calendars::CalendarYear>,
     composed: Vec<WorkingCalendar>,
     by_chain: HashMap<Vec<String>, usize>,
-    by_agency: HashMap<Id, usize>,
+    by_agency: HashMap<AgencyId, usize>,
 }
 
 impl Calendars {

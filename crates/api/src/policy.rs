@@ -85,16 +85,16 @@ impl Principal {
 
 #[cfg(test)]
 mod tests {
-    use motcua_persistence::Id;
+    use motcua_persistence::{AgencyId, UserId};
 
     use super::*;
 
     fn staff(roles: Vec<Role>, path: &str) -> Principal {
         Principal {
-            user_id: Id::new(),
+            user_id: UserId::new(),
             kind: AccountKind::Staff,
             roles,
-            agency_id: Some(Id::new()),
+            agency_id: Some(AgencyId::new()),
             agency_path: Some(path.into()),
         }
     }
@@ -130,7 +130,7 @@ mod tests {
             Err(ApiError::Forbidden)
         ));
         let citizen = Principal {
-            user_id: Id::new(),
+            user_id: UserId::new(),
             kind: AccountKind::Citizen,
             roles: vec![Role::Citizen],
             agency_id: None,

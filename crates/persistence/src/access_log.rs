@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{access_log, agencies, dossiers, users};
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{AccessId, AgencyId, DossierId, UserId, to_db_time};
 
 /// A read to record.
 #[derive(Debug, Clone)]
@@ -24,13 +24,13 @@ pub struct NewAccess<'a> {
     /// When.
     pub at: DateTime<Utc>,
     /// The staff account that read.
-    pub actor_id: Id,
+    pub actor_id: UserId,
     /// The role it read in (`clerk`, `officer`, `leader`, `auditor`, `admin`).
     pub actor_role: &'a str,
     /// The dossier read.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// The dossier's receiving agency (whose auditors see the entry).
-    pub agency_id: Id,
+    pub agency_id: AgencyId,
     /// What was read: `dossier`, or a form's key (`receipt`, `control_slip`, …).
     pub resource: &'a str,
     /// The request's id, as its response carried it.
@@ -38,8 +38,8 @@ pub struct NewAccess<'a> {
 }
 
 /// Records a read; returns the entry's id.
-pub fn append(conn: &mut DbConnection, entry: &NewAccess<'_>) -> Result<Id, DbError> {
-    let id = Id::new();
+pub fn append(conn: &mut DbConnection, entry: &NewAccess<'_>) -> Result<AccessId, DbError> {
+    let id = AccessId::new();
     diesel::insert_into(access_log::table)
         .values((
             access_log::id.eq(id),
@@ -59,17 +59,17 @@ pub fn append(conn: &mut DbConnection, entry: &NewAccess<'_>) -> Result<Id, DbEr
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct AccessRow {
     /// Id (for reads copied from a history by the migration: the event's id).
-    pub id: Id,
+    pub id: AccessId,
     /// When.
     pub at: NaiveDateTime,
     /// Who.
-    pub actor_id: Id,
+    pub actor_id: UserId,
     /// In which role.
     pub actor_role: String,
     /// Which dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// Its receiving agency.
-    pub agency_id: Id,
+    pub agency_id: AgencyId,
     /// What was read.
     pub resource: String,
     /// The request's id; none for reads copied from a history.
@@ -98,9 +98,9 @@ pub struct AccessFilter {
     /// Entries of dossiers received in this subtree (materialized path prefix).
     pub agency_path: Option<String>,
     /// Of this dossier.
-    pub dossier: Option<Id>,
+    pub dossier: Option<DossierId>,
     /// By this account.
-    pub actor: Option<Id>,
+    pub actor: Option<UserId>,
     /// Made by this request.
     pub request_id: Option<String>,
     /// At or after.
@@ -115,7 +115,7 @@ pub struct Position {
     /// The entry's time.
     pub at: NaiveDateTime,
     /// The entry's id.
-    pub id: Id,
+    pub id: AccessId,
 }
 
 impl Position {
@@ -203,7 +203,7 @@ pub fn list(
 }
 
 /// Every entry of one dossier, oldest first (tests and tools).
-pub fn of_dossier(conn: &mut DbConnection, dossier: Id) -> Result<Vec<AccessRow>, DbError> {
+pub fn of_dossier(conn: &mut DbConnection, dossier: DossierId) -> Result<Vec<AccessRow>, DbError> {
     Ok(access_log::table
         .filter(access_log::dossier_id.eq(dossier))
         .order((access_log::at, access_log::id))
@@ -219,7 +219,10 @@ mod tests {
         let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 2)
             .and_then(|d| d.and_hms_micro_opt(2, 30, 0, 123_456))
             .unwrap_or_default();
-        let position = Position { at, id: Id::new() };
+        let position = Position {
+            at,
+            id: AccessId::new(),
+        };
         let text = position.to_string();
         assert!(text.starts_with("2026-11-02T02:30:00.123456Z/"), "{text}");
         assert_eq!(text.parse::<Position>(), Ok(position));

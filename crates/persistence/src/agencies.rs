@@ -6,14 +6,14 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::agencies;
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{AgencyId, to_db_time};
 
 /// A stored agency.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 #[diesel(table_name = agencies)]
 pub struct Agency {
     /// Row id.
-    pub id: Id,
+    pub id: AgencyId,
     /// Electronic identifier in the QCVN 102:2016 style, e.g. `000.00.15.H49`; unique.
     pub identifier: String,
     /// Display name.
@@ -21,7 +21,7 @@ pub struct Agency {
     /// Kind of unit (province, commune, …).
     pub kind: String,
     /// The parent agency; `None` for a root.
-    pub parent_id: Option<Id>,
+    pub parent_id: Option<AgencyId>,
     /// Materialized path of ids from the root, ending with this agency's id.
     pub path: String,
     /// When the row was created, UTC.
@@ -38,7 +38,7 @@ pub struct NewAgency {
     /// Kind of unit.
     pub kind: String,
     /// Parent, which must exist.
-    pub parent_id: Option<Id>,
+    pub parent_id: Option<AgencyId>,
 }
 
 /// Stores a new agency under its parent. A duplicate identifier is
@@ -49,7 +49,7 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<Agency, DbError> {
     conn.write(|conn| {
-        let id = Id::new();
+        let id = AgencyId::new();
         let parent_path = match new.parent_id {
             Some(parent) => agencies::table
                 .find(parent)
@@ -84,7 +84,7 @@ pub fn create(
 }
 
 /// The agency with this id.
-pub fn find(conn: &mut DbConnection, id: Id) -> Result<Agency, DbError> {
+pub fn find(conn: &mut DbConnection, id: AgencyId) -> Result<Agency, DbError> {
     Ok(agencies::table.find(id).first(conn)?)
 }
 
@@ -132,7 +132,11 @@ pub struct AgencyChanges {
 }
 
 /// Applies changes to an agency.
-pub fn update(conn: &mut DbConnection, id: Id, changes: &AgencyChanges) -> Result<Agency, DbError> {
+pub fn update(
+    conn: &mut DbConnection,
+    id: AgencyId,
+    changes: &AgencyChanges,
+) -> Result<Agency, DbError> {
     conn.write(|conn| {
         if changes.identifier.is_some() || changes.name.is_some() || changes.kind.is_some() {
             let updated = diesel::update(agencies::table.find(id))
@@ -167,7 +171,7 @@ mod tests {
     use super::*;
     use crate::testing::TestDb;
 
-    fn new_agency(identifier: &str, parent_id: Option<Id>) -> NewAgency {
+    fn new_agency(identifier: &str, parent_id: Option<AgencyId>) -> NewAgency {
         NewAgency {
             identifier: identifier.to_owned(),
             name: format!("Đơn vị {identifier}"),
@@ -198,7 +202,7 @@ mod tests {
             123_456
         );
         assert!(matches!(
-            db.run(|conn| find(conn, Id::new())),
+            db.run(|conn| find(conn, AgencyId::new())),
             Err(DbError::NotFound)
         ));
     }
@@ -234,7 +238,7 @@ mod tests {
 
     fn the_database_enforces_foreign_keys(db: TestDb) {
         let db = db.open();
-        let unknown = new_agency("orphan", Some(Id::new()));
+        let unknown = new_agency("orphan", Some(AgencyId::new()));
         let checked = db.run(|conn| create(conn, &unknown, instant()));
         assert!(
             matches!(checked, Err(DbError::MissingReference(_))),
@@ -244,11 +248,11 @@ mod tests {
         let raw = db.write(|conn| {
             diesel::insert_into(agencies::table)
                 .values((
-                    agencies::id.eq(Id::new()),
+                    agencies::id.eq(AgencyId::new()),
                     agencies::identifier.eq("orphan"),
                     agencies::name.eq("orphan"),
                     agencies::kind.eq("commune"),
-                    agencies::parent_id.eq(Some(Id::new())),
+                    agencies::parent_id.eq(Some(AgencyId::new())),
                     agencies::path.eq("/x/"),
                     agencies::created_at.eq(to_db_time(instant())),
                 ))

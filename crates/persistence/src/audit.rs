@@ -10,13 +10,13 @@ use crate::db::DbConnection;
 use crate::dossiers::EventRow;
 use crate::error::DbError;
 use crate::schema::{dossier_events, dossiers};
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{AgencyId, DossierId, to_db_time};
 
 /// A dossier's recorded chain head, with what the audit reports it by.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ChainHead {
     /// The dossier.
-    pub id: Id,
+    pub id: DossierId,
     /// Its code.
     pub code: String,
     /// When it was created (the audit's period and order).
@@ -32,7 +32,7 @@ pub struct ChainHead {
 #[derive(Debug, Clone)]
 pub struct Scope {
     /// The receiving agencies.
-    pub agencies: Vec<Id>,
+    pub agencies: Vec<AgencyId>,
     /// Created at or after.
     pub start: Option<DateTime<Utc>>,
     /// Created before.
@@ -64,7 +64,7 @@ pub fn count(conn: &mut DbConnection, scope: &Scope) -> Result<i64, DbError> {
 pub fn heads_after(
     conn: &mut DbConnection,
     scope: &Scope,
-    after: Option<(NaiveDateTime, Id)>,
+    after: Option<(NaiveDateTime, DossierId)>,
     limit: i64,
 ) -> Result<Vec<ChainHead>, DbError> {
     let mut query = in_scope(scope);
@@ -89,7 +89,7 @@ pub fn heads_after(
 }
 
 /// The head one dossier records.
-pub fn head(conn: &mut DbConnection, dossier: Id) -> Result<ChainHead, DbError> {
+pub fn head(conn: &mut DbConnection, dossier: DossierId) -> Result<ChainHead, DbError> {
     Ok(dossiers::table
         .find(dossier)
         .select((
@@ -103,7 +103,10 @@ pub fn head(conn: &mut DbConnection, dossier: Id) -> Result<ChainHead, DbError> 
 }
 
 /// The events of these dossiers, by dossier then `seq`.
-pub fn events_of(conn: &mut DbConnection, dossiers: &[Id]) -> Result<Vec<EventRow>, DbError> {
+pub fn events_of(
+    conn: &mut DbConnection,
+    dossiers: &[DossierId],
+) -> Result<Vec<EventRow>, DbError> {
     if dossiers.is_empty() {
         return Ok(Vec::new());
     }
@@ -120,7 +123,7 @@ pub fn anchor_leaves(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<AnchorLeaf>, DbError> {
-    let rows: Vec<(NaiveDateTime, Id, i32, String)> = dossier_events::table
+    let rows: Vec<(NaiveDateTime, DossierId, i32, String)> = dossier_events::table
         .filter(dossier_events::at.ge(to_db_time(start)))
         .filter(dossier_events::at.lt(to_db_time(end)))
         .select((

@@ -15,22 +15,22 @@ use crate::schema::{
     agencies, apologies, dossier_counters, dossier_events, dossiers, idempotency_keys, payments,
     ratings,
 };
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{AgencyId, DossierId, EventId, ProcedureId, UserId, to_db_time};
 
 /// A stored dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = dossiers)]
 pub struct DossierRow {
     /// Id.
-    pub id: Id,
+    pub id: DossierId,
     /// Code `<agency>-<YYMMDD>-<NNNN>`.
     pub code: String,
     /// Receiving agency.
-    pub receiving_agency_id: Id,
+    pub receiving_agency_id: AgencyId,
     /// Procedure version.
-    pub procedure_id: Id,
+    pub procedure_id: ProcedureId,
     /// The citizen's account, for online filings (and look-ups by the owner).
-    pub owner_id: Option<Id>,
+    pub owner_id: Option<UserId>,
     /// `direct`, `postal` or `online`.
     pub channel: String,
     /// Lifecycle state.
@@ -111,7 +111,7 @@ pub struct NewEvent {
     /// When.
     pub at: DateTime<Utc>,
     /// Who.
-    pub actor_id: Option<Id>,
+    pub actor_id: Option<UserId>,
     /// In which role.
     pub actor_role: String,
     /// What.
@@ -129,15 +129,15 @@ pub struct NewEvent {
 #[diesel(table_name = dossier_events)]
 pub struct EventRow {
     /// Id.
-    pub id: Id,
+    pub id: EventId,
     /// Dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// Position, from 1.
     pub seq: i32,
     /// When.
     pub at: NaiveDateTime,
     /// Who.
-    pub actor_id: Option<Id>,
+    pub actor_id: Option<UserId>,
     /// Role.
     pub actor_role: String,
     /// What.
@@ -175,10 +175,10 @@ impl EventRow {
 
 #[allow(clippy::too_many_arguments)]
 fn content(
-    dossier: Id,
+    dossier: DossierId,
     seq: i32,
     at: NaiveDateTime,
-    actor_id: Option<Id>,
+    actor_id: Option<UserId>,
     actor_role: &str,
     action: &str,
     state_before: Option<&str>,
@@ -202,7 +202,11 @@ fn content(
 /// write transaction: a rolled-back transaction gives its number back, so
 /// numbers have no gaps. A concurrent first number of the day can make the
 /// insert fail with a conflict; the caller retries the whole transaction.
-pub fn next_number(conn: &mut DbConnection, agency: Id, day: NaiveDate) -> Result<i32, DbError> {
+pub fn next_number(
+    conn: &mut DbConnection,
+    agency: AgencyId,
+    day: NaiveDate,
+) -> Result<i32, DbError> {
     let key = dossier_counters::table
         .filter(dossier_counters::agency_id.eq(agency))
         .filter(dossier_counters::day.eq(day));
@@ -243,7 +247,7 @@ pub fn insert(
 }
 
 /// A dossier by id.
-pub fn find(conn: &mut DbConnection, id: Id) -> Result<DossierRow, DbError> {
+pub fn find(conn: &mut DbConnection, id: DossierId) -> Result<DossierRow, DbError> {
     Ok(dossiers::table.find(id).first(conn)?)
 }
 
@@ -266,7 +270,7 @@ pub fn agency_path(conn: &mut DbConnection, dossier: &DossierRow) -> Result<Stri
 /// the version; `false` (nothing written) if someone changed it first.
 pub fn update(
     conn: &mut DbConnection,
-    id: Id,
+    id: DossierId,
     expected_version: i32,
     changes: &DossierChanges,
     now: DateTime<Utc>,
@@ -298,7 +302,7 @@ pub fn update(
 pub fn append_event(
     conn: &mut DbConnection,
     key: &HistoryKey,
-    dossier: Id,
+    dossier: DossierId,
     event: &NewEvent,
 ) -> Result<EventRow, DbError> {
     let row = dossiers::table.find(dossier);
@@ -326,7 +330,7 @@ pub fn append_event(
         &event.payload,
     );
     let hash = key.hash(&previous, &hashed);
-    let id = Id::new();
+    let id = EventId::new();
     diesel::insert_into(dossier_events::table)
         .values((
             dossier_events::id.eq(id),
@@ -354,7 +358,7 @@ pub fn append_event(
 }
 
 /// A dossier's events, in order.
-pub fn events(conn: &mut DbConnection, dossier: Id) -> Result<Vec<EventRow>, DbError> {
+pub fn events(conn: &mut DbConnection, dossier: DossierId) -> Result<Vec<EventRow>, DbError> {
     Ok(dossier_events::table
         .filter(dossier_events::dossier_id.eq(dossier))
         .order(dossier_events::seq)
@@ -365,9 +369,9 @@ pub fn events(conn: &mut DbConnection, dossier: Id) -> Result<Vec<EventRow>, DbE
 /// the request that created it.
 pub fn idempotent(
     conn: &mut DbConnection,
-    owner: Id,
+    owner: UserId,
     key: &str,
-) -> Result<Option<(String, Id)>, DbError> {
+) -> Result<Option<(String, DossierId)>, DbError> {
     Ok(idempotency_keys::table
         .find((owner, key))
         .select((idempotency_keys::request_hash, idempotency_keys::dossier_id))
@@ -378,10 +382,10 @@ pub fn idempotent(
 /// Records which dossier an idempotency key created (same transaction as the dossier).
 pub fn remember_key(
     conn: &mut DbConnection,
-    owner: Id,
+    owner: UserId,
     key: &str,
     request_hash: &str,
-    dossier: Id,
+    dossier: DossierId,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     diesel::insert_into(idempotency_keys::table)
@@ -403,7 +407,7 @@ pub struct DossierFilter {
     /// Staff: only dossiers received by agencies under this path.
     pub agency_path: Option<String>,
     /// Citizens: only their own dossiers.
-    pub owner: Option<Id>,
+    pub owner: Option<UserId>,
     /// State.
     pub state: Option<String>,
     /// Procedure code.
@@ -426,7 +430,7 @@ pub struct DossierFilter {
 pub fn list(
     conn: &mut DbConnection,
     filter: &DossierFilter,
-    after: Option<Id>,
+    after: Option<DossierId>,
     limit: i64,
 ) -> Result<Vec<(DossierRow, String)>, DbError> {
     use crate::schema::procedures;
@@ -494,9 +498,9 @@ pub struct ReportRow {
     /// The clock ledger, JSON.
     pub clock_events: String,
     /// Procedure version.
-    pub procedure_id: Id,
+    pub procedure_id: ProcedureId,
     /// Receiving agency.
-    pub agency_id: Id,
+    pub agency_id: AgencyId,
 }
 
 /// The dossiers under `root_path` open at `at`: accepted before it and not
@@ -539,10 +543,10 @@ macro_rules! how_many {
 }
 
 /// Dossiers alike for Form 06 that finished in a period, counted by the database.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedCount {
     /// The procedure version or the receiving agency, as asked for.
-    pub key: Id,
+    pub key: CountKey,
     /// Channel.
     pub channel: String,
     /// State now (a finished state).
@@ -564,6 +568,16 @@ pub enum CountBy {
     Procedure,
     /// The receiving agency.
     Agency,
+}
+
+/// The procedure version or the receiving agency a [`ClosedCount`] is for,
+/// as [`CountBy`] asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CountKey {
+    /// A procedure version.
+    Procedure(ProcedureId),
+    /// A receiving agency.
+    Agency(AgencyId),
 }
 
 /// The dossiers under `root_path` that finished in `[start, end)` (results,
@@ -602,7 +616,7 @@ pub fn closed_counts(
     );
     // The same query twice: diesel types the grouping column statically.
     macro_rules! counted_by {
-        ($key:expr) => {
+        ($key:expr, $keyed:path) => {
             closed
                 .group_by(($key, dossiers::channel, dossiers::state, dossiers::outcome))
                 .select((
@@ -614,12 +628,35 @@ pub fn closed_counts(
                     new,
                     with_apology,
                 ))
-                .load(conn)?
+                .load::<(
+                    _,
+                    String,
+                    String,
+                    Option<String>,
+                    i64,
+                    Option<i64>,
+                    Option<i64>,
+                )>(conn)?
+                .into_iter()
+                .map(
+                    |(key, channel, state, outcome, count, accepted_in_period, apologised)| {
+                        ClosedCount {
+                            key: $keyed(key),
+                            channel,
+                            state,
+                            outcome,
+                            count,
+                            accepted_in_period,
+                            apologised,
+                        }
+                    },
+                )
+                .collect()
         };
     }
     Ok(match by {
-        CountBy::Procedure => counted_by!(dossiers::procedure_id),
-        CountBy::Agency => counted_by!(dossiers::receiving_agency_id),
+        CountBy::Procedure => counted_by!(dossiers::procedure_id, CountKey::Procedure),
+        CountBy::Agency => counted_by!(dossiers::receiving_agency_id, CountKey::Agency),
     })
 }
 
@@ -692,7 +729,7 @@ pub fn accepted_counts(
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<(Id, Id, String, i64)>, DbError> {
+) -> Result<Vec<(ProcedureId, AgencyId, String, i64)>, DbError> {
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
@@ -736,7 +773,7 @@ pub fn acknowledgement_counts(
 /// transaction); returns the first.
 pub fn reserve_numbers(
     conn: &mut DbConnection,
-    agency: Id,
+    agency: AgencyId,
     day: NaiveDate,
     count: i32,
 ) -> Result<i32, DbError> {
@@ -772,11 +809,11 @@ pub fn insert_new_batch(
     #[derive(Insertable)]
     #[diesel(table_name = dossier_events)]
     struct EventInsert {
-        id: Id,
-        dossier_id: Id,
+        id: EventId,
+        dossier_id: DossierId,
         seq: i32,
         at: NaiveDateTime,
-        actor_id: Option<Id>,
+        actor_id: Option<UserId>,
         actor_role: String,
         action: String,
         state_before: Option<String>,
@@ -807,7 +844,7 @@ pub fn insert_new_batch(
             );
             let hash = key.hash(&previous, &hashed);
             events.push(EventInsert {
-                id: Id::new(),
+                id: EventId::new(),
                 dossier_id: dossier.id,
                 seq,
                 at,

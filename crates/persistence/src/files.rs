@@ -6,16 +6,16 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{dossier_files, files};
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{DossierId, FileId, UserId, to_db_time};
 
 /// A stored file's description.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 #[diesel(table_name = files)]
 pub struct FileRow {
     /// Id.
-    pub id: Id,
+    pub id: FileId,
     /// Who uploaded it.
-    pub owner_id: Id,
+    pub owner_id: UserId,
     /// SHA-256 of the content, hex (also its name in the store).
     pub sha256: String,
     /// Bytes.
@@ -29,13 +29,13 @@ pub struct FileRow {
 /// Describes a newly stored file.
 pub fn insert(
     conn: &mut DbConnection,
-    owner: Id,
+    owner: UserId,
     sha256: &str,
     size: i64,
     media_type: &str,
     now: DateTime<Utc>,
 ) -> Result<FileRow, DbError> {
-    let id = Id::new();
+    let id = FileId::new();
     diesel::insert_into(files::table)
         .values((
             files::id.eq(id),
@@ -50,12 +50,12 @@ pub fn insert(
 }
 
 /// A file by id.
-pub fn find(conn: &mut DbConnection, id: Id) -> Result<FileRow, DbError> {
+pub fn find(conn: &mut DbConnection, id: FileId) -> Result<FileRow, DbError> {
     Ok(files::table.find(id).first(conn)?)
 }
 
 /// Attaches a file to a dossier (once).
-pub fn attach(conn: &mut DbConnection, dossier: Id, file: Id) -> Result<(), DbError> {
+pub fn attach(conn: &mut DbConnection, dossier: DossierId, file: FileId) -> Result<(), DbError> {
     let exists = dossier_files::table
         .find((dossier, file))
         .count()
@@ -73,7 +73,7 @@ pub fn attach(conn: &mut DbConnection, dossier: Id, file: Id) -> Result<(), DbEr
 }
 
 /// The dossiers a file is attached to.
-pub fn dossiers_of(conn: &mut DbConnection, file: Id) -> Result<Vec<Id>, DbError> {
+pub fn dossiers_of(conn: &mut DbConnection, file: FileId) -> Result<Vec<DossierId>, DbError> {
     Ok(dossier_files::table
         .filter(dossier_files::file_id.eq(file))
         .select(dossier_files::dossier_id)
@@ -82,12 +82,12 @@ pub fn dossiers_of(conn: &mut DbConnection, file: Id) -> Result<Vec<Id>, DbError
 
 /// Serialises the calling write transaction with every other one that locks
 /// the same owner's uploads, until it ends (see [`DbConnection::lock_key`]).
-pub fn lock_owner(conn: &mut DbConnection, owner: Id) -> Result<(), DbError> {
+pub fn lock_owner(conn: &mut DbConnection, owner: UserId) -> Result<(), DbError> {
     conn.lock_key(&format!("uploads of {owner}"))
 }
 
 /// How many uploads of `owner` are attached to no dossier, and their bytes.
-pub fn unattached_usage(conn: &mut DbConnection, owner: Id) -> Result<(i64, i64), DbError> {
+pub fn unattached_usage(conn: &mut DbConnection, owner: UserId) -> Result<(i64, i64), DbError> {
     let sizes: Vec<i64> = files::table
         .left_join(dossier_files::table)
         .filter(files::owner_id.eq(owner))

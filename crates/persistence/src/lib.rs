@@ -30,4 +30,7 @@ pub mod users;
 
 pub use db::{Backend, DatabaseUrl, Db, DbConfig, DbConnection, Readiness};
 pub use error::DbError;
-pub use sql_types::Id;
+pub use sql_types::{
+    AccessId, AgencyId, DossierId, EventId, FileId, PaymentId, ProcedureId, RefreshTokenId,
+    RejectedPaymentId, TokenFamilyId, UserId,
+};

@@ -140,7 +140,7 @@ mod tests {
         use diesel::prelude::*;
 
         use crate::schema::{agencies, dossier_events, dossiers, procedures};
-        use crate::sql_types::Id;
+        use crate::sql_types::{AgencyId, DossierId, EventId, ProcedureId};
 
         let result = db.open().run(|conn| {
             let backend = conn.backend();
@@ -156,7 +156,7 @@ mod tests {
             let at = NaiveDate::from_ymd_opt(2026, 11, 2)
                 .and_then(|d| d.and_hms_opt(2, 30, 0))
                 .unwrap_or_default();
-            let (agency, procedure) = (Id::new(), Id::new());
+            let (agency, procedure) = (AgencyId::new(), ProcedureId::new());
             diesel::insert_into(agencies::table)
                 .values((
                     agencies::id.eq(agency),
@@ -182,7 +182,7 @@ mod tests {
                     procedures::created_at.eq(at),
                 ))
                 .execute(conn)?;
-            let (with_events, without) = (Id::new(), Id::new());
+            let (with_events, without) = (DossierId::new(), DossierId::new());
             for (id, code) in [(with_events, "a"), (without, "b")] {
                 diesel::insert_into(dossiers::table)
                     .values((
@@ -206,7 +206,7 @@ mod tests {
             for (seq, hash) in [(1, "h1"), (2, "h2")] {
                 diesel::insert_into(dossier_events::table)
                     .values((
-                        dossier_events::id.eq(Id::new()),
+                        dossier_events::id.eq(EventId::new()),
                         dossier_events::dossier_id.eq(with_events),
                         dossier_events::seq.eq(seq),
                         dossier_events::at.eq(at),
@@ -221,7 +221,7 @@ mod tests {
             }
             conn.run_next_migration(source(backend))
                 .unwrap_or_else(|e| panic!("000010: {e}"));
-            let heads: Vec<(Id, i32, String)> = dossiers::table
+            let heads: Vec<(DossierId, i32, String)> = dossiers::table
                 .select((
                     dossiers::id,
                     dossiers::history_events,
@@ -253,7 +253,7 @@ mod tests {
         use diesel::prelude::*;
 
         use crate::schema::{access_log, agencies, dossier_events, dossiers, procedures, users};
-        use crate::sql_types::Id;
+        use crate::sql_types::{AccessId, AgencyId, DossierId, EventId, ProcedureId, UserId};
 
         let result = db.open().run(|conn| {
             let backend = conn.backend();
@@ -269,7 +269,12 @@ mod tests {
             let at = NaiveDate::from_ymd_opt(2026, 11, 2)
                 .and_then(|d| d.and_hms_micro_opt(2, 30, 0, 250_000))
                 .unwrap_or_default();
-            let (agency, procedure, clerk, dossier) = (Id::new(), Id::new(), Id::new(), Id::new());
+            let (agency, procedure, clerk, dossier) = (
+                AgencyId::new(),
+                ProcedureId::new(),
+                UserId::new(),
+                DossierId::new(),
+            );
             diesel::insert_into(agencies::table)
                 .values((
                     agencies::id.eq(agency),
@@ -327,8 +332,11 @@ mod tests {
                     dossiers::updated_at.eq(at),
                 ))
                 .execute(conn)?;
-            let read = Id::new();
-            for (id, seq, action) in [(Id::new(), 1, "accept"), (read, 2, "read_personal_data")] {
+            let read = EventId::new();
+            for (id, seq, action) in [
+                (EventId::new(), 1, "accept"),
+                (read, 2, "read_personal_data"),
+            ] {
                 diesel::insert_into(dossier_events::table)
                     .values((
                         dossier_events::id.eq(id),
@@ -348,12 +356,12 @@ mod tests {
             conn.run_next_migration(source(backend))
                 .unwrap_or_else(|e| panic!("000011: {e}"));
             type Copied = (
-                Id,
+                AccessId,
                 chrono::NaiveDateTime,
-                Id,
+                UserId,
                 String,
-                Id,
-                Id,
+                DossierId,
+                AgencyId,
                 String,
                 Option<String>,
             );
@@ -372,7 +380,7 @@ mod tests {
             assert_eq!(
                 copied,
                 [(
-                    read,
+                    AccessId(read.0),
                     at,
                     clerk,
                     "clerk".to_owned(),

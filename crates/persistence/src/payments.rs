@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{payments, rejected_payments};
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{DossierId, PaymentId, RejectedPaymentId, UserId, to_db_time};
 
 /// The scope of the payment gateway's references.
 pub const GATEWAY: &str = "gateway";
@@ -20,7 +20,7 @@ pub const GATEWAY: &str = "gateway";
 #[derive(Debug, Clone)]
 pub struct NewPayment<'a> {
     /// The dossier paid for.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// Where the reference is unique: [`GATEWAY`], or the receiving agency's id.
     pub scope: &'a str,
     /// The receipt or transaction reference.
@@ -30,7 +30,7 @@ pub struct NewPayment<'a> {
     /// `cash`, `transfer` or `online`.
     pub method: &'a str,
     /// The staff member who took it (none for the gateway).
-    pub recorded_by: Option<Id>,
+    pub recorded_by: Option<UserId>,
 }
 
 /// Records a payment. A reference already recorded in its scope is
@@ -42,7 +42,7 @@ pub fn record(
 ) -> Result<(), DbError> {
     diesel::insert_into(payments::table)
         .values((
-            payments::id.eq(Id::new()),
+            payments::id.eq(PaymentId::new()),
             payments::dossier_id.eq(payment.dossier_id),
             payments::scope.eq(payment.scope),
             payments::reference.eq(payment.reference),
@@ -66,7 +66,7 @@ pub fn recorded(conn: &mut DbConnection, scope: &str, reference: &str) -> Result
 }
 
 /// How many payments a dossier has.
-pub fn count_for(conn: &mut DbConnection, dossier: Id) -> Result<i64, DbError> {
+pub fn count_for(conn: &mut DbConnection, dossier: DossierId) -> Result<i64, DbError> {
     Ok(payments::table
         .filter(payments::dossier_id.eq(dossier))
         .count()
@@ -78,9 +78,9 @@ pub fn count_for(conn: &mut DbConnection, dossier: Id) -> Result<i64, DbError> {
 #[diesel(table_name = rejected_payments)]
 pub struct RejectedPayment {
     /// Id.
-    pub id: Id,
+    pub id: RejectedPaymentId,
     /// The dossier it named.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// The gateway's reference.
     pub reference: String,
     /// What the gateway said was paid.
@@ -97,7 +97,7 @@ pub struct RejectedPayment {
 /// reference (a gateway that repeats its callback adds nothing).
 pub fn reject(
     conn: &mut DbConnection,
-    dossier: Id,
+    dossier: DossierId,
     reference: &str,
     amount: i64,
     expected_amount: Option<i64>,
@@ -114,7 +114,7 @@ pub fn reject(
     }
     diesel::insert_into(rejected_payments::table)
         .values((
-            rejected_payments::id.eq(Id::new()),
+            rejected_payments::id.eq(RejectedPaymentId::new()),
             rejected_payments::dossier_id.eq(dossier),
             rejected_payments::reference.eq(reference),
             rejected_payments::amount.eq(amount),
@@ -127,7 +127,10 @@ pub fn reject(
 }
 
 /// A dossier's refused callbacks, oldest first.
-pub fn rejected_of(conn: &mut DbConnection, dossier: Id) -> Result<Vec<RejectedPayment>, DbError> {
+pub fn rejected_of(
+    conn: &mut DbConnection,
+    dossier: DossierId,
+) -> Result<Vec<RejectedPayment>, DbError> {
     Ok(rejected_payments::table
         .filter(rejected_payments::dossier_id.eq(dossier))
         .order(rejected_payments::received_at.asc())

@@ -6,14 +6,14 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::procedures;
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{ProcedureId, to_db_time};
 
 /// A stored procedure version.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 #[diesel(table_name = procedures)]
 pub struct ProcedureRow {
     /// Row id (of this version).
-    pub id: Id,
+    pub id: ProcedureId,
     /// National code.
     pub code: String,
     /// Version number, from 1.
@@ -89,7 +89,7 @@ pub fn add_version(
             }
             None => 1,
         };
-        let id = Id::new();
+        let id = ProcedureId::new();
         diesel::insert_into(procedures::table)
             .values((
                 procedures::id.eq(id),
@@ -136,7 +136,7 @@ pub fn all(conn: &mut DbConnection) -> Result<Vec<ProcedureRow>, DbError> {
 }
 
 /// A version by row id.
-pub fn find(conn: &mut DbConnection, id: Id) -> Result<ProcedureRow, DbError> {
+pub fn find(conn: &mut DbConnection, id: ProcedureId) -> Result<ProcedureRow, DbError> {
     Ok(procedures::table.find(id).first(conn)?)
 }
 

@@ -26,7 +26,7 @@ use crate::schema::{
     apologies, hand_overs, payments, rating_criteria, ratings, supplement_items,
     supplement_requests,
 };
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{AgencyId, DossierId, PaymentId, UserId, to_db_time};
 use crate::stored::Unreadable;
 
 /// A supplement request (Form 02).
@@ -34,13 +34,13 @@ use crate::stored::Unreadable;
 #[diesel(table_name = supplement_requests)]
 pub struct SupplementRequestRow {
     /// The dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// Its n-th request.
     pub nth: i32,
     /// When.
     pub requested_at: NaiveDateTime,
     /// By whom.
-    pub requested_by: Option<Id>,
+    pub requested_by: Option<UserId>,
     /// Why.
     pub reason: String,
 }
@@ -50,7 +50,7 @@ pub struct SupplementRequestRow {
 #[diesel(table_name = supplement_items)]
 pub struct SupplementItemRow {
     /// The dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// Of its n-th request.
     pub nth: i32,
     /// The item's place in the request, from 1.
@@ -68,13 +68,13 @@ pub struct SupplementItemRow {
 #[diesel(table_name = hand_overs)]
 pub struct HandOverRow {
     /// The dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// Its n-th hand-over.
     pub nth: i32,
     /// When.
     pub handed_at: NaiveDateTime,
     /// By whom.
-    pub handed_by: Option<Id>,
+    pub handed_by: Option<UserId>,
     /// The receiving step.
     pub to_step: Option<String>,
     /// The receiving unit, as given.
@@ -90,9 +90,9 @@ pub struct HandOverRow {
 #[diesel(table_name = payments)]
 pub struct PaymentRow {
     /// Id.
-    pub id: Id,
+    pub id: PaymentId,
     /// The dossier paid for.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// Where the reference is unique: [`GATEWAY`], or the receiving agency's id.
     pub scope: String,
     /// The receipt or transaction reference.
@@ -102,7 +102,7 @@ pub struct PaymentRow {
     /// `cash`, `transfer` or `online`.
     pub method: String,
     /// The staff member who took it (none for the gateway).
-    pub recorded_by: Option<Id>,
+    pub recorded_by: Option<UserId>,
     /// When.
     pub recorded_at: NaiveDateTime,
 }
@@ -112,7 +112,7 @@ pub struct PaymentRow {
 #[diesel(table_name = apologies)]
 pub struct ApologyRow {
     /// The dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// When.
     pub apologised_at: NaiveDateTime,
     /// Why the dossier is late.
@@ -126,7 +126,7 @@ pub struct ApologyRow {
 #[diesel(table_name = ratings)]
 pub struct RatingRow {
     /// The dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// When.
     pub rated_at: NaiveDateTime,
     /// Overall.
@@ -140,7 +140,7 @@ pub struct RatingRow {
 #[diesel(table_name = rating_criteria)]
 pub struct RatingCriterionRow {
     /// The dossier.
-    pub dossier_id: Id,
+    pub dossier_id: DossierId,
     /// The criterion.
     pub criterion: String,
     /// Its rating.
@@ -170,7 +170,13 @@ impl SideRows {
     /// Adds the rows of what `after` records and `before` did not, for the
     /// dossier `dossier` received by `agency` (the scope of its desk's
     /// payment references). Records are only ever appended.
-    pub fn add(&mut self, dossier: Id, agency: Id, before: &Particulars, after: &Particulars) {
+    pub fn add(
+        &mut self,
+        dossier: DossierId,
+        agency: AgencyId,
+        before: &Particulars,
+        after: &Particulars,
+    ) {
         let mut seen: HashMap<Discriminant<Entry>, i32> = HashMap::new();
         for (index, record) in after.records.iter().enumerate() {
             let nth = seen.entry(discriminant(&record.entry)).or_insert(0);
@@ -208,9 +214,9 @@ impl SideRows {
         }
     }
 
-    fn record(&mut self, dossier: Id, agency: Id, nth: i32, record: &Record) {
+    fn record(&mut self, dossier: DossierId, agency: AgencyId, nth: i32, record: &Record) {
         let at = to_db_time(record.at);
-        let by = record.by.map(Id);
+        let by = record.by.map(UserId);
         match &record.entry {
             Entry::SupplementRequest(request) => {
                 self.supplement_requests.push(SupplementRequestRow {
@@ -253,7 +259,7 @@ impl SideRows {
                     (None, false) => PaymentMethod::Cash,
                 };
                 self.payments.push(PaymentRow {
-                    id: Id::new(),
+                    id: PaymentId::new(),
                     dossier_id: dossier,
                     scope: if gateway {
                         GATEWAY.into()
@@ -311,8 +317,8 @@ impl SideRows {
 /// The rows of what a change of one dossier added, written.
 pub fn store(
     conn: &mut DbConnection,
-    dossier: Id,
-    agency: Id,
+    dossier: DossierId,
+    agency: AgencyId,
     before: &Particulars,
     after: &Particulars,
 ) -> Result<(), DbError> {
@@ -323,7 +329,7 @@ pub fn store(
 
 /// A dossier's side rows as stored, in the order [`SideRows::add`] gives
 /// them.
-pub fn of(conn: &mut DbConnection, dossier: Id) -> Result<SideRows, DbError> {
+pub fn of(conn: &mut DbConnection, dossier: DossierId) -> Result<SideRows, DbError> {
     Ok(SideRows {
         supplement_requests: supplement_requests::table
             .filter(supplement_requests::dossier_id.eq(dossier))
@@ -375,7 +381,7 @@ pub fn derived(row: &DossierRow) -> Result<SideRows, Unreadable> {
 pub fn differences(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
     use crate::schema::dossiers;
     let mut differences = Vec::new();
-    let mut after: Option<Id> = None;
+    let mut after: Option<DossierId> = None;
     loop {
         let mut page = dossiers::table.order(dossiers::id).limit(500).into_boxed();
         if let Some(after) = after {
@@ -405,7 +411,7 @@ fn difference(conn: &mut DbConnection, row: &DossierRow) -> Result<Option<String
         }
     }
     for payment in stored.payments.iter_mut().chain(&mut expected.payments) {
-        payment.id = Id(uuid::Uuid::nil());
+        payment.id = PaymentId(uuid::Uuid::nil());
     }
     Ok((stored != expected).then(|| {
         format!(

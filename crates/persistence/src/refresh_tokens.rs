@@ -7,18 +7,18 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::refresh_tokens;
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{RefreshTokenId, TokenFamilyId, UserId, to_db_time};
 
 /// A stored refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshToken {
     /// Row id.
-    pub id: Id,
+    pub id: RefreshTokenId,
     /// Whose.
-    pub user_id: Id,
+    pub user_id: UserId,
     /// The login it descends from.
-    pub family_id: Id,
+    pub family_id: TokenFamilyId,
     /// SHA-256 of the token, hex.
     pub token_hash: String,
     /// Issued, UTC.
@@ -34,13 +34,13 @@ pub struct RefreshToken {
 /// Stores a token's hash.
 pub fn insert(
     conn: &mut DbConnection,
-    user_id: Id,
-    family_id: Id,
+    user_id: UserId,
+    family_id: TokenFamilyId,
     token_hash: &str,
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<Id, DbError> {
-    let id = Id::new();
+) -> Result<RefreshTokenId, DbError> {
+    let id = RefreshTokenId::new();
     diesel::insert_into(refresh_tokens::table)
         .values((
             refresh_tokens::id.eq(id),
@@ -67,7 +67,11 @@ pub fn find_by_hash(
 
 /// Marks a live token used; `false` if it was already used or revoked (by a
 /// concurrent rotation, say): the caller must then treat it as reuse.
-pub fn mark_used(conn: &mut DbConnection, id: Id, now: DateTime<Utc>) -> Result<bool, DbError> {
+pub fn mark_used(
+    conn: &mut DbConnection,
+    id: RefreshTokenId,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
     let updated = diesel::update(
         refresh_tokens::table
             .find(id)
@@ -82,7 +86,7 @@ pub fn mark_used(conn: &mut DbConnection, id: Id, now: DateTime<Utc>) -> Result<
 /// Revokes every token of a family; returns how many were live.
 pub fn revoke_family(
     conn: &mut DbConnection,
-    family_id: Id,
+    family_id: TokenFamilyId,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
@@ -97,7 +101,7 @@ pub fn revoke_family(
 /// Revokes every token of a user (deactivation, password change).
 pub fn revoke_user(
     conn: &mut DbConnection,
-    user_id: Id,
+    user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::dossiers::{DossierChanges, DossierRow, NewDossier, NewEvent};
 use crate::error::DbError;
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{AgencyId, DossierId, ProcedureId, UserId, to_db_time};
 
 /// A stored part of a dossier that does not read as its type (written by
 /// hand, or by a release before the part was typed).
@@ -96,15 +96,15 @@ pub fn changes(dossier: &Dossier) -> Result<DossierChanges, DbError> {
 #[derive(Debug, Clone)]
 pub struct Placement {
     /// Its id.
-    pub id: Id,
+    pub id: DossierId,
     /// Its code (empty: numbered when stored in bulk).
     pub code: String,
     /// The receiving agency.
-    pub agency_id: Id,
+    pub agency_id: AgencyId,
     /// The procedure version.
-    pub procedure_id: Id,
+    pub procedure_id: ProcedureId,
     /// The citizen's account (online filings).
-    pub owner_id: Option<Id>,
+    pub owner_id: Option<UserId>,
     /// Online: by when the desk must acknowledge it.
     pub ack_due_at: Option<DateTime<Utc>>,
     /// When it was created.
@@ -148,7 +148,7 @@ pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewD
 pub fn event(event: &Event) -> NewEvent {
     NewEvent {
         at: event.at,
-        actor_id: event.actor.id.map(Id),
+        actor_id: event.actor.id.map(UserId),
         actor_role: event.actor.role.as_str().into(),
         action: event.action().into(),
         state_before: event.from.map(|s| s.as_str().into()),

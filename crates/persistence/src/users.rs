@@ -6,14 +6,14 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{agencies, users};
-use crate::sql_types::{Id, to_db_time};
+use crate::sql_types::{AgencyId, UserId, to_db_time};
 
 /// A stored account.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     /// Row id.
-    pub id: Id,
+    pub id: UserId,
     /// `staff` or `citizen`.
     pub kind: String,
     /// Login name (staff) or personal ID (citizens); unique.
@@ -21,7 +21,7 @@ pub struct User {
     /// Full name.
     pub full_name: String,
     /// The staff member's agency (`None` for citizens).
-    pub agency_id: Option<Id>,
+    pub agency_id: Option<AgencyId>,
     /// Comma-separated roles.
     pub roles: String,
     /// Phone, national form.
@@ -52,7 +52,7 @@ pub struct UserChanges {
     /// New roles.
     pub roles: Option<String>,
     /// New agency.
-    pub agency_id: Option<Id>,
+    pub agency_id: Option<AgencyId>,
     /// Activate or deactivate.
     pub active: Option<bool>,
     /// New password hash.
@@ -70,7 +70,7 @@ pub fn create(conn: &mut DbConnection, new: &NewUser) -> Result<User, DbError> {
 }
 
 /// The account with this id.
-pub fn find(conn: &mut DbConnection, id: Id) -> Result<User, DbError> {
+pub fn find(conn: &mut DbConnection, id: UserId) -> Result<User, DbError> {
     Ok(users::table.find(id).first(conn)?)
 }
 
@@ -85,7 +85,7 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<Optio
 /// A staff account with its agency's materialized path (for reach checks).
 pub fn find_with_agency_path(
     conn: &mut DbConnection,
-    id: Id,
+    id: UserId,
 ) -> Result<(User, Option<String>), DbError> {
     let user = find(conn, id)?;
     let path = match user.agency_id {
@@ -105,7 +105,7 @@ pub fn find_with_agency_path(
 pub fn list_staff_in_subtree(
     conn: &mut DbConnection,
     root_path: &str,
-    after: Option<Id>,
+    after: Option<UserId>,
     limit: i64,
 ) -> Result<Vec<User>, DbError> {
     let mut query = users::table
@@ -124,7 +124,7 @@ pub fn list_staff_in_subtree(
 /// Applies changes and stamps `updated_at`.
 pub fn update(
     conn: &mut DbConnection,
-    id: Id,
+    id: UserId,
     changes: &UserChanges,
     now: DateTime<Utc>,
 ) -> Result<User, DbError> {

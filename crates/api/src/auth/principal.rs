@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::errors::ErrorKind;
 use motcua_domain::lifecycle::Role;
-use motcua_persistence::{Db, DbError, Id, users};
+use motcua_persistence::{AgencyId, Db, DbError, UserId, users};
 
 use crate::auth::TokenIssuer;
 use crate::error::ApiError;
@@ -39,13 +39,13 @@ impl AccountKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// The account.
-    pub user_id: Id,
+    pub user_id: UserId,
     /// Staff or citizen.
     pub kind: AccountKind,
     /// Roles held.
     pub roles: Vec<Role>,
     /// The staff member's agency.
-    pub agency_id: Option<Id>,
+    pub agency_id: Option<AgencyId>,
     /// That agency's materialized path.
     pub agency_path: Option<String>,
 }
@@ -102,7 +102,7 @@ fn principal(request: &HttpRequest) -> Result<(Principal, i64), ApiError> {
     let agency_id = claims
         .agency
         .as_deref()
-        .map(str::parse::<Id>)
+        .map(str::parse::<AgencyId>)
         .transpose()
         .map_err(|_| invalid())?;
     let principal = Principal {
@@ -137,7 +137,7 @@ struct Standing {
 /// bounded map of account → (standing, when read).
 #[derive(Debug, Default)]
 pub struct AccountStatus {
-    entries: Mutex<HashMap<Id, (Standing, Instant)>>,
+    entries: Mutex<HashMap<UserId, (Standing, Instant)>>,
 }
 
 impl AccountStatus {
@@ -145,7 +145,7 @@ impl AccountStatus {
     pub const TTL: Duration = Duration::from_secs(5);
     const MAX_ENTRIES: usize = 100_000;
 
-    fn cached(&self, id: Id, now: Instant) -> Option<Standing> {
+    fn cached(&self, id: UserId, now: Instant) -> Option<Standing> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(&id)
@@ -153,7 +153,7 @@ impl AccountStatus {
             .map(|(standing, _)| *standing)
     }
 
-    fn remember(&self, id: Id, standing: Standing, now: Instant) {
+    fn remember(&self, id: UserId, standing: Standing, now: Instant) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= Self::MAX_ENTRIES {
                 entries.retain(|_, (_, read)| now.saturating_duration_since(*read) < Self::TTL);
@@ -165,7 +165,7 @@ impl AccountStatus {
     }
 
     /// Forgets what is known of an account (it was just changed).
-    pub fn forget(&self, id: Id) {
+    pub fn forget(&self, id: UserId) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(&id);
         }

@@ -10,7 +10,7 @@ use motcua_domain::history::day_bounds;
 use motcua_domain::lifecycle::Role;
 use motcua_persistence::access_log::{self, AccessEntry, AccessFilter, NewAccess, Position};
 use motcua_persistence::dossiers::DossierRow;
-use motcua_persistence::{Db, DbError, Id, agencies};
+use motcua_persistence::{AgencyId, Db, DbError, UserId, agencies};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -348,14 +348,14 @@ pub async fn list_access_log(
     let agency = match query.agency_id.as_deref() {
         Some(text) => fields.check(
             "agency_id",
-            text.parse::<Id>().map_err(|_| "must be an agency id"),
+            text.parse::<AgencyId>().map_err(|_| "must be an agency id"),
         ),
         None => principal.agency_id,
     };
     let actor = query.actor_id.as_deref().and_then(|text| {
         fields.check(
             "actor_id",
-            text.parse::<Id>().map_err(|_| "must be an account id"),
+            text.parse::<UserId>().map_err(|_| "must be an account id"),
         )
     });
     day_in_range(&mut fields, "from", query.from);

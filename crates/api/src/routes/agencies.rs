@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::Utc;
 use motcua_domain::codes::AgencyIdentifier;
 use motcua_persistence::agencies::{self, Agency, AgencyChanges, NewAgency};
-use motcua_persistence::{Db, DbError, Id};
+use motcua_persistence::{AgencyId, Db, DbError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -138,7 +138,7 @@ fn conflict(error: DbError) -> ApiError {
 fn managed(
     conn: &mut motcua_persistence::DbConnection,
     principal: &Principal,
-    id: Id,
+    id: AgencyId,
 ) -> Result<Agency, ApiError> {
     let agency = agencies::find(conn, id)?;
     principal.require_on_agency(Capability::ManageAgencies, &agency.path)?;
@@ -203,7 +203,7 @@ pub async fn create_agency(
     let parent = fields.check(
         "parent_id",
         body.parent_id
-            .parse::<Id>()
+            .parse::<AgencyId>()
             .map_err(|_| "must be an agency id"),
     );
     fields.finish()?;
@@ -244,7 +244,7 @@ pub async fn create_agency(
 pub async fn get_agency(
     principal: Principal,
     db: web::Data<Db>,
-    id: web::Path<Id>,
+    id: web::Path<AgencyId>,
 ) -> Result<web::Json<AgencyView>, ApiError> {
     principal.require(Capability::ManageAgencies)?;
     let (db, id) = (db.get_ref().clone(), id.into_inner());
@@ -269,7 +269,7 @@ pub async fn get_agency(
 pub async fn update_agency(
     principal: Principal,
     db: web::Data<Db>,
-    id: web::Path<Id>,
+    id: web::Path<AgencyId>,
     body: web::Json<UpdateAgency>,
 ) -> Result<web::Json<AgencyView>, ApiError> {
     principal.require(Capability::ManageAgencies)?;

@@ -9,7 +9,7 @@ use motcua_domain::lifecycle::Role;
 use motcua_domain::personal_id::PersonalId;
 use motcua_domain::time::to_local;
 use motcua_persistence::users::{NewUser, User};
-use motcua_persistence::{Db, DbError, Id, agencies, refresh_tokens, users};
+use motcua_persistence::{Db, DbError, TokenFamilyId, UserId, agencies, refresh_tokens, users};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -153,7 +153,7 @@ pub async fn register_citizen(
 
     let hash = passwords.hash_bounded(body.password).await?;
     let new = NewUser {
-        id: Id::new(),
+        id: UserId::new(),
         kind: AccountKind::Citizen.as_str().into(),
         username: national_id.as_str().to_owned(),
         full_name,
@@ -233,8 +233,8 @@ pub enum TokenType {
 fn store_refresh_token(
     conn: &mut motcua_persistence::DbConnection,
     issuer: &TokenIssuer,
-    user_id: Id,
-    family: Id,
+    user_id: UserId,
+    family: TokenFamilyId,
 ) -> Result<String, DbError> {
     let now = Utc::now();
     let token = new_refresh_token();
@@ -322,7 +322,8 @@ pub async fn login(
                 web::block(move || {
                     db.write(|conn| -> Result<_, DbError> {
                         let (user, path) = users::find_with_agency_path(conn, user.id)?;
-                        let refresh = store_refresh_token(conn, &signing, user.id, Id::new())?;
+                        let refresh =
+                            store_refresh_token(conn, &signing, user.id, TokenFamilyId::new())?;
                         Ok((user, path, refresh))
                     })
                 })

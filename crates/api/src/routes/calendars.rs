@@ -8,7 +8,7 @@ use motcua_domain::clock::{self, ClockEvent, ClockInput, PauseCause, TimeLimit};
 use motcua_domain::explain::Step;
 use motcua_domain::time::to_local;
 use motcua_persistence::calendars as stored;
-use motcua_persistence::{Db, DbError, Id, agencies, procedures};
+use motcua_persistence::{AgencyId, Db, DbError, agencies, procedures};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -72,7 +72,7 @@ fn year_of(year: i32) -> Result<i32, ApiError> {
 pub async fn get_calendar(
     principal: Principal,
     db: web::Data<Db>,
-    path: web::Path<(Id, i32)>,
+    path: web::Path<(AgencyId, i32)>,
 ) -> Result<web::Json<CalendarView>, ApiError> {
     principal.require(Capability::ManageAgencies)?;
     let (id, year) = path.into_inner();
@@ -108,7 +108,7 @@ pub async fn get_calendar(
 pub async fn put_calendar(
     principal: Principal,
     db: web::Data<Db>,
-    path: web::Path<(Id, i32)>,
+    path: web::Path<(AgencyId, i32)>,
     body: web::Json<YearSpec>,
 ) -> Result<web::Json<CalendarView>, ApiError> {
     principal.require(Capability::ManageAgencies)?;
@@ -204,7 +204,7 @@ pub async fn preview(
     body: web::Json<PreviewRequest>,
 ) -> Result<web::Json<Preview>, ApiError> {
     let request = body.into_inner();
-    let agency = request.agency_id.parse::<Id>().map_err(|_| {
+    let agency = request.agency_id.parse::<AgencyId>().map_err(|_| {
         ApiError::Validation(vec![FieldError::new("agency_id", "must be an agency id")])
     })?;
     if request.procedure_code.is_some() == request.time_limit.is_some() {

@@ -13,7 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::Utc;
 use futures_util::StreamExt;
-use motcua_persistence::{Db, DbConnection, Id, files};
+use motcua_persistence::{Db, DbConnection, FileId, UserId, files};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -103,7 +103,7 @@ pub async fn upload(
             }
             continue;
         }
-        let temp = temp_dir.join(Id::new().to_string());
+        let temp = temp_dir.join(uuid::Uuid::now_v7().to_string());
         let stored = store_upload(&mut field, &temp, &principal, &db, &store).await;
         let _ = std::fs::remove_file(&temp);
         let (row, sha256) = stored?;
@@ -160,7 +160,7 @@ async fn store_upload(
 /// overshoot it.
 fn within_quota(
     conn: &mut DbConnection,
-    owner: Id,
+    owner: UserId,
     size: i64,
     quota_files: i64,
     quota_bytes: i64,
@@ -229,7 +229,7 @@ pub async fn download(
     principal: Principal,
     db: web::Data<Db>,
     store: web::Data<FileStore>,
-    id: web::Path<Id>,
+    id: web::Path<FileId>,
 ) -> Result<HttpResponse, ApiError> {
     let (db, id) = (db.get_ref().clone(), id.into_inner());
     let row = web::block(move || {

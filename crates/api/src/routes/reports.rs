@@ -15,10 +15,10 @@ use motcua_domain::lifecycle::{Role, State};
 use motcua_domain::online::OnlineServiceKind;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
 use motcua_persistence::agencies::{self, Agency};
-use motcua_persistence::dossiers::{self, CountBy, ReportRow};
+use motcua_persistence::dossiers::{self, CountBy, CountKey, ReportRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored;
-use motcua_persistence::{Db, DbConnection, DbError, Id};
+use motcua_persistence::{AgencyId, Db, DbConnection, DbError, ProcedureId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -210,10 +210,10 @@ impl GroupBy {
     }
 
     /// The id a dossier is grouped by: its agency or its procedure version.
-    fn key(self, procedure: Id, agency: Id) -> Id {
+    fn key(self, procedure: ProcedureId, agency: AgencyId) -> CountKey {
         match self.count_by() {
-            CountBy::Agency => agency,
-            CountBy::Procedure => procedure,
+            CountBy::Agency => CountKey::Agency(agency),
+            CountBy::Procedure => CountKey::Procedure(procedure),
         }
     }
 }
@@ -222,9 +222,9 @@ impl GroupBy {
 /// versions, the agencies of the subtree and their working calendars; time
 /// limits are read from a version's definition when a clock first needs it.
 struct Lookups {
-    procedures: HashMap<Id, ProcedureRow>,
-    limits: HashMap<Id, TimeLimit>,
-    agencies: HashMap<Id, Agency>,
+    procedures: HashMap<ProcedureId, ProcedureRow>,
+    limits: HashMap<ProcedureId, TimeLimit>,
+    agencies: HashMap<AgencyId, Agency>,
     calendars: Calendars,
 }
 
@@ -234,7 +234,7 @@ impl Lookups {
             .into_iter()
             .map(|row| (row.id, row))
             .collect();
-        let agencies: HashMap<Id, Agency> = agencies::subtree(conn, root)?
+        let agencies: HashMap<AgencyId, Agency> = agencies::subtree(conn, root)?
             .into_iter()
             .map(|agency| (agency.id, agency))
             .collect();
@@ -247,13 +247,13 @@ impl Lookups {
         })
     }
 
-    fn procedure(&self, id: Id) -> Result<&ProcedureRow, ApiError> {
+    fn procedure(&self, id: ProcedureId) -> Result<&ProcedureRow, ApiError> {
         self.procedures
             .get(&id)
             .ok_or_else(|| ApiError::Internal(format!("procedure {id} is missing")))
     }
 
-    fn limit(&mut self, id: Id) -> Result<TimeLimit, ApiError> {
+    fn limit(&mut self, id: ProcedureId) -> Result<TimeLimit, ApiError> {
         if let Some(limit) = self.limits.get(&id) {
             return Ok(*limit);
         }
@@ -262,24 +262,25 @@ impl Lookups {
         Ok(limit)
     }
 
-    fn agency(&self, id: Id) -> Result<&Agency, ApiError> {
+    fn agency(&self, id: AgencyId) -> Result<&Agency, ApiError> {
         agency_in(&self.agencies, id)
     }
 
-    /// A group's key and name for the id `by` groups on ([`GroupBy::key`]).
-    fn group(&self, by: GroupBy, id: Id) -> Result<(String, String), ApiError> {
-        Ok(match by {
-            GroupBy::Agency => {
+    /// A group's key and name for the id `by` groups on ([`GroupBy::key`]):
+    /// an agency's, or a procedure's (or its field's, by field).
+    fn group(&self, by: GroupBy, key: CountKey) -> Result<(String, String), ApiError> {
+        Ok(match key {
+            CountKey::Agency(id) => {
                 let agency = self.agency(id)?;
                 (agency.identifier.clone(), agency.name.clone())
             }
-            GroupBy::Procedure => {
+            CountKey::Procedure(id) => {
                 let procedure = self.procedure(id)?;
-                (procedure.code.clone(), procedure.name.clone())
-            }
-            GroupBy::Field => {
-                let procedure = self.procedure(id)?;
-                (procedure.field_code.clone(), procedure.field_name.clone())
+                if by == GroupBy::Field {
+                    (procedure.field_code.clone(), procedure.field_name.clone())
+                } else {
+                    (procedure.code.clone(), procedure.name.clone())
+                }
             }
         })
     }
@@ -309,7 +310,7 @@ impl Lookups {
     }
 }
 
-fn agency_in(agencies: &HashMap<Id, Agency>, id: Id) -> Result<&Agency, ApiError> {
+fn agency_in(agencies: &HashMap<AgencyId, Agency>, id: AgencyId) -> Result<&Agency, ApiError> {
     agencies
         .get(&id)
         .ok_or_else(|| ApiError::Internal(format!("agency {id} is outside the subtree")))
@@ -500,12 +501,12 @@ fn csv(report: &Kstt06Report) -> String {
 
 /// The agency a report covers (its subtree): `agency_id` or the caller's
 /// own; 404 outside reach. Auditors and administrators only.
-fn reporter(principal: &Principal, agency_id: Option<&str>) -> Result<Id, ApiError> {
+fn reporter(principal: &Principal, agency_id: Option<&str>) -> Result<AgencyId, ApiError> {
     if !(principal.has_role(Role::Auditor) || principal.has_role(Role::Admin)) {
         return Err(ApiError::Forbidden);
     }
     match agency_id {
-        Some(id) => id.parse::<Id>().map_err(|_| {
+        Some(id) => id.parse::<AgencyId>().map_err(|_| {
             ApiError::Validation(vec![FieldError::new("agency_id", "must be an agency id")])
         }),
         None => principal.agency_id.ok_or(ApiError::Forbidden),
@@ -517,7 +518,7 @@ fn reporter(principal: &Principal, agency_id: Option<&str>) -> Result<Id, ApiErr
 fn in_reach(
     conn: &mut DbConnection,
     principal: &Principal,
-    agency: Id,
+    agency: AgencyId,
 ) -> Result<(String, Lookups), ApiError> {
     let path = match agencies::find(conn, agency) {
         Ok(agency) if principal.reaches(&agency.path) => agency.path,
@@ -863,7 +864,7 @@ pub struct UptakeLine {
 /// The uptake lines from the accepted counts, by procedure code or agency.
 fn uptake(
     lookups: &Lookups,
-    counts: Vec<(Id, Id, String, i64)>,
+    counts: Vec<(ProcedureId, AgencyId, String, i64)>,
     by_agency: bool,
 ) -> Result<BTreeMap<String, UptakeLine>, ApiError> {
     let mut groups: BTreeMap<String, UptakeLine> = BTreeMap::new();

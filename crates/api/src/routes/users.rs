@@ -5,7 +5,9 @@ use chrono::Utc;
 use motcua_domain::lifecycle::Role;
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::users::{NewUser, User, UserChanges};
-use motcua_persistence::{Db, DbConnection, DbError, Id, agencies, refresh_tokens, users};
+use motcua_persistence::{
+    AgencyId, Db, DbConnection, DbError, UserId, agencies, refresh_tokens, users,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -119,7 +121,7 @@ fn roles(values: &[String]) -> Result<String, String> {
 }
 
 /// A staff account the principal may manage, with its agency's path (404 otherwise).
-fn managed(conn: &mut DbConnection, principal: &Principal, id: Id) -> Result<User, ApiError> {
+fn managed(conn: &mut DbConnection, principal: &Principal, id: UserId) -> Result<User, ApiError> {
     let (user, path) = users::find_with_agency_path(conn, id)?;
     match path {
         Some(path) if user.kind == AccountKind::Staff.as_str() => {
@@ -131,7 +133,11 @@ fn managed(conn: &mut DbConnection, principal: &Principal, id: Id) -> Result<Use
 }
 
 /// An agency the principal may assign staff to (404 otherwise).
-fn assignable(conn: &mut DbConnection, principal: &Principal, agency: Id) -> Result<Id, ApiError> {
+fn assignable(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    agency: AgencyId,
+) -> Result<AgencyId, ApiError> {
     let agency = agencies::find(conn, agency)?;
     principal.require_on_agency(Capability::ManageUsers, &agency.path)?;
     Ok(agency.id)
@@ -167,7 +173,7 @@ pub async fn list_users(
     let root = principal.reach()?.to_owned();
     let (limit, after) = query.parse()?;
     let after = after
-        .map(|cursor| cursor.parse::<Id>())
+        .map(|cursor| cursor.parse::<UserId>())
         .transpose()
         .map_err(|_| {
             ApiError::Validation(vec![crate::error::FieldError::new(
@@ -215,7 +221,7 @@ pub async fn create_user(
     let agency = fields.check(
         "agency_id",
         body.agency_id
-            .parse::<Id>()
+            .parse::<AgencyId>()
             .map_err(|_| "must be an agency id"),
     );
     let roles = fields.check("roles", roles(&body.roles));
@@ -235,7 +241,7 @@ pub async fn create_user(
             let agency = assignable(conn, &principal, agency)?;
             let now = to_db_time(Utc::now());
             let new = NewUser {
-                id: Id::new(),
+                id: UserId::new(),
                 kind: AccountKind::Staff.as_str().into(),
                 username: name,
                 full_name,
@@ -273,7 +279,7 @@ pub async fn create_user(
 pub async fn get_user(
     principal: Principal,
     db: web::Data<Db>,
-    id: web::Path<Id>,
+    id: web::Path<UserId>,
 ) -> Result<web::Json<UserView>, ApiError> {
     principal.require(Capability::ManageUsers)?;
     let (db, id) = (db.get_ref().clone(), id.into_inner());
@@ -299,7 +305,7 @@ pub async fn update_user(
     db: web::Data<Db>,
     passwords: web::Data<Passwords>,
     status: web::Data<AccountStatus>,
-    id: web::Path<Id>,
+    id: web::Path<UserId>,
     body: web::Json<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {
     principal.require(Capability::ManageUsers)?;
@@ -317,7 +323,7 @@ pub async fn update_user(
     let agency = body.agency_id.as_deref().and_then(|v| {
         fields.check(
             "agency_id",
-            v.parse::<Id>().map_err(|_| "must be an agency id"),
+            v.parse::<AgencyId>().map_err(|_| "must be an agency id"),
         )
     });
     if let Some(password) = &body.password {

@@ -328,7 +328,7 @@ pub async fn file_online(
             }
             let agency = match filing
                 .agency_id
-                .parse::<Id>()
+                .parse::<AgencyId>()
                 .ok()
                 .map(|id| agencies::find(conn, id))
             {
@@ -408,7 +408,7 @@ pub async fn file_online(
             )
             .map_err(rejected)?;
             let place = Placement {
-                id: Id::new(),
+                id: DossierId::new(),
                 code,
                 agency_id: agency.id,
                 procedure_id: procedure.id,
@@ -516,7 +516,7 @@ pub async fn intake(
             let clerk = Actor { id: Some(actor.0), role: Role::Clerk };
             let context = Context { procedure: &definition, calendar: &calendar, at: now };
             let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
-            let place = Placement { id: Id::new(), code, agency_id: agency.id, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
+            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
             let new = stored::new_row(place, &opened.dossier, 1)?;
             let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;

@@ -29,7 +29,9 @@ use motcua_domain::time::to_local;
 use motcua_persistence::dossiers::{self, DossierRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored::{self, Placement, Unreadable};
-use motcua_persistence::{Db, DbConnection, DbError, Id, agencies, records};
+use motcua_persistence::{
+    AgencyId, Db, DbConnection, DbError, DossierId, FileId, UserId, agencies, records,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -110,11 +112,11 @@ fn attachable(
     conn: &mut DbConnection,
     principal: &Principal,
     named: &[(String, &str)],
-) -> Result<Vec<Id>, ApiError> {
+) -> Result<Vec<FileId>, ApiError> {
     let mut ids = Vec::new();
     let mut fields = Fields::default();
     for (field, file) in named {
-        let Ok(id) = file.parse::<Id>() else {
+        let Ok(id) = file.parse::<FileId>() else {
             fields.error(field, "is not a file id");
             continue;
         };
@@ -129,7 +131,10 @@ fn attachable(
 }
 
 /// The working calendar of an agency (by id), for use inside a transaction.
-pub fn agency_calendar(conn: &mut DbConnection, agency: Id) -> Result<WorkingCalendar, ApiError> {
+pub fn agency_calendar(
+    conn: &mut DbConnection,
+    agency: AgencyId,
+) -> Result<WorkingCalendar, ApiError> {
     let agency = agencies::find(conn, agency)?;
     crate::calendars::calendar_for(conn, &agency)
 }
@@ -177,7 +182,7 @@ fn in_reach(
     principal: &Principal,
     reference: &str,
 ) -> Result<DossierRow, ApiError> {
-    let found = match reference.parse::<Id>() {
+    let found = match reference.parse::<DossierId>() {
         Ok(id) => dossiers::find(conn, id),
         Err(_) => dossiers::find_by_code(conn, reference),
     };

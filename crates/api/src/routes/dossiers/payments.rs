@@ -189,7 +189,7 @@ pub async fn record_payment(
     let reference = id.into_inner();
     let reader = db.get_ref().clone();
     let found = web::block(move || {
-        reader.run(|conn| match reference.parse::<Id>() {
+        reader.run(|conn| match reference.parse::<DossierId>() {
             Ok(id) => dossiers::find(conn, id),
             Err(_) => dossiers::find_by_code(conn, &reference),
         })
@@ -213,7 +213,7 @@ pub async fn record_payment(
     }
     payment.method = Some(PaymentMethod::Online);
     let gateway = Principal {
-        user_id: Id(uuid::Uuid::nil()),
+        user_id: UserId(uuid::Uuid::nil()),
         kind: AccountKind::Staff,
         roles: vec![Role::PaymentGateway],
         agency_id: None,

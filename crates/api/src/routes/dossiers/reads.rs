@@ -170,12 +170,15 @@ pub async fn list_dossiers(
         cursor: query.cursor.clone(),
     }
     .parse()?;
-    let after = cursor.map(|c| c.parse::<Id>()).transpose().map_err(|_| {
-        ApiError::Validation(vec![FieldError::new(
-            "cursor",
-            "is not a cursor from a previous page",
-        )])
-    })?;
+    let after = cursor
+        .map(|c| c.parse::<DossierId>())
+        .transpose()
+        .map_err(|_| {
+            ApiError::Validation(vec![FieldError::new(
+                "cursor",
+                "is not a cursor from a previous page",
+            )])
+        })?;
     let mut fields = Fields::default();
     if let Some(status) = &query.status
         && stored::from_text::<State>(status).is_err()
@@ -190,7 +193,7 @@ pub async fn list_dossiers(
     let agency = query.agency_id.as_deref().and_then(|a| {
         fields.check(
             "agency_id",
-            a.parse::<Id>().map_err(|_| "must be an agency id"),
+            a.parse::<AgencyId>().map_err(|_| "must be an agency id"),
         )
     });
     fields.finish()?;
@@ -552,7 +555,7 @@ pub async fn verify_history(
     };
     let agency = match query.agency_id.as_deref() {
         Some(text) => text
-            .parse::<Id>()
+            .parse::<AgencyId>()
             .map_err(|_| invalid("agency_id", "must be an agency id"))?,
         None => principal.agency_id.ok_or(ApiError::Forbidden)?,
     };
