@@ -264,15 +264,15 @@ async fn dates_outside_what_the_service_computes_are_422(app: TestApp) {
 /// The closed sets of the domain are closed in the database: a raw write of
 /// any value the domain names is taken, anything else refused (PostgreSQL by
 /// CHECK constraints, SQLite by triggers), for a dossier's state, channel,
-/// result delivery and outcome, its events' states and a payment's method.
+/// result delivery and outcome, its events' states, a payment's method and
+/// a rating's levels.
 async fn the_database_refuses_values_outside_the_closed_sets(app: TestApp) {
     use diesel::prelude::*;
     use motcua_domain::clock::Outcome;
-    use motcua_domain::dossier::{Channel, PaymentMethod};
+    use motcua_domain::dossier::{Channel, PaymentMethod, Satisfaction};
     use motcua_domain::lifecycle::State;
     use motcua_domain::procedure::Delivery;
     use motcua_persistence::DbError;
-    use motcua_persistence::schema::{dossier_events, dossiers};
 
     let fixture = Fixture::build(&app).await;
     let dossier = fixture
@@ -282,48 +282,46 @@ async fn the_database_refuses_values_outside_the_closed_sets(app: TestApp) {
         .as_str()
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("{dossier}"));
+    // Raw SQL: the typed columns take only the domain's values.
     let write = |column: &str, value: &str| -> Result<usize, DbError> {
-        let value = value.to_owned();
-        let target = dossiers::table.find(id);
-        let events = dossier_events::table.filter(dossier_events::dossier_id.eq(id));
-        app.db.write(|conn| {
-            Ok(match column {
-                "state" => diesel::update(target)
-                    .set(dossiers::state.eq(value))
-                    .execute(conn)?,
-                "channel" => diesel::update(target)
-                    .set(dossiers::channel.eq(value))
-                    .execute(conn)?,
-                "result_delivery" => diesel::update(target)
-                    .set(dossiers::result_delivery.eq(value))
-                    .execute(conn)?,
-                "outcome" => diesel::update(target)
-                    .set(dossiers::outcome.eq(Some(value)))
-                    .execute(conn)?,
-                "state_after" => diesel::update(events)
-                    .set(dossier_events::state_after.eq(value))
-                    .execute(conn)?,
-                "state_before" => diesel::update(events)
-                    .set(dossier_events::state_before.eq(Some(value)))
-                    .execute(conn)?,
-                "method" => {
-                    let payment = motcua_persistence::payments::NewPayment {
-                        dossier_id: id,
-                        scope: "test",
-                        reference: &format!("R-{value}"),
-                        amount: 1,
-                        method: &value,
-                        recorded_by: None,
-                    };
-                    motcua_persistence::payments::record(conn, &payment, chrono::Utc::now())?;
-                    1
-                }
-                other => panic!("no column {other}"),
-            })
-        })
+        let value = format!("'{}'", value.replace('\'', "''"));
+        let statement = match column {
+            "state" | "channel" | "result_delivery" | "outcome" => {
+                format!("UPDATE dossiers SET {column} = {value} WHERE id = '{id}'")
+            }
+            "state_after" | "state_before" => {
+                format!("UPDATE dossier_events SET {column} = {value} WHERE dossier_id = '{id}'")
+            }
+            "method" => format!(
+                "INSERT INTO payments (id, dossier_id, scope, reference, amount, method, recorded_at) \
+                 VALUES ('{}', '{id}', 'test', 'R-' || {value}, 1, {value}, '2026-11-02 03:00:00')",
+                motcua_persistence::PaymentId::new()
+            ),
+            "overall" => format!("UPDATE ratings SET overall = {value} WHERE dossier_id = '{id}'"),
+            "criterion" => format!(
+                "INSERT INTO rating_criteria (dossier_id, criterion, value) \
+                 VALUES ('{id}', 'c-' || {value}, {value})"
+            ),
+            other => panic!("no column {other}"),
+        };
+        app.db
+            .write(|conn| Ok(diesel::sql_query(statement).execute(conn)?))
     };
+    let rated = format!(
+        "INSERT INTO ratings (dossier_id, rated_at, overall) \
+         VALUES ('{id}', '2026-11-02 03:00:00', 'satisfied')"
+    );
+    app.db
+        .write(|conn| Ok::<_, DbError>(diesel::sql_query(rated).execute(conn)?))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let satisfaction = [
+        Satisfaction::VerySatisfied,
+        Satisfaction::Satisfied,
+        Satisfaction::Dissatisfied,
+    ]
+    .map(Satisfaction::as_str);
     let states = State::ALL.map(State::as_str);
-    let closed: [(&str, Vec<&str>); 7] = [
+    let closed: [(&str, Vec<&str>); 9] = [
         ("state", states.to_vec()),
         (
             "channel",
@@ -355,6 +353,8 @@ async fn the_database_refuses_values_outside_the_closed_sets(app: TestApp) {
             .map(PaymentMethod::as_str)
             .to_vec(),
         ),
+        ("overall", satisfaction.to_vec()),
+        ("criterion", satisfaction.to_vec()),
     ];
     for (column, values) in closed {
         for value in values {

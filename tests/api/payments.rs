@@ -41,9 +41,9 @@ fn version(app: &TestApp, id: &str) -> i32 {
     app.dossier_row(id).version
 }
 
-fn state(app: &TestApp, id: &str) -> (String, i32) {
+fn state(app: &TestApp, id: &str) -> (&'static str, i32) {
     let row = app.dossier_row(id);
-    (row.state, row.version)
+    (row.state.as_str(), row.version)
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {

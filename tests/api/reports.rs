@@ -649,10 +649,13 @@ async fn indicators_over_the_same_history(app: TestApp) {
         .db
         .run(|conn| {
             use diesel::prelude::*;
+            use motcua_domain::dossier::Channel;
+            use motcua_domain::lifecycle::State;
             use motcua_persistence::schema::dossiers;
+            use motcua_persistence::sql_types::Closed;
             dossiers::table
-                .filter(dossiers::channel.eq("online"))
-                .filter(dossiers::state.eq("result_ready"))
+                .filter(dossiers::channel.eq(Closed(Channel::Online)))
+                .filter(dossiers::state.eq(Closed(State::ResultReady)))
                 .select(dossiers::id)
                 .first::<motcua_persistence::DossierId>(conn)
                 .map_err(motcua_persistence::DbError::from)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use motcua_domain::clock::Outcome;
-use motcua_domain::dossier::{PaymentMethod, Satisfaction};
+use motcua_domain::dossier::{Channel, PaymentMethod, Satisfaction};
 use motcua_domain::history::{EventContent, GENESIS, HistoryKey};
 use motcua_domain::lifecycle::State;
 use motcua_domain::procedure::Delivery;
@@ -15,7 +15,7 @@ use crate::schema::{
     agencies, apologies, dossier_counters, dossier_events, dossiers, idempotency_keys, payments,
     ratings,
 };
-use crate::sql_types::{AgencyId, DossierId, EventId, ProcedureId, UserId, to_db_time};
+use crate::sql_types::{AgencyId, Closed, DossierId, EventId, ProcedureId, UserId, to_db_time};
 
 /// A stored dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
@@ -31,10 +31,12 @@ pub struct DossierRow {
     pub procedure_id: ProcedureId,
     /// The citizen's account, for online filings (and look-ups by the owner).
     pub owner_id: Option<UserId>,
-    /// `direct`, `postal` or `online`.
-    pub channel: String,
+    /// How it arrived.
+    #[diesel(serialize_as = Closed<Channel>)]
+    pub channel: Channel,
     /// Lifecycle state.
-    pub state: String,
+    #[diesel(serialize_as = Closed<State>)]
+    pub state: State,
     /// Optimistic-concurrency version, from 1.
     pub version: i32,
     /// Applicant's name (searchable).
@@ -43,8 +45,9 @@ pub struct DossierRow {
     pub applicant_phone: String,
     /// Applicant, documents and side records, JSON.
     pub details: String,
-    /// `desk`, `post` or `online`.
-    pub result_delivery: String,
+    /// How its result is handed over.
+    #[diesel(serialize_as = Closed<Delivery>)]
+    pub result_delivery: Delivery,
     /// Online: when the portal received the filing.
     pub submitted_at: Option<NaiveDateTime>,
     /// Online: acknowledgement due.
@@ -59,8 +62,9 @@ pub struct DossierRow {
     pub clock_events: String,
     /// When the result was ready (or processing stopped, or the dossier withdrawn).
     pub finished_at: Option<NaiveDateTime>,
-    /// early, on_time or late (results only).
-    pub outcome: Option<String>,
+    /// Early, on time or late (results only).
+    #[diesel(serialize_as = Closed<Option<Outcome>>)]
+    pub outcome: Option<Outcome>,
     /// Created.
     pub created_at: NaiveDateTime,
     /// Last changed.
@@ -84,7 +88,8 @@ pub type NewDossier = DossierRow;
 #[diesel(table_name = dossiers, treat_none_as_null = true)]
 pub struct DossierChanges {
     /// State.
-    pub state: String,
+    #[diesel(serialize_as = Closed<State>)]
+    pub state: State,
     /// Details JSON.
     pub details: String,
     /// Acknowledged.
@@ -98,9 +103,11 @@ pub struct DossierChanges {
     /// Finished.
     pub finished_at: Option<NaiveDateTime>,
     /// Outcome.
-    pub outcome: Option<String>,
+    #[diesel(serialize_as = Closed<Option<Outcome>>)]
+    pub outcome: Option<Outcome>,
     /// Result delivery.
-    pub result_delivery: String,
+    #[diesel(serialize_as = Closed<Delivery>)]
+    pub result_delivery: Delivery,
     /// Accepted.
     pub accepted_at: Option<NaiveDateTime>,
 }
@@ -117,9 +124,9 @@ pub struct NewEvent {
     /// What.
     pub action: String,
     /// State before.
-    pub state_before: Option<String>,
+    pub state_before: Option<State>,
     /// State after.
-    pub state_after: String,
+    pub state_after: State,
     /// Details, JSON.
     pub payload: String,
 }
@@ -143,9 +150,9 @@ pub struct EventRow {
     /// What.
     pub action: String,
     /// Before.
-    pub state_before: Option<String>,
+    pub state_before: Option<State>,
     /// After.
-    pub state_after: String,
+    pub state_after: State,
     /// Details JSON.
     pub payload: String,
     /// The previous event's hash.
@@ -166,8 +173,8 @@ impl EventRow {
             self.actor_id,
             &self.actor_role,
             &self.action,
-            self.state_before.as_deref(),
-            &self.state_after,
+            self.state_before,
+            self.state_after,
             &self.payload,
         )
     }
@@ -181,8 +188,8 @@ fn content(
     actor_id: Option<UserId>,
     actor_role: &str,
     action: &str,
-    state_before: Option<&str>,
-    state_after: &str,
+    state_before: Option<State>,
+    state_after: State,
     payload: &str,
 ) -> EventContent {
     EventContent {
@@ -192,8 +199,8 @@ fn content(
         actor_id: actor_id.map(|id| id.to_string()),
         actor_role: actor_role.to_owned(),
         action: action.to_owned(),
-        state_before: state_before.map(str::to_owned),
-        state_after: state_after.to_owned(),
+        state_before: state_before.map(|s| s.as_str().to_owned()),
+        state_after: state_after.as_str().to_owned(),
         payload: payload.to_owned(),
     }
 }
@@ -239,11 +246,12 @@ pub fn insert(
         history_events: 0,
         ..new.clone()
     };
+    let id = new.id;
     diesel::insert_into(dossiers::table)
-        .values(&new)
+        .values(new)
         .execute(conn)?;
-    append_event(conn, key, new.id, first)?;
-    find(conn, new.id)
+    append_event(conn, key, id, first)?;
+    find(conn, id)
 }
 
 /// A dossier by id.
@@ -272,7 +280,7 @@ pub fn update(
     conn: &mut DbConnection,
     id: DossierId,
     expected_version: i32,
-    changes: &DossierChanges,
+    changes: DossierChanges,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let updated = diesel::update(
@@ -325,8 +333,8 @@ pub fn append_event(
         event.actor_id,
         &event.actor_role,
         &event.action,
-        event.state_before.as_deref(),
-        &event.state_after,
+        event.state_before,
+        event.state_after,
         &event.payload,
     );
     let hash = key.hash(&previous, &hashed);
@@ -340,8 +348,8 @@ pub fn append_event(
             dossier_events::actor_id.eq(event.actor_id),
             dossier_events::actor_role.eq(&event.actor_role),
             dossier_events::action.eq(&event.action),
-            dossier_events::state_before.eq(&event.state_before),
-            dossier_events::state_after.eq(&event.state_after),
+            dossier_events::state_before.eq(Closed(event.state_before)),
+            dossier_events::state_after.eq(Closed(event.state_after)),
             dossier_events::payload.eq(&event.payload),
             dossier_events::prev_hash.eq(&previous),
             dossier_events::hash.eq(&hash),
@@ -409,11 +417,11 @@ pub struct DossierFilter {
     /// Citizens: only their own dossiers.
     pub owner: Option<UserId>,
     /// State.
-    pub state: Option<String>,
+    pub state: Option<State>,
     /// Procedure code.
     pub procedure_code: Option<String>,
     /// Channel.
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     /// Open dossiers (clock running) whose due time is before this instant.
     pub overdue_at: Option<DateTime<Utc>>,
     /// Due before this instant.
@@ -447,18 +455,18 @@ pub fn list(
     if let Some(owner) = filter.owner {
         query = query.filter(dossiers::owner_id.eq(owner));
     }
-    if let Some(state) = &filter.state {
-        query = query.filter(dossiers::state.eq(state.clone()));
+    if let Some(state) = filter.state {
+        query = query.filter(dossiers::state.eq(Closed(state)));
     }
     if let Some(code) = &filter.procedure_code {
         query = query.filter(procedures::code.eq(code.clone()));
     }
-    if let Some(channel) = &filter.channel {
-        query = query.filter(dossiers::channel.eq(channel.clone()));
+    if let Some(channel) = filter.channel {
+        query = query.filter(dossiers::channel.eq(Closed(channel)));
     }
     if let Some(at) = filter.overdue_at {
         query = query
-            .filter(dossiers::state.eq_any(State::RUNNING.map(State::as_str)))
+            .filter(dossiers::state.eq_any(State::RUNNING.map(Closed)))
             .filter(dossiers::due_at.lt(to_db_time(at)));
     }
     if let Some(before) = filter.due_before {
@@ -490,7 +498,7 @@ pub struct ReportRow {
     /// Dossier code.
     pub code: String,
     /// Channel.
-    pub channel: String,
+    pub channel: Channel,
     /// Accepted.
     pub accepted_at: Option<NaiveDateTime>,
     /// The clock's raw start.
@@ -548,11 +556,11 @@ pub struct ClosedCount {
     /// The procedure version or the receiving agency, as asked for.
     pub key: CountKey,
     /// Channel.
-    pub channel: String,
+    pub channel: Channel,
     /// State now (a finished state).
-    pub state: String,
-    /// early, on_time, late (results only).
-    pub outcome: Option<String>,
+    pub state: State,
+    /// Early, on time or late (results only).
+    pub outcome: Option<Outcome>,
     /// How many.
     pub count: i64,
     /// How many of them were accepted within the period (the rest before it).
@@ -605,13 +613,13 @@ pub fn closed_counts(
         .filter(
             dossiers::accepted_at
                 .is_not_null()
-                .or(dossiers::state.eq(State::Refused.as_str())),
+                .or(dossiers::state.eq(Closed(State::Refused))),
         );
     let new = how_many!(dossiers::accepted_at.ge(start));
     let with_apology = how_many!(
         dossiers::outcome
-            .eq(Outcome::Late.as_str())
-            .and(dossiers::state.eq_any(State::RESULTED.map(State::as_str)))
+            .eq(Closed(Some(Outcome::Late)))
+            .and(dossiers::state.eq_any(State::RESULTED.map(Closed)))
             .and(dossiers::id.eq_any(apologised))
     );
     // The same query twice: diesel types the grouping column statically.
@@ -630,9 +638,9 @@ pub fn closed_counts(
                 ))
                 .load::<(
                     _,
-                    String,
-                    String,
-                    Option<String>,
+                    Channel,
+                    State,
+                    Option<Outcome>,
                     i64,
                     Option<i64>,
                     Option<i64>,
@@ -675,7 +683,7 @@ pub fn payment_counts(
         .filter(payments::recorded_at.lt(to_db_time(end)))
         .select((
             diesel::dsl::count_star(),
-            how_many!(payments::method.eq(PaymentMethod::Online.as_str())),
+            how_many!(payments::method.eq(Closed(PaymentMethod::Online))),
         ))
         .get_result(conn)?)
 }
@@ -699,12 +707,12 @@ pub fn result_counts(
     end: DateTime<Utc>,
 ) -> Result<ResultCounts, DbError> {
     let dissatisfied = ratings::table
-        .filter(ratings::overall.eq(Satisfaction::Dissatisfied.as_str()))
+        .filter(ratings::overall.eq(Closed(Satisfaction::Dissatisfied)))
         .select(ratings::dossier_id);
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(dossiers::state.eq_any(State::RESULTED.map(State::as_str)))
+        .filter(dossiers::state.eq_any(State::RESULTED.map(Closed)))
         .filter(dossiers::finished_at.ge(to_db_time(start)))
         .filter(dossiers::finished_at.lt(to_db_time(end)))
         .select((
@@ -712,12 +720,12 @@ pub fn result_counts(
             how_many!(
                 (dossiers::outcome
                     .is_null()
-                    .or(dossiers::outcome.ne(Outcome::Late.as_str())))
+                    .or(dossiers::outcome.ne(Closed(Some(Outcome::Late)))))
                 // `NOT (id IN …)`: PostgreSQL hashes an `IN` subquery
                 // once, but runs `<> ALL` again for every row.
                 .and(diesel::dsl::not(dossiers::id.eq_any(dissatisfied)))
             ),
-            how_many!(dossiers::result_delivery.eq(Delivery::Online.as_str())),
+            how_many!(dossiers::result_delivery.eq(Closed(Delivery::Online))),
         ))
         .get_result(conn)?)
 }
@@ -729,7 +737,7 @@ pub fn accepted_counts(
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<(ProcedureId, AgencyId, String, i64)>, DbError> {
+) -> Result<Vec<(ProcedureId, AgencyId, Channel, i64)>, DbError> {
     Ok(dossiers::table
         .inner_join(agencies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
@@ -816,8 +824,10 @@ pub fn insert_new_batch(
         actor_id: Option<UserId>,
         actor_role: String,
         action: String,
-        state_before: Option<String>,
-        state_after: String,
+        #[diesel(serialize_as = Closed<Option<State>>)]
+        state_before: Option<State>,
+        #[diesel(serialize_as = Closed<State>)]
+        state_after: State,
         payload: String,
         prev_hash: String,
         hash: String,
@@ -838,8 +848,8 @@ pub fn insert_new_batch(
                 event.actor_id,
                 &event.actor_role,
                 &event.action,
-                event.state_before.as_deref(),
-                &event.state_after,
+                event.state_before,
+                event.state_after,
                 &event.payload,
             );
             let hash = key.hash(&previous, &hashed);
@@ -851,8 +861,8 @@ pub fn insert_new_batch(
                 actor_id: event.actor_id,
                 actor_role: event.actor_role.clone(),
                 action: event.action.clone(),
-                state_before: event.state_before.clone(),
-                state_after: event.state_after.clone(),
+                state_before: event.state_before,
+                state_after: event.state_after,
                 payload: event.payload.clone(),
                 prev_hash: std::mem::replace(&mut previous, hash.clone()),
                 hash,
@@ -867,24 +877,24 @@ pub fn insert_new_batch(
     }
     match conn {
         DbConnection::Postgres(pg) => {
-            for chunk in dossiers.chunks(1000) {
+            for chunk in chunks(dossiers, 1000) {
                 diesel::insert_into(dossiers::table)
                     .values(chunk)
                     .execute(pg)?;
             }
-            for chunk in events.chunks(2000) {
+            for chunk in chunks(events, 2000) {
                 diesel::insert_into(dossier_events::table)
                     .values(chunk)
                     .execute(pg)?;
             }
         }
         DbConnection::Sqlite(sqlite) => {
-            for chunk in dossiers.chunks(1000) {
+            for chunk in chunks(dossiers, 1000) {
                 diesel::insert_into(dossiers::table)
                     .values(chunk)
                     .execute(sqlite)?;
             }
-            for chunk in events.chunks(2000) {
+            for chunk in chunks(events, 2000) {
                 diesel::insert_into(dossier_events::table)
                     .values(chunk)
                     .execute(sqlite)?;
@@ -892,4 +902,14 @@ pub fn insert_new_batch(
         }
     }
     Ok(())
+}
+
+/// `rows` in owned chunks of `size` for multi-row inserts (rows whose
+/// closed-set fields convert on insert are inserted by value).
+pub(crate) fn chunks<T>(rows: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut rows = rows.into_iter();
+    std::iter::from_fn(move || {
+        let chunk: Vec<T> = rows.by_ref().take(size).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
 }

@@ -140,7 +140,10 @@ mod tests {
         use diesel::prelude::*;
 
         use crate::schema::{agencies, dossier_events, dossiers, procedures};
-        use crate::sql_types::{AgencyId, DossierId, EventId, ProcedureId};
+        use crate::sql_types::{AgencyId, Closed, DossierId, EventId, ProcedureId};
+        use motcua_domain::dossier::Channel;
+        use motcua_domain::lifecycle::State;
+        use motcua_domain::procedure::Delivery;
 
         let result = db.open().run(|conn| {
             let backend = conn.backend();
@@ -190,13 +193,13 @@ mod tests {
                         dossiers::code.eq(code),
                         dossiers::receiving_agency_id.eq(agency),
                         dossiers::procedure_id.eq(procedure),
-                        dossiers::channel.eq("direct"),
-                        dossiers::state.eq("accepted"),
+                        dossiers::channel.eq(Closed(Channel::Direct)),
+                        dossiers::state.eq(Closed(State::Accepted)),
                         dossiers::version.eq(1),
                         dossiers::applicant_name.eq("x"),
                         dossiers::applicant_phone.eq("x"),
                         dossiers::details.eq("{}"),
-                        dossiers::result_delivery.eq("desk"),
+                        dossiers::result_delivery.eq(Closed(Delivery::Desk)),
                         dossiers::clock_events.eq("[]"),
                         dossiers::created_at.eq(at),
                         dossiers::updated_at.eq(at),
@@ -212,7 +215,7 @@ mod tests {
                         dossier_events::at.eq(at),
                         dossier_events::actor_role.eq("clerk"),
                         dossier_events::action.eq("x"),
-                        dossier_events::state_after.eq("accepted"),
+                        dossier_events::state_after.eq(Closed(State::Accepted)),
                         dossier_events::payload.eq("{}"),
                         dossier_events::prev_hash.eq("p"),
                         dossier_events::hash.eq(hash),
@@ -253,7 +256,12 @@ mod tests {
         use diesel::prelude::*;
 
         use crate::schema::{access_log, agencies, dossier_events, dossiers, procedures, users};
-        use crate::sql_types::{AccessId, AgencyId, DossierId, EventId, ProcedureId, UserId};
+        use crate::sql_types::{
+            AccessId, AgencyId, Closed, DossierId, EventId, ProcedureId, UserId,
+        };
+        use motcua_domain::dossier::Channel;
+        use motcua_domain::lifecycle::State;
+        use motcua_domain::procedure::Delivery;
 
         let result = db.open().run(|conn| {
             let backend = conn.backend();
@@ -320,13 +328,13 @@ mod tests {
                     dossiers::code.eq("a"),
                     dossiers::receiving_agency_id.eq(agency),
                     dossiers::procedure_id.eq(procedure),
-                    dossiers::channel.eq("direct"),
-                    dossiers::state.eq("accepted"),
+                    dossiers::channel.eq(Closed(Channel::Direct)),
+                    dossiers::state.eq(Closed(State::Accepted)),
                     dossiers::version.eq(1),
                     dossiers::applicant_name.eq("x"),
                     dossiers::applicant_phone.eq("x"),
                     dossiers::details.eq("{}"),
-                    dossiers::result_delivery.eq("desk"),
+                    dossiers::result_delivery.eq(Closed(Delivery::Desk)),
                     dossiers::clock_events.eq("[]"),
                     dossiers::created_at.eq(at),
                     dossiers::updated_at.eq(at),
@@ -346,7 +354,7 @@ mod tests {
                         dossier_events::actor_id.eq(Some(clerk)),
                         dossier_events::actor_role.eq("clerk"),
                         dossier_events::action.eq(action),
-                        dossier_events::state_after.eq("accepted"),
+                        dossier_events::state_after.eq(Closed(State::Accepted)),
                         dossier_events::payload.eq("{}"),
                         dossier_events::prev_hash.eq("p"),
                         dossier_events::hash.eq(format!("h{seq}")),

@@ -3,7 +3,8 @@
 //! A payment's reference is unique in its scope — the gateway's transaction
 //! ids in the whole database ([`GATEWAY`]), a desk's receipt numbers within
 //! the receiving agency — by a constraint, so a replayed callback cannot pay
-//! a second dossier however the requests interleave.
+//! a second dossier however the requests interleave. Payments are written
+//! with the dossier's other side records ([`crate::records`]).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -11,49 +12,10 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{payments, rejected_payments};
-use crate::sql_types::{DossierId, PaymentId, RejectedPaymentId, UserId, to_db_time};
+use crate::sql_types::{DossierId, RejectedPaymentId, to_db_time};
 
 /// The scope of the payment gateway's references.
 pub const GATEWAY: &str = "gateway";
-
-/// A payment to record.
-#[derive(Debug, Clone)]
-pub struct NewPayment<'a> {
-    /// The dossier paid for.
-    pub dossier_id: DossierId,
-    /// Where the reference is unique: [`GATEWAY`], or the receiving agency's id.
-    pub scope: &'a str,
-    /// The receipt or transaction reference.
-    pub reference: &'a str,
-    /// Đồng.
-    pub amount: i64,
-    /// `cash`, `transfer` or `online`.
-    pub method: &'a str,
-    /// The staff member who took it (none for the gateway).
-    pub recorded_by: Option<UserId>,
-}
-
-/// Records a payment. A reference already recorded in its scope is
-/// [`DbError::Conflict`] naming `payments_reference_key`.
-pub fn record(
-    conn: &mut DbConnection,
-    payment: &NewPayment<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    diesel::insert_into(payments::table)
-        .values((
-            payments::id.eq(PaymentId::new()),
-            payments::dossier_id.eq(payment.dossier_id),
-            payments::scope.eq(payment.scope),
-            payments::reference.eq(payment.reference),
-            payments::amount.eq(payment.amount),
-            payments::method.eq(payment.method),
-            payments::recorded_by.eq(payment.recorded_by),
-            payments::recorded_at.eq(to_db_time(now)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
 
 /// Whether a reference is already recorded in a scope.
 pub fn recorded(conn: &mut DbConnection, scope: &str, reference: &str) -> Result<bool, DbError> {

@@ -15,18 +15,18 @@ use std::mem::{Discriminant, discriminant};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use motcua_domain::dossier::{Entry, Particulars, PaymentMethod, Record};
+use motcua_domain::dossier::{Entry, Particulars, PaymentMethod, Record, Satisfaction};
 use motcua_domain::lifecycle::Role;
 
 use crate::db::DbConnection;
-use crate::dossiers::DossierRow;
+use crate::dossiers::{DossierRow, chunks};
 use crate::error::DbError;
 use crate::payments::GATEWAY;
 use crate::schema::{
     apologies, hand_overs, payments, rating_criteria, ratings, supplement_items,
     supplement_requests,
 };
-use crate::sql_types::{AgencyId, DossierId, PaymentId, UserId, to_db_time};
+use crate::sql_types::{AgencyId, Closed, DossierId, PaymentId, UserId, to_db_time};
 use crate::stored::Unreadable;
 
 /// A supplement request (Form 02).
@@ -99,8 +99,9 @@ pub struct PaymentRow {
     pub reference: String,
     /// Đồng.
     pub amount: i64,
-    /// `cash`, `transfer` or `online`.
-    pub method: String,
+    /// How it was paid.
+    #[diesel(serialize_as = Closed<PaymentMethod>)]
+    pub method: PaymentMethod,
     /// The staff member who took it (none for the gateway).
     pub recorded_by: Option<UserId>,
     /// When.
@@ -130,7 +131,8 @@ pub struct RatingRow {
     /// When.
     pub rated_at: NaiveDateTime,
     /// Overall.
-    pub overall: String,
+    #[diesel(serialize_as = Closed<Satisfaction>)]
+    pub overall: Satisfaction,
     /// A comment.
     pub comment: Option<String>,
 }
@@ -144,7 +146,8 @@ pub struct RatingCriterionRow {
     /// The criterion.
     pub criterion: String,
     /// Its rating.
-    pub value: String,
+    #[diesel(serialize_as = Closed<Satisfaction>)]
+    pub value: Satisfaction,
 }
 
 /// Rows of side records to write, for one dossier or a batch.
@@ -197,7 +200,7 @@ impl SideRows {
             self.ratings.push(RatingRow {
                 dossier_id: dossier,
                 rated_at: to_db_time(rating.at),
-                overall: rating.overall.as_str().into(),
+                overall: rating.overall,
                 comment: rating.comment.clone(),
             });
             self.rating_criteria
@@ -208,7 +211,7 @@ impl SideRows {
                         .map(|(criterion, value)| RatingCriterionRow {
                             dossier_id: dossier,
                             criterion: criterion.clone(),
-                            value: value.as_str().into(),
+                            value: *value,
                         }),
                 );
         }
@@ -268,7 +271,7 @@ impl SideRows {
                     },
                     reference: payment.reference.clone(),
                     amount: payment.amount,
-                    method: method.as_str().into(),
+                    method,
                     recorded_by: by,
                     recorded_at: at,
                 });
@@ -284,7 +287,7 @@ impl SideRows {
         macro_rules! insert_all {
             ($conn:expr, $($table:ident: $rows:expr),* $(,)?) => {{
                 $(
-                    for chunk in $rows.chunks(1000) {
+                    for chunk in chunks($rows.clone(), 1000) {
                         diesel::insert_into($table::table).values(chunk).execute($conn)?;
                     }
                 )*

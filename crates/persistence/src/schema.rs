@@ -71,7 +71,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::Uuid;
+    use crate::sql_types::{StateText, Uuid};
 
     dossier_events (id) {
         id -> Uuid,
@@ -81,8 +81,8 @@ diesel::table! {
         actor_id -> Nullable<Uuid>,
         actor_role -> Text,
         action -> Text,
-        state_before -> Nullable<Text>,
-        state_after -> Text,
+        state_before -> Nullable<StateText>,
+        state_after -> StateText,
         payload -> Text,
         prev_hash -> Text,
         hash -> Text,
@@ -102,7 +102,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::Uuid;
+    use crate::sql_types::{ChannelText, DeliveryText, OutcomeText, StateText, Uuid};
 
     dossiers (id) {
         id -> Uuid,
@@ -110,13 +110,13 @@ diesel::table! {
         receiving_agency_id -> Uuid,
         procedure_id -> Uuid,
         owner_id -> Nullable<Uuid>,
-        channel -> Text,
-        state -> Text,
+        channel -> ChannelText,
+        state -> StateText,
         version -> Integer,
         applicant_name -> Text,
         applicant_phone -> Text,
         details -> Text,
-        result_delivery -> Text,
+        result_delivery -> DeliveryText,
         submitted_at -> Nullable<Timestamp>,
         ack_due_at -> Nullable<Timestamp>,
         acknowledged_at -> Nullable<Timestamp>,
@@ -124,7 +124,7 @@ diesel::table! {
         due_at -> Nullable<Timestamp>,
         clock_events -> Text,
         finished_at -> Nullable<Timestamp>,
-        outcome -> Nullable<Text>,
+        outcome -> Nullable<OutcomeText>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
@@ -178,7 +178,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::Uuid;
+    use crate::sql_types::{PaymentMethodText, Uuid};
 
     payments (id) {
         id -> Uuid,
@@ -186,7 +186,7 @@ diesel::table! {
         scope -> Text,
         reference -> Text,
         amount -> BigInt,
-        method -> Text,
+        method -> PaymentMethodText,
         recorded_by -> Nullable<Uuid>,
         recorded_at -> Timestamp,
     }
@@ -214,23 +214,23 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::Uuid;
+    use crate::sql_types::{SatisfactionText, Uuid};
 
     rating_criteria (dossier_id, criterion) {
         dossier_id -> Uuid,
         criterion -> Text,
-        value -> Text,
+        value -> SatisfactionText,
     }
 }
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::Uuid;
+    use crate::sql_types::{SatisfactionText, Uuid};
 
     ratings (dossier_id) {
         dossier_id -> Uuid,
         rated_at -> Timestamp,
-        overall -> Text,
+        overall -> SatisfactionText,
         comment -> Nullable<Text>,
     }
 }

@@ -24,6 +24,9 @@ use diesel::sqlite::Sqlite;
 
 use crate::db::MultiBackend;
 
+mod closed;
+pub use closed::*;
+
 /// SQL type of UUID columns: `uuid` on PostgreSQL, `CHAR(36)` text on SQLite.
 #[derive(Debug, Clone, Copy, Default, SqlType, QueryId)]
 #[diesel(postgres_type(oid = 2950, array_oid = 2951))]

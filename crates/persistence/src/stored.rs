@@ -51,21 +51,16 @@ pub fn ledger(row: &DossierRow) -> Result<Vec<ClockEvent>, Unreadable> {
 pub fn aggregate(row: &DossierRow) -> Result<Dossier, Unreadable> {
     let utc = |at: Option<chrono::NaiveDateTime>| at.map(|at| at.and_utc());
     Ok(Dossier {
-        state: from_text(&row.state).map_err(unreadable("state"))?,
-        channel: from_text(&row.channel).map_err(unreadable("channel"))?,
-        result_delivery: from_text(&row.result_delivery).map_err(unreadable("result delivery"))?,
+        state: row.state,
+        channel: row.channel,
+        result_delivery: row.result_delivery,
         submitted_at: utc(row.submitted_at),
         acknowledged_at: utc(row.acknowledged_at),
         received_at: utc(row.received_at),
         accepted_at: utc(row.accepted_at),
         due_at: utc(row.due_at),
         finished_at: utc(row.finished_at),
-        outcome: row
-            .outcome
-            .as_deref()
-            .map(from_text)
-            .transpose()
-            .map_err(unreadable("outcome"))?,
+        outcome: row.outcome,
         ledger: ledger(row)?,
         particulars: particulars(row)?,
     })
@@ -79,15 +74,15 @@ fn json<T: Serialize>(value: &T) -> Result<String, DbError> {
 /// The columns a change of `dossier` writes.
 pub fn changes(dossier: &Dossier) -> Result<DossierChanges, DbError> {
     Ok(DossierChanges {
-        state: dossier.state.as_str().into(),
+        state: dossier.state,
         details: json(&dossier.particulars)?,
         acknowledged_at: dossier.acknowledged_at.map(to_db_time),
         received_at: dossier.received_at.map(to_db_time),
         due_at: dossier.due_at.map(to_db_time),
         clock_events: json(&dossier.ledger)?,
         finished_at: dossier.finished_at.map(to_db_time),
-        outcome: dossier.outcome.map(|o| o.as_str().to_owned()),
-        result_delivery: dossier.result_delivery.as_str().into(),
+        outcome: dossier.outcome,
+        result_delivery: dossier.result_delivery,
         accepted_at: dossier.accepted_at.map(to_db_time),
     })
 }
@@ -121,7 +116,7 @@ pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewD
         receiving_agency_id: place.agency_id,
         procedure_id: place.procedure_id,
         owner_id: place.owner_id,
-        channel: dossier.channel.as_str().into(),
+        channel: dossier.channel,
         state: columns.state,
         version,
         applicant_name: applicant.map(|a| a.full_name.clone()).unwrap_or_default(),
@@ -151,8 +146,8 @@ pub fn event(event: &Event) -> NewEvent {
         actor_id: event.actor.id.map(UserId),
         actor_role: event.actor.role.as_str().into(),
         action: event.action().into(),
-        state_before: event.from.map(|s| s.as_str().into()),
-        state_after: event.to.as_str().into(),
+        state_before: event.from,
+        state_after: event.to,
         payload: event.payload(),
     }
 }

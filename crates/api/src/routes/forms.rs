@@ -277,10 +277,10 @@ fn build(
                 "Thời gian trả kết quả",
                 when(Some(clock.due_at)),
             );
-            let delivery = match motcua_persistence::stored::from_text(&row.result_delivery) {
-                Ok(Delivery::Post) => "Qua dịch vụ bưu chính",
-                Ok(Delivery::Online) => "Trực tuyến",
-                _ => "Tại Bộ phận Một cửa",
+            let delivery = match row.result_delivery {
+                Delivery::Post => "Qua dịch vụ bưu chính",
+                Delivery::Online => "Trực tuyến",
+                Delivery::Desk => "Tại Bộ phận Một cửa",
             };
             push(&mut fields, "Nơi trả kết quả", delivery.into());
             let fee = match &definition.fee {

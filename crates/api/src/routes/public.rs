@@ -135,8 +135,7 @@ pub async fn lookup(
     })
     .await??;
     let (row, procedure, calendar) = found.ok_or(ApiError::NotFound)?;
-    let state: State = motcua_persistence::stored::from_text(&row.state)
-        .map_err(|_| ApiError::Internal(format!("unknown state {}", row.state)))?;
+    let state = row.state;
     let clock = live_clock(&calendar, &row, &definition(&procedure)?, clock.now())?;
     Ok(web::Json(PublicDossier {
         code: row.code,

@@ -362,7 +362,7 @@ fn counted(
         names.insert(key.clone(), name);
         let dossier = |accepted_at, finished| ReportDossier {
             group: key.clone(),
-            online: closed.channel == Channel::Online.as_str(),
+            online: closed.channel == Channel::Online,
             accepted_at,
             finished,
             refused_at: None,
@@ -370,16 +370,10 @@ fn counted(
         };
         let total = count(Some(closed.count));
         let result_with = |apology| Finish::Result {
-            outcome: closed
-                .outcome
-                .as_deref()
-                .and_then(|o| stored::from_text(o).ok())
-                .unwrap_or(Outcome::OnTime),
+            outcome: closed.outcome.unwrap_or(Outcome::OnTime),
             apology,
         };
-        let state: State = stored::from_text(&closed.state)
-            .map_err(|e| ApiError::Internal(format!("a stored state cannot be read: {e}")))?;
-        let finish = match state {
+        let finish = match closed.state {
             State::Refused => {
                 let refused = ReportDossier {
                     refused_at: Some(period.start),
@@ -423,7 +417,7 @@ fn counted(
         };
         let dossier = ReportDossier {
             group: key,
-            online: row.channel == Channel::Online.as_str(),
+            online: row.channel == Channel::Online,
             accepted_at: row.accepted_at.map(|a| a.and_utc()),
             finished: None,
             refused_at: None,
@@ -864,7 +858,7 @@ pub struct UptakeLine {
 /// The uptake lines from the accepted counts, by procedure code or agency.
 fn uptake(
     lookups: &Lookups,
-    counts: Vec<(ProcedureId, AgencyId, String, i64)>,
+    counts: Vec<(ProcedureId, AgencyId, Channel, i64)>,
     by_agency: bool,
 ) -> Result<BTreeMap<String, UptakeLine>, ApiError> {
     let mut groups: BTreeMap<String, UptakeLine> = BTreeMap::new();
@@ -888,16 +882,16 @@ fn uptake(
             ..UptakeLine::default()
         });
         line.total += n;
-        match stored::from_text(&channel) {
-            Ok(Channel::Online) => {
+        match channel {
+            Channel::Online => {
                 line.online += n;
                 match stored::from_text(&procedure.online_kind) {
                     Ok(OnlineServiceKind::Full) => line.full_online += n,
                     _ => line.partial_online += n,
                 }
             }
-            Ok(Channel::Postal) => line.postal += n,
-            _ => line.direct += n,
+            Channel::Postal => line.postal += n,
+            Channel::Direct => line.direct += n,
         }
     }
     Ok(groups)
@@ -1057,7 +1051,7 @@ fn indicator_facts(
         let offered = stored::from_text(&lookups.procedure(procedure)?.online_kind);
         if matches!(offered, Ok(OnlineServiceKind::Full)) {
             facts.online_filing.denominator += count(Some(n));
-            if channel == Channel::Online.as_str() {
+            if channel == Channel::Online {
                 facts.online_filing.numerator += count(Some(n));
             }
         }

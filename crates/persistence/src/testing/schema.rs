@@ -9,6 +9,7 @@ use diesel::sql_types::{Bool, Integer, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::db::DbConnection;
+use crate::sql_types::CLOSED_COLUMNS;
 
 #[derive(QueryableByName)]
 struct ColumnRow {
@@ -163,11 +164,28 @@ pub fn render_schema(conn: &mut DbConnection) -> Result<String, String> {
             return Err(format!("table {table} has no primary key"));
         }
         let mut body = String::new();
-        let mut uses_uuid = false;
+        // Our own SQL types: UUIDs, and the closed sets' text.
+        let mut local: BTreeSet<&str> = BTreeSet::new();
         for column in columns {
             let ty = diesel_type(conn, &column.type_name)
                 .map_err(|e| format!("{table}.{}: {e}", column.column_name))?;
-            uses_uuid |= ty == "Uuid";
+            let closed = CLOSED_COLUMNS
+                .iter()
+                .find(|(t, c, _)| t == table && *c == column.column_name)
+                .map(|(_, _, closed)| *closed);
+            let ty = match closed {
+                Some(closed) if ty == "Text" => closed,
+                Some(_) => {
+                    return Err(format!(
+                        "{table}.{}: a closed set is text",
+                        column.column_name
+                    ));
+                }
+                None => ty,
+            };
+            if ty == "Uuid" || closed.is_some() {
+                local.insert(ty);
+            }
             let ty = if column.nullable {
                 format!("Nullable<{ty}>")
             } else {
@@ -178,10 +196,10 @@ pub fn render_schema(conn: &mut DbConnection) -> Result<String, String> {
         let _ = write!(
             out,
             "\ndiesel::table! {{\n    use diesel::sql_types::*;\n{}\n    {table} ({}) {{\n{body}    }}\n}}\n",
-            if uses_uuid {
-                "    use crate::sql_types::Uuid;\n"
-            } else {
-                ""
+            match local.into_iter().collect::<Vec<_>>()[..] {
+                [] => String::new(),
+                [one] => format!("    use crate::sql_types::{one};\n"),
+                ref many => format!("    use crate::sql_types::{{{}}};\n", many.join(", ")),
             },
             keys.join(", "),
         );

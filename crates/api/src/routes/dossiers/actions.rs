@@ -118,7 +118,7 @@ pub(super) async fn act(
                 conn,
                 row.id,
                 expected,
-                &stored::changes(&handled.dossier)?,
+                stored::changes(&handled.dossier)?,
                 now,
             )? {
                 return Err(stale(row.version + 1));

@@ -92,10 +92,6 @@ fn utc(value: NaiveDateTime) -> DateTime<Utc> {
     value.and_utc()
 }
 
-fn state_of(row: &DossierRow) -> Result<State, ApiError> {
-    stored::from_text(&row.state).map_err(|e| unreadable(&row.code, "state", e))
-}
-
 /// The stored dossier as the domain's aggregate.
 pub fn load(row: &DossierRow) -> Result<Dossier, ApiError> {
     stored::aggregate(row).map_err(unreadable_part(&row.code))

@@ -180,16 +180,18 @@ pub async fn list_dossiers(
             )])
         })?;
     let mut fields = Fields::default();
-    if let Some(status) = &query.status
-        && stored::from_text::<State>(status).is_err()
-    {
-        fields.error("status", "is not a dossier state");
-    }
-    if let Some(channel) = &query.channel
-        && stored::from_text::<Channel>(channel).is_err()
-    {
-        fields.error("channel", "must be direct, postal or online");
-    }
+    let state = query.status.as_deref().and_then(|status| {
+        fields.check(
+            "status",
+            stored::from_text::<State>(status).map_err(|_| "is not a dossier state"),
+        )
+    });
+    let channel = query.channel.as_deref().and_then(|channel| {
+        fields.check(
+            "channel",
+            stored::from_text::<Channel>(channel).map_err(|_| "must be direct, postal or online"),
+        )
+    });
     let agency = query.agency_id.as_deref().and_then(|a| {
         fields.check(
             "agency_id",
@@ -198,9 +200,9 @@ pub async fn list_dossiers(
     });
     fields.finish()?;
     let mut filter = dossiers::DossierFilter {
-        state: query.status,
+        state,
         procedure_code: query.procedure_code,
-        channel: query.channel,
+        channel,
         overdue_at: query.overdue.filter(|o| *o).map(|_| clock.now()),
         due_before: query.due_before,
         received_from: query.received_from,
@@ -235,12 +237,8 @@ pub async fn list_dossiers(
     .await??;
     let rows = rows
         .into_iter()
-        .map(|(row, procedure_code)| {
-            let channel: Channel =
-                stored::from_text(&row.channel).map_err(|e| unreadable(&row.code, "channel", e))?;
-            Ok((state_of(&row)?, channel, row, procedure_code))
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .map(|(row, procedure_code)| (row.state, row.channel, row, procedure_code))
+        .collect::<Vec<_>>();
     Ok(web::Json(Page::from_rows(
         rows,
         limit,
@@ -277,10 +275,10 @@ pub struct EventView {
     pub action: String,
     /// State before (none: the dossier began).
     #[schema(value_type = Option<State>)]
-    pub state_before: Option<String>,
+    pub state_before: Option<State>,
     /// State after.
     #[schema(value_type = State)]
-    pub state_after: String,
+    pub state_after: State,
     /// Details.
     #[schema(value_type = Object)]
     pub payload: Value,

@@ -108,23 +108,21 @@ pub(super) fn view(
         Ok(particulars) => (particulars, true),
         Err(_) => (Particulars::default(), false),
     };
-    let state = state_of(row)?;
-    let column = |part: &'static str| move |e| unreadable(&row.code, part, e);
+    let state = row.state;
     Ok(DossierView {
         id: row.id.to_string(),
         code: row.code.clone(),
         status: state,
         portal_status: state.portal_code(),
         version: row.version,
-        channel: stored::from_text(&row.channel).map_err(column("channel"))?,
+        channel: row.channel,
         procedure_code: procedure.code.clone(),
         procedure_version: procedure.version,
         procedure_name: procedure.name.clone(),
         agency_id: row.receiving_agency_id.to_string(),
         applicant: particulars.applicant,
         documents: particulars.documents,
-        result_delivery: stored::from_text(&row.result_delivery)
-            .map_err(column("result delivery"))?,
+        result_delivery: row.result_delivery,
         submitted_at: row.submitted_at.map(utc),
         ack_due_at: row.ack_due_at.map(utc),
         acknowledged_at: row.acknowledged_at.map(utc),
