@@ -416,21 +416,36 @@ fn simulate_processing(
             accepted + Duration::minutes(5),
         )?;
     }
-    if random.chance(15) {
+    if let Some(document) = life
+        .definition
+        .documents
+        .last()
+        .filter(|_| random.chance(15))
+    {
         let from = accepted + Duration::hours(1 + random.below(20) as i64);
         let to = from + Duration::hours(24 * (1 + random.below(5) as i64));
         let request = RequestSupplement {
             reason: "Bổ sung giấy tờ chứng minh".into(),
             items: vec![MissingItem {
-                requirement_code: Some("CM".into()),
-                name: "Giấy tờ chứng minh".into(),
+                requirement_code: Some(document.code.clone()),
+                name: document.name.clone(),
                 problem: "thiếu".into(),
             }],
         };
         if life.act(Command::RequestSupplement(request), OFFICER, from)? {
-            let supplier = if online { CITIZEN } else { CLERK };
+            // Online the citizen uploads it; at the desk the clerk takes a copy.
+            let (supplier, file_id, copies) = if online {
+                (CITIZEN, Some(uuid::Uuid::now_v7().to_string()), 0)
+            } else {
+                (CLERK, None, 1)
+            };
             let supply = Supply {
-                documents: Vec::new(),
+                documents: vec![DocumentEntry {
+                    requirement_code: document.code.clone(),
+                    originals: 0,
+                    copies,
+                    file_id,
+                }],
                 note: None,
             };
             life.act(Command::Supply(supply), supplier, to)?;

@@ -129,14 +129,21 @@ async fn a_processing_supplement_in_restart_mode_restarts_the_budget(app: TestAp
             &officer,
             &id,
             "request-supplement",
-            json!({"reason": "thiếu", "items": []})
+            json!({"reason": "thiếu", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]})
         )
         .await
         .0,
         200
     );
     app.clock.set(vn("2026-11-09 08:30"));
-    let (status, restarted) = act(&app, &clerk, &id, "supplement", json!({"documents": []})).await;
+    let (status, restarted) = act(
+        &app,
+        &clerk,
+        &id,
+        "supplement",
+        json!({"documents": [], "note": "đã bổ sung"}),
+    )
+    .await;
     assert_eq!(status, 200, "{restarted}");
     assert_eq!(
         vn_of(&restarted["legal_clock"]["due_at"]),
@@ -179,7 +186,7 @@ async fn an_online_filing_goes_through_an_intake_supplement_to_acceptance(app: T
         &citizen,
         &id,
         "supplement",
-        json!({"documents": [{"requirement_code": "CM"}]}),
+        json!({"documents": [{"requirement_code": "CM", "file_id": app.upload_pdf(&citizen).await}]}),
     )
     .await;
     assert_eq!(status, 200, "{supplied}");
@@ -732,6 +739,13 @@ async fn lists_apply_reach_and_filters_in_the_database(app: TestApp) {
         ids(&json(app.get_as(&by_code, &clerk).await, "application/json").await),
         vec![id(&own)]
     );
+    // `_` and `%` are searched as themselves, not as wildcards: no code or
+    // name has them.
+    for q in ["_", "%25", "%25%25"] {
+        let wild = format!("/api/v1/dossiers?q={q}");
+        let found = json(app.get_as(&wild, &clerk).await, "application/json").await;
+        assert!(ids(&found).is_empty(), "q={q}: {found}");
+    }
 
     // On Thursday 10:00 the 3-day dossier (due 09:30) is overdue; the 7-day one is not, nor the
     // filed one (its clock has not started).
@@ -990,7 +1004,7 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
     );
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
     let id = |d: &Value| d["id"].as_str().unwrap_or_default().to_owned();
-    let any = json!({"reason": "x", "legal_basis": "y", "to_step": "Thẩm định", "delivery": "desk", "outcome": "approved", "amount": 1000, "method": "cash", "reference": "R", "overall": "satisfied", "items": []});
+    let any = json!({"reason": "x", "legal_basis": "y", "to_step": "Thẩm định", "delivery": "desk", "outcome": "approved", "amount": 1000, "method": "cash", "reference": "R", "overall": "satisfied", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]});
 
     // Submitted (online): nothing to complete yet.
     let submitted = fixture.file_online(&app, CITIZEN, &fixture.own).await;
@@ -1032,7 +1046,7 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
         &officer,
         &incomplete,
         "request-supplement",
-        json!({"reason": "mờ", "items": []}),
+        json!({"reason": "mờ", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
     )
     .await;
     illegal(&app, &officer, &incomplete, "complete", any.clone()).await;
@@ -1041,7 +1055,7 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
         &clerk,
         &incomplete,
         "supplement",
-        json!({"documents": []}),
+        json!({"documents": [], "note": "đã bổ sung"}),
     )
     .await;
     act(
@@ -1281,6 +1295,34 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
     let id = fixture.file_online(&app, CITIZEN, &fixture.own).await;
     let (status, accepted) = act(&app, &clerk, &id, "accept", json!({})).await;
     assert_eq!(status, 200, "{accepted}");
+    // A hand-over names a unit that exists and a person on the staff.
+    let before = app.version_and_events(&id);
+    for (body, field) in [
+        (
+            json!({"to_agency_id": motcua_persistence::AgencyId::new().to_string()}),
+            "to_agency_id",
+        ),
+        (
+            json!({"to_step": "Thẩm định", "to_user_id": motcua_persistence::UserId::new().to_string()}),
+            "to_user_id",
+        ),
+        (json!({"to_step": "Không có bước này"}), "to_step"),
+    ] {
+        let (status, refused) = act(&app, &clerk, &id, "handover", body).await;
+        assert_eq!(
+            (status, refused["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        app.version_and_events(&id),
+        before,
+        "refusals wrote nothing"
+    );
+    let sibling = json!({"to_agency_id": fixture.sibling.id.to_string()});
+    let (status, handed) = act(&app, &clerk, &id, "handover", sibling).await;
+    assert_eq!(status, 200, "{handed}");
     let steps = [
         (
             &clerk,
@@ -1295,7 +1337,11 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
                 {"name": "Bản sao sổ hộ khẩu", "problem": "thiếu"},
             ]}),
         ),
-        (&citizen, "supplement", json!({"documents": []})),
+        (
+            &citizen,
+            "supplement",
+            json!({"documents": [], "note": "đã bổ sung"}),
+        ),
     ];
     for (token, action, body) in steps {
         let (status, answer) = act(&app, token, &id, action, body).await;
@@ -1360,7 +1406,7 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
             .iter()
             .map(|h| (h.nth, h.to_step.as_deref(), h.note.as_deref()))
             .collect::<Vec<_>>(),
-        [(1, Some("Thẩm định"), Some("hồ sơ đủ"))]
+        [(1, None, None), (2, Some("Thẩm định"), Some("hồ sơ đủ"))]
     );
     assert_eq!(
         rows.supplement_requests

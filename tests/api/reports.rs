@@ -123,7 +123,7 @@ async fn history(app: &TestApp, fixture: &Fixture) {
         &officer,
         &d10,
         "request-supplement",
-        json!({"reason": "thiếu", "items": []}),
+        json!({"reason": "thiếu", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
     )
     .await;
     app.clock.set(vn("2026-11-03 10:00"));
@@ -202,7 +202,7 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
         &officer,
         &e6,
         "request-supplement",
-        json!({"reason": "thiếu bản chính", "items": []}),
+        json!({"reason": "thiếu bản chính", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
     )
     .await;
     at("2026-11-17 09:00");
@@ -241,7 +241,7 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
         &officer,
         &e9,
         "request-supplement",
-        json!({"reason": "thiếu", "items": []}),
+        json!({"reason": "thiếu", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
     )
     .await;
     // E10: accepted Mon 19/10 09:00 (due Thu 22/10 09:00), result Fri 23/10: late, no apology.
@@ -1086,10 +1086,21 @@ fn every_generated_history_replays_through_the_domain(app: &TestApp) {
                 calendar: &calendar,
                 at,
             };
-            // What the dossier held when it arrived: its applicant and documents.
+            // What the dossier held when it arrived: its applicant and the
+            // documents before those its supplements added.
+            let supplied: usize = stored_dossier
+                .particulars
+                .records
+                .iter()
+                .map(|r| match &r.entry {
+                    motcua_domain::dossier::Entry::Supplement(s) => s.documents.len(),
+                    _ => 0,
+                })
+                .sum();
+            let documents = &stored_dossier.particulars.documents;
             let arrived = Particulars {
                 applicant: stored_dossier.particulars.applicant.clone(),
-                documents: stored_dossier.particulars.documents.clone(),
+                documents: documents[..documents.len().saturating_sub(supplied)].to_vec(),
                 postal_address: stored_dossier.particulars.postal_address.clone(),
                 online_kind: stored_dossier.particulars.online_kind,
                 ..Particulars::default()

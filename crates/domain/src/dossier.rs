@@ -108,6 +108,33 @@ pub struct MissingItem {
     pub problem: String,
 }
 
+/// A rating's criteria, refusing one named twice (a JSON object may repeat
+/// a key; the last would silently win).
+fn criteria_once<'de, D: Deserializer<'de>>(
+    input: D,
+) -> Result<BTreeMap<String, Satisfaction>, D::Error> {
+    struct Once;
+    impl<'de> serde::de::Visitor<'de> for Once {
+        type Value = BTreeMap<String, Satisfaction>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of criteria and their levels")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut criteria = BTreeMap::new();
+            while let Some((name, level)) = map.next_entry::<String, Satisfaction>()? {
+                if criteria.insert(name, level).is_some() {
+                    return Err(serde::de::Error::custom("a criterion is named twice"));
+                }
+            }
+            Ok(criteria)
+        }
+    }
+    input.deserialize_map(Once)
+}
+
 /// The items of a supplement request. Records written before requests were
 /// typed may list bare requirement codes (`["CM"]`): each reads as an item
 /// named by its code.
@@ -358,8 +385,12 @@ pub struct Withdraw {
 pub struct Rate {
     /// Overall.
     pub overall: Satisfaction,
-    /// Per criterion (e.g. `thai_do`, `thoi_gian`), if given.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Per criterion (e.g. `thai_do`, `thoi_gian`), if given; each once.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "criteria_once"
+    )]
     pub criteria: BTreeMap<String, Satisfaction>,
     /// A comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -896,6 +927,10 @@ pub const MAX_FEE: i64 = 1_000_000_000_000;
 /// The longest payment reference.
 pub const MAX_REFERENCE: usize = 100;
 
+/// Most items a supplement request lists, and most documents a supplement
+/// brings.
+pub const MAX_ITEMS: usize = 100;
+
 /// Most criteria a rating names.
 pub const MAX_CRITERIA: usize = 20;
 
@@ -1282,18 +1317,42 @@ impl Dossier {
                 note: p.note("note", &c.note),
             }),
             Command::RequestSupplement(c) => {
+                // Form 02 lists what to add or correct: at least one item,
+                // each a document the procedure asks for where it names one.
+                if c.items.is_empty() {
+                    p.add("items", "name at least one document to add or correct");
+                } else if c.items.len() > MAX_ITEMS {
+                    p.add("items", format!("at most {MAX_ITEMS} items"));
+                }
                 let items = c
                     .items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| MissingItem {
-                        requirement_code: p.optional(
-                            &format!("items[{i}].requirement_code"),
-                            &item.requirement_code,
-                            MAX_SHORT_TEXT,
-                        ),
-                        name: p.text(&format!("items[{i}].name"), &item.name, MAX_TEXT),
-                        problem: item.problem.trim().to_owned(),
+                    .map(|(i, item)| {
+                        let code = format!("items[{i}].requirement_code");
+                        let requirement_code =
+                            p.optional(&code, &item.requirement_code, MAX_SHORT_TEXT);
+                        if let Some(unknown) = requirement_code
+                            .as_deref()
+                            .filter(|c| !context.procedure.asks_for(c))
+                        {
+                            p.add(
+                                &code,
+                                format!("`{unknown}` is not a document this procedure asks for"),
+                            );
+                        }
+                        let problem = item.problem.trim();
+                        if problem.chars().count() > MAX_TEXT {
+                            p.add(
+                                &format!("items[{i}].problem"),
+                                format!("at most {MAX_TEXT} characters"),
+                            );
+                        }
+                        MissingItem {
+                            requirement_code,
+                            name: p.text(&format!("items[{i}].name"), &item.name, MAX_TEXT),
+                            problem: problem.to_owned(),
+                        }
                     })
                     .collect();
                 Command::RequestSupplement(RequestSupplement {
@@ -1304,6 +1363,35 @@ impl Dossier {
             Command::Supply(c) => {
                 for (field, message) in document_problems(&c.documents) {
                     p.add(&field, message);
+                }
+                // Something arrives: documents, or at least a note of what
+                // was handed in; each a document the procedure asks for, and
+                // online (the citizen) as an uploaded file.
+                let note = c.note.as_deref().map(str::trim).unwrap_or_default();
+                if c.documents.is_empty() && note.is_empty() {
+                    p.add(
+                        "documents",
+                        "list the documents supplied (or explain in `note`)",
+                    );
+                } else if c.documents.len() > MAX_ITEMS {
+                    p.add("documents", format!("at most {MAX_ITEMS} documents"));
+                }
+                for (i, document) in c.documents.iter().enumerate() {
+                    if !context.procedure.asks_for(&document.requirement_code) {
+                        p.add(
+                            &format!("documents[{i}].requirement_code"),
+                            format!(
+                                "`{}` is not a document this procedure asks for",
+                                document.requirement_code
+                            ),
+                        );
+                    }
+                    if actor.role == Role::Citizen && document.file_id.is_none() {
+                        p.add(
+                            &format!("documents[{i}].file_id"),
+                            "a citizen supplies an uploaded file",
+                        );
+                    }
                 }
                 Command::Supply(Supply {
                     note: p.note("note", &c.note),
@@ -1326,6 +1414,28 @@ impl Dossier {
                         "to_step",
                         "name the receiving step (to_step) or unit (to_agency_id)",
                     );
+                }
+                let steps = &context.procedure.steps;
+                if let Some(step) = handover.to_step.as_deref().filter(|step| {
+                    let step = step.to_lowercase();
+                    !steps.is_empty() && !steps.iter().any(|s| s.name.to_lowercase() == step)
+                }) {
+                    let known: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+                    p.add(
+                        "to_step",
+                        format!(
+                            "`{step}` is not a step of this procedure ({})",
+                            known.join(", ")
+                        ),
+                    );
+                }
+                for (field, id) in [
+                    ("to_agency_id", &handover.to_agency_id),
+                    ("to_user_id", &handover.to_user_id),
+                ] {
+                    if id.as_deref().is_some_and(|id| Uuid::parse_str(id).is_err()) {
+                        p.add(field, "must be an id (UUID)");
+                    }
                 }
                 Command::HandOver(handover)
             }
@@ -1380,7 +1490,22 @@ impl Dossier {
                 Command::RecordPayment(RecordPayment {
                     amount: c.amount,
                     method,
-                    reference: p.text("reference", &c.reference, MAX_REFERENCE),
+                    reference: {
+                        // One receipt number, one spelling: no look-alike
+                        // letters or invisible characters to write it twice.
+                        if !c
+                            .reference
+                            .trim()
+                            .chars()
+                            .all(|c| c.is_ascii_graphic() || c == ' ')
+                        {
+                            p.add(
+                                "reference",
+                                "use letters, digits and ASCII punctuation (no accents, no invisible characters)",
+                            );
+                        }
+                        p.text("reference", &c.reference, MAX_REFERENCE)
+                    },
                     note: p.note("note", &c.note),
                 })
             }
@@ -1396,6 +1521,13 @@ impl Dossier {
                     .map(|clock| clock.due_at);
                 if c.new_appointment_at <= context.at {
                     p.add("new_appointment_at", "must be a future instant (RFC 3339)");
+                } else if c.new_appointment_at
+                    > due.unwrap_or(context.at) + chrono::Duration::days(366)
+                {
+                    p.add(
+                        "new_appointment_at",
+                        "must be within a year of the legal due time",
+                    );
                 } else if let Some(due) = due.filter(|due| c.new_appointment_at <= *due) {
                     p.add(
                         "new_appointment_at",

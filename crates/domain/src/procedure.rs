@@ -152,6 +152,13 @@ pub struct ProcedureDefinition {
     pub steps: Vec<ProcedureStep>,
 }
 
+impl ProcedureDefinition {
+    /// Whether `code` names one of the documents the procedure asks for.
+    pub fn asks_for(&self, code: &str) -> bool {
+        self.documents.iter().any(|d| d.code == code)
+    }
+}
+
 /// A procedure version as the catalogue file and the admin API give it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

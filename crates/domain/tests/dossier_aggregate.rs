@@ -9,7 +9,9 @@ use motcua_domain::dossier::*;
 use motcua_domain::lifecycle::{Refusal, Role, State};
 use motcua_domain::money::Vnd;
 use motcua_domain::national::national;
-use motcua_domain::procedure::{Delivery, Fee, ProcedureDefinition};
+use motcua_domain::procedure::{
+    Delivery, DocumentRequirement, Fee, ProcedureDefinition, ProcedureStep,
+};
 use motcua_domain::time::{from_local, to_local};
 use uuid::Uuid;
 
@@ -41,9 +43,21 @@ fn procedure() -> ProcedureDefinition {
             online_amount: Some(Vnd::new(40_000).unwrap_or_else(|_| panic!("fee"))),
             note: None,
         },
-        documents: Vec::new(),
+        documents: ["TK", "CM"]
+            .map(|code| DocumentRequirement {
+                code: code.into(),
+                name: code.into(),
+                mandatory: code == "TK",
+                originals: 0,
+                copies: 0,
+            })
+            .to_vec(),
         deliveries: vec![Delivery::Desk, Delivery::Online],
-        steps: Vec::new(),
+        steps: vec![ProcedureStep {
+            name: "Thẩm định".into(),
+            role: Role::Officer,
+            hours: 8,
+        }],
     }
 }
 
@@ -229,7 +243,7 @@ fn an_intake_supplement_moves_the_receipt_to_the_completion() {
         &asked.dossier,
         Command::Supply(Supply {
             documents: Vec::new(),
-            note: None,
+            note: Some("Đã nộp bản giấy tại Bộ phận Một cửa".into()),
         }),
         CITIZEN,
         "2026-11-04 08:00",
@@ -323,7 +337,11 @@ fn an_unacceptable_payload_names_every_field_and_changes_nothing() {
     )
     .map(|_| ())
     .map_err(invalid_fields);
-    assert_eq!(rejected, Err(vec!["reason".to_owned()]));
+    assert_eq!(
+        rejected,
+        Err(vec!["items".to_owned(), "reason".to_owned()]),
+        "Form 02 lists at least one document"
+    );
 
     let nowhere = try_run(
         &accepted(),
@@ -352,7 +370,11 @@ fn an_unacceptable_payload_names_every_field_and_changes_nothing() {
         &accepted(),
         Command::RequestSupplement(RequestSupplement {
             reason: "Thiếu".into(),
-            items: Vec::new(),
+            items: vec![MissingItem {
+                requirement_code: Some("CM".into()),
+                name: "Giấy tờ".into(),
+                problem: String::new(),
+            }],
         }),
         OFFICER,
         "2026-11-03 08:00",
@@ -374,6 +396,85 @@ fn an_unacceptable_payload_names_every_field_and_changes_nothing() {
     .map(|_| ())
     .map_err(invalid_fields);
     assert_eq!(heaps, Err(vec!["documents[0].copies".to_owned()]));
+
+    // What is asked for and supplied is a document of the procedure; online,
+    // an uploaded file; and something arrives.
+    let unknown = try_run(
+        &accepted(),
+        Command::RequestSupplement(RequestSupplement {
+            reason: "Thiếu".into(),
+            items: vec![MissingItem {
+                requirement_code: Some("ZZ".into()),
+                name: "?".into(),
+                problem: "p".repeat(MAX_TEXT + 1),
+            }],
+        }),
+        OFFICER,
+        "2026-11-03 08:00",
+    )
+    .map(|_| ())
+    .map_err(invalid_fields);
+    assert_eq!(
+        unknown,
+        Err(vec![
+            "items[0].requirement_code".to_owned(),
+            "items[0].problem".to_owned()
+        ])
+    );
+    let supply = |documents: Vec<DocumentEntry>| {
+        Command::Supply(Supply {
+            documents,
+            note: None,
+        })
+    };
+    let paper = DocumentEntry {
+        requirement_code: "CM".into(),
+        originals: 0,
+        copies: 1,
+        file_id: None,
+    };
+    for (documents, who, field) in [
+        (Vec::new(), CLERK, "documents"),
+        (vec![paper.clone(); MAX_ITEMS + 1], CLERK, "documents"),
+        (vec![paper.clone()], CITIZEN, "documents[0].file_id"),
+    ] {
+        let refused = try_run(&asked.dossier, supply(documents), who, "2026-11-03 09:00")
+            .map(|_| ())
+            .map_err(invalid_fields);
+        assert_eq!(refused, Err(vec![field.to_owned()]), "{field}");
+    }
+    assert!(
+        try_run(
+            &asked.dossier,
+            supply(vec![paper]),
+            CLERK,
+            "2026-11-03 09:00"
+        )
+        .is_ok()
+    );
+
+    // A hand-over names a step of the procedure, and units and people by id.
+    let astray = try_run(
+        &accepted(),
+        Command::HandOver(HandOver {
+            to_step: Some("Không có bước này".into()),
+            to_agency_id: Some("not-an-id".into()),
+            to_user_id: Some("zzz".into()),
+            note: None,
+        }),
+        CLERK,
+        "2026-11-03 09:00",
+    )
+    .map(|_| ())
+    .map_err(invalid_fields);
+    assert_eq!(
+        astray,
+        Err(vec![
+            "to_step".to_owned(),
+            "to_agency_id".to_owned(),
+            "to_user_id".to_owned()
+        ])
+    );
 
     // A note may run over lines; a reason is one line.
     let lines = HandOver {
@@ -836,4 +937,54 @@ fn every_event_reads_back_as_the_command_it_records() {
     }
     assert_eq!(dossier.state, State::Returned);
     assert!(Command::from_stored("file_online", "{}").is_err());
+}
+
+#[test]
+fn references_criteria_and_new_appointments_have_their_bounds() {
+    let awaiting = run(
+        &accepted(),
+        Command::RequestPayment(RequestPayment {
+            amount: 40_000,
+            reason: "Phí thẩm định".into(),
+        }),
+        OFFICER,
+        "2026-11-03 09:00",
+    )
+    .dossier;
+    // A receipt number has one spelling: accents and invisible characters
+    // would let the same number be recorded twice.
+    for reference in ["ĐỒNG-1", "BL-1\u{200b}", "BL\u{ff0d}1"] {
+        let refused = try_run(
+            &awaiting,
+            Command::RecordPayment(RecordPayment {
+                amount: 40_000,
+                method: Some(PaymentMethod::Cash),
+                reference: reference.into(),
+                note: None,
+            }),
+            CLERK,
+            "2026-11-03 10:00",
+        )
+        .map(|_| ())
+        .map_err(invalid_fields);
+        assert_eq!(refused, Err(vec!["reference".to_owned()]), "{reference}");
+    }
+    // A criterion named twice is refused, not overwritten.
+    let twice: Result<Rate, _> = serde_json::from_str(
+        r#"{"overall":"satisfied","criteria":{"thai_do":"satisfied","thai_do":"dissatisfied"}}"#,
+    );
+    assert!(twice.is_err());
+    // A new appointment lies within a year of the legal due time.
+    let far = try_run(
+        &accepted(),
+        Command::Apologise(Apologise {
+            reason: "Chờ xác minh".into(),
+            new_appointment_at: vn("2027-11-09 09:00"),
+        }),
+        LEADER,
+        "2026-11-03 09:00",
+    )
+    .map(|_| ())
+    .map_err(invalid_fields);
+    assert_eq!(far, Err(vec!["new_appointment_at".to_owned()]));
 }

@@ -350,6 +350,7 @@ impl Db {
             .max_size(config.pool_size)
             .min_idle(Some(config.min_idle))
             .connection_timeout(config.acquire_timeout)
+            .test_on_check_out(false)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
         Ok(Db {
@@ -374,8 +375,14 @@ impl Db {
     where
         E: From<DbError>,
     {
-        let mut conn = self.pool.get().map_err(DbError::from)?;
-        f(&mut conn)
+        let mut pooled = self.pool.get().map_err(DbError::from)?;
+        let result = f(&mut pooled.conn);
+        // No query checks a connection as it leaves the pool: one that
+        // failed is checked here, and a dead one is dropped on return.
+        if result.is_err() {
+            pooled.broken = pooled.conn.ping().is_err();
+        }
+        result
     }
 
     /// Runs `f` in one write transaction (see [`DbConnection::write`]): all or
@@ -509,20 +516,29 @@ impl Manager {
     }
 }
 
+/// A pooled connection, and whether a failure showed it dead.
+struct Pooled {
+    conn: DbConnection,
+    broken: bool,
+}
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = DbError;
 
-    fn connect(&self) -> Result<DbConnection, DbError> {
-        self.establish()
+    fn connect(&self) -> Result<Pooled, DbError> {
+        Ok(Pooled {
+            conn: self.establish()?,
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        conn.ping().map(drop).map_err(DbError::from)
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), DbError> {
+        pooled.conn.ping().map(drop).map_err(DbError::from)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        pooled.broken || pooled.conn.is_broken()
     }
 }
 
@@ -592,5 +608,42 @@ mod tests {
         );
         let printed = DatabaseUrl::parse("postgres://motcua@db/motcua").map(|u| u.to_string());
         assert_eq!(printed.ok().as_deref(), Some("postgres://motcua@db/motcua"));
+    }
+
+    /// No query checks a connection as it leaves the pool; a connection the
+    /// server ended fails the request that uses it, is found dead then, and
+    /// the next request gets a fresh one. (PostgreSQL only: an embedded
+    /// SQLite connection cannot be ended from outside.)
+    #[test]
+    fn a_connection_the_server_ended_fails_once_and_is_replaced() {
+        use diesel::RunQueryDsl;
+        use diesel::dsl::sql;
+        use diesel::sql_types::Integer;
+
+        let Some(test) = crate::testing::TestDb::migrated(Backend::Postgres) else {
+            return;
+        };
+        let config = DbConfig {
+            pool_size: 1,
+            ..DbConfig::new(test.url().clone())
+        };
+        let db = Db::open(&config.one_shot()).unwrap_or_else(|e| panic!("{e}"));
+        let backend_pid = |db: &Db| {
+            db.run(|conn| {
+                Ok::<i32, DbError>(
+                    diesel::select(sql::<Integer>("pg_backend_pid()")).get_result(conn)?,
+                )
+            })
+        };
+        let first = backend_pid(&db).unwrap_or_else(|e| panic!("{e}"));
+        test.open()
+            .run(|conn| {
+                diesel::sql_query(format!("SELECT pg_terminate_backend({first})")).execute(conn)?;
+                Ok::<_, DbError>(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(backend_pid(&db).is_err(), "the ended connection answered");
+        let second = backend_pid(&db).unwrap_or_else(|e| panic!("no fresh connection: {e}"));
+        assert_ne!(first, second);
     }
 }

@@ -479,11 +479,17 @@ pub fn list(
         query = query.filter(dossiers::received_at.lt(to_db_time(to)));
     }
     if let Some(q) = &filter.q {
-        let pattern = format!("%{}%", q.replace(['%', '_'], ""));
+        // The text as typed: `%` and `_` are characters, not wildcards.
+        let escaped = q
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
         query = query.filter(
             dossiers::code
                 .like(pattern.clone())
-                .or(dossiers::applicant_name.like(pattern)),
+                .escape('\\')
+                .or(dossiers::applicant_name.like(pattern).escape('\\')),
         );
     }
     if let Some(after) = after {

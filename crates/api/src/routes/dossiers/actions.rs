@@ -108,6 +108,9 @@ pub(super) async fn act(
                 }
                 (handled, _) => handled.map_err(rejected),
             }?;
+            if let Some(Command::HandOver(handover)) = handled.event.command() {
+                receivers_exist(conn, handover)?;
+            }
             let attached = handled
                 .event
                 .command()
@@ -150,6 +153,36 @@ pub(super) async fn act(
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", row.version)))
         .json(view(&row, &procedure, clock.as_ref())?))
+}
+
+/// 422 unless the unit a hand-over names is an agency and the person a
+/// staff account (the domain has checked that both are ids).
+fn receivers_exist(conn: &mut DbConnection, handover: &HandOver) -> Result<(), ApiError> {
+    let mut fields = Fields::default();
+    if let Some(id) = handover
+        .to_agency_id
+        .as_deref()
+        .and_then(|id| id.parse().ok())
+    {
+        match agencies::find(conn, id) {
+            Err(DbError::NotFound) => fields.error("to_agency_id", "is not an agency"),
+            other => drop(other?),
+        }
+    }
+    if let Some(id) = handover
+        .to_user_id
+        .as_deref()
+        .and_then(|id| id.parse().ok())
+    {
+        match motcua_persistence::users::find(conn, id) {
+            Ok(user) if user.kind == "staff" && user.active => {}
+            Ok(_) | Err(DbError::NotFound) => {
+                fields.error("to_user_id", "is not an active staff account")
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    fields.finish()
 }
 
 fn stale(current: i32) -> ApiError {

@@ -134,6 +134,7 @@ pub(super) fn unused_reference(
         ("id" = String, Path, description = "Dossier id or code"),
         ("x-motcua-signature" = Option<String>, Header, description = "Gateway callbacks: hex HMAC-SHA256 of `<timestamp>\\n<dossier code>\\n<amount>\\n<reference>`"),
         ("x-motcua-timestamp" = Option<i64>, Header, description = "Gateway callbacks: Unix time"),
+        ("If-Match" = Option<String>, Header, description = "Desk payments: the dossier's current version as its ETag, `\"<version>\"` (without it the payment is refused with 422); signed gateway callbacks send none"),
     ),
     request_body = RecordPayment,
     responses(

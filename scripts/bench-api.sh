@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The request path under load (QUALITY.md P1, P2, P6, P7, issue #12), each
+# against a ceiling measured in the same run on the same machine:
+#   P2  GET /dossiers/{code} as a clerk against GET /healthz (the server's own
+#       hello), 16 connections; then the read's p99 at half its rate;
+#   P7  the read's p99 at a steady rate alone, then during a storm of 50
+#       concurrent logins (each from its own loopback address, sustained);
+#   P1  online filing (POST /dossiers, two documents), 8 connections:
+#       throughput, p50, p99, and p99 at half that rate;
+#   P6  resident memory idle, and the peak of each phase.
+#
+# Usage: scripts/bench-api.sh [sqlite | postgres URL] [seconds per phase]
+#   scripts/bench-api.sh                                  # a fresh SQLite file
+#   scripts/bench-api.sh postgres postgres://postgres@127.0.0.1:5432/motcua_api_bench
+# The PostgreSQL database must exist and be empty (the server seeds the demo
+# province in it). Needs the release binary (cargo build --release), curl and
+# python3; installs the load generator oha with cargo if it is missing.
+set -euo pipefail
+BACKEND=${1:-sqlite}
+URL=${2:-}
+SECONDS_PER_PHASE=${3:-10}
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/motcua"
+OHA_VERSION=1.16.0
+[ -x "$BIN" ] || { echo "build the release binary first: cargo build --release" >&2; exit 1; }
+if ! command -v oha >/dev/null; then
+  echo "installing oha $OHA_VERSION (cargo install)" >&2
+  cargo install oha --locked --version "$OHA_VERSION" >&2
+fi
+WORK=$(mktemp -d)
+STORM=
+trap 'kill $STORM "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cd "$WORK"
+PORT=18183
+export MOTCUA_LOG=warn MOTCUA_BIND=127.0.0.1:$PORT MOTCUA_DATA_DIR="$WORK/data"
+export MOTCUA_DEMO_PASSWORD=bench-api-7
+if [ "$BACKEND" = postgres ]; then
+  export DATABASE_URL="${URL:?postgres needs the URL of an empty database}"
+fi
+"$BIN" serve --demo >/dev/null & SERVER=$!
+BASE=http://127.0.0.1:$PORT
+for _ in $(seq 1 200); do curl -sf $BASE/readyz >/dev/null && break; sleep 0.1; done
+API=$BASE/api/v1
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" | head -n 1; }
+login() {
+  curl -sf "$API/auth/token" -H 'content-type: application/json' \
+       -d "{\"username\":\"$1\",\"password\":\"$MOTCUA_DEMO_PASSWORD\"}" | field access_token
+}
+CLERK=$(login clerk)
+CITIZEN=$(login 027090001234)
+AGENCY=$(curl -sf "$API/me" -H "authorization: Bearer $CLERK" | sed -n 's/.*"agency":{"id":"\([^"]*\)".*/\1/p')
+pdf() { printf '%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\nxref\n0 3\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \ntrailer << /Size 3 /Root 1 0 R >>\nstartxref\n110\n%%%%EOF\n%% %s\n' "$1" > "$1.pdf"; }
+pdf form; pdf proof
+FORM=$(curl -sf "$API/files" -H "authorization: Bearer $CITIZEN" -F "file=@form.pdf" | field id)
+PROOF=$(curl -sf "$API/files" -H "authorization: Bearer $CITIZEN" -F "file=@proof.pdf" | field id)
+FILING="{\"procedure_code\":\"1.004194\",\"agency_id\":\"$AGENCY\",
+ \"applicant\":{\"full_name\":\"Nguyễn Văn An\",\"phone\":\"0912345678\"},
+ \"documents\":[{\"requirement_code\":\"TK\",\"file_id\":\"$FORM\"},{\"requirement_code\":\"CM\",\"file_id\":\"$PROOF\"}],
+ \"result_delivery\":\"online\"}"
+CODE=$(curl -sf "$API/dossiers" -H "authorization: Bearer $CITIZEN" -H 'content-type: application/json' -d "$FILING" | field code)
+[ -n "$CODE" ] || { echo "the first filing failed" >&2; exit 1; }
+
+kib() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$SERVER/status"; }
+mib() { echo $(( $(kib "$1") / 1024 )); }
+reset_peak() { echo 5 > "/proc/$SERVER/clear_refs"; }
+# oha's JSON summary as "rate p50_ms p99_ms ok total" (ok: 2xx answers).
+load() { # oha arguments…
+  oha --no-tui --output-format json -z "${SECONDS_PER_PHASE}s" "$@" > oha.json
+  python3 - <<'EOF'
+import json
+d = json.load(open("oha.json"))
+codes = d.get("statusCodeDistribution", {})
+ok = sum(n for code, n in codes.items() if str(code).startswith("2"))
+total = sum(codes.values())
+p = d["latencyPercentiles"]
+print(f'{d["summary"]["requestsPerSec"]:.0f} {p["p50"] * 1000:.2f} {p["p99"] * 1000:.2f} {ok} {total}')
+EOF
+}
+phase() { # name, then oha arguments: prints a row, keeps the figures in $ROW
+  reset_peak
+  ROW=$(load "$@")
+  read -r rate p50 p99 ok total <<<"$ROW"
+  printf '| %s | %s/s | %s ms | %s ms | %s of %s | %s MiB |\n' "$1" "$rate" "$p50" "$p99" "$ok" "$total" "$(mib VmHWM)"
+}
+
+sleep 1
+IDLE=$(mib VmRSS)
+echo "backend=$BACKEND, $(nproc) cores, ${SECONDS_PER_PHASE} s per phase; RSS idle $IDLE MiB"
+echo
+echo "| phase | rate | p50 | p99 | 2xx | RSS peak |"
+echo "|---|---|---|---|---|---|"
+AUTH=(-H "authorization: Bearer $CLERK")
+phase "hello: GET /healthz, 16 connections" -c 16 "$BASE/healthz" >hello.row; cat hello.row
+HELLO=$(echo "$ROW" | cut -d' ' -f1)
+phase "P2 read: GET /dossiers/{code}, 16 connections" -c 16 "${AUTH[@]}" "$API/dossiers/$CODE" >read.row; cat read.row
+READ=$(echo "$ROW" | cut -d' ' -f1)
+HALF=$(( READ / 2 > 0 ? READ / 2 : 1 ))
+phase "P2 read at half rate ($HALF/s)" -c 16 -q "$HALF" "${AUTH[@]}" "$API/dossiers/$CODE" >half.row; cat half.row
+READ_HALF_P99=$(echo "$ROW" | cut -d' ' -f3)
+
+# P7: reads at a steady rate, alone and during the storm.
+STEADY=$(( READ / 4 > 0 ? READ / 4 : 1 ))
+phase "P7 reads alone ($STEADY/s)" -c 4 -q "$STEADY" "${AUTH[@]}" "$API/dossiers/$CODE"
+ALONE_P99=$(echo "$ROW" | cut -d' ' -f3)
+storm() { # 50 workers, each logging in again and again from its own address
+  for i in $(seq 10 59); do
+    ( while :; do
+        curl -s -o /dev/null --interface "127.0.0.$i" "$API/auth/token" \
+             -H 'content-type: application/json' \
+             -d "{\"username\":\"clerk\",\"password\":\"$MOTCUA_DEMO_PASSWORD\"}" || true
+      done ) &
+    STORM="$STORM $!"
+  done
+}
+storm
+sleep 1
+phase "P7 reads during 50 concurrent logins" -c 4 -q "$STEADY" "${AUTH[@]}" "$API/dossiers/$CODE"
+STORM_P99=$(echo "$ROW" | cut -d' ' -f3)
+STORM_PEAK=$(mib VmHWM)
+kill $STORM 2>/dev/null || true; wait $STORM 2>/dev/null || true; STORM=
+
+# P1: online filings as fast as they are answered, then at half that rate.
+phase "P1 filing: POST /dossiers, 8 connections" -c 8 -m POST -H "authorization: Bearer $CITIZEN" \
+  -H 'content-type: application/json' -d "$FILING" "$API/dossiers"
+FILINGS=$(echo "$ROW" | cut -d' ' -f1)
+FILE_HALF=$(( FILINGS / 2 > 0 ? FILINGS / 2 : 1 ))
+phase "P1 filing at half rate ($FILE_HALF/s)" -c 8 -q "$FILE_HALF" -m POST -H "authorization: Bearer $CITIZEN" \
+  -H 'content-type: application/json' -d "$FILING" "$API/dossiers"
+FILE_HALF_P99=$(echo "$ROW" | cut -d' ' -f3)
+
+echo
+python3 - "$READ" "$HELLO" "$READ_HALF_P99" "$ALONE_P99" "$STORM_P99" "$IDLE" "$STORM_PEAK" "$FILINGS" "$FILE_HALF_P99" <<'EOF'
+import sys
+read, hello, half_p99, alone, storm, idle, storm_peak, filings, file_half_p99 = map(float, sys.argv[1:])
+print(f"P2: read / hello = {read / hello:.1%} (bar: at least 30%); p99 at half rate {half_p99:.2f} ms (bar: under 10 ms)")
+print(f"P7: read p99 during the login storm / alone = {storm / alone:.2f}x (bar: at most 2x)")
+print(f"P6: RSS idle {idle:.0f} MiB (bar: under 40); peak in the storm {storm_peak:.0f} MiB (bar: under 150; the table has each phase's)")
+print(f"P1: {filings:.0f} filings/s; p99 at half rate {file_half_p99:.2f} ms (bar: under 50 ms; the pgbench ceiling is not measured yet)")
+EOF
