@@ -77,10 +77,11 @@ print(f'{d["summary"]["requestsPerSec"]:.0f} {p["p50"] * 1000:.2f} {p["p99"] * 1
 EOF
 }
 phase() { # name, then oha arguments: prints a row, keeps the figures in $ROW
+  local name=$1; shift
   reset_peak
   ROW=$(load "$@")
   read -r rate p50 p99 ok total <<<"$ROW"
-  printf '| %s | %s/s | %s ms | %s ms | %s of %s | %s MiB |\n' "$1" "$rate" "$p50" "$p99" "$ok" "$total" "$(mib VmHWM)"
+  printf '| %s | %s/s | %s ms | %s ms | %s of %s | %s MiB |\n' "$name" "$rate" "$p50" "$p99" "$ok" "$total" "$(mib VmHWM)"
 }
 
 sleep 1
