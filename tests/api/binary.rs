@@ -584,6 +584,97 @@ mod postgres {
     fn audit_commands_verify_anchor_and_catch_tampering() {
         super::audit_commands_verify_anchor_and_catch_tampering(Postgres);
     }
+
+    #[tokio::test]
+    async fn a_server_started_before_its_database_waits_then_serves() {
+        super::a_server_started_before_its_database_waits_then_serves().await;
+    }
+}
+
+/// A server started before its PostgreSQL is reachable waits for it, saying
+/// so on each try, and serves once it is up (issue #12, R3): here the
+/// database's port is closed at first, then a relay to the real server
+/// opens on it.
+async fn a_server_started_before_its_database_waits_then_serves() {
+    use std::net::{TcpListener, TcpStream};
+    let Some(Some(database)) = database(Backend::Postgres) else {
+        return;
+    };
+    let motcua_persistence::DatabaseUrl::Postgres(url) = database.url() else {
+        return;
+    };
+    let (credentials, rest) = url.split_once('@').unwrap_or_else(|| panic!("{url}"));
+    let (target, name) = rest.split_once('/').unwrap_or_else(|| panic!("{url}"));
+    let target = target.to_owned();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = motcua(dir.path())
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            format!("{credentials}@127.0.0.1:{port}/{name}"),
+        )
+        .env("MOTCUA_DB_WAIT_SECS", "60")
+        .env("MOTCUA_BIND", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning motcua: {e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut server = Server {
+        child,
+        address: String::new(),
+        seen: Vec::new(),
+        lines: received,
+    };
+    let next_line = |server: &mut Server, sign: &str| loop {
+        match server.lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(sign) => return line,
+            Ok(line) => server.seen.push(line),
+            Err(_) => panic!("no `{sign}` line; it said:\n{}", server.seen.join("\n")),
+        }
+    };
+    next_line(&mut server, "cannot be reached yet");
+    // The database comes up: a relay from the closed port to the real server.
+    let relay = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::spawn(move || {
+        for client in relay.incoming().map_while(Result::ok) {
+            let Ok(upstream) = TcpStream::connect(&target) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone(), upstream.try_clone()),
+                (upstream.try_clone(), client.try_clone()),
+            ]
+            .into_iter()
+            .filter_map(|(a, b)| a.ok().zip(b.ok()))
+            {
+                std::thread::spawn(move || std::io::copy(&mut from, &mut to));
+            }
+        }
+    });
+    let listening = next_line(&mut server, "listening on ");
+    server.address = listening
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    let ready = reqwest::get(format!("{}/readyz", server.address))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ready, 200);
 }
 
 /// Runs the password-bearing flows against a real server and searches its

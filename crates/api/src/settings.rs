@@ -157,6 +157,9 @@ impl Settings {
         if let Some(secs) = parse_number::<u64>(&get, "MOTCUA_DB_TIMEOUT_SECS")? {
             database.acquire_timeout = Duration::from_secs(secs.max(1));
         }
+        // A server may start before its database: it waits this long.
+        database.wait_for_database =
+            Duration::from_secs(parse_number::<u64>(&get, "MOTCUA_DB_WAIT_SECS")?.unwrap_or(60));
 
         let jwt_secret = match (get("MOTCUA_JWT_SECRET"), environment) {
             (Some(secret), Environment::Production) => {

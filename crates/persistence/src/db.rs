@@ -278,6 +278,10 @@ pub struct DbConfig {
     /// Connections the pool keeps open while idle, opened in the background
     /// (1 for the server). One-shot commands use 0 (see [`DbConfig::one_shot`]).
     pub min_idle: u32,
+    /// How long [`Db::open`] keeps trying a PostgreSQL server that cannot be
+    /// reached yet (a server started before its database); zero: fail at
+    /// the first refusal.
+    pub wait_for_database: Duration,
 }
 
 impl DbConfig {
@@ -293,15 +297,18 @@ impl DbConfig {
             pool_size,
             acquire_timeout: Duration::from_secs(5),
             min_idle: 1,
+            wait_for_database: Duration::ZERO,
         }
     }
 
-    /// For a command that opens the database, does its work and exits: no
-    /// connection is opened in the background. One still being opened when
-    /// the process exits races the exit handlers of libpq's TLS library,
-    /// and the process can die of a signal after it has printed its answer.
+    /// For a command that opens the database, does its work and exits: it
+    /// does not wait for an unreachable database, and no connection is
+    /// opened in the background. One still being opened when the process
+    /// exits races the exit handlers of libpq's TLS library, and the process
+    /// can die of a signal after it has printed its answer.
     pub fn one_shot(mut self) -> Self {
         self.min_idle = 0;
+        self.wait_for_database = Duration::ZERO;
         self
     }
 }
@@ -345,7 +352,7 @@ impl Db {
         let manager = Manager {
             url: config.url.clone(),
         };
-        drop(manager.establish()?);
+        drop(manager.establish_waiting(config.wait_for_database)?);
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(config.min_idle))
@@ -468,6 +475,35 @@ struct Manager {
 }
 
 impl Manager {
+    /// Connects, trying again for up to `wait` while a PostgreSQL server
+    /// cannot be reached (refused, or still starting), with a log line each
+    /// time. Any other failure (a wrong password, a missing database) stops
+    /// at once.
+    fn establish_waiting(&self, wait: Duration) -> Result<DbConnection, DbError> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match self.establish() {
+                Err(DbError::Connect { backend, reason })
+                    if backend == "postgres"
+                        && unreachable(&reason)
+                        && started.elapsed() + pause <= wait =>
+                {
+                    tracing::warn!(
+                        %reason,
+                        waited_secs = started.elapsed().as_secs(),
+                        limit_secs = wait.as_secs(),
+                        "the database cannot be reached yet; trying again in {} ms",
+                        pause.as_millis()
+                    );
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn establish(&self) -> Result<DbConnection, DbError> {
         let backend = self.url.backend().name();
         let fail = |error: ConnectionError| DbError::Connect {
@@ -540,6 +576,21 @@ impl r2d2::ManageConnection for Manager {
     fn has_broken(&self, pooled: &mut Pooled) -> bool {
         pooled.broken || pooled.conn.is_broken()
     }
+}
+
+/// Whether libpq's reason says the server is not there (yet), rather than
+/// that it refused these credentials or this database.
+fn unreachable(reason: &str) -> bool {
+    [
+        "Connection refused",
+        "the database system is starting up",
+        "the database system is shutting down",
+        "timeout expired",
+        "No such file or directory",
+        "server closed the connection unexpectedly",
+    ]
+    .iter()
+    .any(|sign| reason.contains(sign))
 }
 
 /// Sends the pool's background connection failures to the log.
