@@ -107,7 +107,8 @@ impl Drop for Server {
     }
 }
 
-fn start(mut command: Command) -> Server {
+/// Spawns the binary with its stderr read line by line (no address yet).
+fn spawn(mut command: Command) -> Server {
     let mut child = command
         .env("MOTCUA_BIND", "127.0.0.1:0")
         .stderr(Stdio::piped())
@@ -122,31 +123,52 @@ fn start(mut command: Command) -> Server {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while let Ok(line) = received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            let address = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            seen.push(line);
-            return Server {
-                child,
-                address,
-                seen,
-                lines: received,
-            };
-        }
-        seen.push(line);
+    Server {
+        child,
+        address: String::new(),
+        seen: Vec::new(),
+        lines: received,
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!(
-        "motcua did not report its address; it said:\n{}",
-        seen.join("\n")
-    );
+}
+
+impl Server {
+    /// The next line of its log containing `sign`, within 60 s (the lines
+    /// before it are kept in `seen`).
+    fn wait_for(&mut self, sign: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if line.contains(sign) {
+                return line;
+            }
+            self.seen.push(line);
+        }
+        panic!(
+            "motcua never said `{sign}`; it said:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// Waits until it reports its address, and keeps it.
+    fn wait_until_listening(&mut self) {
+        let line = self.wait_for("listening on ");
+        self.address = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned();
+        self.seen.push(line);
+    }
+}
+
+/// Spawns the binary and waits until it reports its address.
+fn start(command: Command) -> Server {
+    let mut server = spawn(command);
+    server.wait_until_listening();
+    server
 }
 
 /// Sends SIGTERM and waits for the process to end; returns whether it exited cleanly.
@@ -611,40 +633,16 @@ async fn a_server_started_before_its_database_waits_then_serves() {
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut child = motcua(dir.path())
+    let mut command = motcua(dir.path());
+    command
         .arg("serve")
         .env(
             "DATABASE_URL",
             format!("{credentials}@127.0.0.1:{port}/{name}"),
         )
-        .env("MOTCUA_DB_WAIT_SECS", "60")
-        .env("MOTCUA_BIND", "127.0.0.1:0")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning motcua: {e}"));
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut server = Server {
-        child,
-        address: String::new(),
-        seen: Vec::new(),
-        lines: received,
-    };
-    let next_line = |server: &mut Server, sign: &str| loop {
-        match server.lines.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.contains(sign) => return line,
-            Ok(line) => server.seen.push(line),
-            Err(_) => panic!("no `{sign}` line; it said:\n{}", server.seen.join("\n")),
-        }
-    };
-    next_line(&mut server, "cannot be reached yet");
+        .env("MOTCUA_DB_WAIT_SECS", "60");
+    let mut server = spawn(command);
+    server.wait_for("cannot be reached yet");
     // The database comes up: a relay from the closed port to the real server.
     let relay = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{e}"));
     std::thread::spawn(move || {
@@ -663,13 +661,7 @@ async fn a_server_started_before_its_database_waits_then_serves() {
             }
         }
     });
-    let listening = next_line(&mut server, "listening on ");
-    server.address = listening
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_default()
-        .to_owned();
+    server.wait_until_listening();
     let ready = reqwest::get(format!("{}/readyz", server.address))
         .await
         .map(|r| r.status().as_u16())

@@ -283,36 +283,33 @@ impl SideRows {
     /// Writes the rows (in the caller's transaction), in chunks that stay
     /// within the backends' limits on bound parameters. A payment reference
     /// already recorded in its scope is [`DbError::Conflict`].
-    pub fn insert(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+    pub fn insert(self, conn: &mut DbConnection) -> Result<(), DbError> {
+        // Multi-row inserts need the backend's own connection.
         macro_rules! insert_all {
-            ($conn:expr, $($table:ident: $rows:expr),* $(,)?) => {{
-                $(
-                    for chunk in chunks($rows.clone(), 1000) {
-                        diesel::insert_into($table::table).values(chunk).execute($conn)?;
+            ($($table:ident: $rows:expr),* $(,)?) => {
+                match conn {
+                    DbConnection::Postgres(pg) => {
+                        $(for chunk in chunks($rows, 1000) {
+                            diesel::insert_into($table::table).values(chunk).execute(pg)?;
+                        })*
                     }
-                )*
-            }};
+                    DbConnection::Sqlite(sqlite) => {
+                        $(for chunk in chunks($rows, 1000) {
+                            diesel::insert_into($table::table).values(chunk).execute(sqlite)?;
+                        })*
+                    }
+                }
+            };
         }
-        match conn {
-            DbConnection::Postgres(pg) => insert_all!(pg,
-                supplement_requests: self.supplement_requests,
-                supplement_items: self.supplement_items,
-                hand_overs: self.hand_overs,
-                payments: self.payments,
-                apologies: self.apologies,
-                ratings: self.ratings,
-                rating_criteria: self.rating_criteria,
-            ),
-            DbConnection::Sqlite(sqlite) => insert_all!(sqlite,
-                supplement_requests: self.supplement_requests,
-                supplement_items: self.supplement_items,
-                hand_overs: self.hand_overs,
-                payments: self.payments,
-                apologies: self.apologies,
-                ratings: self.ratings,
-                rating_criteria: self.rating_criteria,
-            ),
-        }
+        insert_all!(
+            supplement_requests: self.supplement_requests,
+            supplement_items: self.supplement_items,
+            hand_overs: self.hand_overs,
+            payments: self.payments,
+            apologies: self.apologies,
+            ratings: self.ratings,
+            rating_criteria: self.rating_criteria,
+        );
         Ok(())
     }
 }
