@@ -137,6 +137,20 @@ fn refusal(rejection: Rejection) -> Refusal {
     }
 }
 
+/// Accepted, then asked for the online fee of 40,000 đồng on Tuesday 09:00.
+fn awaiting_payment() -> Dossier {
+    run(
+        &accepted(),
+        Command::RequestPayment(RequestPayment {
+            amount: 40_000,
+            reason: "Phí thẩm định".into(),
+        }),
+        OFFICER,
+        "2026-11-03 09:00",
+    )
+    .dossier
+}
+
 fn invalid_fields(rejection: Rejection) -> Vec<String> {
     match rejection {
         Rejection::Invalid(fields) => fields.into_iter().map(|i| i.field).collect(),
@@ -503,16 +517,7 @@ fn a_payment_must_settle_the_fee_due_once() {
             note: None,
         })
     };
-    let awaiting = run(
-        &accepted(),
-        Command::RequestPayment(RequestPayment {
-            amount: 40_000,
-            reason: "Phí thẩm định".into(),
-        }),
-        OFFICER,
-        "2026-11-03 09:00",
-    )
-    .dossier;
+    let awaiting = awaiting_payment();
     assert_eq!(awaiting.state, State::AwaitingPayment);
 
     let short = try_run(&awaiting, pay(1, None, "GW-1"), GATEWAY, "2026-11-03 10:00");
@@ -941,16 +946,7 @@ fn every_event_reads_back_as_the_command_it_records() {
 
 #[test]
 fn references_criteria_and_new_appointments_have_their_bounds() {
-    let awaiting = run(
-        &accepted(),
-        Command::RequestPayment(RequestPayment {
-            amount: 40_000,
-            reason: "Phí thẩm định".into(),
-        }),
-        OFFICER,
-        "2026-11-03 09:00",
-    )
-    .dossier;
+    let awaiting = awaiting_payment();
     // A receipt number has one spelling: accents and invisible characters
     // would let the same number be recorded twice.
     for reference in ["ĐỒNG-1", "BL-1\u{200b}", "BL\u{ff0d}1"] {
