@@ -70,9 +70,14 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
-    /// Prepares the hasher (computes the dummy hash once), with one turn per core.
+    /// Prepares the hasher (computes the dummy hash once), with one turn per
+    /// two cores (at least one): a storm of logins then leaves the other
+    /// cores to everything else (on 2 cores, the read p99 during 50
+    /// concurrent logins went from 6.4× to 3.1× its value alone, and the
+    /// storm's peak from 272 to 123 MiB; docs/performance.md).
     pub fn new() -> Result<Self, String> {
-        Self::with_hashers(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_hashers((cores / 2).max(1))
     }
 
     /// Prepares the hasher with a pool of `hashers` threads (at most that
