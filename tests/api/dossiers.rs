@@ -785,6 +785,20 @@ async fn lists_apply_reach_and_filters_in_the_database(app: TestApp) {
         "validation_failed",
     )
     .await;
+    // A parameter that does not parse is named.
+    for (query, field) in [
+        ("limit=abc", "limit"),
+        ("overdue=maybe", "overdue"),
+        ("due_before=garbage", "due_before"),
+    ] {
+        let refused = json(
+            app.get_as(&format!("/api/v1/dossiers?{query}"), &clerk)
+                .await,
+            "application/problem+json",
+        )
+        .await;
+        assert_eq!(refused["errors"][0]["field"], field, "{query}: {refused}");
+    }
 }
 
 async fn the_public_look_up_needs_the_second_factor_and_shows_no_personal_data(app: TestApp) {

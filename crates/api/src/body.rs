@@ -1,4 +1,7 @@
-//! Typed JSON request bodies whose errors name the field.
+//! Typed JSON request bodies and query strings whose errors name the field.
+//!
+//! [`Query<T>`] reads the query string the same way: `limit=abc` answers
+//! 422 naming `limit`, not the whole query.
 //!
 //! [`Body<T>`] reads a JSON body (415 when it is not JSON, 413 when too big,
 //! 400 when it does not parse, like actix's own extractor) and then
@@ -103,4 +106,45 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
         };
         ApiError::Validation(vec![field_error])
     })
+}
+
+/// A query string of type `T`; a value that does not parse is a 422 naming
+/// its parameter (or `query` for the string as a whole, e.g. a parameter
+/// given twice, which the message names).
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    /// The parameters.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let pairs = form_urlencoded::parse(request.query_string().as_bytes());
+        let read = serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs))
+            .map(Query)
+            .map_err(|error| {
+                let field = error.path().to_string();
+                let field = if field == "." {
+                    "query".to_owned()
+                } else {
+                    field
+                };
+                ApiError::Validation(vec![FieldError::new(field, error.inner().to_string())]).into()
+            });
+        std::future::ready(read)
+    }
 }

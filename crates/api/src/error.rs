@@ -298,11 +298,6 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
     }
 }
 
-/// Query strings that do not parse are field errors.
-pub fn query_error(error: actix_web::error::QueryPayloadError) -> ApiError {
-    ApiError::Validation(vec![FieldError::new("query", error.to_string())])
-}
-
 /// A path parameter that cannot be parsed names no resource.
 pub fn path_error(_: actix_web::error::PathError) -> ApiError {
     ApiError::NotFound

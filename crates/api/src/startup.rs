@@ -318,7 +318,6 @@ pub fn app(
                 .error_handler(|e, _| error::json_error(e).into()),
         )
         .app_data(web::PayloadConfig::new(limits.json_body_bytes))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| error::query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| error::path_error(e).into()))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", state.document))
         .service(web::resource("/docs").get(docs_redirect))

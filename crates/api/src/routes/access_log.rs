@@ -321,7 +321,7 @@ pub async fn list_access_log(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
-    query: web::Query<AccessLogQuery>,
+    query: crate::body::Query<AccessLogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if principal.kind != AccountKind::Staff {
         return Err(ApiError::Forbidden);

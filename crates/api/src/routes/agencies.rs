@@ -159,7 +159,7 @@ fn managed(
 pub async fn list_agencies(
     principal: Principal,
     db: web::Data<Db>,
-    query: web::Query<PageQuery>,
+    query: crate::body::Query<PageQuery>,
 ) -> Result<web::Json<Page<AgencyView>>, ApiError> {
     principal.require(Capability::ManageAgencies)?;
     let root = principal.reach()?.to_owned();

@@ -109,7 +109,7 @@ pub struct CatalogueQuery {
 #[get("/procedures")]
 pub async fn list_procedures(
     db: web::Data<Db>,
-    query: web::Query<CatalogueQuery>,
+    query: crate::body::Query<CatalogueQuery>,
 ) -> Result<web::Json<Vec<ProcedureView>>, ApiError> {
     let query = query.into_inner();
     let day = crate::validate::supported_day("at", query.at)?;
@@ -150,7 +150,7 @@ pub struct AtQuery {
 pub async fn get_procedure(
     db: web::Data<Db>,
     code: web::Path<String>,
-    query: web::Query<AtQuery>,
+    query: crate::body::Query<AtQuery>,
 ) -> Result<web::Json<ProcedureView>, ApiError> {
     let day = crate::validate::supported_day("at", query.at)?;
     let (db, code) = (db.get_ref().clone(), code.into_inner());

@@ -524,7 +524,7 @@ pub async fn dossier_form(
     db: web::Data<Db>,
     clock: web::Data<Clock>,
     path: web::Path<(String, String)>,
-    query: web::Query<FormQuery>,
+    query: crate::body::Query<FormQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (reference, form) = path.into_inner();
     let now = clock.now();

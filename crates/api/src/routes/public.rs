@@ -97,7 +97,7 @@ pub async fn lookup(
     clock: web::Data<Clock>,
     guard: web::Data<CodeGuard>,
     code: web::Path<String>,
-    query: web::Query<LookupQuery>,
+    query: crate::body::Query<LookupQuery>,
 ) -> Result<web::Json<PublicDossier>, ApiError> {
     let code = code.into_inner();
     let last4 = query.into_inner().phone_last4.unwrap_or_default();

@@ -575,7 +575,7 @@ pub async fn kstt06_report(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
-    query: web::Query<Kstt06Query>,
+    query: crate::body::Query<Kstt06Query>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;
@@ -741,7 +741,7 @@ pub async fn overdue_report(
     principal: Principal,
     db: web::Data<Db>,
     clock_now: web::Data<crate::clock::Clock>,
-    query: web::Query<OverdueQuery>,
+    query: crate::body::Query<OverdueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;
@@ -917,7 +917,7 @@ pub async fn online_uptake(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
-    query: web::Query<UptakeQuery>,
+    query: crate::body::Query<UptakeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;
@@ -1104,7 +1104,7 @@ pub async fn indicators_report(
     principal: Principal,
     db: web::Data<Db>,
     clock_now: web::Data<crate::clock::Clock>,
-    query: web::Query<IndicatorsQuery>,
+    query: crate::body::Query<IndicatorsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;

@@ -167,7 +167,7 @@ fn taken(error: DbError) -> ApiError {
 pub async fn list_users(
     principal: Principal,
     db: web::Data<Db>,
-    query: web::Query<PageQuery>,
+    query: crate::body::Query<PageQuery>,
 ) -> Result<web::Json<Page<UserView>>, ApiError> {
     principal.require(Capability::ManageUsers)?;
     let root = principal.reach()?.to_owned();

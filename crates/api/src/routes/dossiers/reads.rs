@@ -164,7 +164,7 @@ pub async fn list_dossiers(
     principal: Principal,
     db: web::Data<Db>,
     clock: web::Data<Clock>,
-    query: web::Query<DossierQuery>,
+    query: crate::body::Query<DossierQuery>,
 ) -> Result<web::Json<Page<DossierSummary>>, ApiError> {
     let query = query.into_inner();
     let (limit, cursor) = PageQuery {
@@ -517,7 +517,7 @@ pub async fn verify_history(
     principal: Principal,
     db: web::Data<Db>,
     keys: web::Data<HistoryKeys>,
-    query: web::Query<VerifyQuery>,
+    query: crate::body::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if principal.kind != AccountKind::Staff {
         return Err(ApiError::Forbidden);
