@@ -265,6 +265,19 @@ async fn a_stale_version_is_412_and_changes_nothing(app: TestApp) {
         )
         .await;
     problem(missing, 422, "validation_failed").await;
+    // Two versions that disagree are refused, whichever is current.
+    let disagree = app
+        .client
+        .post(app.url(&format!("/api/v1/dossiers/{id}/handover")))
+        .bearer_auth(&clerk)
+        .header("if-match", "\"1\"")
+        .json(&json!({"to_step": "Thẩm định", "version": 2}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let body = json(disagree, "application/problem+json").await;
+    assert_eq!(body["errors"][0]["field"], "version", "{body}");
+    assert_eq!(event_count(&app, id), 1);
     let with_header = app
         .client
         .post(app.url(&format!("/api/v1/dossiers/{id}/handover")))

@@ -27,6 +27,14 @@ fn expected_version(request: &HttpRequest, version: Option<i32>) -> Result<i32, 
                 .parse::<i32>()
                 .ok()
         });
+    if let (Some(Some(header)), Some(field)) = (from_header, version)
+        && header != field
+    {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "version",
+            format!("is {field}, but If-Match says {header}: send one version"),
+        )]));
+    }
     from_header.unwrap_or(version).ok_or_else(|| {
         ApiError::Validation(vec![FieldError::new(
             "version",
