@@ -132,6 +132,21 @@ mod tests {
         result.unwrap_or_else(|e: DbError| panic!("{e}"));
     }
 
+    /// Applies the migrations up to and including the one whose version ends
+    /// with `last`.
+    fn migrate_through(conn: &mut crate::db::DbConnection, last: &str) {
+        let backend = conn.backend();
+        loop {
+            let applied = conn
+                .run_next_migration(source(backend))
+                .map(|version| version.to_string())
+                .unwrap_or_else(|e| panic!("up: {e}"));
+            if applied.ends_with(last) {
+                return;
+            }
+        }
+    }
+
     /// Migration 000010 records on each existing dossier its chain's head
     /// (the last event's `seq` and hash) and marks the existing events
     /// unkeyed.
@@ -147,15 +162,7 @@ mod tests {
 
         let result = db.open().run(|conn| {
             let backend = conn.backend();
-            loop {
-                let applied = conn
-                    .run_next_migration(source(backend))
-                    .map(|version| version.to_string())
-                    .unwrap_or_else(|e| panic!("up: {e}"));
-                if applied.ends_with("000009") {
-                    break;
-                }
-            }
+            migrate_through(conn, "000009");
             let at = NaiveDate::from_ymd_opt(2026, 11, 2)
                 .and_then(|d| d.and_hms_opt(2, 30, 0))
                 .unwrap_or_default();
@@ -265,15 +272,7 @@ mod tests {
 
         let result = db.open().run(|conn| {
             let backend = conn.backend();
-            loop {
-                let applied = conn
-                    .run_next_migration(source(backend))
-                    .map(|version| version.to_string())
-                    .unwrap_or_else(|e| panic!("up: {e}"));
-                if applied.ends_with("000010") {
-                    break;
-                }
-            }
+            migrate_through(conn, "000010");
             let at = NaiveDate::from_ymd_opt(2026, 11, 2)
                 .and_then(|d| d.and_hms_micro_opt(2, 30, 0, 250_000))
                 .unwrap_or_default();
@@ -424,15 +423,7 @@ mod tests {
 
         let result = db.open().run(|conn| {
             let backend = conn.backend();
-            loop {
-                let applied = conn
-                    .run_next_migration(source(backend))
-                    .map(|version| version.to_string())
-                    .unwrap_or_else(|e| panic!("up: {e}"));
-                if applied.ends_with("000010") {
-                    break;
-                }
-            }
+            migrate_through(conn, "000010");
             conn.batch_execute(BEFORE_AGGREGATE)?;
             // That release's gen-data wrote no hand-overs and no rating
             // criteria; its API did, in this shape. Its references could
