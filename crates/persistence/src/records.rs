@@ -19,7 +19,7 @@ use motcua_domain::dossier::{Entry, Particulars, PaymentMethod, Record, Satisfac
 use motcua_domain::lifecycle::Role;
 
 use crate::db::DbConnection;
-use crate::dossiers::{DossierRow, chunks};
+use crate::dossiers::chunks;
 use crate::error::DbError;
 use crate::payments::GATEWAY;
 use crate::schema::{
@@ -27,7 +27,6 @@ use crate::schema::{
     supplement_requests,
 };
 use crate::sql_types::{AgencyId, Closed, DossierId, PaymentId, UserId, to_db_time};
-use crate::stored::Unreadable;
 
 /// A supplement request (Form 02).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
@@ -327,96 +326,118 @@ pub fn store(
     rows.insert(conn)
 }
 
-/// A dossier's side rows as stored, in the order [`SideRows::add`] gives
-/// them.
-pub fn of(conn: &mut DbConnection, dossier: DossierId) -> Result<SideRows, DbError> {
-    Ok(SideRows {
-        supplement_requests: supplement_requests::table
-            .filter(supplement_requests::dossier_id.eq(dossier))
-            .order(supplement_requests::nth)
-            .load(conn)?,
-        supplement_items: supplement_items::table
-            .filter(supplement_items::dossier_id.eq(dossier))
-            .order((supplement_items::nth, supplement_items::position))
-            .load(conn)?,
-        hand_overs: hand_overs::table
-            .filter(hand_overs::dossier_id.eq(dossier))
-            .order(hand_overs::nth)
-            .load(conn)?,
-        payments: payments::table
-            .filter(payments::dossier_id.eq(dossier))
-            .order((payments::recorded_at, payments::id))
-            .load(conn)?,
-        apologies: apologies::table
-            .filter(apologies::dossier_id.eq(dossier))
-            .load(conn)?,
-        ratings: ratings::table
-            .filter(ratings::dossier_id.eq(dossier))
-            .load(conn)?,
-        rating_criteria: rating_criteria::table
-            .filter(rating_criteria::dossier_id.eq(dossier))
-            .order(rating_criteria::criterion)
-            .load(conn)?,
-    })
-}
+/// Checks of the tables against the records (for tests, and for the
+/// persistence crate's own migration tests).
+#[cfg(any(test, feature = "test-support"))]
+mod checks {
+    use diesel::prelude::*;
+    use motcua_domain::dossier::Particulars;
 
-/// The rows the records in a stored dossier's `details` call for: what its
-/// tables hold if every change wrote its rows (payments with fresh ids).
-pub fn derived(row: &DossierRow) -> Result<SideRows, Unreadable> {
-    let mut rows = SideRows::default();
-    let particulars = crate::stored::particulars(row)?;
-    rows.add(
-        row.id,
-        row.receiving_agency_id,
-        &Particulars::default(),
-        &particulars,
-    );
-    Ok(rows)
-}
-
-/// Whether the tables hold exactly the side rows of every dossier's
-/// records; the differences, named by dossier code. Payments compare
-/// without their ids, and a reference may carry its dossier's id after it
-/// (as migration 000015 marks references that repeated).
-pub fn differences(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
-    use crate::schema::dossiers;
-    let mut differences = Vec::new();
-    let mut after: Option<DossierId> = None;
-    loop {
-        let mut page = dossiers::table.order(dossiers::id).limit(500).into_boxed();
-        if let Some(after) = after {
-            page = page.filter(dossiers::id.gt(after));
-        }
-        let rows: Vec<DossierRow> = page.load(conn)?;
-        let Some(last) = rows.last() else {
-            return Ok(differences);
-        };
-        after = Some(last.id);
-        for row in &rows {
-            differences.extend(difference(conn, row)?);
-        }
-    }
-}
-
-/// How a dossier's stored side rows differ from what its records call for.
-fn difference(conn: &mut DbConnection, row: &DossierRow) -> Result<Option<String>, DbError> {
-    let Ok(mut expected) = derived(row) else {
-        return Ok(Some(format!("{}: its records cannot be read", row.code)));
+    use super::SideRows;
+    use crate::db::DbConnection;
+    use crate::dossiers::DossierRow;
+    use crate::error::DbError;
+    use crate::schema::{
+        apologies, hand_overs, payments, rating_criteria, ratings, supplement_items,
+        supplement_requests,
     };
-    let mut stored = of(conn, row.id)?;
-    let marked = format!(" ({})", row.id);
-    for payment in stored.payments.iter_mut() {
-        if let Some(reference) = payment.reference.strip_suffix(&marked) {
-            payment.reference = reference.to_owned();
+    use crate::sql_types::{DossierId, PaymentId};
+    use crate::stored::Unreadable;
+
+    /// A dossier's side rows as stored, in the order [`SideRows::add`] gives
+    /// them.
+    pub fn of(conn: &mut DbConnection, dossier: DossierId) -> Result<SideRows, DbError> {
+        Ok(SideRows {
+            supplement_requests: supplement_requests::table
+                .filter(supplement_requests::dossier_id.eq(dossier))
+                .order(supplement_requests::nth)
+                .load(conn)?,
+            supplement_items: supplement_items::table
+                .filter(supplement_items::dossier_id.eq(dossier))
+                .order((supplement_items::nth, supplement_items::position))
+                .load(conn)?,
+            hand_overs: hand_overs::table
+                .filter(hand_overs::dossier_id.eq(dossier))
+                .order(hand_overs::nth)
+                .load(conn)?,
+            payments: payments::table
+                .filter(payments::dossier_id.eq(dossier))
+                .order((payments::recorded_at, payments::id))
+                .load(conn)?,
+            apologies: apologies::table
+                .filter(apologies::dossier_id.eq(dossier))
+                .load(conn)?,
+            ratings: ratings::table
+                .filter(ratings::dossier_id.eq(dossier))
+                .load(conn)?,
+            rating_criteria: rating_criteria::table
+                .filter(rating_criteria::dossier_id.eq(dossier))
+                .order(rating_criteria::criterion)
+                .load(conn)?,
+        })
+    }
+
+    /// The rows the records in a stored dossier's `details` call for: what its
+    /// tables hold if every change wrote its rows (payments with fresh ids).
+    pub fn derived(row: &DossierRow) -> Result<SideRows, Unreadable> {
+        let mut rows = SideRows::default();
+        let particulars = crate::stored::particulars(row)?;
+        rows.add(
+            row.id,
+            row.receiving_agency_id,
+            &Particulars::default(),
+            &particulars,
+        );
+        Ok(rows)
+    }
+
+    /// Whether the tables hold exactly the side rows of every dossier's
+    /// records; the differences, named by dossier code. Payments compare
+    /// without their ids, and a reference may carry its dossier's id after it
+    /// (as migration 000015 marks references that repeated).
+    pub fn differences(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+        use crate::schema::dossiers;
+        let mut differences = Vec::new();
+        let mut after: Option<DossierId> = None;
+        loop {
+            let mut page = dossiers::table.order(dossiers::id).limit(500).into_boxed();
+            if let Some(after) = after {
+                page = page.filter(dossiers::id.gt(after));
+            }
+            let rows: Vec<DossierRow> = page.load(conn)?;
+            let Some(last) = rows.last() else {
+                return Ok(differences);
+            };
+            after = Some(last.id);
+            for row in &rows {
+                differences.extend(difference(conn, row)?);
+            }
         }
     }
-    for payment in stored.payments.iter_mut().chain(&mut expected.payments) {
-        payment.id = PaymentId(uuid::Uuid::nil());
+
+    /// How a dossier's stored side rows differ from what its records call for.
+    fn difference(conn: &mut DbConnection, row: &DossierRow) -> Result<Option<String>, DbError> {
+        let Ok(mut expected) = derived(row) else {
+            return Ok(Some(format!("{}: its records cannot be read", row.code)));
+        };
+        let mut stored = of(conn, row.id)?;
+        let marked = format!(" ({})", row.id);
+        for payment in stored.payments.iter_mut() {
+            if let Some(reference) = payment.reference.strip_suffix(&marked) {
+                payment.reference = reference.to_owned();
+            }
+        }
+        for payment in stored.payments.iter_mut().chain(&mut expected.payments) {
+            payment.id = PaymentId(uuid::Uuid::nil());
+        }
+        Ok((stored != expected).then(|| {
+            format!(
+                "{}: stored {stored:?}, its records call for {expected:?}",
+                row.code
+            )
+        }))
     }
-    Ok((stored != expected).then(|| {
-        format!(
-            "{}: stored {stored:?}, its records call for {expected:?}",
-            row.code
-        )
-    }))
 }
+
+#[cfg(any(test, feature = "test-support"))]
+pub use checks::{derived, differences, of};
