@@ -385,8 +385,9 @@ impl Db {
         let mut pooled = self.pool.get().map_err(DbError::from)?;
         let result = f(&mut pooled.conn);
         // No query checks a connection as it leaves the pool: one that
-        // failed is checked here, and a dead one is dropped on return.
-        if result.is_err() {
+        // failed is checked here, and a dead one is dropped on return. (An
+        // embedded SQLite connection cannot die under the process.)
+        if result.is_err() && self.backend == Backend::Postgres {
             pooled.broken = pooled.conn.ping().is_err();
         }
         result
