@@ -237,20 +237,16 @@ pub async fn list_dossiers(
         })
     })
     .await??;
-    let rows = rows
-        .into_iter()
-        .map(|(row, procedure_code)| (row.state, row.channel, row, procedure_code))
-        .collect::<Vec<_>>();
     Ok(web::Json(Page::from_rows(
         rows,
         limit,
-        |(_, _, row, _)| row.id.to_string(),
-        |(status, channel, row, procedure_code)| DossierSummary {
+        |(row, _)| row.id.to_string(),
+        |(row, procedure_code)| DossierSummary {
             id: row.id.to_string(),
             code: row.code,
-            status,
+            status: row.state,
             procedure_code,
-            channel,
+            channel: row.channel,
             applicant_name: row.applicant_name,
             agency_id: row.receiving_agency_id.to_string(),
             received_at: row.received_at.map(utc),
