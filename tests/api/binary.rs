@@ -572,6 +572,11 @@ mod sqlite {
     fn audit_commands_verify_anchor_and_catch_tampering() {
         super::audit_commands_verify_anchor_and_catch_tampering(Sqlite);
     }
+
+    #[tokio::test]
+    async fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections() {
+        super::sigterm_lets_requests_in_flight_finish_and_refuses_new_connections(Sqlite).await;
+    }
 }
 
 mod postgres {
@@ -605,6 +610,11 @@ mod postgres {
     #[test]
     fn audit_commands_verify_anchor_and_catch_tampering() {
         super::audit_commands_verify_anchor_and_catch_tampering(Postgres);
+    }
+
+    #[tokio::test]
+    async fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections() {
+        super::sigterm_lets_requests_in_flight_finish_and_refuses_new_connections(Postgres).await;
     }
 
     #[tokio::test]
@@ -751,6 +761,101 @@ async fn no_password_token_or_personal_id_reaches_the_log() {
             "`{secret}` appears in the log:\n{log}"
         );
     }
+}
+
+/// R7: SIGTERM while requests are in flight. Three uploads are halfway
+/// through their bodies when the signal arrives: the server stops taking
+/// connections at once (a new one is refused), lets the three finish (each
+/// answers 201 with its file), and then exits cleanly well within its
+/// shutdown timeout.
+async fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections(backend: Backend) {
+    use std::net::TcpStream;
+    const TIMEOUT_SECS: u64 = 20;
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = motcua_on(dir.path(), &database);
+    command
+        .args(["serve", "--demo"])
+        .env("MOTCUA_SHUTDOWN_TIMEOUT_SECS", TIMEOUT_SECS.to_string())
+        .stdout(Stdio::null());
+    let mut server = start(command);
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/token", server.address))
+        .json(&serde_json::json!({"username": "027090001234", "password": "motcua-demo"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let host = server.address.trim_start_matches("http://").to_owned();
+    let uploads: Vec<(TcpStream, Vec<u8>)> = (0..3)
+        .map(|n| {
+            let mut body = b"--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n".to_vec();
+            body.extend(crate::helpers::padded_pdf(40_000 + n));
+            body.extend(b"\r\n--b0undary--\r\n");
+            let head = format!(
+                "POST /api/v1/files HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let mut stream = TcpStream::connect(&host).unwrap_or_else(|e| panic!("{e}"));
+            let rest = body.split_off(body.len() / 2);
+            stream
+                .write_all(&[head.as_bytes(), &body].concat())
+                .unwrap_or_else(|e| panic!("{e}"));
+            (stream, rest)
+        })
+        .collect();
+    // In flight: the server is writing each upload's first half to its
+    // staging directory (a connection it has not accepted yet is not).
+    let staging = dir.path().join("data/files/incoming");
+    let started = Instant::now();
+    while std::fs::read_dir(&staging).map_or(0, Iterator::count) < uploads.len() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the uploads never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -TERM failed");
+    let signalled = Instant::now();
+    // New connections are refused as soon as the server has seen the signal.
+    while TcpStream::connect(&host).is_ok() {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "still taking connections 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (mut stream, rest) in uploads {
+        stream.write_all(&rest).unwrap_or_else(|e| panic!("{e}"));
+        let mut answer = String::new();
+        use std::io::Read;
+        stream
+            .read_to_string(&mut answer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+        assert!(answer.contains("\"sha256\""), "{answer}");
+    }
+    let status = loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(TIMEOUT_SECS),
+            "still running {TIMEOUT_SECS} s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}\n{}", server.all_output());
 }
 
 /// A fresh database for a binary test: SQLite by default (nothing

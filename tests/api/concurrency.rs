@@ -1,6 +1,6 @@
 //! Concurrent requests: numbering, idempotency, and two clerks at once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -141,8 +141,114 @@ async fn two_clerks_accepting_one_dossier_at_once_make_one_acceptance(app: TestA
     assert_eq!(events.iter().filter(|e| e.action == "accept").count(), 1);
 }
 
+/// R1 and R5 at a test's size: 60 filings, each sent at once to two servers
+/// on one database under its own `Idempotency-Key` (a client retrying on
+/// another server) → one dossier per key, both answers the same, and the
+/// day's numbers 1 to 60, none twice, none missing.
+async fn filings_retried_through_two_servers_make_one_dossier_per_key_and_gapless_numbers(
+    mut app: TestApp,
+) {
+    const KEYS: u32 = 60;
+    let fixture = Fixture::build(&app).await;
+    let (token, _) = app.login(CITIZEN, PASSWORD).await;
+    let body = filing(&app, &fixture, &token).await;
+    let first = app.address.clone();
+    app.restart(|_| {}).await;
+    let servers = [first, app.address.clone()];
+    let mut set = JoinSet::new();
+    for key in 0..KEYS {
+        for server in &servers {
+            let request = app
+                .client
+                .post(format!("{server}/api/v1/dossiers"))
+                .bearer_auth(&token)
+                .header("idempotency-key", format!("r1-{key}"))
+                .json(&body);
+            set.spawn(async move {
+                let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+                let status = response.status().as_u16();
+                (
+                    key,
+                    status,
+                    response.json::<Value>().await.unwrap_or_default(),
+                )
+            });
+        }
+    }
+    let mut answers: BTreeMap<u32, Vec<(u16, Value)>> = BTreeMap::new();
+    while let Some(result) = set.join_next().await {
+        let (key, status, body) = result.unwrap_or_else(|e| panic!("{e}"));
+        answers.entry(key).or_default().push((status, body));
+    }
+    for (key, pair) in &answers {
+        assert_eq!(pair[0].0, 201, "key {key}: {:?}", pair[0].1);
+        assert_eq!(
+            pair[0], pair[1],
+            "key {key}: both servers give the one dossier"
+        );
+    }
+    let numbers: BTreeSet<u32> = answers
+        .values()
+        .filter_map(|pair| pair[0].1["code"].as_str())
+        .filter_map(|code| code.rsplit('-').next()?.parse().ok())
+        .collect();
+    assert_eq!(numbers, (1..=KEYS).collect::<BTreeSet<u32>>());
+    let count: i64 = app
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            Ok(motcua_persistence::schema::dossiers::table
+                .count()
+                .get_result(conn)?)
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+    assert_eq!(count, i64::from(KEYS), "one dossier per key");
+}
+
+/// R4 across two servers (R5): two clerks accept one dossier at the same
+/// moment, each through another server on the same database → one
+/// acceptance, and the other is told the dossier changed.
+async fn two_clerks_on_two_servers_accepting_one_dossier_make_one_acceptance(mut app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let id = fixture.file_online(&app, CITIZEN, &fixture.own).await;
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let first = app.address.clone();
+    app.restart(|_| {}).await;
+    let mut set = JoinSet::new();
+    for server in [first, app.address.clone()] {
+        let request = app
+            .client
+            .post(format!("{server}/api/v1/dossiers/{id}/accept"))
+            .bearer_auth(&clerk)
+            .json(&json!({"version": 1}));
+        set.spawn(async move {
+            request
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = set.join_next().await {
+        statuses.push(status.unwrap_or(0));
+    }
+    statuses.sort();
+    assert!(
+        statuses == [200, 409] || statuses == [200, 412],
+        "{statuses:?}"
+    );
+    let events = app
+        .db
+        .run(|conn| motcua_persistence::dossiers::events(conn, id.parse().unwrap_or_default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(events.iter().filter(|e| e.action == "accept").count(), 1);
+}
+
 api_tests!(
     two_hundred_simultaneous_filings_get_gapless_distinct_codes,
     one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier,
     two_clerks_accepting_one_dossier_at_once_make_one_acceptance,
+    filings_retried_through_two_servers_make_one_dossier_per_key_and_gapless_numbers,
+    two_clerks_on_two_servers_accepting_one_dossier_make_one_acceptance,
 );

@@ -1275,6 +1275,52 @@ async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
     assert_eq!(event_count(&app, &id), before.1);
 }
 
+/// Servers keep composed calendars in memory. A calendar changed through
+/// another server on the same database moves the deadlines this server
+/// shows on its very next request (the change bumps a stamp both read).
+async fn a_calendar_changed_through_another_server_moves_deadlines_at_once(mut app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, admin) = (token(&fixture, Who::Clerk), token(&fixture, Who::Admin));
+    let accepted = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let path = format!(
+        "/api/v1/dossiers/{}",
+        accepted["id"].as_str().unwrap_or_default()
+    );
+    let due = |app: &TestApp| {
+        let (path, clerk) = (path.clone(), clerk.clone());
+        let request = app.client.get(app.url(&path)).bearer_auth(clerk);
+        async move {
+            let response = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+            vn_of(&json(response, "application/json").await["legal_clock"]["due_at"])
+        }
+    };
+    assert_eq!(
+        due(&app).await,
+        "2026-11-05 09:30",
+        "read (and cached) here"
+    );
+    let first = app.address.clone();
+    app.restart(|_| {}).await;
+    let closed = json!({"days": [{"date": "2026-11-04", "kind": "off", "reason": "closure", "name": "Bão"}]});
+    let calendar = format!("/api/v1/agencies/{}/calendar/2026", fixture.own.id);
+    let saved = app
+        .send(Method::PUT, &calendar, Some(&admin), Some(&closed))
+        .await;
+    assert_eq!(
+        saved.status().as_u16(),
+        200,
+        "changed through the second server"
+    );
+    app.address = first;
+    assert_eq!(
+        due(&app).await,
+        "2026-11-06 09:30",
+        "the first server sees it at once"
+    );
+}
+
 /// How many reads of a dossier the access log holds.
 fn access_log_entries(app: &TestApp, id: &str) -> usize {
     let id: DossierId = id.parse().unwrap_or_else(|e| panic!("{e}"));
@@ -1286,6 +1332,7 @@ fn access_log_entries(app: &TestApp, id: &str) -> usize {
 
 api_tests!(
     every_state_refuses_an_illegal_action_and_the_desk_paths_work,
+    a_calendar_changed_through_another_server_moves_deadlines_at_once,
     agency_calendars_override_their_parents_and_move_deadlines,
     forms_are_built_from_the_stored_dossier_as_json_and_printable_html,
     the_public_look_up_needs_the_second_factor_and_shows_no_personal_data,

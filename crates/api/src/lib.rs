@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod bootstrap;
+pub mod cache;
 pub mod calendars;
 pub mod client;
 pub mod clock;

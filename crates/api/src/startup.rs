@@ -200,6 +200,8 @@ pub struct AppState {
     registrations: web::Data<routes::auth::RegistrationLimit>,
     code_guard: web::Data<routes::public::CodeGuard>,
     account_status: web::Data<crate::auth::AccountStatus>,
+    caches: web::Data<crate::cache::Caches>,
+    recorder: web::Data<crate::routes::access_log::AccessRecorder>,
     proxies: web::Data<crate::client::TrustedProxies>,
     clock: web::Data<crate::clock::Clock>,
     payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
@@ -241,7 +243,7 @@ impl AppState {
                 .map_err(|e| StartupError::Setup(e.to_string()))?;
         }
         Ok(AppState {
-            db: web::Data::new(db),
+            db: web::Data::new(db.clone()),
             issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
             passwords: web::Data::new(
                 match settings.password_hashers {
@@ -254,6 +256,11 @@ impl AppState {
             registrations: web::Data::new(routes::auth::RegistrationLimit::default()),
             code_guard: web::Data::new(routes::public::CodeGuard::default()),
             account_status: web::Data::new(crate::auth::AccountStatus::default()),
+            caches: web::Data::new(crate::cache::Caches::default()),
+            recorder: web::Data::new(
+                crate::routes::access_log::AccessRecorder::start(db.clone())
+                    .map_err(|e| StartupError::Setup(e.to_string()))?,
+            ),
             proxies: web::Data::new(settings.trusted_proxies.clone()),
             clock: web::Data::new(settings.clock.clone()),
             files: web::Data::new(crate::routes::files::FileStore {
@@ -305,6 +312,8 @@ pub fn app(
         .app_data(state.registrations)
         .app_data(state.code_guard)
         .app_data(state.account_status)
+        .app_data(state.caches)
+        .app_data(state.recorder)
         .app_data(state.proxies)
         .app_data(state.clock)
         .app_data(state.payment_secret)

@@ -55,6 +55,35 @@ pub fn append(conn: &mut DbConnection, entry: &NewAccess<'_>) -> Result<AccessId
     Ok(id)
 }
 
+/// Records many reads in one statement (the server's batches).
+pub fn append_all(conn: &mut DbConnection, entries: &[NewAccess<'_>]) -> Result<(), DbError> {
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|entry| {
+            (
+                access_log::id.eq(AccessId::new()),
+                access_log::at.eq(to_db_time(entry.at)),
+                access_log::actor_id.eq(entry.actor_id),
+                access_log::actor_role.eq(entry.actor_role),
+                access_log::dossier_id.eq(entry.dossier_id),
+                access_log::agency_id.eq(entry.agency_id),
+                access_log::resource.eq(entry.resource),
+                access_log::request_id.eq(Some(entry.request_id)),
+            )
+        })
+        .collect();
+    // Multi-row inserts need the backend's own connection.
+    match conn {
+        DbConnection::Postgres(pg) => diesel::insert_into(access_log::table)
+            .values(&rows)
+            .execute(pg)?,
+        DbConnection::Sqlite(sqlite) => diesel::insert_into(access_log::table)
+            .values(&rows)
+            .execute(sqlite)?,
+    };
+    Ok(())
+}
+
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct AccessRow {

@@ -51,7 +51,7 @@ pub fn put(
                 calendar_years::updated_at.eq(to_db_time(now)),
             ))
             .execute(conn)?;
-        Ok(())
+        crate::stamps::bump(conn, crate::stamps::Cached::Calendars)
     })
 }
 

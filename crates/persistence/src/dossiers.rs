@@ -266,12 +266,28 @@ pub fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<DossierRow, D
         .first(conn)?)
 }
 
-/// The materialized path of the dossier's receiving agency (for reach).
-pub fn agency_path(conn: &mut DbConnection, dossier: &DossierRow) -> Result<String, DbError> {
-    Ok(agencies::table
-        .find(dossier.receiving_agency_id)
-        .select(agencies::path)
-        .first(conn)?)
+/// A dossier by id or by code, with the materialized path of its receiving
+/// agency (for reach), in one query.
+pub fn find_with_path(
+    conn: &mut DbConnection,
+    reference: DossierRef<'_>,
+) -> Result<(DossierRow, String), DbError> {
+    let query = dossiers::table
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
+        .select((dossiers::all_columns, agencies::path));
+    Ok(match reference {
+        DossierRef::Id(id) => query.filter(dossiers::id.eq(id)).first(conn)?,
+        DossierRef::Code(code) => query.filter(dossiers::code.eq(code)).first(conn)?,
+    })
+}
+
+/// How a request names a dossier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DossierRef<'a> {
+    /// By id.
+    Id(DossierId),
+    /// By code.
+    Code(&'a str),
 }
 
 /// Writes `changes` if the dossier is still at `expected_version`, bumping

@@ -20,6 +20,7 @@ pub mod payments;
 pub mod procedures;
 pub mod records;
 pub mod refresh_tokens;
+pub mod stamps;
 #[rustfmt::skip] // generated from the migrations; see testing::schema
 pub mod schema;
 pub mod sql_types;

@@ -106,6 +106,7 @@ pub fn add_version(
                 procedures::created_at.eq(to_db_time(now)),
             ))
             .execute(conn)?;
+        crate::stamps::bump(conn, crate::stamps::Cached::Procedures)?;
         Ok(procedures::table.find(id).first(conn)?)
     })
 }

@@ -48,6 +48,15 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    cache_stamps (name) {
+        name -> Text,
+        stamp -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     calendar_years (scope, year) {
         scope -> Text,
         year -> Integer,
@@ -344,6 +353,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_log,
     agencies,
     apologies,
+    cache_stamps,
     calendar_years,
     dossier_counters,
     dossier_events,

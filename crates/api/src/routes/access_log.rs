@@ -1,5 +1,5 @@
 //! The access log: staff reads of dossiers' personal data are recorded here
-//! ([`record_read`]), off the dossier's hash-chained history, and auditors
+//! ([`AccessRecorder`]), off the dossier's hash-chained history, and auditors
 //! list them within their reach, as JSON pages or CSV
 //! (`GET /audit/access-log`). See docs/security.md, "The access log".
 
@@ -10,8 +10,9 @@ use motcua_domain::history::day_bounds;
 use motcua_domain::lifecycle::Role;
 use motcua_persistence::access_log::{self, AccessEntry, AccessFilter, NewAccess, Position};
 use motcua_persistence::dossiers::DossierRow;
-use motcua_persistence::{AgencyId, Db, DbError, UserId, agencies};
+use motcua_persistence::{AgencyId, Db, DbError, DossierId, UserId, agencies};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AccountKind, Principal};
@@ -128,45 +129,128 @@ impl ReaderRole {
     }
 }
 
-/// Records a staff member's read of `dossier` in the access log, in its own
-/// short write transaction; blocking (call it on the blocking pool). Call it
-/// once the answer is ready and before it is sent: if the read cannot be
-/// recorded the request fails and nothing is shown. Citizens reading their
-/// own dossier are not recorded. The role recorded is the first of the
-/// reader's roles that reads dossiers.
-pub fn record_read(
-    db: &Db,
-    principal: &Principal,
-    dossier: &DossierRow,
-    resource: AccessedResource,
-    request_id: &RequestId,
+/// Records staff members' reads of dossiers in the access log. Reads that
+/// arrive while a batch is being written wait for the next one, and each
+/// batch is one insert in one transaction: one commit for many reads (group
+/// commit) instead of one per read. A read is answered only once its batch
+/// has committed: if it cannot be recorded the request fails and nothing is
+/// shown. Bounded: at most [`AccessRecorder::QUEUE`] reads wait; more wait
+/// for room. Citizens reading their own dossier are not recorded.
+#[derive(Debug, Clone)]
+pub struct AccessRecorder {
+    queue: mpsc::Sender<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    read: Read,
+    done: oneshot::Sender<Result<(), ApiError>>,
+}
+
+/// One read, owned while it waits.
+#[derive(Debug)]
+struct Read {
     at: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    if principal.kind != AccountKind::Staff {
-        return Ok(());
+    actor_id: UserId,
+    actor_role: &'static str,
+    dossier_id: DossierId,
+    agency_id: AgencyId,
+    resource: &'static str,
+    request_id: String,
+}
+
+impl AccessRecorder {
+    /// Reads that may wait to be written.
+    pub const QUEUE: usize = 4096;
+    /// Reads written in one statement at most.
+    const BATCH: usize = 256;
+
+    /// Starts the writer: a thread of its own that ends when the last
+    /// recorder is dropped.
+    pub fn start(db: Db) -> std::io::Result<Self> {
+        let (queue, mut waiting) = mpsc::channel::<Pending>(Self::QUEUE);
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || {
+                while let Some(first) = waiting.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < Self::BATCH {
+                        match waiting.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let entries: Vec<NewAccess<'_>> = batch
+                        .iter()
+                        .map(|pending| NewAccess {
+                            at: pending.read.at,
+                            actor_id: pending.read.actor_id,
+                            actor_role: pending.read.actor_role,
+                            dossier_id: pending.read.dossier_id,
+                            agency_id: pending.read.agency_id,
+                            resource: pending.read.resource,
+                            request_id: &pending.read.request_id,
+                        })
+                        .collect();
+                    let written = db.write(|conn| access_log::append_all(conn, &entries));
+                    drop(entries);
+                    if let Err(error) = &written {
+                        tracing::error!(%error, reads = batch.len(), "reads could not be recorded");
+                    }
+                    for pending in batch {
+                        let answer = match &written {
+                            Ok(()) => Ok(()),
+                            Err(DbError::Unavailable(_) | DbError::Connect { .. }) => {
+                                Err(ApiError::Unavailable)
+                            }
+                            Err(other) => Err(ApiError::Internal(other.to_string())),
+                        };
+                        // The request may have gone (its client left): nothing to tell.
+                        let _ = pending.done.send(answer);
+                    }
+                }
+            })?;
+        Ok(AccessRecorder { queue })
     }
-    let role = principal
-        .roles
-        .iter()
-        .copied()
-        .filter(|role| Capability::ReadDossiers.roles().contains(role))
-        .find_map(ReaderRole::of)
-        .ok_or(ApiError::Forbidden)?;
-    db.write(|conn| {
-        access_log::append(
-            conn,
-            &NewAccess {
-                at,
-                actor_id: principal.user_id,
-                actor_role: role.as_str(),
-                dossier_id: dossier.id,
-                agency_id: dossier.receiving_agency_id,
-                resource: resource.as_str(),
-                request_id: &request_id.0,
-            },
-        )
-    })?;
-    Ok(())
+
+    /// Records a staff member's read of `dossier`; returns once it is
+    /// committed. The role recorded is the first of the reader's roles that
+    /// reads dossiers.
+    pub async fn record(
+        &self,
+        principal: &Principal,
+        dossier: &DossierRow,
+        resource: AccessedResource,
+        request_id: &RequestId,
+        at: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        if principal.kind != AccountKind::Staff {
+            return Ok(());
+        }
+        let role = principal
+            .roles
+            .iter()
+            .copied()
+            .filter(|role| Capability::ReadDossiers.roles().contains(role))
+            .find_map(ReaderRole::of)
+            .ok_or(ApiError::Forbidden)?;
+        let (done, answer) = oneshot::channel();
+        let read = Read {
+            at,
+            actor_id: principal.user_id,
+            actor_role: role.as_str(),
+            dossier_id: dossier.id,
+            agency_id: dossier.receiving_agency_id,
+            resource: resource.as_str(),
+            request_id: request_id.0.clone(),
+        };
+        let stopped = || ApiError::Internal("the access log's writer has stopped".into());
+        self.queue
+            .send(Pending { read, done })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
 }
 
 /// Filters of the access log.

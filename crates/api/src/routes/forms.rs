@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::error::{ApiError, Problem};
-use crate::routes::access_log::{AccessedResource, record_read};
+use crate::routes::access_log::{AccessRecorder, AccessedResource};
 use crate::routes::catalogue::definition;
 use crate::routes::dossiers::{Particulars, live_clock, visible};
 use crate::telemetry::RequestId;
@@ -522,6 +522,7 @@ pub async fn dossier_form(
     principal: Principal,
     request_id: RequestId,
     db: web::Data<Db>,
+    recorder: web::Data<AccessRecorder>,
     clock: web::Data<Clock>,
     path: web::Path<(String, String)>,
     query: crate::body::Query<FormQuery>,
@@ -529,7 +530,7 @@ pub async fn dossier_form(
     let (reference, form) = path.into_inner();
     let now = clock.now();
     let db = db.get_ref().clone();
-    let (reader, store) = (principal.clone(), db.clone());
+    let reader = principal.clone();
     let (row, procedure, agency, calendar) = web::block(move || {
         db.run(|conn| -> Result<_, ApiError> {
             let row = visible(conn, &principal, &reference)?;
@@ -558,7 +559,9 @@ pub async fn dossier_form(
         }
     };
     // A staff member's read is recorded before the form is answered.
-    web::block(move || record_read(&store, &reader, &row, resource, &request_id, now)).await??;
+    recorder
+        .record(&reader, &row, resource, &request_id, now)
+        .await?;
     Ok(response)
 }
 

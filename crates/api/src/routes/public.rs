@@ -8,7 +8,7 @@ use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use motcua_domain::codes::DossierCode;
 use motcua_domain::lifecycle::State;
-use motcua_persistence::{Db, DbError, dossiers, procedures};
+use motcua_persistence::{Db, DbError, dossiers};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -94,6 +94,7 @@ pub struct PublicDossier {
 #[get("/dossiers/{code}")]
 pub async fn lookup(
     db: web::Data<Db>,
+    caches: web::Data<crate::cache::Caches>,
     clock: web::Data<Clock>,
     guard: web::Data<CodeGuard>,
     code: web::Path<String>,
@@ -128,8 +129,9 @@ pub async fn lookup(
                 return Ok(None);
             }
             guard.0.release(&code);
-            let procedure = procedures::find(conn, row.procedure_id)?;
-            let calendar = crate::routes::dossiers::agency_calendar(conn, row.receiving_agency_id)?;
+            let cached = caches.fresh(conn)?;
+            let procedure = cached.procedure(conn, row.procedure_id)?;
+            let calendar = cached.calendar(conn, row.receiving_agency_id)?;
             Ok(Some((row, procedure, calendar)))
         })
     })
@@ -141,7 +143,7 @@ pub async fn lookup(
         code: row.code,
         status: state,
         portal_status: state.portal_code(),
-        procedure_name: procedure.name,
+        procedure_name: procedure.name.clone(),
         received_at: clock.as_ref().map(|c| c.received_at),
         due_at: clock.as_ref().map(|c| c.due_at),
     }))

@@ -80,6 +80,10 @@ pub(super) async fn act(
         .app_data::<web::Data<HistoryKeys>>()
         .map(|keys| keys.current().clone())
         .ok_or_else(|| ApiError::Internal("no history keys".into()))?;
+    let caches = request
+        .app_data::<web::Data<Caches>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("no caches".into()))?;
     let db = db.get_ref().clone();
     let done = web::block(move || {
         db.write(|conn| {
@@ -87,9 +91,10 @@ pub(super) async fn act(
             if row.version != expected {
                 return Err(stale(row.version));
             }
-            let procedure = procedures::find(conn, row.procedure_id)?;
+            let cached = caches.fresh(conn)?;
+            let procedure = cached.procedure(conn, row.procedure_id)?;
             let definition = definition(&procedure)?;
-            let calendar = agency_calendar(conn, row.receiving_agency_id)?;
+            let calendar = cached.calendar(conn, row.receiving_agency_id)?;
             let dossier = load(&row)?;
             let reference = match &command {
                 Command::RecordPayment(payment) => Some(payment.reference.clone()),

@@ -290,6 +290,7 @@ pub async fn file_online(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
+    caches: web::Data<Caches>,
     clock: web::Data<Clock>,
     history_keys: web::Data<HistoryKeys>,
     body: Body<FileOnline>,
@@ -318,7 +319,8 @@ pub async fn file_online(
                     .into());
                 }
                 let row = dossiers::find(conn, dossier)?;
-                return Ok((receipt_of(conn, &row)?, false));
+                let procedure = caches.fresh(conn)?.procedure(conn, row.procedure_id)?;
+                return Ok((receipt_of(&row, &procedure.code), false));
             }
             let (procedure, definition) = procedure_in_force(conn, &filing.procedure_code, now)?;
             let mut fields = Fields::default();
@@ -379,8 +381,7 @@ pub async fn file_online(
                 return Err(ApiError::Internal("validated filing incomplete".into()).into());
             };
 
-            let code = next_code(conn, &agency, now)?;
-            let calendar = crate::calendars::calendar_for(conn, &agency)?;
+            let calendar = caches.fresh(conn)?.calendar(conn, agency.id)?;
             let ack_due = acknowledgement_due(&calendar, now)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let particulars = Particulars {
@@ -407,6 +408,8 @@ pub async fn file_online(
                 &context,
             )
             .map_err(rejected)?;
+            // The day's counter row stays locked until the commit: taken last.
+            let code = next_code(conn, &agency, now)?;
             let place = Placement {
                 id: DossierId::new(),
                 code,
@@ -433,7 +436,7 @@ pub async fn file_online(
             if let Some(key) = &key {
                 dossiers::remember_key(conn, owner, key, &hash, row.id, now)?;
             }
-            Ok((receipt_of(conn, &row)?, true))
+            Ok((receipt_of(&row, &procedure.code), true))
         })
     })
     .await??;
@@ -443,17 +446,16 @@ pub async fn file_online(
         .json(receipt))
 }
 
-fn receipt_of(conn: &mut DbConnection, row: &DossierRow) -> Result<FilingReceipt, DbError> {
-    let procedure = procedures::find(conn, row.procedure_id)?;
-    Ok(FilingReceipt {
+fn receipt_of(row: &DossierRow, procedure_code: &str) -> FilingReceipt {
+    FilingReceipt {
         id: row.id.to_string(),
         code: row.code.clone(),
         status: State::Submitted,
         submitted_at: row.submitted_at.map(utc),
         ack_due_at: row.ack_due_at.map(utc),
-        procedure_code: procedure.code,
+        procedure_code: procedure_code.to_owned(),
         agency_id: row.receiving_agency_id.to_string(),
-    })
+    }
 }
 
 /// Receive a dossier at the desk or by post (clerks), with the decision:
@@ -471,6 +473,7 @@ fn receipt_of(conn: &mut DbConnection, row: &DossierRow) -> Result<FilingReceipt
 pub async fn intake(
     principal: Principal,
     db: web::Data<Db>,
+    caches: web::Data<Caches>,
     clock: web::Data<Clock>,
     history_keys: web::Data<HistoryKeys>,
     body: Body<Intake>,
@@ -504,8 +507,7 @@ pub async fn intake(
                 return Err(ApiError::Internal("validated intake incomplete".into()).into());
             };
             let agency = agencies::find(conn, agency_id)?;
-            let calendar = crate::calendars::calendar_for(conn, &agency)?;
-            let code = next_code(conn, &agency, now)?;
+            let calendar = caches.fresh(conn)?.calendar(conn, agency.id)?;
             let particulars = Particulars {
                 applicant: Some(checked.applicant),
                 documents: checked.documents,
@@ -516,6 +518,8 @@ pub async fn intake(
             let clerk = Actor { id: Some(actor.0), role: Role::Clerk };
             let context = Context { procedure: &definition, calendar: &calendar, at: now };
             let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
+            // The day's counter row stays locked until the commit: taken last.
+            let code = next_code(conn, &agency, now)?;
             let place = Placement { id: DossierId::new(), code, agency_id: agency.id, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
             let new = stored::new_row(place, &opened.dossier, 1)?;
             let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);

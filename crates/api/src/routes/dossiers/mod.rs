@@ -40,10 +40,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{self, ChainVerification, HistoryKeys, SubtreeVerification};
 use crate::auth::{AccountKind, Principal};
 use crate::body::Body;
+use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
-use crate::routes::access_log::{AccessedResource, record_read};
+use crate::routes::access_log::{AccessRecorder, AccessedResource};
 use crate::routes::catalogue::definition;
 use crate::telemetry::RequestId;
 use crate::validate::{self, Fields, Page, PageQuery};
@@ -126,15 +127,6 @@ fn attachable(
     Ok(ids)
 }
 
-/// The working calendar of an agency (by id), for use inside a transaction.
-pub fn agency_calendar(
-    conn: &mut DbConnection,
-    agency: AgencyId,
-) -> Result<WorkingCalendar, ApiError> {
-    let agency = agencies::find(conn, agency)?;
-    crate::calendars::calendar_for(conn, &agency)
-}
-
 /// The live clock of a started dossier.
 pub fn live_clock(
     calendar: &WorkingCalendar,
@@ -178,18 +170,18 @@ fn in_reach(
     principal: &Principal,
     reference: &str,
 ) -> Result<DossierRow, ApiError> {
-    let found = match reference.parse::<DossierId>() {
-        Ok(id) => dossiers::find(conn, id),
-        Err(_) => dossiers::find_by_code(conn, reference),
+    let reference = match reference.parse::<DossierId>() {
+        Ok(id) => dossiers::DossierRef::Id(id),
+        Err(_) => dossiers::DossierRef::Code(reference),
     };
-    let row = match found {
-        Ok(row) => row,
+    let (row, path) = match dossiers::find_with_path(conn, reference) {
+        Ok(found) => found,
         Err(DbError::NotFound) => return Err(ApiError::NotFound),
         Err(other) => return Err(other.into()),
     };
     let allowed = match principal.kind {
         AccountKind::Citizen => row.owner_id == Some(principal.user_id),
-        AccountKind::Staff => principal.reaches(&dossiers::agency_path(conn, &row)?),
+        AccountKind::Staff => principal.reaches(&path),
     };
     if allowed {
         Ok(row)

@@ -6,10 +6,10 @@ use super::*;
 
 /// One dossier, by id or code, with its live legal clock. A staff member's
 /// read (they see personal data) is recorded in the access log, not in the
-/// dossier's history: the dossier is read in one read-only snapshot, then
-/// the read is recorded in a short write of its own, and only then is the
-/// dossier answered — a read that cannot be recorded answers an error, not
-/// the data. Citizens reading their own dossier are not recorded.
+/// dossier's history: the dossier is read, then the read is recorded (with
+/// other reads of the moment, in one commit), and only then is the dossier
+/// answered — a read that cannot be recorded answers an error, not the
+/// data. Citizens reading their own dossier are not recorded.
 #[utoipa::path(
     tag = "dossiers",
     security(("bearer" = [])),
@@ -26,36 +26,33 @@ pub async fn get_dossier(
     principal: Principal,
     request_id: RequestId,
     db: web::Data<Db>,
+    caches: web::Data<Caches>,
+    recorder: web::Data<AccessRecorder>,
     clock: web::Data<Clock>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let now = clock.now();
-    let (db, reference) = (db.get_ref().clone(), id.into_inner());
-    let view = web::block(move || -> Result<DossierView, ApiError> {
+    let (db, reference, reader) = (db.get_ref().clone(), id.into_inner(), principal.clone());
+    let (view, row) = web::block(move || -> Result<_, ApiError> {
         // Plain reads, no transaction: a report's snapshot settings and
         // its BEGIN and COMMIT are three round trips a dossier does not need.
         let (row, procedure, calendar, rejected) = db.run(|conn| -> Result<_, ApiError> {
             let row = visible(conn, &principal, &reference)?;
-            let procedure = procedures::find(conn, row.procedure_id)?;
-            let calendar = agency_calendar(conn, row.receiving_agency_id)?;
+            let cached = caches.fresh(conn)?;
+            let procedure = cached.procedure(conn, row.procedure_id)?;
+            let calendar = cached.calendar(conn, row.receiving_agency_id)?;
             let rejected = match principal.kind {
                 AccountKind::Staff => motcua_persistence::payments::rejected_of(conn, row.id)?,
                 AccountKind::Citizen => Vec::new(),
             };
             Ok((row, procedure, calendar, rejected))
         })?;
-        let view = read_view(&row, &procedure, &calendar, rejected, now)?;
-        record_read(
-            &db,
-            &principal,
-            &row,
-            AccessedResource::Dossier,
-            &request_id,
-            now,
-        )?;
-        Ok(view)
+        Ok((read_view(&row, &procedure, &calendar, rejected, now)?, row))
     })
     .await??;
+    recorder
+        .record(&reader, &row, AccessedResource::Dossier, &request_id, now)
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", view.version)))
         .json(view))
@@ -426,6 +423,7 @@ pub struct DeadlineView {
 pub async fn dossier_deadline(
     principal: Principal,
     db: web::Data<Db>,
+    caches: web::Data<Caches>,
     clock: web::Data<Clock>,
     id: web::Path<String>,
 ) -> Result<web::Json<DeadlineView>, ApiError> {
@@ -434,8 +432,9 @@ pub async fn dossier_deadline(
     let (row, procedure, calendar) = web::block(move || {
         db.run(|conn| -> Result<_, ApiError> {
             let row = visible(conn, &principal, &reference)?;
-            let procedure = procedures::find(conn, row.procedure_id)?;
-            let calendar = agency_calendar(conn, row.receiving_agency_id)?;
+            let cached = caches.fresh(conn)?;
+            let procedure = cached.procedure(conn, row.procedure_id)?;
+            let calendar = cached.calendar(conn, row.receiving_agency_id)?;
             Ok((row, procedure, calendar))
         })
     })
