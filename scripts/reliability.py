@@ -110,7 +110,7 @@ def request(port, method, path, body=None, token=None, headers=None, timeout=30)
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw
-        return response.status, dict(response.getheaders()), parsed
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, parsed
     finally:
         connection.close()
 
@@ -197,7 +197,11 @@ def check_filings(answers, codes, keys, label):
     check(one_each, f"{label}: each key's two sends both answered 201 with the same dossier")
     ids = {a[0][1]["id"] for a in answers.values() if a[0][0] == 201}
     check(len(ids) == len(keys), f"{label}: {len(ids)} dossiers for {len(keys)} keys")
-    check(len(codes) == len(set(codes)) == len(keys), f"{label}: {len(codes)} codes stored, all distinct")
+    check_numbers(codes, len(keys), label)
+
+
+def check_numbers(codes, expected, label):
+    check(len(codes) == len(set(codes)) == expected, f"{label}: {len(codes)} codes stored, all distinct")
     by_day = defaultdict(list)
     for code in codes:
         prefix, number = code.rsplit("-", 1)
@@ -248,14 +252,18 @@ def r2(work, url, keys):
         same = all(retried[k][0] == 201 and retried[k][1]["id"] == i for k, i in answered.items())
         check(same, "R2: every answered key, retried, returns the same dossier")
         check(all(s == 201 for s, _ in retried.values()), "R2: every unanswered key, retried, is filed")
-        codes = all_codes(server.port, clerk)
-        check(len(codes) == len(set(codes)) == keys, f"R2: {len(codes)} dossiers for {keys} keys, codes distinct")
+        check_numbers(all_codes(server.port, clerk), keys, "R2")
     finally:
         server.stop()
     verify = subprocess.run([BIN, "audit", "verify", "--agency", PROVINCE], capture_output=True, text=True,
                             env={**os.environ, "MOTCUA_DATA_DIR": os.path.join(work, "data"),
                                  **({"DATABASE_URL": url} if url else {})})
-    check(verify.returncode == 0, f"R2: `motcua audit verify` finds every history intact ({verify.stdout.strip()[:160]})")
+    try:
+        summary = json.loads(verify.stdout)
+        verified = f"{summary['dossiers_checked']} dossiers, {summary['events_checked']} events"
+    except (ValueError, KeyError):
+        verified = (verify.stdout + verify.stderr).strip()[:300]
+    check(verify.returncode == 0, f"R2: `motcua audit verify` finds every history intact ({verified})")
 
 
 def pg_tools():
@@ -314,18 +322,20 @@ def r3(work):
         status, _, filed = request(server.port, "POST", "/api/v1/dossiers", body, citizen)
         path = f"/api/v1/dossiers/{filed['id']}"
         cluster.stop()
-        outage = []
-        for _ in range(12):
+        def timed_read(_):
             began = time.monotonic()
             try:
                 status, headers, answer = request(server.port, "GET", path, token=clerk, timeout=30)
             except OSError as error:
                 status, headers, answer = 0, {}, str(error)
-            outage.append((status, time.monotonic() - began, headers, answer))
+            return status, time.monotonic() - began, headers, answer
+        # Under load: 16 clients, 48 reads while the database is down.
+        with futures.ThreadPoolExecutor(16) as pool:
+            outage = list(pool.map(timed_read, range(48)))
         statuses = sorted({o[0] for o in outage})
         slowest = max(o[1] for o in outage)
-        problem = all(o[0] == 503 and o[2].get("Content-Type", "").startswith("application/problem+json")
-                      and o[2].get("Retry-After") for o in outage)
+        problem = all(o[0] == 503 and o[2].get("content-type", "").startswith("application/problem+json")
+                      and o[2].get("retry-after") for o in outage)
         check(problem, f"R3: while the database is down, reads answer 503 problem+json with Retry-After (statuses {statuses})")
         check(slowest < 7.0, f"R3: each within the pool timeout (5 s): slowest {slowest:.2f} s")
         check(request(server.port, "GET", "/readyz")[0] == 503, "R3: /readyz answers 503")
@@ -349,8 +359,11 @@ def r3(work):
 
 def r5(work, url, keys):
     print(f"R5: two server processes on one {'PostgreSQL database' if url else 'SQLite file'}")
-    first = Server(work, url)
-    second = Server(work, url)
+    # Servers behind one load balancer share their signing secret (without
+    # one, a development server makes its own and the other refuses its tokens).
+    shared = {"MOTCUA_JWT_SECRET": "reliability-r5-" + uuid.uuid4().hex}
+    first = Server(work, url, shared)
+    second = Server(work, url, shared)
     try:
         citizen, clerk = login(first.port, CITIZEN), login(first.port, "clerk")
         body = filing_body(first.port, citizen, clerk)
@@ -446,7 +459,15 @@ def r7(work, url):
     print(f"  reads during the run: {dict(outcomes)}")
     check(finished == len(uploads), f"R7: the {len(uploads)} uploads in flight at SIGTERM all finished with 201 ({finished})")
     check(outcomes.get("refused", 0) > 0, "R7: new connections were refused after SIGTERM")
-    check(all(k in (200, "refused") for k in outcomes), "R7: every read answered 200 or was refused a connection (none cut off)")
+    # A connection the kernel took but the server had not yet accepted is
+    # reset, not refused: the read was never started. The access log shows
+    # it: it holds exactly the reads answered 200 (plus none half-done).
+    recorded = count_rows(work, url, "SELECT count(*) FROM access_log")
+    cut = {k: n for k, n in outcomes.items() if k not in (200, "refused")}
+    check(all(k in (200, "refused", "RemoteDisconnected", "ConnectionResetError") for k in outcomes)
+          and recorded == outcomes.get(200, 0),
+          f"R7: every read answered 200 or was never started ({recorded} recorded = {outcomes.get(200, 0)} answered; "
+          f"reset before the server took them: {cut or 'none'})")
     check(code == 0 and took < timeout, f"R7: exited with status {code} {took:.1f} s after SIGTERM (timeout {timeout} s)")
 
 
@@ -482,10 +503,19 @@ def main():
     sys.exit(1 if FAILED else 0)
 
 
+def count_rows(work, url, sql):
+    """One number from the scenario's database (the server stopped)."""
+    if url:
+        return int(subprocess.run(["psql", url, "-Atc", sql], check=True, capture_output=True, text=True).stdout)
+    import sqlite3
+    with sqlite3.connect(os.path.join(work, "data", "motcua.db")) as db:
+        return db.execute(sql).fetchone()[0]
+
+
 def reset(url):
     """Empties the PostgreSQL database (its public schema) before a scenario."""
-    subprocess.run(["psql", url, "-qc", "DROP SCHEMA public CASCADE; CREATE SCHEMA public"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(["psql", url, "-qc", "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public"],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":
