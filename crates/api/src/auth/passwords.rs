@@ -2,7 +2,8 @@
 //! defaults: m = 19 MiB, t = 2, p = 1). Hashing is slow on purpose. Request
 //! handlers hash through [`Passwords::hash_bounded`] and
 //! [`Passwords::verify_bounded`], on the hasher's own pool of N threads
-//! (N = cores by default, `MOTCUA_PASSWORD_HASHERS`); a request that cannot
+//! (N = half the cores, at least 1, by default, `MOTCUA_PASSWORD_HASHERS`),
+//! at a lower CPU priority than everything else; a request that cannot
 //! get a turn within [`HASH_WAIT`] gets 429 with `Retry-After`. So a storm of
 //! logins or registrations holds at most N × 19 MiB — on N threads, whose
 //! allocator arenas are reused hash after hash, rather than on whichever of
@@ -37,6 +38,12 @@ pub struct Passwords {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// How much less CPU priority a hashing thread takes (Linux nice values are
+/// per thread; 10 gives it about a tenth of a core's share against a busy
+/// thread of normal priority).
+#[cfg(unix)]
+const HASHER_NICENESS: i32 = 10;
+
 /// Starts `threads` hashing threads that take jobs from one queue; they end
 /// when the last [`Passwords`] clone is dropped.
 fn hashing_pool(threads: usize) -> Result<SyncSender<Job>, String> {
@@ -47,6 +54,12 @@ fn hashing_pool(threads: usize) -> Result<SyncSender<Job>, String> {
         std::thread::Builder::new()
             .name(format!("motcua-hash-{n}"))
             .spawn(move || {
+                // Hashing yields the cores to everything else: requests and
+                // the database run first, logins take what is left.
+                #[cfg(unix)]
+                if let Err(error) = rustix::process::nice(HASHER_NICENESS) {
+                    tracing::warn!(%error, "the hashing thread keeps its priority");
+                }
                 loop {
                     let job = match queue.lock() {
                         Ok(queue) => queue.recv(),
