@@ -204,7 +204,7 @@ pub struct AppState {
     clock: web::Data<crate::clock::Clock>,
     payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
     history_keys: web::Data<crate::audit::HistoryKeys>,
-    files: web::Data<crate::routes::files::FileStore>,
+    files: web::Data<crate::routes::files::Uploads>,
     public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
@@ -256,8 +256,9 @@ impl AppState {
             account_status: web::Data::new(crate::auth::AccountStatus::default()),
             proxies: web::Data::new(settings.trusted_proxies.clone()),
             clock: web::Data::new(settings.clock.clone()),
-            files: web::Data::new(crate::routes::files::FileStore {
-                dir: settings.data_dir.join("files"),
+            files: web::Data::new(crate::routes::files::Uploads {
+                store: crate::storage::FileStore::open(&settings.file_store, &settings.data_dir)
+                    .map_err(StartupError::Setup)?,
                 limit: settings.limits.upload_bytes,
                 quota_files: settings.limits.upload_quota_files,
                 quota_bytes: settings.limits.upload_quota_bytes,
