@@ -73,6 +73,10 @@ impl FileStore {
 
     fn s3(settings: &S3Settings, staging: PathBuf) -> Result<Self, String> {
         let timeout = settings.timeout;
+        let plain_http = settings
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&settings.bucket)
             .with_region(&settings.region)
@@ -85,13 +89,12 @@ impl FileStore {
             })
             .with_client_options(
                 ClientOptions::new()
+                    .with_allow_http(plain_http)
                     .with_timeout(timeout)
                     .with_connect_timeout(timeout.min(Duration::from_secs(5))),
             );
         if let Some(endpoint) = &settings.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
+            builder = builder.with_endpoint(endpoint);
         }
         let store = builder
             .build()
@@ -230,4 +233,62 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Secret;
+
+    #[tokio::test]
+    async fn the_local_store_is_content_addressed_and_idempotent() {
+        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = FileStore::open(&FileStoreSettings::Local, data.path())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let staging = store.staging_dir();
+        std::fs::create_dir_all(&staging).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(store.get("ab12").await, Err(StoreError::NotFound)));
+        for round in 0..2 {
+            let staged = staging.join(format!("upload-{round}"));
+            std::fs::write(&staged, b"content").unwrap_or_else(|e| panic!("{e}"));
+            store
+                .put("ab12", &staged)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let got = store.get("ab12").await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&got[..], b"content");
+        }
+        assert!(data.path().join("files/ab12").is_file());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_s3_store_is_unavailable_within_its_timeout() {
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let settings = FileStoreSettings::S3(S3Settings {
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            bucket: "motcua".into(),
+            region: "us-east-1".into(),
+            access_key_id: "key".into(),
+            secret_access_key: Secret::new("secret"),
+            prefix: "files".into(),
+            timeout: Duration::from_secs(2),
+        });
+        let store = FileStore::open(&settings, data.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.describe().contains("s3://motcua/files"));
+        let staged = data.path().join("staged");
+        std::fs::write(&staged, b"content").unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            store.put("ab12", &staged).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(matches!(
+            store.get("ab12").await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
 }
