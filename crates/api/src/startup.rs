@@ -371,6 +371,7 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
 
         let state = AppState::new(db.clone(), &settings)?;
+        tracing::info!(store = %state.files.store.describe(), "uploaded files live in the file store");
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
