@@ -51,6 +51,22 @@ fn unsupported_database_urls_stop_the_binary_with_a_one_line_reason() {
 }
 
 #[test]
+fn an_s3_file_store_without_its_bucket_stops_the_binary_with_a_one_line_reason() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (ok, stderr) = run(motcua(dir.path())
+        .arg("serve")
+        .env("MOTCUA_FILE_STORE", "s3")
+        .env("MOTCUA_S3_ACCESS_KEY_ID", "motcua")
+        .env("MOTCUA_S3_SECRET_ACCESS_KEY", "s3-secret"));
+    assert!(!ok, "started without a bucket");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("MOTCUA_S3_BUCKET: required with MOTCUA_FILE_STORE=s3"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unreachable_postgres_reports_the_drivers_reason() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let url = "postgres://motcua:topsecret@127.0.0.1:1/motcua";

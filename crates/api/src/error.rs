@@ -120,11 +120,16 @@ pub enum ApiError {
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
     /// A stored file's content is not in this server's file store (servers
-    /// sharing a database must share the data directory).
+    /// sharing a database must share the file store: the S3 store, or one
+    /// data directory).
     #[error(
         "the file's content is not available on this server; try again or tell the administrator"
     )]
     FileUnavailable,
+    /// The file store (an S3 bucket, or the local directory) cannot be
+    /// reached or refused the operation; the cause is logged.
+    #[error("the file store is unavailable; try again shortly")]
+    FileStoreUnavailable,
     /// The service runs but cannot serve yet (e.g. migrations not applied).
     #[error("{0}")]
     NotReady(String),
@@ -151,6 +156,7 @@ impl ApiError {
             ApiError::Unavailable => "database_unavailable",
             ApiError::NotReady(_) => "not_ready",
             ApiError::FileUnavailable => "file_unavailable",
+            ApiError::FileStoreUnavailable => "file_store_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -168,9 +174,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "Unsupported media type",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::PreconditionFailed { .. } => "Precondition failed",
-            ApiError::Unavailable | ApiError::NotReady(_) | ApiError::FileUnavailable => {
-                "Service unavailable"
-            }
+            ApiError::Unavailable
+            | ApiError::NotReady(_)
+            | ApiError::FileUnavailable
+            | ApiError::FileStoreUnavailable => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -209,9 +216,10 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::Unavailable | ApiError::NotReady(_) | ApiError::FileUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable
+            | ApiError::NotReady(_)
+            | ApiError::FileUnavailable
+            | ApiError::FileStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -229,7 +237,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::ALLOW, allow.join(", ")));
         }
         match self {
-            ApiError::Unavailable | ApiError::NotReady(_) => {
+            ApiError::Unavailable | ApiError::NotReady(_) | ApiError::FileStoreUnavailable => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
             ApiError::TooManyRequests { retry_after } => {
@@ -392,6 +400,7 @@ mod tests {
             ApiError::Unavailable,
             ApiError::NotReady("migrating".into()),
             ApiError::FileUnavailable,
+            ApiError::FileStoreUnavailable,
             ApiError::Internal("secret cause".into()),
         ];
         let codes: std::collections::BTreeSet<_> = errors.iter().map(ApiError::code).collect();

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod routes;
 pub mod settings;
 mod startup;
+pub mod storage;
 pub mod telemetry;
 mod validate;
 

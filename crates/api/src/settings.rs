@@ -64,6 +64,36 @@ pub struct Limits {
     pub upload_quota_bytes: i64,
 }
 
+/// Where uploaded files' content is kept (`MOTCUA_FILE_STORE`; see docs/files.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStoreSettings {
+    /// `<data dir>/files` (the default): servers share files only if they
+    /// share that directory.
+    Local,
+    /// A bucket of an S3-compatible object store, shared by every server
+    /// configured with it.
+    S3(S3Settings),
+}
+
+/// An S3-compatible bucket (`MOTCUA_S3_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// `http(s)://host:port` of the store; `None` means AWS S3 in [`Self::region`].
+    pub endpoint: Option<String>,
+    /// The bucket (it must exist).
+    pub bucket: String,
+    /// The region requests are signed for.
+    pub region: String,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// Key prefix of the objects, without leading or trailing `/` (may be empty).
+    pub prefix: String,
+    /// Longest one store operation may take, retries included.
+    pub timeout: Duration,
+}
+
 /// Everything the application needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -73,8 +103,11 @@ pub struct Settings {
     pub bind: String,
     /// Database and pool.
     pub database: DbConfig,
-    /// Directory for the SQLite file (by default) and uploaded files.
+    /// Directory for the SQLite file (by default), uploaded files (with the
+    /// local file store) and uploads in progress.
     pub data_dir: PathBuf,
+    /// Where uploaded files' content is kept.
+    pub file_store: FileStoreSettings,
     /// Key that signs access tokens.
     pub jwt_secret: Secret,
     /// Logging.
@@ -143,6 +176,7 @@ impl Settings {
             }
         };
         let data_dir = PathBuf::from(get("MOTCUA_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let file_store = file_store(&get)?;
         let url = match get("DATABASE_URL") {
             Some(url) => DatabaseUrl::parse(&url).map_err(|e| SettingsError {
                 variable: "DATABASE_URL",
@@ -248,6 +282,7 @@ impl Settings {
             bind: get("MOTCUA_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             database,
             data_dir,
+            file_store,
             jwt_secret,
             log: LogSettings {
                 filter: get("MOTCUA_LOG").unwrap_or_else(|| "info".into()),
@@ -293,6 +328,95 @@ impl Settings {
             history_unkeyed_before,
             anchor_key,
         })
+    }
+}
+
+/// The variables of the S3 file store, refused unless it is chosen (a server
+/// configured with a bucket but still on its local directory would not share
+/// its files).
+const S3_VARIABLES: [&str; 7] = [
+    "MOTCUA_S3_ENDPOINT",
+    "MOTCUA_S3_BUCKET",
+    "MOTCUA_S3_REGION",
+    "MOTCUA_S3_ACCESS_KEY_ID",
+    "MOTCUA_S3_SECRET_ACCESS_KEY",
+    "MOTCUA_S3_PREFIX",
+    "MOTCUA_S3_TIMEOUT_SECS",
+];
+
+fn file_store(get: &impl Fn(&str) -> Option<String>) -> Result<FileStoreSettings, SettingsError> {
+    match get("MOTCUA_FILE_STORE").as_deref().map(str::trim) {
+        None | Some("local") => match S3_VARIABLES.into_iter().find(|v| get(v).is_some()) {
+            Some(variable) => Err(SettingsError {
+                variable,
+                message: "set, but MOTCUA_FILE_STORE is not `s3`: uploaded files would stay \
+                          in this server's data directory"
+                    .into(),
+            }),
+            None => Ok(FileStoreSettings::Local),
+        },
+        Some("s3") => {
+            let required = |variable: &'static str, what: &str| {
+                get(variable)
+                    .map(|v| v.trim().to_owned())
+                    .ok_or_else(|| SettingsError {
+                        variable,
+                        message: format!("required with MOTCUA_FILE_STORE=s3: {what}"),
+                    })
+            };
+            let endpoint =
+                get("MOTCUA_S3_ENDPOINT").map(|v| v.trim().trim_end_matches('/').to_owned());
+            if let Some(endpoint) = &endpoint
+                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            {
+                return Err(SettingsError {
+                    variable: "MOTCUA_S3_ENDPOINT",
+                    message: format!("`{endpoint}` is not an http:// or https:// URL"),
+                });
+            }
+            let bucket = required("MOTCUA_S3_BUCKET", "the bucket's name")?;
+            if bucket.contains(['/', ' ']) {
+                return Err(SettingsError {
+                    variable: "MOTCUA_S3_BUCKET",
+                    message: format!("`{bucket}` is not a bucket name"),
+                });
+            }
+            let prefix = get("MOTCUA_S3_PREFIX")
+                .map(|v| v.trim().trim_matches('/').to_owned())
+                .unwrap_or_default();
+            if !prefix.is_empty()
+                && prefix
+                    .split('/')
+                    .any(|part| part.is_empty() || part == "." || part == "..")
+            {
+                return Err(SettingsError {
+                    variable: "MOTCUA_S3_PREFIX",
+                    message: format!("`{prefix}` has an empty, `.` or `..` segment"),
+                });
+            }
+            Ok(FileStoreSettings::S3(S3Settings {
+                endpoint,
+                region: get("MOTCUA_S3_REGION")
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_else(|| "us-east-1".into()),
+                access_key_id: required("MOTCUA_S3_ACCESS_KEY_ID", "the access key id")?,
+                secret_access_key: Secret(required(
+                    "MOTCUA_S3_SECRET_ACCESS_KEY",
+                    "the secret access key",
+                )?),
+                bucket,
+                prefix,
+                timeout: Duration::from_secs(
+                    parse_number::<u64>(get, "MOTCUA_S3_TIMEOUT_SECS")?
+                        .unwrap_or(30)
+                        .max(1),
+                ),
+            }))
+        }
+        Some(other) => Err(SettingsError {
+            variable: "MOTCUA_FILE_STORE",
+            message: format!("`{other}` is neither `local` nor `s3`"),
+        }),
     }
 }
 
@@ -508,6 +632,96 @@ mod tests {
             let error = settings(&[(name, value)]).err().map(|e| e.variable);
             assert_eq!(error, Some(name));
         }
+    }
+
+    const S3: [(&str, &str); 5] = [
+        ("MOTCUA_FILE_STORE", "s3"),
+        ("MOTCUA_S3_ENDPOINT", "http://127.0.0.1:8333/"),
+        ("MOTCUA_S3_BUCKET", "motcua-files"),
+        ("MOTCUA_S3_ACCESS_KEY_ID", "motcua"),
+        ("MOTCUA_S3_SECRET_ACCESS_KEY", "s3-secret-never-printed"),
+    ];
+
+    #[test]
+    fn the_file_store_is_local_unless_s3_is_chosen() {
+        let local = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(local.file_store, FileStoreSettings::Local);
+        let local = settings(&[("MOTCUA_FILE_STORE", "local")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(local.file_store, FileStoreSettings::Local);
+        let mut vars = S3.to_vec();
+        vars.extend([
+            ("MOTCUA_S3_PREFIX", "/motcua/files/"),
+            ("MOTCUA_S3_TIMEOUT_SECS", "7"),
+        ]);
+        let s3 = settings(&vars).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s3.file_store,
+            FileStoreSettings::S3(S3Settings {
+                endpoint: Some("http://127.0.0.1:8333".into()),
+                bucket: "motcua-files".into(),
+                region: "us-east-1".into(),
+                access_key_id: "motcua".into(),
+                secret_access_key: Secret::new("s3-secret-never-printed"),
+                prefix: "motcua/files".into(),
+                timeout: Duration::from_secs(7),
+            })
+        );
+        assert!(!format!("{s3:?}").contains("s3-secret-never-printed"));
+        // AWS itself needs no endpoint.
+        let aws = settings(&[&S3[..1], &S3[2..]].concat()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(
+                aws.file_store,
+                FileStoreSettings::S3(S3Settings { endpoint: None, .. })
+            ),
+            "{aws:?}"
+        );
+    }
+
+    #[test]
+    fn the_s3_store_names_what_is_missing_or_wrong() {
+        for missing in [
+            "MOTCUA_S3_BUCKET",
+            "MOTCUA_S3_ACCESS_KEY_ID",
+            "MOTCUA_S3_SECRET_ACCESS_KEY",
+        ] {
+            let vars: Vec<_> = S3
+                .into_iter()
+                .filter(|(name, _)| *name != missing)
+                .collect();
+            let error = settings(&vars).err();
+            assert_eq!(error.as_ref().map(|e| e.variable), Some(missing));
+            assert!(
+                error.is_some_and(|e| e.message.contains("required with MOTCUA_FILE_STORE=s3")),
+                "{missing}"
+            );
+        }
+        for (name, value) in [
+            ("MOTCUA_FILE_STORE", "ftp"),
+            ("MOTCUA_S3_ENDPOINT", "127.0.0.1:8333"),
+            ("MOTCUA_S3_BUCKET", "a/b"),
+            ("MOTCUA_S3_PREFIX", "a//b"),
+            ("MOTCUA_S3_PREFIX", "a/../b"),
+            ("MOTCUA_S3_TIMEOUT_SECS", "soon"),
+        ] {
+            let mut vars = S3.to_vec();
+            vars.retain(|(n, _)| *n != name);
+            vars.push((name, value));
+            let error = settings(&vars).err().map(|e| e.variable);
+            assert_eq!(error, Some(name), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn s3_variables_without_the_s3_store_are_refused() {
+        // Forgetting MOTCUA_FILE_STORE=s3 would leave each server with its own files.
+        for (name, value) in &S3[1..] {
+            let error = settings(&[(name, value)]).err();
+            assert_eq!(error.as_ref().map(|e| e.variable), Some(*name));
+            assert!(error.is_some_and(|e| e.message.contains("MOTCUA_FILE_STORE is not `s3`")));
+        }
+        let error = settings(&[("MOTCUA_FILE_STORE", "local"), ("MOTCUA_S3_BUCKET", "b")]).err();
+        assert_eq!(error.map(|e| e.variable), Some("MOTCUA_S3_BUCKET"));
     }
 
     #[test]

@@ -206,7 +206,7 @@ pub struct AppState {
     clock: web::Data<crate::clock::Clock>,
     payment_secret: web::Data<crate::routes::dossiers::PaymentSecret>,
     history_keys: web::Data<crate::audit::HistoryKeys>,
-    files: web::Data<crate::routes::files::FileStore>,
+    files: web::Data<crate::routes::files::Uploads>,
     public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
@@ -263,8 +263,9 @@ impl AppState {
             ),
             proxies: web::Data::new(settings.trusted_proxies.clone()),
             clock: web::Data::new(settings.clock.clone()),
-            files: web::Data::new(crate::routes::files::FileStore {
-                dir: settings.data_dir.join("files"),
+            files: web::Data::new(crate::routes::files::Uploads {
+                store: crate::storage::FileStore::open(&settings.file_store, &settings.data_dir)
+                    .map_err(StartupError::Setup)?,
                 limit: settings.limits.upload_bytes,
                 quota_files: settings.limits.upload_quota_files,
                 quota_bytes: settings.limits.upload_quota_bytes,
@@ -379,6 +380,7 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
 
         let state = AppState::new(db.clone(), &settings)?;
+        tracing::info!(store = %state.files.store.describe(), "uploaded files live in the file store");
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -1,12 +1,12 @@
-//! Uploads: streamed to a content-addressed store under the data directory
-//! (`files/<sha256>`), typed and checked by their content (see
-//! [`crate::content`]), never by the name or the declared type; each account
+//! Uploads: streamed to a local staging directory, typed and checked by their
+//! content (see [`crate::content`]), never by the name or the declared type,
+//! then put into the content-addressed file store (the local directory or an
+//! S3 bucket: see [`crate::storage`]) under their SHA-256; each account
 //! may hold a bounded number and size of uploads not yet attached to a
 //! dossier. Downloads are sent as attachments with their stored type and
 //! `X-Content-Type-Options: nosniff`, so no browser renders them as a page.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::http::header;
@@ -22,12 +22,13 @@ use crate::auth::Principal;
 use crate::content::{self, MediaType};
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::dossiers::visible;
+use crate::storage::{FileStore, StoreError};
 
 /// Where files live, how big they may be, and how much one account may hold unattached.
 #[derive(Debug, Clone)]
-pub struct FileStore {
-    /// `<data dir>/files`.
-    pub dir: PathBuf,
+pub struct Uploads {
+    /// The file store.
+    pub store: FileStore,
     /// Largest upload, bytes.
     pub limit: usize,
     /// Most unattached uploads per account.
@@ -70,7 +71,13 @@ fn multipart_error(error: MultipartError) -> ApiError {
 }
 
 fn io(error: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("file store: {error}"))
+    ApiError::Internal(format!("staging an upload: {error}"))
+}
+
+/// A file store that cannot do its part: 503, the cause logged.
+fn unavailable(store: &FileStore, error: StoreError) -> ApiError {
+    tracing::warn!(store = %store.describe(), %error, "file store unavailable");
+    ApiError::FileStoreUnavailable
 }
 
 /// Upload a document (PDF, JPEG or PNG) as multipart field `file`.
@@ -84,16 +91,17 @@ fn io(error: std::io::Error) -> ApiError {
         (status = 409, description = "The account's quota of unattached uploads is used up (code upload_quota_exceeded)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or the content is not PDF, JPEG or PNG", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No `file` field, or the content is not a well-formed PDF or a complete image", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database (code database_unavailable) or the file store (code file_store_unavailable) is unavailable; nothing was stored; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/files")]
 pub async fn upload(
     principal: Principal,
     db: web::Data<Db>,
-    store: web::Data<FileStore>,
+    uploads: web::Data<Uploads>,
     mut payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let temp_dir = store.dir.join("incoming");
+    let temp_dir = uploads.store.staging_dir();
     std::fs::create_dir_all(&temp_dir).map_err(io)?;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(multipart_error)?;
@@ -104,7 +112,7 @@ pub async fn upload(
             continue;
         }
         let temp = temp_dir.join(uuid::Uuid::now_v7().to_string());
-        let stored = store_upload(&mut field, &temp, &principal, &db, &store).await;
+        let stored = store_upload(&mut field, &temp, &principal, &db, &uploads).await;
         let _ = std::fs::remove_file(&temp);
         let (row, sha256) = stored?;
         return Ok(HttpResponse::Created().json(FileView {
@@ -120,34 +128,54 @@ pub async fn upload(
     )]))
 }
 
-/// Receives one upload into `temp`, checks its content, records it within
-/// the owner's quota and moves it into the store.
+/// Receives one upload into `temp`, checks its content, puts it into the
+/// store and records it within the owner's quota.
+///
+/// The order keeps the database honest: the content is put first and the
+/// row written only once it is stored, so a store that fails (503) leaves no
+/// row pointing at missing content. The quota is checked before the put, so
+/// an account over its quota stores nothing, and again in the write
+/// transaction, serialised per owner, so parallel uploads cannot overshoot
+/// it; an upload refused only there leaves its content in the store, named
+/// by no row (harmless: content-addressed, unreachable, reused by the next
+/// upload of the same bytes).
 async fn store_upload(
     field: &mut actix_multipart::Field,
     temp: &std::path::Path,
     principal: &Principal,
     db: &web::Data<Db>,
-    store: &FileStore,
+    uploads: &Uploads,
 ) -> Result<(files::FileRow, String), ApiError> {
-    let (sha256, size, _) = receive(field, temp, store.limit).await?;
+    let (sha256, size, _) = receive(field, temp, uploads.limit).await?;
     let checked = temp.to_owned();
     let media_type = web::block(move || content::check(&checked))
         .await?
         .map_err(|problem| ApiError::Validation(vec![FieldError::new("file", problem)]))?;
-    // Recorded first, within the quota; only then moved into the store, so a
-    // refused upload leaves nothing behind (the caller removes `temp`).
-    let (db, owner, sha) = (db.get_ref().clone(), principal.user_id, sha256.clone());
-    let (quota_files, quota_bytes) = (store.quota_files, store.quota_bytes);
-    let (staged, stored) = (temp.to_owned(), store.dir.join(&sha256));
+    let (quota_files, quota_bytes) = (uploads.quota_files, uploads.quota_bytes);
+    let (owner, sha) = (principal.user_id, sha256.clone());
+    let reader = db.get_ref().clone();
+    web::block(move || {
+        reader.run(|conn| quota_allows(conn, owner, size, quota_files, quota_bytes))
+    })
+    .await??;
+    uploads
+        .store
+        .put(&sha256, temp)
+        .await
+        .map_err(|e| unavailable(&uploads.store, e))?;
+    let db = db.get_ref().clone();
     let row = web::block(move || {
         db.write(|conn| {
-            within_quota(conn, owner, size, quota_files, quota_bytes)?;
-            let row = files::insert(conn, owner, &sha, size, media_type, Utc::now())?;
-            // Inside the transaction: if the move fails, the row is not kept.
-            if !stored.exists() {
-                std::fs::rename(&staged, &stored).map_err(io)?;
-            }
-            Ok::<_, ApiError>(row)
+            files::lock_owner(conn, owner)?;
+            quota_allows(conn, owner, size, quota_files, quota_bytes)?;
+            Ok::<_, ApiError>(files::insert(
+                conn,
+                owner,
+                &sha,
+                size,
+                media_type,
+                Utc::now(),
+            )?)
         })
     })
     .await??;
@@ -155,17 +183,15 @@ async fn store_upload(
 }
 
 /// Refuses an upload that would take the owner past their quota of
-/// unattached uploads (409 `upload_quota_exceeded`). Runs in the upload's
-/// write transaction, serialised per owner, so parallel uploads cannot
-/// overshoot it.
-fn within_quota(
+/// unattached uploads (409 `upload_quota_exceeded`). Authoritative only in
+/// the upload's write transaction, after [`files::lock_owner`].
+fn quota_allows(
     conn: &mut DbConnection,
     owner: UserId,
     size: i64,
     quota_files: i64,
     quota_bytes: i64,
 ) -> Result<(), ApiError> {
-    files::lock_owner(conn, owner)?;
     let (count, bytes) = files::unattached_usage(conn, owner)?;
     if count + 1 > quota_files || bytes + size > quota_bytes {
         return Err(ApiError::Conflict {
@@ -221,14 +247,14 @@ async fn receive(
     responses(
         (status = 200, description = "The content, as an attachment with its stored media type"),
         (status = 404, description = "No such file in reach", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The content is missing from this server's file store (code file_unavailable)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The content is missing from this server's file store (code file_unavailable), or the file store (code file_store_unavailable) or the database (code database_unavailable) is unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/files/{id}")]
 pub async fn download(
     principal: Principal,
     db: web::Data<Db>,
-    store: web::Data<FileStore>,
+    uploads: web::Data<Uploads>,
     id: web::Path<FileId>,
 ) -> Result<HttpResponse, ApiError> {
     let (db, id) = (db.get_ref().clone(), id.into_inner());
@@ -243,13 +269,17 @@ pub async fn download(
         })
     })
     .await??;
-    let bytes = match std::fs::read(store.dir.join(&row.sha256)) {
+    let bytes = match uploads.store.get(&row.sha256).await {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            tracing::error!(file = %row.id, "a file's content is missing from the store");
+        Err(StoreError::NotFound) => {
+            tracing::error!(
+                file = %row.id,
+                store = %uploads.store.describe(),
+                "a file's content is missing from the store"
+            );
             return Err(ApiError::FileUnavailable);
         }
-        Err(error) => return Err(io(error)),
+        Err(error) => return Err(unavailable(&uploads.store, error)),
     };
     Ok(HttpResponse::Ok()
         .content_type(row.media_type.clone())
