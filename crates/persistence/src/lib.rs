@@ -21,6 +21,7 @@ pub mod procedures;
 pub mod records;
 pub mod refresh_tokens;
 pub mod stamps;
+pub mod throttle;
 #[rustfmt::skip] // generated from the migrations; see testing::schema
 pub mod schema;
 pub mod sql_types;

@@ -304,6 +304,19 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+
+    throttle_counters (kind, key) {
+        kind -> Text,
+        key -> Text,
+        count -> Integer,
+        first_at -> Timestamp,
+        last_at -> Timestamp,
+        blocked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use crate::sql_types::Uuid;
 
     users (id) {
@@ -370,5 +383,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     rejected_payments,
     supplement_items,
     supplement_requests,
+    throttle_counters,
     users,
 );

@@ -2,11 +2,12 @@
 //!
 //! **Logins** ([`LoginThrottle`]) are counted per (account, client address)
 //! and per client address. An attempt is *reserved* — counted as a failure —
-//! before its password is hashed, under one lock, so concurrent attempts
-//! cannot all pass a check made before any of them failed: of 40 attempts at
-//! once, at most the limit are evaluated and the rest get 429. A success
-//! gives its reservation back. Past a limit within the window, further
-//! attempts wait for a delay that doubles with each new failure.
+//! before its password is hashed, in one short transaction that locks the
+//! counts it reads, so concurrent attempts cannot all pass a check made
+//! before any of them failed: of 40 attempts at once, at most the limit are
+//! evaluated and the rest get 429. A success gives its reservation back.
+//! Past a limit within the window, further attempts wait for a delay that
+//! doubles with each new failure.
 //!
 //! Failures per account from anywhere are only a high ceiling: crossing it
 //! raises an alert (a log line and the `motcua_login_account_ceiling_total`
@@ -17,17 +18,18 @@
 //! **Other guessable things** ([`AttemptLimiter`]): registrations per
 //! address, wrong second factors per dossier code on the public look-up.
 //!
-//! The state is in memory, per process, and bounded (entries older than the
-//! window are dropped when the table grows); with several server processes
-//! each keeps its own counts, so the effective limits multiply by the number
-//! of processes.
+//! The counts are in the database (`motcua_persistence::throttle`), so every
+//! server on it counts the same attempts: two servers allow no more than
+//! one. Counts older than their window are forgotten now and then.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
-/// Most entries a table keeps before old ones are dropped.
-const MAX_ENTRIES: usize = 100_000;
+use chrono::{DateTime, Utc};
+use motcua_persistence::throttle::{self, Counter, Kind};
+use motcua_persistence::{Db, DbConnection, DbError};
+
+use crate::error::ApiError;
 
 /// Limits of the login throttle.
 #[derive(Debug, Clone, Copy)]
@@ -60,82 +62,67 @@ impl Default for ThrottleLimits {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-    blocked_until: Option<Instant>,
+/// How long an address an account logged in from stays known.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Every this many counted attempts a server forgets expired counts.
+const FORGET_EVERY: u32 = 500;
+
+fn chrono(duration: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX)
 }
 
-impl Failures {
-    /// Counts one more failure at `now`; past `limit`, blocks for a delay
-    /// that doubles per failure.
-    fn add(&mut self, now: Instant, limit: u32, limits: &ThrottleLimits) {
-        if now.saturating_duration_since(self.last) >= limits.window {
-            self.count = 0;
-        }
-        self.count += 1;
-        self.last = now;
-        if self.count >= limit {
-            let doublings = (self.count - limit).min(16);
-            let delay = limits
-                .first_delay
-                .saturating_mul(1 << doublings)
-                .min(limits.max_delay);
-            self.blocked_until = Some(now + delay);
-        }
-    }
-
-    fn wait(&self, now: Instant) -> Option<Duration> {
-        self.blocked_until
-            .and_then(|until| until.checked_duration_since(now))
-            .filter(|wait| !wait.is_zero())
-    }
+/// How long until `until`, if it is still ahead.
+fn until(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<Duration> {
+    (until - now).to_std().ok().filter(|wait| !wait.is_zero())
 }
 
-fn fresh(now: Instant) -> Failures {
-    Failures {
-        count: 0,
-        last: now,
-        blocked_until: None,
+/// Counts one more failure at `now` (a count out of its window starts
+/// over); past `limit`, blocks for a delay that doubles per failure.
+fn add_failure(counter: &mut Counter, now: DateTime<Utc>, limit: u32, limits: &ThrottleLimits) {
+    if now - counter.last_at >= chrono(limits.window) {
+        counter.count = 0;
+    }
+    counter.count += 1;
+    counter.last_at = now;
+    if counter.count >= limit {
+        let doublings = (counter.count - limit).min(16);
+        let delay = limits
+            .first_delay
+            .saturating_mul(1 << doublings)
+            .min(limits.max_delay);
+        counter.blocked_until = Some(now + chrono(delay));
     }
 }
 
-#[derive(Debug, Default)]
-struct LoginState {
-    pairs: HashMap<(String, String), Failures>,
-    addresses: HashMap<String, Failures>,
-    accounts: HashMap<String, Failures>,
-    /// (account, address) pairs that logged in successfully, and when.
-    known: HashMap<(String, String), Instant>,
+fn blocked(counter: &Counter, now: DateTime<Utc>) -> Option<Duration> {
+    counter.blocked_until.and_then(|at| until(at, now))
 }
 
-fn bound<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>, keep: impl Fn(&V) -> bool) {
-    if map.len() >= MAX_ENTRIES {
-        map.retain(|_, v| keep(v));
-    }
-    if map.len() >= MAX_ENTRIES {
-        // Still full of live entries: forget them rather than grow.
-        map.clear();
-    }
+fn account_of(username: &str) -> String {
+    username.trim().to_lowercase()
 }
 
-/// The failed-login counters of one process.
+/// The key of an (account, address) pair.
+fn pair_key(account: &str, address: &str) -> String {
+    format!("{account}\n{address}")
+}
+
+/// What a reservation found: go ahead, or wait this long.
+type Verdict = Result<(), Duration>;
+
+/// The failed-login throttle (its counts are in the database).
 #[derive(Debug)]
 pub struct LoginThrottle {
     limits: ThrottleLimits,
-    state: Mutex<LoginState>,
     alerts: Option<prometheus::IntCounter>,
+    attempts: AtomicU32,
 }
 
 impl Default for LoginThrottle {
     fn default() -> Self {
         LoginThrottle::new(ThrottleLimits::default())
     }
-}
-
-fn account_of(username: &str) -> String {
-    username.trim().to_lowercase()
 }
 
 impl LoginThrottle {
@@ -148,8 +135,8 @@ impl LoginThrottle {
         .ok();
         LoginThrottle {
             limits,
-            state: Mutex::new(LoginState::default()),
             alerts,
+            attempts: AtomicU32::new(0),
         }
     }
 
@@ -158,147 +145,193 @@ impl LoginThrottle {
         self.alerts.clone()
     }
 
-    /// Reserves an attempt for `username` from `address`: `Err(wait)` if it
-    /// must wait, else the attempt is counted as a failure until
-    /// [`LoginThrottle::succeeded`] gives it back.
-    pub fn reserve(&self, username: &str, address: &str, now: Instant) -> Result<(), Duration> {
-        let Ok(mut state) = self.state.lock() else {
-            return Err(self.limits.first_delay);
-        };
+    /// Reserves an attempt for `username` from `address`: 429 with the wait
+    /// if it must wait, else the attempt is counted as a failure until
+    /// [`LoginThrottle::succeeded`] gives it back. Blocking.
+    pub fn reserve(
+        &self,
+        db: &Db,
+        username: &str,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let verdict = db.write(|conn| self.reserve_in(conn, username, address, now))?;
+        self.now_and_then(db, now);
+        verdict.map_err(|retry_after| ApiError::TooManyRequests { retry_after })
+    }
+
+    fn reserve_in(
+        &self,
+        conn: &mut DbConnection,
+        username: &str,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, DbError> {
+        let limits = self.limits;
         let account = account_of(username);
-        let pair = (account.clone(), address.to_owned());
-        let window = self.limits.window;
-        let live = |f: &Failures| now.saturating_duration_since(f.last) < window;
-        let mut wait = [
-            state.pairs.get(&pair).and_then(|f| f.wait(now)),
-            state.addresses.get(address).and_then(|f| f.wait(now)),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
+        let pair = pair_key(&account, address);
+        // Always in this order, so two attempts never wait for each other's locks.
+        let mut by_pair = throttle::lock(conn, Kind::Pair, &pair, now)?;
+        let mut by_address = throttle::lock(conn, Kind::Address, address, now)?;
+        let mut by_account = throttle::lock(conn, Kind::Account, &account, now)?;
+        let known = throttle::lock(conn, Kind::Known, &pair, now)?;
+        let mut wait = blocked(&by_pair, now).max(blocked(&by_address, now));
         // Past the ceiling, unknown addresses wait until the account's
         // failures leave the window (Retry-After says so).
-        let ceiling_wait = state
-            .accounts
-            .get(&account)
-            .filter(|f| live(f) && f.count >= self.limits.account_ceiling)
-            .map(|f| (f.last + window).saturating_duration_since(now));
-        if !state.known.contains_key(&pair) {
-            wait = wait.max(ceiling_wait);
+        let window = chrono(limits.window);
+        let live = now - by_account.last_at < window;
+        if known.count == 0 && live && by_account.count >= limits.account_ceiling {
+            wait = wait.max(until(by_account.last_at + window, now));
         }
         if let Some(wait) = wait {
-            return Err(wait);
+            return Ok(Err(wait));
         }
-        let limits = self.limits;
-        bound(&mut state.pairs, live);
-        bound(&mut state.addresses, live);
-        bound(&mut state.accounts, live);
-        state
-            .pairs
-            .entry(pair)
-            .or_insert_with(|| fresh(now))
-            .add(now, limits.per_pair, &limits);
-        state
-            .addresses
-            .entry(address.to_owned())
-            .or_insert_with(|| fresh(now))
-            .add(now, limits.per_address, &limits);
-        let failures = state.accounts.entry(account).or_insert_with(|| fresh(now));
-        if now.saturating_duration_since(failures.last) >= window {
-            failures.count = 0;
+        add_failure(&mut by_pair, now, limits.per_pair, &limits);
+        add_failure(&mut by_address, now, limits.per_address, &limits);
+        if !live {
+            by_account.count = 0;
         }
-        failures.count += 1;
-        failures.last = now;
-        if failures.count == limits.account_ceiling {
+        by_account.count += 1;
+        by_account.last_at = now;
+        if by_account.count == limits.account_ceiling {
             if let Some(alerts) = &self.alerts {
                 alerts.inc();
             }
             tracing::warn!(
-                failures = failures.count,
+                failures = by_account.count,
                 "an account crossed the failed-login ceiling; logins from addresses it never \
                  used are refused until the window passes"
             );
         }
-        Ok(())
+        throttle::store(conn, Kind::Pair, &pair, &by_pair)?;
+        throttle::store(conn, Kind::Address, address, &by_address)?;
+        throttle::store(conn, Kind::Account, &account, &by_account)?;
+        Ok(Ok(()))
     }
 
     /// A reserved attempt succeeded: its failure is given back, the pair's
-    /// failures are forgotten and the address becomes known for the account.
-    pub fn succeeded(&self, username: &str, address: &str, now: Instant) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
+    /// failures are forgotten and the address becomes known for the
+    /// account. Blocking.
+    pub fn succeeded(
+        &self,
+        db: &Db,
+        username: &str,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
         let account = account_of(username);
-        let pair = (account.clone(), address.to_owned());
-        state.pairs.remove(&pair);
-        if let Some(failures) = state.addresses.get_mut(address) {
-            failures.count = failures.count.saturating_sub(1);
+        let pair = pair_key(&account, address);
+        db.write(|conn| -> Result<(), DbError> {
+            throttle::lock(conn, Kind::Pair, &pair, now)?;
+            let mut by_address = throttle::lock(conn, Kind::Address, address, now)?;
+            let mut by_account = throttle::lock(conn, Kind::Account, &account, now)?;
+            let mut known = throttle::lock(conn, Kind::Known, &pair, now)?;
+            throttle::store(conn, Kind::Pair, &pair, &Counter::fresh(now))?;
+            by_address.count = by_address.count.saturating_sub(1);
+            throttle::store(conn, Kind::Address, address, &by_address)?;
+            by_account.count = by_account.count.saturating_sub(1);
+            throttle::store(conn, Kind::Account, &account, &by_account)?;
+            known.count = 1;
+            known.last_at = now;
+            throttle::store(conn, Kind::Known, &pair, &known)
+        })?;
+        Ok(())
+    }
+
+    /// Now and then, forgets counts that left their window.
+    fn now_and_then(&self, db: &Db, now: DateTime<Utc>) {
+        if !self
+            .attempts
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(FORGET_EVERY)
+        {
+            return;
         }
-        if let Some(failures) = state.accounts.get_mut(&account) {
-            failures.count = failures.count.saturating_sub(1);
-        }
-        let window = self.limits.window.saturating_mul(4 * 24 * 30);
-        bound(&mut state.known, |at| {
-            now.saturating_duration_since(*at) < window
+        let window = chrono(self.limits.window.max(self.limits.max_delay));
+        let forgotten = db.write(|conn| {
+            throttle::forget(
+                conn,
+                &[Kind::Pair, Kind::Address, Kind::Account],
+                now - window,
+            )?;
+            throttle::forget(conn, &[Kind::Known], now - chrono(KNOWN_FOR))
         });
-        state.known.insert(pair, now);
+        if let Err(error) = forgotten {
+            tracing::warn!(%error, "expired login counts could not be forgotten");
+        }
     }
 }
 
 /// Counts attempts per key (an address, a dossier code) within a window:
 /// past `limit`, the key pauses until the window that began with its first
-/// counted attempt ends. Reservation is atomic, so concurrent attempts
-/// cannot overshoot the limit.
+/// counted attempt ends. Reservation locks the key's count, so concurrent
+/// attempts cannot overshoot the limit; the count is in the database.
 #[derive(Debug)]
 pub struct AttemptLimiter {
+    kind: Kind,
     limit: u32,
     window: Duration,
-    state: Mutex<HashMap<String, (u32, Instant)>>,
+    attempts: AtomicU32,
 }
 
 impl AttemptLimiter {
-    /// At most `limit` attempts per key in each `window`.
-    pub fn new(limit: u32, window: Duration) -> Self {
+    /// At most `limit` attempts per key of `kind` in each `window`.
+    pub fn new(kind: Kind, limit: u32, window: Duration) -> Self {
         AttemptLimiter {
+            kind,
             limit,
             window,
-            state: Mutex::new(HashMap::new()),
+            attempts: AtomicU32::new(0),
         }
     }
 
-    /// Counts an attempt for `key`, or `Err(wait)` when the key is paused.
-    pub fn reserve(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let Ok(mut state) = self.state.lock() else {
-            return Err(self.window);
-        };
-        let window = self.window;
-        bound(&mut state, |(_, since)| {
-            now.saturating_duration_since(*since) < window
-        });
-        let entry = state.entry(key.to_owned()).or_insert((0, now));
-        if now.saturating_duration_since(entry.1) >= window {
-            *entry = (0, now);
+    /// Counts an attempt for `key`, or 429 with the wait when the key is
+    /// paused. Blocking.
+    pub fn reserve(&self, db: &Db, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let window = chrono(self.window);
+        let verdict = db.write(|conn| -> Result<Verdict, DbError> {
+            let mut counter = throttle::lock(conn, self.kind, key, now)?;
+            if now - counter.first_at >= window {
+                counter = Counter::fresh(now);
+            }
+            if counter.count >= self.limit {
+                return Ok(Err(
+                    until(counter.first_at + window, now).unwrap_or_default()
+                ));
+            }
+            counter.count += 1;
+            counter.last_at = now;
+            throttle::store(conn, self.kind, key, &counter)?;
+            Ok(Ok(()))
+        })?;
+        if self
+            .attempts
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(FORGET_EVERY)
+            && let Err(error) = db.write(|conn| throttle::forget(conn, &[self.kind], now - window))
+        {
+            tracing::warn!(%error, "expired attempt counts could not be forgotten");
         }
-        if entry.0 >= self.limit {
-            return Err((entry.1 + window).saturating_duration_since(now));
-        }
-        entry.0 += 1;
-        Ok(())
+        verdict.map_err(|retry_after| ApiError::TooManyRequests { retry_after })
     }
 
     /// Gives back an attempt that turned out not to count (a right answer).
-    pub fn release(&self, key: &str) {
-        if let Ok(mut state) = self.state.lock()
-            && let Some(entry) = state.get_mut(key)
-        {
-            entry.0 = entry.0.saturating_sub(1);
-        }
+    /// Blocking.
+    pub fn release(&self, db: &Db, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        db.write(|conn| -> Result<(), DbError> {
+            let mut counter = throttle::lock(conn, self.kind, key, now)?;
+            counter.count = counter.count.saturating_sub(1);
+            throttle::store(conn, self.kind, key, &counter)
+        })?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use motcua_persistence::Backend;
+    use motcua_persistence::testing::TestDb;
 
     fn throttle() -> LoginThrottle {
         LoginThrottle::new(ThrottleLimits {
@@ -309,119 +342,151 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_pair_is_slowed_after_its_limit_and_the_delay_doubles() {
-        let t = throttle();
-        let now = Instant::now();
-        for _ in 0..3 {
-            assert!(t.reserve("Clerk", "10.0.0.1", now).is_ok());
+    /// The seconds to wait, or `None` to go ahead.
+    fn wait(result: Result<(), ApiError>) -> Option<u64> {
+        match result {
+            Ok(()) => None,
+            Err(ApiError::TooManyRequests { retry_after }) => Some(retry_after.as_secs()),
+            Err(other) => panic!("{other}"),
         }
-        assert_eq!(
-            t.reserve("CLERK", "10.0.0.1", now),
-            Err(Duration::from_secs(30))
-        );
-        let later = now + Duration::from_secs(31);
-        assert!(t.reserve("clerk", "10.0.0.1", later).is_ok());
-        assert_eq!(
-            t.reserve("clerk", "10.0.0.1", later),
-            Err(Duration::from_secs(60))
-        );
-        assert!(
-            t.reserve("clerk", "10.0.0.2", now).is_ok(),
-            "the owner at another address is not locked out"
-        );
+    }
+
+    /// Now, in whole seconds (stored instants keep microseconds: a wait
+    /// computed from one may fall a fraction short of the whole second).
+    fn now() -> DateTime<Utc> {
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(0)
+    }
+
+    fn later(at: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+        at + chrono::TimeDelta::seconds(seconds)
+    }
+
+    /// Runs `test` on a fresh database of each backend (PostgreSQL where reachable).
+    fn on_both(test: impl Fn(&Db)) {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            if let Some(database) = TestDb::migrated(backend) {
+                test(&database.open());
+            }
+        }
     }
 
     #[test]
-    fn reservations_hold_under_concurrency() {
-        let t = std::sync::Arc::new(throttle());
-        let now = Instant::now();
-        let passed: usize = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..40)
-                .map(|_| {
-                    let t = t.clone();
-                    scope.spawn(move || t.reserve("admin", "10.0.0.1", now).is_ok())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| usize::from(h.join().unwrap_or(false)))
-                .sum()
+    fn a_pair_is_slowed_after_its_limit_and_the_delay_doubles() {
+        on_both(|db| {
+            let (t, now) = (throttle(), now());
+            for _ in 0..3 {
+                assert_eq!(wait(t.reserve(db, "Clerk", "10.0.0.1", now)), None);
+            }
+            assert_eq!(wait(t.reserve(db, "CLERK", "10.0.0.1", now)), Some(30));
+            let later = later(now, 31);
+            assert_eq!(wait(t.reserve(db, "clerk", "10.0.0.1", later)), None);
+            assert_eq!(wait(t.reserve(db, "clerk", "10.0.0.1", later)), Some(60));
+            assert_eq!(
+                wait(t.reserve(db, "clerk", "10.0.0.2", now)),
+                None,
+                "the owner at another address is not locked out"
+            );
         });
-        assert_eq!(passed, 3);
+    }
+
+    /// 40 attempts at once from threads with their own connections, and
+    /// from two throttles (two servers) on the same database: exactly the
+    /// limit gets through.
+    #[test]
+    fn reservations_hold_under_concurrency_across_servers() {
+        on_both(|db| {
+            let (first, second, now) = (throttle(), throttle(), now());
+            let passed: usize = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..40)
+                    .map(|n| {
+                        let t = if n % 2 == 0 { &first } else { &second };
+                        scope.spawn(move || t.reserve(db, "admin", "10.0.0.1", now).is_ok())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| usize::from(h.join().unwrap_or(false)))
+                    .sum()
+            });
+            assert_eq!(passed, 3);
+        });
     }
 
     #[test]
     fn an_address_is_slowed_across_accounts() {
-        let t = throttle();
-        let now = Instant::now();
-        for n in 0..5 {
-            assert!(t.reserve(&format!("user{n}"), "10.0.0.1", now).is_ok());
-        }
-        assert!(t.reserve("someone-else", "10.0.0.1", now).is_err());
-        assert!(t.reserve("someone-else", "10.0.0.2", now).is_ok());
+        on_both(|db| {
+            let (t, now) = (throttle(), now());
+            for n in 0..5 {
+                assert_eq!(
+                    wait(t.reserve(db, &format!("user{n}"), "10.0.0.1", now)),
+                    None
+                );
+            }
+            assert!(wait(t.reserve(db, "someone-else", "10.0.0.1", now)).is_some());
+            assert_eq!(wait(t.reserve(db, "someone-else", "10.0.0.2", now)), None);
+        });
     }
 
     #[test]
     fn past_the_account_ceiling_only_known_addresses_get_in() {
-        let t = throttle();
-        let now = Instant::now();
-        assert!(t.reserve("admin", "owner", now).is_ok());
-        t.succeeded("admin", "owner", now);
-        for n in 0..8 {
-            assert!(t.reserve("admin", &format!("attacker-{n}"), now).is_ok());
-        }
-        assert_eq!(
-            t.alerts().map(|a| a.get()),
-            Some(1),
-            "the ceiling raised one alert"
-        );
-        assert_eq!(
-            t.reserve("admin", "attacker-99", now),
-            Err(Duration::from_secs(15 * 60)),
-            "Retry-After: until the failures leave the window"
-        );
-        assert!(
-            t.reserve("admin", "owner", now).is_ok(),
-            "the owner's known address"
-        );
+        on_both(|db| {
+            let (t, now) = (throttle(), now());
+            assert_eq!(wait(t.reserve(db, "admin", "owner", now)), None);
+            assert!(t.succeeded(db, "admin", "owner", now).is_ok());
+            for n in 0..8 {
+                assert_eq!(
+                    wait(t.reserve(db, "admin", &format!("attacker-{n}"), now)),
+                    None
+                );
+            }
+            assert_eq!(
+                t.alerts().map(|a| a.get()),
+                Some(1),
+                "the ceiling raised one alert"
+            );
+            assert_eq!(
+                wait(t.reserve(db, "admin", "attacker-99", now)),
+                Some(15 * 60),
+                "Retry-After: until the failures leave the window"
+            );
+            assert_eq!(
+                wait(t.reserve(db, "admin", "owner", now)),
+                None,
+                "the owner's known address"
+            );
+        });
     }
 
     #[test]
     fn success_gives_the_reservation_back_and_old_failures_expire() {
-        let t = throttle();
-        let now = Instant::now();
-        for _ in 0..2 {
-            assert!(t.reserve("clerk", "a", now).is_ok());
-        }
-        assert!(t.reserve("clerk", "a", now).is_ok());
-        t.succeeded("clerk", "a", now);
-        assert!(t.reserve("clerk", "a", now).is_ok());
-        let later = now + Duration::from_secs(16 * 60);
-        for _ in 0..2 {
-            assert!(t.reserve("clerk", "b", later).is_ok());
-        }
-        assert!(t.reserve("clerk", "b", later).is_ok());
+        on_both(|db| {
+            let (t, now) = (throttle(), now());
+            for _ in 0..3 {
+                assert_eq!(wait(t.reserve(db, "clerk", "a", now)), None);
+            }
+            assert!(t.succeeded(db, "clerk", "a", now).is_ok());
+            assert_eq!(wait(t.reserve(db, "clerk", "a", now)), None);
+            let later = later(now, 16 * 60);
+            for _ in 0..3 {
+                assert_eq!(wait(t.reserve(db, "clerk", "b", later)), None);
+            }
+        });
     }
 
     #[test]
     fn an_attempt_limiter_pauses_a_key_for_the_rest_of_its_window() {
-        let limiter = AttemptLimiter::new(2, Duration::from_secs(3600));
-        let now = Instant::now();
-        assert!(limiter.reserve("code", now).is_ok());
-        assert!(limiter.reserve("code", now).is_ok());
-        let later = now + Duration::from_secs(600);
-        assert_eq!(
-            limiter.reserve("code", later),
-            Err(Duration::from_secs(3000))
-        );
-        limiter.release("code");
-        assert!(limiter.reserve("code", later).is_ok());
-        assert!(limiter.reserve("other", later).is_ok());
-        assert!(
-            limiter
-                .reserve("code", now + Duration::from_secs(3600))
-                .is_ok()
-        );
+        on_both(|db| {
+            let limiter = AttemptLimiter::new(Kind::Code, 2, Duration::from_secs(3600));
+            let now = now();
+            assert_eq!(wait(limiter.reserve(db, "code", now)), None);
+            assert_eq!(wait(limiter.reserve(db, "code", now)), None);
+            let later_on = later(now, 600);
+            assert_eq!(wait(limiter.reserve(db, "code", later_on)), Some(3000));
+            assert!(limiter.release(db, "code", later_on).is_ok());
+            assert_eq!(wait(limiter.reserve(db, "code", later_on)), None);
+            assert_eq!(wait(limiter.reserve(db, "other", later_on)), None);
+            assert_eq!(wait(limiter.reserve(db, "code", later(now, 3600))), None);
+        });
     }
 }

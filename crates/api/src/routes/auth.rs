@@ -1,7 +1,5 @@
 //! Registration, login, token refresh and logout, and `/me`.
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{NaiveDate, Utc};
 use motcua_domain::contact::PhoneNumber;
@@ -109,10 +107,8 @@ pub async fn register_citizen(
     // Every attempt counts, valid or not, answered 201 or 409: the limit
     // bounds both the hashing cost and how fast anyone can probe which
     // personal IDs are registered (docs/security.md).
-    limit
-        .0
-        .reserve(&crate::client::address(&request), Instant::now())
-        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    let (address, counts) = (crate::client::address(&request), db.get_ref().clone());
+    web::block(move || limit.0.reserve(&counts, &address, Utc::now())).await??;
     let body = body.into_inner();
     let now = Utc::now();
     let today = to_local(now).date();
@@ -193,6 +189,7 @@ impl RegistrationLimit {
 impl Default for RegistrationLimit {
     fn default() -> Self {
         RegistrationLimit(AttemptLimiter::new(
+            motcua_persistence::throttle::Kind::Registration,
             Self::PER_ADDRESS,
             std::time::Duration::from_secs(3600),
         ))
@@ -300,13 +297,17 @@ pub async fn login(
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
     let address = crate::client::address(&request);
-    // Counted before the password is hashed, under one lock: concurrent
-    // attempts cannot all slip past the limit.
-    throttle
-        .reserve(&username, &address, Instant::now())
-        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
-
+    // Counted before the password is hashed, with the counts locked:
+    // concurrent attempts (on any server) cannot all slip past the limit.
     let (db, issuer) = (db.get_ref().clone(), issuer.into_inner());
+    let (counts, who, from, limits) = (
+        db.clone(),
+        username.clone(),
+        address.clone(),
+        throttle.clone(),
+    );
+    web::block(move || limits.reserve(&counts, &who, &from, Utc::now())).await??;
+
     let name = username.trim().to_owned();
     let reader = db.clone();
     let found =
@@ -315,6 +316,7 @@ pub async fn login(
     // the pool from everyone else, QUALITY.md P7) and waits for a turn.
     let stored = found.as_ref().map(|u| u.password_hash.clone());
     let matches = passwords.verify_bounded(password, stored).await?;
+    let db_for_counts = db.clone();
     let outcome = match found {
         Some(user) if matches && user.active => {
             let signing = issuer.clone();
@@ -334,7 +336,9 @@ pub async fn login(
     };
     match outcome {
         Some((user, path, refresh)) => {
-            throttle.succeeded(&username, &address, Instant::now());
+            let counts = db_for_counts.clone();
+            web::block(move || throttle.succeeded(&counts, &username, &address, Utc::now()))
+                .await??;
             tracing::info!(user_id = %user.id, "logged in");
             Ok(web::Json(tokens(&issuer, &user, path, refresh)?))
         }

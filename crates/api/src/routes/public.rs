@@ -50,6 +50,7 @@ impl CodeGuard {
 impl Default for CodeGuard {
     fn default() -> Self {
         CodeGuard(AttemptLimiter::new(
+            motcua_persistence::throttle::Kind::Code,
             Self::WRONG_ANSWERS,
             std::time::Duration::from_secs(3600),
         ))
@@ -114,21 +115,19 @@ pub async fn lookup(
     // staff token must not open a brute force on dossiers outside its reach;
     // staff read their own dossiers through `GET /dossiers/{code}`).
     let (db, guard) = (db.get_ref().clone(), guard.into_inner());
-    let found = web::block(move || {
+    let found = web::block(move || -> Result<_, ApiError> {
+        let row = match db.run(|conn| dossiers::find_by_code(conn, &code)) {
+            Ok(row) => row,
+            Err(DbError::NotFound) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        // Its own short write, with no other connection held meanwhile.
+        guard.0.reserve(&db, &code, Utc::now())?;
+        if !row.applicant_phone.ends_with(&last4) {
+            return Ok(None);
+        }
+        guard.0.release(&db, &code, Utc::now())?;
         db.run(|conn| -> Result<_, ApiError> {
-            let row = match dossiers::find_by_code(conn, &code) {
-                Ok(row) => row,
-                Err(DbError::NotFound) => return Ok(None),
-                Err(other) => return Err(other.into()),
-            };
-            guard
-                .0
-                .reserve(&code, std::time::Instant::now())
-                .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
-            if !row.applicant_phone.ends_with(&last4) {
-                return Ok(None);
-            }
-            guard.0.release(&code);
             let cached = caches.fresh(conn)?;
             let procedure = cached.procedure(conn, row.procedure_id)?;
             let calendar = cached.calendar(conn, row.receiving_agency_id)?;
