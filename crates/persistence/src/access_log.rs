@@ -37,25 +37,7 @@ pub struct NewAccess<'a> {
     pub request_id: &'a str,
 }
 
-/// Records a read; returns the entry's id.
-pub fn append(conn: &mut DbConnection, entry: &NewAccess<'_>) -> Result<AccessId, DbError> {
-    let id = AccessId::new();
-    diesel::insert_into(access_log::table)
-        .values((
-            access_log::id.eq(id),
-            access_log::at.eq(to_db_time(entry.at)),
-            access_log::actor_id.eq(entry.actor_id),
-            access_log::actor_role.eq(entry.actor_role),
-            access_log::dossier_id.eq(entry.dossier_id),
-            access_log::agency_id.eq(entry.agency_id),
-            access_log::resource.eq(entry.resource),
-            access_log::request_id.eq(Some(entry.request_id)),
-        ))
-        .execute(conn)?;
-    Ok(id)
-}
-
-/// Records many reads in one statement (the server's batches).
+/// Records reads, many in one statement (the server writes them in batches).
 pub fn append_all(conn: &mut DbConnection, entries: &[NewAccess<'_>]) -> Result<(), DbError> {
     let rows: Vec<_> = entries
         .iter()
