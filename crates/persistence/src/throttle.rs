@@ -88,34 +88,38 @@ pub fn lock(
         throttle_counters::first_at.eq(at),
         throttle_counters::last_at.eq(at),
     );
-    let row = throttle_counters::table.find((kind.as_str(), key)).select((
+    let query = throttle_counters::table.find((kind.as_str(), key)).select((
         throttle_counters::count,
         throttle_counters::first_at,
         throttle_counters::last_at,
         throttle_counters::blocked_until,
     ));
-    let (count, first_at, last_at, blocked_until): Row = match conn {
+    let found: Row = match conn {
         DbConnection::Postgres(pg) => {
             diesel::insert_into(throttle_counters::table)
                 .values(empty)
                 .on_conflict_do_nothing()
                 .execute(pg)?;
-            row.for_update().first(pg)?
+            query.for_update().first(pg)?
         }
         DbConnection::Sqlite(sqlite) => {
             diesel::insert_into(throttle_counters::table)
                 .values(empty)
                 .on_conflict_do_nothing()
                 .execute(sqlite)?;
-            row.first(sqlite)?
+            query.first(sqlite)?
         }
     };
-    Ok(Counter {
+    Ok(counter(found))
+}
+
+fn counter((count, first_at, last_at, blocked_until): Row) -> Counter {
+    Counter {
         count: u32::try_from(count).unwrap_or(0),
         first_at: from_db_time(first_at),
         last_at: from_db_time(last_at),
         blocked_until: blocked_until.map(from_db_time),
-    })
+    }
 }
 
 /// Stores a counter read with [`lock`].
@@ -149,4 +153,80 @@ pub fn forget(
             .filter(throttle_counters::last_at.lt(to_db_time(before))),
     )
     .execute(conn)?)
+}
+
+/// The counter of (`kind`, `key`) as it stands, without locking it (a fresh
+/// one if there is none).
+pub fn peek(
+    conn: &mut DbConnection,
+    kind: Kind,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Counter, DbError> {
+    let row: Option<Row> = throttle_counters::table
+        .find((kind.as_str(), key))
+        .select((
+            throttle_counters::count,
+            throttle_counters::first_at,
+            throttle_counters::last_at,
+            throttle_counters::blocked_until,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map_or_else(|| Counter::fresh(now), counter))
+}
+
+/// Adds one to the count of (`kind`, `key`) — a count whose last attempt
+/// was before `stale_before` starts over — and returns it. Each statement
+/// locks the row only while it runs: for a count that many requests touch
+/// at once (one account's failures from everywhere), outside a transaction.
+pub fn bump(
+    conn: &mut DbConnection,
+    kind: Kind,
+    key: &str,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> Result<u32, DbError> {
+    let at = to_db_time(now);
+    diesel::update(throttle_counters::table.find((kind.as_str(), key)))
+        .filter(throttle_counters::last_at.lt(to_db_time(stale_before)))
+        .set(throttle_counters::count.eq(0))
+        .execute(conn)?;
+    let one = (
+        throttle_counters::kind.eq(kind.as_str()),
+        throttle_counters::key.eq(key),
+        throttle_counters::count.eq(1),
+        throttle_counters::first_at.eq(at),
+        throttle_counters::last_at.eq(at),
+    );
+    let more = (
+        throttle_counters::count.eq(throttle_counters::count + 1),
+        throttle_counters::last_at.eq(at),
+    );
+    let count: i32 = match conn {
+        DbConnection::Postgres(pg) => diesel::insert_into(throttle_counters::table)
+            .values(one)
+            .on_conflict((throttle_counters::kind, throttle_counters::key))
+            .do_update()
+            .set(more)
+            .returning(throttle_counters::count)
+            .get_result(pg)?,
+        DbConnection::Sqlite(sqlite) => diesel::insert_into(throttle_counters::table)
+            .values(one)
+            .on_conflict((throttle_counters::kind, throttle_counters::key))
+            .do_update()
+            .set(more)
+            .returning(throttle_counters::count)
+            .get_result(sqlite)?,
+    };
+    Ok(u32::try_from(count).unwrap_or(0))
+}
+
+/// Takes one from the count of (`kind`, `key`), if it has any, in one statement.
+pub fn take_back(conn: &mut DbConnection, kind: Kind, key: &str) -> Result<(), DbError> {
+    diesel::update(throttle_counters::table.find((kind.as_str(), key)))
+        .filter(throttle_counters::count.gt(0))
+        .set(throttle_counters::count.eq(throttle_counters::count - 1))
+        .execute(conn)?;
+    Ok(())
 }

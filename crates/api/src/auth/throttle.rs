@@ -3,13 +3,16 @@
 //! **Logins** ([`LoginThrottle`]) are counted per (account, client address)
 //! and per client address. An attempt is *reserved* — counted as a failure —
 //! before its password is hashed, in one short transaction that locks the
-//! counts it reads, so concurrent attempts cannot all pass a check made
-//! before any of them failed: of 40 attempts at once, at most the limit are
+//! pair's and the address's counts, so concurrent attempts cannot all pass
+//! a check made before any of them failed: of 40 attempts at once, at most the limit are
 //! evaluated and the rest get 429. A success gives its reservation back.
 //! Past a limit within the window, further attempts wait for a delay that
 //! doubles with each new failure.
 //!
-//! Failures per account from anywhere are only a high ceiling: crossing it
+//! Failures per account from anywhere are only a high ceiling, counted by one
+//! atomic update after that transaction (a storm on one account does not
+//! queue on its row; the ceiling may be crossed by the attempts in flight
+//! when it is reached): crossing it
 //! raises an alert (a log line and the `motcua_login_account_ceiling_total`
 //! metric) and refuses addresses the account has never logged in from, while
 //! its owner, from an address they logged in from before, still gets in. So
@@ -155,7 +158,25 @@ impl LoginThrottle {
         address: &str,
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
-        let verdict = db.write(|conn| self.reserve_in(conn, username, address, now))?;
+        let account = account_of(username);
+        let verdict = db.write(|conn| self.reserve_in(conn, &account, address, now))?;
+        if verdict.is_ok() {
+            // The account's failures from everywhere: counted outside the
+            // transaction, so a storm on one account does not queue on its row.
+            let stale = now - chrono(self.limits.window);
+            let failures =
+                db.write(|conn| throttle::bump(conn, Kind::Account, &account, now, stale))?;
+            if failures == self.limits.account_ceiling {
+                if let Some(alerts) = &self.alerts {
+                    alerts.inc();
+                }
+                tracing::warn!(
+                    failures,
+                    "an account crossed the failed-login ceiling; logins from addresses it never \
+                     used are refused until the window passes"
+                );
+            }
+        }
         self.now_and_then(db, now);
         verdict.map_err(|retry_after| ApiError::TooManyRequests { retry_after })
     }
@@ -163,24 +184,25 @@ impl LoginThrottle {
     fn reserve_in(
         &self,
         conn: &mut DbConnection,
-        username: &str,
+        account: &str,
         address: &str,
         now: DateTime<Utc>,
     ) -> Result<Verdict, DbError> {
         let limits = self.limits;
-        let account = account_of(username);
-        let pair = pair_key(&account, address);
+        let pair = pair_key(account, address);
         // Always in this order, so two attempts never wait for each other's locks.
         let mut by_pair = throttle::lock(conn, Kind::Pair, &pair, now)?;
         let mut by_address = throttle::lock(conn, Kind::Address, address, now)?;
-        let mut by_account = throttle::lock(conn, Kind::Account, &account, now)?;
-        let known = throttle::lock(conn, Kind::Known, &pair, now)?;
+        let by_account = throttle::peek(conn, Kind::Account, account, now)?;
+        let known = throttle::peek(conn, Kind::Known, &pair, now)?;
         let mut wait = blocked(&by_pair, now).max(blocked(&by_address, now));
         // Past the ceiling, unknown addresses wait until the account's
         // failures leave the window (Retry-After says so).
         let window = chrono(limits.window);
-        let live = now - by_account.last_at < window;
-        if known.count == 0 && live && by_account.count >= limits.account_ceiling {
+        if known.count == 0
+            && now - by_account.last_at < window
+            && by_account.count >= limits.account_ceiling
+        {
             wait = wait.max(until(by_account.last_at + window, now));
         }
         if let Some(wait) = wait {
@@ -188,24 +210,8 @@ impl LoginThrottle {
         }
         add_failure(&mut by_pair, now, limits.per_pair, &limits);
         add_failure(&mut by_address, now, limits.per_address, &limits);
-        if !live {
-            by_account.count = 0;
-        }
-        by_account.count += 1;
-        by_account.last_at = now;
-        if by_account.count == limits.account_ceiling {
-            if let Some(alerts) = &self.alerts {
-                alerts.inc();
-            }
-            tracing::warn!(
-                failures = by_account.count,
-                "an account crossed the failed-login ceiling; logins from addresses it never \
-                 used are refused until the window passes"
-            );
-        }
         throttle::store(conn, Kind::Pair, &pair, &by_pair)?;
         throttle::store(conn, Kind::Address, address, &by_address)?;
-        throttle::store(conn, Kind::Account, &account, &by_account)?;
         Ok(Ok(()))
     }
 
@@ -224,17 +230,15 @@ impl LoginThrottle {
         db.write(|conn| -> Result<(), DbError> {
             throttle::lock(conn, Kind::Pair, &pair, now)?;
             let mut by_address = throttle::lock(conn, Kind::Address, address, now)?;
-            let mut by_account = throttle::lock(conn, Kind::Account, &account, now)?;
             let mut known = throttle::lock(conn, Kind::Known, &pair, now)?;
             throttle::store(conn, Kind::Pair, &pair, &Counter::fresh(now))?;
             by_address.count = by_address.count.saturating_sub(1);
             throttle::store(conn, Kind::Address, address, &by_address)?;
-            by_account.count = by_account.count.saturating_sub(1);
-            throttle::store(conn, Kind::Account, &account, &by_account)?;
             known.count = 1;
             known.last_at = now;
             throttle::store(conn, Kind::Known, &pair, &known)
         })?;
+        db.write(|conn| throttle::take_back(conn, Kind::Account, &account))?;
         Ok(())
     }
 
