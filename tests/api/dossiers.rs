@@ -1185,8 +1185,8 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
 }
 
 /// A request that fails keeps nothing it wrote: its whole transaction rolls
-/// back, whether the failure is the client's (a 4xx) or ours (a 500 after the
-/// day's number was reserved); a staff read that fails is not recorded.
+/// back, whether the failure is the client's (a 4xx) or ours (a 500); a
+/// staff read that fails is not recorded.
 async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (clerk, officer, admin) = (
@@ -1238,8 +1238,9 @@ async fn a_failed_request_keeps_nothing_it_wrote(app: TestApp) {
         "nothing in the history"
     );
     assert_eq!(access_log_entries(&app, &id), 0, "no read recorded");
-    // An online filing takes the day's next number before the calendar is read:
-    // the number is given back.
+    // An online filing whose calendar cannot be read fails (it takes the
+    // day's number only after the calendar, just before its insert): no
+    // number is used up.
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
     let filing = online_filing(&app, &citizen, &fixture.own).await;
     let response = app
