@@ -384,13 +384,16 @@ impl Application {
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        // Blocking work is database work (hashing has its own threads): more
-        // threads than connections would only wait, each growing its own
-        // allocator arena (measured: docs/performance.md, P6).
+        // Blocking work is database work (hashing has its own threads): many
+        // more threads than connections would only wait, each growing its own
+        // allocator arena (docs/performance.md, P6). As many per worker as
+        // the pool has connections, so that while the database is away every
+        // request waits for the pool's timeout at once, not in turns
+        // (docs/reliability.md, R3).
         let connections = usize::try_from(settings.database.pool_size).unwrap_or(16);
         let server = HttpServer::new(move || app(state.clone()))
             .workers(workers)
-            .worker_max_blocking_threads(connections.div_ceil(workers.max(1)).max(2))
+            .worker_max_blocking_threads(connections.max(2))
             .shutdown_timeout(settings.shutdown_timeout.as_secs())
             .listen(listener)
             .map_err(bind_error)?
