@@ -111,8 +111,11 @@ fn pair_key(account: &str, address: &str) -> String {
     format!("{account}\n{address}")
 }
 
-/// What a reservation found: go ahead, or wait this long.
-type Verdict = Result<(), Duration>;
+/// A refusal: wait this long (429 with `Retry-After`). Returned from inside
+/// the transaction, so a refused attempt writes nothing.
+fn refused(retry_after: Duration) -> ApiError {
+    ApiError::TooManyRequests { retry_after }
+}
 
 /// The failed-login throttle (its counts are in the database).
 #[derive(Debug)]
@@ -159,7 +162,7 @@ impl LoginThrottle {
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         let account = account_of(username);
-        let verdict = db.write(|conn| self.reserve_in(conn, &account, address, now))?;
+        let verdict = db.write(|conn| self.reserve_in(conn, &account, address, now));
         if verdict.is_ok() {
             // The account's failures from everywhere: counted outside the
             // transaction, so a storm on one account does not queue on its row.
@@ -178,7 +181,7 @@ impl LoginThrottle {
             }
         }
         self.now_and_then(db, now);
-        verdict.map_err(|retry_after| ApiError::TooManyRequests { retry_after })
+        verdict
     }
 
     fn reserve_in(
@@ -187,7 +190,7 @@ impl LoginThrottle {
         account: &str,
         address: &str,
         now: DateTime<Utc>,
-    ) -> Result<Verdict, DbError> {
+    ) -> Result<(), ApiError> {
         let limits = self.limits;
         let pair = pair_key(account, address);
         // Always in this order, so two attempts never wait for each other's locks.
@@ -206,13 +209,13 @@ impl LoginThrottle {
             wait = wait.max(until(by_account.last_at + window, now));
         }
         if let Some(wait) = wait {
-            return Ok(Err(wait));
+            return Err(refused(wait));
         }
         add_failure(&mut by_pair, now, limits.per_pair, &limits);
         add_failure(&mut by_address, now, limits.per_address, &limits);
         throttle::store(conn, Kind::Pair, &pair, &by_pair)?;
         throttle::store(conn, Kind::Address, address, &by_address)?;
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// A reserved attempt succeeded: its failure is given back, the pair's
@@ -293,21 +296,21 @@ impl AttemptLimiter {
     /// paused. Blocking.
     pub fn reserve(&self, db: &Db, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
         let window = chrono(self.window);
-        let verdict = db.write(|conn| -> Result<Verdict, DbError> {
+        let verdict = db.write(|conn| -> Result<(), ApiError> {
             let mut counter = throttle::lock(conn, self.kind, key, now)?;
             if now - counter.first_at >= window {
                 counter = Counter::fresh(now);
             }
             if counter.count >= self.limit {
-                return Ok(Err(
-                    until(counter.first_at + window, now).unwrap_or_default()
+                return Err(refused(
+                    until(counter.first_at + window, now).unwrap_or_default(),
                 ));
             }
             counter.count += 1;
             counter.last_at = now;
             throttle::store(conn, self.kind, key, &counter)?;
-            Ok(Ok(()))
-        })?;
+            Ok(())
+        });
         if self
             .attempts
             .fetch_add(1, Ordering::Relaxed)
@@ -316,7 +319,7 @@ impl AttemptLimiter {
         {
             tracing::warn!(%error, "expired attempt counts could not be forgotten");
         }
-        verdict.map_err(|retry_after| ApiError::TooManyRequests { retry_after })
+        verdict
     }
 
     /// Gives back an attempt that turned out not to count (a right answer).
