@@ -831,26 +831,21 @@ async fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections(back
     // In flight: the server is writing each upload's first half to its
     // staging directory (a connection it has not accepted yet is not).
     let staging = dir.path().join("data/files/incoming");
-    let started = Instant::now();
-    while std::fs::read_dir(&staging).map_or(0, Iterator::count) < uploads.len() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the uploads never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll_until(
+        Instant::now() + Duration::from_secs(10),
+        "the uploads start",
+        || std::fs::read_dir(&staging).map_or(0, Iterator::count) == uploads.len(),
+    );
     let pid = server.child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status();
     assert!(sent.is_ok_and(|s| s.success()), "kill -TERM failed");
     let signalled = Instant::now();
     // New connections are refused as soon as the server has seen the signal.
-    while TcpStream::connect(&host).is_ok() {
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "still taking connections 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll_until(
+        signalled + Duration::from_secs(10),
+        "connections refused",
+        || TcpStream::connect(&host).is_err(),
+    );
     for (mut stream, rest) in uploads {
         stream.write_all(&rest).unwrap_or_else(|e| panic!("{e}"));
         let mut answer = String::new();
@@ -861,17 +856,28 @@ async fn sigterm_lets_requests_in_flight_finish_and_refuses_new_connections(back
         assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
         assert!(answer.contains("\"sha256\""), "{answer}");
     }
-    let status = loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(TIMEOUT_SECS),
-            "still running {TIMEOUT_SECS} s after SIGTERM"
-        );
+    let mut status = None;
+    poll_until(
+        signalled + Duration::from_secs(TIMEOUT_SECS),
+        "the process exits within its shutdown timeout",
+        || {
+            status = server.child.try_wait().ok().flatten();
+            status.is_some()
+        },
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        server.all_output()
+    );
+}
+
+/// Checks `done` every 20 ms until it holds; fails the test at `deadline`.
+fn poll_until(deadline: Instant, what: &str, mut done: impl FnMut() -> bool) {
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status:?}\n{}", server.all_output());
+    }
 }
 
 /// A fresh database for a binary test: SQLite by default (nothing

@@ -21,6 +21,18 @@ async fn filing(app: &TestApp, fixture: &Fixture, token: &str) -> Value {
     })
 }
 
+/// How many dossiers the database holds.
+fn dossier_count(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    app.db
+        .run(|conn| {
+            Ok(motcua_persistence::schema::dossiers::table
+                .count()
+                .get_result(conn)?)
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+}
+
 /// Sends `count` identical filings at once; returns (status, body) of each.
 async fn file_at_once(
     app: &TestApp,
@@ -85,15 +97,7 @@ async fn one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier(app: Te
     for result in &results {
         assert_eq!(result, first, "every retry gets the first answer");
     }
-    let count: i64 = app
-        .db
-        .run(|conn| {
-            use diesel::prelude::*;
-            Ok(motcua_persistence::schema::dossiers::table
-                .count()
-                .get_result(conn)?)
-        })
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+    let count = dossier_count(&app);
     assert_eq!(count, 1);
     // The same key with another body is refused.
     let mut other = body.clone();
@@ -196,15 +200,7 @@ async fn filings_retried_through_two_servers_make_one_dossier_per_key_and_gaples
         .filter_map(|code| code.rsplit('-').next()?.parse().ok())
         .collect();
     assert_eq!(numbers, (1..=KEYS).collect::<BTreeSet<u32>>());
-    let count: i64 = app
-        .db
-        .run(|conn| {
-            use diesel::prelude::*;
-            Ok(motcua_persistence::schema::dossiers::table
-                .count()
-                .get_result(conn)?)
-        })
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"));
+    let count = dossier_count(&app);
     assert_eq!(count, i64::from(KEYS), "one dossier per key");
 }
 
