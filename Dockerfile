@@ -1,7 +1,20 @@
 # Multi-stage build: the binary carries SQLite, libpq and OpenSSL built from
 # source, so the runtime image needs nothing but libc and CA certificates.
-FROM rust:1.95-bookworm AS build
+# The dependencies are compiled in a layer of their own (cargo-chef), keyed
+# on Cargo.toml and Cargo.lock only: a change to motcua's own code rebuilds
+# motcua, not its ~400 dependencies.
+FROM rust:1.95-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
+
+# The recipe: the workspace's manifests and lock file, nothing else.
+FROM chef AS plan
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=plan /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json --bin motcua
 COPY . .
 RUN cargo build --release --locked --bin motcua
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The request path under load (QUALITY.md P1, P2, P6, P7, issue #12), each
+# The request path under load (docs/requirements.md, P1, P2, P6, P7, issue #12), each
 # against a ceiling measured in the same run on the same machine:
 #   P2  GET /dossiers/{code} as a clerk against GET /healthz (the server's own
 #       hello), 16 connections; then the read's p99 at half its rate;

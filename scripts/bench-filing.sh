@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Online filings per second on the embedded SQLite database (QUALITY.md P5).
+# Online filings per second on the embedded SQLite database (docs/requirements.md, P5).
 #   scripts/bench-filing.sh [filings] [concurrent clients]
 # Uses the release binary (cargo build --release first) on a fresh SQLite file
 # seeded by `serve --demo`. The demo citizen uploads two PDFs once; then the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory under a storm of logins (issue #10, item 5; QUALITY.md P6): starts the
+# Memory under a storm of logins (issue #10, item 5; docs/requirements.md, P6): starts the
 # release server (`serve --demo`, SQLite) and sends 50 correct logins at once,
 # each from its own loopback address, then 40 wrong logins at once for one
 # account from one address. Prints resident memory idle, at its peak and after,

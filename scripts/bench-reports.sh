@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times Form 06 on generated data (QUALITY.md P3, P5).
+# Times Form 06 on generated data (docs/requirements.md, P3, P5).
 #   scripts/bench-reports.sh sqlite 100000
 #   scripts/bench-reports.sh postgres 1000000 postgres://postgres@127.0.0.1:5432/motcua_bench
 # Uses the release binary (cargo build --release first). Prints the medians of

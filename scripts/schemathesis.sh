@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Property-based API testing from the OpenAPI document (QUALITY.md R6):
+# Property-based API testing from the OpenAPI document (docs/requirements.md, R6):
 # schemathesis generates requests for every operation, as anonymous, citizen,
 # clerk and admin, against a fresh `motcua serve --demo` on SQLite, and fails
 # on any 5xx, any status the document does not list, and any response that

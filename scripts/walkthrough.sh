@@ -1,30 +1,81 @@
 #!/usr/bin/env bash
 # A dossier's whole life over the REST API, against a server started with
 # `cargo run --release -- serve --demo` (the README's walkthrough).
-# Needs only bash and curl. Usage: scripts/walkthrough.sh [base URL]
+# Needs only bash and curl. Run with --help for usage.
 set -euo pipefail
-API="${1:-http://127.0.0.1:8080}/api/v1"
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/walkthrough.sh [BASE_URL]
+
+Walks one dossier through its whole life over the REST API of a motcua
+server started with `cargo run --release -- serve --demo`.
+
+  BASE_URL   the server, default http://127.0.0.1:8080
+
+Environment: MOTCUA_DEMO_PASSWORD, the demo accounts' password, if the
+server was started with one (default motcua-demo).
+
+Files (the two uploaded PDFs and the printed receipt) go to a new
+temporary directory, named at the end. A failed step stops the walk and
+prints the step and the server's answer; the exit status is then 1.
+EOF
+}
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  -*) usage >&2; exit 2 ;;
+esac
+BASE="${1:-http://127.0.0.1:8080}"
+API="$BASE/api/v1"
 PASSWORD="${MOTCUA_DEMO_PASSWORD:-motcua-demo}"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/motcua-walkthrough.XXXXXX")
+STEP="start"
+
+fail() { echo "walkthrough: step \"$STEP\" failed: $*" >&2; exit 1; }
 
 # The value of a top-level JSON field (string or number) in the text on stdin.
 field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
+
+# call PATH [curl arguments…]: prints the response body. Any answer but
+# 2xx stops the walk with the step's name and the server's problem
+# details; so does a server that cannot be reached, with curl's reason.
+call() {
+  local path=$1 out status
+  shift
+  out=$(curl -sS "$API$path" -w '\n%{http_code}' "$@" 2>"$WORK/curl-error") ||
+    fail "cannot reach $BASE ($(tr -d '\n' <"$WORK/curl-error")); is the server running? Start it with: cargo run --release -- serve --demo"
+  status=${out##*$'\n'}
+  out=${out%$'\n'*}
+  if [ "${status:0:1}" != 2 ]; then
+    case "$STEP" in
+      "log in as "*) fail "HTTP $status: $out (the walkthrough needs the accounts of serve --demo, and MOTCUA_DEMO_PASSWORD if the server was given one)" ;;
+      *) fail "HTTP $status: $out" ;;
+    esac
+  fi
+  printf '%s' "$out"
+}
 login() {
-  curl -sf "$API/auth/token" -H 'content-type: application/json' \
+  STEP="log in as $1"
+  call /auth/token -H 'content-type: application/json' \
        -d "{\"username\":\"$1\",\"password\":\"$PASSWORD\"}" | field access_token
 }
 # POST an action with the dossier's current version; prints the new state.
 act() { # token action json-fields
+  STEP="$2"
   local body
-  body=$(curl -sf "$API/dossiers/$ID/$2" -H "authorization: Bearer $1" \
+  body=$(call "/dossiers/$ID/$2" -H "authorization: Bearer $1" \
          -H 'content-type: application/json' -H "if-match: \"$VERSION\"" -d "{$3}")
   VERSION=$(echo "$body" | field version)
   echo "$2 -> $(echo "$body" | field status) (version $VERSION)"
 }
+# An instant of the API (RFC 3339, UTC) as read in Vietnam (UTC+7, no daylight saving).
+vietnam_time() { TZ=ICT-7 date -d "$1" '+%H:%M %d/%m/%Y'; }
 
 CITIZEN=$(login 027090001234)
 CLERK=$(login clerk)
 OFFICER=$(login officer)
-AGENCY=$(curl -sf "$API/me" -H "authorization: Bearer $CLERK" | sed -n 's/.*"agency":{"id":"\([^"]*\)".*/\1/p')
+STEP="read the clerk's agency"
+AGENCY=$(call /me -H "authorization: Bearer $CLERK" | sed -n 's/.*"agency":{"id":"\([^"]*\)".*/\1/p')
 
 # 1. The citizen uploads the two documents (PDF scans) and files a
 #    temporary-residence registration online.
@@ -33,14 +84,16 @@ AGENCY=$(curl -sf "$API/me" -H "authorization: Bearer $CLERK" | sed -n 's/.*"age
 pdf() {
   printf '%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\nxref\n0 3\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \ntrailer << /Size 3 /Root 1 0 R >>\nstartxref\n110\n%%%%EOF\n' > "$1"
 }
-pdf to-khai.pdf
-pdf cho-o.pdf
+pdf "$WORK/to-khai.pdf"
+pdf "$WORK/cho-o.pdf"
 upload() {
-  curl -sf "$API/files" -H "authorization: Bearer $CITIZEN" -F "file=@$1" | field id
+  STEP="upload $1"
+  call /files -H "authorization: Bearer $CITIZEN" -F "file=@$WORK/$1" | field id
 }
 FORM=$(upload to-khai.pdf)
 PROOF=$(upload cho-o.pdf)
-FILED=$(curl -sf "$API/dossiers" -H "authorization: Bearer $CITIZEN" \
+STEP="file online"
+FILED=$(call /dossiers -H "authorization: Bearer $CITIZEN" \
   -H 'content-type: application/json' -H "idempotency-key: walkthrough-$(date +%s%N)" \
   -d "{\"procedure_code\":\"1.004194\",\"agency_id\":\"$AGENCY\",
        \"applicant\":{\"full_name\":\"Nguyễn Văn An\",\"phone\":\"0912345678\"},
@@ -50,7 +103,7 @@ FILED=$(curl -sf "$API/dossiers" -H "authorization: Bearer $CITIZEN" \
 ID=$(echo "$FILED" | field id)
 CODE=$(echo "$FILED" | field code)
 VERSION=1
-echo "filed $CODE (acknowledge by $(echo "$FILED" | field ack_due_at))"
+echo "filed $CODE (the desk acknowledges it by $(vietnam_time "$(echo "$FILED" | field ack_due_at)"), Vietnam time)"
 
 # 2. The desk accepts it; 3. hands it to the officer; 4. the officer asks for a
 # supplement; 5. the citizen supplies it; 6. the officer records the result;
@@ -64,10 +117,14 @@ act "$CLERK" return '"delivery":"online"'
 act "$CITIZEN" rating '"overall":"very_satisfied"'
 
 # The printable receipt (A5 HTML) and the control slip (JSON).
-curl -sf "$API/dossiers/$ID/forms/receipt?format=html" -H "authorization: Bearer $CLERK" -o "receipt-$CODE.html"
-echo "receipt written to receipt-$CODE.html"
-curl -sf "$API/dossiers/$ID/forms/control_slip" -H "authorization: Bearer $CLERK"
+STEP="print the receipt"
+call "/dossiers/$ID/forms/receipt?format=html" -H "authorization: Bearer $CLERK" >"$WORK/receipt-$CODE.html"
+echo "receipt written to $WORK/receipt-$CODE.html"
+STEP="read the control slip"
+call "/dossiers/$ID/forms/control_slip" -H "authorization: Bearer $CLERK"
 echo
 # The history is intact.
-curl -sf "$API/audit/verify?dossier_id=$ID" -H "authorization: Bearer $CLERK"
+STEP="verify the history"
+call "/audit/verify?dossier_id=$ID" -H "authorization: Bearer $CLERK"
 echo
+echo "files of this walk: $WORK"

@@ -52,6 +52,13 @@ pub struct Plan {
     pub seed: u64,
 }
 
+/// The generated data's province when none is named: the demo's, when
+/// `serve --demo` has seeded it (its accounts then read the reports), else
+/// a province of its own, made on first use.
+pub const DEMO_PROVINCE: &str = "000.00.00.H27";
+/// The generator's own province.
+pub const OWN_PROVINCE: &str = "000.00.00.H99";
+
 /// SplitMix64: small, fast, reproducible.
 struct Random(u64);
 
@@ -81,12 +88,12 @@ fn end_of_history() -> NaiveDate {
 
 /// Runs the plan, hashing the histories under `key`; returns how many
 /// dossiers were written.
-pub fn run(db: &Db, plan: Plan, key: &HistoryKey) -> Result<u64, String> {
+pub fn run(db: &Db, plan: Plan, province: &Agency, key: &HistoryKey) -> Result<u64, String> {
     let started = Instant::now();
     let national = motcua_domain::national::national().map_err(|e| e.to_string())?;
     let calendar = WorkingCalendar::single(national);
     crate::import_demo_catalogue(db)?;
-    let communes = agencies_for(db, plan.agencies)?;
+    let communes = communes_of(db, province, plan.agencies)?;
     let catalogue = procedures_in_force(db)?;
     let mut random = Random(plan.seed);
     let first_day = end_of_history()
@@ -132,25 +139,61 @@ pub fn run(db: &Db, plan: Plan, key: &HistoryKey) -> Result<u64, String> {
     Ok(written)
 }
 
-/// The province and `count` communes, made if missing.
-fn agencies_for(db: &Db, count: u32) -> Result<Vec<Agency>, String> {
+/// The province named, or by default the demo's when it exists, else the
+/// generator's own (made if missing). A named province must exist.
+pub fn province(db: &Db, named: Option<&str>) -> Result<Agency, String> {
+    if let Some(identifier) = named {
+        return db
+            .run(|conn| agencies::find_by_identifier(conn, identifier))
+            .map_err(|e: DbError| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "no agency has the identifier {identifier} (leave out --province to use \
+                     the demo's province or the generator's own)"
+                )
+            });
+    }
     db.write(|conn| {
-        let province = match agencies::find_by_identifier(conn, "000.00.00.H99")? {
-            Some(province) => province,
+        if let Some(demo) = agencies::find_by_identifier(conn, DEMO_PROVINCE)? {
+            return Ok(demo);
+        }
+        match agencies::find_by_identifier(conn, OWN_PROVINCE)? {
+            Some(own) => Ok(own),
             None => agencies::create(
                 conn,
                 &NewAgency {
-                    identifier: "000.00.00.H99".into(),
+                    identifier: OWN_PROVINCE.into(),
                     name: "Tỉnh mẫu (dữ liệu sinh)".into(),
                     kind: "province".into(),
                     parent_id: None,
                 },
                 Utc::now(),
-            )?,
-        };
-        let mut communes = Vec::new();
-        for i in 1..=count.max(1) {
-            let identifier = format!("000.{:02}.{:02}.H99", i / 100, i % 100);
+            ),
+        }
+    })
+    .map_err(|e: DbError| e.to_string())
+}
+
+/// `count` communes of the province: those it has, then generated ones
+/// (`000.00.01.H27`, … after the province's code), made if missing.
+fn communes_of(db: &Db, province: &Agency, count: u32) -> Result<Vec<Agency>, String> {
+    let wanted = count.max(1) as usize;
+    let code = province
+        .identifier
+        .rsplit('.')
+        .next()
+        .unwrap_or("H99")
+        .to_owned();
+    db.write(|conn| {
+        let mut communes: Vec<Agency> = agencies::subtree(conn, &province.path)?
+            .into_iter()
+            .filter(|a| a.parent_id == Some(province.id) && a.kind == "commune")
+            .take(wanted)
+            .collect();
+        let mut i = 0;
+        while communes.len() < wanted {
+            i += 1;
+            let identifier = format!("000.{:02}.{:02}.{code}", i / 100, i % 100);
             let commune = match agencies::find_by_identifier(conn, &identifier)? {
                 Some(commune) => commune,
                 None => agencies::create(
@@ -164,7 +207,9 @@ fn agencies_for(db: &Db, count: u32) -> Result<Vec<Agency>, String> {
                     Utc::now(),
                 )?,
             };
-            communes.push(commune);
+            if !communes.iter().any(|c| c.id == commune.id) {
+                communes.push(commune);
+            }
         }
         Ok(communes)
     })

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod audit;
 mod generate;
+mod prompt;
 
 use clap::{Parser, Subcommand};
 use motcua_api::auth::Passwords;
@@ -64,9 +65,20 @@ enum Command {
         file: std::path::PathBuf,
     },
     /// Fill the database with a realistic, reproducible mix of dossiers (for
-    /// reports and benchmarks): a province with communes, the demo catalogue,
-    /// and dossiers over the months before November 2026.
+    /// reports and benchmarks): communes of a province, the demo catalogue,
+    /// and dossiers over the months before November 2026. Then prints how
+    /// to read the province's reports.
     GenData {
+        /// The province (agency identifier). Default: the demo's
+        /// (000.00.00.H27) if `serve --demo` seeded it, else the
+        /// generator's own (000.00.00.H99), made on first use.
+        #[arg(long)]
+        province: Option<String>,
+        /// Also make an administrator and an auditor at the province
+        /// (`admin.h27`, `auditor.h27`, …; password MOTCUA_DEMO_PASSWORD,
+        /// default `motcua-demo`), unless they exist.
+        #[arg(long)]
+        accounts: bool,
         /// How many dossiers.
         #[arg(long, default_value_t = 10_000)]
         dossiers: u64,
@@ -112,12 +124,16 @@ fn main() -> ExitCode {
         } => create_admin(&settings, agency, username, agency_name, full_name),
         Command::ImportCatalogue { file } => import_catalogue(&settings, &file),
         Command::GenData {
+            province,
+            accounts,
             dossiers,
             agencies,
             months,
             seed,
         } => gen_data(
             &settings,
+            province.as_deref(),
+            accounts,
             generate::Plan {
                 dossiers,
                 agencies,
@@ -150,12 +166,17 @@ fn serve(settings: Settings, demo: bool) -> Result<(), String> {
         seed_demo(&app)?;
     }
     tracing::info!(
-        address = %app.address(),
         %database,
-        "motcua {} listening on http://{} (database: {database})",
+        "motcua {} listening on http://{}",
         env!("CARGO_PKG_VERSION"),
         app.address(),
     );
+    if !demo && !app.has_accounts().map_err(|e| e.to_string())? {
+        tracing::warn!(
+            "no account yet: create an administrator with `motcua create-admin --agency \
+             <identifier> --username <name>`, or try the demo with `motcua serve --demo`"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -179,10 +200,7 @@ fn migrate(settings: &Settings) -> Result<(), String> {
 }
 
 fn seed_demo(app: &Application) -> Result<(), String> {
-    let password = std::env::var("MOTCUA_DEMO_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "motcua-demo".into());
+    let password = demo_password();
     let passwords = Passwords::new()?;
     match bootstrap::seed_demo(app.db(), &passwords, &password).map_err(|e| e.to_string())? {
         None => tracing::info!("the database is not empty: no demo data seeded"),
@@ -211,19 +229,7 @@ fn create_admin(
     agency_name: Option<String>,
     full_name: Option<String>,
 ) -> Result<(), String> {
-    let password = match std::env::var("MOTCUA_ADMIN_PASSWORD") {
-        Ok(password) if !password.is_empty() => password,
-        _ => {
-            let _ = write!(std::io::stderr(), "Password for {username}: ");
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .map_err(|e| format!("cannot read the password: {e}"))?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
-    };
-    let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
-    db.migrate().map_err(|e| e.to_string())?;
+    let password = prompt::admin_password(&username)?;
     let request = bootstrap::AdminRequest {
         agency_identifier: agency,
         agency_name,
@@ -231,6 +237,10 @@ fn create_admin(
         full_name,
         password,
     };
+    // Refuse a bad argument before the database is created or migrated.
+    request.check().map_err(|e| e.to_string())?;
+    let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
+    db.migrate().map_err(|e| e.to_string())?;
     let created =
         bootstrap::create_admin(&db, &Passwords::new()?, &request).map_err(|e| e.to_string())?;
     tracing::info!(
@@ -256,11 +266,71 @@ fn import_catalogue(settings: &Settings, file: &std::path::Path) -> Result<(), S
     Ok(())
 }
 
-fn gen_data(settings: &Settings, plan: generate::Plan) -> Result<(), String> {
+fn gen_data(
+    settings: &Settings,
+    province: Option<&str>,
+    accounts: bool,
+    plan: generate::Plan,
+) -> Result<(), String> {
     let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
     db.migrate().map_err(|e| e.to_string())?;
     let keys = motcua_api::audit::history_keys(settings)?;
-    generate::run(&db, plan, keys.current()).map(drop)
+    let province = generate::province(&db, province)?;
+    let written = generate::run(&db, plan, &province, keys.current())?;
+    let password = demo_password();
+    let made = if accounts {
+        bootstrap::report_accounts(&db, &Passwords::new()?, &password, &province)
+            .map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    let auditor = db
+        .run(|conn| {
+            motcua_persistence::users::list_staff_in_subtree(conn, &province.path, None, 1000)
+        })
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|user| {
+            user.active
+                && user.agency_id == Some(province.id)
+                && user.roles.split(',').any(|role| role == "auditor")
+        });
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{written} dossiers generated in {} ({}), {} commune(s).",
+        province.name, province.identifier, plan.agencies
+    );
+    for account in &made {
+        let _ = writeln!(
+            out,
+            "Account made: {} ({}), password from MOTCUA_DEMO_PASSWORD (default `motcua-demo`).",
+            account.username, account.roles
+        );
+    }
+    let _ = match auditor {
+        Some(auditor) => writeln!(
+            out,
+            "Reports: log in as `{}` (POST /api/v1/auth/token) and ask for a month, e.g. \
+             GET /api/v1/reports/kstt-06?period=2026-10 (README, \"Reports on a generated province\").",
+            auditor.username
+        ),
+        None => writeln!(
+            out,
+            "No auditor works at {} yet: run again with --accounts (it makes one), or \
+             appoint one with POST /api/v1/users.",
+            province.identifier
+        ),
+    };
+    Ok(())
+}
+
+/// The demo accounts' password: MOTCUA_DEMO_PASSWORD, default `motcua-demo`.
+fn demo_password() -> String {
+    std::env::var("MOTCUA_DEMO_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "motcua-demo".into())
 }
 
 /// Adds the demo catalogue's procedures that are missing.
@@ -284,8 +354,10 @@ fn print_openapi() -> ExitCode {
     }
 }
 
-/// One line on stderr, exit status 1.
+/// One line on stderr (line breaks, tabs and runs of spaces from drivers
+/// become single spaces), exit status 1.
 fn fail(message: &str) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "motcua: {}", message.replace('\n', " "));
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let _ = writeln!(std::io::stderr(), "motcua: {line}");
     ExitCode::FAILURE
 }

@@ -1,4 +1,4 @@
-//! The authorization matrix (QUALITY.md S1): every route of the OpenAPI
+//! The authorization matrix (docs/requirements.md, S1): every route of the OpenAPI
 //! document × every caller × every reach, each with its expected answer.
 //! A route missing from the table fails the test, so no route can be added
 //! without deciding who may call it. Later issues add their routes (and the
@@ -77,6 +77,16 @@ fn admin_in_reach(who: Who, reach: Reach) -> Expect {
         (Who::Admin, Reach::Sibling) => Expect::Hidden,
         (Who::Admin, _) => Expect::Allow,
         _ => Expect::Forbidden,
+    }
+}
+
+/// Every staff role, within their subtree (reading the agency tree).
+fn staff_in_reach(who: Who, reach: Reach) -> Expect {
+    match (who, reach) {
+        (Who::Anonymous, _) => Expect::Unauthenticated,
+        (Who::Citizen, _) => Expect::Forbidden,
+        (_, Reach::Sibling) => Expect::Hidden,
+        _ => Expect::Allow,
     }
 }
 
@@ -235,14 +245,14 @@ fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/agencies",
             &[Reach::None],
-            admin_in_reach,
+            staff_in_reach,
         ),
         route(Method::POST, "/api/v1/agencies", TARGETS, admin_in_reach),
         route(
             Method::GET,
             "/api/v1/agencies/{id}",
             TARGETS,
-            admin_in_reach,
+            staff_in_reach,
         ),
         route(
             Method::PATCH,

@@ -44,9 +44,10 @@ fn unsupported_database_urls_stop_the_binary_with_a_one_line_reason() {
         assert!(!ok, "{url} was accepted");
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(
-            stderr.contains("DATABASE_URL") && stderr.contains(expected),
+            stderr.contains("DATABASE_URL: ") && stderr.contains(expected),
             "{stderr}"
         );
+        assert_eq!(stderr.matches("DATABASE_URL").count(), 1, "{stderr}");
     }
 }
 
@@ -74,6 +75,7 @@ fn an_unreachable_postgres_reports_the_drivers_reason() {
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.trim().contains(['\t', '\n']), "{stderr:?}");
     assert!(
         !stderr.contains("topsecret"),
         "the password leaked: {stderr}"
@@ -211,8 +213,31 @@ async fn serves_and_stops_cleanly(backend: Backend) {
     let mut command = motcua_on(dir.path(), &database);
     command.arg("serve");
     let mut server = start(command);
+    // An empty database: the log says how to make the first account.
+    server.wait_for("no account yet: create an administrator with `motcua create-admin");
+    // A second server on the same port, or on an address without a port,
+    // stops before it creates anything.
+    let elsewhere = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let taken = server.address.trim_start_matches("http://");
+    for (bind, reason) in [
+        (taken, "Address already in use"),
+        ("localhost", "host:port"),
+    ] {
+        let (ok, stderr) = run(motcua(elsewhere.path())
+            .arg("serve")
+            .env("MOTCUA_BIND", bind));
+        assert!(!ok, "{bind}");
+        assert!(
+            stderr.contains(&format!("cannot listen on {bind}")) && stderr.contains(reason),
+            "{stderr}"
+        );
+        assert!(
+            !elsewhere.path().join("data").exists(),
+            "{bind}: nothing is created"
+        );
+    }
     let client = reqwest::Client::new();
-    for path in ["/healthz", "/readyz"] {
+    for path in ["/healthz", "/readyz", "/docs"] {
         let response = client
             .get(format!("{}{path}", server.address))
             .send()
@@ -233,6 +258,13 @@ async fn serves_and_stops_cleanly(backend: Backend) {
     assert!(
         terminate(&mut server),
         "motcua did not exit cleanly on SIGTERM"
+    );
+    // At the default level, requests are logged but the probes are not.
+    let log = server.all_output();
+    assert!(log.contains("http.route=/docs"), "{log}");
+    assert!(
+        !log.contains("/healthz") && !log.contains("/readyz"),
+        "{log}"
     );
 }
 
@@ -315,17 +347,219 @@ async fn the_readme_walkthrough_runs_as_written(backend: Backend) {
     ] {
         assert!(printed.contains(step), "missing `{step}` in:\n{printed}");
     }
-    let receipt = std::fs::read_dir(dir.path())
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().starts_with("receipt-"));
-    let html = receipt
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .unwrap_or_default();
+    // Its files went to a temporary directory, not to where it ran.
+    assert_eq!(
+        std::fs::read_dir(dir.path()).map(Iterator::count).ok(),
+        Some(1),
+        "only the server's data directory is here"
+    );
+    let receipt = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("receipt written to "))
+        .unwrap_or_else(|| panic!("no receipt in:\n{printed}"));
+    let html = std::fs::read_to_string(receipt).unwrap_or_default();
     assert!(
         html.contains("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"),
         "the receipt was printed"
+    );
+    // The acknowledgement deadline is shown in Vietnam time (UTC+7).
+    assert!(printed.contains(", Vietnam time)"), "{printed}");
+    if let Some(work) = Path::new(receipt).parent() {
+        let _ = std::fs::remove_dir_all(work);
+    }
+}
+
+/// The README's "Reports on a generated province": `serve --demo`, then
+/// `gen-data` beside the running server; the demo's province auditor gets a
+/// non-empty Form 06 and lists the agencies in reach. Without the demo,
+/// `gen-data --accounts` makes its own province's auditor.
+async fn reports_on_a_generated_province_read_as_the_readme_says(backend: Backend) {
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = motcua_on(dir.path(), &database);
+    command.args(["serve", "--demo"]).stdout(Stdio::null());
+    let mut server = start(command);
+    let generate = |extra: &[&str]| {
+        let output = motcua_on(dir.path(), &database)
+            .args([
+                "gen-data",
+                "--dossiers",
+                "300",
+                "--agencies",
+                "5",
+                "--months",
+                "2",
+            ])
+            .args(extra)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{printed}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        printed
+    };
+    let printed = generate(&[]);
+    assert!(
+        printed.contains("Tỉnh Bắc Ninh (demo) (000.00.00.H27)")
+            && printed.contains("log in as `auditor-province`"),
+        "{printed}"
+    );
+    let client = reqwest::Client::new();
+    let base = format!("{}/api/v1", server.address);
+    let login = |username: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let answer: serde_json::Value = client
+                .post(format!("{base}/auth/token"))
+                .json(&serde_json::json!({"username": username, "password": "motcua-demo"}))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            answer["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let get = |path: String, token: String| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let response = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(response.status().as_u16(), 200, "{path}");
+            response
+                .json::<serde_json::Value>()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let taken = |report: &serde_json::Value| report["total"]["taken_on"].as_u64().unwrap_or(0);
+    let auditor = login("auditor-province").await;
+    let form = get("/reports/kstt-06?period=2026-10".into(), auditor.clone()).await;
+    assert!(taken(&form) > 0, "{form}");
+    let listed = get("/agencies".into(), auditor).await;
+    let identifiers: Vec<&str> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["identifier"].as_str())
+        .collect();
+    for expected in [
+        "000.00.00.H27",
+        "000.01.27.H27",
+        "000.00.01.H27",
+        "000.00.02.H27",
+    ] {
+        assert!(identifiers.contains(&expected), "{identifiers:?}");
+    }
+    // The commune auditor sees their commune's share only.
+    let commune = get(
+        "/reports/kstt-06?period=2026-10".into(),
+        login("auditor").await,
+    )
+    .await;
+    assert!(
+        taken(&commune) > 0 && taken(&commune) < taken(&form),
+        "{commune}"
+    );
+
+    // A province that does not exist is not made up.
+    let (ok, stderr) =
+        run(motcua_on(dir.path(), &database).args(["gen-data", "--province", "000.00.00.H12"]));
+    assert!(
+        !ok && stderr.contains("no agency has the identifier 000.00.00.H12"),
+        "{stderr}"
+    );
+    assert!(terminate(&mut server));
+
+    // Without the demo: a province of its own, with its accounts.
+    let (Some(fresh), own) = (
+        self::database(backend),
+        tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+    ) else {
+        return;
+    };
+    let output = motcua_on(own.path(), &fresh)
+        .args([
+            "gen-data",
+            "--dossiers",
+            "200",
+            "--agencies",
+            "2",
+            "--months",
+            "2",
+            "--accounts",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        printed.contains("(000.00.00.H99)")
+            && printed.contains("Account made: auditor.h99 (auditor)")
+            && printed.contains("log in as `auditor.h99`"),
+        "{printed}"
+    );
+}
+
+/// The walkthrough says which step failed and why: against a server that
+/// is not there, and with the wrong password.
+async fn the_walkthrough_explains_a_failed_step(backend: Backend) {
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let walk = |base: &str, password: &str| {
+        let output = Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/walkthrough.sh"
+            ))
+            .arg(base)
+            .env("MOTCUA_DEMO_PASSWORD", password)
+            .env("TMPDIR", scratch.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    // No server: a closed port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stopped = format!("http://127.0.0.1:{port}");
+    let said = walk(&stopped, "motcua-demo");
+    assert!(
+        said.contains("step \"log in as 027090001234\" failed: cannot reach")
+            && said.contains(&stopped)
+            && said.contains("serve --demo"),
+        "{said}"
+    );
+    // A server, but not the demo's password: the server's problem details.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = motcua_on(dir.path(), &database);
+    command.args(["serve", "--demo"]).stdout(Stdio::null());
+    let mut server = start(command);
+    let said = walk(&server.address, "not the demo password");
+    assert!(terminate(&mut server));
+    assert!(
+        said.contains("step \"log in as 027090001234\" failed: HTTP 401")
+            && said.contains("\"status\":401")
+            && said.contains("MOTCUA_DEMO_PASSWORD"),
+        "{said}"
     );
 }
 
@@ -560,6 +794,16 @@ mod sqlite {
     use motcua_persistence::Backend::Sqlite;
 
     #[tokio::test]
+    async fn reports_on_a_generated_province_read_as_the_readme_says() {
+        super::reports_on_a_generated_province_read_as_the_readme_says(Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn the_walkthrough_explains_a_failed_step() {
+        super::the_walkthrough_explains_a_failed_step(Sqlite).await;
+    }
+
+    #[tokio::test]
     async fn servers_starting_at_once_on_an_empty_database_all_start() {
         super::servers_starting_at_once_on_an_empty_database_all_start(Sqlite).await;
     }
@@ -597,6 +841,16 @@ mod sqlite {
 
 mod postgres {
     use motcua_persistence::Backend::Postgres;
+
+    #[tokio::test]
+    async fn reports_on_a_generated_province_read_as_the_readme_says() {
+        super::reports_on_a_generated_province_read_as_the_readme_says(Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn the_walkthrough_explains_a_failed_step() {
+        super::the_walkthrough_explains_a_failed_step(Postgres).await;
+    }
 
     #[tokio::test]
     async fn servers_starting_at_once_on_an_empty_database_all_start() {
@@ -923,6 +1177,10 @@ async fn create_admin_bootstraps_the_first_agency_and_account(backend: Backend) 
             .env("MOTCUA_ADMIN_PASSWORD", password);
         run(&mut command)
     };
+    // A weak password is refused before anything is created.
+    let (ok, stderr) = create("root", "000.00.00.H99", "short");
+    assert!(!ok && stderr.contains("password"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing is created");
     let (ok, stderr) = create("root", "000.00.00.H99", password);
     assert!(ok, "{stderr}");
     assert!(!stderr.contains(password));
@@ -957,11 +1215,18 @@ async fn create_admin_bootstraps_the_first_agency_and_account(backend: Backend) 
         String::from_utf8_lossy(&output.stderr)
     );
 
+    let typed_at_a_terminal = "typed at a terminal";
+    create_admin_at_a_terminal(motcua(dir.path()), "at.terminal", typed_at_a_terminal);
+
     let mut command = motcua(dir.path());
     command.arg("serve");
     let mut server = start(command);
     let client = reqwest::Client::new();
-    for (username, password) in [("root", password), ("from.stdin", "typed in passphrase")] {
+    for (username, password) in [
+        ("root", password),
+        ("from.stdin", "typed in passphrase"),
+        ("at.terminal", typed_at_a_terminal),
+    ] {
         let login = client
             .post(format!("{}/api/v1/auth/token", server.address))
             .json(&serde_json::json!({"username": username, "password": password}))
@@ -971,6 +1236,70 @@ async fn create_admin_bootstraps_the_first_agency_and_account(backend: Backend) 
         assert_eq!(login.status().as_u16(), 200, "{username}");
     }
     assert!(terminate(&mut server));
+}
+
+/// Runs `create-admin` on a pseudo-terminal (util-linux `script`), types
+/// the password twice when asked, and checks that it never appears on the
+/// terminal.
+fn create_admin_at_a_terminal(motcua: Command, username: &str, password: &str) {
+    let Ok(script) = Command::new("script").arg("--version").output() else {
+        assert!(std::env::var("CI").is_err(), "CI needs util-linux `script`");
+        let _ = writeln!(
+            std::io::stderr(),
+            "*** create-admin at a terminal SKIPPED: no `script`"
+        );
+        return;
+    };
+    assert!(script.status.success());
+    let line = format!(
+        "{} create-admin --agency 000.00.00.H99 --username {username}",
+        motcua.get_program().to_string_lossy()
+    );
+    let mut command = Command::new("script");
+    command
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .current_dir(motcua.get_current_dir().unwrap_or(Path::new(".")))
+        .env_clear()
+        .envs(
+            motcua
+                .get_envs()
+                .filter_map(|(name, value)| value.map(|value| (name, value))),
+        )
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("{e}"));
+    let (Some(mut typing), Some(mut terminal)) = (child.stdin.take(), child.stdout.take()) else {
+        panic!("no pipes to `script`");
+    };
+    let (bytes, shown) = mpsc::channel::<u8>();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut byte = [0u8; 1];
+        while terminal.read(&mut byte).is_ok_and(|n| n == 1) {
+            if bytes.send(byte[0]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for prompt in ["Password for", "The same password again: "] {
+        let answered = screen.len();
+        poll_until(deadline, &format!("the prompt `{prompt}`"), || {
+            screen.extend(shown.try_iter());
+            String::from_utf8_lossy(&screen[answered..]).contains(prompt)
+        });
+        writeln!(typing, "{password}").unwrap_or_else(|e| panic!("{e}"));
+    }
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    screen.extend(shown.iter());
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(status.success(), "{screen}");
+    assert!(
+        !screen.contains(password),
+        "the password was shown: {screen}"
+    );
 }
 
 /// `serve --demo` seeds the documented accounts once, in development only.

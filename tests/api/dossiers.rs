@@ -913,10 +913,16 @@ async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app:
     );
     assert_eq!(field("Thời gian nhận hồ sơ"), "09:30 thứ Hai 02/11/2026");
     assert_eq!(field("Thời gian trả kết quả"), "09:30 thứ Năm 05/11/2026");
-    assert_eq!(field("Phí, lệ phí"), "15000 đồng");
+    assert_eq!(field("Phí, lệ phí"), "15.000 đồng");
     assert_eq!(
-        receipt["tables"][0]["rows"][0],
-        json!(["Tờ khai thay đổi thông tin cư trú", 1, 0])
+        receipt["tables"][0]["rows"],
+        json!([
+            [
+                "Tờ khai thay đổi thông tin cư trú",
+                "01 bản chính, Bản điện tử"
+            ],
+            ["Giấy tờ chứng minh chỗ ở hợp pháp", "01 bản sao"]
+        ])
     );
 
     let slip = json(
@@ -932,10 +938,58 @@ async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app:
     assert_eq!(rows.len(), 2);
     // Thẩm định has 12 working hours from Monday 10:00 (5.5 h Monday, 6.5 h Tuesday): due Tuesday
     // 15:30; handed on at Tuesday 15:00, on the due day before the due time: on time.
+    // Who gave is named, not identified.
+    assert_eq!(rows[0][0], "User clerk.a");
     assert_eq!(rows[0][1], "Thẩm định");
     assert_eq!(rows[0][3], "15:30 thứ Ba 03/11/2026");
     assert_eq!(rows[0][4], "Đúng hạn");
+    assert_eq!(rows[1][0], "User officer.a");
     assert_eq!(rows[1][4], "Đang xử lý");
+
+    // The result goes back to the desk, and from the desk to the citizen:
+    // each hand-over on the slip, with giver, receiver and time.
+    app.clock.set(vn("2026-11-04 09:00"));
+    let (status, _) = act(
+        &app,
+        &officer,
+        &id,
+        "complete",
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.clock.set(vn("2026-11-04 14:00"));
+    let (status, _) = act(&app, &clerk, &id, "return", json!({"delivery": "desk"})).await;
+    assert_eq!(status, 200);
+    let slip = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}/forms/control_slip"), &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    let rows = slip["tables"][0]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 4, "{slip}");
+    assert_eq!(
+        rows[2],
+        json!([
+            "User officer.a",
+            "Bộ phận Một cửa",
+            "09:00 thứ Tư 04/11/2026",
+            "09:30 thứ Năm 05/11/2026",
+            "Trước hạn",
+            "Có kết quả giải quyết"
+        ])
+    );
+    let applicant = dossier["applicant"]["full_name"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(rows[3][0], "User clerk.a");
+    assert_eq!(rows[3][1], format!("Người nộp: {applicant}"));
+    assert_eq!(rows[3][2], "14:00 thứ Tư 04/11/2026");
+    assert_eq!(rows[3][5], "Tại Bộ phận Một cửa");
 
     let page = app
         .get_as(
@@ -955,9 +1009,41 @@ async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app:
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         "size: A5",
         "Độc lập - Tự do - Hạnh phúc",
+        "15.000 đồng",
+        "09:30 thứ Năm 05/11/2026",
+        "01 bản chính, Bản điện tử",
     ] {
         assert!(html.contains(expected), "{expected}");
     }
+    assert_eq!(html.matches("Mã hồ sơ").count(), 1, "each field once");
+    let slip_page = app
+        .get_as(
+            &format!("/api/v1/dossiers/{id}/forms/control_slip?format=html"),
+            &clerk,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    for expected in [
+        "User clerk.a",
+        "User officer.a",
+        "Bộ phận Một cửa",
+        "Trước hạn",
+    ] {
+        assert!(slip_page.contains(expected), "{expected}");
+    }
+    let staff_ids = app
+        .db
+        .run(|conn| motcua_persistence::users::find_by_username(conn, "clerk.a"))
+        .ok()
+        .flatten()
+        .map(|u| u.id.to_string())
+        .unwrap_or_default();
+    assert!(
+        !staff_ids.is_empty() && !slip_page.contains(&staff_ids),
+        "names, not ids"
+    );
     assert!(
         !html.contains("http://")
             && !html.contains("https://")

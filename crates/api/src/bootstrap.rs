@@ -41,6 +41,19 @@ pub struct AdminRequest {
     pub password: String,
 }
 
+impl AdminRequest {
+    /// Checks what can be checked without the database: the password
+    /// policy and the agency identifier's form.
+    pub fn check(&self) -> Result<(), BootstrapError> {
+        check_password_policy(&self.password, &self.username)
+            .map_err(|reason| BootstrapError::Invalid(format!("the password {reason}")))?;
+        self.agency_identifier
+            .parse::<motcua_domain::codes::AgencyIdentifier>()
+            .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+        Ok(())
+    }
+}
+
 /// Creates an administrator; the agency too if the database has none.
 /// Returns whether the agency was created.
 pub fn create_admin(
@@ -48,12 +61,7 @@ pub fn create_admin(
     passwords: &Passwords,
     request: &AdminRequest,
 ) -> Result<bool, BootstrapError> {
-    check_password_policy(&request.password, &request.username)
-        .map_err(|reason| BootstrapError::Invalid(format!("the password {reason}")))?;
-    request
-        .agency_identifier
-        .parse::<motcua_domain::codes::AgencyIdentifier>()
-        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
+    request.check()?;
     let hash = passwords
         .hash(&request.password)
         .map_err(BootstrapError::Invalid)?;
@@ -163,6 +171,74 @@ pub struct DemoAccount {
     pub roles: String,
     /// The agency's name.
     pub agency: String,
+}
+
+/// Accounts that read a generated province's reports (`motcua gen-data
+/// --accounts`): an administrator and an auditor at the province, named
+/// after it, made if missing, all with `password`. Returns those made.
+pub fn report_accounts(
+    db: &Db,
+    passwords: &Passwords,
+    password: &str,
+    province: &agencies::Agency,
+) -> Result<Vec<DemoAccount>, BootstrapError> {
+    check_password_policy(password, "")
+        .map_err(|reason| BootstrapError::Invalid(format!("MOTCUA_DEMO_PASSWORD {reason}")))?;
+    let code = province
+        .identifier
+        .rsplit('.')
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    let wanted = [
+        (
+            format!("admin.{code}"),
+            "Quản trị (dữ liệu sinh)",
+            Role::Admin,
+        ),
+        (
+            format!("auditor.{code}"),
+            "Giám sát (dữ liệu sinh)",
+            Role::Auditor,
+        ),
+    ];
+    let mut made = Vec::new();
+    for (username, full_name, role) in wanted {
+        if db
+            .run(|conn| users::find_by_username(conn, &username))?
+            .is_some()
+        {
+            continue;
+        }
+        let hash = passwords.hash(password).map_err(BootstrapError::Invalid)?;
+        let now = to_db_time(Utc::now());
+        db.write(|conn| {
+            users::create(
+                conn,
+                &NewUser {
+                    id: UserId::new(),
+                    kind: AccountKind::Staff.as_str().into(),
+                    username: username.clone(),
+                    full_name: full_name.into(),
+                    agency_id: Some(province.id),
+                    roles: role.as_str().into(),
+                    phone: None,
+                    email: None,
+                    date_of_birth: None,
+                    password_hash: hash,
+                    active: true,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+        })?;
+        made.push(DemoAccount {
+            username,
+            roles: role.as_str().into(),
+            agency: province.name.clone(),
+        });
+    }
+    Ok(made)
 }
 
 /// The demo citizen's login: a valid personal ID (Bắc Ninh, male, born 1990).

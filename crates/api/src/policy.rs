@@ -26,6 +26,10 @@ pub enum Capability {
     ManageCatalogue,
     /// Read dossiers (staff within their subtree).
     ReadDossiers,
+    /// List and read the agencies of their subtree (every staff role: an
+    /// auditor picks the agency a report is for, a clerk the one a dossier
+    /// goes to).
+    ReadAgencies,
 }
 
 impl Capability {
@@ -36,6 +40,13 @@ impl Capability {
                 &[Role::Admin]
             }
             Capability::ReadDossiers => &[Role::Clerk, Role::Officer, Role::Leader, Role::Auditor],
+            Capability::ReadAgencies => &[
+                Role::Admin,
+                Role::Clerk,
+                Role::Officer,
+                Role::Leader,
+                Role::Auditor,
+            ],
         }
     }
 }

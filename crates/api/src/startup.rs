@@ -169,7 +169,7 @@ pub enum StartupError {
     #[error(transparent)]
     Database(#[from] DbError),
     /// The listening address could not be bound.
-    #[error("cannot listen on {bind}: {source}")]
+    #[error("cannot listen on {bind} (MOTCUA_BIND, host:port such as 127.0.0.1:8080): {source}")]
     Bind {
         /// The configured address.
         bind: String,
@@ -364,6 +364,14 @@ impl Application {
     /// Opens the database, applies pending migrations and binds the listener
     /// (port 0 picks a free port; see [`Application::address`]).
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        // The port first: a port in use is reported before anything is
+        // created or migrated.
+        let bind_error = |source| StartupError::Bind {
+            bind: settings.bind.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartupError::DataDir {
             path: settings.data_dir.display().to_string(),
             source,
@@ -371,13 +379,6 @@ impl Application {
         let db = Db::open(&settings.database)?;
         db.migrate()?;
         crate::calendars::ensure_national(&db).map_err(StartupError::Setup)?;
-
-        let bind_error = |source| StartupError::Bind {
-            bind: settings.bind.clone(),
-            source,
-        };
-        let listener = TcpListener::bind(&settings.bind).map_err(bind_error)?;
-        let address = listener.local_addr().map_err(bind_error)?;
 
         let state = AppState::new(db.clone(), &settings)?;
         tracing::info!(store = %state.files.store.describe(), "uploaded files live in the file store");
@@ -409,6 +410,11 @@ impl Application {
     /// Where the server listens.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Whether anyone can log in yet (an empty database has no account).
+    pub fn has_accounts(&self) -> Result<bool, motcua_persistence::DbError> {
+        Ok(self.db.run(motcua_persistence::users::count)? > 0)
     }
 
     /// The application's database handle.

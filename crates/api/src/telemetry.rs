@@ -108,6 +108,9 @@ pub async fn request_id(
     Ok(response)
 }
 
+/// Health and metrics probes, logged at DEBUG.
+const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// Builds the per-request span with motcua's request id, the route pattern
 /// (not the raw path, which may carry identifiers) and, at the end, the status.
 #[derive(Debug)]
@@ -123,16 +126,28 @@ impl RootSpanBuilder for RequestSpan {
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
-        tracing::info_span!(
-            "http_request",
-            request_id = %request_id,
-            http.method = %request.method(),
-            http.route = %route,
-            http.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
-        )
+        // Probes come every few seconds from load balancers and scrapers:
+        // their lines are DEBUG, so INFO shows the requests people make.
+        macro_rules! request_span {
+            ($level:expr) => {
+                tracing::span!(
+                    $level,
+                    "http_request",
+                    request_id = %request_id,
+                    http.method = %request.method(),
+                    http.route = %route,
+                    http.status_code = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                    exception.message = tracing::field::Empty,
+                    exception.details = tracing::field::Empty,
+                )
+            };
+        }
+        if PROBES.contains(&request.path()) {
+            request_span!(tracing::Level::DEBUG)
+        } else {
+            request_span!(tracing::Level::INFO)
+        }
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

@@ -1,4 +1,4 @@
-//! The legal clock (PRODUCT.md §7): when a dossier's deadline starts, when it
+//! The legal clock (docs/requirements.md §7): when a dossier's deadline starts, when it
 //! falls due, how pauses, restarts and extensions move it, how much working
 //! time is consumed and left, and how a result is classified.
 //!
@@ -15,7 +15,7 @@ use crate::calendar::{CalendarError, WorkingCalendar};
 use crate::explain::{MoveReason, Step};
 use crate::time::{from_local, to_local};
 
-/// How long the law gives for a procedure (PRODUCT.md §5). In JSON:
+/// How long the law gives for a procedure (docs/requirements.md §5). In JSON:
 /// `{"amount": 3, "unit": "working_days"}`, or
 /// `{"unit": "same_day", "cutoff": "15:00"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -309,7 +309,7 @@ impl Outcome {
     }
 }
 
-/// Classifies a result finished at `finished` against `due` (PRODUCT.md §7.6):
+/// Classifies a result finished at `finished` against `due` (docs/requirements.md §7.6):
 /// days compare in Vietnam time.
 pub fn classify(finished: DateTime<Utc>, due: DateTime<Utc>) -> Outcome {
     if finished > due {
@@ -626,7 +626,7 @@ fn pause_time(
     calendar.working_time_between(to_local(from).max(start), to_local(to))
 }
 
-/// How long the desk has to acknowledge an online filing (PRODUCT.md §7.7).
+/// How long the desk has to acknowledge an online filing (docs/requirements.md §7.7).
 pub const ACKNOWLEDGEMENT_HOURS: u32 = 8;
 
 /// When an online filing submitted at `submitted_at` must have been accepted,

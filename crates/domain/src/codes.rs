@@ -140,7 +140,7 @@ impl fmt::Display for ProcedureCode {
 
 /// A dossier's code: `<receiving agency identifier>-<YYMMDD>-<NNNN>`, the
 /// running number counted per receiving agency per day from 0001
-/// (PRODUCT.md §6). The number is assigned by persistence.
+/// (docs/requirements.md §6). The number is assigned by persistence.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DossierCode {

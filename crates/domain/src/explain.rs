@@ -1,4 +1,4 @@
-//! How a due time was reached, step by step (PRODUCT.md §7.8): the structured
+//! How a due time was reached, step by step (docs/requirements.md §7.8): the structured
 //! list the API returns, and the Vietnamese sentences a desk prints.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};

@@ -1,4 +1,4 @@
-//! The tamper-evident history of a dossier (PRODUCT.md §10).
+//! The tamper-evident history of a dossier (docs/requirements.md §10).
 //!
 //! Each event's hash covers the previous event's hash and the event's own
 //! canonical content, so editing or deleting a row breaks every link after

@@ -1,5 +1,5 @@
 //! Service-quality indicators in the shape of Decision 766/QĐ-TTg (2022),
-//! for the parts this system holds data for (PRODUCT.md §9.2).
+//! for the parts this system holds data for (docs/requirements.md §9.2).
 //!
 //! Decision 766 scores a province's service to citizens out of 100 points.
 //! Each indicator here is a share (numerator over denominator) scored as

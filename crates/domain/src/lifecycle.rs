@@ -1,4 +1,4 @@
-//! The dossier lifecycle (PRODUCT.md §6): states with their national portal
+//! The dossier lifecycle (docs/requirements.md §6): states with their national portal
 //! status codes, the actions that move a dossier, who may take each, and —
 //! from the same decision — what each does to the legal clock.
 //!

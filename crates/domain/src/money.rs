@@ -53,9 +53,10 @@ impl From<Vnd> for i64 {
     }
 }
 
-/// Vietnamese style: `1.500.000 đ`.
-impl fmt::Display for Vnd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Vnd {
+    /// The amount with its thousands grouped the Vietnamese way, by dots:
+    /// `1.500.000` (forms print it before "đồng").
+    pub fn grouped(self) -> String {
         let digits = self.0.to_string();
         let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
         for (i, c) in digits.chars().enumerate() {
@@ -64,7 +65,14 @@ impl fmt::Display for Vnd {
             }
             grouped.push(c);
         }
-        write!(f, "{grouped} đ")
+        grouped
+    }
+}
+
+/// Vietnamese style: `1.500.000 đ`.
+impl fmt::Display for Vnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} đ", self.grouped())
     }
 }
 

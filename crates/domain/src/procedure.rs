@@ -1,4 +1,4 @@
-//! Procedure catalogue entries (PRODUCT.md §5): what the law fixes for one
+//! Procedure catalogue entries (docs/requirements.md §5): what the law fixes for one
 //! version of a procedure.
 
 use std::collections::BTreeSet;

@@ -1,5 +1,5 @@
 //! Form 06/VPCP/KSTT, "situation and results of resolving administrative
-//! procedures" (PRODUCT.md §9.1), computed from each dossier's facts.
+//! procedures" (docs/requirements.md §9.1), computed from each dossier's facts.
 //!
 //! The meaning of every column, and the instants that decide them, are in
 //! docs/reports.md. In short, for a period `[start, end)`:

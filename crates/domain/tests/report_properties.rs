@@ -1,4 +1,4 @@
-//! Form 06's invariants over random dossier histories (PRODUCT.md §9.1).
+//! Form 06's invariants over random dossier histories (docs/requirements.md §9.1).
 
 use chrono::{DateTime, Duration, Utc};
 use motcua_domain::clock::Outcome;

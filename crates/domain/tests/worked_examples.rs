@@ -1,4 +1,4 @@
-//! The worked examples of PRODUCT.md §7, on the shipped national calendar.
+//! The worked examples of docs/requirements.md §7, on the shipped national calendar.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::calendar::WorkingCalendar;

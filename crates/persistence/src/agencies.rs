@@ -1,4 +1,4 @@
-//! The agency tree (PRODUCT.md §4): storage of units and subtree look-ups.
+//! The agency tree (docs/requirements.md §4): storage of units and subtree look-ups.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;

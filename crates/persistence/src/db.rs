@@ -197,13 +197,12 @@ impl DatabaseUrl {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(DbError::InvalidUrl(
-                    "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://./data/motcua.db"
-                        .into(),
+                    "sqlite:// needs a file path, e.g. sqlite://./data/motcua.db".into(),
                 ));
             }
             if path.contains(":memory:") || path.starts_with("file:") || path.contains('?') {
                 return Err(DbError::InvalidUrl(
-                    "DATABASE_URL sqlite:// takes a plain file path; in-memory databases and \
+                    "sqlite:// takes a plain file path; in-memory databases and \
                      URI options are not supported (each pooled connection would see its own \
                      database)"
                         .into(),
@@ -217,10 +216,10 @@ impl DatabaseUrl {
             .filter(|scheme| !scheme.is_empty() && scheme.len() <= 20);
         Err(DbError::InvalidUrl(match scheme {
             Some(scheme) => format!(
-                "DATABASE_URL scheme `{scheme}` is not supported: use postgres://, postgresql:// \
+                "scheme `{scheme}` is not supported: use postgres://, postgresql:// \
                  or sqlite://PATH"
             ),
-            None => "DATABASE_URL is not a database URL: use postgres://USER@HOST/DB or \
+            None => "not a database URL: use postgres://USER@HOST/DB or \
                      sqlite://PATH"
                 .to_owned(),
         }))

@@ -139,6 +139,22 @@ pub fn update(
     })
 }
 
+/// The full names of the accounts among `ids` (for printing who did what;
+/// unknown ids are left out).
+pub fn full_names(
+    conn: &mut DbConnection,
+    ids: &[UserId],
+) -> Result<std::collections::HashMap<UserId, String>, DbError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(UserId, String)> = users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::full_name))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
 /// How many accounts exist.
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(conn)?)

@@ -145,14 +145,15 @@ fn managed(
     Ok(agency)
 }
 
-/// The agencies in the caller's subtree, parents before children.
+/// The agencies in the caller's subtree, parents before children: for
+/// every staff role (an auditor chooses the agency a report is for).
 #[utoipa::path(
     tag = "administration",
     security(("bearer" = [])),
     params(PageQuery),
     responses(
         (status = 200, description = "A page of agencies", body = Page<AgencyView>),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/agencies")]
@@ -161,7 +162,7 @@ pub async fn list_agencies(
     db: web::Data<Db>,
     query: crate::body::Query<PageQuery>,
 ) -> Result<web::Json<Page<AgencyView>>, ApiError> {
-    principal.require(Capability::ManageAgencies)?;
+    principal.require(Capability::ReadAgencies)?;
     let root = principal.reach()?.to_owned();
     let (limit, after) = query.parse()?;
     let db = db.get_ref().clone();
@@ -230,13 +231,14 @@ pub async fn create_agency(
         .json(AgencyView::from(agency)))
 }
 
-/// One agency in the caller's subtree.
+/// One agency in the caller's subtree (every staff role).
 #[utoipa::path(
     tag = "administration",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Agency id")),
     responses(
         (status = 200, description = "The agency", body = AgencyView),
+        (status = 403, description = "Not staff", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -246,9 +248,16 @@ pub async fn get_agency(
     db: web::Data<Db>,
     id: web::Path<AgencyId>,
 ) -> Result<web::Json<AgencyView>, ApiError> {
-    principal.require(Capability::ManageAgencies)?;
+    principal.require(Capability::ReadAgencies)?;
     let (db, id) = (db.get_ref().clone(), id.into_inner());
-    let agency = web::block(move || db.run(|conn| managed(conn, &principal, id))).await??;
+    let agency = web::block(move || {
+        db.run(|conn| {
+            let agency = agencies::find(conn, id)?;
+            principal.require_on_agency(Capability::ReadAgencies, &agency.path)?;
+            Ok::<_, ApiError>(agency)
+        })
+    })
+    .await??;
     Ok(web::Json(agency.into()))
 }
 

@@ -313,7 +313,7 @@ pub async fn login(
     let found =
         web::block(move || reader.run(|conn| users::find_by_username(conn, &name))).await??;
     // Hashing holds no database connection (a storm of logins must not take
-    // the pool from everyone else, QUALITY.md P7) and waits for a turn.
+    // the pool from everyone else, docs/requirements.md, P7) and waits for a turn.
     let stored = found.as_ref().map(|u| u.password_hash.clone());
     let matches = passwords.verify_bounded(password, stored).await?;
     let db_for_counts = db.clone();

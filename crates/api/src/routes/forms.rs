@@ -1,16 +1,19 @@
-//! The official forms of a dossier (FORMS.md), built only from stored data:
+//! The official forms of a dossier (docs/requirements.md, "Forms"), built only from stored data:
 //! as JSON, or as a printable A5 HTML page in Vietnamese with no external assets.
 
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashMap;
+
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
+use motcua_domain::dossier::{DocumentEntry, Entry, Particulars as Details, Verdict};
 use motcua_domain::explain::instant_vi;
-use motcua_domain::procedure::{Delivery, Fee};
+use motcua_domain::procedure::{Delivery, Fee, ProcedureDefinition};
 use motcua_domain::time::to_local;
 use motcua_persistence::dossiers::DossierRow;
 use motcua_persistence::procedures::ProcedureRow;
-use motcua_persistence::{Db, agencies, procedures};
+use motcua_persistence::{Db, UserId, agencies, procedures, users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -42,7 +45,7 @@ pub enum FormFormat {
     Html,
 }
 
-/// Which form (FORMS.md).
+/// Which form (docs/requirements.md, "Forms").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FormKind {
@@ -184,12 +187,90 @@ fn optional(value: Option<&str>) -> String {
     value.unwrap_or("—").to_owned()
 }
 
+/// The people a dossier's records name (who acted, who received), whose
+/// names the forms print.
+fn people(details: &Details) -> Vec<UserId> {
+    details
+        .records
+        .iter()
+        .flat_map(|record| {
+            let receiver = match &record.entry {
+                Entry::Handover(handover) => handover
+                    .to_user_id
+                    .as_deref()
+                    .and_then(|id| id.parse::<UserId>().ok()),
+                _ => None,
+            };
+            [record.by.map(UserId::from), receiver]
+        })
+        .flatten()
+        .collect()
+}
+
+/// A person's name for a form: the account's full name, `—` for none.
+fn person(names: &HashMap<UserId, String>, id: Option<UserId>) -> String {
+    id.and_then(|id| names.get(&id).cloned())
+        .unwrap_or_else(|| "—".into())
+}
+
+/// How a document was handed in: `01 bản chính, 01 bản sao`, `Bản điện tử`, or both.
+fn handed_in(entry: &DocumentEntry) -> String {
+    let mut parts = Vec::new();
+    if entry.originals > 0 {
+        parts.push(format!("{:02} bản chính", entry.originals));
+    }
+    if entry.copies > 0 {
+        parts.push(format!("{:02} bản sao", entry.copies));
+    }
+    if entry.file_id.is_some() {
+        parts.push("Bản điện tử".into());
+    }
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The documents as they stand: one row per requirement, a supplied
+/// replacement in place of what it replaced (marked as supplied).
+fn documents_received(details: &Details, definition: &ProcedureDefinition) -> Vec<Vec<Cell>> {
+    let mut latest: Vec<(&DocumentEntry, bool)> = Vec::new();
+    for entry in &details.documents {
+        match latest
+            .iter_mut()
+            .find(|(seen, _)| seen.requirement_code == entry.requirement_code)
+        {
+            Some(slot) => *slot = (entry, true),
+            None => latest.push((entry, false)),
+        }
+    }
+    latest
+        .into_iter()
+        .map(|(entry, replaced)| {
+            let name = definition
+                .documents
+                .iter()
+                .find(|r| r.code == entry.requirement_code)
+                .map(|r| r.name.clone())
+                .unwrap_or_else(|| entry.requirement_code.clone());
+            let name = if replaced {
+                format!("{name} (đã bổ sung)")
+            } else {
+                name
+            };
+            vec![Cell::Text(name), Cell::Text(handed_in(entry))]
+        })
+        .collect()
+}
+
 /// Builds a form from the stored dossier, or `None` if the dossier has no such form (yet).
 fn build(
     form: &str,
     row: &DossierRow,
     procedure: &ProcedureRow,
     agency: &str,
+    names: &HashMap<UserId, String>,
     calendar: &WorkingCalendar,
     now: DateTime<Utc>,
 ) -> Result<Option<Form>, ApiError> {
@@ -211,6 +292,7 @@ fn build(
         .as_ref()
         .map(|a| a.full_name.clone())
         .unwrap_or_default();
+    let applicant_name = name.clone();
     let contact = applicant
         .as_ref()
         .map(|a| {
@@ -242,24 +324,8 @@ fn build(
             };
             tables.push(FormTable::new(
                 "Thành phần hồ sơ",
-                &["Giấy tờ", "Bản chính", "Bản sao"],
-                details
-                    .documents
-                    .iter()
-                    .map(|d| {
-                        let name = definition
-                            .documents
-                            .iter()
-                            .find(|r| r.code == d.requirement_code)
-                            .map(|r| r.name.clone())
-                            .unwrap_or_else(|| d.requirement_code.clone());
-                        vec![
-                            Cell::Text(name),
-                            Cell::Count(d.originals),
-                            Cell::Count(d.copies),
-                        ]
-                    })
-                    .collect(),
+                &["Giấy tờ", "Hình thức nộp"],
+                documents_received(&details, &definition),
             ));
             push(&mut fields, "Số lượng hồ sơ", "01 bộ".into());
             push(
@@ -284,7 +350,7 @@ fn build(
             };
             push(&mut fields, "Nơi trả kết quả", delivery.into());
             let fee = match &definition.fee {
-                Fee::Fixed { amount, .. } => format!("{} đồng", amount.amount()),
+                Fee::Fixed { amount, .. } => format!("{} đồng", amount.grouped()),
                 Fee::Exempt { note: None } => "—".into(),
                 Fee::Exempt { note: Some(note) } | Fee::Formula { note } | Fee::Local { note } => {
                     note.clone()
@@ -387,10 +453,18 @@ fn build(
                     }
                     None => ("—".into(), "—".into()),
                 };
+                let receiver = match handover
+                    .to_user_id
+                    .as_deref()
+                    .and_then(|id| id.parse::<UserId>().ok())
+                {
+                    Some(id) => format!("{step}: {}", person(names, Some(id))),
+                    None => step,
+                };
                 rows.push(
                     [
-                        optional(record.by.map(|by| by.to_string()).as_deref()),
-                        step,
+                        person(names, record.by.map(UserId::from)),
+                        receiver,
                         when(Some(started)),
                         due,
                         result,
@@ -399,6 +473,62 @@ fn build(
                     .map(Cell::Text)
                     .into(),
                 );
+            }
+            // The result back to the desk, then to the citizen.
+            for record in &details.records {
+                let row_of = |giver: String,
+                              receiver: String,
+                              due: String,
+                              result: &str,
+                              note: String|
+                 -> Vec<Cell> {
+                    [
+                        giver,
+                        receiver,
+                        when(Some(record.at)),
+                        due,
+                        result.to_owned(),
+                        note,
+                    ]
+                    .map(Cell::Text)
+                    .into()
+                };
+                match &record.entry {
+                    Entry::Result(result) => {
+                        let standing = match clock.outcome() {
+                            Some(Outcome::Early) => "Trước hạn",
+                            Some(Outcome::OnTime) => "Đúng hạn",
+                            Some(Outcome::Late) => "Quá hạn",
+                            None => "—",
+                        };
+                        let verdict = match result.outcome {
+                            Verdict::Approved => "Có kết quả giải quyết",
+                            Verdict::Denied => "Không giải quyết (có văn bản nêu lý do)",
+                        };
+                        rows.push(row_of(
+                            person(names, record.by.map(UserId::from)),
+                            "Bộ phận Một cửa".into(),
+                            when(Some(clock.due_at)),
+                            standing,
+                            verdict.into(),
+                        ));
+                    }
+                    Entry::Return(handed) => {
+                        let how = match handed.delivery {
+                            Delivery::Post => "Qua dịch vụ bưu chính",
+                            Delivery::Online => "Trực tuyến",
+                            Delivery::Desk => "Tại Bộ phận Một cửa",
+                        };
+                        rows.push(row_of(
+                            person(names, record.by.map(UserId::from)),
+                            format!("Người nộp: {}", applicant_name),
+                            "—".into(),
+                            "—",
+                            how.into(),
+                        ));
+                    }
+                    _ => {}
+                }
             }
             tables.push(FormTable::new(
                 "Quá trình giải quyết",
@@ -487,7 +617,7 @@ table {{ width: 100%; border-collapse: collapse; }} th {{ text-align: left; vert
 .grid th, .grid td {{ border: 1px solid #000; padding: 1mm; width: auto; }} .dated {{ text-align: right; font-style: italic; }}\
 </style></head><body><p class=\"number\">{number}</p><div class=\"header\"><div>{agency}</div>\
 <div class=\"motto\">CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM<br>Độc lập - Tự do - Hạnh phúc</div></div>\
-<p class=\"dated\">{dated}</p><h1>{title}</h1><p>Mã hồ sơ: <strong>{code}</strong></p><table>{body}</table>{tables}</body></html>",
+<p class=\"dated\">{dated}</p><h1>{title}</h1><table>{body}</table>{tables}</body></html>",
         title = escape(&form.title),
         code = escape(&form.dossier_code),
         number = escape(&form.number),
@@ -531,18 +661,22 @@ pub async fn dossier_form(
     let now = clock.now();
     let db = db.get_ref().clone();
     let reader = principal.clone();
-    let (row, procedure, agency, calendar) = web::block(move || {
+    let (row, procedure, agency, names, calendar) = web::block(move || {
         db.run(|conn| -> Result<_, ApiError> {
             let row = visible(conn, &principal, &reference)?;
             let procedure = procedures::find(conn, row.procedure_id)?;
             let agency = agencies::find(conn, row.receiving_agency_id)?;
+            let names = users::full_names(
+                conn,
+                &people(&crate::routes::dossiers::parse_details(&row)?),
+            )?;
             let calendar = crate::calendars::calendar_for(conn, &agency)?;
-            Ok((row, procedure, agency.name, calendar))
+            Ok((row, procedure, agency.name, names, calendar))
         })
     })
     .await??;
-    let form =
-        build(&form, &row, &procedure, &agency, &calendar, now)?.ok_or(ApiError::NotFound)?;
+    let form = build(&form, &row, &procedure, &agency, &names, &calendar, now)?
+        .ok_or(ApiError::NotFound)?;
     let resource = AccessedResource::form(&form.form)
         .ok_or_else(|| ApiError::Internal(format!("form {} has no access log name", form.form)))?;
     let response = match query.format.as_deref() {

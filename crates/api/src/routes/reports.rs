@@ -31,11 +31,12 @@ use crate::routes::catalogue::definition;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Kstt06Query {
-    /// `2026`, `2026-Q3`, `2026-10` or `cutoff:2026-10` (instead of from/to).
+    /// The period: `2026`, `2026-Q3`, `2026-10` or `cutoff:2026-10`.
+    /// Required unless both `from` and `to` are given (422 otherwise).
     pub period: Option<String>,
-    /// First day (YYYY-MM-DD).
+    /// First day (YYYY-MM-DD); with `to`, instead of `period`.
     pub from: Option<NaiveDate>,
-    /// Last day, inclusive (YYYY-MM-DD).
+    /// Last day, inclusive (YYYY-MM-DD); with `from`, instead of `period`.
     pub to: Option<NaiveDate>,
     /// The agency whose subtree is reported (default: the caller's agency).
     pub agency_id: Option<String>,
@@ -127,7 +128,7 @@ fn period_of(
         _ => {
             return Err(invalid(
                 "period",
-                "give either period, or from and to".into(),
+                "required: give period (e.g. 2026-10), or both from and to (YYYY-MM-DD)".into(),
             ));
         }
     };
@@ -783,11 +784,13 @@ pub async fn overdue_report(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UptakeQuery {
-    /// Like Form 06: `2026-Q3`, `2026-10`, … (instead of from/to).
+    /// The period, as for Form 06: `2026`, `2026-Q3`, `2026-10` or
+    /// `cutoff:2026-10`. Required unless both `from` and `to` are given
+    /// (422 otherwise).
     pub period: Option<String>,
-    /// First day.
+    /// First day (YYYY-MM-DD); with `to`, instead of `period`.
     pub from: Option<NaiveDate>,
-    /// Last day.
+    /// Last day, inclusive (YYYY-MM-DD); with `from`, instead of `period`.
     pub to: Option<NaiveDate>,
     /// The agency (with its subtree); default the caller's.
     pub agency_id: Option<String>,
@@ -987,11 +990,12 @@ pub async fn online_uptake(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IndicatorsQuery {
-    /// `2026`, `2026-Q3`, `2026-10` or `cutoff:2026-10` (instead of from/to).
+    /// The period: `2026`, `2026-Q3`, `2026-10` or `cutoff:2026-10`.
+    /// Required unless both `from` and `to` are given (422 otherwise).
     pub period: Option<String>,
-    /// First day (YYYY-MM-DD).
+    /// First day (YYYY-MM-DD); with `to`, instead of `period`.
     pub from: Option<NaiveDate>,
-    /// Last day, inclusive (YYYY-MM-DD).
+    /// Last day, inclusive (YYYY-MM-DD); with `from`, instead of `period`.
     pub to: Option<NaiveDate>,
     /// The agency whose subtree is measured (default: the caller's agency).
     pub agency_id: Option<String>,
