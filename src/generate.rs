@@ -55,7 +55,7 @@ pub struct Plan {
 /// The generated data's province when none is named: the demo's, when
 /// `serve --demo` has seeded it (its accounts then read the reports), else
 /// a province of its own, made on first use.
-pub const DEMO_PROVINCE: &str = "000.00.00.H27";
+pub const DEMO_PROVINCE: &str = motcua_api::bootstrap::DEMO_PROVINCE;
 /// The generator's own province.
 pub const OWN_PROVINCE: &str = "000.00.00.H99";
 

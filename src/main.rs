@@ -32,8 +32,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP server (the default). Applies pending migrations first.
     Serve {
-        /// Development only: seed a demo province, communes and accounts if
-        /// the database is empty (password: MOTCUA_DEMO_PASSWORD, default
+        /// Development only: seed a demo province, communes and accounts
+        /// unless seeded before (password: MOTCUA_DEMO_PASSWORD, default
         /// `motcua-demo`), and print the accounts.
         #[arg(long)]
         demo: bool,
@@ -203,8 +203,14 @@ fn seed_demo(app: &Application) -> Result<(), String> {
     let password = demo_password();
     let passwords = Passwords::new()?;
     match bootstrap::seed_demo(app.db(), &passwords, &password).map_err(|e| e.to_string())? {
-        None => tracing::info!("the database is not empty: no demo data seeded"),
-        Some(accounts) => {
+        Err(bootstrap::NotSeeded::AlreadySeeded) => tracing::info!(
+            "the demo province ({}) is seeded already; its accounts are as printed then",
+            bootstrap::DEMO_PROVINCE
+        ),
+        Err(bootstrap::NotSeeded::UsernameTaken(username)) => tracing::warn!(
+            "no demo data seeded: an account is already called `{username}`, a name the demo uses"
+        ),
+        Ok(accounts) => {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(
                 out,

@@ -512,6 +512,19 @@ async fn reports_on_a_generated_province_read_as_the_readme_says(backend: Backen
             && printed.contains("log in as `auditor.h99`"),
         "{printed}"
     );
+    // The demo can still be seeded beside the generated province.
+    let mut command = motcua_on(own.path(), &fresh);
+    command.args(["serve", "--demo"]).stdout(Stdio::null());
+    let mut server = start(command);
+    let status = client
+        .post(format!("{}/api/v1/auth/token", server.address))
+        .json(&serde_json::json!({"username": "auditor-province", "password": "motcua-demo"}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, 200);
+    assert!(terminate(&mut server));
 }
 
 /// The walkthrough says which step failed and why: against a server that

@@ -22,5 +22,6 @@ mod hygiene;
 mod openapi;
 mod operations;
 mod payments;
+mod printing;
 mod reports;
 mod weed;

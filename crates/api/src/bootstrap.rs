@@ -244,18 +244,42 @@ pub fn report_accounts(
 /// The demo citizen's login: a valid personal ID (Bắc Ninh, male, born 1990).
 pub const DEMO_CITIZEN: &str = "027090001234";
 
-/// Seeds the demo province if the database has no agency yet; returns the
-/// accounts made (all with `password`), or `None` if the database was not empty.
+/// The demo province's identifier.
+pub const DEMO_PROVINCE: &str = "000.00.00.H27";
+
+/// Why the demo was not seeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSeeded {
+    /// The demo province is there already (seeded before).
+    AlreadySeeded,
+    /// An account has one of the demo's usernames.
+    UsernameTaken(String),
+}
+
+/// Seeds the demo province and its accounts unless the province exists or
+/// one of its usernames is taken (a database with other agencies, such as
+/// a generated province, gets the demo beside them); returns the accounts
+/// made (all with `password`).
 pub fn seed_demo(
     db: &Db,
     passwords: &Passwords,
     password: &str,
-) -> Result<Option<Vec<DemoAccount>>, BootstrapError> {
+) -> Result<Result<Vec<DemoAccount>, NotSeeded>, BootstrapError> {
     check_password_policy(password, "")
         .map_err(|reason| BootstrapError::Invalid(format!("MOTCUA_DEMO_PASSWORD {reason}")))?;
-    if db.run::<_, DbError>(agencies::count)? > 0 {
-        return Ok(None);
-    }
+    let not_seeded = |conn: &mut motcua_persistence::DbConnection,
+                      usernames: &[&str]|
+     -> Result<Option<NotSeeded>, DbError> {
+        if agencies::find_by_identifier(conn, DEMO_PROVINCE)?.is_some() {
+            return Ok(Some(NotSeeded::AlreadySeeded));
+        }
+        for username in usernames {
+            if users::find_by_username(conn, username)?.is_some() {
+                return Ok(Some(NotSeeded::UsernameTaken((*username).into())));
+            }
+        }
+        Ok(None)
+    };
     let staff: [(&str, &str, usize, &[Role]); 7] = [
         ("admin", "Quản trị tỉnh", 0, &[Role::Admin]),
         ("clerk", "Nguyễn Thị Thu (một cửa)", 1, &[Role::Clerk]),
@@ -275,6 +299,14 @@ pub fn seed_demo(
             &[Role::Auditor],
         ),
     ];
+    let usernames: Vec<&str> = staff
+        .iter()
+        .map(|(username, ..)| *username)
+        .chain([DEMO_CITIZEN])
+        .collect();
+    if let Some(reason) = db.run(|conn| not_seeded(conn, &usernames))? {
+        return Ok(Err(reason));
+    }
     // Hash before opening the transaction: hashing is slow on purpose.
     let hashes: Vec<String> = (0..=staff.len())
         .map(|_| passwords.hash(password))
@@ -282,16 +314,16 @@ pub fn seed_demo(
         .map_err(BootstrapError::Invalid)?;
     let accounts = db.write(|conn| -> Result<_, BootstrapError> {
         // Servers started at once with --demo seed it once; the others find
-        // the database no longer empty.
+        // it seeded.
         conn.lock_key("demo seed")?;
-        if agencies::count(conn)? > 0 {
-            return Ok(None);
+        if let Some(reason) = not_seeded(conn, &usernames)? {
+            return Ok(Err(reason));
         }
         let now = Utc::now();
         let province = agencies::create(
             conn,
             &NewAgency {
-                identifier: "000.00.00.H27".into(),
+                identifier: DEMO_PROVINCE.into(),
                 name: "Tỉnh Bắc Ninh (demo)".into(),
                 kind: "province".into(),
                 parent_id: None,
@@ -367,9 +399,9 @@ pub fn seed_demo(
             roles: Role::Citizen.as_str().into(),
             agency: "—".into(),
         });
-        Ok(Some(accounts))
+        Ok(Ok(accounts))
     })?;
-    if accounts.is_some() {
+    if accounts.is_ok() {
         import_catalogue(db, DEMO_CATALOGUE_JSON)?;
     }
     Ok(accounts)
