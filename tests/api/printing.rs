@@ -84,15 +84,9 @@ fn print(chromium: &Path, dir: &Path, name: &str, html: &str) -> (usize, (f64, f
     (count, size)
 }
 
+/// Each form of a dossier with a hand-over, an apology and a supplement
+/// request and answer, of a refused and of a stopped one.
 async fn every_form_prints_on_one_a5_page(app: TestApp) {
-    let Some(chromium) = chromium() else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI needs Chromium to print the forms (apt install chromium)"
-        );
-        eprintln!("*** printing forms SKIPPED: no chromium on PATH (apt install chromium)");
-        return;
-    };
     let fixture = Fixture::build(&app).await;
     let token = |who| fixture.token(who).unwrap_or_default().to_owned();
     let (clerk, officer, leader) = (token(Who::Clerk), token(Who::Officer), token(Who::Leader));
@@ -128,6 +122,35 @@ async fn every_form_prints_on_one_a5_page(app: TestApp) {
             json!({"reason": "Giấy tờ chứng minh chỗ ở bị mờ", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh chỗ ở hợp pháp", "problem": "ảnh mờ, không đọc được số nhà"}]}),
         )
         .await);
+    // The citizen brings the clearer copy: the receipt lists the
+    // document once, as supplied, not beside the one it replaces.
+    ok(app
+        .act(
+            &clerk,
+            &main,
+            "supplement",
+            json!({"documents": [{"requirement_code": "CM", "copies": 1}]}),
+        )
+        .await);
+    let receipt: serde_json::Value = app
+        .get_as(&format!("/api/v1/dossiers/{main}/forms/receipt"), &clerk)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        receipt["tables"][0]["rows"],
+        json!([
+            [
+                "Tờ khai thay đổi thông tin cư trú",
+                "01 bản chính, Bản điện tử"
+            ],
+            [
+                "Giấy tờ chứng minh chỗ ở hợp pháp (đã bổ sung)",
+                "01 bản sao"
+            ]
+        ])
+    );
     let refused = id(&fixture
         .intake(
             &app,
@@ -148,6 +171,14 @@ async fn every_form_prints_on_one_a5_page(app: TestApp) {
         )
         .await);
 
+    let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs Chromium to print the forms (apt install chromium)"
+        );
+        eprintln!("*** printing forms SKIPPED: no chromium on PATH (apt install chromium)");
+        return;
+    };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     for (dossier, form) in [
         (&main, "receipt"),
