@@ -32,11 +32,11 @@ use crate::routes::catalogue::definition;
 #[into_params(parameter_in = Query)]
 pub struct Kstt06Query {
     /// The period: `2026`, `2026-Q3`, `2026-10` or `cutoff:2026-10`.
-    /// Required unless both `from` and `to` are given (422 otherwise).
+    /// Required unless both from and to are given (422 otherwise).
     pub period: Option<String>,
-    /// First day (YYYY-MM-DD); with `to`, instead of `period`.
+    /// First day (YYYY-MM-DD); with to, instead of the period.
     pub from: Option<NaiveDate>,
-    /// Last day, inclusive (YYYY-MM-DD); with `from`, instead of `period`.
+    /// Last day, inclusive (YYYY-MM-DD); with from, instead of the period.
     pub to: Option<NaiveDate>,
     /// The agency whose subtree is reported (default: the caller's agency).
     pub agency_id: Option<String>,
@@ -785,12 +785,12 @@ pub async fn overdue_report(
 #[into_params(parameter_in = Query)]
 pub struct UptakeQuery {
     /// The period, as for Form 06: `2026`, `2026-Q3`, `2026-10` or
-    /// `cutoff:2026-10`. Required unless both `from` and `to` are given
-    /// (422 otherwise).
+    /// `cutoff:2026-10`. Required unless both from and to are given (422
+    /// otherwise).
     pub period: Option<String>,
-    /// First day (YYYY-MM-DD); with `to`, instead of `period`.
+    /// First day (YYYY-MM-DD); with to, instead of the period.
     pub from: Option<NaiveDate>,
-    /// Last day, inclusive (YYYY-MM-DD); with `from`, instead of `period`.
+    /// Last day, inclusive (YYYY-MM-DD); with from, instead of the period.
     pub to: Option<NaiveDate>,
     /// The agency (with its subtree); default the caller's.
     pub agency_id: Option<String>,
@@ -991,11 +991,11 @@ pub async fn online_uptake(
 #[into_params(parameter_in = Query)]
 pub struct IndicatorsQuery {
     /// The period: `2026`, `2026-Q3`, `2026-10` or `cutoff:2026-10`.
-    /// Required unless both `from` and `to` are given (422 otherwise).
+    /// Required unless both from and to are given (422 otherwise).
     pub period: Option<String>,
-    /// First day (YYYY-MM-DD); with `to`, instead of `period`.
+    /// First day (YYYY-MM-DD); with to, instead of the period.
     pub from: Option<NaiveDate>,
-    /// Last day, inclusive (YYYY-MM-DD); with `from`, instead of `period`.
+    /// Last day, inclusive (YYYY-MM-DD); with from, instead of the period.
     pub to: Option<NaiveDate>,
     /// The agency whose subtree is measured (default: the caller's agency).
     pub agency_id: Option<String>,
