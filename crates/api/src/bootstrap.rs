@@ -9,7 +9,7 @@ use motcua_persistence::agencies::{self, NewAgency};
 use motcua_persistence::procedures;
 use motcua_persistence::sql_types::to_db_time;
 use motcua_persistence::users::{self, NewUser};
-use motcua_persistence::{Db, DbError, UserId};
+use motcua_persistence::{AgencyId, Db, DbError, UserId};
 
 use crate::routes::catalogue::new_version;
 
@@ -24,6 +24,32 @@ pub enum BootstrapError {
     /// The database refused.
     #[error(transparent)]
     Database(#[from] DbError),
+}
+
+/// A new, active staff account.
+fn staff_account(
+    username: &str,
+    full_name: &str,
+    agency: AgencyId,
+    roles: &str,
+    password_hash: &str,
+) -> NewUser {
+    let now = to_db_time(Utc::now());
+    NewUser {
+        id: UserId::new(),
+        kind: AccountKind::Staff.as_str().into(),
+        username: username.into(),
+        full_name: full_name.into(),
+        agency_id: Some(agency),
+        roles: roles.into(),
+        phone: None,
+        email: None,
+        date_of_birth: None,
+        password_hash: password_hash.into(),
+        active: true,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 /// The first (or another) administrator.
@@ -88,27 +114,15 @@ pub fn create_admin(
                     )));
                 }
             };
-        let now = to_db_time(Utc::now());
         let result = users::create(
             conn,
-            &NewUser {
-                id: UserId::new(),
-                kind: AccountKind::Staff.as_str().into(),
-                username: request.username.clone(),
-                full_name: request
-                    .full_name
-                    .clone()
-                    .unwrap_or_else(|| request.username.clone()),
-                agency_id: Some(agency.id),
-                roles: Role::Admin.as_str().into(),
-                phone: None,
-                email: None,
-                date_of_birth: None,
-                password_hash: hash.clone(),
-                active: true,
-                created_at: now,
-                updated_at: now,
-            },
+            &staff_account(
+                &request.username,
+                request.full_name.as_deref().unwrap_or(&request.username),
+                agency.id,
+                Role::Admin.as_str(),
+                &hash,
+            ),
         );
         match result {
             Ok(_) => Ok(created),
@@ -211,25 +225,10 @@ pub fn report_accounts(
             continue;
         }
         let hash = passwords.hash(password).map_err(BootstrapError::Invalid)?;
-        let now = to_db_time(Utc::now());
         db.write(|conn| {
             users::create(
                 conn,
-                &NewUser {
-                    id: UserId::new(),
-                    kind: AccountKind::Staff.as_str().into(),
-                    username: username.clone(),
-                    full_name: full_name.into(),
-                    agency_id: Some(province.id),
-                    roles: role.as_str().into(),
-                    phone: None,
-                    email: None,
-                    date_of_birth: None,
-                    password_hash: hash,
-                    active: true,
-                    created_at: now,
-                    updated_at: now,
-                },
+                &staff_account(&username, full_name, province.id, role.as_str(), &hash),
             )
         })?;
         made.push(DemoAccount {
@@ -354,21 +353,7 @@ pub fn seed_demo(
                 .join(",");
             users::create(
                 conn,
-                &NewUser {
-                    id: UserId::new(),
-                    kind: AccountKind::Staff.as_str().into(),
-                    username: (*username).into(),
-                    full_name: (*full_name).into(),
-                    agency_id: Some(tree[*agency].id),
-                    roles: roles.clone(),
-                    phone: None,
-                    email: None,
-                    date_of_birth: None,
-                    password_hash: hash.clone(),
-                    active: true,
-                    created_at: db_now,
-                    updated_at: db_now,
-                },
+                &staff_account(username, full_name, tree[*agency].id, &roles, hash),
             )?;
             accounts.push(DemoAccount {
                 username: (*username).into(),

@@ -211,8 +211,20 @@ pub struct AppState {
     registry: web::Data<prometheus::Registry>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
-    document: OpenApi,
+    document: web::Data<OpenApiJson>,
     limits: Limits,
+}
+
+/// The OpenAPI document as served at `/openapi.json`: serialized once and
+/// shared by every worker (a worker holding its own copy of the document,
+/// as Swagger UI's `url` does, cost each about 9 MiB; docs/performance.md, P6).
+#[derive(Debug)]
+pub struct OpenApiJson(web::Bytes);
+
+async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document.0.clone())
 }
 
 impl std::fmt::Debug for AppState {
@@ -281,7 +293,11 @@ impl AppState {
             registry: web::Data::new(metrics.registry.clone()),
             known_routes: web::Data::new(KnownRoutes::from_openapi(&document)),
             metrics,
-            document,
+            document: web::Data::new(OpenApiJson(
+                serde_json::to_vec(&document)
+                    .map_err(|e| StartupError::Setup(format!("the OpenAPI document: {e}")))?
+                    .into(),
+            )),
             limits,
         })
     }
@@ -329,7 +345,11 @@ pub fn app(
         )
         .app_data(web::PayloadConfig::new(limits.json_body_bytes))
         .app_data(web::PathConfig::default().error_handler(|e, _| error::path_error(e).into()))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", state.document))
+        .app_data(state.document)
+        .route("/openapi.json", web::get().to(openapi_json))
+        .service(
+            SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/openapi.json")),
+        )
         .service(web::resource("/docs").get(docs_redirect))
         .default_service(web::to(fallback))
         .wrap(from_fn(move |request, next| {

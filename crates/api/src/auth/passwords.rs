@@ -14,9 +14,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::ApiError;
@@ -158,30 +157,81 @@ impl Passwords {
     /// user), verifies against the dummy hash and answers `false`, spending
     /// the same time.
     pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
-        let matches = |hash: &str| {
-            PasswordHash::new(hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        };
         match stored {
-            Some(hash) => matches(hash),
+            Some(hash) => matches(password, hash),
             None => {
-                let _ = matches(&self.dummy);
+                let _ = matches(password, &self.dummy);
                 false
             }
         }
     }
 }
 
+/// Runs Argon2 into `out` with working memory that goes back to the
+/// operating system when the hash is done. The memory is reserved as 33
+/// MiB though the hash uses only its 19: glibc maps a request above its
+/// largest threshold (32 MiB) afresh and unmaps it on free, whereas a
+/// freed 19 MiB block raises the threshold and the next one stays in the
+/// thread's heap for good (two logins left an idle server 39 MiB larger;
+/// docs/performance.md, P6). The unused part is never touched, so it takes
+/// no memory.
+fn run_argon2(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    const RESERVED_BLOCKS: usize = (33 << 20) / std::mem::size_of::<Block>();
+    let blocks = argon2.params().block_count();
+    let mut memory = Vec::with_capacity(blocks.max(RESERVED_BLOCKS));
+    memory.resize(blocks, Block::default());
+    argon2.hash_password_into_with_memory(password, salt, out, &mut memory)
+}
+
+/// An Argon2id PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`)
+/// with a fresh 16-byte random salt.
 fn hash(password: &str) -> Result<String, String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| e.to_string())
+    let argon2 = Argon2::default();
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| format!("no randomness for a salt: {e}"))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    run_argon2(&argon2, password.as_bytes(), &salt, &mut out).map_err(|e| e.to_string())?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(|e| e.to_string())?,
+        salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` hashes to `stored` (a PHC string, under the
+/// algorithm, version and parameters it names); compared in constant time.
+fn matches(password: &str, stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str());
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&parsed))
+    else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    run_argon2(
+        &Argon2::new(algorithm, version, params),
+        password.as_bytes(),
+        salt,
+        &mut out,
+    )
+    .is_ok()
+        && Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
 
 /// Passwords people commonly choose, refused outright.
@@ -250,6 +300,41 @@ mod tests {
             passwords.hash("same").ok(),
             "salted"
         );
+    }
+
+    /// Hashes stored before motcua ran Argon2 in its own memory (by the
+    /// argon2 crate's hasher) still verify, and the crate's verifier
+    /// accepts motcua's: the same PHC strings, either way.
+    #[test]
+    fn hashes_agree_with_the_argon2_crates_own_hasher() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let passwords = Passwords::new().unwrap_or_else(|e| panic!("{e}"));
+        let theirs = Argon2::default()
+            .hash_password(b"Phu Lang 2026!")
+            .map(|h| h.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(passwords.verify("Phu Lang 2026!", Some(&theirs)));
+        assert!(!passwords.verify("Phu Lang 2025!", Some(&theirs)));
+        let ours = passwords
+            .hash("Dai Dong 2026!")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let parsed = PasswordHash::new(&ours).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            Argon2::default()
+                .verify_password(b"Dai Dong 2026!", &parsed)
+                .is_ok()
+        );
+        // Other parameters named in a stored hash are honoured.
+        let lighter = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 3, 1, None).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .hash_password(b"nhe hon")
+        .map(|h| h.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(lighter.contains("m=8192,t=3,p=1"));
+        assert!(passwords.verify("nhe hon", Some(&lighter)));
     }
 
     #[test]
