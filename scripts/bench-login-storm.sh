@@ -4,7 +4,7 @@
 # each from its own loopback address, then 40 wrong logins at once for one
 # account from one address. Prints resident memory idle, at its peak and after,
 # and how the wrong logins were answered. Runs twice: with the default bound on
-# concurrent Argon2id hashes (one per core) and with the bound lifted
+# concurrent Argon2id hashes (one per two cores) and with the bound lifted
 # (MOTCUA_PASSWORD_HASHERS=64), so the effect of the bound is measured in the
 # same run.
 #
@@ -49,7 +49,7 @@ storm() {
     for _ in $(seq 1 40); do echo "200 admin wrong-password"; done |
         xargs -P 40 -L 1 bash -c 'login "$@"' _ >"$work/wrong.txt"
     printf '| %s | %s | %s MiB | %s MiB | %s MiB | %.2f s | %s | %s × 401, %s × 429 |\n' \
-        "${hashers:-default (one per core)}" "$(nproc)" "$((idle / 1024))" "$((peak / 1024))" \
+        "${hashers:-default (one per two cores)}" "$(nproc)" "$((idle / 1024))" "$((peak / 1024))" \
         "$((after / 1024))" "$took" "$(grep -c '^200$' "$work/right.txt") / 50" \
         "$(grep -c '^401$' "$work/wrong.txt")" "$(grep -c '^429$' "$work/wrong.txt")"
     kill "$server"; wait "$server" 2>/dev/null || true
