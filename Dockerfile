@@ -13,6 +13,10 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
+# The pinned toolchain first: the dependencies and motcua are then compiled
+# by the same compiler (otherwise `COPY . .` brings rust-toolchain.toml in
+# after the dependency layer, and a different toolchain rebuilds it all).
+COPY rust-toolchain.toml .
 COPY --from=plan /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json --bin motcua
 COPY . .

@@ -17,8 +17,9 @@ Environment: MOTCUA_DEMO_PASSWORD, the demo accounts' password, if the
 server was started with one (default motcua-demo).
 
 Files (the two uploaded PDFs and the printed receipt) go to a new
-temporary directory, named at the end. A failed step stops the walk and
-prints the step and the server's answer; the exit status is then 1.
+temporary directory, named at the end. A failed step stops the walk,
+prints the step and the server's answer, removes that directory and
+exits with status 1.
 EOF
 }
 case "${1:-}" in
@@ -26,12 +27,14 @@ case "${1:-}" in
   -*) usage >&2; exit 2 ;;
 esac
 BASE="${1:-http://127.0.0.1:8080}"
+BASE="${BASE%/}"
+BASE="${BASE%/api/v1}" # the server's address, with or without the API's prefix
 API="$BASE/api/v1"
 PASSWORD="${MOTCUA_DEMO_PASSWORD:-motcua-demo}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/motcua-walkthrough.XXXXXX")
 STEP="start"
 
-fail() { echo "walkthrough: step \"$STEP\" failed: $*" >&2; exit 1; }
+fail() { echo "walkthrough: step \"$STEP\" failed: $*" >&2; rm -rf "$WORK"; exit 1; }
 
 # The value of a top-level JSON field (string or number) in the text on stdin.
 field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
@@ -127,4 +130,5 @@ echo
 STEP="verify the history"
 call "/audit/verify?dossier_id=$ID" -H "authorization: Bearer $CLERK"
 echo
+rm -f "$WORK/curl-error"
 echo "files of this walk: $WORK"

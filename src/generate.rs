@@ -143,7 +143,7 @@ pub fn run(db: &Db, plan: Plan, province: &Agency, key: &HistoryKey) -> Result<u
 /// generator's own (made if missing). A named province must exist.
 pub fn province(db: &Db, named: Option<&str>) -> Result<Agency, String> {
     if let Some(identifier) = named {
-        return db
+        let agency = db
             .run(|conn| agencies::find_by_identifier(conn, identifier))
             .map_err(|e: DbError| e.to_string())?
             .ok_or_else(|| {
@@ -151,7 +151,15 @@ pub fn province(db: &Db, named: Option<&str>) -> Result<Agency, String> {
                     "no agency has the identifier {identifier} (leave out --province to use \
                      the demo's province or the generator's own)"
                 )
-            });
+            })?;
+        if agency.kind != "province" {
+            return Err(format!(
+                "{identifier} is a {}, not a province (--province names the province whose \
+                 communes get the dossiers)",
+                agency.kind
+            ));
+        }
+        return Ok(agency);
     }
     db.write(|conn| {
         if let Some(demo) = agencies::find_by_identifier(conn, DEMO_PROVINCE)? {

@@ -4,8 +4,10 @@
 //! makes and checks the signed daily anchors. Configuration comes from the
 //! environment (see the README).
 
+use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
+use std::task::Poll;
 
 mod audit;
 mod generate;
@@ -64,10 +66,11 @@ enum Command {
         /// The file.
         file: std::path::PathBuf,
     },
-    /// Fill the database with a realistic, reproducible mix of dossiers (for
+    /// Add a realistic, reproducible mix of dossiers to the database (for
     /// reports and benchmarks): communes of a province, the demo catalogue,
-    /// and dossiers over the months before November 2026. Then prints how
-    /// to read the province's reports.
+    /// and dossiers over the months before November 2026. Each run adds
+    /// dossiers (the same seed, the same mix again). Then prints how to
+    /// read the province's reports.
     GenData {
         /// The province (agency identifier). Default: the demo's
         /// (000.00.00.H27) if `serve --demo` seeded it, else the
@@ -160,29 +163,46 @@ fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     if demo && settings.environment == Environment::Production {
         return Err("--demo is for development only (MOTCUA_ENV=production)".into());
     }
+    if demo {
+        // Before anything is created.
+        motcua_api::auth::check_password_policy(&demo_password(), "")
+            .map_err(|reason| format!("MOTCUA_DEMO_PASSWORD {reason}"))?;
+    }
     let database = settings.database.url.to_string();
     let app = Application::build(settings).map_err(|e| e.to_string())?;
     if demo {
         seed_demo(&app)?;
     }
-    tracing::info!(
-        %database,
-        "motcua {} listening on http://{}",
-        env!("CARGO_PKG_VERSION"),
-        app.address(),
-    );
-    if !demo && !app.has_accounts().map_err(|e| e.to_string())? {
-        tracing::warn!(
-            "no account yet: create an administrator with `motcua create-admin --agency \
-             <identifier> --username <name>`, or try the demo with `motcua serve --demo`"
-        );
-    }
+    let address = app.address();
+    let no_account = !demo && !app.has_accounts().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime
-        .block_on(app.run_until_stopped())
+        .block_on(async move {
+            // One poll starts the server: its workers and its SIGINT and
+            // SIGTERM handlers. Only then does it say it listens, so a
+            // signal sent on seeing that line stops it cleanly.
+            let mut server = std::pin::pin!(app.run_until_stopped());
+            let first = std::future::poll_fn(|cx| Poll::Ready(server.as_mut().poll(cx))).await;
+            if let Poll::Ready(stopped) = first {
+                return stopped;
+            }
+            tracing::info!(
+                %database,
+                "motcua {} listening on http://{address}",
+                env!("CARGO_PKG_VERSION"),
+            );
+            if no_account {
+                tracing::warn!(
+                    "no account yet: create an administrator with `motcua create-admin \
+                     --agency <identifier> --username <name>`, or try the demo with \
+                     `motcua serve --demo`"
+                );
+            }
+            server.await
+        })
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("motcua stopped");
     Ok(())
@@ -204,7 +224,13 @@ fn seed_demo(app: &Application) -> Result<(), String> {
     let passwords = Passwords::new()?;
     match bootstrap::seed_demo(app.db(), &passwords, &password).map_err(|e| e.to_string())? {
         Err(bootstrap::NotSeeded::AlreadySeeded) => tracing::info!(
-            "the demo province ({}) is seeded already; its accounts are as printed then",
+            "the demo is seeded already (province {}); its accounts are in the README, \
+             \"Demo\", with the password it was seeded with",
+            bootstrap::DEMO_PROVINCE
+        ),
+        Err(bootstrap::NotSeeded::ProvinceTaken) => tracing::warn!(
+            "no demo data seeded: an agency not made by the demo already has its province's \
+             identifier, {}",
             bootstrap::DEMO_PROVINCE
         ),
         Err(bootstrap::NotSeeded::UsernameTaken(username)) => tracing::warn!(
@@ -235,6 +261,7 @@ fn create_admin(
     agency_name: Option<String>,
     full_name: Option<String>,
 ) -> Result<(), String> {
+    let username = username.trim().to_owned();
     let password = prompt::admin_password(&username)?;
     let request = bootstrap::AdminRequest {
         agency_identifier: agency,
@@ -251,7 +278,8 @@ fn create_admin(
         bootstrap::create_admin(&db, &Passwords::new()?, &request).map_err(|e| e.to_string())?;
     tracing::info!(
         agency_created = created,
-        "administrator {} created in agency {}",
+        "administrator {} created in agency {}; start the server (`motcua serve`) and log in \
+         with POST /api/v1/auth/token",
         request.username,
         request.agency_identifier
     );
@@ -305,7 +333,9 @@ fn gen_data(
     let _ = writeln!(
         out,
         "{written} dossiers generated in {} ({}), {} commune(s).",
-        province.name, province.identifier, plan.agencies
+        province.name,
+        province.identifier,
+        plan.agencies.max(1)
     );
     for account in &made {
         let _ = writeln!(
@@ -323,8 +353,8 @@ fn gen_data(
         ),
         None => writeln!(
             out,
-            "No auditor works at {} yet: run again with --accounts (it makes one), or \
-             appoint one with POST /api/v1/users.",
+            "No auditor works at {} yet: `motcua gen-data --accounts --dossiers 0` makes one \
+             (and no more dossiers).",
             province.identifier
         ),
     };

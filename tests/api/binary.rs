@@ -482,6 +482,13 @@ async fn reports_on_a_generated_province_read_as_the_readme_says(backend: Backen
         !ok && stderr.contains("no agency has the identifier 000.00.00.H12"),
         "{stderr}"
     );
+    // Nor is a commune taken for a province.
+    let (ok, stderr) =
+        run(motcua_on(dir.path(), &database).args(["gen-data", "--province", "000.01.27.H27"]));
+    assert!(
+        !ok && stderr.contains("000.01.27.H27 is a commune, not a province"),
+        "{stderr}"
+    );
     assert!(terminate(&mut server));
 
     // Without the demo: a province of its own, with its accounts.
@@ -566,8 +573,17 @@ async fn the_walkthrough_explains_a_failed_step(backend: Backend) {
     let mut command = motcua_on(dir.path(), &database);
     command.args(["serve", "--demo"]).stdout(Stdio::null());
     let mut server = start(command);
-    let said = walk(&server.address, "not the demo password");
+    // (The address may be given with the API's prefix and a slash.)
+    let said = walk(
+        &format!("{}/api/v1/", server.address),
+        "not the demo password",
+    );
     assert!(terminate(&mut server));
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).map(Iterator::count).ok(),
+        Some(0),
+        "a failed walk leaves no files behind"
+    );
     assert!(
         said.contains("step \"log in as 027090001234\" failed: HTTP 401")
             && said.contains("\"status\":401")
@@ -807,6 +823,11 @@ mod sqlite {
     use motcua_persistence::Backend::Sqlite;
 
     #[tokio::test]
+    async fn the_demo_is_not_claimed_seeded_over_an_administrators_province() {
+        super::the_demo_is_not_claimed_seeded_over_an_administrators_province(Sqlite).await;
+    }
+
+    #[tokio::test]
     async fn reports_on_a_generated_province_read_as_the_readme_says() {
         super::reports_on_a_generated_province_read_as_the_readme_says(Sqlite).await;
     }
@@ -854,6 +875,11 @@ mod sqlite {
 
 mod postgres {
     use motcua_persistence::Backend::Postgres;
+
+    #[tokio::test]
+    async fn the_demo_is_not_claimed_seeded_over_an_administrators_province() {
+        super::the_demo_is_not_claimed_seeded_over_an_administrators_province(Postgres).await;
+    }
 
     #[tokio::test]
     async fn reports_on_a_generated_province_read_as_the_readme_says() {
@@ -935,7 +961,12 @@ async fn a_server_started_before_its_database_waits_then_serves() {
         )
         .env("MOTCUA_DB_WAIT_SECS", "60");
     let mut server = spawn(command);
-    server.wait_for("cannot be reached yet");
+    let waiting = server.wait_for("cannot be reached yet");
+    // The driver's reason and the wait so far, on one line.
+    assert!(
+        waiting.contains("Is the server running") && waiting.contains("waited_secs"),
+        "{waiting}"
+    );
     // The database comes up: a relay from the closed port to the real server.
     let relay = TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("{e}"));
     std::thread::spawn(move || {
@@ -1204,6 +1235,11 @@ async fn create_admin_bootstraps_the_first_agency_and_account(backend: Backend) 
     assert!(!ok && stderr.contains("no agency"), "{stderr}");
     let (ok, stderr) = create("third", "000.00.00.H99", "short");
     assert!(!ok && stderr.contains("password"), "{stderr}");
+    // Usernames follow the API's rule for staff.
+    for bad in ["", "a b", "Admin", "ab", "12345"] {
+        let (ok, stderr) = create(bad, "000.00.00.H99", password);
+        assert!(!ok && stderr.contains("the username"), "{bad:?}: {stderr}");
+    }
     // The password can come from standard input instead of the environment.
     let mut command = motcua(dir.path());
     command
@@ -1248,6 +1284,38 @@ async fn create_admin_bootstraps_the_first_agency_and_account(backend: Backend) 
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(login.status().as_u16(), 200, "{username}");
     }
+    assert!(terminate(&mut server));
+}
+
+/// The README's `create-admin` example names the demo's province: `serve
+/// --demo` on that database says it cannot seed the demo, not that it did.
+async fn the_demo_is_not_claimed_seeded_over_an_administrators_province(backend: Backend) {
+    let Some(database) = database(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (ok, stderr) = run(motcua_on(dir.path(), &database)
+        .args([
+            "create-admin",
+            "--agency",
+            "000.00.00.H27",
+            "--username",
+            "admin",
+        ])
+        .env("MOTCUA_ADMIN_PASSWORD", "Tien Son passphrase 9"));
+    assert!(ok, "{stderr}");
+    let mut command = motcua_on(dir.path(), &database);
+    command.args(["serve", "--demo"]).stdout(Stdio::null());
+    let mut server = start(command);
+    // Said while starting, before the address.
+    assert!(
+        server
+            .seen
+            .iter()
+            .any(|line| line.contains("no demo data seeded: an agency not made by the demo")),
+        "{:?}",
+        server.seen
+    );
     assert!(terminate(&mut server));
 }
 
@@ -1331,6 +1399,12 @@ async fn serve_demo_seeds_the_documented_accounts(backend: Backend) {
             "2026a:Zp4mW8xQ2vN6bT1yK9cR3hJ7gF5dL0sA",
         ));
     assert!(!ok && stderr.contains("development only"), "{stderr}");
+    // A weak demo password is refused before anything is created.
+    let (ok, stderr) = run(motcua(dir.path())
+        .args(["serve", "--demo"])
+        .env("MOTCUA_DEMO_PASSWORD", "short"));
+    assert!(!ok && stderr.contains("MOTCUA_DEMO_PASSWORD"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing is created");
 
     let mut command = motcua(dir.path());
     command.args(["serve", "--demo"]).stdout(Stdio::piped());

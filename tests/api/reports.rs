@@ -451,6 +451,30 @@ async fn form_06_over_a_hand_built_history(app: TestApp) {
         "validation_failed",
     )
     .await;
+    // No period, or a period and days both: the field says which to give.
+    for (query, says) in [
+        ("", "required: give period"),
+        ("?from=2026-10-01", "required: give period"),
+        (
+            "?period=2026-10&from=2026-10-01&to=2026-10-31",
+            "either period or from and to, not both",
+        ),
+    ] {
+        let answer = problem(
+            app.get_as(&format!("/api/v1/reports/kstt-06{query}"), &auditor)
+                .await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(answer["errors"][0]["field"], "period", "{answer}");
+        assert!(
+            answer["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(says)),
+            "{query}: {answer}"
+        );
+    }
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
     problem(
         app.get_as("/api/v1/reports/kstt-06?period=2026-10", &citizen)

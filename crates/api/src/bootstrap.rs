@@ -71,6 +71,8 @@ impl AdminRequest {
     /// Checks what can be checked without the database: the password
     /// policy and the agency identifier's form.
     pub fn check(&self) -> Result<(), BootstrapError> {
+        crate::validate::staff_username(&self.username)
+            .map_err(|reason| BootstrapError::Invalid(format!("the username {reason}")))?;
         check_password_policy(&self.password, &self.username)
             .map_err(|reason| BootstrapError::Invalid(format!("the password {reason}")))?;
         self.agency_identifier
@@ -249,8 +251,11 @@ pub const DEMO_PROVINCE: &str = "000.00.00.H27";
 /// Why the demo was not seeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotSeeded {
-    /// The demo province is there already (seeded before).
+    /// The demo province and its accounts are there already (seeded before).
     AlreadySeeded,
+    /// Another agency has the demo province's identifier (e.g. made by
+    /// `create-admin`).
+    ProvinceTaken,
     /// An account has one of the demo's usernames.
     UsernameTaken(String),
 }
@@ -270,7 +275,13 @@ pub fn seed_demo(
                       usernames: &[&str]|
      -> Result<Option<NotSeeded>, DbError> {
         if agencies::find_by_identifier(conn, DEMO_PROVINCE)?.is_some() {
-            return Ok(Some(NotSeeded::AlreadySeeded));
+            return Ok(Some(
+                if users::find_by_username(conn, DEMO_CITIZEN)?.is_some() {
+                    NotSeeded::AlreadySeeded
+                } else {
+                    NotSeeded::ProvinceTaken
+                },
+            ));
         }
         for username in usernames {
             if users::find_by_username(conn, username)?.is_some() {

@@ -22,7 +22,15 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Installs the global subscriber: human-readable or JSON lines on stderr.
 /// A second call (e.g. from several tests in one process) changes nothing.
 pub fn init(log: &LogSettings) {
-    let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The metrics middleware warns on every request to Swagger UI's
+    // catch-all route (`/docs/{_:.*}`, a pattern it cannot label): its
+    // warnings are noise unless asked for by name.
+    if !log.filter.contains("actix_web_prom")
+        && let Ok(quiet) = "actix_web_prom=error".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = if log.json {
         tracing_subscriber::fmt::layer()

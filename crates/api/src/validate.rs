@@ -168,6 +168,23 @@ fn decode_cursor(cursor: &str) -> Result<String, &'static str> {
     String::from_utf8(bytes.map_err(|_| bad)?).map_err(|_| bad)
 }
 
+/// A staff login name: 3 to 64 characters of a-z, 0-9, `.`, `_` or `-`, not
+/// all digits (those are citizens' personal IDs). Trimmed.
+pub fn staff_username(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let valid = (3..=64).contains(&value.len())
+        && value.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if !valid {
+        return Err("must be 3 to 64 characters of a-z, 0-9, '.', '_' or '-'".into());
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must not be all digits (those are citizens' personal IDs)".into());
+    }
+    Ok(value.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -256,13 +256,30 @@ fn redact_password(url: &str) -> String {
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    // libpq also takes the password as a query parameter.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// How to reach the database and size the pool.
@@ -506,9 +523,14 @@ impl Manager {
 
     fn establish(&self) -> Result<DbConnection, DbError> {
         let backend = self.url.backend().name();
+        // libpq's reasons span lines, the second indented by a tab: one line here.
         let fail = |error: ConnectionError| DbError::Connect {
             backend,
-            reason: error.to_string().trim().to_owned(),
+            reason: error
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url)
@@ -659,6 +681,15 @@ mod tests {
         );
         let printed = DatabaseUrl::parse("postgres://motcua@db/motcua").map(|u| u.to_string());
         assert_eq!(printed.ok().as_deref(), Some("postgres://motcua@db/motcua"));
+        // libpq's password parameter too.
+        let printed = DatabaseUrl::parse(
+            "postgres://motcua@db/motcua?sslmode=require&password=s3cret&connect_timeout=5",
+        )
+        .map(|u| u.to_string());
+        assert_eq!(
+            printed.ok().as_deref(),
+            Some("postgres://motcua@db/motcua?sslmode=require&password=***&connect_timeout=5")
+        );
     }
 
     /// No query checks a connection as it leaves the pool; a connection the

@@ -44,7 +44,16 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<usize, DbError> {
         Backend::Sqlite => conn.write(apply)?,
     };
     for version in &applied {
-        tracing::info!(%version, "applied migration");
+        tracing::debug!(%version, "applied migration");
+    }
+    if let (Some(first), Some(last)) = (applied.first(), applied.last()) {
+        tracing::info!(
+            count = applied.len(),
+            %first,
+            %last,
+            "applied {} migration(s)",
+            applied.len()
+        );
     }
     Ok(applied.len())
 }

@@ -125,6 +125,12 @@ fn period_of(
             Period::days(from, to).map_err(|e| invalid("to", e.to_string()))?,
             "to",
         ),
+        (Some(_), _, _) => {
+            return Err(invalid(
+                "period",
+                "give either period or from and to, not both".into(),
+            ));
+        }
         _ => {
             return Err(invalid(
                 "period",

@@ -82,21 +82,6 @@ pub struct UpdateUser {
     pub password: Option<String>,
 }
 
-fn username(value: &str) -> Result<String, String> {
-    let value = value.trim();
-    let valid = (3..=64).contains(&value.len())
-        && value.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        });
-    if !valid {
-        return Err("must be 3 to 64 characters of a-z, 0-9, '.', '_' or '-'".into());
-    }
-    if value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("must not be all digits (those are citizens' personal IDs)".into());
-    }
-    Ok(value.to_owned())
-}
-
 fn roles(values: &[String]) -> Result<String, String> {
     let mut roles: Vec<Role> = Vec::new();
     for value in values {
@@ -216,7 +201,7 @@ pub async fn create_user(
     principal.require(Capability::ManageUsers)?;
     let body = body.into_inner();
     let mut fields = Fields::default();
-    let name = fields.check("username", username(&body.username));
+    let name = fields.check("username", crate::validate::staff_username(&body.username));
     let full_name = fields.check("full_name", validate::text(&body.full_name, 200));
     let agency = fields.check(
         "agency_id",
