@@ -925,16 +925,20 @@ async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app:
         ])
     );
 
-    let slip = json(
-        app.get_as(&format!("/api/v1/dossiers/{id}/forms/control_slip"), &clerk)
-            .await,
-        "application/json",
-    )
-    .await;
-    let rows = slip["tables"][0]["rows"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    // The control slip's rows, as they stand.
+    let slip_rows = || async {
+        let slip = json(
+            app.get_as(&format!("/api/v1/dossiers/{id}/forms/control_slip"), &clerk)
+                .await,
+            "application/json",
+        )
+        .await;
+        slip["tables"][0]["rows"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let rows = slip_rows().await;
     assert_eq!(rows.len(), 2);
     // Thẩm định has 12 working hours from Monday 10:00 (5.5 h Monday, 6.5 h Tuesday): due Tuesday
     // 15:30; handed on at Tuesday 15:00, on the due day before the due time: on time.
@@ -961,17 +965,8 @@ async fn forms_are_built_from_the_stored_dossier_as_json_and_printable_html(app:
     app.clock.set(vn("2026-11-04 14:00"));
     let (status, _) = act(&app, &clerk, &id, "return", json!({"delivery": "desk"})).await;
     assert_eq!(status, 200);
-    let slip = json(
-        app.get_as(&format!("/api/v1/dossiers/{id}/forms/control_slip"), &clerk)
-            .await,
-        "application/json",
-    )
-    .await;
-    let rows = slip["tables"][0]["rows"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(rows.len(), 4, "{slip}");
+    let rows = slip_rows().await;
+    assert_eq!(rows.len(), 4, "{rows:?}");
     assert_eq!(
         rows[2],
         json!([
