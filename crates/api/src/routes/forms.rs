@@ -207,6 +207,25 @@ fn people(details: &Details) -> Vec<UserId> {
         .collect()
 }
 
+/// How a result reaches the citizen, as the forms say it.
+fn delivered(delivery: Delivery) -> &'static str {
+    match delivery {
+        Delivery::Post => "Qua dịch vụ bưu chính",
+        Delivery::Online => "Trực tuyến",
+        Delivery::Desk => "Tại Bộ phận Một cửa",
+    }
+}
+
+/// A step's or a dossier's standing against its due time (`pending` while it runs).
+fn standing(outcome: Option<Outcome>, pending: &'static str) -> &'static str {
+    match outcome {
+        Some(Outcome::Early) => "Trước hạn",
+        Some(Outcome::OnTime) => "Đúng hạn",
+        Some(Outcome::Late) => "Quá hạn",
+        None => pending,
+    }
+}
+
 /// A person's name for a form: the account's full name, `—` for none.
 fn person(names: &HashMap<UserId, String>, id: Option<UserId>) -> String {
     id.and_then(|id| names.get(&id).cloned())
@@ -343,12 +362,11 @@ fn build(
                 "Thời gian trả kết quả",
                 when(Some(clock.due_at)),
             );
-            let delivery = match row.result_delivery {
-                Delivery::Post => "Qua dịch vụ bưu chính",
-                Delivery::Online => "Trực tuyến",
-                Delivery::Desk => "Tại Bộ phận Một cửa",
-            };
-            push(&mut fields, "Nơi trả kết quả", delivery.into());
+            push(
+                &mut fields,
+                "Nơi trả kết quả",
+                delivered(row.result_delivery).into(),
+            );
             let fee = match &definition.fee {
                 Fee::Fixed { amount, .. } => format!("{} đồng", amount.grouped()),
                 Fee::Exempt { note: None } => "—".into(),
@@ -442,13 +460,7 @@ fn build(
                         let deadline =
                             step_deadline(calendar, started, hours, &ledger, finished, now)
                                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-                        let result = match deadline.outcome {
-                            Some(Outcome::Early) => "Trước hạn",
-                            Some(Outcome::OnTime) => "Đúng hạn",
-                            Some(Outcome::Late) => "Quá hạn",
-                            None => "Đang xử lý",
-                        }
-                        .to_owned();
+                        let result = standing(deadline.outcome, "Đang xử lý").to_owned();
                         (when(Some(deadline.due_at)), result)
                     }
                     None => ("—".into(), "—".into()),
@@ -495,12 +507,7 @@ fn build(
                 };
                 match &record.entry {
                     Entry::Result(result) => {
-                        let standing = match clock.outcome() {
-                            Some(Outcome::Early) => "Trước hạn",
-                            Some(Outcome::OnTime) => "Đúng hạn",
-                            Some(Outcome::Late) => "Quá hạn",
-                            None => "—",
-                        };
+                        let standing = standing(clock.outcome(), "—");
                         let verdict = match result.outcome {
                             Verdict::Approved => "Có kết quả giải quyết",
                             Verdict::Denied => "Không giải quyết (có văn bản nêu lý do)",
@@ -514,11 +521,7 @@ fn build(
                         ));
                     }
                     Entry::Return(handed) => {
-                        let how = match handed.delivery {
-                            Delivery::Post => "Qua dịch vụ bưu chính",
-                            Delivery::Online => "Trực tuyến",
-                            Delivery::Desk => "Tại Bộ phận Một cửa",
-                        };
+                        let how = delivered(handed.delivery);
                         rows.push(row_of(
                             person(names, record.by.map(UserId::from)),
                             format!("Người nộp: {}", applicant_name),
