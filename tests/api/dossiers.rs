@@ -312,6 +312,11 @@ async fn extensions_apologies_results_returns_and_ratings_follow_the_rules(app: 
         .await;
     let id = dossier["id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(vn_of(&dossier["legal_clock"]["due_at"]), "2026-11-05 09:30");
+    // Another, received at the same time, left alone until it is late.
+    let late = fixture
+        .intake(&app, "clerk.a", "9.000003", json!({"kind": "accept"}))
+        .await;
+    let late = late["id"].as_str().unwrap_or_default().to_owned();
 
     let (status, extended) = act(
         &app,
@@ -390,6 +395,24 @@ async fn extensions_apologies_results_returns_and_ratings_follow_the_rules(app: 
     )
     .await;
     assert_eq!(status, 404);
+
+    // Past its due time (Thursday 09:30; now the next Monday), the other
+    // dossier cannot be extended into being on time; nothing changes.
+    let before = (version_of(&app, &late), event_count(&app, &late));
+    let (status, refused) = act(
+        &app,
+        &officer,
+        &late,
+        "extend-verification",
+        json!({"working_days": 3, "reason": "xác minh muộn"}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("extension_after_due_time")),
+        "{refused}"
+    );
+    assert_eq!((version_of(&app, &late), event_count(&app, &late)), before);
 }
 
 async fn an_apology_less_than_a_working_day_before_the_due_time_is_refused(app: TestApp) {

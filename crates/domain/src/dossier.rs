@@ -1166,10 +1166,13 @@ impl Dossier {
             calendar,
             at: now,
         } = *context;
-        // Only an apology asks how much time is left (it must come a
-        // working day before the due time); the clock is evaluated for it alone.
+        // An apology and an extension ask how much time is left (an apology
+        // must come a working day before the due time, an extension before
+        // it); the clock is evaluated for them alone.
         let before = match command {
-            Command::Apologise(_) => self.clock(procedure, calendar, now)?,
+            Command::Apologise(_) | Command::ExtendVerification(_) => {
+                self.clock(procedure, calendar, now)?
+            }
             _ => None,
         };
         let facts = DossierFacts {

@@ -404,6 +404,10 @@ pub enum Refusal {
     /// An extension of zero days.
     #[error("an extension must be at least one working day")]
     EmptyExtension,
+    /// An extension asked once the legal due time has passed: a dossier
+    /// already late cannot be made on time by extending it.
+    #[error("the due time has passed: a verification extension must be granted before it")]
+    ExtensionAfterDueTime,
     /// The citizen already rated the dossier.
     #[error("the dossier was already rated")]
     AlreadyRated,
@@ -437,6 +441,7 @@ impl Refusal {
             Refusal::NoExtensionAllowed => "extension_not_allowed",
             Refusal::ExtensionBeyondAllowance { .. } => "extension_beyond_allowance",
             Refusal::EmptyExtension => "extension_empty",
+            Refusal::ExtensionAfterDueTime => "extension_after_due_time",
             Refusal::AlreadyRated => "already_rated",
             Refusal::NoFeeCharged => "no_fee_charged",
             Refusal::FeeAlreadyPaid => "fee_already_paid",
@@ -523,6 +528,9 @@ pub fn decide(facts: &DossierFacts, action: Action, role: Role) -> Result<Decisi
             }
             if facts.extension_allowance_days == 0 {
                 return Err(Refusal::NoExtensionAllowed);
+            }
+            if facts.remaining.is_none_or(|left| left <= Duration::zero()) {
+                return Err(Refusal::ExtensionAfterDueTime);
             }
             let available = facts
                 .extension_allowance_days
@@ -840,6 +848,16 @@ mod tests {
             decide(&f, extend(0), Role::Officer),
             Err(Refusal::EmptyExtension)
         );
+        // Only before the due time: at it or after, the dossier is late.
+        for left in [Duration::zero(), Duration::hours(-3)] {
+            f.remaining = Some(left);
+            assert_eq!(
+                decide(&f, extend(1), Role::Officer),
+                Err(Refusal::ExtensionAfterDueTime)
+            );
+        }
+        f.remaining = Some(Duration::minutes(1));
+        assert!(decide(&f, extend(1), Role::Officer).is_ok());
         f.extension_allowance_days = 0;
         assert_eq!(
             decide(&f, extend(1), Role::Leader),
