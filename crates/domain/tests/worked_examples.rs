@@ -102,6 +102,25 @@ fn a_supplement_in_restart_mode_restarts_the_full_budget() {
     assert_eq!(with_supplement(SupplementMode::Restart), "2026-11-12 08:30");
 }
 
+/// Tết 2027 is projected (the eve, Fri 05/02, to Thu 11/02 with two days in
+/// lieu): 10 working days from Friday 29/01 09:00 are 6.5 hours that day,
+/// 32 from Monday 01/02 to Thursday 04/02, then 40 from Friday 12/02 to
+/// Thursday 18/02, and the last 1.5 on Friday 19/02: due 09:00 that day
+/// (not Friday 12/02, as before the projection), and provisional.
+#[test]
+fn ten_working_days_across_the_projected_tet_2027() {
+    let calendar = calendar();
+    let input = ClockInput {
+        calendar: &calendar,
+        limit: days(10),
+        received_at: vn("2027-01-29 09:00"),
+        events: &[],
+    };
+    let clock = evaluate(input, vn("2027-01-29 09:00")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(show(clock.due_at), "2027-02-19 09:00");
+    assert_eq!(clock.provisional_years, vec![2027]);
+}
+
 #[test]
 fn the_calendar_knows_it_has_no_2027_tet_yet() {
     let (_, due) =
