@@ -513,7 +513,7 @@ fn request(
             return (path, None);
         }
         let body = json!({
-            "version": current_version(app, &id), "reason": "matrix", "legal_basis": "matrix", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}],
+            "version": current_version(app, &id), "reason": "matrix", "legal_basis": "matrix", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}],
             "to_step": "Thẩm định", "amount": 1000, "method": "cash", "reference": "matrix", "working_days": 1,
             "outcome": "approved", "delivery": "desk", "overall": "satisfied",
             "new_appointment_at": "2099-01-01T00:00:00Z",

@@ -94,7 +94,7 @@ async fn a_processing_supplement_in_pause_mode_moves_the_due_time_by_the_paused_
         &officer,
         &id,
         "request-supplement",
-        json!({"reason": "thiếu giấy tờ", "items": [{"name": "CM", "problem": "mờ"}]}),
+        json!({"reason": "thiếu giấy tờ", "items": [{"requirement_code": "CM", "name": "CM", "problem": "mờ"}]}),
     )
     .await;
     assert_eq!(status, 200, "{paused}");
@@ -129,7 +129,7 @@ async fn a_processing_supplement_in_restart_mode_restarts_the_budget(app: TestAp
             &officer,
             &id,
             "request-supplement",
-            json!({"reason": "thiếu", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]})
+            json!({"reason": "thiếu", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}]})
         )
         .await
         .0,
@@ -173,7 +173,7 @@ async fn an_online_filing_goes_through_an_intake_supplement_to_acceptance(app: T
         &clerk,
         &id,
         "request-supplement",
-        json!({"reason": "ảnh mờ", "items": [{"name": "CM", "problem": "mờ"}]}),
+        json!({"reason": "ảnh mờ", "items": [{"requirement_code": "CM", "name": "CM", "problem": "mờ"}]}),
     )
     .await;
     assert_eq!(status, 200, "{asked}");
@@ -1135,7 +1135,7 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
     );
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
     let id = |d: &Value| d["id"].as_str().unwrap_or_default().to_owned();
-    let any = json!({"reason": "x", "legal_basis": "y", "to_step": "Thẩm định", "delivery": "desk", "outcome": "approved", "amount": 1000, "method": "cash", "reference": "R", "overall": "satisfied", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]});
+    let any = json!({"reason": "x", "legal_basis": "y", "to_step": "Thẩm định", "delivery": "desk", "outcome": "approved", "amount": 1000, "method": "cash", "reference": "R", "overall": "satisfied", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}]});
 
     // Submitted (online): nothing to complete yet.
     let submitted = fixture.file_online(&app, CITIZEN, &fixture.own).await;
@@ -1143,7 +1143,7 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
 
     // The desk asks for a supplement at intake; the citizen comes back with it and the clerk accepts.
     app.clock.set(vn("2026-11-02 09:30"));
-    let incomplete = fixture.intake(&app, "clerk.a", "1.004194", json!({"kind": "request_supplement", "reason": "thiếu giấy tờ", "items": [{"name": "CM"}]})).await;
+    let incomplete = fixture.intake(&app, "clerk.a", "1.004194", json!({"kind": "request_supplement", "reason": "thiếu giấy tờ", "items": [{"requirement_code": "CM", "name": "CM"}]})).await;
     assert_eq!(incomplete["status"], "intake_supplement");
     assert!(incomplete["legal_clock"].is_null());
     let incomplete = id(&incomplete);
@@ -1177,7 +1177,7 @@ async fn every_state_refuses_an_illegal_action_and_the_desk_paths_work(app: Test
         &officer,
         &incomplete,
         "request-supplement",
-        json!({"reason": "mờ", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
+        json!({"reason": "mờ", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
     )
     .await;
     illegal(&app, &officer, &incomplete, "complete", any.clone()).await;
@@ -1494,6 +1494,26 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
             "{refused}"
         );
     }
+    // A supplement request asks only for documents of the procedure's
+    // published set: each item names one by its code.
+    for item in [
+        json!({"name": "Bản sao sổ hộ khẩu", "problem": "thiếu"}),
+        json!({"requirement_code": "HK", "name": "Sổ hộ khẩu", "problem": "thiếu"}),
+    ] {
+        let (status, refused) = act(
+            &app,
+            &officer,
+            &id,
+            "request-supplement",
+            json!({"reason": "thiếu giấy tờ", "items": [item]}),
+        )
+        .await;
+        assert_eq!(
+            (status, refused["errors"][0]["field"].as_str()),
+            (422, Some("items[0].requirement_code")),
+            "{refused}"
+        );
+    }
     assert_eq!(
         app.version_and_events(&id),
         before,
@@ -1513,7 +1533,7 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
             "request-supplement",
             json!({"reason": "thiếu giấy tờ", "items": [
                 {"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "mờ"},
-                {"name": "Bản sao sổ hộ khẩu", "problem": "thiếu"},
+                {"requirement_code": "TK", "name": "Tờ khai", "problem": "thiếu chữ ký"},
             ]}),
         ),
         (
@@ -1606,7 +1626,7 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
             .collect::<Vec<_>>(),
         [
             (1, Some("CM"), "Giấy tờ chứng minh", "mờ"),
-            (2, None, "Bản sao sổ hộ khẩu", "thiếu")
+            (2, Some("TK"), "Tờ khai", "thiếu chữ ký")
         ]
     );
     assert_eq!(

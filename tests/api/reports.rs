@@ -123,7 +123,7 @@ async fn history(app: &TestApp, fixture: &Fixture) {
         &officer,
         &d10,
         "request-supplement",
-        json!({"reason": "thiếu", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
+        json!({"reason": "thiếu", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
     )
     .await;
     app.clock.set(vn("2026-11-03 10:00"));
@@ -202,7 +202,7 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
         &officer,
         &e6,
         "request-supplement",
-        json!({"reason": "thiếu bản chính", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
+        json!({"reason": "thiếu bản chính", "items": [{"requirement_code": "BC", "name": "Bản chính", "problem": "thiếu"}]}),
     )
     .await;
     at("2026-11-17 09:00");
@@ -241,7 +241,7 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
         &officer,
         &e9,
         "request-supplement",
-        json!({"reason": "thiếu", "items": [{"name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
+        json!({"reason": "thiếu", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}]}),
     )
     .await;
     // E10: accepted Mon 19/10 09:00 (due Thu 22/10 09:00), result Fri 23/10: late, no apology.

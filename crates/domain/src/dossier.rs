@@ -98,7 +98,10 @@ pub struct DocumentEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MissingItem {
-    /// The procedure's requirement code, where the item is one.
+    /// The procedure's requirement code of the document to add or correct.
+    /// Required when a request is made (422 without it, or with a code the
+    /// procedure's version does not list); records stored before this rule
+    /// may lack it.
     #[serde(default)]
     pub requirement_code: Option<String>,
     /// What the document is.
@@ -1321,7 +1324,8 @@ impl Dossier {
             }),
             Command::RequestSupplement(c) => {
                 // Form 02 lists what to add or correct: at least one item,
-                // each a document the procedure asks for where it names one.
+                // each a document the procedure's published set names (no
+                // agency may ask for documents outside it).
                 if c.items.is_empty() {
                     p.add("items", "name at least one document to add or correct");
                 } else if c.items.len() > MAX_ITEMS {
@@ -1335,14 +1339,17 @@ impl Dossier {
                         let code = format!("items[{i}].requirement_code");
                         let requirement_code =
                             p.optional(&code, &item.requirement_code, MAX_SHORT_TEXT);
-                        if let Some(unknown) = requirement_code
-                            .as_deref()
-                            .filter(|c| !context.procedure.asks_for(c))
-                        {
-                            p.add(
+                        match requirement_code.as_deref() {
+                            None => p.add(
+                                &code,
+                                "required: the code of the procedure's document to add or \
+                                 correct (nothing outside the published set may be asked for)",
+                            ),
+                            Some(unknown) if !context.procedure.asks_for(unknown) => p.add(
                                 &code,
                                 format!("`{unknown}` is not a document this procedure asks for"),
-                            );
+                            ),
+                            Some(_) => {}
                         }
                         let problem = item.problem.trim();
                         if problem.chars().count() > MAX_TEXT {
