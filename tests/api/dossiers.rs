@@ -415,26 +415,58 @@ async fn extensions_apologies_results_returns_and_ratings_follow_the_rules(app: 
     assert_eq!((version_of(&app, &late), event_count(&app, &late)), before);
 }
 
-async fn an_apology_less_than_a_working_day_before_the_due_time_is_refused(app: TestApp) {
+/// An apology is a duty, not a window: a dossier already late still gets
+/// its apology (Form 04), once, and its late result counts in Form 06 as late
+/// with an apology.
+async fn a_late_dossier_still_gets_its_apology_and_counts_as_late_with_apology(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let dossier = fixture
         .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
         .await;
     let id = dossier["id"].as_str().unwrap_or_default().to_owned();
-    app.clock.set(vn("2026-11-04 10:00"));
-    let leader = token(&fixture, Who::Leader);
-    let (status, body) = act(
+    assert_eq!(vn_of(&dossier["legal_clock"]["due_at"]), "2026-11-05 09:30");
+    // Friday, a day after the due time.
+    app.clock.set(vn("2026-11-06 10:00"));
+    let (leader, officer) = (token(&fixture, Who::Leader), token(&fixture, Who::Officer));
+    let apology = json!({"reason": "chậm xác minh", "new_appointment_at": "2026-11-10T03:00:00Z"});
+    let (status, body) = act(&app, &leader, &id, "apology", apology.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = act(&app, &leader, &id, "apology", apology).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("apology_already_given")),
+        "{body}"
+    );
+    app.clock.set(vn("2026-11-09 10:00"));
+    let (status, done) = act(
         &app,
-        &leader,
+        &officer,
         &id,
-        "apology",
-        json!({"reason": "muộn", "new_appointment_at": "2026-11-20T03:00:00Z"}),
+        "complete",
+        json!({"outcome": "approved"}),
     )
     .await;
     assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("apology_too_late")),
-        "{body}"
+        (status, done["legal_clock"]["outcome"].as_str()),
+        (200, Some("late")),
+        "{done}"
+    );
+    let report = json(
+        app.get_as(
+            "/api/v1/reports/kstt-06?period=2026-11",
+            &token(&fixture, Who::Auditor),
+        )
+        .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (
+            report["total"]["late"].as_u64(),
+            report["total"]["late_with_apology"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{report}"
     );
 }
 
@@ -1450,7 +1482,7 @@ api_tests!(
     a_refused_dossier_takes_no_further_action_and_nothing_changes,
     a_stale_version_is_412_and_changes_nothing,
     extensions_apologies_results_returns_and_ratings_follow_the_rules,
-    an_apology_less_than_a_working_day_before_the_due_time_is_refused,
+    a_late_dossier_still_gets_its_apology_and_counts_as_late_with_apology,
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
     a_failed_request_keeps_nothing_it_wrote,

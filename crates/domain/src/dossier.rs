@@ -1169,13 +1169,10 @@ impl Dossier {
             calendar,
             at: now,
         } = *context;
-        // An apology and an extension ask how much time is left (an apology
-        // must come a working day before the due time, an extension before
-        // it); the clock is evaluated for them alone.
+        // Only an extension asks how much time is left (it must come before
+        // the due time); the clock is evaluated for it alone.
         let before = match command {
-            Command::Apologise(_) | Command::ExtendVerification(_) => {
-                self.clock(procedure, calendar, now)?
-            }
+            Command::ExtendVerification(_) => self.clock(procedure, calendar, now)?,
             _ => None,
         };
         let facts = DossierFacts {
@@ -1186,7 +1183,6 @@ impl Dossier {
             extension_allowance_days: procedure.verification_extension_days,
             extension_used_days: self.particulars.extension_days,
             remaining: before.as_ref().map(|c| c.remaining),
-            standard_day: calendar.standard_day(),
         };
         let decision = decide(&facts, command.action(), actor.role)?;
         let command = self.checked(command, actor, context)?;

@@ -350,8 +350,6 @@ pub struct DossierFacts {
     /// Working time left before the legal due time, at the instant of the
     /// action (when the clock has started).
     pub remaining: Option<Duration>,
-    /// The length of a standard working day on the agency's calendar.
-    pub standard_day: Duration,
 }
 
 /// An allowed transition.
@@ -387,9 +385,6 @@ pub enum Refusal {
     /// An apology was already given (Form 04 is once per dossier).
     #[error("an apology was already given for this dossier")]
     ApologyAlreadyGiven,
-    /// An apology must come at least one working day before the legal due time.
-    #[error("an apology must be given at least one working day before the due time")]
-    ApologyTooLate,
     /// The procedure allows no verification extension.
     #[error("this procedure allows no verification extension")]
     NoExtensionAllowed,
@@ -437,7 +432,6 @@ impl Refusal {
             Refusal::WrongState { .. } => "illegal_transition",
             Refusal::WrongRole { .. } => "role_not_allowed",
             Refusal::ApologyAlreadyGiven => "apology_already_given",
-            Refusal::ApologyTooLate => "apology_too_late",
             Refusal::NoExtensionAllowed => "extension_not_allowed",
             Refusal::ExtensionBeyondAllowance { .. } => "extension_beyond_allowance",
             Refusal::EmptyExtension => "extension_empty",
@@ -543,15 +537,14 @@ pub fn decide(facts: &DossierFacts, action: Action, role: Role) -> Result<Decisi
             }
             go(from, Some(ClockEffect::Extend { working_days }))
         }
+        // An apology is a duty, not a window: owed from the moment lateness
+        // is foreseeable until the result, late dossiers included; once.
         Action::Apologise => {
             if !in_progress {
                 return wrong_state();
             }
             if facts.apology_given {
                 return Err(Refusal::ApologyAlreadyGiven);
-            }
-            if facts.remaining.is_none_or(|left| left < facts.standard_day) {
-                return Err(Refusal::ApologyTooLate);
             }
             go(from, None)
         }
@@ -596,7 +589,6 @@ mod tests {
             extension_allowance_days: 5,
             extension_used_days: 0,
             remaining: Some(Duration::hours(16)),
-            standard_day: Duration::hours(8),
         }
     }
 
@@ -805,30 +797,27 @@ mod tests {
     }
 
     #[test]
-    fn an_apology_is_given_once_and_in_time() {
+    fn an_apology_is_owed_until_the_result_and_given_once() {
         let mut f = facts(State::InProcessing);
-        assert!(decide(&f, Action::Apologise, Role::Leader).is_ok());
-        f.remaining = Some(Duration::hours(8));
-        assert!(
-            decide(&f, Action::Apologise, Role::Leader).is_ok(),
-            "exactly one working day is in time"
-        );
-        f.remaining = Some(Duration::hours(8) - Duration::minutes(1));
-        assert_eq!(
-            decide(&f, Action::Apologise, Role::Leader),
-            Err(Refusal::ApologyTooLate)
-        );
-        f.remaining = Some(Duration::hours(-3));
-        assert_eq!(
-            decide(&f, Action::Apologise, Role::Leader),
-            Err(Refusal::ApologyTooLate)
-        );
-        f.remaining = Some(Duration::hours(20));
+        for left in [
+            Duration::hours(20),
+            Duration::hours(8) - Duration::minutes(1),
+            Duration::zero(),
+            Duration::hours(-3),
+        ] {
+            f.remaining = Some(left);
+            assert!(
+                decide(&f, Action::Apologise, Role::Leader).is_ok(),
+                "{left}: late or about to be, the apology is owed"
+            );
+        }
         f.apology_given = true;
         assert_eq!(
             decide(&f, Action::Apologise, Role::Leader),
             Err(Refusal::ApologyAlreadyGiven)
         );
+        let done = facts(State::ResultReady);
+        assert!(decide(&done, Action::Apologise, Role::Leader).is_err());
     }
 
     #[test]
@@ -909,7 +898,6 @@ mod tests {
                 role: Role::Auditor,
             },
             Refusal::ApologyAlreadyGiven,
-            Refusal::ApologyTooLate,
             Refusal::NoExtensionAllowed,
             Refusal::ExtensionBeyondAllowance {
                 requested: 2,

@@ -262,7 +262,7 @@ action_routes! {
     hand_over: "/dossiers/{id}/handover" => HandOver, Command::HandOver, "Hand over to a step or unit (a control-slip row): name `to_step` or `to_agency_id`.";
     request_payment: "/dossiers/{id}/request-payment" => RequestPayment, Command::RequestPayment, "Ask the citizen to pay (officer); the clock pauses.";
     extend_verification: "/dossiers/{id}/extend-verification" => ExtendVerification, Command::ExtendVerification, "Extend for verification within the procedure's allowance (officer or leader).";
-    apologise: "/dossiers/{id}/apology" => Apologise, Command::Apologise, "Apologise with a new appointment (Form 04; leader; once, at least one working day before the due time).";
+    apologise: "/dossiers/{id}/apology" => Apologise, Command::Apologise, "Apologise with a new appointment (Form 04; leader; once, from when lateness is foreseeable until the result, late dossiers included).";
     stop_processing: "/dossiers/{id}/stop" => Stop, Command::Stop, "Stop processing with a notice (leader).";
     complete: "/dossiers/{id}/complete" => Complete, Command::Complete, "Record the result (officer or leader); the clock stops.";
     return_result: "/dossiers/{id}/return" => ReturnResult, Command::Return, "Hand the result over (clerk).";
