@@ -222,18 +222,19 @@ fn migrate(settings: &Settings) -> Result<(), String> {
 fn seed_demo(app: &Application) -> Result<(), String> {
     let password = demo_password();
     let passwords = Passwords::new()?;
-    match bootstrap::seed_demo(app.db(), &passwords, &password).map_err(|e| e.to_string())? {
-        Err(bootstrap::NotSeeded::AlreadySeeded) => tracing::info!(
+    use bootstrap::{BootstrapError, NotSeeded};
+    match bootstrap::seed_demo(app.db(), &passwords, &password) {
+        Err(BootstrapError::NotSeeded(NotSeeded::AlreadySeeded)) => tracing::info!(
             "the demo is seeded already (province {}); its accounts are in the README, \
              \"Demo\", with the password it was seeded with",
             bootstrap::DEMO_PROVINCE
         ),
-        Err(bootstrap::NotSeeded::ProvinceTaken) => tracing::warn!(
+        Err(BootstrapError::NotSeeded(NotSeeded::ProvinceTaken)) => tracing::warn!(
             "no demo data seeded: an agency not made by the demo already has its province's \
              identifier, {}",
             bootstrap::DEMO_PROVINCE
         ),
-        Err(bootstrap::NotSeeded::UsernameTaken(username)) => tracing::warn!(
+        Err(BootstrapError::NotSeeded(NotSeeded::UsernameTaken(username))) => tracing::warn!(
             "no demo data seeded: an account is already called `{username}`, a name the demo uses"
         ),
         Ok(accounts) => {
@@ -250,6 +251,7 @@ fn seed_demo(app: &Application) -> Result<(), String> {
                 );
             }
         }
+        Err(other) => return Err(other.to_string()),
     }
     Ok(())
 }

@@ -24,6 +24,9 @@ pub enum BootstrapError {
     /// The database refused.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The demo was not seeded, and why.
+    #[error("no demo data seeded: {0:?}")]
+    NotSeeded(NotSeeded),
 }
 
 /// A new, active staff account.
@@ -263,12 +266,13 @@ pub enum NotSeeded {
 /// Seeds the demo province and its accounts unless the province exists or
 /// one of its usernames is taken (a database with other agencies, such as
 /// a generated province, gets the demo beside them); returns the accounts
-/// made (all with `password`).
+/// made (all with `password`), or [`BootstrapError::NotSeeded`] with the
+/// reason (the transaction then rolls back).
 pub fn seed_demo(
     db: &Db,
     passwords: &Passwords,
     password: &str,
-) -> Result<Result<Vec<DemoAccount>, NotSeeded>, BootstrapError> {
+) -> Result<Vec<DemoAccount>, BootstrapError> {
     check_password_policy(password, "")
         .map_err(|reason| BootstrapError::Invalid(format!("MOTCUA_DEMO_PASSWORD {reason}")))?;
     let not_seeded = |conn: &mut motcua_persistence::DbConnection,
@@ -315,7 +319,7 @@ pub fn seed_demo(
         .chain([DEMO_CITIZEN])
         .collect();
     if let Some(reason) = db.run(|conn| not_seeded(conn, &usernames))? {
-        return Ok(Err(reason));
+        return Err(BootstrapError::NotSeeded(reason));
     }
     // Hash before opening the transaction: hashing is slow on purpose.
     let hashes: Vec<String> = (0..=staff.len())
@@ -327,7 +331,7 @@ pub fn seed_demo(
         // it seeded.
         conn.lock_key("demo seed")?;
         if let Some(reason) = not_seeded(conn, &usernames)? {
-            return Ok(Err(reason));
+            return Err(BootstrapError::NotSeeded(reason));
         }
         let now = Utc::now();
         let province = agencies::create(
@@ -395,10 +399,8 @@ pub fn seed_demo(
             roles: Role::Citizen.as_str().into(),
             agency: "—".into(),
         });
-        Ok(Ok(accounts))
+        Ok(accounts)
     })?;
-    if accounts.is_ok() {
-        import_catalogue(db, DEMO_CATALOGUE_JSON)?;
-    }
+    import_catalogue(db, DEMO_CATALOGUE_JSON)?;
     Ok(accounts)
 }

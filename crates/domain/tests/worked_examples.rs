@@ -3,8 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{
-    ClockEvent, ClockInput, PauseCause, SupplementMode, TimeLimit, default_cutoff, due_time,
-    evaluate,
+    ClockEvent, ClockInput, LegalClock, PauseCause, SupplementMode, TimeLimit, default_cutoff,
+    due_time, evaluate,
 };
 use motcua_domain::national::national;
 use motcua_domain::time::{from_local, to_local};
@@ -102,6 +102,18 @@ fn a_supplement_in_restart_mode_restarts_the_full_budget() {
     assert_eq!(with_supplement(SupplementMode::Restart), "2026-11-12 08:30");
 }
 
+/// The legal clock of a dossier with no events, evaluated at its receipt.
+fn evaluated_at_receipt(limit: TimeLimit, received_at: DateTime<Utc>) -> LegalClock {
+    let calendar = calendar();
+    let input = ClockInput {
+        calendar: &calendar,
+        limit,
+        received_at,
+        events: &[],
+    };
+    evaluate(input, received_at).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Tết 2027 is projected (the eve, Fri 05/02, to Thu 11/02 with two days in
 /// lieu): 10 working days from Friday 29/01 09:00 are 6.5 hours that day,
 /// 32 from Monday 01/02 to Thursday 04/02, then 40 from Friday 12/02 to
@@ -109,14 +121,7 @@ fn a_supplement_in_restart_mode_restarts_the_full_budget() {
 /// (not Friday 12/02, as before the projection), and provisional.
 #[test]
 fn ten_working_days_across_the_projected_tet_2027() {
-    let calendar = calendar();
-    let input = ClockInput {
-        calendar: &calendar,
-        limit: days(10),
-        received_at: vn("2027-01-29 09:00"),
-        events: &[],
-    };
-    let clock = evaluate(input, vn("2027-01-29 09:00")).unwrap_or_else(|e| panic!("{e}"));
+    let clock = evaluated_at_receipt(days(10), vn("2027-01-29 09:00"));
     assert_eq!(show(clock.due_at), "2027-02-19 09:00");
     assert_eq!(clock.provisional_years, vec![2027]);
 }
@@ -125,14 +130,7 @@ fn ten_working_days_across_the_projected_tet_2027() {
 fn the_calendar_knows_it_has_no_2027_tet_yet() {
     let (_, due) =
         due_time(&calendar(), days(10), vn("2026-12-28 08:00")).unwrap_or_else(|e| panic!("{e}"));
-    let calendar = calendar();
-    let input = ClockInput {
-        calendar: &calendar,
-        limit: days(10),
-        received_at: vn("2026-12-28 08:00"),
-        events: &[],
-    };
-    let clock = evaluate(input, vn("2026-12-28 08:00")).unwrap_or_else(|e| panic!("{e}"));
+    let clock = evaluated_at_receipt(days(10), vn("2026-12-28 08:00"));
     assert_eq!(clock.due_at, due);
     assert_eq!(clock.provisional_years, vec![2027]);
     let _ = NaiveDate::default();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
-use motcua_domain::dossier::{DocumentEntry, Entry, Particulars as Details, Verdict};
+use motcua_domain::dossier::{DocumentEntry, Entry, Verdict};
 use motcua_domain::explain::instant_vi;
 use motcua_domain::procedure::{Delivery, Fee, ProcedureDefinition};
 use motcua_domain::time::to_local;
@@ -189,7 +189,7 @@ fn optional(value: Option<&str>) -> String {
 
 /// The people a dossier's records name (who acted, who received), whose
 /// names the forms print.
-fn people(details: &Details) -> Vec<UserId> {
+fn people(details: &Particulars) -> Vec<UserId> {
     details
         .records
         .iter()
@@ -253,7 +253,7 @@ fn handed_in(entry: &DocumentEntry) -> String {
 
 /// The documents as they stand: one row per requirement, a supplied
 /// replacement in place of what it replaced (marked as supplied).
-fn documents_received(details: &Details, definition: &ProcedureDefinition) -> Vec<Vec<Cell>> {
+fn documents_received(details: &Particulars, definition: &ProcedureDefinition) -> Vec<Vec<Cell>> {
     let mut latest: Vec<(&DocumentEntry, bool)> = Vec::new();
     for entry in &details.documents {
         match latest
@@ -283,20 +283,31 @@ fn documents_received(details: &Details, definition: &ProcedureDefinition) -> Ve
         .collect()
 }
 
+/// What a form is built from, read in one go.
+struct Stored {
+    row: DossierRow,
+    details: Particulars,
+    procedure: ProcedureRow,
+    /// The receiving agency's name.
+    agency: String,
+    /// The full names of the people the records name.
+    names: HashMap<UserId, String>,
+    calendar: WorkingCalendar,
+}
+
 /// Builds a form from the stored dossier, or `None` if the dossier has no such form (yet).
-fn build(
-    form: &str,
-    row: &DossierRow,
-    procedure: &ProcedureRow,
-    agency: &str,
-    names: &HashMap<UserId, String>,
-    calendar: &WorkingCalendar,
-    now: DateTime<Utc>,
-) -> Result<Option<Form>, ApiError> {
+fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>, ApiError> {
+    let Stored {
+        row,
+        details,
+        procedure,
+        agency,
+        names,
+        calendar,
+    } = stored;
     let Some((key, number, title)) = FORMS.iter().find(|(key, ..)| *key == form) else {
         return Ok(None);
     };
-    let details: Particulars = crate::routes::dossiers::parse_details(row)?;
     let definition = definition(procedure)?;
     let clock = live_clock(calendar, row, &definition, now)?;
     let received = row
@@ -344,7 +355,7 @@ fn build(
             tables.push(FormTable::new(
                 "Thành phần hồ sơ",
                 &["Giấy tờ", "Hình thức nộp"],
-                documents_received(&details, &definition),
+                documents_received(details, &definition),
             ));
             push(&mut fields, "Số lượng hồ sơ", "01 bộ".into());
             push(
@@ -664,22 +675,27 @@ pub async fn dossier_form(
     let now = clock.now();
     let db = db.get_ref().clone();
     let reader = principal.clone();
-    let (row, procedure, agency, names, calendar) = web::block(move || {
+    let stored = web::block(move || {
         db.run(|conn| -> Result<_, ApiError> {
             let row = visible(conn, &principal, &reference)?;
+            let details = crate::routes::dossiers::parse_details(&row)?;
             let procedure = procedures::find(conn, row.procedure_id)?;
             let agency = agencies::find(conn, row.receiving_agency_id)?;
-            let names = users::full_names(
-                conn,
-                &people(&crate::routes::dossiers::parse_details(&row)?),
-            )?;
+            let names = users::full_names(conn, &people(&details))?;
             let calendar = crate::calendars::calendar_for(conn, &agency)?;
-            Ok((row, procedure, agency.name, names, calendar))
+            Ok(Stored {
+                row,
+                details,
+                procedure,
+                agency: agency.name,
+                names,
+                calendar,
+            })
         })
     })
     .await??;
-    let form = build(&form, &row, &procedure, &agency, &names, &calendar, now)?
-        .ok_or(ApiError::NotFound)?;
+    let form = build(&form, &stored, now)?.ok_or(ApiError::NotFound)?;
+    let row = &stored.row;
     let resource = AccessedResource::form(&form.form)
         .ok_or_else(|| ApiError::Internal(format!("form {} has no access log name", form.form)))?;
     let response = match query.format.as_deref() {
@@ -697,7 +713,7 @@ pub async fn dossier_form(
     };
     // A staff member's read is recorded before the form is answered.
     recorder
-        .record(&reader, &row, resource, &request_id, now)
+        .record(&reader, row, resource, &request_id, now)
         .await?;
     Ok(response)
 }
