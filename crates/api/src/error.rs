@@ -59,6 +59,18 @@ pub enum ApiError {
     /// The body is not well-formed (not JSON, truncated, wrong encoding).
     #[error("{0}")]
     MalformedBody(String),
+    /// The request line or a header cannot be parsed (answered by the
+    /// connection layer, [`crate::wire`]).
+    #[error("the request line or a header cannot be read as HTTP/1.1")]
+    MalformedRequest,
+    /// The request head is over the HTTP layer's buffer (128 KiB) or has
+    /// more than 96 headers (answered by the connection layer).
+    #[error("the request line and headers are too large: at most 128 KiB and 96 headers")]
+    HeadersTooLarge,
+    /// The request head did not arrive within the client request timeout
+    /// (answered by the connection layer).
+    #[error("the request line and headers did not arrive within 5 seconds")]
+    RequestTimeout,
     /// The request is well-formed but some values are invalid.
     #[error("some values are invalid")]
     Validation(Vec<FieldError>),
@@ -143,6 +155,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MalformedBody(_) => "malformed_body",
+            ApiError::MalformedRequest => "malformed_request",
+            ApiError::HeadersTooLarge => "headers_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden => "forbidden",
@@ -164,6 +179,9 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             ApiError::MalformedBody(_) => "Malformed request body",
+            ApiError::MalformedRequest => "Malformed request",
+            ApiError::HeadersTooLarge => "Request headers too large",
+            ApiError::RequestTimeout => "Request timeout",
             ApiError::Validation(_) => "Invalid values",
             ApiError::Unauthenticated { .. } => "Unauthenticated",
             ApiError::Forbidden => "Forbidden",
@@ -205,7 +223,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedBody(_) | ApiError::MalformedRequest => StatusCode::BAD_REQUEST,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,

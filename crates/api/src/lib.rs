@@ -21,6 +21,7 @@ mod startup;
 pub mod storage;
 pub mod telemetry;
 mod validate;
+mod wire;
 
 pub use settings::Settings;
 pub use startup::{AppState, Application, StartupError, app, openapi};

@@ -1,12 +1,18 @@
 //! Building and running the HTTP server from [`Settings`].
 
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, KeepAlive, Protocol};
+use actix_server::ServerBuilder;
+use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, fn_service, map_config};
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{AppConfig, Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{ErrorHandlers, from_fn};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use motcua_persistence::{Db, DbError};
 use tracing_actix_web::TracingLogger;
@@ -20,6 +26,7 @@ use crate::error::{self, ApiError, FieldError, Problem};
 use crate::routes;
 use crate::settings::{Limits, Settings};
 use crate::telemetry::{self, RequestSpan};
+use crate::wire::ProblemAnswers;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -80,11 +87,12 @@ pub fn openapi() -> OpenApi {
 
 /// Adds to every operation the answers any request can get before or
 /// beside its handler, where the operation does not describe them itself:
-/// 400 (unreadable; for a malformed request line or header answered by the
-/// HTTP layer without a body), 422 (a control character in the path or
-/// query), 431 (headers too large; answered by the HTTP layer, without a
-/// body), 503 (database unavailable); with a body also 413 and 415; with a
-/// bearer token also 401 and 403.
+/// 400 (unreadable: a malformed body, request line or header), 408 (the
+/// request head too slow), 422 (a control character in the path or query),
+/// 431 (headers too large), 503 (database unavailable); with a body also 413
+/// and 415; with a bearer token also 401 and 403. (400, 408 and 431 for the
+/// request head are the HTTP layer's, rewritten as problems by
+/// [`crate::wire`].)
 fn document_common_answers(document: &mut OpenApi) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let problem = |description: &str| {
@@ -113,21 +121,31 @@ fn document_common_answers(document: &mut OpenApi) {
             let with_body = operation.request_body.is_some();
             let authenticated = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let mut common = vec![
-                ("422", problem("Invalid values, e.g. a control character in the path or query")),
+                (
+                    "422",
+                    problem("Invalid values, e.g. a control character in the path or query"),
+                ),
                 (
                     "431",
-                    RefOr::T(
-                        ResponseBuilder::new()
-                            .description("Request headers too large (answered by the HTTP layer, without a body)")
-                            .build(),
+                    problem(
+                        "Request headers too large: over 128 KiB or 96 headers (code headers_too_large)",
                     ),
                 ),
-                ("503", problem("The database is unavailable; see Retry-After")),
+                (
+                    "408",
+                    problem(
+                        "The request line and headers did not arrive within 5 seconds (code request_timeout)",
+                    ),
+                ),
+                (
+                    "503",
+                    problem("The database is unavailable; see Retry-After"),
+                ),
                 (
                     "400",
                     problem(
-                        "The request cannot be read: a malformed body, or (answered by the \
-                         HTTP layer, without a body) a malformed request line or header",
+                        "The request cannot be read: a malformed body (code malformed_body), \
+                         request line or header (code malformed_request)",
                     ),
                 ),
             ];
@@ -412,12 +430,11 @@ impl Application {
         // request waits for the pool's timeout at once, not in turns
         // (docs/reliability.md, R3).
         let connections = usize::try_from(settings.database.pool_size).unwrap_or(16);
-        let server = HttpServer::new(move || app(state.clone()))
+        let server = serve(listener, state, address)
+            .map_err(bind_error)?
             .workers(workers)
             .worker_max_blocking_threads(connections.max(2))
             .shutdown_timeout(settings.shutdown_timeout.as_secs())
-            .listen(listener)
-            .map_err(bind_error)?
             .run();
 
         Ok(Application {
@@ -447,6 +464,45 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The server on `listener`: actix-web's `HttpServer::listen` with the same
+/// settings, except that each connection is wrapped in
+/// [`ProblemAnswers`](crate::wire::ProblemAnswers) so that the HTTP layer's
+/// own answers are problem documents too.
+fn serve(
+    listener: TcpListener,
+    state: AppState,
+    address: SocketAddr,
+) -> std::io::Result<ServerBuilder> {
+    let builder = ServerBuilder::new().backlog(1024);
+    let shutdown = builder.graceful_shutdown_signal();
+    builder.listen("motcua", listener, move || {
+        let shutdown = shutdown.clone();
+        let http = HttpService::build()
+            // Lets idle keep-alive connections close as soon as a graceful
+            // shutdown starts, as actix-web's HttpServer does.
+            .graceful_shutdown_signal(move || {
+                let shutdown = shutdown.clone();
+                async move { shutdown.notified().await }
+            })
+            .keep_alive(KeepAlive::default())
+            .client_request_timeout(Duration::from_secs(5))
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .h1_allow_half_closed(true)
+            .local_addr(address)
+            .finish(map_config(
+                app(state.clone())
+                    .into_factory()
+                    .map_err(|error| error.error_response()),
+                |()| AppConfig::default(),
+            ));
+        fn_service(|stream: actix_web::rt::net::TcpStream| async move {
+            let peer = stream.peer_addr().ok();
+            Ok::<_, DispatchError>((ProblemAnswers::new(stream, peer), Protocol::Http1, peer))
+        })
+        .and_then(http)
+    })
 }
 
 async fn docs_redirect() -> HttpResponse {

@@ -23,13 +23,17 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// A second call (e.g. from several tests in one process) changes nothing.
 pub fn init(log: &LogSettings) {
     let mut filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // The metrics middleware warns on every request to Swagger UI's
-    // catch-all route (`/docs/{_:.*}`, a pattern it cannot label): its
-    // warnings are noise unless asked for by name.
-    if !log.filter.contains("actix_web_prom")
-        && let Ok(quiet) = "actix_web_prom=error".parse()
-    {
-        filter = filter.add_directive(quiet);
+    // Noise unless asked for by name: the metrics middleware warns on every
+    // request to Swagger UI's catch-all route (`/docs/{_:.*}`, a pattern it
+    // cannot label); the HTTP layer logs a client's unreadable request head
+    // or dropped connection as an error (the head's answer is logged by
+    // `wire` instead).
+    for (target, level) in [("actix_web_prom", "error"), ("actix_http::h1", "off")] {
+        if !log.filter.contains(target)
+            && let Ok(quiet) = format!("{target}={level}").parse()
+        {
+            filter = filter.add_directive(quiet);
+        }
     }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = if log.json {
