@@ -470,6 +470,187 @@ async fn a_late_dossier_still_gets_its_apology_and_counts_as_late_with_apology(a
     );
 }
 
+/// Late or about to be, and not yet apologised for: the overdue list shows
+/// such a dossier (`without_apology=true` keeps only those); once its result
+/// is recorded late, the late list does, with Form 06's late and
+/// late-with-apology counts agreeing line for line. A supplement request
+/// after acceptance beyond the first is counted on both lists.
+async fn late_dossiers_without_an_apology_are_listed_with_their_supplement_requests(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    procedure(&app, &fixture, "9.000001", "pause", 0).await;
+    let (clerk, officer, leader, auditor) = (
+        token(&fixture, Who::Clerk),
+        token(&fixture, Who::Officer),
+        token(&fixture, Who::Leader),
+        token(&fixture, Who::Auditor),
+    );
+    let mut accepted = Vec::new();
+    for _ in 0..2 {
+        let dossier = fixture
+            .intake(&app, "clerk.a", "9.000001", json!({"kind": "accept"}))
+            .await;
+        let field = |name: &str| dossier[name].as_str().unwrap_or_default().to_owned();
+        accepted.push((field("id"), field("code")));
+    }
+    let [(apologised, apologised_code), (silent, silent_code)] =
+        <[(String, String); 2]>::try_from(accepted).unwrap_or_else(|_| panic!("two dossiers"));
+    let handed = act(
+        &app,
+        &clerk,
+        &silent,
+        "handover",
+        json!({"to_step": "Thẩm định"}),
+    )
+    .await;
+    assert_eq!(handed.0, 200, "{}", handed.1);
+    // Two supplement requests in processing, an hour's pause each.
+    for (asked, supplied) in [
+        ("2026-11-03 14:00", "2026-11-03 15:00"),
+        ("2026-11-04 09:00", "2026-11-04 10:00"),
+    ] {
+        app.clock.set(vn(asked));
+        let (status, body) = act(
+            &app,
+            &officer,
+            &silent,
+            "request-supplement",
+            json!({"reason": "thiếu giấy tờ", "items": [{"requirement_code": "CM", "name": "Giấy tờ", "problem": "mờ"}]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        app.clock.set(vn(supplied));
+        let (status, body) = act(
+            &app,
+            &clerk,
+            &silent,
+            "supplement",
+            json!({"documents": [{"requirement_code": "CM", "copies": 1}]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let report = |path: String| {
+        let (app, auditor) = (&app, auditor.clone());
+        async move { json(app.get_as(&path, &auditor).await, "application/json").await }
+    };
+    let listed = |list: &Value| -> Vec<(String, bool, i64)> {
+        let mut lines: Vec<(String, bool, i64)> = list
+            .as_array()
+            .unwrap_or_else(|| panic!("{list}"))
+            .iter()
+            .map(|line| {
+                (
+                    line["code"].as_str().unwrap_or_default().to_owned(),
+                    line["apologised_at"].is_string(),
+                    line["supplement_requests_after_acceptance"]
+                        .as_i64()
+                        .unwrap_or(-1),
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    // Friday 6/11 10:00: both are past their due time (5/11, 09:30 and
+    // 11:30), neither apologised for.
+    app.clock.set(vn("2026-11-06 10:00"));
+    let overdue = report("/api/v1/reports/overdue?without_apology=true".into()).await;
+    assert_eq!(
+        listed(&overdue),
+        vec![
+            (apologised_code.clone(), false, 0),
+            (silent_code.clone(), false, 2)
+        ],
+        "{overdue}"
+    );
+    let apology = json!({"reason": "chậm xác minh", "new_appointment_at": "2026-11-10T03:00:00Z"});
+    let (status, body) = act(&app, &leader, &apologised, "apology", apology).await;
+    assert_eq!(status, 200, "{body}");
+    let overdue = report("/api/v1/reports/overdue?without_apology=true".into()).await;
+    assert_eq!(
+        listed(&overdue),
+        vec![(silent_code.clone(), false, 2)],
+        "{overdue}"
+    );
+    let overdue = report("/api/v1/reports/overdue".into()).await;
+    assert_eq!(
+        listed(&overdue),
+        vec![
+            (apologised_code.clone(), true, 0),
+            (silent_code.clone(), false, 2)
+        ],
+        "{overdue}"
+    );
+
+    // Monday 9/11: both results, late.
+    app.clock.set(vn("2026-11-09 10:00"));
+    for id in [&apologised, &silent] {
+        let (status, done) = act(
+            &app,
+            &officer,
+            id,
+            "complete",
+            json!({"outcome": "approved"}),
+        )
+        .await;
+        assert_eq!(
+            (status, done["legal_clock"]["outcome"].as_str()),
+            (200, Some("late")),
+            "{done}"
+        );
+    }
+    let late = report("/api/v1/reports/late?period=2026-11".into()).await;
+    assert_eq!(
+        listed(&late),
+        vec![
+            (apologised_code.clone(), true, 0),
+            (silent_code.clone(), false, 2)
+        ],
+        "{late}"
+    );
+    // Silent's due time was Thursday 5/11 11:30 (two hours paused): it is
+    // 4 working hours past it on Thursday, 8 on Friday, 2.5 on Monday.
+    let overrun = late
+        .as_array()
+        .and_then(|lines| lines.iter().find(|l| l["code"] == silent_code.as_str()))
+        .map(|line| (vn_of(&line["due_at"]), line["overrun_seconds"].as_i64()));
+    assert_eq!(
+        overrun,
+        Some((
+            "2026-11-05 11:30".to_owned(),
+            Some((4 + 8 + 2) * 3600 + 1800)
+        ))
+    );
+    let late = report("/api/v1/reports/late?period=2026-11&without_apology=true".into()).await;
+    assert_eq!(
+        listed(&late),
+        vec![(silent_code.clone(), false, 2)],
+        "{late}"
+    );
+    let form = report("/api/v1/reports/kstt-06?period=2026-11".into()).await;
+    assert_eq!(
+        (
+            form["total"]["late"].as_u64(),
+            form["total"]["late_with_apology"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{form}"
+    );
+    let csv = app
+        .get_as("/api/v1/reports/late?period=2026-11&format=csv", &auditor)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("Ngày xin lỗi") && header.contains("Số lần yêu cầu bổ sung sau tiếp nhận"),
+        "{header}"
+    );
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+}
+
 async fn an_owner_rates_once_after_the_result_and_may_withdraw_before(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
@@ -1483,6 +1664,7 @@ api_tests!(
     a_stale_version_is_412_and_changes_nothing,
     extensions_apologies_results_returns_and_ratings_follow_the_rules,
     a_late_dossier_still_gets_its_apology_and_counts_as_late_with_apology,
+    late_dossiers_without_an_apology_are_listed_with_their_supplement_requests,
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
     a_failed_request_keeps_nothing_it_wrote,

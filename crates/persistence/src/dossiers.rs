@@ -1,6 +1,8 @@
 //! Dossiers, their day numbering, their hash-chained history and the
 //! idempotency of online filings.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use motcua_domain::clock::Outcome;
@@ -13,7 +15,7 @@ use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{
     agencies, apologies, dossier_counters, dossier_events, dossiers, idempotency_keys, payments,
-    ratings,
+    ratings, supplement_requests,
 };
 use crate::sql_types::{AgencyId, Closed, DossierId, EventId, ProcedureId, UserId, to_db_time};
 
@@ -514,9 +516,11 @@ pub fn list(
     Ok(query.load(conn)?)
 }
 
-/// What reports read of a dossier open at some instant.
+/// What reports read of a dossier open at some instant, or finished late.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ReportRow {
+    /// The dossier.
+    pub id: DossierId,
     /// Dossier code.
     pub code: String,
     /// Channel.
@@ -531,6 +535,28 @@ pub struct ReportRow {
     pub procedure_id: ProcedureId,
     /// Receiving agency.
     pub agency_id: AgencyId,
+    /// When it finished, if it has.
+    pub finished_at: Option<NaiveDateTime>,
+    /// When its apology (Form 04) was given, if it was.
+    pub apologised_at: Option<NaiveDateTime>,
+}
+
+/// The columns of a [`ReportRow`], from dossiers left-joined to apologies.
+macro_rules! report_columns {
+    () => {
+        (
+            dossiers::id,
+            dossiers::code,
+            dossiers::channel,
+            dossiers::accepted_at,
+            dossiers::received_at,
+            dossiers::clock_events,
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
+            dossiers::finished_at,
+            apologies::apologised_at.nullable(),
+        )
+    };
 }
 
 /// The dossiers under `root_path` open at `at`: accepted before it and not
@@ -543,6 +569,7 @@ pub fn open_at(
     let at = to_db_time(at);
     Ok(dossiers::table
         .inner_join(agencies::table)
+        .left_join(apologies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::accepted_at.lt(at))
         .filter(
@@ -550,16 +577,53 @@ pub fn open_at(
                 .is_null()
                 .or(dossiers::finished_at.ge(at)),
         )
-        .select((
-            dossiers::code,
-            dossiers::channel,
-            dossiers::accepted_at,
-            dossiers::received_at,
-            dossiers::clock_events,
-            dossiers::procedure_id,
-            dossiers::receiving_agency_id,
-        ))
+        .select(report_columns!())
         .load(conn)?)
+}
+
+/// The dossiers under `root_path` whose result was recorded late in
+/// `[start, end)`: the late results Form 06 counts for that period.
+pub fn late_between(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<ReportRow>, DbError> {
+    let (start, end) = (to_db_time(start), to_db_time(end));
+    Ok(dossiers::table
+        .inner_join(agencies::table)
+        .left_join(apologies::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossiers::finished_at.ge(start))
+        .filter(dossiers::finished_at.lt(end))
+        .filter(dossiers::accepted_at.is_not_null())
+        .filter(dossiers::state.eq_any(State::RESULTED.map(Closed)))
+        .filter(dossiers::outcome.eq(Closed(Some(Outcome::Late))))
+        .select(report_columns!())
+        .load(conn)?)
+}
+
+/// How many supplement requests each dossier under `root_path` received
+/// after its acceptance (in processing, not at the desk), for the dossiers
+/// that received any.
+pub fn supplement_requests_after_acceptance(
+    conn: &mut DbConnection,
+    root_path: &str,
+) -> Result<HashMap<DossierId, i64>, DbError> {
+    use diesel::dsl::count_star;
+    Ok(supplement_requests::table
+        .inner_join(dossiers::table.inner_join(agencies::table))
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(
+            supplement_requests::requested_at
+                .nullable()
+                .ge(dossiers::accepted_at),
+        )
+        .group_by(supplement_requests::dossier_id)
+        .select((supplement_requests::dossier_id, count_star()))
+        .load::<(DossierId, i64)>(conn)?
+        .into_iter()
+        .collect())
 }
 
 /// `sum(case when condition then 1 else 0 end)`: how many rows meet it.

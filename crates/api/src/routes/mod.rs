@@ -81,6 +81,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(files::download)
                 .service(reports::kstt06_report)
                 .service(reports::overdue_report)
+                .service(reports::late_report)
                 .service(reports::online_uptake)
                 .service(reports::indicators_report)
                 .service(dossiers::actions::extend_verification)

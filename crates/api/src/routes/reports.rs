@@ -18,7 +18,7 @@ use motcua_persistence::agencies::{self, Agency};
 use motcua_persistence::dossiers::{self, CountBy, CountKey, ReportRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored;
-use motcua_persistence::{AgencyId, Db, DbConnection, DbError, ProcedureId};
+use motcua_persistence::{AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -631,13 +631,16 @@ pub struct OverdueQuery {
     pub as_of: Option<DateTime<Utc>>,
     /// Also list dossiers with at most this many working hours left (default 8).
     pub due_within_hours: Option<i64>,
+    /// `true`: only the dossiers without an apology (Form 04) — late or
+    /// about to be, and the citizen not yet told.
+    pub without_apology: Option<bool>,
     /// `json` or `csv`.
     #[param(value_type = Option<ReportFormat>, inline)]
     pub format: Option<String>,
 }
 
 /// The columns of the overdue list: key and Vietnamese heading.
-const OVERDUE_COLUMNS: [(&str, &str); 9] = [
+const OVERDUE_COLUMNS: [(&str, &str); 11] = [
     ("code", "Mã hồ sơ"),
     ("procedure_code", "Mã thủ tục"),
     ("procedure_name", "Tên thủ tục"),
@@ -647,6 +650,11 @@ const OVERDUE_COLUMNS: [(&str, &str); 9] = [
     ("status", "Tình trạng"),
     ("remaining_seconds", "Thời gian còn lại (giây)"),
     ("paused", "Tạm dừng"),
+    ("apologised_at", "Ngày xin lỗi"),
+    (
+        "supplement_requests_after_acceptance",
+        "Số lần yêu cầu bổ sung sau tiếp nhận",
+    ),
 ];
 
 /// One open dossier past or near its due time. Each field is documented
@@ -671,6 +679,11 @@ pub struct OverdueLine {
     pub remaining_seconds: i64,
     /// Tạm dừng — whether the clock is paused.
     pub paused: bool,
+    /// Ngày xin lỗi — when the apology (Form 04) was given; null: not yet.
+    pub apologised_at: Option<DateTime<Utc>>,
+    /// Số lần yêu cầu bổ sung sau tiếp nhận — supplement requests after
+    /// acceptance (the law allows one; a second counts against the agency).
+    pub supplement_requests_after_acceptance: i64,
 }
 
 /// Where a listed dossier stands against its due time.
@@ -697,6 +710,7 @@ impl OverdueStatus {
 fn overdue_lines(
     lookups: &mut Lookups,
     rows: Vec<ReportRow>,
+    later_requests: &HashMap<DossierId, i64>,
     as_of: DateTime<Utc>,
     soon: chrono::Duration,
 ) -> Result<Vec<OverdueLine>, ApiError> {
@@ -723,13 +737,17 @@ fn overdue_lines(
             status,
             remaining_seconds: legal.remaining.num_seconds(),
             paused: legal.is_paused,
+            apologised_at: row.apologised_at.map(|at| at.and_utc()),
+            supplement_requests_after_acceptance: later_requests.get(&row.id).copied().unwrap_or(0),
         });
     }
     Ok(lines)
 }
 
 /// Open dossiers past their due time, or within `due_within_hours` working
-/// hours of it, at an instant (most overdue first).
+/// hours of it, at an instant (most overdue first), with their apology and
+/// their supplement requests after acceptance; `without_apology=true` keeps
+/// those the citizen has not been apologised to for.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
@@ -755,12 +773,17 @@ pub async fn overdue_report(
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let as_of = query.as_of.unwrap_or_else(|| clock_now.now());
     let soon = chrono::Duration::hours(query.due_within_hours.unwrap_or(8).clamp(0, 24 * 200));
+    let without_apology = query.without_apology.unwrap_or(false);
     let db = db.get_ref().clone();
     let mut lines = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            let rows = dossiers::open_at(conn, &path, as_of)?;
-            overdue_lines(&mut lookups, rows, as_of, soon)
+            let mut rows = dossiers::open_at(conn, &path, as_of)?;
+            if without_apology {
+                rows.retain(|row| row.apologised_at.is_none());
+            }
+            let later = dossiers::supplement_requests_after_acceptance(conn, &path)?;
+            overdue_lines(&mut lookups, rows, &later, as_of, soon)
         })
     })
     .await??;
@@ -779,10 +802,168 @@ pub async fn overdue_report(
                     l.status.as_str().to_owned(),
                     l.remaining_seconds.to_string(),
                     l.paused.to_string(),
+                    l.apologised_at
+                        .map(|at| at.to_rfc3339())
+                        .unwrap_or_default(),
+                    l.supplement_requests_after_acceptance.to_string(),
                 ]
             })
             .collect();
         csv_document(&OVERDUE_COLUMNS, &rows)
+    }))
+}
+
+/// Parameters of the list of late results.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LateQuery {
+    /// The period, as for Form 06: `2026`, `2026-Q3`, `2026-10` or
+    /// `cutoff:2026-10`. Required unless both from and to are given (422
+    /// otherwise).
+    pub period: Option<String>,
+    /// First day (YYYY-MM-DD); with to, instead of the period.
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive (YYYY-MM-DD); with from, instead of the period.
+    pub to: Option<NaiveDate>,
+    /// The agency (with its subtree); default the caller's.
+    pub agency_id: Option<String>,
+    /// `true`: only the late results given without an apology.
+    pub without_apology: Option<bool>,
+    /// `json` or `csv`.
+    #[param(value_type = Option<ReportFormat>, inline)]
+    pub format: Option<String>,
+}
+
+/// The columns of the list of late results: key and Vietnamese heading.
+const LATE_COLUMNS: [(&str, &str); 10] = [
+    ("code", "Mã hồ sơ"),
+    ("procedure_code", "Mã thủ tục"),
+    ("procedure_name", "Tên thủ tục"),
+    ("agency", "Cơ quan tiếp nhận"),
+    ("received_at", "Ngày tiếp nhận"),
+    ("due_at", "Hạn giải quyết"),
+    ("finished_at", "Ngày có kết quả"),
+    ("overrun_seconds", "Thời gian quá hạn (giây)"),
+    ("apologised_at", "Ngày xin lỗi"),
+    (
+        "supplement_requests_after_acceptance",
+        "Số lần yêu cầu bổ sung sau tiếp nhận",
+    ),
+];
+
+/// One result recorded after its legal due time. Each field is documented
+/// with its column's Vietnamese title first (as in the CSV header).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LateLine {
+    /// Mã hồ sơ — the dossier's code.
+    pub code: String,
+    /// Mã thủ tục — the procedure's code.
+    pub procedure_code: String,
+    /// Tên thủ tục — the procedure's name.
+    pub procedure_name: String,
+    /// Cơ quan tiếp nhận — the receiving agency.
+    pub agency: String,
+    /// Ngày tiếp nhận — when the clock started.
+    pub received_at: DateTime<Utc>,
+    /// Hạn giải quyết — the legal due time.
+    pub due_at: DateTime<Utc>,
+    /// Ngày có kết quả — when the result was recorded.
+    pub finished_at: DateTime<Utc>,
+    /// Thời gian quá hạn (giây) — working seconds past the due time.
+    pub overrun_seconds: i64,
+    /// Ngày xin lỗi — when the apology (Form 04) was given; null: never
+    /// (Form 06 counts the line as late without apology).
+    pub apologised_at: Option<DateTime<Utc>>,
+    /// Số lần yêu cầu bổ sung sau tiếp nhận — supplement requests after
+    /// acceptance (the law allows one; a second counts against the agency).
+    pub supplement_requests_after_acceptance: i64,
+}
+
+/// The dossiers whose result was recorded late in a period — the ones Form
+/// 06 counts as late, one line each, `apologised_at` telling those it counts
+/// as late with apology — most overrun first; `without_apology=true` keeps
+/// those the citizen was never apologised to for.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(LateQuery),
+    responses(
+        (status = 200, description = "The list (JSON, or CSV with `format=csv` or `Accept: text/csv`: UTF-8 with a byte-order mark, each header cell the column's Vietnamese title with its JSON key in brackets)", content(
+            ([LateLine] = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/late")]
+pub async fn late_report(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    query: crate::body::Query<LateQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let agency = reporter(&principal, query.agency_id.as_deref())?;
+    let period = period_of(query.period.as_deref(), query.from, query.to)?;
+    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let without_apology = query.without_apology.unwrap_or(false);
+    let db = db.get_ref().clone();
+    let mut lines = web::block(move || {
+        db.snapshot(|conn| {
+            let (path, mut lookups) = in_reach(conn, &principal, agency)?;
+            let mut rows = dossiers::late_between(conn, &path, period.start, period.end)?;
+            if without_apology {
+                rows.retain(|row| row.apologised_at.is_none());
+            }
+            let later = dossiers::supplement_requests_after_acceptance(conn, &path)?;
+            let mut lines = Vec::with_capacity(rows.len());
+            for row in rows {
+                let Some(finished_at) = row.finished_at.map(|at| at.and_utc()) else {
+                    continue;
+                };
+                let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, finished_at)? else {
+                    continue;
+                };
+                let procedure = lookups.procedure(row.procedure_id)?;
+                lines.push(LateLine {
+                    procedure_code: procedure.code.clone(),
+                    procedure_name: procedure.name.clone(),
+                    agency: lookups.agency(row.agency_id)?.name.clone(),
+                    received_at: legal.received_at,
+                    due_at: legal.due_at,
+                    finished_at,
+                    overrun_seconds: -legal.remaining.num_seconds(),
+                    apologised_at: row.apologised_at.map(|at| at.and_utc()),
+                    supplement_requests_after_acceptance: later.get(&row.id).copied().unwrap_or(0),
+                    code: row.code,
+                });
+            }
+            Ok::<_, ApiError>(lines)
+        })
+    })
+    .await??;
+    lines.sort_by_key(|l| (std::cmp::Reverse(l.overrun_seconds), l.code.clone()));
+    Ok(respond(as_csv, &lines, || {
+        let rows: Vec<Vec<String>> = lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.code.clone(),
+                    l.procedure_code.clone(),
+                    l.procedure_name.clone(),
+                    l.agency.clone(),
+                    l.received_at.to_rfc3339(),
+                    l.due_at.to_rfc3339(),
+                    l.finished_at.to_rfc3339(),
+                    l.overrun_seconds.to_string(),
+                    l.apologised_at
+                        .map(|at| at.to_rfc3339())
+                        .unwrap_or_default(),
+                    l.supplement_requests_after_acceptance.to_string(),
+                ]
+            })
+            .collect();
+        csv_document(&LATE_COLUMNS, &rows)
     }))
 }
 
