@@ -37,9 +37,17 @@ pub enum TimeLimit {
         /// The cut-off time of day (by default 15:00).
         cutoff: NaiveTime,
     },
-    /// The end of the N-th calendar day after the clock starts, or of the next
-    /// working day if that is not one.
+    /// The end of the N-th calendar day after the day of receipt (the period
+    /// starts the day after the event: Civil Code 2015, art. 147), or of the
+    /// next working day if that is not one (art. 148).
     CalendarDays {
+        /// N.
+        amount: u32,
+    },
+    /// The end of the day of the N-th month after receipt that has the
+    /// receipt's day number, or the month's last day if it has none (Civil
+    /// Code 2015, art. 148), or of the next working day if that is not one.
+    Months {
         /// N.
         amount: u32,
     },
@@ -83,15 +91,18 @@ pub enum TimeUnit {
     SameDay,
     /// Calendar days.
     CalendarDays,
+    /// Months.
+    Months,
 }
 
 impl TimeUnit {
     /// Every unit.
-    pub const ALL: [TimeUnit; 4] = [
+    pub const ALL: [TimeUnit; 5] = [
         TimeUnit::WorkingDays,
         TimeUnit::WorkingHours,
         TimeUnit::SameDay,
         TimeUnit::CalendarDays,
+        TimeUnit::Months,
     ];
 
     /// The snake_case name, as serialized.
@@ -101,6 +112,7 @@ impl TimeUnit {
             TimeUnit::WorkingHours => "working_hours",
             TimeUnit::SameDay => "same_day",
             TimeUnit::CalendarDays => "calendar_days",
+            TimeUnit::Months => "months",
         }
     }
 }
@@ -113,7 +125,7 @@ pub struct TimeLimitSpec {
     /// How many units (not used by `same_day`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<u32>,
-    /// `working_days`, `working_hours`, `same_day` or `calendar_days`.
+    /// `working_days`, `working_hours`, `same_day`, `calendar_days` or `months`.
     #[cfg_attr(feature = "openapi", schema(value_type = TimeUnit))]
     pub unit: String,
     /// `HH:MM`, for `same_day` (default 15:00).
@@ -125,7 +137,9 @@ pub struct TimeLimitSpec {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeLimitError {
     /// Unknown unit.
-    #[error("unit must be working_days, working_hours, same_day or calendar_days, not `{0}`")]
+    #[error(
+        "unit must be working_days, working_hours, same_day, calendar_days or months, not `{0}`"
+    )]
     Unit(String),
     /// Missing or zero amount.
     #[error("{0} needs an amount of at least 1")]
@@ -157,6 +171,9 @@ impl TryFrom<TimeLimitSpec> for TimeLimit {
             Some(TimeUnit::CalendarDays) => Ok(TimeLimit::CalendarDays {
                 amount: amount("calendar_days", 3_650)?,
             }),
+            Some(TimeUnit::Months) => Ok(TimeLimit::Months {
+                amount: amount("months", 120)?,
+            }),
             Some(TimeUnit::SameDay) => {
                 let cutoff = match spec.cutoff {
                     None => default_cutoff(),
@@ -176,6 +193,7 @@ impl From<TimeLimit> for TimeLimitSpec {
             TimeLimit::WorkingDays { amount } => (TimeUnit::WorkingDays, Some(amount), None),
             TimeLimit::WorkingHours { amount } => (TimeUnit::WorkingHours, Some(amount), None),
             TimeLimit::CalendarDays { amount } => (TimeUnit::CalendarDays, Some(amount), None),
+            TimeLimit::Months { amount } => (TimeUnit::Months, Some(amount), None),
             TimeLimit::SameDay { cutoff } => (
                 TimeUnit::SameDay,
                 None,
@@ -439,9 +457,24 @@ fn base_budget(
             }
             due_day_end(day)?
         }
-        TimeLimit::CalendarDays { amount } => {
-            let last = start.date() + Duration::days(i64::from(amount));
-            let day = calendar.working_day_on_or_after(last)?;
+        // Counted from the day of receipt (the period starts the next day,
+        // whether or not a working day), not from the start moved into
+        // working time: received on a Saturday, day 1 is the Sunday.
+        TimeLimit::CalendarDays { .. } | TimeLimit::Months { .. } => {
+            let received_on = received.date();
+            let last = match limit {
+                TimeLimit::Months { amount } => {
+                    received_on.checked_add_months(chrono::Months::new(amount))
+                }
+                TimeLimit::CalendarDays { amount } => {
+                    received_on.checked_add_days(chrono::Days::new(u64::from(amount)))
+                }
+                _ => None,
+            }
+            .ok_or(CalendarError::OutOfRange)?;
+            // (Only a zero amount, which a procedure cannot have, could put
+            // the last day before the start.)
+            let day = calendar.working_day_on_or_after(last.max(start.date()))?;
             if let Some(trace) = trace {
                 trace.push(Step::CalendarDays {
                     last_day: last,

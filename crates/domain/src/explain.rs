@@ -127,7 +127,7 @@ pub enum Step {
         /// The day whose end is the due time.
         due_day: NaiveDate,
     },
-    /// How a calendar-days limit was applied.
+    /// How a calendar-days or months limit was applied.
     CalendarDays {
         /// The N-th calendar day.
         last_day: NaiveDate,
@@ -460,5 +460,6 @@ fn limit_vi(limit: TimeLimit) -> String {
             format!("trong ngày (tiếp nhận trước {})", cutoff.format("%H:%M"))
         }
         TimeLimit::CalendarDays { amount } => format!("{amount} ngày"),
+        TimeLimit::Months { amount } => format!("{amount} tháng"),
     }
 }

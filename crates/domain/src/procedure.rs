@@ -243,7 +243,7 @@ impl ProcedureEntry {
             TimeLimit::WorkingDays { amount } => Some(amount * 8),
             TimeLimit::WorkingHours { amount } => Some(amount),
             TimeLimit::SameDay { .. } => Some(8),
-            TimeLimit::CalendarDays { .. } => None,
+            TimeLimit::CalendarDays { .. } | TimeLimit::Months { .. } => None,
         };
         let steps: u32 = self.definition.steps.iter().map(|s| s.hours).sum();
         if let Some(budget) = budget_hours

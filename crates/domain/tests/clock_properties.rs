@@ -31,6 +31,7 @@ fn limit() -> impl Strategy<Value = TimeLimit> {
         (0u32..60).prop_map(|amount| TimeLimit::WorkingDays { amount }),
         (0u32..200).prop_map(|amount| TimeLimit::WorkingHours { amount }),
         (0u32..45).prop_map(|amount| TimeLimit::CalendarDays { amount }),
+        (1u32..24).prop_map(|amount| TimeLimit::Months { amount }),
         (9u32..17).prop_map(|h| TimeLimit::SameDay {
             cutoff: chrono::NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default()
         }),

@@ -22,6 +22,7 @@ enum Limit {
     Hours(u32),
     SameDay,
     CalendarDays(u32),
+    Months(u32),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +64,7 @@ fn hand_checked_cases() {
                 cutoff: default_cutoff(),
             },
             CalendarDays(amount) => TimeLimit::CalendarDays { amount },
+            Months(amount) => TimeLimit::Months { amount },
         };
         let events: Vec<ClockEvent> = case
             .events
@@ -424,6 +426,49 @@ const CASES: &[Case] = &[
         events: &[],
         start: "2026-11-23 09:00",
         due: "2026-11-26 17:00",
+    },
+    // Civil Code 2015 art. 147: a period starts the day after the event,
+    // whether or not that is a working day; art. 148: a period that ends on
+    // a rest day ends on the next working day.
+    Case {
+        what: "calendar days from a Saturday receipt count from the Sunday",
+        limit: CalendarDays(5),
+        received: "2026-11-28 10:00",
+        events: &[],
+        start: "2026-11-30 07:30",
+        due: "2026-12-03 17:00",
+    },
+    Case {
+        what: "calendar days from a receipt after closing on Friday count from the Saturday",
+        limit: CalendarDays(3),
+        received: "2026-11-27 17:30",
+        events: &[],
+        start: "2026-11-30 07:30",
+        due: "2026-11-30 17:00",
+    },
+    Case {
+        what: "a month from a Friday ends on the same day number of the next month",
+        limit: Months(1),
+        received: "2026-10-30 09:00",
+        events: &[],
+        start: "2026-10-30 09:00",
+        due: "2026-11-30 17:00",
+    },
+    Case {
+        what: "a month from 31 March ends on 30 April, a holiday, so on Monday 4 May",
+        limit: Months(1),
+        received: "2026-03-31 09:00",
+        events: &[],
+        start: "2026-03-31 09:00",
+        due: "2026-05-04 17:00",
+    },
+    Case {
+        what: "two months from 31 December end on the last day of February",
+        limit: Months(2),
+        received: "2025-12-31 10:00",
+        events: &[],
+        start: "2025-12-31 10:00",
+        due: "2026-03-02 17:00",
     },
     Case {
         what: "calendar days ending in Tết",
