@@ -651,6 +651,169 @@ async fn late_dossiers_without_an_apology_are_listed_with_their_supplement_reque
     assert_eq!(csv.lines().count(), 3, "{csv}");
 }
 
+/// Each form follows the circular in force on the day it is issued (the
+/// event it records, not the day it is printed): Circular 01/2018 before
+/// 15/9/2025, Circular 03/2025 from then on — its number, its title and its
+/// date line — and carries the templates' fields: the time limit in the
+/// procedure's own unit, the tracking book's volume and running number, the
+/// receiving officer, the signature blocks; a hand-over to another unit
+/// names it on the control slip.
+async fn forms_carry_the_official_fields_of_the_circular_in_force_on_their_issue_day(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, leader) = (token(&fixture, Who::Clerk), token(&fixture, Who::Leader));
+    let form = |id: String, form: &'static str| {
+        let (app, clerk) = (&app, clerk.clone());
+        async move {
+            json(
+                app.get_as(&format!("/api/v1/dossiers/{id}/forms/{form}"), &clerk)
+                    .await,
+                "application/json",
+            )
+            .await
+        }
+    };
+    let field = |form: &Value, label: &str| -> String {
+        form["fields"]
+            .as_array()
+            .and_then(|fields| fields.iter().find(|f| f[0] == label))
+            .and_then(|f| f[1].as_str())
+            .unwrap_or_else(|| panic!("no {label}: {form}"))
+            .to_owned()
+    };
+    let heading = |form: &Value| {
+        (
+            form["regime"].as_str().unwrap_or_default().to_owned(),
+            form["number"].as_str().unwrap_or_default().to_owned(),
+            form["title"].as_str().unwrap_or_default().to_owned(),
+            form["dated"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let owned = |a: &str, b: &str, c: &str, d: &str| (a.into(), b.into(), c.into(), d.into());
+
+    // Accepted on Friday 12/9/2025, three days before Circular 03/2025.
+    app.clock.set(vn("2025-09-12 09:00"));
+    let early = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let early_id = early["id"].as_str().unwrap_or_default().to_owned();
+    // Printed and apologised for on Tuesday 16/9, under the new circular.
+    app.clock.set(vn("2025-09-16 10:00"));
+    let receipt = form(early_id.clone(), "receipt").await;
+    assert_eq!(
+        heading(&receipt),
+        owned(
+            "2018",
+            "Mẫu số 01",
+            "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
+            "ngày 12 tháng 09 năm 2025"
+        )
+    );
+    assert_eq!(
+        (field(&receipt, "Quyển số"), field(&receipt, "Số thứ tự")),
+        ("2025".into(), "1".into())
+    );
+    let slip = form(early_id.clone(), "control_slip").await;
+    assert_eq!(
+        heading(&slip),
+        owned(
+            "2018",
+            "Mẫu số 05",
+            "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ",
+            "ngày 12 tháng 09 năm 2025"
+        )
+    );
+    let apology = json!({"reason": "chậm xác minh", "new_appointment_at": "2025-09-19T03:00:00Z"});
+    let (status, body) = act(&app, &leader, &early_id, "apology", apology).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        heading(&form(early_id.clone(), "apology").await),
+        owned(
+            "2025",
+            "Mẫu số 04",
+            "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",
+            "ngày 16 tháng 09 năm 2025"
+        )
+    );
+
+    // Two dossiers accepted on Monday 2/11/2026, printed on Wednesday.
+    app.clock.set(vn("2026-11-02 09:30"));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let dossier = fixture
+            .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+            .await;
+        ids.push(dossier["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let handed = act(
+        &app,
+        &clerk,
+        &ids[1],
+        "handover",
+        json!({"to_agency_id": fixture.child.id.to_string(), "note": "chuyển đơn vị"}),
+    )
+    .await;
+    assert_eq!(handed.0, 200, "{}", handed.1);
+    app.clock.set(vn("2026-11-04 15:00"));
+    let receipt = form(ids[1].clone(), "receipt").await;
+    assert_eq!(
+        heading(&receipt),
+        owned(
+            "2025",
+            "Mẫu số 01",
+            "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
+            "ngày 02 tháng 11 năm 2026"
+        )
+    );
+    for (label, value) in [
+        ("Thời gian giải quyết theo quy định", "3 ngày làm việc"),
+        ("Thời gian nhận hồ sơ", "09:30 thứ Hai 02/11/2026"),
+        ("Thời gian trả kết quả", "09:30 thứ Năm 05/11/2026"),
+        ("Quyển số", "2026"),
+        ("Số thứ tự", "2"),
+        ("Người tiếp nhận hồ sơ", "User clerk.a"),
+    ] {
+        assert_eq!(field(&receipt, label), value, "{label}");
+    }
+    assert_eq!(
+        receipt["signatures"],
+        json!([
+            {"title": "NGƯỜI NỘP HỒ SƠ", "note": "(Ký và ghi rõ họ tên)", "name": "Trần Thị Bình"},
+            {"title": "NGƯỜI TIẾP NHẬN HỒ SƠ", "note": "(Ký và ghi rõ họ tên)", "name": "User clerk.a"},
+        ])
+    );
+    assert_eq!(
+        field(&form(ids[0].clone(), "receipt").await, "Số thứ tự"),
+        "1"
+    );
+    let slip = form(ids[1].clone(), "control_slip").await;
+    assert_eq!(slip["number"], "Mẫu số 06");
+    assert_eq!(
+        slip["tables"][0]["rows"][0][1], "Agency 000.01.01.H01",
+        "{slip}"
+    );
+    let page = app
+        .get_as(
+            &format!("/api/v1/dossiers/{}/forms/receipt?format=html", ids[1]),
+            &clerk,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    for text in [
+        "Quyển số",
+        "Số thứ tự",
+        "Người tiếp nhận hồ sơ",
+        "3 ngày làm việc",
+        "NGƯỜI NỘP HỒ SƠ",
+        "NGƯỜI TIẾP NHẬN HỒ SƠ",
+        "(Ký và ghi rõ họ tên)",
+        "ngày 02 tháng 11 năm 2026",
+    ] {
+        assert!(page.contains(text), "{text} is not on the page");
+    }
+}
+
 async fn an_owner_rates_once_after_the_result_and_may_withdraw_before(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
@@ -1665,6 +1828,7 @@ api_tests!(
     extensions_apologies_results_returns_and_ratings_follow_the_rules,
     a_late_dossier_still_gets_its_apology_and_counts_as_late_with_apology,
     late_dossiers_without_an_apology_are_listed_with_their_supplement_requests,
+    forms_carry_the_official_fields_of_the_circular_in_force_on_their_issue_day,
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
     a_failed_request_keeps_nothing_it_wrote,

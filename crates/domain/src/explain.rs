@@ -452,7 +452,9 @@ pub fn hours_vi(time: Duration) -> String {
     }
 }
 
-fn limit_vi(limit: TimeLimit) -> String {
+/// A time limit as the forms and explanations print it, in its own unit
+/// (`3 ngày làm việc`, `4 giờ làm việc`, `15 ngày`, `1 tháng`).
+pub fn limit_vi(limit: TimeLimit) -> String {
     match limit {
         TimeLimit::WorkingDays { amount } => format!("{amount} ngày làm việc"),
         TimeLimit::WorkingHours { amount } => format!("{amount} giờ làm việc"),

@@ -497,12 +497,7 @@ pub fn list(
         query = query.filter(dossiers::received_at.lt(to_db_time(to)));
     }
     if let Some(q) = &filter.q {
-        // The text as typed: `%` and `_` are characters, not wildcards.
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = format!("%{escaped}%");
+        let pattern = format!("%{}%", like_literal(q));
         query = query.filter(
             dossiers::code
                 .like(pattern.clone())
@@ -624,6 +619,48 @@ pub fn supplement_requests_after_acceptance(
         .load::<(DossierId, i64)>(conn)?
         .into_iter()
         .collect())
+}
+
+/// `text` for a `LIKE … ESCAPE '\\'` pattern: `%` and `_` are characters,
+/// not wildcards.
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Who accepted `dossier` (the actor of the event that took it to
+/// `accepted`): the receiving officer its receipt names.
+pub fn acceptor(conn: &mut DbConnection, dossier: DossierId) -> Result<Option<UserId>, DbError> {
+    Ok(dossier_events::table
+        .filter(dossier_events::dossier_id.eq(dossier))
+        .filter(dossier_events::state_after.eq(Closed(State::Accepted)))
+        .order(dossier_events::seq)
+        .select(dossier_events::actor_id)
+        .first::<Option<UserId>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// The place of the dossier coded `code` in its agency's tracking book of
+/// its year: how many of the agency's codes of that year (`<agency>-<YY>…`)
+/// sort at or before it. Codes are gapless and ordered by day and number,
+/// so this is its running number in the year.
+pub fn book_position(conn: &mut DbConnection, code: &str) -> Result<i64, DbError> {
+    // `<agency>-<YYMMDD>-<NNNN>`: the year's codes share `<agency>-<YY>`.
+    let year_prefix = match code.rsplitn(3, '-').collect::<Vec<_>>().as_slice() {
+        [_, day, agency] if day.len() >= 2 => format!("{agency}-{}", &day[..2]),
+        _ => return Ok(0),
+    };
+    Ok(dossiers::table
+        .filter(
+            dossiers::code
+                .like(format!("{}%", like_literal(&year_prefix)))
+                .escape('\\'),
+        )
+        .filter(dossiers::code.le(code))
+        .count()
+        .get_result(conn)?)
 }
 
 /// `sum(case when condition then 1 else 0 end)`: how many rows meet it.

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
 use motcua_domain::dossier::{DocumentEntry, Entry, Verdict};
-use motcua_domain::explain::instant_vi;
+use motcua_domain::explain::{instant_vi, limit_vi};
 use motcua_domain::procedure::{Delivery, Fee, ProcedureDefinition};
 use motcua_domain::time::to_local;
 use motcua_persistence::dossiers::DossierRow;
 use motcua_persistence::procedures::ProcedureRow;
-use motcua_persistence::{Db, UserId, agencies, procedures, users};
+use motcua_persistence::{Db, UserId, agencies, dossiers, procedures, users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -63,15 +63,22 @@ pub enum FormKind {
     ControlSlip,
 }
 
-/// Which circular numbers a dossier's forms.
+/// Which circular's templates a form follows: the one in force on the
+/// day it is issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub enum Regime {
-    /// Circular 01/2018/TT-VPCP: dossiers received before 2025-07-01.
+    /// Circular 01/2018/TT-VPCP: forms issued before 2025-09-15.
     #[serde(rename = "2018")]
     Circular2018,
-    /// Circular 03/2025/TT-VPCP: dossiers received from 2025-07-01.
+    /// Circular 03/2025/TT-VPCP: forms issued from 2025-09-15, the day it
+    /// took effect.
     #[serde(rename = "2025")]
     Circular2025,
+}
+
+/// The day Circular 03/2025/TT-VPCP's forms took effect.
+fn circular_2025_in_force() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 9, 15).unwrap_or_default()
 }
 
 /// A form: its number and title under the dossier's regime, and its fields.
@@ -88,7 +95,8 @@ pub struct Form {
     pub regime: Regime,
     /// The agency issuing it.
     pub agency: String,
-    /// Place and date line.
+    /// The date line: the day the form was issued (the event it records),
+    /// not the day it is printed.
     pub dated: String,
     /// The dossier code.
     pub dossier_code: String,
@@ -97,6 +105,30 @@ pub struct Form {
     pub fields: Vec<(String, String)>,
     /// Tables (documents received, supplement items, control-slip rows).
     pub tables: Vec<FormTable>,
+    /// The signature blocks at the foot, left to right.
+    pub signatures: Vec<Signature>,
+}
+
+/// A signature block: who signs, how, and the name printed under it when
+/// the records know it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Signature {
+    /// The signer's capacity, e.g. `NGƯỜI TIẾP NHẬN HỒ SƠ`.
+    pub title: String,
+    /// The instruction under it, e.g. `(Ký và ghi rõ họ tên)`.
+    pub note: String,
+    /// The name printed under the signature, if known.
+    pub name: Option<String>,
+}
+
+impl Signature {
+    fn new(title: &str, note: &str, name: Option<String>) -> Self {
+        Signature {
+            title: title.into(),
+            note: note.into(),
+            name,
+        }
+    }
 }
 
 /// The fields of a form in the OpenAPI document: an array of `[label,
@@ -150,6 +182,7 @@ pub enum Cell {
     Count(u32),
 }
 
+/// Each form's key, its number under Circular 03/2025 and its title.
 const FORMS: [(&str, &str, &str); 6] = [
     ("receipt", "01", "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"),
     (
@@ -158,7 +191,11 @@ const FORMS: [(&str, &str, &str); 6] = [
         "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ",
     ),
     ("refusal", "03", "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ"),
-    ("apology", "04", "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ"),
+    (
+        "apology",
+        "04",
+        "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",
+    ),
     ("stop_notice", "05", "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ"),
     (
         "control_slip",
@@ -167,7 +204,15 @@ const FORMS: [(&str, &str, &str); 6] = [
     ),
 ];
 
-/// 2018 numbering, for dossiers received before 2025-07-01.
+/// The title under Circular 01/2018 where it differs from 2025's.
+fn title_2018(form: &str) -> Option<&'static str> {
+    match form {
+        "apology" => Some("PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ"),
+        _ => None,
+    }
+}
+
+/// Circular 01/2018's numbering.
 fn number_2018(form: &str) -> &'static str {
     match form {
         "receipt" => "01",
@@ -178,6 +223,12 @@ fn number_2018(form: &str) -> &'static str {
         _ => "—",
     }
 }
+
+/// How a signature is asked for.
+const SIGN: &str = "(Ký và ghi rõ họ tên)";
+const SEAL: &str = "(Ký, ghi rõ họ tên và đóng dấu)";
+/// The head of the agency, who signs its letters.
+const HEAD: &str = "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ";
 
 fn when(at: Option<DateTime<Utc>>) -> String {
     at.map(instant_vi).unwrap_or_else(|| "—".into())
@@ -290,8 +341,15 @@ struct Stored {
     procedure: ProcedureRow,
     /// The receiving agency's name.
     agency: String,
-    /// The full names of the people the records name.
+    /// The full names of the people the records name (the receiving
+    /// officer among them).
     names: HashMap<UserId, String>,
+    /// The names of the agencies the dossier was handed over to.
+    agencies: HashMap<String, String>,
+    /// Who accepted the dossier.
+    receiving_officer: Option<UserId>,
+    /// Its running number in the receiving agency's tracking book of the year.
+    book_position: i64,
     calendar: WorkingCalendar,
 }
 
@@ -303,6 +361,9 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
         procedure,
         agency,
         names,
+        agencies,
+        receiving_officer,
+        book_position,
         calendar,
     } = stored;
     let Some((key, number, title)) = FORMS.iter().find(|(key, ..)| *key == form) else {
@@ -314,9 +375,8 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
         .received_at
         .map(|r| r.and_utc())
         .or(row.submitted_at.map(|s| s.and_utc()));
-    let regime_2025 = received.is_none_or(|r| {
-        to_local(r).date() >= NaiveDate::from_ymd_opt(2025, 7, 1).unwrap_or_default()
-    });
+    let accepted = row.accepted_at.map(|a| a.and_utc()).or(received);
+    let officer = receiving_officer.map(|id| person(names, Some(id)));
     let applicant = details.applicant.clone();
     let name = applicant
         .as_ref()
@@ -343,6 +403,9 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
         ),
     ];
     let mut tables = Vec::new();
+    let mut signatures = Vec::new();
+    // The day the form was issued: the event it records.
+    let issued: Option<DateTime<Utc>>;
     let push = |fields: &mut Vec<(String, String)>, label: &str, value: String| {
         fields.push((label.into(), value))
     };
@@ -361,7 +424,7 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
             push(
                 &mut fields,
                 "Thời gian giải quyết theo quy định",
-                format!("{} giờ làm việc", clock.budget.num_hours()),
+                limit_vi(definition.time_limit),
             );
             push(
                 &mut fields,
@@ -386,6 +449,25 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                 }
             };
             push(&mut fields, "Phí, lệ phí", fee);
+            let year = row
+                .code
+                .rsplit('-')
+                .nth(1)
+                .and_then(|day| day.get(..2))
+                .map(|yy| format!("20{yy}"))
+                .unwrap_or_default();
+            push(&mut fields, "Quyển số", year);
+            push(&mut fields, "Số thứ tự", book_position.to_string());
+            push(
+                &mut fields,
+                "Người tiếp nhận hồ sơ",
+                optional(officer.as_deref()),
+            );
+            issued = accepted;
+            signatures = vec![
+                Signature::new("NGƯỜI NỘP HỒ SƠ", SIGN, Some(applicant_name.clone())),
+                Signature::new("NGƯỜI TIẾP NHẬN HỒ SƠ", SIGN, officer.clone()),
+            ];
         }
         "supplement_request" => {
             let Some((record, request)) = details.last_supplement_request() else {
@@ -393,6 +475,10 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
             };
             push(&mut fields, "Lý do", request.reason.clone());
             push(&mut fields, "Ngày yêu cầu", when(Some(record.at)));
+            let by = record.by.map(|id| person(names, Some(UserId::from(id))));
+            push(&mut fields, "Người hướng dẫn", optional(by.as_deref()));
+            issued = Some(record.at);
+            signatures = vec![Signature::new("NGƯỜI HƯỚNG DẪN", SIGN, by)];
             tables.push(FormTable::new(
                 "Nội dung cần bổ sung, hoàn thiện",
                 &["Giấy tờ", "Nội dung"],
@@ -410,6 +496,14 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
             push(&mut fields, "Căn cứ pháp lý", refusal.legal_basis.clone());
             push(&mut fields, "Lý do từ chối", refusal.reason.clone());
             push(&mut fields, "Ngày từ chối", when(Some(record.at)));
+            let by = record.by.map(|id| person(names, Some(UserId::from(id))));
+            push(
+                &mut fields,
+                "Người tiếp nhận hồ sơ",
+                optional(by.as_deref()),
+            );
+            issued = Some(record.at);
+            signatures = vec![Signature::new("NGƯỜI TIẾP NHẬN HỒ SƠ", SIGN, by)];
         }
         "apology" => {
             let Some(apology) = &details.apology else {
@@ -436,6 +530,8 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                 "Hẹn lại ngày trả kết quả",
                 when(Some(apology.new_appointment_at)),
             );
+            issued = Some(apology.at);
+            signatures = vec![Signature::new(HEAD, SEAL, None)];
         }
         "stop_notice" => {
             let Some((record, stop)) = details.last_stop() else {
@@ -443,6 +539,8 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
             };
             push(&mut fields, "Lý do dừng giải quyết", stop.reason.clone());
             push(&mut fields, "Ngày dừng", when(Some(record.at)));
+            issued = Some(record.at);
+            signatures = vec![Signature::new(HEAD, SEAL, None)];
         }
         _ => {
             let clock = match &clock {
@@ -476,6 +574,11 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                     }
                     None => ("—".into(), "—".into()),
                 };
+                let unit = handover
+                    .to_agency_id
+                    .as_deref()
+                    .and_then(|id| agencies.get(id))
+                    .cloned();
                 let receiver = match handover
                     .to_user_id
                     .as_deref()
@@ -483,6 +586,12 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                 {
                     Some(id) => format!("{step}: {}", person(names, Some(id))),
                     None => step,
+                };
+                // A hand-over to another unit names it.
+                let receiver = match unit {
+                    Some(unit) if receiver == "—" => unit,
+                    Some(unit) => format!("{unit} — {receiver}"),
+                    None => receiver,
                 };
                 rows.push(
                     [
@@ -544,6 +653,7 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                     _ => {}
                 }
             }
+            issued = accepted;
             tables.push(FormTable::new(
                 "Quá trình giải quyết",
                 &[
@@ -558,27 +668,32 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
             ));
         }
     }
-    let (number, regime) = if regime_2025 {
-        (number.to_string(), Regime::Circular2025)
+    let issued_on = to_local(issued.unwrap_or(now)).date();
+    let (number, title, regime) = if issued_on >= circular_2025_in_force() {
+        (number.to_string(), *title, Regime::Circular2025)
     } else {
-        (number_2018(key).to_owned(), Regime::Circular2018)
+        (
+            number_2018(key).to_owned(),
+            title_2018(key).unwrap_or(title),
+            Regime::Circular2018,
+        )
     };
-    let today = to_local(now).date();
     Ok(Some(Form {
         form: (*key).into(),
         number: format!("Mẫu số {number}"),
-        title: (*title).into(),
+        title: title.into(),
         regime,
         agency: agency.to_owned(),
         dated: format!(
             "ngày {} tháng {} năm {}",
-            today.format("%d"),
-            today.format("%m"),
-            today.format("%Y")
+            issued_on.format("%d"),
+            issued_on.format("%m"),
+            issued_on.format("%Y")
         ),
         dossier_code: row.code.clone(),
         fields,
         tables,
+        signatures,
     }))
 }
 
@@ -622,16 +737,30 @@ fn html(form: &Form) -> String {
         }
         tables.push_str("</table>");
     }
+    let mut signatures = String::new();
+    if !form.signatures.is_empty() {
+        signatures.push_str("<div class=\"signatures\">");
+        for signature in &form.signatures {
+            signatures.push_str(&format!(
+                "<div><b>{}</b><br><i>{}</i><div class=\"space\"></div>{}</div>",
+                escape(&signature.title),
+                escape(&signature.note),
+                escape(signature.name.as_deref().unwrap_or_default())
+            ));
+        }
+        signatures.push_str("</div>");
+    }
     format!(
         "<!DOCTYPE html><html lang=\"vi\"><head><meta charset=\"utf-8\"><title>{title} — {code}</title><style>\
-@page {{ size: A5; margin: 12mm; }} body {{ font-family: \"Times New Roman\", \"Liberation Serif\", serif; font-size: 12pt; }} \
+@page {{ size: A5; margin: 10mm; }} body {{ font-family: \"Times New Roman\", \"Liberation Serif\", serif; font-size: 11pt; }} \
 .header {{ display: flex; justify-content: space-between; text-align: center; font-size: 11pt; }} .motto {{ font-weight: bold; }} \
-h1 {{ text-align: center; font-size: 13pt; margin: 10mm 0 2mm; }} h2 {{ font-size: 12pt; }} .number {{ text-align: right; font-style: italic; }} \
+h1 {{ text-align: center; font-size: 13pt; margin: 5mm 0 2mm; }} h2 {{ font-size: 11pt; margin: 2mm 0; }} .number {{ text-align: right; font-style: italic; }} \
 table {{ width: 100%; border-collapse: collapse; }} th {{ text-align: left; vertical-align: top; width: 40%; }} \
-.grid th, .grid td {{ border: 1px solid #000; padding: 1mm; width: auto; }} .dated {{ text-align: right; font-style: italic; }}\
+.grid th, .grid td {{ border: 1px solid #000; padding: 1mm; width: auto; }} .dated {{ text-align: right; font-style: italic; }} \
+.signatures {{ display: flex; justify-content: space-around; text-align: center; margin-top: 3mm; break-inside: avoid; }} .space {{ height: 12mm; }}\
 </style></head><body><p class=\"number\">{number}</p><div class=\"header\"><div>{agency}</div>\
 <div class=\"motto\">CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM<br>Độc lập - Tự do - Hạnh phúc</div></div>\
-<p class=\"dated\">{dated}</p><h1>{title}</h1><table>{body}</table>{tables}</body></html>",
+<p class=\"dated\">{dated}</p><h1>{title}</h1><table>{body}</table>{tables}{signatures}</body></html>",
         title = escape(&form.title),
         code = escape(&form.dossier_code),
         number = escape(&form.number),
@@ -681,7 +810,19 @@ pub async fn dossier_form(
             let details = crate::routes::dossiers::parse_details(&row)?;
             let procedure = procedures::find(conn, row.procedure_id)?;
             let agency = agencies::find(conn, row.receiving_agency_id)?;
-            let names = users::full_names(conn, &people(&details))?;
+            let receiving_officer = dossiers::acceptor(conn, row.id)?;
+            let mut named = people(&details);
+            named.extend(receiving_officer);
+            let names = users::full_names(conn, &named)?;
+            let mut agencies = HashMap::new();
+            for (_, handover) in details.handovers() {
+                if let Some(id) = handover.to_agency_id.as_deref()
+                    && let Ok(parsed) = id.parse()
+                {
+                    agencies.insert(id.to_owned(), agencies::find(conn, parsed)?.name);
+                }
+            }
+            let book_position = dossiers::book_position(conn, &row.code)?;
             let calendar = crate::calendars::calendar_for(conn, &agency)?;
             Ok(Stored {
                 row,
@@ -689,6 +830,9 @@ pub async fn dossier_form(
                 procedure,
                 agency: agency.name,
                 names,
+                agencies,
+                receiving_officer,
+                book_position,
                 calendar,
             })
         })
