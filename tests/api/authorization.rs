@@ -297,6 +297,7 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/reports/kstt-06", TARGETS, report),
         route(Method::GET, "/api/v1/reports/overdue", TARGETS, report),
         route(Method::GET, "/api/v1/reports/late", TARGETS, report),
+        route(Method::GET, "/api/v1/reports/tracking-book", TARGETS, audit),
         route(
             Method::GET,
             "/api/v1/reports/online-uptake",
@@ -560,6 +561,7 @@ fn request(
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id.to_string()), Value::Null),
         ("GET", "/api/v1/reports/kstt-06")
         | ("GET", "/api/v1/reports/late")
+        | ("GET", "/api/v1/reports/tracking-book")
         | ("GET", "/api/v1/reports/online-uptake")
         | ("GET", "/api/v1/reports/indicators") => {
             return (

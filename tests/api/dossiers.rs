@@ -814,6 +814,160 @@ async fn forms_carry_the_official_fields_of_the_circular_in_force_on_their_issue
     }
 }
 
+/// The tracking book lists the dossiers an agency numbered in a period, in
+/// number order, each with its running number of the year (the receipt's),
+/// the unit it went to, its times and a note; a later period's numbers go
+/// on from the earlier one's. As JSON, CSV and a printable page; staff of
+/// another commune do not see it.
+async fn the_tracking_book_lists_the_periods_dossiers_in_number_order(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, officer) = (token(&fixture, Who::Clerk), token(&fixture, Who::Officer));
+    let accept = json!({"kind": "accept"});
+    let refuse =
+        json!({"kind": "refuse", "reason": "không thuộc thẩm quyền", "legal_basis": "Điều 9"});
+    let mut codes = Vec::new();
+    let mut ids = Vec::new();
+    for (day, decision) in [
+        ("2026-11-02 09:30", &accept),
+        ("2026-11-02 10:00", &refuse),
+        ("2026-11-02 14:00", &accept),
+        ("2026-11-03 08:00", &accept),
+    ] {
+        app.clock.set(vn(day));
+        let dossier = fixture
+            .intake(&app, "clerk.a", "1.004194", decision.clone())
+            .await;
+        codes.push(dossier["code"].as_str().unwrap_or_default().to_owned());
+        ids.push(dossier["id"].as_str().unwrap_or_default().to_owned());
+    }
+    app.clock.set(vn("2026-11-03 09:00"));
+    let handed = act(
+        &app,
+        &clerk,
+        &ids[2],
+        "handover",
+        json!({"to_agency_id": fixture.child.id.to_string()}),
+    )
+    .await;
+    assert_eq!(handed.0, 200, "{}", handed.1);
+    app.clock.set(vn("2026-11-03 10:00"));
+    let done = act(
+        &app,
+        &officer,
+        &ids[0],
+        "complete",
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    assert_eq!(done.0, 200, "{}", done.1);
+    app.clock.set(vn("2026-11-03 11:00"));
+    let returned = act(&app, &clerk, &ids[0], "return", json!({"delivery": "desk"})).await;
+    assert_eq!(returned.0, 200, "{}", returned.1);
+
+    let book = |query: &'static str| {
+        let (app, clerk) = (&app, clerk.clone());
+        async move {
+            json(
+                app.get_as(&format!("/api/v1/reports/tracking-book?{query}"), &clerk)
+                    .await,
+                "application/json",
+            )
+            .await
+        }
+    };
+    let both = book("from=2026-11-02&to=2026-11-03").await;
+    assert_eq!(
+        (both["number"].as_str(), both["title"].as_str()),
+        (Some("Mẫu số 07"), Some("SỔ THEO DÕI HỒ SƠ"))
+    );
+    let lines = both["lines"].as_array().cloned().unwrap_or_default();
+    let listed: Vec<(i64, String)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["number"].as_i64().unwrap_or_default(),
+                line["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        codes
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, code)| (i as i64 + 1, code))
+            .collect::<Vec<_>>(),
+        "{both}"
+    );
+    assert_eq!(lines[0]["lead_unit"], "Agency 000.01.00.H01");
+    assert_eq!(
+        (
+            vn_of(&lines[0]["received_at"]),
+            vn_of(&lines[0]["appointed_at"]),
+            vn_of(&lines[0]["result_at"]),
+            vn_of(&lines[0]["returned_at"]),
+            lines[0]["passed_at"].is_null(),
+        ),
+        (
+            "2026-11-02 09:30".to_owned(),
+            "2026-11-05 09:30".to_owned(),
+            "2026-11-03 10:00".to_owned(),
+            "2026-11-03 11:00".to_owned(),
+            true
+        )
+    );
+    assert_eq!(lines[1]["note"], "Từ chối tiếp nhận");
+    assert_eq!(lines[2]["lead_unit"], "Agency 000.01.01.H01");
+    assert_eq!(vn_of(&lines[2]["passed_at"]), "2026-11-03 09:00");
+    assert_eq!(lines[0]["applicant"], "Trần Thị Bình");
+
+    // The 3rd's book alone: its number goes on from the 2nd's.
+    let third = book("from=2026-11-03&to=2026-11-03").await;
+    assert_eq!(third["lines"][0]["number"], 4, "{third}");
+    assert_eq!(third["lines"].as_array().map(Vec::len), Some(1));
+
+    let csv = app
+        .get_as(
+            "/api/v1/reports/tracking-book?from=2026-11-02&to=2026-11-03&format=csv",
+            &clerk,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("Số thứ tự (number)") && header.contains("Ghi chú (note)"),
+        "{header}"
+    );
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let page = app
+        .get_as(
+            "/api/v1/reports/tracking-book?from=2026-11-02&to=2026-11-03&format=html",
+            &clerk,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        page.contains("SỔ THEO DÕI HỒ SƠ") && page.contains(&codes[3]),
+        "{page}"
+    );
+
+    let other = app
+        .get_as(
+            &format!(
+                "/api/v1/reports/tracking-book?period=2026-11&agency_id={}",
+                fixture.own.id
+            ),
+            &app.login("staff.sibling", PASSWORD).await.0,
+        )
+        .await;
+    problem(other, 404, "not_found").await;
+}
+
 async fn an_owner_rates_once_after_the_result_and_may_withdraw_before(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
@@ -1829,6 +1983,7 @@ api_tests!(
     a_late_dossier_still_gets_its_apology_and_counts_as_late_with_apology,
     late_dossiers_without_an_apology_are_listed_with_their_supplement_requests,
     forms_carry_the_official_fields_of_the_circular_in_force_on_their_issue_day,
+    the_tracking_book_lists_the_periods_dossiers_in_number_order,
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
     a_failed_request_keeps_nothing_it_wrote,

@@ -1,5 +1,5 @@
 //! Every form, printed by headless Chromium from its HTML page, is one A5
-//! page. Skipped with a notice where no Chromium is installed (`chromium`
+//! page; the tracking book is A4 landscape. Skipped with a notice where no Chromium is installed (`chromium`
 //! on PATH, or `MOTCUA_TEST_CHROMIUM`); with `CI=true` a missing Chromium
 //! fails the test instead (`.ci/run` installs the Debian package).
 
@@ -13,6 +13,8 @@ use crate::helpers::{TestApp, vn};
 
 /// A5 in PDF points (148 × 210 mm), and how far Chromium's rounding may stray.
 const A5_POINTS: (f64, f64) = (419.53, 595.28);
+/// A4 landscape (297 × 210 mm), for the tracking book.
+const A4_LANDSCAPE_POINTS: (f64, f64) = (841.89, 595.28);
 const TOLERANCE: f64 = 2.0;
 
 fn chromium() -> Option<PathBuf> {
@@ -203,6 +205,22 @@ async fn every_form_prints_on_one_a5_page(app: TestApp) {
             "{form} is A5: {width} × {height} pt"
         );
     }
+    // The tracking book of the month: A4 landscape.
+    let response = app
+        .get_as(
+            "/api/v1/reports/tracking-book?period=2026-11&format=html",
+            &clerk,
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 200, "tracking book");
+    let html = response.text().await.unwrap_or_default();
+    let (pages, (width, height)) = print(&chromium, dir.path(), "tracking_book", &html);
+    assert_eq!(pages, 1, "the month's few lines print on one page");
+    assert!(
+        (width - A4_LANDSCAPE_POINTS.0).abs() < TOLERANCE
+            && (height - A4_LANDSCAPE_POINTS.1).abs() < TOLERANCE,
+        "the tracking book is A4 landscape: {width} × {height} pt"
+    );
 }
 
 api_tests!(every_form_prints_on_one_a5_page);

@@ -621,6 +621,27 @@ pub fn supplement_requests_after_acceptance(
         .collect())
 }
 
+/// The dossiers of `agency` (identifier `identifier`) numbered on the days
+/// `first..=last`, in number order: the lines of its tracking book for
+/// those days. Codes are `<agency>-<YYMMDD>-<NNNN>`, so the days are a range
+/// of codes.
+pub fn numbered_between(
+    conn: &mut DbConnection,
+    agency: AgencyId,
+    identifier: &str,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<Vec<DossierRow>, DbError> {
+    let day = |day: NaiveDate| format!("{identifier}-{}", day.format("%y%m%d"));
+    // `~` sorts after the `-` that follows a code's day.
+    Ok(dossiers::table
+        .filter(dossiers::receiving_agency_id.eq(agency))
+        .filter(dossiers::code.ge(day(first)))
+        .filter(dossiers::code.lt(format!("{}~", day(last))))
+        .order(dossiers::code)
+        .load(conn)?)
+}
+
 /// `text` for a `LIKE … ESCAPE '\\'` pattern: `%` and `_` are characters,
 /// not wildcards.
 fn like_literal(text: &str) -> String {

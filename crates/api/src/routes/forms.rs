@@ -77,7 +77,7 @@ pub enum Regime {
 }
 
 /// The day Circular 03/2025/TT-VPCP's forms took effect.
-fn circular_2025_in_force() -> NaiveDate {
+pub(crate) fn circular_2025_in_force() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 9, 15).unwrap_or_default()
 }
 
@@ -697,7 +697,7 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
     }))
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -13,6 +13,7 @@ pub mod forms;
 pub mod ops;
 pub mod public;
 pub mod reports;
+pub mod tracking_book;
 pub mod users;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
@@ -82,6 +83,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(reports::kstt06_report)
                 .service(reports::overdue_report)
                 .service(reports::late_report)
+                .service(tracking_book::tracking_book)
                 .service(reports::online_uptake)
                 .service(reports::indicators_report)
                 .service(dossiers::actions::extend_verification)

@@ -109,7 +109,7 @@ const COLUMNS: [(&str, &str); 16] = [
     ("refused_at_intake", "Từ chối tiếp nhận"),
 ];
 
-fn period_of(
+pub(crate) fn period_of(
     period: Option<&str>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
