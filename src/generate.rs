@@ -20,10 +20,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{self, ClockEvent};
 use motcua_domain::dossier::{
-    Accept, Actor, Apologise, Applicant, Channel, Command, Complete, Context, DocumentEntry,
-    Dossier, IntakeDecision, MissingItem, Opening, Particulars, PaymentMethod, Rate, RecordPayment,
-    Refuse, Rejection, RequestSupplement, ReturnResult, Satisfaction, Stop, Supply, Verdict,
-    Withdraw,
+    Accept, Actor, Apologise, ApologyFault, Applicant, Channel, Command, Complete, Context,
+    DocumentEntry, Dossier, IntakeDecision, MissingItem, Opening, Particulars, PaymentMethod, Rate,
+    RecordPayment, Refuse, Rejection, RequestSupplement, ReturnResult, Satisfaction, Stop, Supply,
+    Verdict, Withdraw,
 };
 use motcua_domain::history::HistoryKey;
 use motcua_domain::lifecycle::{Role, State};
@@ -536,12 +536,13 @@ fn simulate_processing(
     };
     // Never before the last pause ended (the ledger stays in time order).
     let (fate, at) = (fate.0, fate.1.max(last + Duration::minutes(30)));
-    // Most late results were announced: an apology at least a working day
-    // before the due time (the law's "in time"; the lifecycle refuses a later one).
+    // Most late results were announced: an apology by the processing
+    // agency, early in the processing.
     if fate == State::ResultReady && at > due && random.chance(60) {
         let apology = Apologise {
             reason: "Cần xác minh thêm".into(),
             new_appointment_at: at + Duration::hours(4),
+            fault: ApologyFault::Processing,
         };
         life.act(
             Command::Apologise(apology),

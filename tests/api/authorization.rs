@@ -519,6 +519,10 @@ fn request(
             "to_step": "Thẩm định", "amount": 1000, "method": "cash", "reference": "matrix", "working_days": 1,
             "outcome": "approved", "delivery": "desk", "overall": "satisfied",
             "new_appointment_at": "2099-01-01T00:00:00Z",
+            // An apology for the desk's intake error: every role the
+            // lifecycle lets apologise may give it (a processing apology is
+            // a leader's alone: dossiers::*::the_desk_apologises_…).
+            "fault": "intake",
         });
         return (path, Some(body));
     }

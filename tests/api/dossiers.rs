@@ -622,6 +622,14 @@ async fn late_dossiers_without_an_apology_are_listed_with_their_supplement_reque
             Some((4 + 8 + 2) * 3600 + 1800)
         ))
     );
+    let faults: Vec<&Value> = late
+        .as_array()
+        .map(|lines| lines.iter().map(|l| &l["apology_fault"]).collect())
+        .unwrap_or_default();
+    assert!(
+        faults.contains(&&json!("processing")) && faults.contains(&&Value::Null),
+        "{late}"
+    );
     let late = report("/api/v1/reports/late?period=2026-11&without_apology=true".into()).await;
     assert_eq!(
         listed(&late),
@@ -966,6 +974,62 @@ async fn the_tracking_book_lists_the_periods_dossiers_in_number_order(app: TestA
         )
         .await;
     problem(other, 404, "not_found").await;
+}
+
+/// The agency at fault apologises: a clerk may not apologise for the
+/// processing (403), but the desk apologises for its own intake error, and
+/// its Form 04 and the late list say so.
+async fn the_desk_apologises_for_its_own_intake_error(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let clerk = token(&fixture, Who::Clerk);
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    app.clock.set(vn("2026-11-04 09:00"));
+    let apology = |fault: Option<&str>| {
+        let mut body = json!({"reason": "bộ phận một cửa tiếp nhận thiếu giấy tờ", "new_appointment_at": "2026-11-10T03:00:00Z"});
+        if let Some(fault) = fault {
+            body["fault"] = json!(fault);
+        }
+        body
+    };
+    for fault in [None, Some("processing")] {
+        let (status, body) = act(&app, &clerk, &id, "apology", apology(fault)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
+    }
+    let (status, body) = act(&app, &clerk, &id, "apology", apology(Some("intake"))).await;
+    assert_eq!(status, 200, "{body}");
+    let form = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}/forms/apology"), &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    let said = form["fields"]
+        .as_array()
+        .and_then(|fields| fields.iter().find(|f| f[0] == "Xin lỗi ông/bà"))
+        .map(|f| f[1].clone());
+    assert_eq!(
+        said,
+        Some(json!(
+            "Bộ phận Một cửa xin lỗi ông/bà vì hồ sơ bị chậm trả kết quả."
+        )),
+        "{form}"
+    );
+    assert_eq!(form["signatures"][0]["title"], "THỦ TRƯỞNG BỘ PHẬN MỘT CỬA");
+    app.clock.set(vn("2026-11-06 10:00"));
+    let overdue = json(
+        app.get_as("/api/v1/reports/overdue", &token(&fixture, Who::Auditor))
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(overdue[0]["apology_fault"], "intake", "{overdue}");
 }
 
 async fn an_owner_rates_once_after_the_result_and_may_withdraw_before(app: TestApp) {
@@ -1984,6 +2048,7 @@ api_tests!(
     late_dossiers_without_an_apology_are_listed_with_their_supplement_requests,
     forms_carry_the_official_fields_of_the_circular_in_force_on_their_issue_day,
     the_tracking_book_lists_the_periods_dossiers_in_number_order,
+    the_desk_apologises_for_its_own_intake_error,
     an_owner_rates_once_after_the_result_and_may_withdraw_before,
     the_audit_finds_the_first_edited_event,
     a_failed_request_keeps_nothing_it_wrote,

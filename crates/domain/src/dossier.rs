@@ -226,6 +226,35 @@ impl Satisfaction {
     }
 }
 
+/// Whose fault the lateness an apology answers for is, and so who
+/// apologises: the agency at fault (Form 04).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ApologyFault {
+    /// The processing: the agency's leader apologises.
+    #[default]
+    Processing,
+    /// An error of the desk at intake (a document wrongly asked for or
+    /// missed): the desk apologises, by its clerk or a leader.
+    Intake,
+}
+
+impl ApologyFault {
+    /// Whether the default, the processing's fault.
+    pub fn is_processing(&self) -> bool {
+        *self == ApologyFault::Processing
+    }
+
+    /// snake_case name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApologyFault::Processing => "processing",
+            ApologyFault::Intake => "intake",
+        }
+    }
+}
+
 // ---------------------------------------------------------------- commands
 
 /// Accept a filed or completed dossier (clerk): the receipt is issued and
@@ -328,7 +357,8 @@ pub struct ExtendVerification {
     pub reason: String,
 }
 
-/// Apologise with a new appointment (Form 04; leader).
+/// Apologise with a new appointment (Form 04): a leader, or the desk's
+/// clerk for the desk's own intake error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Apologise {
@@ -336,6 +366,9 @@ pub struct Apologise {
     pub reason: String,
     /// The new appointment, a future instant.
     pub new_appointment_at: DateTime<Utc>,
+    /// Whose fault: `processing` (default) or `intake`.
+    #[serde(default, skip_serializing_if = "ApologyFault::is_processing")]
+    pub fault: ApologyFault,
 }
 
 /// Stop processing with a notice (leader).
@@ -601,6 +634,11 @@ pub struct Record {
 pub struct ApologyRecord {
     /// Why the dossier is late.
     pub reason: String,
+    /// Whose fault (records written before faults were recorded: the
+    /// processing's). Left out when the processing's, so that what was
+    /// stored before reads and writes the same.
+    #[serde(default, skip_serializing_if = "ApologyFault::is_processing")]
+    pub fault: ApologyFault,
     /// The new appointment.
     pub new_appointment_at: DateTime<Utc>,
     /// When it was given.
@@ -1185,6 +1223,18 @@ impl Dossier {
             remaining: before.as_ref().map(|c| c.remaining),
         };
         let decision = decide(&facts, command.action(), actor.role)?;
+        // The agency at fault apologises: only a leader for the processing;
+        // the desk's clerk too for an error at intake.
+        if let Command::Apologise(apology) = &command
+            && apology.fault == ApologyFault::Processing
+            && actor.role != Role::Leader
+        {
+            return Err(Refusal::WrongRole {
+                action: "apologise for the processing",
+                role: actor.role,
+            }
+            .into());
+        }
         let command = self.checked(command, actor, context)?;
 
         let mut next = self.clone();
@@ -1226,6 +1276,7 @@ impl Dossier {
             Command::Apologise(c) => {
                 particulars.apology = Some(ApologyRecord {
                     reason: c.reason.clone(),
+                    fault: c.fault,
                     new_appointment_at: c.new_appointment_at,
                     at: now,
                 });
@@ -1546,6 +1597,7 @@ impl Dossier {
                 Command::Apologise(Apologise {
                     reason: p.text("reason", &c.reason, MAX_TEXT),
                     new_appointment_at: c.new_appointment_at,
+                    fault: c.fault,
                 })
             }
             Command::Stop(c) => Command::Stop(Stop {

@@ -287,7 +287,8 @@ impl Action {
             Action::RequestPayment => &[Officer],
             Action::RecordPayment => &[Clerk, PaymentGateway],
             Action::ExtendVerification { .. } | Action::Complete => &[Officer, Leader],
-            Action::Apologise | Action::Stop => &[Leader],
+            Action::Apologise => &[Leader, Clerk],
+            Action::Stop => &[Leader],
             Action::Rate => &[Citizen],
         }
     }
@@ -731,7 +732,7 @@ mod tests {
                 state,
                 Some(E::Extend { working_days: 1 }),
             ));
-            table.push(("apologise", vec![Leader], state, state, None));
+            table.push(("apologise", vec![Leader, Clerk], state, state, None));
             table.push(("stop", vec![Leader], state, Stopped, Some(E::Stop)));
             table.push((
                 "withdraw",

@@ -657,12 +657,49 @@ fn an_extension_adds_working_days_within_the_allowance() {
     );
 }
 
+/// The agency at fault apologises: for the processing only a leader; for
+/// the desk's own error at intake its clerk too (Form 04).
+#[test]
+fn the_agency_at_fault_apologises() {
+    let apology = |fault| {
+        Command::Apologise(Apologise {
+            reason: "Tiếp nhận thiếu giấy tờ".into(),
+            new_appointment_at: vn("2026-11-10 09:00"),
+            fault,
+        })
+    };
+    let refused = try_run(
+        &accepted(),
+        apology(ApologyFault::Processing),
+        CLERK,
+        "2026-11-03 09:00",
+    );
+    assert_eq!(
+        refused.map(|_| ()).map_err(refusal),
+        Err(Refusal::WrongRole {
+            action: "apologise for the processing",
+            role: Role::Clerk
+        })
+    );
+    for actor in [CLERK, LEADER] {
+        let given = run(
+            &accepted(),
+            apology(ApologyFault::Intake),
+            actor,
+            "2026-11-03 09:00",
+        );
+        let fault = given.dossier.particulars.apology.map(|a| a.fault);
+        assert_eq!(fault, Some(ApologyFault::Intake), "{:?}", actor.role);
+    }
+}
+
 #[test]
 fn an_apology_is_kept_once_and_never_moves_the_due_time() {
     let apology = |at: &str| {
         Command::Apologise(Apologise {
             reason: "Chờ xác minh".into(),
             new_appointment_at: vn(at),
+            fault: ApologyFault::Processing,
         })
     };
     let given = run(
@@ -976,6 +1013,7 @@ fn references_criteria_and_new_appointments_have_their_bounds() {
         Command::Apologise(Apologise {
             reason: "Chờ xác minh".into(),
             new_appointment_at: vn("2027-11-09 09:00"),
+            fault: ApologyFault::Processing,
         }),
         LEADER,
         "2026-11-03 09:00",

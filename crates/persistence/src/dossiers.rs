@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use motcua_domain::clock::Outcome;
-use motcua_domain::dossier::{Channel, PaymentMethod, Satisfaction};
+use motcua_domain::dossier::{ApologyFault, Channel, PaymentMethod, Satisfaction};
 use motcua_domain::history::{EventContent, GENESIS, HistoryKey};
 use motcua_domain::lifecycle::State;
 use motcua_domain::procedure::Delivery;
@@ -534,6 +534,8 @@ pub struct ReportRow {
     pub finished_at: Option<NaiveDateTime>,
     /// When its apology (Form 04) was given, if it was.
     pub apologised_at: Option<NaiveDateTime>,
+    /// Whose fault the apology answered for.
+    pub apology_fault: Option<ApologyFault>,
 }
 
 /// The columns of a [`ReportRow`], from dossiers left-joined to apologies.
@@ -550,6 +552,7 @@ macro_rules! report_columns {
             dossiers::receiving_agency_id,
             dossiers::finished_at,
             apologies::apologised_at.nullable(),
+            apologies::fault.nullable(),
         )
     };
 }

@@ -15,7 +15,9 @@ use std::mem::{Discriminant, discriminant};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use motcua_domain::dossier::{Entry, Particulars, PaymentMethod, Record, Satisfaction};
+use motcua_domain::dossier::{
+    ApologyFault, Entry, Particulars, PaymentMethod, Record, Satisfaction,
+};
 use motcua_domain::lifecycle::Role;
 
 use crate::db::DbConnection;
@@ -119,6 +121,9 @@ pub struct ApologyRow {
     pub reason: String,
     /// The new appointment.
     pub new_appointment_at: NaiveDateTime,
+    /// Whose fault.
+    #[diesel(serialize_as = Closed<ApologyFault>)]
+    pub fault: ApologyFault,
 }
 
 /// The citizen's rating.
@@ -193,6 +198,7 @@ impl SideRows {
                 apologised_at: to_db_time(apology.at),
                 reason: apology.reason.clone(),
                 new_appointment_at: to_db_time(apology.new_appointment_at),
+                fault: apology.fault,
             });
         }
         if let (None, Some(rating)) = (&before.rating, &after.rating) {

@@ -35,13 +35,14 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::Uuid;
+    use crate::sql_types::{ApologyFaultText, Uuid};
 
     apologies (dossier_id) {
         dossier_id -> Uuid,
         apologised_at -> Timestamp,
         reason -> Text,
         new_appointment_at -> Timestamp,
+        fault -> ApologyFaultText,
     }
 }
 

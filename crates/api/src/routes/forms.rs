@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
-use motcua_domain::dossier::{DocumentEntry, Entry, Verdict};
+use motcua_domain::dossier::{ApologyFault, DocumentEntry, Entry, Verdict};
 use motcua_domain::explain::{instant_vi, limit_vi};
 use motcua_domain::procedure::{Delivery, Fee, ProcedureDefinition};
 use motcua_domain::time::to_local;
@@ -229,6 +229,8 @@ const SIGN: &str = "(Ký và ghi rõ họ tên)";
 const SEAL: &str = "(Ký, ghi rõ họ tên và đóng dấu)";
 /// The head of the agency, who signs its letters.
 const HEAD: &str = "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ";
+/// The head of the desk, who signs its apology for an intake error.
+const DESK_HEAD: &str = "THỦ TRƯỞNG BỘ PHẬN MỘT CỬA";
 
 fn when(at: Option<DateTime<Utc>>) -> String {
     at.map(instant_vi).unwrap_or_else(|| "—".into())
@@ -520,10 +522,14 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                 when(clock.as_ref().map(|c| c.due_at)),
             );
             push(&mut fields, "Lý do chậm", apology.reason.clone());
+            let (who, signer) = match apology.fault {
+                ApologyFault::Processing => ("Cơ quan giải quyết", HEAD),
+                ApologyFault::Intake => ("Bộ phận Một cửa", DESK_HEAD),
+            };
             push(
                 &mut fields,
                 "Xin lỗi ông/bà",
-                "Cơ quan giải quyết xin lỗi ông/bà vì hồ sơ bị chậm trả kết quả.".into(),
+                format!("{who} xin lỗi ông/bà vì hồ sơ bị chậm trả kết quả."),
             );
             push(
                 &mut fields,
@@ -531,7 +537,7 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                 when(Some(apology.new_appointment_at)),
             );
             issued = Some(apology.at);
-            signatures = vec![Signature::new(HEAD, SEAL, None)];
+            signatures = vec![Signature::new(signer, SEAL, None)];
         }
         "stop_notice" => {
             let Some((record, stop)) = details.last_stop() else {

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use motcua_domain::clock::{
     self, ClockEvent, ClockInput, DeadlineState, LegalClock, Outcome, PauseCause, TimeLimit,
 };
-use motcua_domain::dossier::Channel;
+use motcua_domain::dossier::{ApologyFault, Channel};
 use motcua_domain::indicators::{Indicator, IndicatorFacts, Share, indicators};
 use motcua_domain::lifecycle::{Role, State};
 use motcua_domain::online::OnlineServiceKind;
@@ -640,7 +640,7 @@ pub struct OverdueQuery {
 }
 
 /// The columns of the overdue list: key and Vietnamese heading.
-const OVERDUE_COLUMNS: [(&str, &str); 11] = [
+const OVERDUE_COLUMNS: [(&str, &str); 12] = [
     ("code", "Mã hồ sơ"),
     ("procedure_code", "Mã thủ tục"),
     ("procedure_name", "Tên thủ tục"),
@@ -651,6 +651,7 @@ const OVERDUE_COLUMNS: [(&str, &str); 11] = [
     ("remaining_seconds", "Thời gian còn lại (giây)"),
     ("paused", "Tạm dừng"),
     ("apologised_at", "Ngày xin lỗi"),
+    ("apology_fault", "Xin lỗi vì lỗi của"),
     (
         "supplement_requests_after_acceptance",
         "Số lần yêu cầu bổ sung sau tiếp nhận",
@@ -681,6 +682,9 @@ pub struct OverdueLine {
     pub paused: bool,
     /// Ngày xin lỗi — when the apology (Form 04) was given; null: not yet.
     pub apologised_at: Option<DateTime<Utc>>,
+    /// Xin lỗi vì lỗi của — whose fault the apology answered for:
+    /// `processing` (the agency) or `intake` (the desk).
+    pub apology_fault: Option<ApologyFault>,
     /// Số lần yêu cầu bổ sung sau tiếp nhận — supplement requests after
     /// acceptance (the law allows one; a second counts against the agency).
     pub supplement_requests_after_acceptance: i64,
@@ -738,6 +742,7 @@ fn overdue_lines(
             remaining_seconds: legal.remaining.num_seconds(),
             paused: legal.is_paused,
             apologised_at: row.apologised_at.map(|at| at.and_utc()),
+            apology_fault: row.apology_fault,
             supplement_requests_after_acceptance: later_requests.get(&row.id).copied().unwrap_or(0),
         });
     }
@@ -805,6 +810,10 @@ pub async fn overdue_report(
                     l.apologised_at
                         .map(|at| at.to_rfc3339())
                         .unwrap_or_default(),
+                    l.apology_fault
+                        .map(ApologyFault::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                     l.supplement_requests_after_acceptance.to_string(),
                 ]
             })
@@ -835,7 +844,7 @@ pub struct LateQuery {
 }
 
 /// The columns of the list of late results: key and Vietnamese heading.
-const LATE_COLUMNS: [(&str, &str); 10] = [
+const LATE_COLUMNS: [(&str, &str); 11] = [
     ("code", "Mã hồ sơ"),
     ("procedure_code", "Mã thủ tục"),
     ("procedure_name", "Tên thủ tục"),
@@ -845,6 +854,7 @@ const LATE_COLUMNS: [(&str, &str); 10] = [
     ("finished_at", "Ngày có kết quả"),
     ("overrun_seconds", "Thời gian quá hạn (giây)"),
     ("apologised_at", "Ngày xin lỗi"),
+    ("apology_fault", "Xin lỗi vì lỗi của"),
     (
         "supplement_requests_after_acceptance",
         "Số lần yêu cầu bổ sung sau tiếp nhận",
@@ -874,6 +884,9 @@ pub struct LateLine {
     /// Ngày xin lỗi — when the apology (Form 04) was given; null: never
     /// (Form 06 counts the line as late without apology).
     pub apologised_at: Option<DateTime<Utc>>,
+    /// Xin lỗi vì lỗi của — whose fault the apology answered for:
+    /// `processing` (the agency) or `intake` (the desk).
+    pub apology_fault: Option<ApologyFault>,
     /// Số lần yêu cầu bổ sung sau tiếp nhận — supplement requests after
     /// acceptance (the law allows one; a second counts against the agency).
     pub supplement_requests_after_acceptance: i64,
@@ -934,6 +947,7 @@ pub async fn late_report(
                     finished_at,
                     overrun_seconds: -legal.remaining.num_seconds(),
                     apologised_at: row.apologised_at.map(|at| at.and_utc()),
+                    apology_fault: row.apology_fault,
                     supplement_requests_after_acceptance: later.get(&row.id).copied().unwrap_or(0),
                     code: row.code,
                 });
@@ -959,6 +973,10 @@ pub async fn late_report(
                     l.apologised_at
                         .map(|at| at.to_rfc3339())
                         .unwrap_or_default(),
+                    l.apology_fault
+                        .map(ApologyFault::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                     l.supplement_requests_after_acceptance.to_string(),
                 ]
             })

@@ -22,7 +22,7 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::{HasSqlType, Nullable, SqlType, Text};
 use diesel::sqlite::Sqlite;
 use motcua_domain::clock::Outcome;
-use motcua_domain::dossier::{Channel, PaymentMethod, Satisfaction};
+use motcua_domain::dossier::{ApologyFault, Channel, PaymentMethod, Satisfaction};
 use motcua_domain::lifecycle::State;
 use motcua_domain::procedure::Delivery;
 use serde::de::DeserializeOwned;
@@ -202,11 +202,13 @@ closed_sets! {
     PaymentMethodText => PaymentMethod;
     /// A level of satisfaction ([`Satisfaction`]).
     SatisfactionText => Satisfaction;
+    /// Whose fault an apology answers for ([`ApologyFault`]).
+    ApologyFaultText => ApologyFault;
 }
 
 /// The columns of each closed set, as `schema.rs` declares them (its
 /// generator reads this list).
-pub const CLOSED_COLUMNS: [(&str, &str, &str); 9] = [
+pub const CLOSED_COLUMNS: [(&str, &str, &str); 10] = [
     ("dossiers", "state", "StateText"),
     ("dossiers", "channel", "ChannelText"),
     ("dossiers", "result_delivery", "DeliveryText"),
@@ -216,4 +218,5 @@ pub const CLOSED_COLUMNS: [(&str, &str, &str); 9] = [
     ("payments", "method", "PaymentMethodText"),
     ("ratings", "overall", "SatisfactionText"),
     ("rating_criteria", "value", "SatisfactionText"),
+    ("apologies", "fault", "ApologyFaultText"),
 ];

@@ -1,0 +1,1 @@
+ALTER TABLE apologies DROP COLUMN fault;
