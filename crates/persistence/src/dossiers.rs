@@ -579,25 +579,61 @@ pub fn open_at(
         .load(conn)?)
 }
 
-/// The dossiers under `root_path` whose result was recorded late in
-/// `[start, end)`: the late results Form 06 counts for that period.
-pub fn late_between(
+/// Which dossiers that finished in a period [`finished_between`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// Results recorded after the legal due time: Form 06's late ones.
+    LateResults,
+    /// Withdrawals and stops after acceptance.
+    WithdrawnOrStopped,
+}
+
+/// The dossiers under `root_path` that finished in `[start, end)` after
+/// their acceptance, of the kind asked for.
+pub fn finished_between(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    which: Finished,
 ) -> Result<Vec<ReportRow>, DbError> {
     let (start, end) = (to_db_time(start), to_db_time(end));
-    Ok(dossiers::table
+    let query = dossiers::table
         .inner_join(agencies::table)
         .left_join(apologies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::finished_at.ge(start))
         .filter(dossiers::finished_at.lt(end))
         .filter(dossiers::accepted_at.is_not_null())
-        .filter(dossiers::state.eq_any(State::RESULTED.map(Closed)))
-        .filter(dossiers::outcome.eq(Closed(Some(Outcome::Late))))
         .select(report_columns!())
+        .into_boxed();
+    let query = match which {
+        Finished::LateResults => query
+            .filter(dossiers::state.eq_any(State::RESULTED.map(Closed)))
+            .filter(dossiers::outcome.eq(Closed(Some(Outcome::Late)))),
+        Finished::WithdrawnOrStopped => {
+            query.filter(dossiers::state.eq_any([Closed(State::Withdrawn), Closed(State::Stopped)]))
+        }
+    };
+    Ok(query.load(conn)?)
+}
+
+/// The procedure versions with a fee paid online in `[start, end)` on a
+/// dossier under `root_path`.
+pub fn procedures_paid_online(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<ProcedureId>, DbError> {
+    Ok(payments::table
+        .inner_join(dossiers::table.inner_join(agencies::table))
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(payments::recorded_at.ge(to_db_time(start)))
+        .filter(payments::recorded_at.lt(to_db_time(end)))
+        .filter(payments::method.eq(Closed(PaymentMethod::Online)))
+        .select(dossiers::procedure_id)
+        .distinct()
         .load(conn)?)
 }
 

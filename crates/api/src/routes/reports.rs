@@ -1,7 +1,7 @@
 //! Auditors' reports (auditors and administrators, within their subtree), as
 //! JSON or CSV (`?format=csv` or `Accept: text/csv`; UTF-8 with a BOM).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -13,9 +13,10 @@ use motcua_domain::dossier::{ApologyFault, Channel};
 use motcua_domain::indicators::{Indicator, IndicatorFacts, Share, indicators};
 use motcua_domain::lifecycle::{Role, State};
 use motcua_domain::online::OnlineServiceKind;
+use motcua_domain::procedure::Fee;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
 use motcua_persistence::agencies::{self, Agency};
-use motcua_persistence::dossiers::{self, CountBy, CountKey, ReportRow};
+use motcua_persistence::dossiers::{self, CountBy, CountKey, Finished, ReportRow};
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored;
 use motcua_persistence::{AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId};
@@ -924,7 +925,13 @@ pub async fn late_report(
     let mut lines = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            let mut rows = dossiers::late_between(conn, &path, period.start, period.end)?;
+            let mut rows = dossiers::finished_between(
+                conn,
+                &path,
+                period.start,
+                period.end,
+                Finished::LateResults,
+            )?;
             if without_apology {
                 rows.retain(|row| row.apologised_at.is_none());
             }
@@ -1211,7 +1218,7 @@ pub struct IndicatorsQuery {
 
 /// The columns of the indicators (CSV: one line per indicator): key and
 /// Vietnamese heading.
-const INDICATOR_COLUMNS: [(&str, &str); 9] = [
+const INDICATOR_COLUMNS: [(&str, &str); 10] = [
     ("key", "Mã chỉ số"),
     ("name", "Chỉ số"),
     ("computable", "Tính được"),
@@ -1220,6 +1227,7 @@ const INDICATOR_COLUMNS: [(&str, &str); 9] = [
     ("ratio", "Tỷ lệ"),
     ("points", "Điểm"),
     ("maximum", "Điểm tối đa"),
+    ("threshold", "Ngưỡng đạt tối đa"),
     ("note", "Ghi chú"),
 ];
 
@@ -1250,31 +1258,87 @@ fn indicator_facts(
     now: DateTime<Utc>,
 ) -> Result<IndicatorFacts, ApiError> {
     let (form06, _) = report_dossiers(conn, lookups, root, period, GroupBy::Field)?;
+    let form06 = kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total;
     let mut facts = IndicatorFacts {
-        form06: kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total,
+        form06,
         ..IndicatorFacts::default()
     };
+    // Withdrawals and stops: in time if before the legal due time.
+    let ended = dossiers::finished_between(
+        conn,
+        root,
+        period.start,
+        period.end,
+        Finished::WithdrawnOrStopped,
+    )?;
+    for row in ended {
+        let Some(finished_at) = row.finished_at.map(|at| at.and_utc()) else {
+            continue;
+        };
+        if let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, finished_at)?
+            && legal.state != DeadlineState::Overdue
+        {
+            facts.ended_in_time += 1;
+        }
+    }
+    // The catalogue as it stood on the period's last day: each procedure's
+    // version in force then.
+    let mut in_force: HashMap<&str, &ProcedureRow> = HashMap::new();
+    for version in lookups.procedures.values() {
+        let current = version.effective_from <= period.last_day
+            && version.effective_to.is_none_or(|to| to >= period.last_day);
+        if current
+            && in_force
+                .get(version.code.as_str())
+                .is_none_or(|other| other.effective_from < version.effective_from)
+        {
+            in_force.insert(&version.code, version);
+        }
+    }
+    let mut offering = HashSet::new();
+    let mut charging = HashSet::new();
+    for (code, version) in &in_force {
+        if OnlineServiceKind::parse(&version.online_kind)
+            .is_some_and(|kind| kind != OnlineServiceKind::None)
+        {
+            offering.insert(*code);
+        }
+        if !matches!(definition(version)?.fee, Fee::Exempt { .. }) {
+            charging.insert(*code);
+        }
+    }
+    let share_of = |met: &HashSet<&str>, of: &HashSet<&str>| Share {
+        numerator: u64::try_from(met.intersection(of).count()).unwrap_or(0),
+        denominator: u64::try_from(of.len()).unwrap_or(0),
+    };
+    facts.online_offer = Share {
+        numerator: u64::try_from(offering.len()).unwrap_or(0),
+        denominator: u64::try_from(in_force.len()).unwrap_or(0),
+    };
+    let mut filed_online = HashSet::new();
     for (procedure, _, channel, n) in
         dossiers::accepted_counts(conn, root, period.start, period.end)?
     {
-        let offered = stored::from_text(&lookups.procedure(procedure)?.online_kind);
-        if matches!(offered, Ok(OnlineServiceKind::Full)) {
-            facts.online_filing.denominator += count(Some(n));
-            if channel == Channel::Online {
-                facts.online_filing.numerator += count(Some(n));
-            }
+        facts.online_filing.denominator += count(Some(n));
+        if channel == Channel::Online {
+            facts.online_filing.numerator += count(Some(n));
+            filed_online.insert(lookups.procedure(procedure)?.code.as_str());
         }
     }
+    facts.online_use = share_of(&filed_online, &offering);
     let (paid, online) = dossiers::payment_counts(conn, root, period.start, period.end)?;
     facts.online_payment = Share {
         numerator: count(online),
         denominator: count(Some(paid)),
     };
+    let mut paid_online = HashSet::new();
+    for procedure in dossiers::procedures_paid_online(conn, root, period.start, period.end)? {
+        paid_online.insert(lookups.procedure(procedure)?.code.as_str());
+    }
+    facts.payment_offer = share_of(&paid_online, &charging);
     let results = dossiers::result_counts(conn, root, period.start, period.end)?;
-    facts.satisfaction = Share {
-        numerator: count(results.satisfying),
-        denominator: count(Some(results.results)),
-    };
+    facts.dissatisfied_in_time =
+        (form06.early + form06.on_time).saturating_sub(count(results.satisfying));
     facts.electronic_result = Share {
         numerator: count(results.delivered_online),
         denominator: count(Some(results.results)),
@@ -1353,6 +1417,7 @@ pub async fn indicators_report(
                     text(i.ratio.map(|r| format!("{r:.4}"))),
                     text(i.points.map(|p| format!("{p:.2}"))),
                     text(i.maximum.map(|m| format!("{m}"))),
+                    text(i.threshold.map(|t| format!("{t}"))),
                     i.note.to_owned(),
                 ]
             })
