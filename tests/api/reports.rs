@@ -667,6 +667,43 @@ async fn indicators_over_the_same_history(app: TestApp) {
         json!({"outcome": "approved"}),
     )
     .await;
+    // D14: accepted Mon 16/11 09:00, asked twice for a supplement (each
+    // brought within the hour), result Tue 17/11 11:00: early by its clock,
+    // late for the portal's progress (more than one supplement request).
+    app.clock.set(vn("2026-11-16 09:00"));
+    let d14 = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for (asked, brought) in [
+        ("2026-11-16 10:00", "2026-11-16 11:00"),
+        ("2026-11-16 14:00", "2026-11-16 15:00"),
+    ] {
+        app.clock.set(vn(asked));
+        let request = json!({"reason": "thiếu", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "thiếu"}]});
+        act(&app, &officer, &d14, "request-supplement", request).await;
+        app.clock.set(vn(brought));
+        let supply = json!({"documents": [{"requirement_code": "CM", "copies": 1}]});
+        act(&app, &clerk, &d14, "supplement", supply).await;
+    }
+    app.clock.set(vn("2026-11-17 11:00"));
+    act(
+        &app,
+        &officer,
+        &d14,
+        "complete",
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    let d14 = json(
+        app.get_as(&format!("/api/v1/dossiers/{d14}"), &officer)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(d14["legal_clock"]["outcome"], "early", "{d14}");
     // The citizen rates D12 (early, delivered online) dissatisfied.
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
     let d12 = app
@@ -728,24 +765,26 @@ async fn indicators_over_the_same_history(app: TestApp) {
         shares(&november),
         [
             row("publicity", None, None, None),
-            // Early D11, D12, D13 + D10 open within (paused) / resolved 4 (D8 late) + open 2
-            // (D9 overdue); nothing withdrawn or stopped. 20 × 4/6.
-            row("progress", Some(4), Some(6), Some(13.33)),
+            // Early D11, D12, D13 + D10 open within (paused); D14 early but asked twice
+            // for a supplement / resolved 5 (D8 late) + open 2 (D9 overdue); nothing
+            // withdrawn or stopped. 20 × 4/7.
+            row("progress", Some(4), Some(7), Some(11.43)),
             // 12 of 12 offer online service: 2 × 1 ≥ full at 80%.
             row("online_offer", Some(12), Some(12), Some(2.0)),
             // Only 1.004194 had online filings (D10, D12): 4 × 1/12.
             row("online_use", Some(1), Some(12), Some(0.33)),
-            // Accepted in November: D10 and D12 online, D11 and D13 at the desk: 50%, full.
-            row("online_filing", Some(2), Some(4), Some(6.0)),
+            // Accepted in November: D10 and D12 online, D11, D13 and D14 at the desk: 40%;
+            // 6 × 0.4 / 0.5.
+            row("online_filing", Some(2), Some(5), Some(4.8)),
             // D13 paid in cash.
             row("online_payment", Some(0), Some(1), Some(0.0)),
             row("payment_offer", Some(0), Some(7), Some(0.0)),
             row("fee_sync", None, None, None),
-            // Progress's 4 in time less D12, rated dissatisfied: 3/6 = 50%; 6 × 0.5 / 0.9.
-            row("satisfaction", Some(3), Some(6), Some(3.33)),
+            // Progress's 4 in time less D12, rated dissatisfied: 3/7; 6 × 3/7 / 0.9.
+            row("satisfaction", Some(3), Some(7), Some(2.86)),
             row("complaints", None, None, None),
-            // Only D12 asked for its result online: 6 × 1/4.
-            row("electronic_result", Some(1), Some(4), Some(1.5)),
+            // Only D12 asked for its result online: 6 × 1/5.
+            row("electronic_result", Some(1), Some(5), Some(1.2)),
             row("digitisation", None, None, None),
             // D12 filed Tue 10/11 10:00, acknowledged at 11:00 (due Wed 11/11 10:00).
             row("acknowledgement", Some(1), Some(1), None),
@@ -754,7 +793,7 @@ async fn indicators_over_the_same_history(app: TestApp) {
     );
     assert_eq!(
         (november["points"].as_f64(), november["maximum"].as_f64()),
-        (Some(26.49), Some(52.0))
+        (Some(22.62), Some(52.0))
     );
     let october = get("2026-10").await;
     let of = |report: &Value, keys: &[&str]| -> Vec<Score> {
@@ -824,7 +863,7 @@ async fn indicators_over_the_same_history(app: TestApp) {
         .unwrap_or_default();
     assert_eq!(
         progress[2..8],
-        ["true", "4", "6", "0.6667", "13.33", "20"],
+        ["true", "4", "7", "0.5714", "11.43", "20"],
         "{csv}"
     );
     // A sibling commune is out of the auditor's reach.

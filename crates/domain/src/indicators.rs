@@ -47,6 +47,10 @@ pub struct IndicatorFacts {
     /// Withdrawals and stops after acceptance in the period that came
     /// before the legal due time (part of Form 06's `withdrawn + stopped`).
     pub ended_in_time: u64,
+    /// Dossiers of progress's denominator in time by their clock but asked
+    /// for a supplement more than once after acceptance (the portal counts
+    /// them late).
+    pub repeated_supplement_in_time: u64,
     /// Results of the period, early or on time, that the citizen rated
     /// dissatisfied.
     pub dissatisfied_in_time: u64,
@@ -74,11 +78,13 @@ impl IndicatorFacts {
     /// (results, withdrawals and stops after acceptance, and those still
     /// open at the end) that were or are in time — early or on-time
     /// results, withdrawals and stops before the due time, open dossiers
-    /// within it — over all of them.
+    /// within it, none asked for a supplement more than once after
+    /// acceptance — over all of them.
     pub fn progress(&self) -> Share {
         let form = &self.form06;
+        let in_time = form.early + form.on_time + form.within_deadline + self.ended_in_time;
         Share {
-            numerator: form.early + form.on_time + form.within_deadline + self.ended_in_time,
+            numerator: in_time.saturating_sub(self.repeated_supplement_in_time),
             denominator: form.resolved + form.in_progress + form.withdrawn + form.stopped,
         }
     }
@@ -254,7 +260,7 @@ pub fn indicators(facts: &IndicatorFacts) -> Vec<Indicator> {
             "Tiến độ giải quyết",
             facts.progress(),
             linear(20.0),
-            "results early or on time, withdrawals and stops before the due time, and dossiers open within their deadline at the end, over all results, withdrawals, stops and open dossiers of the period",
+            "results early or on time, withdrawals and stops before the due time, and dossiers open within their deadline at the end, none asked for a supplement twice after acceptance, over all results, withdrawals, stops and open dossiers of the period",
         ),
         scored(
             OnlineOffer,
@@ -348,7 +354,8 @@ mod tests {
     }
 
     /// 10 results (3 early, 5 on time, 2 late), 4 open (3 within, 1
-    /// overdue), 2 withdrawn and 1 stopped (2 of the 3 before their due time).
+    /// overdue), 2 withdrawn and 1 stopped (2 of the 3 before their due
+    /// time); one of the in-time ones was asked for a supplement twice.
     fn facts() -> IndicatorFacts {
         IndicatorFacts {
             form06: Kstt06Row {
@@ -364,23 +371,24 @@ mod tests {
                 ..Kstt06Row::default()
             },
             ended_in_time: 2,
+            repeated_supplement_in_time: 1,
             dissatisfied_in_time: 1,
             ..IndicatorFacts::default()
         }
     }
 
     #[test]
-    fn progress_counts_every_dossier_handled_withdrawals_and_stops_included() {
+    fn progress_counts_every_dossier_handled_and_a_repeated_supplement_request_as_late() {
         let all = indicators(&facts());
         let progress = find(&all, "progress");
-        // (3 + 5 + 3 + 2) / (10 + 4 + 2 + 1) = 13/17; 20 × 13/17 = 15.294…
+        // (3 + 5 + 3 + 2 − 1) / (10 + 4 + 2 + 1) = 12/17; 20 × 12/17 = 14.117…
         assert_eq!(
             (progress.numerator, progress.denominator),
-            (Some(13), Some(17))
+            (Some(12), Some(17))
         );
         assert_eq!(
             (progress.points, progress.maximum),
-            (Some(15.29), Some(20.0))
+            (Some(14.12), Some(20.0))
         );
     }
 
@@ -388,12 +396,12 @@ mod tests {
     fn satisfaction_is_progress_less_the_dissatisfied_full_from_90_percent() {
         let all = indicators(&facts());
         let satisfaction = find(&all, "satisfaction");
-        // (13 − 1) / 17 = 70.6%; 6 × 0.706 / 0.9 = 4.705…
+        // (12 − 1) / 17 = 64.7%; 6 × 0.647 / 0.9 = 4.313…
         assert_eq!(
             (satisfaction.numerator, satisfaction.denominator),
-            (Some(12), Some(17))
+            (Some(11), Some(17))
         );
-        assert_eq!(satisfaction.points, Some(4.71));
+        assert_eq!(satisfaction.points, Some(4.31));
         assert_eq!(satisfaction.threshold, Some(0.9));
         let content = IndicatorFacts {
             dissatisfied_in_time: 0,

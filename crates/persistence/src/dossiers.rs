@@ -618,6 +618,25 @@ pub fn finished_between(
     Ok(query.load(conn)?)
 }
 
+/// The report rows of the dossiers `ids`.
+pub fn report_rows(
+    conn: &mut DbConnection,
+    ids: Vec<DossierId>,
+) -> Result<Vec<ReportRow>, DbError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in chunks(ids, 500) {
+        rows.extend(
+            dossiers::table
+                .inner_join(agencies::table)
+                .left_join(apologies::table)
+                .filter(dossiers::id.eq_any(chunk))
+                .select(report_columns!())
+                .load::<ReportRow>(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
 /// The procedure versions with a fee paid online in `[start, end)` on a
 /// dossier under `root_path`.
 pub fn procedures_paid_online(
@@ -638,11 +657,12 @@ pub fn procedures_paid_online(
 }
 
 /// How many supplement requests each dossier under `root_path` received
-/// after its acceptance (in processing, not at the desk), for the dossiers
-/// that received any.
+/// after its acceptance (in processing, not at the desk) and before
+/// `before`, for the dossiers that received any.
 pub fn supplement_requests_after_acceptance(
     conn: &mut DbConnection,
     root_path: &str,
+    before: DateTime<Utc>,
 ) -> Result<HashMap<DossierId, i64>, DbError> {
     use diesel::dsl::count_star;
     Ok(supplement_requests::table
@@ -653,6 +673,7 @@ pub fn supplement_requests_after_acceptance(
                 .nullable()
                 .ge(dossiers::accepted_at),
         )
+        .filter(supplement_requests::requested_at.lt(to_db_time(before)))
         .group_by(supplement_requests::dossier_id)
         .select((supplement_requests::dossier_id, count_star()))
         .load::<(DossierId, i64)>(conn)?

@@ -788,7 +788,7 @@ pub async fn overdue_report(
             if without_apology {
                 rows.retain(|row| row.apologised_at.is_none());
             }
-            let later = dossiers::supplement_requests_after_acceptance(conn, &path)?;
+            let later = dossiers::supplement_requests_after_acceptance(conn, &path, as_of)?;
             overdue_lines(&mut lookups, rows, &later, as_of, soon)
         })
     })
@@ -935,7 +935,7 @@ pub async fn late_report(
             if without_apology {
                 rows.retain(|row| row.apologised_at.is_none());
             }
-            let later = dossiers::supplement_requests_after_acceptance(conn, &path)?;
+            let later = dossiers::supplement_requests_after_acceptance(conn, &path, period.end)?;
             let mut lines = Vec::with_capacity(rows.len());
             for row in rows {
                 let Some(finished_at) = row.finished_at.map(|at| at.and_utc()) else {
@@ -1281,6 +1281,29 @@ fn indicator_facts(
             facts.ended_in_time += 1;
         }
     }
+    // A dossier asked for a supplement more than once after acceptance
+    // counts late, whatever its clock says.
+    let repeated: Vec<DossierId> =
+        dossiers::supplement_requests_after_acceptance(conn, root, period.end)?
+            .into_iter()
+            .filter(|(_, requests)| *requests > 1)
+            .map(|(id, _)| id)
+            .collect();
+    let as_of_end = period.end - chrono::Duration::microseconds(1);
+    for row in dossiers::report_rows(conn, repeated)? {
+        let finished = row.finished_at.map(|at| at.and_utc());
+        let handled = row.accepted_at.is_some_and(|at| at.and_utc() < period.end)
+            && finished.is_none_or(|at| at >= period.start);
+        if !handled {
+            continue;
+        }
+        let at = finished.filter(|at| *at < period.end).unwrap_or(as_of_end);
+        if let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, at)?
+            && legal.state != DeadlineState::Overdue
+        {
+            facts.repeated_supplement_in_time += 1;
+        }
+    }
     // The catalogue as it stood on the period's last day: each procedure's
     // version in force then.
     let mut in_force: HashMap<&str, &ProcedureRow> = HashMap::new();
@@ -1398,7 +1421,8 @@ pub async fn indicators_report(
         from: period.first_day,
         to: period.last_day,
         agency_id: agency.to_string(),
-        points: scored.clone().filter_map(|i| i.points).sum(),
+        // Each indicator's points are to two decimals; so is their sum.
+        points: (scored.clone().filter_map(|i| i.points).sum::<f64>() * 100.0).round() / 100.0,
         maximum: scored.filter_map(|i| i.maximum).sum(),
         indicators,
     };
