@@ -151,12 +151,12 @@ fn file_read(who: Who, reach: Reach) -> Expect {
     }
 }
 
-/// Reports: auditors and administrators, on agencies in their subtree.
+/// Reports: auditors, leaders and administrators, on agencies in their subtree.
 fn report(who: Who, reach: Reach) -> Expect {
     match (who, reach) {
         (Who::Anonymous, _) => Expect::Unauthenticated,
-        (Who::Auditor | Who::Admin, Reach::Sibling) => Expect::Hidden,
-        (Who::Auditor | Who::Admin, _) => Expect::Allow,
+        (Who::Auditor | Who::Leader | Who::Admin, Reach::Sibling) => Expect::Hidden,
+        (Who::Auditor | Who::Leader | Who::Admin, _) => Expect::Allow,
         _ => Expect::Forbidden,
     }
 }

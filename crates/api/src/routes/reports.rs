@@ -1,4 +1,4 @@
-//! Auditors' reports (auditors and administrators, within their subtree), as
+//! Reports (auditors, leaders and administrators, within their subtree), as
 //! JSON or CSV (`?format=csv` or `Accept: text/csv`; UTF-8 with a BOM).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -455,11 +455,22 @@ pub(crate) fn wants_csv(request: &HttpRequest, format: Option<&str>) -> Result<b
     }
 }
 
+/// One CSV cell. Text that a spreadsheet would take for a formula (it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a
+/// number) gets a leading `'`: names and addresses come from citizens, and
+/// the file is opened by staff (OWASP, "CSV injection").
 fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
+    let formula =
+        text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err();
+    let text = if formula {
+        format!("'{text}")
     } else {
         text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
     }
 }
 
@@ -502,9 +513,10 @@ fn csv(report: &Kstt06Report) -> String {
 }
 
 /// The agency a report covers (its subtree): `agency_id` or the caller's
-/// own; 404 outside reach. Auditors and administrators only.
+/// own; 404 outside reach. Auditors, leaders and administrators.
 fn reporter(principal: &Principal, agency_id: Option<&str>) -> Result<AgencyId, ApiError> {
-    if !(principal.has_role(Role::Auditor) || principal.has_role(Role::Admin)) {
+    let reads_reports = [Role::Auditor, Role::Leader, Role::Admin];
+    if !reads_reports.iter().any(|role| principal.has_role(*role)) {
         return Err(ApiError::Forbidden);
     }
     match agency_id {
@@ -564,7 +576,7 @@ fn respond<T: Serialize>(as_csv: bool, body: &T, csv: impl FnOnce() -> String) -
 
 /// Form 06/VPCP/KSTT: taken on, resolved, in progress, and the extra columns,
 /// for a period and an agency subtree, grouped by field, procedure or agency
-/// (auditors and administrators). Column meanings: docs/reports.md.
+/// (auditors, leaders and administrators). Column meanings: docs/reports.md.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
@@ -1380,7 +1392,7 @@ fn indicator_facts(
 /// Service-quality indicators in the shape of Decision 766/QĐ-TTg for a
 /// period and an agency subtree: each with numerator, denominator, ratio,
 /// points and maximum; the ones this system holds no data for say so
-/// (auditors and administrators). Definitions: docs/reports.md.
+/// (auditors, leaders and administrators). Definitions: docs/reports.md.
 #[utoipa::path(
     tag = "reports",
     security(("bearer" = [])),
@@ -1453,6 +1465,27 @@ pub async fn indicators_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_neutralised() {
+        for (text, cell) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("@SUM(1)", "'@SUM(1)"),
+            ("+84 912", "'+84 912"),
+            ("-x", "'-x"),
+            ("\t=1", "'\t=1"),
+            // Numbers stay numbers; other text is as it was.
+            ("-3600", "-3600"),
+            ("+5", "+5"),
+            ("Nguyễn Văn An", "Nguyễn Văn An"),
+            ("a, b", "\"a, b\""),
+        ] {
+            assert_eq!(csv_cell(text), cell, "{text:?}");
+        }
+    }
     use utoipa::PartialSchema;
 
     /// The description of each property of a schema, by name.
