@@ -29,8 +29,38 @@ async fn known_routes_with_the_wrong_method_are_405_with_allow(app: TestApp) {
             .get("allow")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        assert_eq!(allow.as_deref(), Some("GET"), "{path}");
+        assert_eq!(allow.as_deref(), Some("GET, HEAD"), "{path}");
         problem(response, 405, "method_not_allowed").await;
+    }
+}
+
+/// HEAD is answered wherever GET is: the same status and headers, the
+/// length the body would have, and no body.
+async fn head_is_answered_like_get_without_a_body(app: TestApp) {
+    for path in ["/healthz", "/openapi.json", "/api/v1/procedures", "/nope"] {
+        let get = app.get(path).await;
+        let (status, length) = (get.status(), get.headers().get("content-length").cloned());
+        let body = get.bytes().await.unwrap_or_default();
+        let head = app
+            .client
+            .head(app.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(head.status(), status, "{path}");
+        if let Some(length) = length {
+            assert_eq!(
+                head.headers().get("content-length"),
+                Some(&length),
+                "{path}"
+            );
+            assert_eq!(
+                length.to_str().ok(),
+                Some(body.len().to_string().as_str()),
+                "{path}"
+            );
+        }
+        assert!(head.bytes().await.unwrap_or_default().is_empty(), "{path}");
     }
 }
 
@@ -113,6 +143,7 @@ async fn a_request_head_that_never_ends_is_a_408_problem(app: TestApp) {
 api_tests!(
     unknown_routes_are_404_problems,
     known_routes_with_the_wrong_method_are_405_with_allow,
+    head_is_answered_like_get_without_a_body,
     a_request_head_with_too_many_headers_is_a_431_problem,
     a_malformed_request_line_is_a_400_problem_after_what_came_before,
     a_request_head_that_never_ends_is_a_408_problem

@@ -370,6 +370,7 @@ pub fn app(
         )
         .service(web::resource("/docs").get(docs_redirect))
         .default_service(web::to(fallback))
+        .wrap(from_fn(head_as_get))
         .wrap(from_fn(move |request, next| {
             crate::hygiene::screen(request, next, limits.json_body_bytes)
         }))
@@ -505,6 +506,19 @@ fn serve(
     })
 }
 
+/// HEAD is answered wherever GET is (RFC 9110 §9.3.2): the request is
+/// routed as a GET, and the HTTP layer, which read a HEAD, sends the
+/// answer's headers (with the length the body would have) and no body.
+async fn head_as_get(
+    mut request: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if request.method() == Method::HEAD {
+        request.head_mut().method = Method::GET;
+    }
+    next.call(request).await
+}
+
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::MovedPermanently()
         .insert_header(("location", "/docs/"))
@@ -571,6 +585,10 @@ impl KnownRoutes {
             })
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect();
+        // HEAD wherever GET (`head_as_get`).
+        if allowed.contains(&Method::GET) {
+            allowed.push(Method::HEAD);
+        }
         allowed.dedup();
         (!allowed.is_empty()).then_some(allowed)
     }
