@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use diesel::prelude::*;
 use motcua_domain::clock::Outcome;
+use motcua_domain::codes::DossierCode;
 use motcua_domain::dossier::{ApologyFault, Channel, PaymentMethod, Satisfaction};
 use motcua_domain::history::{EventContent, GENESIS, HistoryKey};
 use motcua_domain::lifecycle::State;
@@ -729,10 +730,14 @@ pub fn acceptor(conn: &mut DbConnection, dossier: DossierId) -> Result<Option<Us
 /// so this is its running number in the year.
 pub fn book_position(conn: &mut DbConnection, code: &str) -> Result<i64, DbError> {
     // `<agency>-<YYMMDD>-<NNNN>`: the year's codes share `<agency>-<YY>`.
-    let year_prefix = match code.rsplitn(3, '-').collect::<Vec<_>>().as_slice() {
-        [_, day, agency] if day.len() >= 2 => format!("{agency}-{}", &day[..2]),
-        _ => return Ok(0),
+    let Ok(parsed) = code.parse::<DossierCode>() else {
+        return Ok(0);
     };
+    let year_prefix = format!(
+        "{}-{}",
+        parsed.agency().as_str(),
+        parsed.date().format("%y")
+    );
     Ok(dossiers::table
         .filter(
             dossiers::code

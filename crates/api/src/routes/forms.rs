@@ -2,11 +2,12 @@
 //! as JSON, or as a printable A5 HTML page in Vietnamese with no external assets.
 
 use actix_web::{HttpResponse, get, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use std::collections::HashMap;
 
 use motcua_domain::calendar::WorkingCalendar;
 use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
+use motcua_domain::codes::DossierCode;
 use motcua_domain::dossier::{ApologyFault, DocumentEntry, Entry, Verdict};
 use motcua_domain::explain::{instant_vi, limit_vi};
 use motcua_domain::procedure::{Delivery, Fee, ProcedureDefinition};
@@ -453,10 +454,8 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
             push(&mut fields, "Phí, lệ phí", fee);
             let year = row
                 .code
-                .rsplit('-')
-                .nth(1)
-                .and_then(|day| day.get(..2))
-                .map(|yy| format!("20{yy}"))
+                .parse::<DossierCode>()
+                .map(|code| code.date().year().to_string())
                 .unwrap_or_default();
             push(&mut fields, "Quyển số", year);
             push(&mut fields, "Số thứ tự", book_position.to_string());

@@ -519,6 +519,14 @@ fn reporter(principal: &Principal, agency_id: Option<&str>) -> Result<AgencyId, 
     if !reads_reports.iter().any(|role| principal.has_role(*role)) {
         return Err(ApiError::Forbidden);
     }
+    agency_param(principal, agency_id)
+}
+
+/// The `agency_id` parameter, or the caller's own agency.
+pub(crate) fn agency_param(
+    principal: &Principal,
+    agency_id: Option<&str>,
+) -> Result<AgencyId, ApiError> {
     match agency_id {
         Some(id) => id.parse::<AgencyId>().map_err(|_| {
             ApiError::Validation(vec![FieldError::new("agency_id", "must be an agency id")])

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use motcua_domain::codes::DossierCode;
 use motcua_domain::dossier::{self, Particulars};
 use motcua_domain::explain::instant_vi;
 use motcua_domain::lifecycle::State;
@@ -24,7 +25,7 @@ use crate::policy::Capability;
 use crate::routes::catalogue::definition;
 use crate::routes::dossiers::{live_clock, parse_details};
 use crate::routes::forms::{FORM_CSP, circular_2025_in_force, escape};
-use crate::routes::reports::{csv_document, period_of};
+use crate::routes::reports::{agency_param, csv_document, period_of};
 
 /// Parameters of the tracking book.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -156,12 +157,7 @@ pub async fn tracking_book(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Capability::ReadDossiers)?;
     let query = query.into_inner();
-    let agency = match query.agency_id.as_deref() {
-        Some(id) => id.parse::<AgencyId>().map_err(|_| {
-            ApiError::Validation(vec![FieldError::new("agency_id", "must be an agency id")])
-        })?,
-        None => principal.agency_id.ok_or(ApiError::Forbidden)?,
-    };
+    let agency = agency_param(&principal, query.agency_id.as_deref())?;
     let period = period_of(query.period.as_deref(), query.from, query.to)?;
     let format = match query.format.as_deref() {
         Some("json") => BookFormat::Json,
@@ -220,15 +216,13 @@ fn book(
     let mut lines = Vec::with_capacity(rows.len());
     // Codes are gapless within a year: the first line of each year is
     // counted, the next ones follow it.
-    let mut last: Option<(String, i64)> = None;
+    let mut last: Option<(Option<i32>, i64)> = None;
     for row in rows {
         let year = row
             .code
-            .rsplit('-')
-            .nth(1)
-            .and_then(|day| day.get(..2))
-            .unwrap_or_default()
-            .to_owned();
+            .parse::<DossierCode>()
+            .ok()
+            .map(|code| code.date().year());
         let number = match &last {
             Some((last_year, number)) if *last_year == year => number + 1,
             _ => dossiers::book_position(conn, &row.code)?,
