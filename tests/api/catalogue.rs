@@ -156,7 +156,79 @@ async fn the_public_catalogue_filters(app: TestApp) {
     );
 }
 
+/// "0,5 ngày làm việc": a procedure may give half a working day (or a day
+/// and a half); the clock grants four working hours per half, the catalogue
+/// writes the amount back as given, and the receipt prints it as the law
+/// does. Halves are for working days only.
+async fn half_a_working_day_is_a_time_limit(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let admin = fixture.token(Who::Admin).unwrap_or_default().to_owned();
+    let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
+    let mut half = entry("Thủ tục nửa ngày", 1, "2026-01-01");
+    half["time_limit"] = json!({"amount": 0.5, "unit": "working_days"});
+    let created = app
+        .post_json("/api/v1/procedures", Some(&admin), &half)
+        .await;
+    assert_eq!(
+        json(created, "application/json").await["definition"]["time_limit"],
+        json!({"amount": 0.5, "unit": "working_days"})
+    );
+    // Accepted Monday 23/11 10:00: 1 h 30 before lunch, 2 h 30 after: 15:30.
+    app.clock.set(vn("2026-11-23 10:00"));
+    let dossier = fixture
+        .intake(&app, "clerk.a", "9.100001", json!({"kind": "accept"}))
+        .await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let read = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}"), &clerk).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(read["legal_clock"]["budget_seconds"], 4 * 3600, "{read}");
+    assert_eq!(
+        read["legal_clock"]["due_at"].as_str(),
+        Some("2026-11-23T08:30:00Z"),
+        "{read}"
+    );
+    let page = app
+        .get_as(
+            &format!("/api/v1/dossiers/{id}/forms/receipt?format=html"),
+            &clerk,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(page.contains("0,5 ngày làm việc"), "{page}");
+    // Only working days take halves; nothing finer than a half.
+    for (limit, says) in [
+        (
+            json!({"amount": 1.5, "unit": "working_hours"}),
+            "whole numbers",
+        ),
+        (
+            json!({"amount": 0.5, "unit": "calendar_days"}),
+            "whole numbers",
+        ),
+        (json!({"amount": 0.25, "unit": "working_days"}), "a half"),
+        (json!({"amount": 0, "unit": "working_days"}), "at least"),
+    ] {
+        let mut bad = entry("x", 1, "2027-01-01");
+        bad["code"] = json!("9.100003");
+        bad["time_limit"] = limit.clone();
+        let answer = problem(
+            app.post_json("/api/v1/procedures", Some(&admin), &bad)
+                .await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert!(answer.to_string().contains(says), "{limit}: {answer}");
+    }
+}
+
 api_tests!(
     versions_are_chosen_by_date_and_dossiers_keep_theirs,
-    the_public_catalogue_filters
+    the_public_catalogue_filters,
+    half_a_working_day_is_a_time_limit
 );

@@ -822,6 +822,409 @@ async fn forms_carry_the_official_fields_of_the_circular_in_force_on_their_issue
     }
 }
 
+/// What one printed form must carry, written out by hand from the official
+/// template: its number, title and date line, each field's row (label and
+/// value, in order), each table's rows and the signature blocks.
+struct Expected<'a> {
+    number: &'a str,
+    title: &'a str,
+    dated: &'a str,
+    fields: Vec<(&'a str, String)>,
+    rows: Vec<Vec<&'a str>>,
+    signatures: Vec<(&'a str, &'a str, &'a str)>,
+}
+
+/// Checks the printable page of `form` of dossier `id` field by field.
+async fn check_page(app: &TestApp, token: &str, id: &str, form: &str, expected: Expected<'_>) {
+    let page = app
+        .get_as(
+            &format!("/api/v1/dossiers/{id}/forms/{form}?format=html"),
+            token,
+        )
+        .await;
+    assert_eq!(page.status().as_u16(), 200, "{form}");
+    let page = page.text().await.unwrap_or_default();
+    let mut rows = String::new();
+    for (label, value) in &expected.fields {
+        rows.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>"));
+    }
+    let mut tables = String::new();
+    for row in &expected.rows {
+        let cells: String = row.iter().map(|c| format!("<td>{c}</td>")).collect();
+        tables.push_str(&format!("<tr>{cells}</tr>"));
+    }
+    let mut signatures = String::new();
+    for (title, note, name) in &expected.signatures {
+        signatures.push_str(&format!(
+            "<div><b>{title}</b><br><i>{note}</i><div class=\"space\"></div>{name}</div>"
+        ));
+    }
+    for (what, text) in [
+        (
+            "number",
+            format!("<p class=\"number\">{}</p>", expected.number),
+        ),
+        (
+            "motto",
+            "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM<br>Độc lập - Tự do - Hạnh phúc".into(),
+        ),
+        (
+            "date line",
+            format!("<p class=\"dated\">{}</p>", expected.dated),
+        ),
+        ("title", format!("<h1>{}</h1>", expected.title)),
+        ("fields", format!("<table>{rows}</table>")),
+        ("table rows", tables),
+        ("signatures", signatures),
+    ] {
+        assert!(page.contains(&text), "{form}: no {what} {text} in {page}");
+    }
+}
+
+/// Every form, before and after Circular 03/2025 took effect (15/9/2025),
+/// printed field by field as the template of the circular in force on its
+/// issue day has it: the receipt, the control slip, the supplement request,
+/// the apology, the notice of a denial after appraisal (Form 03), the
+/// refusal at the desk (Form 03) and the stop notice.
+async fn every_form_prints_the_official_fields_before_and_after_15_september_2025(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, officer, leader) = (
+        token(&fixture, Who::Clerk),
+        token(&fixture, Who::Officer),
+        token(&fixture, Who::Leader),
+    );
+    let intake = |at: &str, decision: Value| {
+        app.clock.set(vn(at));
+        let fixture = &fixture;
+        let app = &app;
+        async move {
+            let dossier = fixture.intake(app, "clerk.a", "1.004194", decision).await;
+            (
+                dossier["id"].as_str().unwrap_or_default().to_owned(),
+                dossier["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    let step = |at: &str, token: &str, id: &str, action: &str, body: Value| {
+        app.clock.set(vn(at));
+        let (app, token, id, action) = (&app, token.to_owned(), id.to_owned(), action.to_owned());
+        async move {
+            let (status, answer) = act(app, &token, &id, &action, body).await;
+            assert_eq!(status, 200, "{action}: {answer}");
+        }
+    };
+    let common = |code: &str| {
+        vec![
+            ("Mã hồ sơ", code.to_owned()),
+            ("Người nộp hồ sơ", "Trần Thị Bình".to_owned()),
+            ("Liên hệ", "0987654321".to_owned()),
+            (
+                "Thủ tục hành chính",
+                "Đăng ký tạm trú (1.004194)".to_owned(),
+            ),
+        ]
+    };
+    let with = |code: &str, more: &[(&'static str, &str)]| {
+        let mut fields = common(code);
+        fields.extend(
+            more.iter()
+                .map(|(label, value)| (*label, (*value).to_owned())),
+        );
+        fields
+    };
+    const SIGN: &str = "(Ký và ghi rõ họ tên)";
+    const SEAL: &str = "(Ký, ghi rõ họ tên và đóng dấu)";
+    const HEAD: &str = "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ";
+    // (regime's year, Monday of the week, Tuesday, Wednesday, Friday,
+    // receipt's book number, the numbers of forms 02–06 in that regime,
+    // the apology's title)
+    let eras = [
+        (
+            "2025-09-08",
+            "08/09/2025",
+            "09/09/2025",
+            "10/09/2025",
+            "11/09/2025",
+            "12/09/2025",
+            "1",
+            [
+                "Mẫu số 02",
+                "Mẫu số 03",
+                "Mẫu số 04",
+                "Mẫu số —",
+                "Mẫu số 05",
+            ],
+            "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ",
+        ),
+        (
+            "2025-09-22",
+            "22/09/2025",
+            "23/09/2025",
+            "24/09/2025",
+            "25/09/2025",
+            "26/09/2025",
+            "4",
+            [
+                "Mẫu số 02",
+                "Mẫu số 03",
+                "Mẫu số 04",
+                "Mẫu số 05",
+                "Mẫu số 06",
+            ],
+            "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT",
+        ),
+    ];
+    for (monday, mon, tue, wed, thu, fri, book, numbers, apology_title) in eras {
+        let day = |d: &str, time: &str| {
+            let date = chrono::NaiveDate::parse_from_str(d, "%d/%m/%Y").unwrap_or_default();
+            format!("{} {time}", date.format("%Y-%m-%d"))
+        };
+        let dated = |d: &str| {
+            let date = chrono::NaiveDate::parse_from_str(d, "%d/%m/%Y").unwrap_or_default();
+            date.format("ngày %d tháng %m năm %Y").to_string()
+        };
+        assert_eq!(day(mon, "09:00"), format!("{monday} 09:00"));
+        // A: accepted Monday 09:00 (due Thursday 09:00); receipt and control slip.
+        let (a, a_code) = intake(&day(mon, "09:00"), json!({"kind": "accept"})).await;
+        check_page(
+            &app,
+            &clerk,
+            &a,
+            "receipt",
+            Expected {
+                number: "Mẫu số 01",
+                title: "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
+                dated: &dated(mon),
+                fields: with(
+                    &a_code,
+                    &[
+                        ("Số lượng hồ sơ", "01 bộ"),
+                        ("Thời gian giải quyết theo quy định", "3 ngày làm việc"),
+                        ("Thời gian nhận hồ sơ", &format!("09:00 thứ Hai {mon}")),
+                        ("Thời gian trả kết quả", &format!("09:00 thứ Năm {thu}")),
+                        ("Nơi trả kết quả", "Tại Bộ phận Một cửa"),
+                        ("Phí, lệ phí", "15.000 đồng"),
+                        ("Quyển số", "2025"),
+                        ("Số thứ tự", book),
+                        ("Người tiếp nhận hồ sơ", "User clerk.a"),
+                    ],
+                ),
+                rows: vec![
+                    vec![
+                        "Tờ khai thay đổi thông tin cư trú",
+                        "01 bản chính, Bản điện tử",
+                    ],
+                    vec!["Giấy tờ chứng minh chỗ ở hợp pháp", "01 bản sao"],
+                ],
+                signatures: vec![
+                    ("NGƯỜI NỘP HỒ SƠ", SIGN, "Trần Thị Bình"),
+                    ("NGƯỜI TIẾP NHẬN HỒ SƠ", SIGN, "User clerk.a"),
+                ],
+            },
+        )
+        .await;
+        check_page(
+            &app,
+            &clerk,
+            &a,
+            "control_slip",
+            Expected {
+                number: numbers[4],
+                title: "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ",
+                dated: &dated(mon),
+                fields: with(
+                    &a_code,
+                    &[("Hẹn trả kết quả", &format!("09:00 thứ Năm {thu}"))],
+                ),
+                rows: Vec::new(),
+                signatures: Vec::new(),
+            },
+        )
+        .await;
+        // C: accepted Monday 09:30, stopped Tuesday 14:00 (below).
+        let (c, c_code) = intake(&day(mon, "09:30"), json!({"kind": "accept"})).await;
+        // Asked at 10:00 for the proof of residence, brought at 11:00
+        // (one working hour paused: due Thursday 10:00).
+        let request = json!({"reason": "thiếu", "items": [{"requirement_code": "CM", "name": "Giấy tờ chứng minh", "problem": "bản sao mờ"}]});
+        step(
+            &day(mon, "10:00"),
+            &officer,
+            &a,
+            "request-supplement",
+            request,
+        )
+        .await;
+        check_page(
+            &app,
+            &clerk,
+            &a,
+            "supplement_request",
+            Expected {
+                number: numbers[0],
+                title: "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ",
+                dated: &dated(mon),
+                fields: with(
+                    &a_code,
+                    &[
+                        ("Lý do", "thiếu"),
+                        ("Ngày yêu cầu", &format!("10:00 thứ Hai {mon}")),
+                        ("Người hướng dẫn", "User officer.a"),
+                    ],
+                ),
+                rows: vec![vec!["Giấy tờ chứng minh", "bản sao mờ"]],
+                signatures: vec![("NGƯỜI HƯỚNG DẪN", SIGN, "User officer.a")],
+            },
+        )
+        .await;
+        let supply = json!({"documents": [{"requirement_code": "CM", "copies": 1}]});
+        step(&day(mon, "11:00"), &clerk, &a, "supplement", supply).await;
+        // Tuesday: the leader foresees the delay and apologises, new appointment Friday 10:00.
+        let new_appointment = format!("{}T03:00:00Z", &day(fri, "")[..10]);
+        let apology = json!({"reason": "chờ xác minh", "new_appointment_at": new_appointment});
+        step(&day(tue, "09:00"), &leader, &a, "apology", apology).await;
+        check_page(
+            &app,
+            &clerk,
+            &a,
+            "apology",
+            Expected {
+                number: numbers[2],
+                title: apology_title,
+                dated: &dated(tue),
+                fields: with(
+                    &a_code,
+                    &[
+                        ("Thời gian nhận hồ sơ", &format!("09:00 thứ Hai {mon}")),
+                        (
+                            "Hẹn trả kết quả theo quy định",
+                            &format!("10:00 thứ Năm {thu}"),
+                        ),
+                        ("Lý do chậm", "chờ xác minh"),
+                        (
+                            "Xin lỗi ông/bà",
+                            "Cơ quan giải quyết xin lỗi ông/bà vì hồ sơ bị chậm trả kết quả.",
+                        ),
+                        ("Hẹn lại ngày trả kết quả", &format!("10:00 thứ Sáu {fri}")),
+                    ],
+                ),
+                rows: Vec::new(),
+                signatures: vec![(HEAD, SEAL, "")],
+            },
+        )
+        .await;
+        step(
+            &day(tue, "14:00"),
+            &leader,
+            &c,
+            "stop",
+            json!({"reason": "dừng theo đề nghị"}),
+        )
+        .await;
+        check_page(
+            &app,
+            &clerk,
+            &c,
+            "stop_notice",
+            Expected {
+                number: numbers[3],
+                title: "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ",
+                dated: &dated(tue),
+                fields: with(
+                    &c_code,
+                    &[
+                        ("Lý do dừng giải quyết", "dừng theo đề nghị"),
+                        ("Ngày dừng", &format!("14:00 thứ Ba {tue}")),
+                    ],
+                ),
+                rows: Vec::new(),
+                signatures: vec![(HEAD, SEAL, "")],
+            },
+        )
+        .await;
+        // B: refused at the desk on Tuesday 15:00.
+        let refuse = json!({"kind": "refuse", "reason": "sai thẩm quyền", "legal_basis": "Điều 9"});
+        let (b, b_code) = intake(&day(tue, "15:00"), refuse).await;
+        check_page(
+            &app,
+            &clerk,
+            &b,
+            "refusal",
+            Expected {
+                number: numbers[1],
+                title: "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",
+                dated: &dated(tue),
+                fields: with(
+                    &b_code,
+                    &[
+                        ("Căn cứ pháp lý", "Điều 9"),
+                        ("Lý do từ chối", "sai thẩm quyền"),
+                        ("Ngày từ chối", &format!("15:00 thứ Ba {tue}")),
+                        ("Người tiếp nhận hồ sơ", "User clerk.a"),
+                    ],
+                ),
+                rows: Vec::new(),
+                signatures: vec![("NGƯỜI TIẾP NHẬN HỒ SƠ", SIGN, "User clerk.a")],
+            },
+        )
+        .await;
+        // Wednesday: denied after appraisal; the notice of the reasons is Form 03.
+        let denied = json!({"outcome": "denied", "note": "nơi ở không hợp pháp"});
+        step(&day(wed, "09:00"), &officer, &a, "complete", denied).await;
+        check_page(
+            &app,
+            &clerk,
+            &a,
+            "refusal",
+            Expected {
+                number: numbers[1],
+                title: "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ",
+                dated: &dated(wed),
+                fields: with(
+                    &a_code,
+                    &[
+                        ("Thời gian nhận hồ sơ", &format!("09:00 thứ Hai {mon}")),
+                        ("Kết quả thẩm định", "Hồ sơ không đủ điều kiện giải quyết"),
+                        ("Lý do không giải quyết", "nơi ở không hợp pháp"),
+                        ("Ngày thông báo", &format!("09:00 thứ Tư {wed}")),
+                    ],
+                ),
+                rows: Vec::new(),
+                signatures: vec![(HEAD, SEAL, "")],
+            },
+        )
+        .await;
+    }
+    // A dossier accepted and approved has no Form 03; a denial must say why.
+    let (approved, _) = intake("2025-09-29 09:00", json!({"kind": "accept"})).await;
+    let (_, silent) = act(
+        &app,
+        &officer,
+        &approved,
+        "complete",
+        json!({"outcome": "denied"}),
+    )
+    .await;
+    assert_eq!(silent["errors"][0]["field"], "note", "{silent}");
+    step(
+        "2025-09-29 10:00",
+        &officer,
+        &approved,
+        "complete",
+        json!({"outcome": "approved"}),
+    )
+    .await;
+    problem(
+        app.get_as(
+            &format!("/api/v1/dossiers/{approved}/forms/refusal"),
+            &clerk,
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
 /// The tracking book lists the dossiers an agency numbered in a period, in
 /// number order, each with its running number of the year (the receipt's),
 /// the unit it went to, its times and a note; a later period's numbers go
@@ -2047,6 +2450,7 @@ api_tests!(
     a_late_dossier_still_gets_its_apology_and_counts_as_late_with_apology,
     late_dossiers_without_an_apology_are_listed_with_their_supplement_requests,
     forms_carry_the_official_fields_of_the_circular_in_force_on_their_issue_day,
+    every_form_prints_the_official_fields_before_and_after_15_september_2025,
     the_tracking_book_lists_the_periods_dossiers_in_number_order,
     the_desk_apologises_for_its_own_intake_error,
     an_owner_rates_once_after_the_result_and_may_withdraw_before,

@@ -639,9 +639,13 @@ async fn overdue_lists_and_online_uptake_over_the_same_history(app: TestApp) {
 /// An indicator's key, numerator, denominator and points.
 type Score = (String, Option<u64>, Option<u64>, Option<f64>);
 
+/// Decision 766 over the whole hand-built history: D1–D12 and E1–E18 (the
+/// thirty dossiers Form 06's test counts), with D13 (a fee paid in cash)
+/// and D14 (asked twice for a supplement) added in November.
 async fn indicators_over_the_same_history(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     history(&app, &fixture).await;
+    more_history(&app, &fixture).await;
     let officer = fixture.token(Who::Officer).unwrap_or_default().to_owned();
     let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
     // D13: accepted Mon 16/11 09:00, fee asked 09:30 and paid in cash at 10:00, result Tue 17/11: early.
@@ -765,71 +769,73 @@ async fn indicators_over_the_same_history(app: TestApp) {
         shares(&november),
         [
             row("publicity", None, None, None),
-            // Early D11, D12, D13 + D10 open within (paused); D14 early but asked twice
-            // for a supplement / resolved 5 (D8 late) + open 2 (D9 overdue); nothing
-            // withdrawn or stopped. 20 × 4/7.
-            row("progress", Some(4), Some(7), Some(11.43)),
+            // Form 06's November (its test) with D13 and D14: results 10 (early D11
+            // D12 D13 D14, on time E4 E6 E18, late D8 E11 E16), open 5 (within D10 E9
+            // E15, overdue D9 E14), withdrawn E13 and stopped E12, both before their
+            // due time. In time: 4 + 3 + 3 + 2 = 12, less D14 (asked twice for a
+            // supplement) = 11 of 17. 20 × 11/17 = 12.94.
+            row("progress", Some(11), Some(17), Some(12.94)),
             // 12 of 12 offer online service: 2 × 1 ≥ full at 80%.
             row("online_offer", Some(12), Some(12), Some(2.0)),
             // Only 1.004194 had online filings (D10, D12): 4 × 1/12.
             row("online_use", Some(1), Some(12), Some(0.33)),
-            // Accepted in November: D10 and D12 online, D11, D13 and D14 at the desk: 40%;
-            // 6 × 0.4 / 0.5.
-            row("online_filing", Some(2), Some(5), Some(4.8)),
+            // Accepted in November: D10 and D12 online; D11 D13 D14 E6 E13 E14 E15 E16
+            // E18 at the desk: 2/11; 6 × (2/11) / 0.5 = 2.18.
+            row("online_filing", Some(2), Some(11), Some(2.18)),
             // D13 paid in cash.
             row("online_payment", Some(0), Some(1), Some(0.0)),
             row("payment_offer", Some(0), Some(7), Some(0.0)),
             row("fee_sync", None, None, None),
-            // Progress's 4 in time less D12, rated dissatisfied: 3/7; 6 × 3/7 / 0.9.
-            row("satisfaction", Some(3), Some(7), Some(2.86)),
+            // Progress's 11 in time less D12, rated dissatisfied: 10/17;
+            // 6 × (10/17) / 0.9 = 3.92.
+            row("satisfaction", Some(10), Some(17), Some(3.92)),
             row("complaints", None, None, None),
-            // Only D12 asked for its result online: 6 × 1/5.
-            row("electronic_result", Some(1), Some(5), Some(1.2)),
+            // Of the 10 results only D12 went out online: 6 × 1/10.
+            row("electronic_result", Some(1), Some(10), Some(0.6)),
             row("digitisation", None, None, None),
             // D12 filed Tue 10/11 10:00, acknowledged at 11:00 (due Wed 11/11 10:00).
             row("acknowledgement", Some(1), Some(1), None),
         ],
         "{november}"
     );
+    // 12.94 + 2 + 0.33 + 2.18 + 0 + 0 + 3.92 + 0.6, out of the 52 points scored.
     assert_eq!(
         (november["points"].as_f64(), november["maximum"].as_f64()),
-        (Some(22.62), Some(52.0))
+        (Some(21.97), Some(52.0))
     );
     let october = get("2026-10").await;
-    let of = |report: &Value, keys: &[&str]| -> Vec<Score> {
-        shares(report)
-            .into_iter()
-            .filter(|(key, ..)| keys.contains(&key.as_str()))
-            .collect()
-    };
     assert_eq!(
-        of(
-            &october,
-            &[
-                "progress",
-                "online_use",
-                "online_filing",
-                "online_payment",
-                "satisfaction",
-                "electronic_result",
-                "acknowledgement"
-            ]
-        ),
+        shares(&october),
         [
-            // D1 early, D2 on time, D8 open within, D5 withdrawn and D6 stopped before their
-            // due time (Fri 23/10 09:00) / D1–D4 resolved + D8, D9 open + D5 + D6: 20 × 5/8.
-            row("progress", Some(5), Some(8), Some(12.5)),
+            row("publicity", None, None, None),
+            // Form 06's October: results 9 (early D1 E2 E7, on time D2 E1, late D3 D4
+            // E3 E10), open 6 (within D8 E4 E9 E12, overdue D9 E11), withdrawn D5 E8
+            // and stopped D6, all three before their due time. In time: 3 + 2 + 4 + 3
+            // = 12 of 18; nobody asked twice. 20 × 12/18 = 13.33.
+            row("progress", Some(12), Some(18), Some(13.33)),
+            row("online_offer", Some(12), Some(12), Some(2.0)),
             row("online_use", Some(0), Some(12), Some(0.0)),
-            row("online_filing", Some(0), Some(8), Some(0.0)),
+            // The 18 accepted in October all came to the desk.
+            row("online_filing", Some(0), Some(18), Some(0.0)),
             // No payment: nothing to measure, no points.
             row("online_payment", Some(0), Some(0), None),
-            // No rating: 5/8 = 62.5%; 6 × 0.625 / 0.9.
-            row("satisfaction", Some(5), Some(8), Some(4.17)),
-            row("electronic_result", Some(0), Some(4), Some(0.0)),
+            row("payment_offer", Some(0), Some(7), Some(0.0)),
+            row("fee_sync", None, None, None),
+            // No rating: 12/18; 6 × (12/18) / 0.9 = 4.44.
+            row("satisfaction", Some(12), Some(18), Some(4.44)),
+            row("complaints", None, None, None),
+            // Nine results, none online.
+            row("electronic_result", Some(0), Some(9), Some(0.0)),
+            row("digitisation", None, None, None),
             // D10 filed Thu 29/10 10:00 (due Fri 30/10 10:00), acknowledged only on Mon 02/11: late.
             row("acknowledgement", Some(0), Some(1), None),
         ],
         "{october}"
+    );
+    // 13.33 + 2 + 4.44, out of 46: online payment has nothing to score.
+    assert_eq!(
+        (october["points"].as_f64(), october["maximum"].as_f64()),
+        (Some(19.77), Some(46.0))
     );
 
     // The CSV carries the same figures.
@@ -863,7 +869,7 @@ async fn indicators_over_the_same_history(app: TestApp) {
         .unwrap_or_default();
     assert_eq!(
         progress[2..8],
-        ["true", "4", "7", "0.5714", "11.43", "20"],
+        ["true", "11", "17", "0.6471", "12.94", "20"],
         "{csv}"
     );
     // A sibling commune is out of the auditor's reach.

@@ -52,25 +52,17 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("due_time");
     group.throughput(Throughput::Elements(filings.len() as u64));
     let cases: [(&str, &WorkingCalendar, TimeLimit); 4] = [
-        (
-            "3_working_days",
-            &national,
-            TimeLimit::WorkingDays { amount: 3 },
-        ),
-        (
-            "200_working_days",
-            &national,
-            TimeLimit::WorkingDays { amount: 200 },
-        ),
+        ("3_working_days", &national, TimeLimit::working_days(3)),
+        ("200_working_days", &national, TimeLimit::working_days(200)),
         (
             "3_working_days_10000_exceptions",
             &crowded,
-            TimeLimit::WorkingDays { amount: 3 },
+            TimeLimit::working_days(3),
         ),
         (
             "200_working_days_10000_exceptions",
             &crowded,
-            TimeLimit::WorkingDays { amount: 200 },
+            TimeLimit::working_days(200),
         ),
     ];
     for (name, calendar, limit) in cases {

@@ -16,15 +16,17 @@ use crate::explain::{MoveReason, Step};
 use crate::time::{from_local, to_local};
 
 /// How long the law gives for a procedure (docs/requirements.md §5). In JSON:
-/// `{"amount": 3, "unit": "working_days"}`, or
+/// `{"amount": 3, "unit": "working_days"}`, `{"amount": 0.5, "unit":
+/// "working_days"}` (the law's "0,5 ngày làm việc"), or
 /// `{"unit": "same_day", "cutoff": "15:00"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "TimeLimitSpec", into = "TimeLimitSpec")]
 pub enum TimeLimit {
-    /// N standard (8-hour) working days of working time.
+    /// N standard (8-hour) working days of working time; N may end in a
+    /// half (`0,5 ngày làm việc`: half a standard day, four hours).
     WorkingDays {
-        /// N.
-        amount: u32,
+        /// N, counted in halves: 6 is 3 days, 1 is half a day.
+        half_days: u32,
     },
     /// N hours of working time.
     WorkingHours {
@@ -51,6 +53,15 @@ pub enum TimeLimit {
         /// N.
         amount: u32,
     },
+}
+
+impl TimeLimit {
+    /// N whole working days.
+    pub const fn working_days(days: u32) -> Self {
+        TimeLimit::WorkingDays {
+            half_days: days.saturating_mul(2),
+        }
+    }
 }
 
 /// 15:00, the default same-day cut-off.
@@ -122,15 +133,84 @@ impl TimeUnit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TimeLimit))]
 pub struct TimeLimitSpec {
-    /// How many units (not used by `same_day`).
+    /// How many units (not used by `same_day`): a whole number, or for
+    /// `working_days` a multiple of one half (`0.5`, `1.5`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.5, minimum = 0.5))]
+    pub amount: Option<Amount>,
     /// `working_days`, `working_hours`, `same_day`, `calendar_days` or `months`.
     #[cfg_attr(feature = "openapi", schema(value_type = TimeUnit))]
     pub unit: String,
     /// `HH:MM`, for `same_day` (default 15:00).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutoff: Option<String>,
+}
+
+/// A time limit's amount as JSON writes it, kept in halves: a whole number
+/// is written as an integer (`3`), a half as a decimal (`0.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Amount {
+    halves: u32,
+}
+
+impl Amount {
+    /// A whole amount.
+    pub const fn whole(n: u32) -> Self {
+        Amount {
+            halves: n.saturating_mul(2),
+        }
+    }
+
+    /// The amount in halves.
+    pub const fn halves(self) -> u32 {
+        self.halves
+    }
+
+    /// The whole number, if the amount is one.
+    pub const fn as_whole(self) -> Option<u32> {
+        if self.halves.is_multiple_of(2) {
+            Some(self.halves / 2)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.as_whole() {
+            Some(n) => write!(f, "{n}"),
+            None => write!(f, "{}.5", self.halves / 2),
+        }
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.as_whole() {
+            Some(n) => serializer.serialize_u32(n),
+            None => serializer.serialize_f64(f64::from(self.halves) / 2.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        let halves = value * 2.0;
+        if !(halves.is_finite() && halves >= 0.0 && halves.fract() == 0.0)
+            || halves > f64::from(u32::MAX)
+        {
+            return Err(serde::de::Error::custom(
+                "amount must be a whole number, or a whole number and a half (0.5)",
+            ));
+        }
+        // Checked above: a whole number of halves within u32.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(Amount {
+            halves: halves as u32,
+        })
+    }
 }
 
 /// Why a time limit is not valid.
@@ -142,11 +222,14 @@ pub enum TimeLimitError {
     )]
     Unit(String),
     /// Missing or zero amount.
-    #[error("{0} needs an amount of at least 1")]
+    #[error("{0} needs an amount above 0: at least 1, or 0.5 for working_days")]
     Amount(&'static str),
+    /// A half in a unit counted in whole numbers.
+    #[error("{0} are counted in whole numbers; only working_days may end in a half")]
+    Half(&'static str),
     /// Longer than any procedure's limit could be (more than ten years of work).
     #[error("an amount of {0} is beyond any legal time limit")]
-    TooLong(u32),
+    TooLong(Amount),
     /// Cut-off not a time of day.
     #[error("cutoff must be HH:MM, not `{0}`")]
     Cutoff(String),
@@ -155,15 +238,27 @@ pub enum TimeLimitError {
 impl TryFrom<TimeLimitSpec> for TimeLimit {
     type Error = TimeLimitError;
     fn try_from(spec: TimeLimitSpec) -> Result<Self, Self::Error> {
-        let amount = |unit: &'static str, max: u32| match spec.amount {
-            Some(0) | None => Err(TimeLimitError::Amount(unit)),
-            Some(n) if n > max => Err(TimeLimitError::TooLong(n)),
-            Some(n) => Ok(n),
+        // In halves, up to `max` whole units.
+        let halves = |unit: &'static str, max: u32| match spec.amount {
+            None => Err(TimeLimitError::Amount(unit)),
+            Some(n) if n.halves() == 0 => Err(TimeLimitError::Amount(unit)),
+            Some(n) if n.halves() > max * 2 => Err(TimeLimitError::TooLong(n)),
+            Some(n) => Ok(n.halves()),
+        };
+        let amount = |unit: &'static str, max: u32| {
+            let halves = halves(unit, max)?;
+            if !halves.is_multiple_of(2) {
+                return Err(TimeLimitError::Half(unit));
+            }
+            if halves < 2 {
+                return Err(TimeLimitError::Amount(unit));
+            }
+            Ok(halves / 2)
         };
         let unit = TimeUnit::ALL.into_iter().find(|u| u.as_str() == spec.unit);
         match unit {
             Some(TimeUnit::WorkingDays) => Ok(TimeLimit::WorkingDays {
-                amount: amount("working_days", 2_500)?,
+                half_days: halves("working_days", 2_500)?,
             }),
             Some(TimeUnit::WorkingHours) => Ok(TimeLimit::WorkingHours {
                 amount: amount("working_hours", 20_000)?,
@@ -190,10 +285,18 @@ impl TryFrom<TimeLimitSpec> for TimeLimit {
 impl From<TimeLimit> for TimeLimitSpec {
     fn from(limit: TimeLimit) -> Self {
         let (unit, amount, cutoff) = match limit {
-            TimeLimit::WorkingDays { amount } => (TimeUnit::WorkingDays, Some(amount), None),
-            TimeLimit::WorkingHours { amount } => (TimeUnit::WorkingHours, Some(amount), None),
-            TimeLimit::CalendarDays { amount } => (TimeUnit::CalendarDays, Some(amount), None),
-            TimeLimit::Months { amount } => (TimeUnit::Months, Some(amount), None),
+            TimeLimit::WorkingDays { half_days } => (
+                TimeUnit::WorkingDays,
+                Some(Amount { halves: half_days }),
+                None,
+            ),
+            TimeLimit::WorkingHours { amount } => {
+                (TimeUnit::WorkingHours, Some(Amount::whole(amount)), None)
+            }
+            TimeLimit::CalendarDays { amount } => {
+                (TimeUnit::CalendarDays, Some(Amount::whole(amount)), None)
+            }
+            TimeLimit::Months { amount } => (TimeUnit::Months, Some(Amount::whole(amount)), None),
             TimeLimit::SameDay { cutoff } => (
                 TimeUnit::SameDay,
                 None,
@@ -392,9 +495,9 @@ pub(crate) fn seconds<S: serde::Serializer>(
     serializer.serialize_i64(value.num_seconds())
 }
 
-/// N standard working days of working time.
-fn working_days(calendar: &WorkingCalendar, days: u32) -> Duration {
-    Duration::seconds(calendar.standard_day().num_seconds() * i64::from(days))
+/// N half standard working days of working time.
+fn working_half_days(calendar: &WorkingCalendar, half_days: u32) -> Duration {
+    Duration::seconds(calendar.standard_day().num_seconds() * i64::from(half_days) / 2)
 }
 
 /// A dossier's clock: its calendar, time limit, receipt and ledger.
@@ -439,7 +542,7 @@ fn base_budget(
         Ok(calendar.working_time_between(start, end))
     };
     let budget = match limit {
-        TimeLimit::WorkingDays { amount } => working_days(calendar, amount),
+        TimeLimit::WorkingDays { half_days } => working_half_days(calendar, half_days),
         TimeLimit::WorkingHours { amount } => Duration::hours(i64::from(amount)),
         TimeLimit::SameDay { cutoff } => {
             let in_time = start.date() != received.date() || received.time() <= cutoff;
@@ -589,7 +692,7 @@ fn run(
                 }
             }
             ClockEvent::Extended { working_days, .. } => {
-                let added = self::working_days(calendar, working_days);
+                let added = working_half_days(calendar, working_days.saturating_mul(2));
                 extension += added;
                 if let Some(trace) = trace.as_deref_mut() {
                     trace.push(Step::Extended {
@@ -742,7 +845,16 @@ mod tests {
         let read = |json: &str| serde_json::from_str::<TimeLimit>(json).map_err(|e| e.to_string());
         assert_eq!(
             read(r#"{"amount": 3, "unit": "working_days"}"#),
-            Ok(TimeLimit::WorkingDays { amount: 3 })
+            Ok(TimeLimit::working_days(3))
+        );
+        // The law's "0,5 ngày làm việc" and "1,5 ngày làm việc".
+        assert_eq!(
+            read(r#"{"amount": 0.5, "unit": "working_days"}"#),
+            Ok(TimeLimit::WorkingDays { half_days: 1 })
+        );
+        assert_eq!(
+            read(r#"{"amount": 1.5, "unit": "working_days"}"#),
+            Ok(TimeLimit::WorkingDays { half_days: 3 })
         );
         assert_eq!(
             read(r#"{"amount": 0, "unit": "same_day", "cutoff": "15:00"}"#),
@@ -762,9 +874,26 @@ mod tests {
             r#"{"amount": 3, "unit": "weeks"}"#,
             r#"{"unit": "same_day", "cutoff": "3pm"}"#,
             r#"{"amount": 99999, "unit": "working_days"}"#,
+            // Halves only for working days; nothing finer than a half.
+            r#"{"amount": 1.5, "unit": "working_hours"}"#,
+            r#"{"amount": 0.5, "unit": "calendar_days"}"#,
+            r#"{"amount": 2.5, "unit": "months"}"#,
+            r#"{"amount": 0.25, "unit": "working_days"}"#,
+            r#"{"amount": -1, "unit": "working_days"}"#,
+            r#"{"amount": 1e300, "unit": "working_days"}"#,
         ] {
             assert!(read(bad).is_err(), "{bad}");
         }
+        // Whole amounts are written as integers, halves as decimals.
+        let write = |limit: TimeLimit| serde_json::to_string(&limit).unwrap_or_default();
+        assert_eq!(
+            write(TimeLimit::working_days(3)),
+            r#"{"amount":3,"unit":"working_days"}"#
+        );
+        assert_eq!(
+            write(TimeLimit::WorkingDays { half_days: 3 }),
+            r#"{"amount":1.5,"unit":"working_days"}"#
+        );
         let json = serde_json::to_string(&TimeLimit::SameDay {
             cutoff: default_cutoff(),
         })

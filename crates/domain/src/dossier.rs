@@ -721,6 +721,14 @@ impl Particulars {
         })
     }
 
+    /// The result, if it was a denial after appraisal.
+    pub fn denial(&self) -> Option<(&Record, &Complete)> {
+        self.last(|e| match e {
+            Entry::Result(r) if r.outcome == Verdict::Denied => Some(r),
+            _ => None,
+        })
+    }
+
     /// The latest stop notice.
     pub fn last_stop(&self) -> Option<(&Record, &Stop)> {
         self.last(|e| match e {
@@ -1603,10 +1611,22 @@ impl Dossier {
             Command::Stop(c) => Command::Stop(Stop {
                 reason: p.text("reason", &c.reason, MAX_TEXT),
             }),
-            Command::Complete(c) => Command::Complete(Complete {
-                note: p.note("note", &c.note),
-                ..c
-            }),
+            Command::Complete(c) => {
+                // A denial is a written notice that states its reasons
+                // (Form 03 after appraisal): the note is its reason.
+                if c.outcome == Verdict::Denied
+                    && c.note.as_deref().is_none_or(|n| n.trim().is_empty())
+                {
+                    p.add(
+                        "note",
+                        "a denial must state its reason: the citizen receives it in writing",
+                    );
+                }
+                Command::Complete(Complete {
+                    note: p.note("note", &c.note),
+                    ..c
+                })
+            }
             Command::Return(c) => Command::Return(ReturnResult {
                 tracking_number: p.optional("tracking_number", &c.tracking_number, MAX_SHORT_TEXT),
                 delivery: c.delivery,

@@ -452,11 +452,20 @@ pub fn hours_vi(time: Duration) -> String {
     }
 }
 
+/// A number of halves as Vietnamese writes it: `3`, `0,5`, `1,5`.
+fn halves_vi(halves: u32) -> String {
+    if halves.is_multiple_of(2) {
+        (halves / 2).to_string()
+    } else {
+        format!("{},5", halves / 2)
+    }
+}
+
 /// A time limit as the forms and explanations print it, in its own unit
-/// (`3 ngày làm việc`, `4 giờ làm việc`, `15 ngày`, `1 tháng`).
+/// (`3 ngày làm việc`, `0,5 ngày làm việc`, `4 giờ làm việc`, `15 ngày`, `1 tháng`).
 pub fn limit_vi(limit: TimeLimit) -> String {
     match limit {
-        TimeLimit::WorkingDays { amount } => format!("{amount} ngày làm việc"),
+        TimeLimit::WorkingDays { half_days } => format!("{} ngày làm việc", halves_vi(half_days)),
         TimeLimit::WorkingHours { amount } => format!("{amount} giờ làm việc"),
         TimeLimit::SameDay { cutoff } => {
             format!("trong ngày (tiếp nhận trước {})", cutoff.format("%H:%M"))

@@ -240,7 +240,7 @@ impl ProcedureEntry {
             problems.push(("deliveries", "at least one delivery is needed".to_owned()));
         }
         let budget_hours = match self.definition.time_limit {
-            TimeLimit::WorkingDays { amount } => Some(amount * 8),
+            TimeLimit::WorkingDays { half_days } => Some(half_days * 4),
             TimeLimit::WorkingHours { amount } => Some(amount),
             TimeLimit::SameDay { .. } => Some(8),
             TimeLimit::CalendarDays { .. } | TimeLimit::Months { .. } => None,
@@ -261,6 +261,20 @@ impl ProcedureEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_may_give_half_a_working_day() {
+        let mut entry: serde_json::Value = serde_json::from_str(DEMO_CATALOGUE_JSON)
+            .map(|file: serde_json::Value| file["procedures"][0].clone())
+            .unwrap_or_default();
+        entry["time_limit"] = serde_json::json!({"amount": 0.5, "unit": "working_days"});
+        let read: ProcedureEntry =
+            serde_json::from_str(&entry.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            read.definition.time_limit,
+            TimeLimit::WorkingDays { half_days: 1 }
+        );
+    }
 
     #[test]
     fn the_demo_catalogue_parses_and_is_consistent() {

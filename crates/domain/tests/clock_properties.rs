@@ -28,7 +28,7 @@ fn instant() -> impl Strategy<Value = DateTime<Utc>> {
 
 fn limit() -> impl Strategy<Value = TimeLimit> {
     prop_oneof![
-        (0u32..60).prop_map(|amount| TimeLimit::WorkingDays { amount }),
+        (0u32..120).prop_map(|half_days| TimeLimit::WorkingDays { half_days }),
         (0u32..200).prop_map(|amount| TimeLimit::WorkingHours { amount }),
         (0u32..45).prop_map(|amount| TimeLimit::CalendarDays { amount }),
         (1u32..24).prop_map(|amount| TimeLimit::Months { amount }),
@@ -75,7 +75,7 @@ proptest! {
         pause_after in 0i64..(20 * 24 * 60),
         pause_length in 0i64..(20 * 24 * 60),
     ) {
-        let limit = TimeLimit::WorkingDays { amount };
+        let limit = TimeLimit::working_days(amount);
         let from = received + Duration::minutes(pause_after);
         let to = from + Duration::minutes(pause_length);
         let plain = clock(limit, received, &[], to);
@@ -98,7 +98,7 @@ proptest! {
         first in 0i64..(10 * 24 * 60),
         second in 0i64..(10 * 24 * 60),
     ) {
-        let limit = TimeLimit::WorkingDays { amount };
+        let limit = TimeLimit::working_days(amount);
         let a = received + Duration::minutes(pause_after);
         let b = a + Duration::minutes(first);
         let c = b + Duration::minutes(second);
@@ -117,9 +117,16 @@ proptest! {
 
     #[test]
     fn eight_working_hours_make_a_working_day(n in 0u32..80, received in instant()) {
-        let days = due_time(calendar(), TimeLimit::WorkingDays { amount: n }, received);
+        let days = due_time(calendar(), TimeLimit::working_days(n), received);
         let hours = due_time(calendar(), TimeLimit::WorkingHours { amount: 8 * n }, received);
         prop_assert_eq!(days.ok(), hours.ok());
+    }
+
+    #[test]
+    fn half_a_working_day_is_four_working_hours(n in 0u32..160, received in instant()) {
+        let halves = due_time(calendar(), TimeLimit::WorkingDays { half_days: n }, received);
+        let hours = due_time(calendar(), TimeLimit::WorkingHours { amount: 4 * n }, received);
+        prop_assert_eq!(halves.ok(), hours.ok());
     }
 
     #[test]

@@ -35,7 +35,7 @@ fn show(at: Option<DateTime<Utc>>) -> String {
 /// a fixed fee of 50,000 đồng (40,000 online).
 fn procedure() -> ProcedureDefinition {
     ProcedureDefinition {
-        time_limit: TimeLimit::WorkingDays { amount: 3 },
+        time_limit: TimeLimit::working_days(3),
         on_supplement: SupplementMode::Pause,
         verification_extension_days: 5,
         fee: Fee::Fixed {
@@ -776,6 +776,37 @@ fn withdrawing_finishes_only_a_dossier_whose_clock_runs() {
 }
 
 #[test]
+fn a_denial_states_its_reason() {
+    let deny = |note: Option<&str>| {
+        Command::Complete(Complete {
+            outcome: Verdict::Denied,
+            result_files: Vec::new(),
+            electronic_result: false,
+            note: note.map(str::to_owned),
+        })
+    };
+    for silent in [None, Some("  ")] {
+        let refused = try_run(&accepted(), deny(silent), OFFICER, "2026-11-04 09:00");
+        assert_eq!(
+            refused.map(|_| ()).map_err(invalid_fields),
+            Err(vec!["note".to_owned()])
+        );
+    }
+    let denied = run(
+        &accepted(),
+        deny(Some("không đủ điều kiện")),
+        OFFICER,
+        "2026-11-04 09:00",
+    );
+    let (_, result) = denied
+        .dossier
+        .particulars
+        .denial()
+        .unwrap_or_else(|| panic!("no denial"));
+    assert_eq!(result.note.as_deref(), Some("không đủ điều kiện"));
+}
+
+#[test]
 fn a_rating_is_kept_once() {
     let ready = run(
         &accepted(),
@@ -783,7 +814,7 @@ fn a_rating_is_kept_once() {
             outcome: Verdict::Denied,
             result_files: Vec::new(),
             electronic_result: false,
-            note: None,
+            note: Some("không đủ điều kiện".into()),
         }),
         OFFICER,
         "2026-11-04 09:00",

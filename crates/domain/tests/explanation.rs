@@ -34,7 +34,7 @@ fn a_filing_on_hung_kings_sunday_explains_every_day_it_skips() {
     let calendar = calendar();
     let input = ClockInput {
         calendar: &calendar,
-        limit: TimeLimit::WorkingDays { amount: 5 },
+        limit: TimeLimit::working_days(5),
         received_at: vn("2026-04-26 20:00"),
         events: &[],
     };
@@ -146,7 +146,7 @@ fn pauses_and_make_up_days_appear_in_time_order_with_what_they_removed() {
     ];
     let input = ClockInput {
         calendar: &calendar,
-        limit: TimeLimit::WorkingDays { amount: 3 },
+        limit: TimeLimit::working_days(3),
         received_at: vn("2026-01-07 08:00"),
         events: &events,
     };
@@ -192,7 +192,7 @@ fn a_deadline_into_2027_is_provisional_and_says_so() {
     let calendar = calendar();
     let input = ClockInput {
         calendar: &calendar,
-        limit: TimeLimit::WorkingDays { amount: 30 },
+        limit: TimeLimit::working_days(30),
         received_at: vn("2026-12-10 09:00"),
         events: &[],
     };
@@ -218,7 +218,7 @@ fn an_open_pause_keeps_the_dossier_within_its_deadline() {
     }];
     let input = ClockInput {
         calendar: &calendar,
-        limit: TimeLimit::WorkingDays { amount: 3 },
+        limit: TimeLimit::working_days(3),
         received_at: vn("2026-11-02 09:30"),
         events: &events,
     };
@@ -235,7 +235,7 @@ fn an_overdue_dossier_reports_its_overrun() {
     let calendar = calendar();
     let input = ClockInput {
         calendar: &calendar,
-        limit: TimeLimit::WorkingDays { amount: 1 },
+        limit: TimeLimit::working_days(1),
         received_at: vn("2026-11-23 08:00"),
         events: &[],
     };

@@ -1,4 +1,4 @@
-//! Fifty more cases across 2024–2026 on the shipped national calendar: Tết
+//! Sixty more cases across 2024–2026 on the shipped national calendar: Tết
 //! breaks, swapped Mondays and Fridays, make-up Saturdays, filings at the
 //! edges of office hours, on Sundays and holidays, pauses that span a
 //! holiday, restarts and extensions. Each expected value was checked by
@@ -19,6 +19,8 @@ use Limit::*;
 #[derive(Debug, Clone, Copy)]
 enum Limit {
     Days(u32),
+    /// Working days given in halves (the law's "0,5 ngày làm việc").
+    HalfDays(u32),
     Hours(u32),
     SameDay,
     CalendarDays(u32),
@@ -58,7 +60,8 @@ fn hand_checked_cases() {
     let mut failures = Vec::new();
     for case in CASES {
         let limit = match case.limit {
-            Days(amount) => TimeLimit::WorkingDays { amount },
+            Days(amount) => TimeLimit::working_days(amount),
+            HalfDays(half_days) => TimeLimit::WorkingDays { half_days },
             Hours(amount) => TimeLimit::WorkingHours { amount },
             SameDay => TimeLimit::SameDay {
                 cutoff: default_cutoff(),
@@ -469,6 +472,38 @@ const CASES: &[Case] = &[
         events: &[],
         start: "2025-12-31 10:00",
         due: "2026-03-02 17:00",
+    },
+    Case {
+        what: "half a working day from 07:30 ends at 11:30, not after lunch",
+        limit: HalfDays(1),
+        received: "2026-11-23 07:30",
+        events: &[],
+        start: "2026-11-23 07:30",
+        due: "2026-11-23 11:30",
+    },
+    Case {
+        what: "half a working day from 10:00: 1 h 30 before lunch, 2 h 30 after",
+        limit: HalfDays(1),
+        received: "2026-11-23 10:00",
+        events: &[],
+        start: "2026-11-23 10:00",
+        due: "2026-11-23 15:30",
+    },
+    Case {
+        what: "a day and a half from Friday 15:00: 2 h, Monday's 8 h, 2 h on Tuesday",
+        limit: HalfDays(3),
+        received: "2026-11-27 15:00",
+        events: &[],
+        start: "2026-11-27 15:00",
+        due: "2026-12-01 09:30",
+    },
+    Case {
+        what: "half a working day from 15:00 on the eve of the 2026 Tết break ends after it",
+        limit: HalfDays(1),
+        received: "2026-02-13 15:00",
+        events: &[],
+        start: "2026-02-13 15:00",
+        due: "2026-02-23 09:30",
     },
     Case {
         what: "calendar days ending in Tết",

@@ -25,7 +25,7 @@ fn show(at: DateTime<Utc>) -> String {
 }
 
 fn days(amount: u32) -> TimeLimit {
-    TimeLimit::WorkingDays { amount }
+    TimeLimit::working_days(amount)
 }
 
 #[test]

@@ -491,20 +491,43 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
             ));
         }
         "refusal" => {
-            let Some((record, refusal)) = details.last_refusal() else {
+            if let Some((record, refusal)) = details.last_refusal() {
+                // Refused at the desk: the receiving officer signs.
+                push(&mut fields, "Căn cứ pháp lý", refusal.legal_basis.clone());
+                push(&mut fields, "Lý do từ chối", refusal.reason.clone());
+                push(&mut fields, "Ngày từ chối", when(Some(record.at)));
+                let by = record.by.map(|id| person(names, Some(UserId::from(id))));
+                push(
+                    &mut fields,
+                    "Người tiếp nhận hồ sơ",
+                    optional(by.as_deref()),
+                );
+                issued = Some(record.at);
+                signatures = vec![Signature::new("NGƯỜI TIẾP NHẬN HỒ SƠ", SIGN, by)];
+            } else if let Some((record, denial)) = details.denial() {
+                // Denied after appraisal: the dossier goes back with this
+                // notice of the reasons, signed by the deciding agency's head.
+                push(
+                    &mut fields,
+                    "Thời gian nhận hồ sơ",
+                    when(clock.as_ref().map(|c| c.received_at)),
+                );
+                push(
+                    &mut fields,
+                    "Kết quả thẩm định",
+                    "Hồ sơ không đủ điều kiện giải quyết".into(),
+                );
+                push(
+                    &mut fields,
+                    "Lý do không giải quyết",
+                    optional(denial.note.as_deref()),
+                );
+                push(&mut fields, "Ngày thông báo", when(Some(record.at)));
+                issued = Some(record.at);
+                signatures = vec![Signature::new(HEAD, SEAL, None)];
+            } else {
                 return Ok(None);
-            };
-            push(&mut fields, "Căn cứ pháp lý", refusal.legal_basis.clone());
-            push(&mut fields, "Lý do từ chối", refusal.reason.clone());
-            push(&mut fields, "Ngày từ chối", when(Some(record.at)));
-            let by = record.by.map(|id| person(names, Some(UserId::from(id))));
-            push(
-                &mut fields,
-                "Người tiếp nhận hồ sơ",
-                optional(by.as_deref()),
-            );
-            issued = Some(record.at);
-            signatures = vec![Signature::new("NGƯỜI TIẾP NHẬN HỒ SƠ", SIGN, by)];
+            }
         }
         "apology" => {
             let Some(apology) = &details.apology else {
