@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Turns PostgreSQL's statement log of one online filing into a pgbench
-script that replays the same SQL (issue #12, P1's ceiling).
+"""Turns PostgreSQL's statement log of one request into a pgbench script
+that replays the same SQL (issue #12: the ceilings of P1 and P2).
 
-    scripts/pgbench-filing.py VARIABLES < postgresql.log > filing.sql
+    scripts/pgbench-replay.py filing VARIABLES < postgresql.log > filing.sql
+    scripts/pgbench-replay.py read VARIABLES < postgresql.log > read.sql
     pgbench -M prepared … -f filing.sql $(sed 's/^/-D /' VARIABLES)   # one -D per line
 
 The logged parameters stay bind parameters: each becomes a pgbench
@@ -11,8 +12,13 @@ with `-M prepared` PostgreSQL sees the same prepared statements and binds as
 from motcua.
 
 Input: the server log written with `log_statement = 'all'` while motcua
-filed one dossier (Debian's default prefix, `%m [%p] %q%u@%d `). The
-filing's transaction is the one (by process id) that inserts into
+answered one request (Debian's default prefix, `%m [%p] %q%u@%d `).
+
+`read` (one `GET /dossiers/{code}`): the statements run outside any
+transaction (the read's own queries; the access log's batch is a
+transaction of its own writer and is left out), replayed as logged.
+
+`filing` (one `POST /dossiers`): the filing's transaction is the one (by process id) that inserts into
 "dossiers": from its BEGIN to its COMMIT, each statement with its logged
 parameters put back in place. What must differ between replays is made to:
 the new dossier's and event's ids (random, from pgbench variables) and its
@@ -72,8 +78,21 @@ def bind(sql, values):
     return re.sub(r"\$(\d+)", lambda m: values.get(int(m.group(1)), m.group(0)), sql)
 
 
-def main():
-    logged = statements(sys.stdin)
+def outside_transactions(logged):
+    """The statements no BEGIN … COMMIT of their process encloses."""
+    open_by, out = set(), []
+    for pid, sql, params in logged:
+        if sql == "BEGIN":
+            open_by.add(pid)
+        elif sql in ("COMMIT", "ROLLBACK"):
+            open_by.discard(pid)
+        elif pid not in open_by:
+            out.append([pid, sql, params])
+    return out
+
+
+def filing(logged):
+    """The filing's transaction, and what each replay must make fresh."""
     insert = next((s for s in logged if s[1].startswith('INSERT INTO "dossiers"')), None)
     if insert is None:
         sys.exit("no filing in the log (no INSERT INTO \"dossiers\")")
@@ -88,7 +107,7 @@ def main():
     event = next(s for s in transaction if s[1].startswith('INSERT INTO "dossier_events"'))
     event_id = parameters(event[2])[1]
     prefix = code[1:-1].rsplit("-", 1)[0]
-    print("-- The SQL of one online filing, as PostgreSQL logged it (scripts/pgbench-filing.py).")
+    print("-- The SQL of one online filing, as PostgreSQL logged it (scripts/pgbench-replay.py).")
     print("\\set d random(1, 281474976710655)")
     print("\\set e random(1, 281474976710655)")
     fresh = {
@@ -96,8 +115,23 @@ def main():
         event_id: "('00000000-0000-7000-9000-' || lpad(to_hex(:e::bigint), 12, '0'))::uuid",
         code: f"('{prefix}-' || to_hex(:d::bigint))",
     }
+    return transaction, fresh
+
+
+def main():
+    mode, variables_file = sys.argv[1], sys.argv[2]
+    logged = statements(sys.stdin)
+    if mode == "filing":
+        replayed, fresh = filing(logged)
+    elif mode == "read":
+        replayed, fresh = outside_transactions(logged), {}
+        if not any(sql.startswith('SELECT "dossiers".') for _, sql, _ in replayed):
+            sys.exit("no dossier read in the log (no SELECT … FROM \"dossiers\")")
+        print("-- The SQL of one dossier read, as PostgreSQL logged it (scripts/pgbench-replay.py).")
+    else:
+        sys.exit(f"mode must be filing or read, not {mode}")
     variables = []
-    for index, (_, sql, params) in enumerate(transaction):
+    for index, (_, sql, params) in enumerate(replayed):
         values = {}
         for number, value in (parameters(params) if params else {}).items():
             if value in fresh:
@@ -109,7 +143,7 @@ def main():
                 variables.append(f"{name}={value[1:-1].replace(chr(39) * 2, chr(39))}")
                 values[number] = f":{name}"
         print(" ".join(bind(sql, values).split()) + ";")
-    with open(sys.argv[1], "w") as out:
+    with open(variables_file, "w") as out:
         out.write("".join(line + "\n" for line in variables))
 
 
