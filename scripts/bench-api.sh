@@ -213,7 +213,7 @@ if [ "$BACKEND" = postgres ] && [ -r "$PGLOG" ] && command -v pgbench >/dev/null
   CEILING=$(replay filing 8)
   echo "| P1 ceiling: the filing's $(grep -c ';$' filing.sql) statements through pgbench, 8 clients | ${CEILING%.*}/s | | | | |"
   READ_CEILING=$(replay read 16)
-  echo "| P2 ceiling: the read's $(grep -c ';$' read.sql) queries through pgbench, 16 clients | ${READ_CEILING%.*}/s | | | | |"
+  echo "| P2 ceiling: the read's $(grep -c ';$' read.sql) statement(s) through pgbench, 16 clients | ${READ_CEILING%.*}/s | | | | |"
 else
   echo "(The pgbench ceilings need PostgreSQL with its log file readable here: skipped)"
 fi

@@ -1,7 +1,8 @@
 //! What a server keeps in memory between requests: agencies' composed
 //! working calendars and procedure versions. Both change rarely and are read
 //! by every dossier request. Before using them a request reads the
-//! database's stamps (one small query, `motcua_persistence::stamps`); a
+//! database's stamps (one small query, `motcua_persistence::stamps`, or
+//! within the dossier read's own statement); a
 //! change to a calendar or a procedure bumps its stamp in the same
 //! transaction, so a server forgets what changed on its next request,
 //! whichever server made the change.
@@ -44,7 +45,12 @@ impl Caches {
 
     /// Reads the stamps and forgets what changed since the entries were read.
     pub fn fresh(&self, conn: &mut DbConnection) -> Result<Fresh<'_>, ApiError> {
-        let stamps = stamps::read(conn)?;
+        Ok(self.as_of(stamps::read(conn)?))
+    }
+
+    /// The caches under `stamps` just read from the database (with the
+    /// request's own query): forgets what changed since the entries were read.
+    pub fn as_of(&self, stamps: Stamps) -> Fresh<'_> {
         if let Ok(mut inner) = self.inner.lock() {
             if let Some(seen) = inner.stamps
                 && seen != stamps
@@ -58,10 +64,10 @@ impl Caches {
             }
             inner.stamps = Some(stamps);
         }
-        Ok(Fresh {
+        Fresh {
             caches: self,
             stamps,
-        })
+        }
     }
 }
 

@@ -284,6 +284,62 @@ pub fn find_with_path(
     })
 }
 
+/// What a dossier read needs from the database, in one statement: the
+/// dossier, its receiving agency's path (for reach), the cache stamps (for
+/// the server's cached calendars and procedures) and whether any payment
+/// callback for it was refused (then, and only then, a second query reads
+/// them). One round trip instead of three (docs/performance.md, P2).
+#[derive(Debug, Clone)]
+pub struct ReadFound {
+    /// The dossier.
+    pub row: DossierRow,
+    /// Its receiving agency's path.
+    pub path: String,
+    /// The cache stamps as of this statement.
+    pub stamps: crate::stamps::Stamps,
+    /// Whether a payment callback for it was refused.
+    pub refused_payments: bool,
+}
+
+/// The dossier named by `reference`, with what a read needs (see [`ReadFound`]).
+pub fn find_for_read(
+    conn: &mut DbConnection,
+    reference: DossierRef<'_>,
+) -> Result<ReadFound, DbError> {
+    use crate::schema::{cache_stamps, rejected_payments};
+    let stamp = |name: &'static str| {
+        cache_stamps::table
+            .filter(cache_stamps::name.eq(name))
+            .select(cache_stamps::stamp)
+            .single_value()
+    };
+    let query = dossiers::table
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
+        .select((
+            dossiers::all_columns,
+            agencies::path,
+            stamp("calendars"),
+            stamp("procedures"),
+            diesel::dsl::exists(
+                rejected_payments::table.filter(rejected_payments::dossier_id.eq(dossiers::id)),
+            ),
+        ));
+    type Found = (DossierRow, String, Option<i64>, Option<i64>, bool);
+    let (row, path, calendars, procedures, refused_payments): Found = match reference {
+        DossierRef::Id(id) => query.filter(dossiers::id.eq(id)).first(conn)?,
+        DossierRef::Code(code) => query.filter(dossiers::code.eq(code)).first(conn)?,
+    };
+    Ok(ReadFound {
+        row,
+        path,
+        stamps: crate::stamps::Stamps {
+            calendars: calendars.unwrap_or_default(),
+            procedures: procedures.unwrap_or_default(),
+        },
+        refused_payments,
+    })
+}
+
 /// How a request names a dossier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DossierRef<'a> {

@@ -170,22 +170,54 @@ fn in_reach(
     principal: &Principal,
     reference: &str,
 ) -> Result<DossierRow, ApiError> {
-    let reference = match reference.parse::<DossierId>() {
+    let (row, path) = found(dossiers::find_with_path(conn, parse_reference(reference)))?;
+    reaches(principal, &row, &path)?;
+    Ok(row)
+}
+
+/// A dossier id or its code.
+fn parse_reference(reference: &str) -> dossiers::DossierRef<'_> {
+    match reference.parse::<DossierId>() {
         Ok(id) => dossiers::DossierRef::Id(id),
         Err(_) => dossiers::DossierRef::Code(reference),
-    };
-    let (row, path) = match dossiers::find_with_path(conn, reference) {
-        Ok(found) => found,
-        Err(DbError::NotFound) => return Err(ApiError::NotFound),
-        Err(other) => return Err(other.into()),
-    };
+    }
+}
+
+/// A dossier that is not there is a 404.
+fn found<T>(result: Result<T, DbError>) -> Result<T, ApiError> {
+    match result {
+        Ok(found) => Ok(found),
+        Err(DbError::NotFound) => Err(ApiError::NotFound),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Whether the principal reaches the dossier, whose receiving agency has
+/// `path` (404 if not, so existence does not leak).
+fn reaches(principal: &Principal, row: &DossierRow, path: &str) -> Result<(), ApiError> {
     let allowed = match principal.kind {
         AccountKind::Citizen => row.owner_id == Some(principal.user_id),
-        AccountKind::Staff => principal.reaches(&path),
+        AccountKind::Staff => principal.reaches(path),
     };
     if allowed {
-        Ok(row)
+        Ok(())
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// [`visible`] for `GET /dossiers/{id}`: the dossier with what the read
+/// needs besides, in one statement ([`dossiers::find_for_read`]).
+pub fn visible_for_read(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    reference: &str,
+) -> Result<dossiers::ReadFound, ApiError> {
+    if principal.kind == AccountKind::Staff && principal.require(Capability::ReadDossiers).is_err()
+    {
+        return Err(ApiError::Forbidden);
+    }
+    let read = found(dossiers::find_for_read(conn, parse_reference(reference)))?;
+    reaches(principal, &read.row, &read.path)?;
+    Ok(read)
 }

@@ -34,16 +34,21 @@ pub async fn get_dossier(
     let now = clock.now();
     let (db, reference, reader) = (db.get_ref().clone(), id.into_inner(), principal.clone());
     let (view, row) = web::block(move || -> Result<_, ApiError> {
-        // Plain reads, no transaction: a report's snapshot settings and
+        // A plain read, no transaction: a report's snapshot settings and
         // its BEGIN and COMMIT are three round trips a dossier does not need.
+        // One statement for the dossier, its reach, the cache stamps and
+        // whether payments were refused (then one more reads them).
         let (row, procedure, calendar, rejected) = db.run(|conn| -> Result<_, ApiError> {
-            let row = visible(conn, &principal, &reference)?;
-            let cached = caches.fresh(conn)?;
+            let found = visible_for_read(conn, &principal, &reference)?;
+            let row = found.row;
+            let cached = caches.as_of(found.stamps);
             let procedure = cached.procedure(conn, row.procedure_id)?;
             let calendar = cached.calendar(conn, row.receiving_agency_id)?;
             let rejected = match principal.kind {
-                AccountKind::Staff => motcua_persistence::payments::rejected_of(conn, row.id)?,
-                AccountKind::Citizen => Vec::new(),
+                AccountKind::Staff if found.refused_payments => {
+                    motcua_persistence::payments::rejected_of(conn, row.id)?
+                }
+                _ => Vec::new(),
             };
             Ok((row, procedure, calendar, rejected))
         })?;
