@@ -91,9 +91,7 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
         } else {
             "has the wrong type".to_owned()
         };
-        let message = message
-            .rfind(" at line ")
-            .map_or(message.as_str(), |end| &message[..end]);
+        let message = crate::error::without_position(&message);
         let parent = if path == "." { String::new() } else { path };
         let field_error = match message
             .strip_prefix("missing field `")

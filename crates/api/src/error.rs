@@ -316,7 +316,10 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
             expected: "application/json",
         },
         JsonPayloadError::Deserialize(error) if error.is_data() => {
-            ApiError::Validation(vec![FieldError::new("body", error.to_string())])
+            ApiError::Validation(vec![FieldError::new(
+                "body",
+                without_position(&error.to_string()),
+            )])
         }
         JsonPayloadError::Deserialize(error) => {
             ApiError::MalformedBody(format!("the body is not valid JSON: {error}"))
@@ -324,6 +327,14 @@ pub fn json_error(error: actix_web::error::JsonPayloadError) -> ApiError {
         JsonPayloadError::Serialize(error) => ApiError::Internal(error.to_string()),
         other => ApiError::MalformedBody(other.to_string()),
     }
+}
+
+/// serde_json's message without its " at line L column C": the client's
+/// value is what is wrong, not where our parser was.
+pub fn without_position(message: &str) -> &str {
+    message
+        .rfind(" at line ")
+        .map_or(message, |end| &message[..end])
 }
 
 /// A path parameter that cannot be parsed names no resource.
