@@ -1043,10 +1043,31 @@ impl Problems {
     }
 }
 
+/// Characters that print as nothing although Unicode does not call them
+/// whitespace (zero-width spaces and joiners, the byte-order mark, the soft
+/// hyphen, Hangul fillers): a text made only of them is empty.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
+}
+
 /// The text rule of every free-text field.
 pub fn check_text(value: &str, max: usize) -> Result<(), String> {
     let value = value.trim();
-    if value.is_empty() {
+    if value.chars().all(|c| c.is_whitespace() || invisible(c)) {
         Err("must not be empty".into())
     } else if value.chars().count() > max {
         Err(format!("must be at most {max} characters"))

@@ -785,7 +785,14 @@ fn a_denial_states_its_reason() {
             note: note.map(str::to_owned),
         })
     };
-    for silent in [None, Some("  ")] {
+    // Nothing, spaces, or characters that print as nothing.
+    for silent in [
+        None,
+        Some("  "),
+        Some("\u{200b}"),
+        Some("\u{feff}\u{2060}"),
+        Some("\u{3164}"),
+    ] {
         let refused = try_run(&accepted(), deny(silent), OFFICER, "2026-11-04 09:00");
         assert_eq!(
             refused.map(|_| ()).map_err(invalid_fields),
