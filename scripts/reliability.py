@@ -329,15 +329,18 @@ def r3(work):
             except OSError as error:
                 status, headers, answer = 0, {}, str(error)
             return status, time.monotonic() - began, headers, answer
-        # Under load: 16 clients, 48 reads while the database is down.
-        with futures.ThreadPoolExecutor(16) as pool:
-            outage = list(pool.map(timed_read, range(48)))
+        # Under load: 64 clients (more than the server's blocking threads), 192
+        # reads while the database is down.
+        with futures.ThreadPoolExecutor(64) as pool:
+            outage = list(pool.map(timed_read, range(192)))
         statuses = sorted({o[0] for o in outage})
         slowest = max(o[1] for o in outage)
         problem = all(o[0] == 503 and o[2].get("content-type", "").startswith("application/problem+json")
                       and o[2].get("retry-after") for o in outage)
         check(problem, f"R3: while the database is down, reads answer 503 problem+json with Retry-After (statuses {statuses})")
-        check(slowest < 7.0, f"R3: each within the pool timeout (5 s): slowest {slowest:.2f} s")
+        fast = sum(1 for o in outage if o[1] < 1.0)
+        print(f"  {len(outage)} reads: {fast} answered within 1 s, the slowest in {slowest:.2f} s")
+        check(slowest < 6.0, f"R3: each within the pool timeout (5 s): slowest {slowest:.2f} s")
         check(request(server.port, "GET", "/readyz")[0] == 503, "R3: /readyz answers 503")
         check(request(server.port, "GET", "/healthz")[0] == 200, "R3: /healthz still answers 200 (the process is alive)")
         cluster.start()
@@ -399,6 +402,24 @@ def r5(work, url, keys):
         evaluated = statuses.count(401)
         check(evaluated == 5 and statuses.count(429) == 35,
               f"R5: 40 wrong passwords at once through both servers: {evaluated} evaluated, {statuses.count(429)} refused with 429")
+        # The public rates (a burst of 10 per address, then one per 3 s):
+        # 30 look-ups and 30 previews at once from one address, alternating servers.
+        code = dossiers and request(first.port, "GET", f"/api/v1/dossiers/{dossiers[0]}", token=clerk)[2]["code"]
+        preview = {"agency_id": body["agency_id"], "received_at": "2026-11-04T02:30:00Z",
+                   "time_limit": {"amount": 5, "unit": "working_days"}}
+        calls = [("GET", f"/api/v1/public/dossiers/{code}?phone_last4=5678", None),
+                 ("POST", "/api/v1/deadlines/preview", preview)]
+        for method, path, payload in calls:
+            started = time.monotonic()
+            with futures.ThreadPoolExecutor(30) as pool:
+                statuses = list(pool.map(
+                    lambda n: request((first.port, second.port)[n % 2], method, path, payload)[0], range(30)))
+            leaked = int((time.monotonic() - started) // 3)
+            passed = statuses.count(200)
+            print(f"  {method} {path.split('?')[0]}: 30 at once through both servers: {passed} answered, "
+                  f"{statuses.count(429)} refused with 429")
+            check(10 <= passed <= 10 + leaked and passed + statuses.count(429) == 30,
+                  "R5: the public rate is shared: a burst of 10 per address in all, not 10 per server")
     finally:
         first.stop()
         second.stop()

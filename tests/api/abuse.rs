@@ -157,8 +157,67 @@ async fn a_code_pauses_after_ten_wrong_second_factors_whoever_asks(app: TestApp)
     assert_eq!(seen["code"], code.as_str());
 }
 
+/// R5 for the public rates: a burst of 10 per address, then one every 3
+/// seconds, whichever server is asked. 30 look-ups and 30 previews from one
+/// address at once, alternating between two servers on one database: 10 of
+/// each pass (more only as the seconds the test took let the bucket leak),
+/// where each server's own limit alone would let 20 through. Staff are not
+/// counted.
+async fn public_rates_are_shared_by_two_servers(mut app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let dossier = fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let code = dossier["code"].as_str().unwrap_or_default().to_owned();
+    let first = app.address.clone();
+    app.restart(|_| {}).await;
+    let servers = [first, app.address.clone()];
+    let started = std::time::Instant::now();
+    let client = client_from(200);
+    let lookups = (0..30).map(|n| {
+        let url = format!(
+            "{}/api/v1/public/dossiers/{code}?phone_last4=4321",
+            servers[n % 2]
+        );
+        status_of(client.get(url))
+    });
+    let preview = json!({
+        "agency_id": fixture.own.id.to_string(),
+        "time_limit": {"amount": 5, "unit": "working_days"},
+        "received_at": "2026-11-04T02:30:00Z",
+    });
+    let previews = (0..30).map(|n| {
+        let url = format!("{}/api/v1/deadlines/preview", servers[n % 2]);
+        status_of(client.post(url).json(&preview))
+    });
+    let (lookups, previews) = futures_util::future::join(
+        futures_util::future::join_all(lookups),
+        futures_util::future::join_all(previews),
+    )
+    .await;
+    let leaked = usize::try_from(started.elapsed().as_secs() / 3).unwrap_or(usize::MAX);
+    for statuses in [&lookups, &previews] {
+        let passed = count(statuses, 200);
+        assert!((10..=10 + leaked).contains(&passed), "{statuses:?}");
+        assert_eq!(passed + count(statuses, 429), 30, "{statuses:?}");
+    }
+    // The desk is not counted: a clerk looks the dossier up 12 times.
+    let clerk = fixture
+        .token(crate::fixture::Who::Clerk)
+        .unwrap_or_default()
+        .to_owned();
+    for n in 0..12 {
+        let url = format!(
+            "{}/api/v1/public/dossiers/{code}?phone_last4=4321",
+            servers[n % 2]
+        );
+        assert_eq!(status_of(client.get(url).bearer_auth(&clerk)).await, 200);
+    }
+}
+
 api_tests!(
     concurrent_wrong_logins_are_evaluated_at_most_to_the_limit,
     registrations_are_limited_per_address,
     a_code_pauses_after_ten_wrong_second_factors_whoever_asks,
+    public_rates_are_shared_by_two_servers,
 );

@@ -97,7 +97,7 @@ pub enum Caller {
 pub struct PublicCaller;
 
 /// Whether the request carries a valid staff access token.
-fn is_staff(request: &HttpRequest) -> bool {
+pub fn is_staff(request: &HttpRequest) -> bool {
     let Some(issuer) = request.app_data::<web::Data<TokenIssuer>>() else {
         return false;
     };

@@ -217,6 +217,7 @@ pub struct AppState {
     throttle: web::Data<LoginThrottle>,
     registrations: web::Data<routes::auth::RegistrationLimit>,
     code_guard: web::Data<routes::public::CodeGuard>,
+    shared_rates: web::Data<routes::public::SharedRates>,
     account_status: web::Data<crate::auth::AccountStatus>,
     caches: web::Data<crate::cache::Caches>,
     recorder: web::Data<crate::routes::access_log::AccessRecorder>,
@@ -285,6 +286,7 @@ impl AppState {
             throttle: web::Data::new(throttle),
             registrations: web::Data::new(routes::auth::RegistrationLimit::default()),
             code_guard: web::Data::new(routes::public::CodeGuard::default()),
+            shared_rates: web::Data::new(routes::public::SharedRates::default()),
             account_status: web::Data::new(crate::auth::AccountStatus::default()),
             caches: web::Data::new(crate::cache::Caches::default()),
             recorder: web::Data::new(
@@ -346,6 +348,7 @@ pub fn app(
         .app_data(state.throttle)
         .app_data(state.registrations)
         .app_data(state.code_guard)
+        .app_data(state.shared_rates)
         .app_data(state.account_status)
         .app_data(state.caches)
         .app_data(state.recorder)

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -346,6 +347,31 @@ pub struct Db {
     /// polling the database lock in SQLite's busy handler (which sleeps in
     /// steps of up to 100 ms). Other processes still wait on `busy_timeout`.
     sqlite_writers: Option<Arc<Mutex<()>>>,
+    /// Whether the last attempt to connect failed, shared with the pool's manager.
+    outage: Arc<Outage>,
+}
+
+/// Whether the database looks unreachable: the last attempt to connect
+/// failed. While it does and no connection is idle, one request at a time
+/// waits for a connection (and so has the database tried again); the others
+/// fail at once instead of each holding a thread for the whole acquire
+/// timeout, so no request's 503 comes later than that timeout, however many
+/// arrive meanwhile. The first attempt that succeeds ends it.
+#[derive(Debug, Default)]
+struct Outage {
+    /// Whether the last attempt to connect failed.
+    down: AtomicBool,
+    /// Whether a request is already waiting for a connection during it.
+    probing: AtomicBool,
+}
+
+/// Clears [`Outage::probing`] when the probing request is done.
+struct Probe<'a>(&'a AtomicBool);
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl fmt::Debug for Db {
@@ -365,10 +391,18 @@ impl Db {
         if let DatabaseUrl::Sqlite(path) = &config.url {
             create_parent_dir(path)?;
         }
+        let outage = Arc::new(Outage::default());
         let manager = Manager {
             url: config.url.clone(),
+            outage: outage.clone(),
         };
         drop(manager.establish_waiting(config.wait_for_database)?);
+        Ok(Self::with_manager(manager, config))
+    }
+
+    /// The pool over `manager`, which connects lazily.
+    fn with_manager(manager: Manager, config: &DbConfig) -> Self {
+        let outage = manager.outage.clone();
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(config.min_idle))
@@ -376,12 +410,29 @@ impl Db {
             .test_on_check_out(false)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
-        Ok(Db {
+        Db {
             pool,
             backend: config.url.backend(),
             sqlite_writers: (config.url.backend() == Backend::Sqlite)
                 .then(|| Arc::new(Mutex::new(()))),
-        })
+            outage,
+        }
+    }
+
+    /// A connection from the pool; while the database looks unreachable (see
+    /// [`Outage`]), at once [`DbError::Unavailable`] unless no other request
+    /// is trying it.
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, DbError> {
+        if self.outage.down.load(Ordering::Acquire) && self.pool.state().idle_connections == 0 {
+            if self.outage.probing.swap(true, Ordering::AcqRel) {
+                return Err(DbError::Unavailable(
+                    "the database could not be reached a moment ago, and another request is trying it again".into(),
+                ));
+            }
+            let _probe = Probe(&self.outage.probing);
+            return self.pool.get().map_err(DbError::from);
+        }
+        self.pool.get().map_err(DbError::from)
     }
 
     /// The backend behind this handle.
@@ -398,7 +449,7 @@ impl Db {
     where
         E: From<DbError>,
     {
-        let mut pooled = self.pool.get().map_err(DbError::from)?;
+        let mut pooled = self.checkout()?;
         let result = f(&mut pooled.conn);
         // No query checks a connection as it leaves the pool: one that
         // failed is checked here, and a dead one is dropped on return. (An
@@ -489,6 +540,7 @@ fn create_parent_dir(path: &Path) -> Result<(), DbError> {
 #[derive(Debug)]
 struct Manager {
     url: DatabaseUrl,
+    outage: Arc<Outage>,
 }
 
 impl Manager {
@@ -585,8 +637,10 @@ impl r2d2::ManageConnection for Manager {
     type Error = DbError;
 
     fn connect(&self) -> Result<Pooled, DbError> {
+        let conn = self.establish();
+        self.outage.down.store(conn.is_err(), Ordering::Release);
         Ok(Pooled {
-            conn: self.establish()?,
+            conn: conn?,
             broken: false,
         })
     }
@@ -727,5 +781,72 @@ mod tests {
         assert!(backend_pid(&db).is_err(), "the ended connection answered");
         let second = backend_pid(&db).unwrap_or_else(|e| panic!("no fresh connection: {e}"));
         assert_ne!(first, second);
+    }
+
+    /// R3: while the database cannot be reached, one request at a time
+    /// waits for a connection; the others answer at once.
+    #[test]
+    fn while_the_database_is_unreachable_one_request_waits_and_the_others_fail_at_once() {
+        let url = DatabaseUrl::parse("postgres://motcua@127.0.0.1:1/nowhere?connect_timeout=2")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = DbConfig {
+            acquire_timeout: Duration::from_secs(1),
+            ..DbConfig::new(url.clone()).one_shot()
+        };
+        let outage = Arc::new(Outage::default());
+        let db = Db::with_manager(Manager { url, outage }, &config);
+        let attempt = || match db.run(|_| Ok::<(), DbError>(())) {
+            Ok(()) => String::from("connected"),
+            Err(error) => error.to_string(),
+        };
+        let first = attempt();
+        assert!(first.contains("Connection refused"), "{first}");
+        let barrier = std::sync::Barrier::new(8);
+        let answers: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        attempt()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let at_once = answers
+            .iter()
+            .filter(|a| a.contains("another request is trying it again"))
+            .count();
+        assert_eq!(at_once, 7, "{answers:?}");
+        assert!(
+            answers.iter().any(|a| a.contains("Connection refused")),
+            "{answers:?}"
+        );
+    }
+
+    /// The first connection made after an outage ends it: requests wait
+    /// for connections as usual again.
+    #[test]
+    fn a_connection_made_after_an_outage_ends_it() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let Some(test) = crate::testing::TestDb::migrated(backend) else {
+                continue;
+            };
+            let config = DbConfig::new(test.url().clone()).one_shot();
+            let outage = Arc::new(Outage::default());
+            outage.down.store(true, Ordering::Release);
+            let db = Db::with_manager(
+                Manager {
+                    url: config.url.clone(),
+                    outage: outage.clone(),
+                },
+                &config,
+            );
+            assert!(db.run(|_| Ok::<(), DbError>(())).is_ok());
+            assert!(!outage.down.load(Ordering::Acquire), "{backend:?}");
+        }
     }
 }

@@ -25,6 +25,11 @@ pub enum Kind {
     Registration,
     /// Wrong second factors for a dossier code.
     Code,
+    /// Public look-ups of dossiers from an address (a rate: the count is a
+    /// leaky bucket's level, `last_at` when it last leaked).
+    Lookup,
+    /// Public deadline previews from an address (a rate, as [`Kind::Lookup`]).
+    Preview,
 }
 
 impl Kind {
@@ -36,6 +41,8 @@ impl Kind {
             Kind::Known => "known",
             Kind::Registration => "registration",
             Kind::Code => "code",
+            Kind::Lookup => "lookup",
+            Kind::Preview => "preview",
         }
     }
 }

@@ -10,5 +10,5 @@ mod tokens;
 pub use passwords::{Passwords, check_password_policy};
 pub(crate) use principal::bearer;
 pub use principal::{AccountKind, AccountStatus, Principal};
-pub use throttle::{AttemptLimiter, LoginThrottle, ThrottleLimits};
+pub use throttle::{AttemptLimiter, LoginThrottle, RateLimiter, ThrottleLimits};
 pub use tokens::{AccessClaims, TokenIssuer, TokenSettings, hash_refresh_token, new_refresh_token};

@@ -21,6 +21,9 @@
 //! **Other guessable things** ([`AttemptLimiter`]): registrations per
 //! address, wrong second factors per dossier code on the public look-up.
 //!
+//! **Rates** ([`RateLimiter`]): the public endpoints' requests per address,
+//! a burst and then one per interval.
+//!
 //! The counts are in the database (`motcua_persistence::throttle`), so every
 //! server on it counts the same attempts: two servers allow no more than
 //! one. Counts older than their window are forgotten now and then.
@@ -334,6 +337,88 @@ impl AttemptLimiter {
     }
 }
 
+/// A rate per key: a burst of `burst` requests, then one per `interval` —
+/// a leaky bucket whose level is the counter's `count` and which last
+/// leaked at its `last_at`. Each request locks its key's counter for one
+/// short transaction, so requests at once through any number of servers on
+/// the database pass no more than the burst.
+#[derive(Debug)]
+pub struct RateLimiter {
+    kind: Kind,
+    burst: u32,
+    interval: Duration,
+    calls: AtomicU32,
+}
+
+impl RateLimiter {
+    /// A burst of `burst` requests per key of `kind`, then one per `interval`.
+    pub fn new(kind: Kind, burst: u32, interval: Duration) -> Self {
+        RateLimiter {
+            kind,
+            burst,
+            interval,
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    /// Lets a request of `key` through at `now`, or 429 with the wait until
+    /// the bucket has room. Blocking.
+    pub fn reserve(&self, db: &Db, key: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let interval = chrono(self.interval);
+        let verdict = db.write(|conn| -> Result<(), ApiError> {
+            let mut bucket = throttle::lock(conn, self.kind, key, now)?;
+            leak(&mut bucket, now, interval);
+            if bucket.count >= self.burst {
+                return Err(refused(
+                    until(bucket.last_at + interval, now).unwrap_or_default(),
+                ));
+            }
+            if bucket.count == 0 {
+                bucket.last_at = now;
+            }
+            bucket.count += 1;
+            throttle::store(conn, self.kind, key, &bucket)?;
+            Ok(())
+        });
+        // A bucket untouched for `burst` intervals is empty: forget it.
+        let empty_since = now - interval * i32::try_from(self.burst).unwrap_or(i32::MAX);
+        if self
+            .calls
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(FORGET_EVERY)
+            && let Err(error) = db.write(|conn| throttle::forget(conn, &[self.kind], empty_since))
+        {
+            tracing::warn!(%error, "empty rate buckets could not be forgotten");
+        }
+        verdict
+    }
+}
+
+/// Lets the bucket leak one request per whole `interval` since it last
+/// leaked; an emptied bucket's clock starts again at `now`.
+fn leak(bucket: &mut Counter, now: DateTime<Utc>, interval: chrono::TimeDelta) {
+    let elapsed = now - bucket.last_at;
+    if interval <= chrono::TimeDelta::zero() {
+        bucket.count = 0;
+        return;
+    }
+    if elapsed < interval {
+        return;
+    }
+    let intervals = elapsed.num_microseconds().unwrap_or(i64::MAX)
+        / interval.num_microseconds().unwrap_or(i64::MAX).max(1);
+    match u32::try_from(intervals) {
+        Ok(leaked) if leaked < bucket.count => {
+            bucket.count -= leaked;
+            bucket.last_at += interval * i32::try_from(leaked).unwrap_or(i32::MAX);
+        }
+        _ => {
+            bucket.count = 0;
+            bucket.last_at = now;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +579,70 @@ mod tests {
             assert_eq!(wait(limiter.reserve(db, "code", later_on)), None);
             assert_eq!(wait(limiter.reserve(db, "other", later_on)), None);
             assert_eq!(wait(limiter.reserve(db, "code", later(now, 3600))), None);
+        });
+    }
+
+    fn rate() -> RateLimiter {
+        RateLimiter::new(Kind::Lookup, 10, Duration::from_secs(3))
+    }
+
+    #[test]
+    fn a_rate_allows_its_burst_then_one_request_per_interval() {
+        on_both(|db| {
+            let (limiter, now) = (rate(), now());
+            for _ in 0..10 {
+                assert_eq!(wait(limiter.reserve(db, "10.0.0.1", now)), None);
+            }
+            assert_eq!(
+                wait(limiter.reserve(db, "10.0.0.1", later(now, 1))),
+                Some(2)
+            );
+            assert_eq!(
+                wait(limiter.reserve(db, "10.0.0.2", now)),
+                None,
+                "per address"
+            );
+            // One leaked after 3 s, two more after 9 s: three requests pass.
+            assert_eq!(wait(limiter.reserve(db, "10.0.0.1", later(now, 3))), None);
+            assert_eq!(
+                wait(limiter.reserve(db, "10.0.0.1", later(now, 4))),
+                Some(2)
+            );
+            for _ in 0..2 {
+                assert_eq!(wait(limiter.reserve(db, "10.0.0.1", later(now, 9))), None);
+            }
+            assert_eq!(
+                wait(limiter.reserve(db, "10.0.0.1", later(now, 9))),
+                Some(3)
+            );
+            // Quiet for 30 s: the whole burst again.
+            let quiet = later(now, 39);
+            for _ in 0..10 {
+                assert_eq!(wait(limiter.reserve(db, "10.0.0.1", quiet)), None);
+            }
+            assert_eq!(wait(limiter.reserve(db, "10.0.0.1", quiet)), Some(3));
+        });
+    }
+
+    /// 40 requests at once from threads with their own connections, through
+    /// two limiters (two servers) on one database: exactly the burst passes.
+    #[test]
+    fn a_rate_holds_under_concurrency_across_servers() {
+        on_both(|db| {
+            let (first, second, now) = (rate(), rate(), now());
+            let passed: usize = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..40)
+                    .map(|n| {
+                        let limiter = if n % 2 == 0 { &first } else { &second };
+                        scope.spawn(move || limiter.reserve(db, "10.0.0.9", now).is_ok())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| usize::from(h.join().unwrap_or(false)))
+                    .sum()
+            });
+            assert_eq!(passed, 10);
         });
     }
 }

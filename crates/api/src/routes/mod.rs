@@ -18,13 +18,16 @@ pub mod users;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{Governor, GovernorConfig};
+use actix_web::middleware::from_fn;
 
 use crate::client::PublicCaller;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Every documented route of the application. `limits` rate-limit the public
-/// look-up and the deadline preview (one pair per application, shared by its workers).
+/// look-up and the deadline preview (one pair per application, shared by its
+/// workers); behind them the same rates are counted in the database
+/// ([`public::SharedRates`]), shared by every server.
 pub fn configure(limits: &(PublicLimit, PublicLimit)) -> impl FnOnce(&mut ServiceConfig) {
     let limiters = (Governor::new(&limits.0), Governor::new(&limits.1));
     move |config| routes(config, limiters)
@@ -93,9 +96,15 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(dossiers::actions::return_result)
                 .service(dossiers::actions::withdraw)
                 .service(dossiers::actions::rate)
-                .service(scope("/public").wrap(lookup).service(public::lookup))
+                .service(
+                    scope("/public")
+                        .wrap(from_fn(public::shared_lookup_rate))
+                        .wrap(lookup)
+                        .service(public::lookup),
+                )
                 .service(
                     scope("/deadlines")
+                        .wrap(from_fn(public::shared_preview_rate))
                         .wrap(preview)
                         .service(calendars::preview),
                 ),

@@ -4,30 +4,99 @@
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use motcua_domain::codes::DossierCode;
 use motcua_domain::lifecycle::State;
+use motcua_persistence::throttle::Kind;
 use motcua_persistence::{Db, DbError, dossiers};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::AttemptLimiter;
+use crate::auth::{AttemptLimiter, RateLimiter};
 use crate::client::PublicCaller;
 use crate::clock::Clock;
 use crate::error::{ApiError, Problem};
 use crate::routes::catalogue::definition;
 use crate::routes::dossiers::live_clock;
 
-/// Requests per client address (see [`crate::client`]): a burst of 10, then
-/// one every 3 seconds. Authenticated staff are not counted. (`None` only
-/// if the constants here were zero.)
+/// Public requests per client address (see [`crate::client`]) a burst may hold.
+pub const BURST: u32 = 10;
+/// Then one public request per client address every this many seconds.
+pub const SECONDS_PER_REQUEST: u64 = 3;
+
+/// The public rate kept by this process: [`BURST`], then one every
+/// [`SECONDS_PER_REQUEST`]. Authenticated staff are not counted. It turns
+/// a flood away before it reaches the database; [`SharedRates`] then holds
+/// the same rate across every server on the database. (`None` only if the
+/// constants here were zero.)
 pub fn lookup_limit() -> Option<GovernorConfig<PublicCaller, NoOpMiddleware>> {
     GovernorConfigBuilder::default()
         .key_extractor(PublicCaller)
-        .seconds_per_request(3)
-        .burst_size(10)
+        .seconds_per_request(SECONDS_PER_REQUEST)
+        .burst_size(BURST)
         .finish()
+}
+
+/// The public rates counted in the database, so that k servers allow the
+/// rate once, not k times (R5): the look-up's and the preview's.
+#[derive(Debug)]
+pub struct SharedRates {
+    lookup: RateLimiter,
+    preview: RateLimiter,
+}
+
+impl Default for SharedRates {
+    fn default() -> Self {
+        let rate = |kind| RateLimiter::new(kind, BURST, Duration::from_secs(SECONDS_PER_REQUEST));
+        SharedRates {
+            lookup: rate(Kind::Lookup),
+            preview: rate(Kind::Preview),
+        }
+    }
+}
+
+/// Middleware of the look-up's scope: [`SharedRates`]' look-up rate.
+pub async fn shared_lookup_rate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    shared_rate(request, next, |rates| &rates.lookup).await
+}
+
+/// Middleware of the preview's scope: [`SharedRates`]' preview rate.
+pub async fn shared_preview_rate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    shared_rate(request, next, |rates| &rates.preview).await
+}
+
+/// Counts the request against its address's rate (staff are not counted)
+/// before it goes on; 429 with `Retry-After` when the bucket is full.
+async fn shared_rate<B: MessageBody>(
+    request: ServiceRequest,
+    next: Next<B>,
+    which: fn(&SharedRates) -> &RateLimiter,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    if !crate::client::is_staff(request.request()) {
+        let (Some(db), Some(rates)) = (
+            request.app_data::<web::Data<Db>>().cloned(),
+            request.app_data::<web::Data<SharedRates>>().cloned(),
+        ) else {
+            return Err(ApiError::Internal("the shared public rates are not set up".into()).into());
+        };
+        let address = crate::client::address(request.request());
+        web::block(move || which(&rates).reserve(&db, &address, Utc::now()))
+            .await
+            .map_err(ApiError::from)??;
+    }
+    next.call(request).await
 }
 
 /// The look-up's and the deadline preview's limits (each its own counters).
