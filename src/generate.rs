@@ -415,6 +415,7 @@ fn simulate(
         id: DossierId::new(),
         code: String::new(),
         agency_id: agency.id,
+        resolving_agency_id: None,
         procedure_id: life.procedure.id,
         owner_id: None,
         ack_due_at,

@@ -2521,8 +2521,8 @@ async fn side_records_are_rows_of_their_own(app: TestApp) {
         before,
         "refusals wrote nothing"
     );
-    let sibling = json!({"to_agency_id": fixture.sibling.id.to_string()});
-    let (status, handed) = act(&app, &clerk, &id, "handover", sibling).await;
+    let unit = json!({"to_agency_id": fixture.child.id.to_string()});
+    let (status, handed) = act(&app, &clerk, &id, "handover", unit).await;
     assert_eq!(status, 200, "{handed}");
     let steps = [
         (

@@ -19,6 +19,7 @@ mod file_stores;
 mod files;
 mod fixture;
 mod hygiene;
+mod interagency;
 mod openapi;
 mod operations;
 mod payments;

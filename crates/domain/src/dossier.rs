@@ -745,6 +745,16 @@ impl Particulars {
         })
     }
 
+    /// The agency that holds the dossier now: the last one it was handed
+    /// to (none: it never left the receiving agency). Its staff act on the
+    /// dossier; every agency it was handed to keeps reading it.
+    pub fn holder(&self) -> Option<Uuid> {
+        self.handovers()
+            .filter_map(|(_, h)| h.to_agency_id.as_deref())
+            .filter_map(|id| Uuid::parse_str(id).ok())
+            .last()
+    }
+
     /// Whether a payment is recorded.
     pub fn paid(&self) -> bool {
         self.records
@@ -1515,12 +1525,16 @@ impl Dossier {
                         ),
                     );
                 }
+                let mut handover = handover;
                 for (field, id) in [
-                    ("to_agency_id", &handover.to_agency_id),
-                    ("to_user_id", &handover.to_user_id),
+                    ("to_agency_id", &mut handover.to_agency_id),
+                    ("to_user_id", &mut handover.to_user_id),
                 ] {
-                    if id.as_deref().is_some_and(|id| Uuid::parse_str(id).is_err()) {
-                        p.add(field, "must be an id (UUID)");
+                    match id.as_deref().map(Uuid::parse_str) {
+                        // Stored in one spelling, so that reach can find it.
+                        Some(Ok(uuid)) => *id = Some(uuid.to_string()),
+                        Some(Err(_)) => p.add(field, "must be an id (UUID)"),
+                        None => {}
                     }
                 }
                 Command::HandOver(handover)

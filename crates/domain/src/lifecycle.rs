@@ -497,6 +497,8 @@ pub fn decide(facts: &DossierFacts, action: Action, role: Role) -> Result<Decisi
         },
         Action::HandOver => match from {
             Accepted | InProcessing => go(InProcessing, None),
+            // The result goes back to the desk that received the dossier.
+            ResultReady => go(ResultReady, None),
             _ => wrong_state(),
         },
         Action::RequestPayment => match from {
@@ -666,6 +668,13 @@ mod tests {
                 vec![Clerk, Officer],
                 InProcessing,
                 InProcessing,
+                None,
+            ),
+            (
+                "hand_over",
+                vec![Clerk, Officer],
+                ResultReady,
+                ResultReady,
                 None,
             ),
             (

@@ -15,8 +15,8 @@ use motcua_domain::procedure::Delivery;
 use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{
-    agencies, apologies, dossier_counters, dossier_events, dossiers, idempotency_keys, payments,
-    ratings, supplement_requests,
+    agencies, apologies, dossier_counters, dossier_events, dossiers, hand_overs, idempotency_keys,
+    payments, ratings, supplement_requests,
 };
 use crate::sql_types::{AgencyId, Closed, DossierId, EventId, ProcedureId, UserId, to_db_time};
 
@@ -79,6 +79,8 @@ pub struct DossierRow {
     pub history_head: String,
     /// How many events its history has (the last one's `seq`).
     pub history_events: i32,
+    /// The agency that decides it, where another than the receiving agency.
+    pub resolving_agency_id: Option<AgencyId>,
 }
 
 /// A dossier's content at creation (its code and first event come with
@@ -284,6 +286,32 @@ pub fn find_with_path(
     })
 }
 
+/// The paths of the agencies the dossier was handed to (its staff reach it,
+/// beside the receiving agency's).
+pub fn handed_to_paths(
+    conn: &mut DbConnection,
+    dossier: DossierId,
+) -> Result<Vec<String>, DbError> {
+    let ids: Vec<Option<String>> = hand_overs::table
+        .filter(hand_overs::dossier_id.eq(dossier))
+        .filter(hand_overs::to_agency_id.is_not_null())
+        .select(hand_overs::to_agency_id)
+        .distinct()
+        .load(conn)?;
+    let ids: Vec<AgencyId> = ids
+        .iter()
+        .flatten()
+        .filter_map(|id| id.parse().ok())
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(agencies::table
+        .filter(agencies::id.eq_any(ids))
+        .select(agencies::path)
+        .load(conn)?)
+}
+
 /// What a dossier read needs from the database, in one statement: the
 /// dossier, its receiving agency's path (for reach), the cache stamps (for
 /// the server's cached calendars and procedures) and whether any payment
@@ -487,7 +515,8 @@ pub fn remember_key(
 /// applied in SQL: a subtree path for staff, an owner for citizens.
 #[derive(Debug, Clone, Default)]
 pub struct DossierFilter {
-    /// Staff: only dossiers received by agencies under this path.
+    /// Staff: only dossiers received by agencies under this path, or handed
+    /// to one.
     pub agency_path: Option<String>,
     /// Citizens: only their own dossiers.
     pub owner: Option<UserId>,
@@ -518,14 +547,32 @@ pub fn list(
 ) -> Result<Vec<(DossierRow, String)>, DbError> {
     use crate::schema::procedures;
     let mut query = dossiers::table
-        .inner_join(agencies::table)
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .inner_join(procedures::table)
         .select((dossiers::all_columns, procedures::code))
         .order(dossiers::id)
         .limit(limit)
         .into_boxed();
     if let Some(path) = &filter.agency_path {
-        query = query.filter(agencies::path.like(format!("{path}%")));
+        let subtree = agencies::path.like(format!("{path}%"));
+        // Dossiers handed to an agency of the subtree too. (A hand-over
+        // stays within its tree: nothing is handed into a root from outside.)
+        let root = path.matches('/').count() <= 2;
+        if root {
+            query = query.filter(subtree);
+        } else {
+            let under: Vec<String> = agencies::table
+                .filter(agencies::path.like(format!("{path}%")))
+                .select(agencies::id)
+                .load::<AgencyId>(conn)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let handed = hand_overs::table
+                .filter(hand_overs::to_agency_id.eq_any(under))
+                .select(hand_overs::dossier_id);
+            query = query.filter(subtree.or(dossiers::id.eq_any(handed)));
+        }
     }
     if let Some(owner) = filter.owner {
         query = query.filter(dossiers::owner_id.eq(owner));
@@ -623,7 +670,7 @@ pub fn open_at(
 ) -> Result<Vec<ReportRow>, DbError> {
     let at = to_db_time(at);
     Ok(dossiers::table
-        .inner_join(agencies::table)
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .left_join(apologies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::accepted_at.lt(at))
@@ -656,7 +703,7 @@ pub fn finished_between(
 ) -> Result<Vec<ReportRow>, DbError> {
     let (start, end) = (to_db_time(start), to_db_time(end));
     let query = dossiers::table
-        .inner_join(agencies::table)
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .left_join(apologies::table)
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::finished_at.ge(start))
@@ -684,7 +731,7 @@ pub fn report_rows(
     for chunk in chunks(ids, 500) {
         rows.extend(
             dossiers::table
-                .inner_join(agencies::table)
+                .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
                 .left_join(apologies::table)
                 .filter(dossiers::id.eq_any(chunk))
                 .select(report_columns!())
@@ -703,7 +750,10 @@ pub fn procedures_paid_online(
     end: DateTime<Utc>,
 ) -> Result<Vec<ProcedureId>, DbError> {
     Ok(payments::table
-        .inner_join(dossiers::table.inner_join(agencies::table))
+        .inner_join(
+            dossiers::table
+                .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id))),
+        )
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(payments::recorded_at.ge(to_db_time(start)))
         .filter(payments::recorded_at.lt(to_db_time(end)))
@@ -723,7 +773,10 @@ pub fn supplement_requests_after_acceptance(
 ) -> Result<HashMap<DossierId, i64>, DbError> {
     use diesel::dsl::count_star;
     Ok(supplement_requests::table
-        .inner_join(dossiers::table.inner_join(agencies::table))
+        .inner_join(
+            dossiers::table
+                .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id))),
+        )
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(
             supplement_requests::requested_at
@@ -871,7 +924,7 @@ pub fn closed_counts(
     // correlated `EXISTS` would on SQLite, which has no statistics.
     let apologised = apologies::table.select(apologies::dossier_id);
     let closed = dossiers::table
-        .inner_join(agencies::table)
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::finished_at.ge(start))
         .filter(dossiers::finished_at.lt(end))
@@ -942,7 +995,10 @@ pub fn payment_counts(
     end: DateTime<Utc>,
 ) -> Result<(i64, Option<i64>), DbError> {
     Ok(payments::table
-        .inner_join(dossiers::table.inner_join(agencies::table))
+        .inner_join(
+            dossiers::table
+                .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id))),
+        )
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(payments::recorded_at.ge(to_db_time(start)))
         .filter(payments::recorded_at.lt(to_db_time(end)))
@@ -975,7 +1031,7 @@ pub fn result_counts(
         .filter(ratings::overall.eq(Closed(Satisfaction::Dissatisfied)))
         .select(ratings::dossier_id);
     Ok(dossiers::table
-        .inner_join(agencies::table)
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::state.eq_any(State::RESULTED.map(Closed)))
         .filter(dossiers::finished_at.ge(to_db_time(start)))
@@ -1004,7 +1060,7 @@ pub fn accepted_counts(
     end: DateTime<Utc>,
 ) -> Result<Vec<(ProcedureId, AgencyId, Channel, i64)>, DbError> {
     Ok(dossiers::table
-        .inner_join(agencies::table)
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::accepted_at.ge(to_db_time(start)))
         .filter(dossiers::accepted_at.lt(to_db_time(end)))
@@ -1031,7 +1087,7 @@ pub fn acknowledgement_counts(
     end: DateTime<Utc>,
 ) -> Result<(i64, Option<i64>), DbError> {
     Ok(dossiers::table
-        .inner_join(agencies::table)
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::ack_due_at.ge(to_db_time(start)))
         .filter(dossiers::ack_due_at.lt(to_db_time(end)))

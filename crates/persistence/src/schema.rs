@@ -140,6 +140,7 @@ diesel::table! {
         accepted_at -> Nullable<Timestamp>,
         history_head -> Text,
         history_events -> Integer,
+        resolving_agency_id -> Nullable<Uuid>,
     }
 }
 
@@ -345,7 +346,6 @@ diesel::joinable!(dossier_counters -> agencies (agency_id));
 diesel::joinable!(dossier_events -> dossiers (dossier_id));
 diesel::joinable!(dossier_files -> dossiers (dossier_id));
 diesel::joinable!(dossier_files -> files (file_id));
-diesel::joinable!(dossiers -> agencies (receiving_agency_id));
 diesel::joinable!(dossiers -> procedures (procedure_id));
 diesel::joinable!(dossiers -> users (owner_id));
 diesel::joinable!(files -> users (owner_id));

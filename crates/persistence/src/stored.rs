@@ -96,6 +96,8 @@ pub struct Placement {
     pub code: String,
     /// The receiving agency.
     pub agency_id: AgencyId,
+    /// The agency that decides it, where another than the receiving agency.
+    pub resolving_agency_id: Option<AgencyId>,
     /// The procedure version.
     pub procedure_id: ProcedureId,
     /// The citizen's account (online filings).
@@ -136,6 +138,7 @@ pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewD
         accepted_at: columns.accepted_at,
         history_head: String::new(),
         history_events: 0,
+        resolving_agency_id: place.resolving_agency_id,
     })
 }
 

@@ -21,18 +21,26 @@ pub enum AgencyKind {
     Province,
     /// A district (huyện; abolished in mid-2025, kept for older trees).
     District,
-    /// A commune or ward (xã, phường).
+    /// A commune, ward or special zone (xã, phường, đặc khu).
     Commune,
-    /// A unit within an agency (a department or the one-stop centre).
+    /// A provincial department or sector (sở, ban, ngành) that decides
+    /// procedures of the province's level.
+    Department,
+    /// A commune-level police unit (công an cấp xã), which decides
+    /// residence and identity procedures.
+    Police,
+    /// A unit within an agency (an office or the one-stop centre).
     Unit,
 }
 
 impl AgencyKind {
     /// Every kind.
-    pub const ALL: [AgencyKind; 4] = [
+    pub const ALL: [AgencyKind; 6] = [
         AgencyKind::Province,
         AgencyKind::District,
         AgencyKind::Commune,
+        AgencyKind::Department,
+        AgencyKind::Police,
         AgencyKind::Unit,
     ];
 
@@ -42,6 +50,8 @@ impl AgencyKind {
             AgencyKind::Province => "province",
             AgencyKind::District => "district",
             AgencyKind::Commune => "commune",
+            AgencyKind::Department => "department",
+            AgencyKind::Police => "police",
             AgencyKind::Unit => "unit",
         }
     }
@@ -57,7 +67,7 @@ pub struct AgencyView {
     pub identifier: String,
     /// Name.
     pub name: String,
-    /// `province`, `district`, `commune` or `unit`.
+    /// `province`, `district`, `commune`, `department`, `police` or `unit`.
     #[schema(value_type = AgencyKind)]
     pub kind: String,
     /// Parent agency id (null for the root).
@@ -83,7 +93,7 @@ pub struct CreateAgency {
     pub identifier: String,
     /// Name.
     pub name: String,
-    /// `province`, `district`, `commune` or `unit`.
+    /// `province`, `district`, `commune`, `department`, `police` or `unit`.
     #[schema(value_type = AgencyKind)]
     pub kind: String,
     /// The parent agency.

@@ -87,7 +87,7 @@ pub(super) async fn act(
     let db = db.get_ref().clone();
     let done = web::block(move || {
         db.write(|conn| {
-            let row = in_reach(conn, &principal, &reference)?;
+            let (row, receiving_path) = reached(conn, &principal, &reference)?;
             if row.version != expected {
                 return Err(stale(row.version));
             }
@@ -96,6 +96,7 @@ pub(super) async fn act(
             let definition = definition(&procedure)?;
             let calendar = cached.calendar(conn, row.receiving_agency_id)?;
             let dossier = load(&row)?;
+            holds(conn, &principal, &receiving_path, &dossier)?;
             let reference = match &command {
                 Command::RecordPayment(payment) => Some(payment.reference.clone()),
                 _ => None,
@@ -122,7 +123,7 @@ pub(super) async fn act(
                 (handled, _) => handled.map_err(rejected),
             }?;
             if let Some(Command::HandOver(handover)) = handled.event.command() {
-                receivers_exist(conn, handover)?;
+                receivers_exist(conn, handover, &receiving_path)?;
             }
             let attached = handled
                 .event
@@ -168,9 +169,14 @@ pub(super) async fn act(
         .json(view(&row, &procedure, clock.as_ref())?))
 }
 
-/// 422 unless the unit a hand-over names is an agency and the person a
-/// staff account (the domain has checked that both are ids).
-fn receivers_exist(conn: &mut DbConnection, handover: &HandOver) -> Result<(), ApiError> {
+/// 422 unless the unit a hand-over names is an agency of the receiving
+/// agency's province (at `receiving_path`) and the person a staff account
+/// (the domain has checked that both are ids).
+fn receivers_exist(
+    conn: &mut DbConnection,
+    handover: &HandOver,
+    receiving_path: &str,
+) -> Result<(), ApiError> {
     let mut fields = Fields::default();
     if let Some(id) = handover
         .to_agency_id
@@ -179,6 +185,10 @@ fn receivers_exist(conn: &mut DbConnection, handover: &HandOver) -> Result<(), A
     {
         match agencies::find(conn, id) {
             Err(DbError::NotFound) => fields.error("to_agency_id", "is not an agency"),
+            Ok(agency) if province_of(&agency.path) != province_of(receiving_path) => fields.error(
+                "to_agency_id",
+                "must be an agency of the receiving agency's province",
+            ),
             other => drop(other?),
         }
     }

@@ -13,6 +13,10 @@ pub struct FileOnline {
     pub procedure_code: String,
     /// Receiving agency id.
     pub agency_id: String,
+    /// The agency that decides it, where another than the receiving agency
+    /// (a provincial department, the commune police, another commune of the
+    /// province); absent: the receiving agency.
+    pub resolving_agency_id: Option<String>,
     /// Applicant.
     pub applicant: Applicant,
     /// Documents: requirement code and uploaded file.
@@ -49,6 +53,11 @@ pub struct Intake {
     pub channel: Channel,
     /// Procedure code.
     pub procedure_code: String,
+    /// The agency that decides it, where another than the clerk's own (a
+    /// provincial department, the commune police, another commune of the
+    /// province: received regardless of administrative boundary); absent:
+    /// the clerk's agency.
+    pub resolving_agency_id: Option<String>,
     /// Applicant.
     pub applicant: Applicant,
     /// Documents received.
@@ -376,6 +385,15 @@ pub async fn file_online(
                     );
                 }
             }
+            let resolving = match &agency {
+                Some(agency) => resolving_agency(
+                    conn,
+                    &mut fields,
+                    filing.resolving_agency_id.as_deref(),
+                    agency,
+                )?,
+                None => None,
+            };
             fields.finish()?;
             let (Some(agency), Some(checked)) = (agency, checked) else {
                 return Err(ApiError::Internal("validated filing incomplete".into()).into());
@@ -414,6 +432,7 @@ pub async fn file_online(
                 id: DossierId::new(),
                 code,
                 agency_id: agency.id,
+                resolving_agency_id: resolving,
                 procedure_id: procedure.id,
                 owner_id: Some(owner),
                 ack_due_at: Some(ack_due),
@@ -502,11 +521,12 @@ pub async fn intake(
                     fields.error("documents", format!("the mandatory document `{code}` is missing: request a supplement instead"));
                 }
             }
+            let agency = agencies::find(conn, agency_id)?;
+            let resolving = resolving_agency(conn, &mut fields, intake.resolving_agency_id.as_deref(), &agency)?;
             fields.finish()?;
             let Some(checked) = checked else {
                 return Err(ApiError::Internal("validated intake incomplete".into()).into());
             };
-            let agency = agencies::find(conn, agency_id)?;
             let calendar = caches.fresh(conn)?.calendar(conn, agency.id)?;
             let particulars = Particulars {
                 applicant: Some(checked.applicant),
@@ -520,7 +540,7 @@ pub async fn intake(
             let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
             // The day's counter row stays locked until the commit: taken last.
             let code = next_code(conn, &agency, now)?;
-            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
+            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, resolving_agency_id: resolving, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
             let new = stored::new_row(place, &opened.dossier, 1)?;
             let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
             let row = dossiers::insert(conn, &history_key, &new, &event)?;
@@ -539,4 +559,37 @@ pub async fn intake(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/dossiers/{}", row.id)))
         .json(view(&row, &procedure, clock.as_ref())?))
+}
+
+/// The agency named to decide a dossier received at `receiving`: an agency
+/// of the same province (a field error otherwise). `None`: none named, or
+/// the receiving agency itself — it resolves the dossier.
+fn resolving_agency(
+    conn: &mut DbConnection,
+    fields: &mut Fields,
+    named: Option<&str>,
+    receiving: &agencies::Agency,
+) -> Result<Option<AgencyId>, ApiError> {
+    let Some(named) = named else {
+        return Ok(None);
+    };
+    let Ok(id) = named.parse::<AgencyId>() else {
+        fields.error("resolving_agency_id", "must be an agency id");
+        return Ok(None);
+    };
+    match agencies::find(conn, id) {
+        Ok(agency) if province_of(&agency.path) != province_of(&receiving.path) => {
+            fields.error(
+                "resolving_agency_id",
+                "must be an agency of the receiving agency's province",
+            );
+            Ok(None)
+        }
+        Ok(agency) => Ok((agency.id != receiving.id).then_some(agency.id)),
+        Err(DbError::NotFound) => {
+            fields.error("resolving_agency_id", "no such agency");
+            Ok(None)
+        }
+        Err(other) => Err(other.into()),
+    }
 }

@@ -170,9 +170,64 @@ fn in_reach(
     principal: &Principal,
     reference: &str,
 ) -> Result<DossierRow, ApiError> {
+    Ok(reached(conn, principal, reference)?.0)
+}
+
+/// [`in_reach`], with the receiving agency's path.
+fn reached(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    reference: &str,
+) -> Result<(DossierRow, String), ApiError> {
     let (row, path) = found(dossiers::find_with_path(conn, parse_reference(reference)))?;
-    reaches(principal, &row, &path)?;
-    Ok(row)
+    reaches(conn, principal, &row, &path)?;
+    Ok((row, path))
+}
+
+/// 409 `held_elsewhere` unless the staff member's reach covers the agency
+/// that holds the dossier now (the last it was handed to, else the
+/// receiving agency at `receiving_path`): the agencies it passed through
+/// read it, the one that holds it acts on it. Citizens and the payment
+/// gateway act as the lifecycle lets them.
+fn holds(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    receiving_path: &str,
+    dossier: &Dossier,
+) -> Result<(), ApiError> {
+    if principal.kind != AccountKind::Staff {
+        return Ok(());
+    }
+    let holder = match dossier.particulars.holder() {
+        Some(id) => Some(agencies::find(conn, AgencyId(id))?),
+        None => None,
+    };
+    let path = holder
+        .as_ref()
+        .map_or(receiving_path, |agency| &agency.path);
+    if principal.reaches(path) {
+        return Ok(());
+    }
+    let name = match holder {
+        Some(agency) => agency.name,
+        None => String::from("the receiving agency"),
+    };
+    Err(ApiError::Conflict {
+        code: "held_elsewhere",
+        detail: format!(
+            "the dossier is with {name}: only its staff act on it until it is handed back"
+        ),
+    })
+}
+
+/// The province an agency belongs to: the root of its path (`/<root id>/`).
+fn province_of(path: &str) -> &str {
+    let end = path
+        .char_indices()
+        .filter(|(_, c)| *c == '/')
+        .nth(1)
+        .map_or(path.len(), |(i, _)| i + 1);
+    &path[..end]
 }
 
 /// A dossier id or its code.
@@ -193,11 +248,23 @@ fn found<T>(result: Result<T, DbError>) -> Result<T, ApiError> {
 }
 
 /// Whether the principal reaches the dossier, whose receiving agency has
-/// `path` (404 if not, so existence does not leak).
-fn reaches(principal: &Principal, row: &DossierRow, path: &str) -> Result<(), ApiError> {
+/// `path` (404 if not, so existence does not leak): a citizen their own;
+/// staff a dossier received under their agency, or handed to an agency
+/// under it (reach = subtree ∪ handed to it; the sender keeps reading it).
+fn reaches(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    row: &DossierRow,
+    path: &str,
+) -> Result<(), ApiError> {
     let allowed = match principal.kind {
         AccountKind::Citizen => row.owner_id == Some(principal.user_id),
-        AccountKind::Staff => principal.reaches(path),
+        AccountKind::Staff => {
+            principal.reaches(path)
+                || dossiers::handed_to_paths(conn, row.id)?
+                    .iter()
+                    .any(|handed| principal.reaches(handed))
+        }
     };
     if allowed {
         Ok(())
@@ -218,6 +285,6 @@ pub fn visible_for_read(
         return Err(ApiError::Forbidden);
     }
     let read = found(dossiers::find_for_read(conn, parse_reference(reference)))?;
-    reaches(principal, &read.row, &read.path)?;
+    reaches(conn, principal, &read.row, &read.path)?;
     Ok(read)
 }

@@ -65,8 +65,14 @@ pub struct DossierView {
     pub procedure_version: i32,
     /// Procedure name.
     pub procedure_name: String,
-    /// Receiving agency.
+    /// Receiving agency: where the citizen handed it in.
     pub agency_id: String,
+    /// Resolving agency: who decides it (the receiving agency unless
+    /// another was named at intake).
+    pub resolving_agency_id: String,
+    /// The agency that holds it now: the last it was handed to, else the
+    /// receiving agency. Its staff act on it; agencies it passed through read it.
+    pub holder_agency_id: String,
     /// Applicant.
     pub applicant: Option<Applicant>,
     /// Documents.
@@ -120,6 +126,13 @@ pub(super) fn view(
         procedure_version: procedure.version,
         procedure_name: procedure.name.clone(),
         agency_id: row.receiving_agency_id.to_string(),
+        resolving_agency_id: row
+            .resolving_agency_id
+            .unwrap_or(row.receiving_agency_id)
+            .to_string(),
+        holder_agency_id: particulars
+            .holder()
+            .map_or_else(|| row.receiving_agency_id.to_string(), |id| id.to_string()),
         applicant: particulars.applicant,
         documents: particulars.documents,
         result_delivery: row.result_delivery,

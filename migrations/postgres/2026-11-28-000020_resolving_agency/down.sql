@@ -1,0 +1,2 @@
+DROP INDEX hand_overs_to_agency_id_idx;
+ALTER TABLE dossiers DROP COLUMN resolving_agency_id;

@@ -1,0 +1,274 @@
+//! Processing across agencies (issue #15): a dossier received at one agency
+//! and resolved by another. Reach is the agency's subtree plus the dossiers
+//! handed to it; the agency that holds a dossier acts on it, the agencies it
+//! passed through read it.
+//!
+//! ```text
+//! province P
+//! ├── commune A ("own": the desk that receives)
+//! ├── commune B ("sibling")
+//! └── department D (created here, with an officer and a leader)
+//! province Q (another province, created here)
+//! ```
+
+use chrono::Utc;
+use motcua_api::auth::Passwords;
+use motcua_persistence::agencies::{self, Agency, NewAgency};
+use motcua_persistence::users;
+use serde_json::{Value, json};
+
+use crate::fixture::{Fixture, PASSWORD, new_user};
+use crate::helpers::{TestApp, json, problem};
+
+/// Adds agency `identifier` of `kind` under `parent`, with staff
+/// (`username`, `roles`) in it.
+fn agency_with_staff(
+    app: &TestApp,
+    identifier: &str,
+    kind: &str,
+    parent: Option<&Agency>,
+    staff: &[(&str, &str)],
+) -> Agency {
+    let hash = Passwords::new()
+        .and_then(|p| p.hash(PASSWORD))
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.db
+        .run(|conn| {
+            let agency = agencies::create(
+                conn,
+                &NewAgency {
+                    identifier: identifier.into(),
+                    name: format!("Agency {identifier}"),
+                    kind: kind.into(),
+                    parent_id: parent.map(|p| p.id),
+                },
+                Utc::now(),
+            )?;
+            for (username, roles) in staff {
+                users::create(
+                    conn,
+                    &new_user(username, "staff", roles, Some(agency.id), &hash),
+                )?;
+            }
+            Ok(agency)
+        })
+        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+}
+
+/// Desk intake at commune A, accepted, naming `resolving` (if any).
+async fn received_at_a(
+    app: &TestApp,
+    clerk: &str,
+    resolving: Option<&Agency>,
+) -> reqwest::Response {
+    let scan = app.upload_pdf(clerk).await;
+    let mut body = json!({
+        "channel": "direct", "procedure_code": "1.004194",
+        "applicant": {"full_name": "Trần Thị Bình", "phone": "0987654321"},
+        "documents": [{"requirement_code": "TK", "originals": 1, "file_id": scan}, {"requirement_code": "CM", "copies": 1}],
+        "result_delivery": "desk", "decision": {"kind": "accept"},
+    });
+    if let Some(agency) = resolving {
+        body["resolving_agency_id"] = json!(agency.id.to_string());
+    }
+    app.post_json("/api/v1/dossiers/intake", Some(clerk), &body)
+        .await
+}
+
+async fn status_of_read(app: &TestApp, token: &str, id: &str) -> u16 {
+    app.get_as(&format!("/api/v1/dossiers/{id}"), token)
+        .await
+        .status()
+        .as_u16()
+}
+
+async fn listed(app: &TestApp, token: &str, id: &str) -> bool {
+    let page: Value = json(
+        app.get_as("/api/v1/dossiers?limit=100", token).await,
+        "application/json",
+    )
+    .await;
+    page["items"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|item| item["id"] == id))
+}
+
+/// A dossier received at commune A for department D: invisible to D before
+/// the hand-over, actionable by D after it while A only reads it; D's
+/// result returns to A's desk, which hands it to the citizen.
+async fn a_department_resolves_what_a_commune_received(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let department = agency_with_staff(
+        &app,
+        "000.00.10.H01",
+        "department",
+        Some(&fixture.province),
+        &[("officer.d", "officer"), ("leader.d", "leader")],
+    );
+    let (clerk, _) = app.login("clerk.a", PASSWORD).await;
+    let (officer_a, _) = app.login("officer.a", PASSWORD).await;
+    let (officer_d, _) = app.login("officer.d", PASSWORD).await;
+
+    let received = json(
+        received_at_a(&app, &clerk, Some(&department)).await,
+        "application/json",
+    )
+    .await;
+    let id = received["id"].as_str().unwrap_or_default().to_owned();
+    let (a, d) = (fixture.own.id.to_string(), department.id.to_string());
+    assert_eq!(received["agency_id"], a.as_str());
+    assert_eq!(received["resolving_agency_id"], d.as_str());
+    assert_eq!(received["holder_agency_id"], a.as_str());
+
+    // Before the hand-over D neither reads, lists nor acts on it.
+    assert_eq!(status_of_read(&app, &officer_d, &id).await, 404);
+    assert!(!listed(&app, &officer_d, &id).await);
+    let (status, _) = app
+        .act(
+            &officer_d,
+            &id,
+            "complete",
+            json!({"outcome": "approved", "result_files": [], "electronic_result": false}),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let (status, handed) = app
+        .act(
+            &clerk,
+            &id,
+            "handover",
+            json!({"to_agency_id": d.to_uppercase(), "note": "Chuyển Sở"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{handed}");
+    assert_eq!(handed["holder_agency_id"], d.as_str());
+
+    // D reads, lists and acts; A still reads but no longer acts.
+    assert_eq!(status_of_read(&app, &officer_d, &id).await, 200);
+    assert!(listed(&app, &officer_d, &id).await);
+    assert_eq!(status_of_read(&app, &clerk, &id).await, 200);
+    assert!(listed(&app, &clerk, &id).await);
+    let (status, refused) = app
+        .act(
+            &officer_a,
+            &id,
+            "complete",
+            json!({"outcome": "approved", "result_files": [], "electronic_result": false}),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("held_elsewhere")),
+        "{refused}"
+    );
+    let (status, done) = app
+        .act(
+            &officer_d,
+            &id,
+            "complete",
+            json!({"outcome": "approved", "result_files": [], "electronic_result": false}),
+        )
+        .await;
+    assert_eq!(
+        (status, done["status"].as_str()),
+        (200, Some("result_ready")),
+        "{done}"
+    );
+
+    // The result goes back to A's desk; D keeps reading, A hands it over.
+    let (status, back) = app
+        .act(&officer_d, &id, "handover", json!({"to_agency_id": a}))
+        .await;
+    assert_eq!(
+        (status, back["holder_agency_id"].as_str()),
+        (200, Some(a.as_str())),
+        "{back}"
+    );
+    assert_eq!(status_of_read(&app, &officer_d, &id).await, 200);
+    let (status, late) = app
+        .act(&officer_d, &id, "handover", json!({"to_agency_id": d}))
+        .await;
+    assert_eq!(
+        (status, late["code"].as_str()),
+        (409, Some("held_elsewhere")),
+        "{late}"
+    );
+    let (status, returned) = app
+        .act(&clerk, &id, "return", json!({"delivery": "desk"}))
+        .await;
+    assert_eq!(
+        (status, returned["status"].as_str()),
+        (200, Some("returned")),
+        "{returned}"
+    );
+}
+
+/// Received regardless of administrative boundary: commune A receives a
+/// dossier that commune B resolves; B's staff see it only once A hands it
+/// over. Agencies of another province can neither resolve nor receive it.
+async fn a_commune_receives_for_another_commune_of_the_province(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let elsewhere = agency_with_staff(&app, "000.00.00.H02", "province", None, &[]);
+    let (clerk, _) = app.login("clerk.a", PASSWORD).await;
+    let (clerk_b, _) = app.login("staff.sibling", PASSWORD).await;
+
+    let outside = received_at_a(&app, &clerk, Some(&elsewhere)).await;
+    let answer = problem(outside, 422, "validation_failed").await;
+    assert!(
+        answer.to_string().contains("resolving_agency_id"),
+        "{answer}"
+    );
+
+    let received = json(
+        received_at_a(&app, &clerk, Some(&fixture.sibling)).await,
+        "application/json",
+    )
+    .await;
+    let id = received["id"].as_str().unwrap_or_default().to_owned();
+    let b = fixture.sibling.id.to_string();
+    assert_eq!(received["resolving_agency_id"], b.as_str());
+    assert_eq!(status_of_read(&app, &clerk_b, &id).await, 404);
+
+    let (status, refused) = app
+        .act(
+            &clerk,
+            &id,
+            "handover",
+            json!({"to_agency_id": elsewhere.id.to_string()}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("to_agency_id"), "{refused}");
+
+    let (status, _) = app
+        .act(&clerk, &id, "handover", json!({"to_agency_id": b}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(status_of_read(&app, &clerk_b, &id).await, 200);
+    assert!(listed(&app, &clerk_b, &id).await);
+    let (status, step) = app
+        .act(&clerk_b, &id, "handover", json!({"to_step": "Thẩm định"}))
+        .await;
+    assert_eq!(status, 200, "{step}");
+    assert_eq!(
+        step["holder_agency_id"],
+        b.as_str(),
+        "a step within B leaves it with B"
+    );
+
+    // A dossier that never left A stays out of B's reach.
+    let own = json(received_at_a(&app, &clerk, None).await, "application/json").await;
+    assert_eq!(
+        own["resolving_agency_id"],
+        fixture.own.id.to_string().as_str()
+    );
+    let own = own["id"].as_str().unwrap_or_default();
+    assert_eq!(status_of_read(&app, &clerk_b, own).await, 404);
+    assert!(!listed(&app, &clerk_b, own).await);
+}
+
+api_tests!(
+    a_department_resolves_what_a_commune_received,
+    a_commune_receives_for_another_commune_of_the_province,
+);
