@@ -203,6 +203,9 @@ fn communes_of(db: &Db, province: &Agency, count: u32) -> Result<Vec<Agency>, St
             i += 1;
             let identifier = format!("000.{:02}.{:02}.{code}", i / 100, i % 100);
             let commune = match agencies::find_by_identifier(conn, &identifier)? {
+                // The identifier is another kind of agency's (the demo's
+                // departments): not a commune to file at.
+                Some(other) if other.kind != "commune" => continue,
                 Some(commune) => commune,
                 None => agencies::create(
                     conn,

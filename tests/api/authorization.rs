@@ -30,6 +30,12 @@ enum Reach {
     OwnDossier,
     /// Another citizen's dossier (filed online at the own agency).
     OthersDossier,
+    /// A dossier received at the sibling agency and handed to the own one:
+    /// held by the caller's agency.
+    HandedToMe,
+    /// A dossier received at the own agency and handed to the sibling: the
+    /// caller's agency reads it, the sibling holds it.
+    HandedOnByMe,
 }
 
 /// What the caller must get.
@@ -42,6 +48,8 @@ enum Expect {
     Unauthenticated,
     Forbidden,
     Hidden,
+    /// In reach, but held by another agency: 409 `held_elsewhere`.
+    HeldElsewhere,
 }
 
 impl Expect {
@@ -52,6 +60,7 @@ impl Expect {
             Expect::Unauthenticated => status == 401,
             Expect::Forbidden => status == 403,
             Expect::Hidden => status == 404,
+            Expect::HeldElsewhere => status == 409,
         }
     }
 }
@@ -188,10 +197,12 @@ fn action(action: motcua_domain::lifecycle::Action) -> impl Fn(Who, Reach) -> Ex
         };
         if !visible {
             Expect::Hidden
-        } else if action.roles().contains(&role) {
-            Expect::Reached
-        } else {
+        } else if !action.roles().contains(&role) {
             Expect::Forbidden
+        } else if reach == Reach::HandedOnByMe {
+            Expect::HeldElsewhere
+        } else {
+            Expect::Reached
         }
     }
 }
@@ -210,6 +221,8 @@ const DOSSIERS: &[Reach] = &[
     Reach::Sibling,
     Reach::OwnDossier,
     Reach::OthersDossier,
+    Reach::HandedToMe,
+    Reach::HandedOnByMe,
 ];
 
 fn routes() -> Vec<Route> {
@@ -409,8 +422,12 @@ impl Dossiers {
             .intake(app, "staff.child", "1.004194", accept.clone())
             .await;
         let sibling = fixture
-            .intake(app, "staff.sibling", "1.004194", accept)
+            .intake(app, "staff.sibling", "1.004194", accept.clone())
             .await;
+        // Across agencies: one received at B and handed to A, one received
+        // at A and handed to B.
+        let to_me = handed(app, fixture, "staff.sibling", &fixture.own).await;
+        let on_by_me = handed(app, fixture, "clerk.a", &fixture.sibling).await;
         let mine = fixture
             .file_online(app, crate::fixture::CITIZEN, &fixture.own)
             .await;
@@ -433,6 +450,8 @@ impl Dossiers {
                 (Reach::Sibling, id(&sibling)),
                 (Reach::OwnDossier, mine),
                 (Reach::OthersDossier, theirs),
+                (Reach::HandedToMe, to_me),
+                (Reach::HandedOnByMe, on_by_me),
             ],
             code,
             files,
@@ -446,6 +465,24 @@ impl Dossiers {
             .map(|(_, id)| id.clone())
             .unwrap_or_default()
     }
+}
+
+/// A dossier received and accepted by `clerk`, who hands it over to `to`.
+async fn handed(
+    app: &TestApp,
+    fixture: &Fixture,
+    clerk: &str,
+    to: &motcua_persistence::agencies::Agency,
+) -> String {
+    let dossier = fixture
+        .intake(app, clerk, "1.004194", json!({"kind": "accept"}))
+        .await;
+    let (token, _) = app.login(clerk, crate::fixture::PASSWORD).await;
+    let id = dossier["id"].as_str().unwrap_or_default().to_owned();
+    let body = json!({"to_agency_id": to.id.to_string()});
+    let (status, answer) = app.act(&token, &id, "handover", body).await;
+    assert_eq!(status, 200, "{answer}");
+    id
 }
 
 /// The dossier's current version, read straight from the database.
@@ -527,14 +564,14 @@ fn request(
         return (path, Some(body));
     }
     let agency = match reach {
-        Reach::Own | Reach::None | Reach::OwnDossier | Reach::OthersDossier => &fixture.own,
         Reach::Child => &fixture.child,
         Reach::Sibling => &fixture.sibling,
+        _ => &fixture.own,
     };
     let staff = match reach {
-        Reach::Own | Reach::None | Reach::OwnDossier | Reach::OthersDossier => &fixture.staff_own,
         Reach::Child => &fixture.staff_child,
         Reach::Sibling => &fixture.staff_sibling,
+        _ => &fixture.staff_own,
     };
     let n = serial();
     let (id, body) = match (route.method.as_str(), route.path) {

@@ -1418,6 +1418,9 @@ async fn serve_demo_seeds_the_documented_accounts(backend: Backend) {
         "auditor",
         "clerk-2",
         "auditor-province",
+        "officer-stp",
+        "leader-stp",
+        "officer-ca",
         "027090001234",
     ] {
         let login = client
@@ -1438,4 +1441,6 @@ async fn serve_demo_seeds_the_documented_accounts(backend: Backend) {
         assert!(printed.contains(username), "{printed}");
     }
     assert!(printed.contains("Phường Tiên Sơn"), "{printed}");
+    assert!(printed.contains("Sở Tư pháp"), "{printed}");
+    assert!(printed.contains("Công an phường Tiên Sơn"), "{printed}");
 }

@@ -294,7 +294,7 @@ pub fn seed_demo(
         }
         Ok(None)
     };
-    let staff: [(&str, &str, usize, &[Role]); 7] = [
+    let staff: [(&str, &str, usize, &[Role]); 10] = [
         ("admin", "Quản trị tỉnh", 0, &[Role::Admin]),
         ("clerk", "Nguyễn Thị Thu (một cửa)", 1, &[Role::Clerk]),
         (
@@ -311,6 +311,24 @@ pub fn seed_demo(
             "Vũ Thị Giang (giám sát tỉnh)",
             0,
             &[Role::Auditor],
+        ),
+        (
+            "officer-stp",
+            "Đặng Văn Hải (chuyên viên Sở Tư pháp)",
+            4,
+            &[Role::Officer],
+        ),
+        (
+            "leader-stp",
+            "Bùi Thị Lan (lãnh đạo Sở Tư pháp)",
+            4,
+            &[Role::Leader],
+        ),
+        (
+            "officer-ca",
+            "Ngô Văn Khánh (công an phường)",
+            6,
+            &[Role::Officer],
         ),
     ];
     let usernames: Vec<&str> = staff
@@ -345,18 +363,23 @@ pub fn seed_demo(
             now,
         )?;
         let mut tree = vec![province];
-        for (identifier, name) in [
-            ("000.01.27.H27", "Phường Tiên Sơn"),
-            ("000.02.27.H27", "Xã Phù Lãng"),
-            ("000.03.27.H27", "Xã Đại Đồng"),
+        // Two tiers since 1 July 2025: communes and wards, the province's
+        // departments and the commune-level police all answer to the province.
+        for (identifier, name, kind) in [
+            ("000.01.27.H27", "Phường Tiên Sơn", "commune"),
+            ("000.02.27.H27", "Xã Phù Lãng", "commune"),
+            ("000.03.27.H27", "Xã Đại Đồng", "commune"),
+            ("000.00.10.H27", "Sở Tư pháp", "department"),
+            ("000.00.11.H27", "Sở Y tế", "department"),
+            ("000.01.95.H27", "Công an phường Tiên Sơn", "police"),
         ] {
-            let commune = NewAgency {
+            let agency = NewAgency {
                 identifier: identifier.into(),
                 name: name.into(),
-                kind: "commune".into(),
+                kind: kind.into(),
                 parent_id: Some(tree[0].id),
             };
-            tree.push(agencies::create(conn, &commune, now)?);
+            tree.push(agencies::create(conn, &agency, now)?);
         }
         let db_now = to_db_time(now);
         let mut accounts = Vec::new();

@@ -4,5 +4,6 @@
 -- province accept dossiers regardless of administrative boundary). NULL:
 -- the receiving agency resolves it, as every dossier stored before did.
 ALTER TABLE dossiers ADD COLUMN resolving_agency_id UUID REFERENCES agencies (id);
+CREATE INDEX dossiers_resolving_agency_id_idx ON dossiers (resolving_agency_id, state);
 -- Staff reach the dossiers handed to their agency (hand_overs.to_agency_id).
 CREATE INDEX hand_overs_to_agency_id_idx ON hand_overs (to_agency_id);
