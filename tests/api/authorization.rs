@@ -48,8 +48,9 @@ enum Expect {
     Unauthenticated,
     Forbidden,
     Hidden,
-    /// In reach, but held by another agency: 409 `held_elsewhere`.
-    HeldElsewhere,
+    /// In reach, but the action is another agency's: 409 (`held_elsewhere`:
+    /// the dossier is held there; `not_at_fault`: the apology is owed there).
+    OtherAgency,
 }
 
 impl Expect {
@@ -60,7 +61,7 @@ impl Expect {
             Expect::Unauthenticated => status == 401,
             Expect::Forbidden => status == 403,
             Expect::Hidden => status == 404,
-            Expect::HeldElsewhere => status == 409,
+            Expect::OtherAgency => status == 409,
         }
     }
 }
@@ -199,8 +200,15 @@ fn action(action: motcua_domain::lifecycle::Action) -> impl Fn(Who, Reach) -> Ex
             Expect::Hidden
         } else if !action.roles().contains(&role) {
             Expect::Forbidden
+        } else if action == motcua_domain::lifecycle::Action::Apologise {
+            // The matrix apologises for the desk's intake error: the
+            // receiving agency's to give, wherever the dossier is.
+            match reach {
+                Reach::HandedToMe => Expect::OtherAgency,
+                _ => Expect::Reached,
+            }
         } else if reach == Reach::HandedOnByMe {
-            Expect::HeldElsewhere
+            Expect::OtherAgency
         } else {
             Expect::Reached
         }

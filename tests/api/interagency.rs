@@ -18,7 +18,7 @@ use motcua_persistence::users;
 use serde_json::{Value, json};
 
 use crate::fixture::{Fixture, PASSWORD, new_user};
-use crate::helpers::{TestApp, json, problem};
+use crate::helpers::{TestApp, json, problem, vn};
 
 /// Adds agency `identifier` of `kind` under `parent`, with staff
 /// (`username`, `roles`) in it.
@@ -268,7 +268,122 @@ async fn a_commune_receives_for_another_commune_of_the_province(app: TestApp) {
     assert!(!listed(&app, &clerk_b, own).await);
 }
 
+/// Three agencies: commune A receives, department D appraises (budget 12
+/// working hours) and runs over, the police unit P approves (budget 8) in
+/// time, the result goes back to A. The control slip lists each step with
+/// its giver, receiver, due time and standing; the lateness is D's, so D's
+/// leader apologises and A's cannot.
+async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let department = agency_with_staff(
+        &app,
+        "000.00.10.H01",
+        "department",
+        Some(&fixture.province),
+        &[("officer.d", "officer"), ("leader.d", "leader")],
+    );
+    let police = agency_with_staff(
+        &app,
+        "000.01.95.H01",
+        "police",
+        Some(&fixture.province),
+        &[("officer.p", "officer")],
+    );
+    let app = &app;
+    let token = |username: &'static str| async move { app.login(username, PASSWORD).await.0 };
+    let (clerk, leader_a) = (token("clerk.a").await, token("leader.a").await);
+    let (officer_d, leader_d) = (token("officer.d").await, token("leader.d").await);
+    let officer_p = token("officer.p").await;
+
+    // Monday 2/11/2026 08:00: received at A (3 working days: due Thursday 08:00).
+    app.clock.set(vn("2026-11-02 08:00"));
+    let received = json(
+        received_at_a(app, &clerk, Some(&department)).await,
+        "application/json",
+    )
+    .await;
+    let id = received["id"].as_str().unwrap_or_default().to_owned();
+    app.clock.set(vn("2026-11-02 08:30"));
+    let to_d = json!({"to_agency_id": department.id.to_string(), "to_step": "Thẩm định"});
+    assert_eq!(app.act(&clerk, &id, "handover", to_d).await.0, 200);
+    // D keeps it until Wednesday afternoon: far beyond its 12 hours.
+    app.clock.set(vn("2026-11-04 16:00"));
+    let to_p = json!({"to_agency_id": police.id.to_string(), "to_step": "Phê duyệt"});
+    assert_eq!(app.act(&officer_d, &id, "handover", to_p).await.0, 200);
+
+    // Thursday 09:00, past the due time: the apology is D's to give.
+    app.clock.set(vn("2026-11-05 09:00"));
+    let apology =
+        json!({"reason": "Sở thẩm định chậm", "new_appointment_at": "2026-11-05T09:00:00Z"});
+    let (status, refused) = app.act(&leader_a, &id, "apology", apology.clone()).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("not_at_fault")),
+        "{refused}"
+    );
+    let (status, given) = app.act(&leader_d, &id, "apology", apology).await;
+    assert_eq!(status, 200, "{given}");
+
+    app.clock.set(vn("2026-11-05 09:30"));
+    let done = json!({"outcome": "approved", "result_files": [], "electronic_result": false});
+    let (status, done) = app.act(&officer_p, &id, "complete", done).await;
+    assert_eq!(
+        (status, done["legal_clock"]["outcome"].as_str()),
+        (200, Some("late")),
+        "{done}"
+    );
+    let back = json!({"to_agency_id": fixture.own.id.to_string()});
+    assert_eq!(app.act(&officer_p, &id, "handover", back).await.0, 200);
+
+    let slip = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}/forms/control_slip"), &clerk)
+            .await,
+        "application/json",
+    )
+    .await;
+    let rows = slip["tables"][0]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let cells = |i: usize| -> Vec<String> {
+        rows.get(i)
+            .and_then(Value::as_array)
+            .map(|row| {
+                row.iter()
+                    .map(|c| c.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (first, second, third) = (cells(0), cells(1), cells(2));
+    assert_eq!(
+        (first[0].as_str(), first[1].as_str(), first[4].as_str()),
+        (
+            "User clerk.a",
+            "Agency 000.00.10.H01 — Thẩm định",
+            "Quá hạn"
+        ),
+        "{slip}"
+    );
+    assert_ne!(first[3], "—", "the step's due time: {slip}");
+    assert_eq!(
+        (second[0].as_str(), second[1].as_str()),
+        ("User officer.d", "Agency 000.01.95.H01 — Phê duyệt"),
+        "{slip}"
+    );
+    assert!(
+        ["Trước hạn", "Đúng hạn"].contains(&second[4].as_str()),
+        "{slip}"
+    );
+    assert_eq!(
+        (third[0].as_str(), third[1].as_str(), third[3].as_str()),
+        ("User officer.p", "Agency 000.01.00.H01", "—"),
+        "{slip}"
+    );
+}
+
 api_tests!(
     a_department_resolves_what_a_commune_received,
     a_commune_receives_for_another_commune_of_the_province,
+    a_late_step_makes_its_agency_the_one_at_fault,
 );

@@ -804,6 +804,21 @@ pub struct Dossier {
     pub particulars: Particulars,
 }
 
+/// One step of processing (a control-slip row): see [`Dossier::steps`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessingStep<'a> {
+    /// The hand-over that began it: when, by whom.
+    pub record: &'a Record,
+    /// Where it went.
+    pub handover: &'a HandOver,
+    /// The agency doing the step.
+    pub agency: Uuid,
+    /// The step's budget of working hours, where the procedure gives one.
+    pub budget_hours: Option<u32>,
+    /// Its due time and how it stands, where it has a budget.
+    pub deadline: Option<clock::StepDeadline>,
+}
+
 /// Who acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
@@ -1215,6 +1230,77 @@ impl Dossier {
             events: &self.ledger,
         };
         clock::evaluate(input, at).map(Some)
+    }
+
+    /// The processing steps, one per hand-over, as the control slip shows
+    /// them: where each went (the agency handed to, else the one that held
+    /// the dossier, starting with `receiving`), and, where the procedure's
+    /// version gives the step a budget of working hours, its due time and
+    /// whether it kept it (a step ends at the next hand-over, or when the
+    /// dossier finished), as of `at`.
+    pub fn steps(
+        &self,
+        receiving: Uuid,
+        procedure: &ProcedureDefinition,
+        calendar: &WorkingCalendar,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ProcessingStep<'_>>, ClockError> {
+        let handovers: Vec<_> = self.particulars.handovers().collect();
+        let mut holder = receiving;
+        let mut steps = Vec::with_capacity(handovers.len());
+        for (i, (record, handover)) in handovers.iter().enumerate() {
+            if let Some(to) = handover
+                .to_agency_id
+                .as_deref()
+                .and_then(|id| Uuid::parse_str(id).ok())
+            {
+                holder = to;
+            }
+            let budget = handover.to_step.as_deref().and_then(|name| {
+                let name = name.to_lowercase();
+                procedure
+                    .steps
+                    .iter()
+                    .find(|step| step.name.to_lowercase() == name)
+                    .map(|step| step.hours)
+            });
+            let ended = handovers
+                .get(i + 1)
+                .map(|(next, _)| next.at)
+                .or(self.finished_at);
+            let deadline = budget
+                .map(|hours| {
+                    clock::step_deadline(calendar, record.at, hours, &self.ledger, ended, at)
+                })
+                .transpose()?;
+            steps.push(ProcessingStep {
+                record,
+                handover,
+                agency: holder,
+                budget_hours: budget,
+                deadline,
+            });
+        }
+        Ok(steps)
+    }
+
+    /// The agency at fault for lateness: the agency of the step that ran
+    /// over its budget by the most (its apology is owed by that agency's
+    /// leader), or none when no step with a budget ran over.
+    pub fn at_fault(steps: &[ProcessingStep<'_>], at: DateTime<Utc>) -> Option<Uuid> {
+        steps
+            .iter()
+            .filter_map(|step| {
+                let deadline = step.deadline.as_ref()?;
+                let overran = match (deadline.outcome, deadline.finished_at) {
+                    (Some(Outcome::Late), Some(ended)) => ended - deadline.due_at,
+                    (None, None) if at > deadline.due_at => at - deadline.due_at,
+                    _ => return None,
+                };
+                Some((overran, step.agency))
+            })
+            .max_by_key(|(overran, _)| *overran)
+            .map(|(_, agency)| agency)
     }
 
     /// The fee a payment must settle now: while awaiting payment, what the

@@ -1060,3 +1060,94 @@ fn references_criteria_and_new_appointments_have_their_bounds() {
     .map_err(invalid_fields);
     assert_eq!(far, Err(vec!["new_appointment_at".to_owned()]));
 }
+
+/// Processing across agencies: each hand-over begins a step at the agency
+/// it names; the agency whose step ran over its budget by the most is at
+/// fault. Accepted Monday 2/11 08:00 (due Thursday 08:00); appraisal at
+/// department D from 08:00 (8 working hours: due Tuesday 08:00), handed on
+/// to police unit P only on Wednesday 08:00; P (no budgeted step) finishes
+/// Thursday 09:00, late.
+#[test]
+fn the_agency_whose_step_ran_over_its_budget_is_at_fault() {
+    let (receiving, department, police) = (
+        Uuid::from_u128(10),
+        Uuid::from_u128(11),
+        Uuid::from_u128(12),
+    );
+    let hand_over = |to: Uuid, step: Option<&str>| {
+        Command::HandOver(HandOver {
+            to_step: step.map(Into::into),
+            to_agency_id: Some(to.to_string()),
+            to_user_id: None,
+            note: None,
+        })
+    };
+    let accepted = run(
+        &filed_online("2026-11-02 08:00"),
+        Command::Accept(Accept::default()),
+        CLERK,
+        "2026-11-02 08:00",
+    )
+    .dossier;
+    let at_d = run(
+        &accepted,
+        hand_over(department, Some("thẩm định")),
+        CLERK,
+        "2026-11-02 08:00",
+    )
+    .dossier;
+    assert_eq!(at_d.particulars.holder(), Some(department));
+    let (procedure, calendar) = (procedure(), calendar());
+    let steps = at_d
+        .steps(receiving, &procedure, &calendar, vn("2026-11-02 17:00"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        Dossier::at_fault(&steps, vn("2026-11-02 17:00")),
+        None,
+        "within its budget so far"
+    );
+
+    let at_p = run(&at_d, hand_over(police, None), OFFICER, "2026-11-04 08:00").dossier;
+    assert_eq!(at_p.particulars.holder(), Some(police));
+    let done = run(
+        &at_p,
+        Command::Complete(Complete {
+            outcome: Verdict::Approved,
+            result_files: Vec::new(),
+            electronic_result: true,
+            note: None,
+        }),
+        OFFICER,
+        "2026-11-05 09:00",
+    );
+    assert_eq!(done.dossier.outcome, Some(Outcome::Late));
+    let at = vn("2026-11-05 10:00");
+    let steps = done
+        .dossier
+        .steps(receiving, &procedure, &calendar, at)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rows: Vec<_> = steps
+        .iter()
+        .map(|step| {
+            (
+                step.agency,
+                step.budget_hours,
+                step.deadline.as_ref().map(|d| show(Some(d.due_at))),
+                step.deadline.as_ref().and_then(|d| d.outcome),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                department,
+                Some(8),
+                Some("2026-11-03 08:00".to_owned()),
+                Some(Outcome::Late)
+            ),
+            (police, None, None, None),
+        ]
+    );
+    assert_eq!(Dossier::at_fault(&steps, at), Some(department));
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use std::collections::HashMap;
 
 use motcua_domain::calendar::WorkingCalendar;
-use motcua_domain::clock::{ClockEvent, Outcome, step_deadline};
+use motcua_domain::clock::Outcome;
 use motcua_domain::codes::DossierCode;
 use motcua_domain::dossier::{ApologyFault, DocumentEntry, Entry, Verdict};
 use motcua_domain::explain::{instant_vi, limit_vi};
@@ -576,32 +576,23 @@ fn build(form: &str, stored: &Stored, now: DateTime<Utc>) -> Result<Option<Form>
                 None => return Ok(None),
             };
             push(&mut fields, "Hẹn trả kết quả", when(Some(clock.due_at)));
-            let ledger: Vec<ClockEvent> =
-                serde_json::from_str(&row.clock_events).unwrap_or_default();
-            let handovers: Vec<_> = details.handovers().collect();
+            let dossier = crate::routes::dossiers::load(row)?;
+            let steps = dossier
+                .steps(row.receiving_agency_id.0, &definition, calendar, now)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             let mut rows = Vec::new();
-            for (i, (record, handover)) in handovers.iter().enumerate() {
+            for step in &steps {
+                let (record, handover) = (step.record, step.handover);
                 let started = record.at;
-                let step = optional(handover.to_step.as_deref());
-                let hours = definition
-                    .steps
-                    .iter()
-                    .find(|s| s.name == step)
-                    .map(|s| s.hours);
-                let finished = handovers
-                    .get(i + 1)
-                    .map(|(next, _)| next.at)
-                    .or(row.finished_at.map(|f| f.and_utc()));
-                let (due, result) = match hours {
-                    Some(hours) => {
-                        let deadline =
-                            step_deadline(calendar, started, hours, &ledger, finished, now)
-                                .map_err(|e| ApiError::Internal(e.to_string()))?;
-                        let result = standing(deadline.outcome, "Đang xử lý").to_owned();
-                        (when(Some(deadline.due_at)), result)
-                    }
+                let step_name = optional(handover.to_step.as_deref());
+                let (due, result) = match &step.deadline {
+                    Some(deadline) => (
+                        when(Some(deadline.due_at)),
+                        standing(deadline.outcome, "Đang xử lý").to_owned(),
+                    ),
                     None => ("—".into(), "—".into()),
                 };
+                let step = step_name;
                 let unit = handover
                     .to_agency_id
                     .as_deref()

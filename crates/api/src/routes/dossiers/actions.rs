@@ -10,7 +10,7 @@ use super::payments::{already_recorded, unused_reference};
 use super::views::view;
 use super::*;
 use motcua_domain::dossier::{
-    Accept, Apologise, Complete, ExtendVerification, HandOver, Rate, RequestPayment,
+    Accept, Apologise, ApologyFault, Complete, ExtendVerification, HandOver, Rate, RequestPayment,
     RequestSupplement, ReturnResult, Stop, Supply, Withdraw,
 };
 
@@ -99,7 +99,17 @@ pub(super) async fn act(
             let action = command.action();
             // A role that may never take the action is refused first (403).
             if action.roles().contains(&acting_role(&principal, action)) {
-                holds(conn, &principal, &receiving_path, &dossier)?;
+                match &command {
+                    Command::Apologise(apology) => owes_apology(
+                        conn,
+                        &principal,
+                        (row.receiving_agency_id, &receiving_path),
+                        &dossier,
+                        apology.fault,
+                        (&definition, &calendar, now),
+                    )?,
+                    _ => holds(conn, &principal, &receiving_path, &dossier)?,
+                }
             }
             let reference = match &command {
                 Command::RecordPayment(payment) => Some(payment.reference.clone()),
@@ -171,6 +181,43 @@ pub(super) async fn act(
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", row.version)))
         .json(view(&row, &procedure, clock.as_ref())?))
+}
+
+/// 409 `not_at_fault` unless the staff member's agency owes the apology
+/// (Form 04): for the desk's intake error, the receiving agency; for the
+/// processing, the agency whose step ran over its budget by the most
+/// (`Dossier::at_fault`), or, where no step did, the agency holding the
+/// dossier.
+fn owes_apology(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    (receiving, receiving_path): (AgencyId, &str),
+    dossier: &Dossier,
+    fault: ApologyFault,
+    (definition, calendar, now): (&ProcedureDefinition, &WorkingCalendar, DateTime<Utc>),
+) -> Result<(), ApiError> {
+    if principal.kind != AccountKind::Staff {
+        return Ok(());
+    }
+    let owing = match fault {
+        ApologyFault::Intake => agencies::find(conn, receiving)?,
+        ApologyFault::Processing => {
+            let steps = dossier
+                .steps(receiving.0, definition, calendar, now)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            match Dossier::at_fault(&steps, now) {
+                Some(agency) => agencies::find(conn, AgencyId(agency))?,
+                None => return holds(conn, principal, receiving_path, dossier),
+            }
+        }
+    };
+    if principal.reaches(&owing.path) {
+        return Ok(());
+    }
+    Err(ApiError::Conflict {
+        code: "not_at_fault",
+        detail: format!("the lateness is {}'s: that agency apologises", owing.name),
+    })
 }
 
 /// 422 unless the unit a hand-over names is an agency of the receiving
@@ -245,7 +292,7 @@ macro_rules! action_routes {
                 responses(
                     (status = 200, description = "The dossier after the action", body = DossierView),
                     (status = 404, description = "No such dossier in reach", body = Problem, content_type = "application/problem+json"),
-                    (status = 409, description = "Not possible in the dossier's state (code: the reason)", body = Problem, content_type = "application/problem+json"),
+                    (status = 409, description = "Not possible in the dossier's state (code: the reason), or another agency's to do: `held_elsewhere` (the dossier is held by another agency: it acts until it hands the dossier back), `not_at_fault` (an apology owed by the agency at fault)", body = Problem, content_type = "application/problem+json"),
                     (status = 412, description = "Stale version", body = Problem, content_type = "application/problem+json"),
                     (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
                 )
