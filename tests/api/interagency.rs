@@ -55,12 +55,8 @@ fn agency_with_staff(
         .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
 }
 
-/// Desk intake at commune A, accepted, naming `resolving` (if any).
-async fn received_at_a(
-    app: &TestApp,
-    clerk: &str,
-    resolving: Option<&Agency>,
-) -> reqwest::Response {
+/// Desk intake by `clerk` (a token) at their agency, accepted, naming `resolving` (if any).
+async fn received_by(app: &TestApp, clerk: &str, resolving: Option<&Agency>) -> reqwest::Response {
     let scan = app.upload_pdf(clerk).await;
     let mut body = json!({
         "channel": "direct", "procedure_code": "1.004194",
@@ -110,7 +106,7 @@ async fn a_department_resolves_what_a_commune_received(app: TestApp) {
     let (officer_d, _) = app.login("officer.d", PASSWORD).await;
 
     let received = json(
-        received_at_a(&app, &clerk, Some(&department)).await,
+        received_by(&app, &clerk, Some(&department)).await,
         "application/json",
     )
     .await;
@@ -213,7 +209,7 @@ async fn a_commune_receives_for_another_commune_of_the_province(app: TestApp) {
     let (clerk, _) = app.login("clerk.a", PASSWORD).await;
     let (clerk_b, _) = app.login("staff.sibling", PASSWORD).await;
 
-    let outside = received_at_a(&app, &clerk, Some(&elsewhere)).await;
+    let outside = received_by(&app, &clerk, Some(&elsewhere)).await;
     let answer = problem(outside, 422, "validation_failed").await;
     assert!(
         answer.to_string().contains("resolving_agency_id"),
@@ -221,7 +217,7 @@ async fn a_commune_receives_for_another_commune_of_the_province(app: TestApp) {
     );
 
     let received = json(
-        received_at_a(&app, &clerk, Some(&fixture.sibling)).await,
+        received_by(&app, &clerk, Some(&fixture.sibling)).await,
         "application/json",
     )
     .await;
@@ -258,7 +254,7 @@ async fn a_commune_receives_for_another_commune_of_the_province(app: TestApp) {
     );
 
     // A dossier that never left A stays out of B's reach.
-    let own = json(received_at_a(&app, &clerk, None).await, "application/json").await;
+    let own = json(received_by(&app, &clerk, None).await, "application/json").await;
     assert_eq!(
         own["resolving_agency_id"],
         fixture.own.id.to_string().as_str()
@@ -298,7 +294,7 @@ async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
     // Monday 2/11/2026 08:00: received at A (3 working days: due Thursday 08:00).
     app.clock.set(vn("2026-11-02 08:00"));
     let received = json(
-        received_at_a(app, &clerk, Some(&department)).await,
+        received_by(app, &clerk, Some(&department)).await,
         "application/json",
     )
     .await;
@@ -382,7 +378,109 @@ async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
     );
 }
 
+/// Form 06 counts a dossier at the agency that resolves it: department D's
+/// report counts the dossiers D resolves, received at A or at B, and none
+/// that A resolves itself; grouped by receiving agency, its rows add up to
+/// the same totals; A's report no longer counts what D resolves.
+async fn form_06_counts_at_the_resolving_agency(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let department = agency_with_staff(
+        &app,
+        "000.00.10.H01",
+        "department",
+        Some(&fixture.province),
+        &[("officer.d", "officer"), ("leader.d", "leader")],
+    );
+    let (clerk_a, _) = app.login("clerk.a", PASSWORD).await;
+    let (clerk_b, _) = app.login("staff.sibling", PASSWORD).await;
+    let (officer_d, _) = app.login("officer.d", PASSWORD).await;
+    let (leader_d, _) = app.login("leader.d", PASSWORD).await;
+    let (leader_a, _) = app.login("leader.a", PASSWORD).await;
+    let to_d = json!({"to_agency_id": department.id.to_string(), "to_step": "Thẩm định"});
+
+    app.clock.set(vn("2026-11-02 08:00"));
+    // Received at A for D, resolved by D.
+    let first = json(
+        received_by(&app, &clerk_a, Some(&department)).await,
+        "application/json",
+    )
+    .await;
+    let first = first["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        app.act(&clerk_a, &first, "handover", to_d.clone()).await.0,
+        200
+    );
+    let done = json!({"outcome": "approved", "result_files": [], "electronic_result": false});
+    assert_eq!(app.act(&officer_d, &first, "complete", done).await.0, 200);
+    // Received at B (regardless of boundary) for D, still open.
+    let second = json(
+        received_by(&app, &clerk_b, Some(&department)).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(second["agency_id"], fixture.sibling.id.to_string().as_str());
+    let second = second["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(app.act(&clerk_b, &second, "handover", to_d).await.0, 200);
+    // Received and resolved at A.
+    json(received_by(&app, &clerk_a, None).await, "application/json").await;
+
+    app.clock.set(vn("2026-11-20 10:00"));
+    let report = |token: String, agency: String, group_by: &'static str| {
+        let app = &app;
+        async move {
+            let path = format!(
+                "/api/v1/reports/kstt-06?agency_id={agency}&period=2026-11&group_by={group_by}"
+            );
+            json(app.get_as(&path, &token).await, "application/json").await
+        }
+    };
+    let d = department.id.to_string();
+    let at_d = report(leader_d.clone(), d.clone(), "agency").await;
+    assert_eq!(
+        (
+            at_d["total"]["taken_on"].as_u64(),
+            at_d["total"]["resolved"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{at_d}"
+    );
+    let keys: Vec<&str> = at_d["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["000.00.10.H01"], "{at_d}");
+
+    let by_desk = report(leader_d, d, "receiving_agency").await;
+    assert_eq!(by_desk["total"], at_d["total"], "the same totals");
+    let mut rows: Vec<(String, u64)> = by_desk["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap_or_default().to_owned(),
+                r["taken_on"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("000.01.00.H01".to_owned(), 1),
+            ("000.02.00.H01".to_owned(), 1)
+        ],
+        "{by_desk}"
+    );
+
+    let at_a = report(leader_a, fixture.own.id.to_string(), "agency").await;
+    assert_eq!(at_a["total"]["taken_on"].as_u64(), Some(1), "{at_a}");
+}
+
 api_tests!(
+    form_06_counts_at_the_resolving_agency,
     a_department_resolves_what_a_commune_received,
     a_commune_receives_for_another_commune_of_the_province,
     a_late_step_makes_its_agency_the_one_at_fault,

@@ -94,6 +94,18 @@ impl Principal {
     }
 }
 
+/// The province an agency (by its materialized path) belongs to: the root
+/// of its path (`/<root id>/`). Dossiers move between agencies of one
+/// province only.
+pub fn province_of(path: &str) -> &str {
+    let end = path
+        .char_indices()
+        .filter(|(_, c)| *c == '/')
+        .nth(1)
+        .map_or(path.len(), |(i, _)| i + 1);
+    &path[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use motcua_persistence::{AgencyId, UserId};
@@ -108,6 +120,13 @@ mod tests {
             agency_id: Some(AgencyId::new()),
             agency_path: Some(path.into()),
         }
+    }
+
+    #[test]
+    fn the_province_is_the_root_of_the_path() {
+        assert_eq!(province_of("/p/a/u/"), "/p/");
+        assert_eq!(province_of("/p/"), "/p/");
+        assert_eq!(province_of(""), "");
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub struct DossierRow {
     pub history_head: String,
     /// How many events its history has (the last one's `seq`).
     pub history_events: i32,
-    /// The agency that decides it, where another than the receiving agency.
+    /// The agency that decides it (the receiving agency unless another was
+    /// named; `None` only for a row written by hand).
     pub resolving_agency_id: Option<AgencyId>,
 }
 
@@ -640,6 +641,17 @@ pub struct ReportRow {
     pub apologised_at: Option<NaiveDateTime>,
     /// Whose fault the apology answered for.
     pub apology_fault: Option<ApologyFault>,
+    /// Resolving agency.
+    pub resolving_agency_id: Option<AgencyId>,
+}
+
+/// Which agency's subtree a report counts a dossier in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountedAt {
+    /// Where it was received (online uptake, the indicators, the lists).
+    Receiving,
+    /// Who resolves it (Form 06).
+    Resolving,
 }
 
 /// The columns of a [`ReportRow`], from dossiers left-joined to apologies.
@@ -657,6 +669,21 @@ macro_rules! report_columns {
             dossiers::finished_at,
             apologies::apologised_at.nullable(),
             apologies::fault.nullable(),
+            dossiers::resolving_agency_id,
+        )
+    };
+}
+
+/// Dossiers joined to the agency `at` names (receiving or resolving), for a
+/// subtree filter on `agencies::path`.
+macro_rules! dossiers_at {
+    (Receiving) => {
+        dossiers::table
+            .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
+    };
+    (Resolving) => {
+        dossiers::table.inner_join(
+            agencies::table.on(agencies::id.eq(dossiers::resolving_agency_id.assume_not_null())),
         )
     };
 }
@@ -666,21 +693,29 @@ macro_rules! report_columns {
 pub fn open_at(
     conn: &mut DbConnection,
     root_path: &str,
+    counted_at: CountedAt,
     at: DateTime<Utc>,
 ) -> Result<Vec<ReportRow>, DbError> {
     let at = to_db_time(at);
-    Ok(dossiers::table
-        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
-        .left_join(apologies::table)
-        .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(dossiers::accepted_at.lt(at))
-        .filter(
-            dossiers::finished_at
-                .is_null()
-                .or(dossiers::finished_at.ge(at)),
-        )
-        .select(report_columns!())
-        .load(conn)?)
+    macro_rules! open {
+        ($agency:tt) => {
+            dossiers_at!($agency)
+                .left_join(apologies::table)
+                .filter(agencies::path.like(format!("{root_path}%")))
+                .filter(dossiers::accepted_at.lt(at))
+                .filter(
+                    dossiers::finished_at
+                        .is_null()
+                        .or(dossiers::finished_at.ge(at)),
+                )
+                .select(report_columns!())
+                .load(conn)?
+        };
+    }
+    Ok(match counted_at {
+        CountedAt::Receiving => open!(Receiving),
+        CountedAt::Resolving => open!(Resolving),
+    })
 }
 
 /// Which dossiers that finished in a period [`finished_between`] reads.
@@ -894,6 +929,8 @@ pub enum CountBy {
     Procedure,
     /// The receiving agency.
     Agency,
+    /// The resolving agency.
+    ResolvingAgency,
 }
 
 /// The procedure version or the receiving agency a [`ClosedCount`] is for,
@@ -906,6 +943,86 @@ pub enum CountKey {
     Agency(AgencyId),
 }
 
+/// [`closed_counts`] in the subtree of the `$agency` agency.
+macro_rules! closed_counts_at {
+    ($agency:tt, $conn:expr, $root_path:expr, $by:expr, $start:expr, $end:expr) => {{
+        use diesel::dsl::count_star;
+        let (conn, root_path, by) = ($conn, $root_path, $by);
+        let (start, end) = (to_db_time($start), to_db_time($end));
+        // `IN (subquery)` runs once (a hashed set), not once per row as a
+        // correlated `EXISTS` would on SQLite, which has no statistics.
+        let apologised = apologies::table.select(apologies::dossier_id);
+        let closed = dossiers_at!($agency)
+            .filter(agencies::path.like(format!("{root_path}%")))
+            .filter(dossiers::finished_at.ge(start))
+            .filter(dossiers::finished_at.lt(end))
+            .filter(
+                dossiers::accepted_at
+                    .is_not_null()
+                    .or(dossiers::state.eq(Closed(State::Refused))),
+            );
+        let new = how_many!(dossiers::accepted_at.ge(start));
+        let with_apology = how_many!(
+            dossiers::outcome
+                .eq(Closed(Some(Outcome::Late)))
+                .and(dossiers::state.eq_any(State::RESULTED.map(Closed)))
+                .and(dossiers::id.eq_any(apologised))
+        );
+        // The same query twice: diesel types the grouping column statically.
+        macro_rules! counted_by {
+            ($key:expr, $keyed:expr) => {
+                closed
+                    .group_by(($key, dossiers::channel, dossiers::state, dossiers::outcome))
+                    .select((
+                        $key,
+                        dossiers::channel,
+                        dossiers::state,
+                        dossiers::outcome,
+                        count_star(),
+                        new,
+                        with_apology,
+                    ))
+                    .load::<(
+                        _,
+                        Channel,
+                        State,
+                        Option<Outcome>,
+                        i64,
+                        Option<i64>,
+                        Option<i64>,
+                    )>(conn)?
+                    .into_iter()
+                    .map(
+                        |(key, channel, state, outcome, count, accepted_in_period, apologised)| {
+                            ClosedCount {
+                                key: $keyed(key),
+                                channel,
+                                state,
+                                outcome,
+                                count,
+                                accepted_in_period,
+                                apologised,
+                            }
+                        },
+                    )
+                    .collect()
+            };
+        }
+        Ok(match by {
+            CountBy::Procedure => counted_by!(dossiers::procedure_id, CountKey::Procedure),
+            CountBy::Agency => counted_by!(dossiers::receiving_agency_id, CountKey::Agency),
+            // Grouped by both: a dossier stored without a resolving agency
+            // is resolved where it was received.
+            CountBy::ResolvingAgency => counted_by!(
+                (dossiers::resolving_agency_id, dossiers::receiving_agency_id),
+                |(resolving, receiving): (Option<AgencyId>, AgencyId)| CountKey::Agency(
+                    resolving.unwrap_or(receiving)
+                )
+            ),
+        })
+    }};
+}
+
 /// The dossiers under `root_path` that finished in `[start, end)` (results,
 /// withdrawals and stops after acceptance, refusals at intake), counted by
 /// procedure or agency, channel, state and outcome, with how many were new
@@ -915,75 +1032,14 @@ pub fn closed_counts(
     conn: &mut DbConnection,
     root_path: &str,
     by: CountBy,
+    counted_at: CountedAt,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<ClosedCount>, DbError> {
-    use diesel::dsl::count_star;
-    let (start, end) = (to_db_time(start), to_db_time(end));
-    // `IN (subquery)` runs once (a hashed set), not once per row as a
-    // correlated `EXISTS` would on SQLite, which has no statistics.
-    let apologised = apologies::table.select(apologies::dossier_id);
-    let closed = dossiers::table
-        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
-        .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(dossiers::finished_at.ge(start))
-        .filter(dossiers::finished_at.lt(end))
-        .filter(
-            dossiers::accepted_at
-                .is_not_null()
-                .or(dossiers::state.eq(Closed(State::Refused))),
-        );
-    let new = how_many!(dossiers::accepted_at.ge(start));
-    let with_apology = how_many!(
-        dossiers::outcome
-            .eq(Closed(Some(Outcome::Late)))
-            .and(dossiers::state.eq_any(State::RESULTED.map(Closed)))
-            .and(dossiers::id.eq_any(apologised))
-    );
-    // The same query twice: diesel types the grouping column statically.
-    macro_rules! counted_by {
-        ($key:expr, $keyed:path) => {
-            closed
-                .group_by(($key, dossiers::channel, dossiers::state, dossiers::outcome))
-                .select((
-                    $key,
-                    dossiers::channel,
-                    dossiers::state,
-                    dossiers::outcome,
-                    count_star(),
-                    new,
-                    with_apology,
-                ))
-                .load::<(
-                    _,
-                    Channel,
-                    State,
-                    Option<Outcome>,
-                    i64,
-                    Option<i64>,
-                    Option<i64>,
-                )>(conn)?
-                .into_iter()
-                .map(
-                    |(key, channel, state, outcome, count, accepted_in_period, apologised)| {
-                        ClosedCount {
-                            key: $keyed(key),
-                            channel,
-                            state,
-                            outcome,
-                            count,
-                            accepted_in_period,
-                            apologised,
-                        }
-                    },
-                )
-                .collect()
-        };
+    match counted_at {
+        CountedAt::Receiving => closed_counts_at!(Receiving, conn, root_path, by, start, end),
+        CountedAt::Resolving => closed_counts_at!(Resolving, conn, root_path, by, start, end),
     }
-    Ok(match by {
-        CountBy::Procedure => counted_by!(dossiers::procedure_id, CountKey::Procedure),
-        CountBy::Agency => counted_by!(dossiers::receiving_agency_id, CountKey::Agency),
-    })
 }
 
 /// Payments recorded in `[start, end)` on dossiers under `root_path`: how

@@ -96,7 +96,8 @@ pub struct Placement {
     pub code: String,
     /// The receiving agency.
     pub agency_id: AgencyId,
-    /// The agency that decides it, where another than the receiving agency.
+    /// The agency that decides it, where another than the receiving agency
+    /// (`None`: the receiving agency).
     pub resolving_agency_id: Option<AgencyId>,
     /// The procedure version.
     pub procedure_id: ProcedureId,
@@ -138,7 +139,8 @@ pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewD
         accepted_at: columns.accepted_at,
         history_head: String::new(),
         history_events: 0,
-        resolving_agency_id: place.resolving_agency_id,
+        // Unnamed: the receiving agency resolves it (Form 06 counts there).
+        resolving_agency_id: Some(place.resolving_agency_id.unwrap_or(place.agency_id)),
     })
 }
 

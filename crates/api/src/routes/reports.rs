@@ -16,7 +16,9 @@ use motcua_domain::online::OnlineServiceKind;
 use motcua_domain::procedure::Fee;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
 use motcua_persistence::agencies::{self, Agency};
-use motcua_persistence::dossiers::{self, CountBy, CountKey, Finished, ReportRow};
+use motcua_persistence::dossiers::{self, CountBy, CountKey, CountedAt, Finished, ReportRow};
+
+use crate::policy::province_of;
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored;
 use motcua_persistence::{AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId};
@@ -41,7 +43,8 @@ pub struct Kstt06Query {
     pub to: Option<NaiveDate>,
     /// The agency whose subtree is reported (default: the caller's agency).
     pub agency_id: Option<String>,
-    /// `field` (default), `procedure` or `agency`.
+    /// `field` (default), `procedure`, `agency` (the resolving agency, where
+    /// Form 06 counts) or `receiving_agency` (where the dossiers were handed in).
     #[param(value_type = Option<GroupBy>)]
     pub group_by: Option<String>,
     /// `json` (default) or `csv`.
@@ -181,8 +184,11 @@ pub enum GroupBy {
     Field,
     /// By procedure.
     Procedure,
-    /// By receiving agency.
+    /// By the agency that resolves the dossier (Form 06 counts there).
     Agency,
+    /// By the agency that received it (the desk: reconciles with the
+    /// resolving agencies' totals).
+    ReceivingAgency,
 }
 
 impl GroupBy {
@@ -190,15 +196,20 @@ impl GroupBy {
         let Some(text) = text else {
             return Ok(GroupBy::Field);
         };
-        [GroupBy::Field, GroupBy::Procedure, GroupBy::Agency]
-            .into_iter()
-            .find(|by| by.as_str() == text)
-            .ok_or_else(|| {
-                ApiError::Validation(vec![FieldError::new(
-                    "group_by",
-                    "must be field, procedure or agency",
-                )])
-            })
+        [
+            GroupBy::Field,
+            GroupBy::Procedure,
+            GroupBy::Agency,
+            GroupBy::ReceivingAgency,
+        ]
+        .into_iter()
+        .find(|by| by.as_str() == text)
+        .ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new(
+                "group_by",
+                "must be field, procedure, agency or receiving_agency",
+            )])
+        })
     }
 
     fn as_str(self) -> &'static str {
@@ -206,22 +217,27 @@ impl GroupBy {
             GroupBy::Field => "field",
             GroupBy::Procedure => "procedure",
             GroupBy::Agency => "agency",
+            GroupBy::ReceivingAgency => "receiving_agency",
         }
     }
 
     /// What the database counts closed dossiers by.
     fn count_by(self) -> CountBy {
         match self {
-            GroupBy::Agency => CountBy::Agency,
+            GroupBy::Agency => CountBy::ResolvingAgency,
+            GroupBy::ReceivingAgency => CountBy::Agency,
             GroupBy::Field | GroupBy::Procedure => CountBy::Procedure,
         }
     }
 
-    /// The id a dossier is grouped by: its agency or its procedure version.
-    fn key(self, procedure: ProcedureId, agency: AgencyId) -> CountKey {
+    /// The id a dossier (`row`) is grouped by: an agency or its procedure version.
+    fn key(self, row: &ReportRow) -> CountKey {
         match self.count_by() {
-            CountBy::Agency => CountKey::Agency(agency),
-            CountBy::Procedure => CountKey::Procedure(procedure),
+            CountBy::ResolvingAgency => {
+                CountKey::Agency(row.resolving_agency_id.unwrap_or(row.agency_id))
+            }
+            CountBy::Agency => CountKey::Agency(row.agency_id),
+            CountBy::Procedure => CountKey::Procedure(row.procedure_id),
         }
     }
 }
@@ -242,7 +258,9 @@ impl Lookups {
             .into_iter()
             .map(|row| (row.id, row))
             .collect();
-        let agencies: HashMap<AgencyId, Agency> = agencies::subtree(conn, root)?
+        // The whole province: a dossier counted at an agency of the subtree
+        // may have been received at another (its calendar and name).
+        let agencies: HashMap<AgencyId, Agency> = agencies::subtree(conn, province_of(root))?
             .into_iter()
             .map(|agency| (agency.id, agency))
             .collect();
@@ -335,10 +353,17 @@ fn report_dossiers(
     root: &str,
     period: &Period,
     group_by: GroupBy,
+    counted_at: CountedAt,
 ) -> Result<Loaded, ApiError> {
-    let closed =
-        dossiers::closed_counts(conn, root, group_by.count_by(), period.start, period.end)?;
-    let open = dossiers::open_at(conn, root, period.end)?;
+    let closed = dossiers::closed_counts(
+        conn,
+        root,
+        group_by.count_by(),
+        counted_at,
+        period.start,
+        period.end,
+    )?;
+    let open = dossiers::open_at(conn, root, counted_at, period.end)?;
     counted(lookups, closed, open, period, group_by)
 }
 
@@ -417,7 +442,7 @@ fn counted(
     // The end instant itself is outside the period: the clock as of just before it.
     let as_of = period.end - chrono::Duration::microseconds(1);
     for row in open {
-        let (key, name) = lookups.group(group_by, group_by.key(row.procedure_id, row.agency_id))?;
+        let (key, name) = lookups.group(group_by, group_by.key(&row))?;
         names.insert(key.clone(), name);
         let ledger = ledger_of(&row)?;
         let Some(clock) = lookups.clock(&row, &ledger, as_of)? else {
@@ -614,7 +639,14 @@ pub async fn kstt06_report(
     let (dossiers, names) = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            report_dossiers(conn, &mut lookups, &path, &period, group_by)
+            report_dossiers(
+                conn,
+                &mut lookups,
+                &path,
+                &period,
+                group_by,
+                CountedAt::Resolving,
+            )
         })
     })
     .await??;
@@ -804,7 +836,7 @@ pub async fn overdue_report(
     let mut lines = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            let mut rows = dossiers::open_at(conn, &path, as_of)?;
+            let mut rows = dossiers::open_at(conn, &path, CountedAt::Receiving, as_of)?;
             if without_apology {
                 rows.retain(|row| row.apologised_at.is_none());
             }
@@ -1277,7 +1309,14 @@ fn indicator_facts(
     period: &Period,
     now: DateTime<Utc>,
 ) -> Result<IndicatorFacts, ApiError> {
-    let (form06, _) = report_dossiers(conn, lookups, root, period, GroupBy::Field)?;
+    let (form06, _) = report_dossiers(
+        conn,
+        lookups,
+        root,
+        period,
+        GroupBy::Field,
+        CountedAt::Receiving,
+    )?;
     let form06 = kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total;
     let mut facts = IndicatorFacts {
         form06,

@@ -43,7 +43,7 @@ use crate::body::Body;
 use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::policy::Capability;
+use crate::policy::{Capability, province_of};
 use crate::routes::access_log::{AccessRecorder, AccessedResource};
 use crate::routes::catalogue::definition;
 use crate::telemetry::RequestId;
@@ -218,16 +218,6 @@ fn holds(
             "the dossier is with {name}: only its staff act on it until it is handed back"
         ),
     })
-}
-
-/// The province an agency belongs to: the root of its path (`/<root id>/`).
-fn province_of(path: &str) -> &str {
-    let end = path
-        .char_indices()
-        .filter(|(_, c)| *c == '/')
-        .nth(1)
-        .map_or(path.len(), |(i, _)| i + 1);
-    &path[..end]
 }
 
 /// A dossier id or its code.
