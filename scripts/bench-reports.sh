@@ -9,7 +9,7 @@ set -euo pipefail
 BACKEND=${1:?sqlite or postgres}
 DOSSIERS=${2:-100000}
 URL=${3:-}
-BIN="$(cd "$(dirname "$0")/.." && pwd)/target/release/motcua"
+BIN="${CARGO_TARGET_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target}/release/motcua"
 WORK=$(mktemp -d)
 trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"

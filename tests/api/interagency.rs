@@ -71,6 +71,11 @@ async fn received_by(app: &TestApp, clerk: &str, resolving: Option<&Agency>) -> 
         .await
 }
 
+/// The body of an approving completion.
+fn approved() -> Value {
+    json!({"outcome": "approved", "result_files": [], "electronic_result": false})
+}
+
 async fn status_of_read(app: &TestApp, token: &str, id: &str) -> u16 {
     app.get_as(&format!("/api/v1/dossiers/{id}"), token)
         .await
@@ -119,14 +124,7 @@ async fn a_department_resolves_what_a_commune_received(app: TestApp) {
     // Before the hand-over D neither reads, lists nor acts on it.
     assert_eq!(status_of_read(&app, &officer_d, &id).await, 404);
     assert!(!listed(&app, &officer_d, &id).await);
-    let (status, _) = app
-        .act(
-            &officer_d,
-            &id,
-            "complete",
-            json!({"outcome": "approved", "result_files": [], "electronic_result": false}),
-        )
-        .await;
+    let (status, _) = app.act(&officer_d, &id, "complete", approved()).await;
     assert_eq!(status, 404);
 
     let (status, handed) = app
@@ -145,27 +143,13 @@ async fn a_department_resolves_what_a_commune_received(app: TestApp) {
     assert!(listed(&app, &officer_d, &id).await);
     assert_eq!(status_of_read(&app, &clerk, &id).await, 200);
     assert!(listed(&app, &clerk, &id).await);
-    let (status, refused) = app
-        .act(
-            &officer_a,
-            &id,
-            "complete",
-            json!({"outcome": "approved", "result_files": [], "electronic_result": false}),
-        )
-        .await;
+    let (status, refused) = app.act(&officer_a, &id, "complete", approved()).await;
     assert_eq!(
         (status, refused["code"].as_str()),
         (409, Some("held_elsewhere")),
         "{refused}"
     );
-    let (status, done) = app
-        .act(
-            &officer_d,
-            &id,
-            "complete",
-            json!({"outcome": "approved", "result_files": [], "electronic_result": false}),
-        )
-        .await;
+    let (status, done) = app.act(&officer_d, &id, "complete", approved()).await;
     assert_eq!(
         (status, done["status"].as_str()),
         (200, Some("result_ready")),
@@ -321,8 +305,7 @@ async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
     assert_eq!(status, 200, "{given}");
 
     app.clock.set(vn("2026-11-05 09:30"));
-    let done = json!({"outcome": "approved", "result_files": [], "electronic_result": false});
-    let (status, done) = app.act(&officer_p, &id, "complete", done).await;
+    let (status, done) = app.act(&officer_p, &id, "complete", approved()).await;
     assert_eq!(
         (status, done["legal_clock"]["outcome"].as_str()),
         (200, Some("late")),
@@ -410,8 +393,10 @@ async fn form_06_counts_at_the_resolving_agency(app: TestApp) {
         app.act(&clerk_a, &first, "handover", to_d.clone()).await.0,
         200
     );
-    let done = json!({"outcome": "approved", "result_files": [], "electronic_result": false});
-    assert_eq!(app.act(&officer_d, &first, "complete", done).await.0, 200);
+    assert_eq!(
+        app.act(&officer_d, &first, "complete", approved()).await.0,
+        200
+    );
     // Received at B (regardless of boundary) for D, still open.
     let second = json(
         received_by(&app, &clerk_b, Some(&department)).await,

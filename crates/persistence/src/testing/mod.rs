@@ -295,7 +295,11 @@ fn sweep_leftovers(conn: &mut PgConnection, current_template: &str) {
 }
 
 /// Identifies the PostgreSQL migration set by its file names and contents, so
-/// a changed migration gets a new template.
+/// a changed migration gets a new template, and by the names of the
+/// migrations embedded in this binary, which are the ones a template gets:
+/// a test binary built before a migration was added (still running while
+/// the file appeared) must not build a template that a later binary, which
+/// embeds the new migration, takes for its own.
 fn migrations_fingerprint() -> u64 {
     fn visit(dir: &Path, hasher: &mut DefaultHasher) {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -312,6 +316,12 @@ fn migrations_fingerprint() -> u64 {
         }
     }
     let mut hasher = DefaultHasher::new();
+    let embedded: Vec<String> = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(
+        &crate::migrations::POSTGRES,
+    )
+    .map(|migrations| migrations.iter().map(|m| m.name().to_string()).collect())
+    .unwrap_or_default();
+    embedded.hash(&mut hasher);
     visit(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres"),
         &mut hasher,
