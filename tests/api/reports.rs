@@ -332,6 +332,8 @@ async fn form_06_over_a_hand_built_history(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     history(&app, &fixture).await;
     more_history(&app, &fixture).await;
+    // Read once November is over: open dossiers are judged at its end.
+    app.clock.set(vn("2026-12-01 08:00"));
     let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
     let report = |query: &str| {
         let app = &app;
@@ -736,6 +738,8 @@ async fn indicators_over_the_same_history(app: TestApp) {
     )
     .await;
 
+    // Read once November is over: open dossiers are judged at its end.
+    app.clock.set(vn("2026-12-01 08:00"));
     let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
     let get = |period: &'static str| {
         let app = &app;
@@ -1250,7 +1254,47 @@ fn every_generated_history_replays_through_the_domain(app: &TestApp) {
     assert_eq!(replayed, 1000, "every generated dossier was replayed");
 }
 
+/// A month not over yet is judged as of now: a dossier due later in the
+/// month is in progress within its deadline today, and overdue once its
+/// due time has passed — not already because the month's end is later.
+async fn a_month_not_over_is_judged_as_of_now(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let auditor = fixture.token(Who::Auditor).unwrap_or_default().to_owned();
+    // Accepted Monday 2/11/2026 08:00: 3 working days, due Thursday 08:00.
+    app.clock.set(vn("2026-11-02 08:00"));
+    fixture
+        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
+        .await;
+    let standing = |at: &'static str| {
+        let (app, auditor) = (&app, auditor.clone());
+        async move {
+            app.clock.set(vn(at));
+            let report = json(
+                app.get_as("/api/v1/reports/kstt-06?period=2026-11", &auditor)
+                    .await,
+                "application/json",
+            )
+            .await;
+            let total = &report["total"];
+            (
+                total["in_progress"].as_u64(),
+                total["within_deadline"].as_u64(),
+                total["overdue"].as_u64(),
+            )
+        }
+    };
+    assert_eq!(
+        standing("2026-11-03 10:00").await,
+        (Some(1), Some(1), Some(0))
+    );
+    assert_eq!(
+        standing("2026-11-06 10:00").await,
+        (Some(1), Some(0), Some(1))
+    );
+}
+
 api_tests!(
+    a_month_not_over_is_judged_as_of_now,
     form_06_invariants_hold_on_generated_histories,
     indicators_over_the_same_history,
     form_06_over_a_hand_built_history,

@@ -354,6 +354,7 @@ fn report_dossiers(
     period: &Period,
     group_by: GroupBy,
     counted_at: CountedAt,
+    now: DateTime<Utc>,
 ) -> Result<Loaded, ApiError> {
     let closed = dossiers::closed_counts(
         conn,
@@ -364,7 +365,7 @@ fn report_dossiers(
         period.end,
     )?;
     let open = dossiers::open_at(conn, root, counted_at, period.end)?;
-    counted(lookups, closed, open, period, group_by)
+    counted(lookups, closed, open, period, group_by, now)
 }
 
 /// A count from SQL (`count(*)` or a nullable `sum`) as a number of dossiers.
@@ -386,6 +387,7 @@ fn counted(
     open: Vec<ReportRow>,
     period: &Period,
     group_by: GroupBy,
+    now: DateTime<Utc>,
 ) -> Result<Loaded, ApiError> {
     let mut names = HashMap::new();
     let mut result = Vec::new();
@@ -439,8 +441,11 @@ fn counted(
             }
         }
     }
-    // The end instant itself is outside the period: the clock as of just before it.
-    let as_of = period.end - chrono::Duration::microseconds(1);
+    // The end instant itself is outside the period: the clock as of just
+    // before it — or as of now, for a period not over yet (a dossier due
+    // later this month is not overdue today).
+    let judged_at = period.end.min(now);
+    let as_of = judged_at - chrono::Duration::microseconds(1);
     for row in open {
         let (key, name) = lookups.group(group_by, group_by.key(&row))?;
         names.insert(key.clone(), name);
@@ -456,7 +461,7 @@ fn counted(
             refused_at: None,
             open_at_end: Some(OpenAtEnd {
                 overdue: clock.state == DeadlineState::Overdue,
-                waiting_for_supplement: waiting_for_supplement(&ledger, period.end),
+                waiting_for_supplement: waiting_for_supplement(&ledger, judged_at),
             }),
         };
         result.push((dossier, 1));
@@ -628,8 +633,10 @@ pub async fn kstt06_report(
     request: HttpRequest,
     principal: Principal,
     db: web::Data<Db>,
+    clock_now: web::Data<crate::clock::Clock>,
     query: crate::body::Query<Kstt06Query>,
 ) -> Result<HttpResponse, ApiError> {
+    let now = clock_now.now();
     let query = query.into_inner();
     let agency = reporter(&principal, query.agency_id.as_deref())?;
     let period = period_of(query.period.as_deref(), query.from, query.to)?;
@@ -646,6 +653,7 @@ pub async fn kstt06_report(
                 &period,
                 group_by,
                 CountedAt::Resolving,
+                now,
             )
         })
     })
@@ -1316,6 +1324,7 @@ fn indicator_facts(
         period,
         GroupBy::Field,
         CountedAt::Receiving,
+        now,
     )?;
     let form06 = kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total;
     let mut facts = IndicatorFacts {
