@@ -688,8 +688,8 @@ macro_rules! dossiers_at {
     };
 }
 
-/// The dossiers under `root_path` open at `at`: accepted before it and not
-/// finished before it.
+/// The dossiers under `root_path` (as `counted_at` says) open at `at`:
+/// accepted before it and not finished before it.
 pub fn open_at(
     conn: &mut DbConnection,
     root_path: &str,
@@ -933,13 +933,13 @@ pub enum CountBy {
     ResolvingAgency,
 }
 
-/// The procedure version or the receiving agency a [`ClosedCount`] is for,
-/// as [`CountBy`] asked.
+/// The procedure version or the agency (receiving or resolving) a
+/// [`ClosedCount`] is for, as [`CountBy`] asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CountKey {
     /// A procedure version.
     Procedure(ProcedureId),
-    /// A receiving agency.
+    /// An agency.
     Agency(AgencyId),
 }
 
@@ -1023,7 +1023,8 @@ macro_rules! closed_counts_at {
     }};
 }
 
-/// The dossiers under `root_path` that finished in `[start, end)` (results,
+/// The dossiers under `root_path` (their receiving or resolving agency's
+/// subtree, as `counted_at` says) that finished in `[start, end)` (results,
 /// withdrawals and stops after acceptance, refusals at intake), counted by
 /// procedure or agency, channel, state and outcome, with how many were new
 /// in the period and how many late ones carry an apology: one pass over the
