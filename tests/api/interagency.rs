@@ -55,6 +55,17 @@ fn agency_with_staff(
         .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
 }
 
+/// Department D under the fixture's province, with `officer.d` and `leader.d`.
+fn department(app: &TestApp, fixture: &Fixture) -> Agency {
+    agency_with_staff(
+        app,
+        "000.00.10.H01",
+        "department",
+        Some(&fixture.province),
+        &[("officer.d", "officer"), ("leader.d", "leader")],
+    )
+}
+
 /// Desk intake by `clerk` (a token) at their agency, accepted, naming `resolving` (if any).
 async fn received_by(app: &TestApp, clerk: &str, resolving: Option<&Agency>) -> reqwest::Response {
     let scan = app.upload_pdf(clerk).await;
@@ -99,13 +110,7 @@ async fn listed(app: &TestApp, token: &str, id: &str) -> bool {
 /// result returns to A's desk, which hands it to the citizen.
 async fn a_department_resolves_what_a_commune_received(app: TestApp) {
     let fixture = Fixture::build(&app).await;
-    let department = agency_with_staff(
-        &app,
-        "000.00.10.H01",
-        "department",
-        Some(&fixture.province),
-        &[("officer.d", "officer"), ("leader.d", "leader")],
-    );
+    let department = department(&app, &fixture);
     let (clerk, _) = app.login("clerk.a", PASSWORD).await;
     let (officer_a, _) = app.login("officer.a", PASSWORD).await;
     let (officer_d, _) = app.login("officer.d", PASSWORD).await;
@@ -255,13 +260,7 @@ async fn a_commune_receives_for_another_commune_of_the_province(app: TestApp) {
 /// leader apologises and A's cannot.
 async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
     let fixture = Fixture::build(&app).await;
-    let department = agency_with_staff(
-        &app,
-        "000.00.10.H01",
-        "department",
-        Some(&fixture.province),
-        &[("officer.d", "officer"), ("leader.d", "leader")],
-    );
+    let department = department(&app, &fixture);
     let police = agency_with_staff(
         &app,
         "000.01.95.H01",
@@ -367,13 +366,7 @@ async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
 /// the same totals; A's report no longer counts what D resolves.
 async fn form_06_counts_at_the_resolving_agency(app: TestApp) {
     let fixture = Fixture::build(&app).await;
-    let department = agency_with_staff(
-        &app,
-        "000.00.10.H01",
-        "department",
-        Some(&fixture.province),
-        &[("officer.d", "officer"), ("leader.d", "leader")],
-    );
+    let department = department(&app, &fixture);
     let (clerk_a, _) = app.login("clerk.a", PASSWORD).await;
     let (clerk_b, _) = app.login("staff.sibling", PASSWORD).await;
     let (officer_d, _) = app.login("officer.d", PASSWORD).await;

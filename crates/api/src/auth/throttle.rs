@@ -74,6 +74,24 @@ const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Every this many counted attempts a server forgets expired counts.
 const FORGET_EVERY: u32 = 500;
 
+/// Counts a call on `calls`; every [`FORGET_EVERY`]th runs `forget` in its
+/// own write (a failure is only logged as `what`: the counts stay, and are
+/// forgotten next time).
+fn now_and_then(
+    calls: &AtomicU32,
+    db: &Db,
+    what: &str,
+    forget: impl FnOnce(&mut DbConnection) -> Result<usize, DbError>,
+) {
+    if calls
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(FORGET_EVERY)
+        && let Err(error) = db.write(forget)
+    {
+        tracing::warn!(%error, "{what} could not be forgotten");
+    }
+}
+
 fn chrono(duration: Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX)
 }
@@ -250,15 +268,8 @@ impl LoginThrottle {
 
     /// Now and then, forgets counts that left their window.
     fn now_and_then(&self, db: &Db, now: DateTime<Utc>) {
-        if !self
-            .attempts
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(FORGET_EVERY)
-        {
-            return;
-        }
         let window = chrono(self.limits.window.max(self.limits.max_delay));
-        let forgotten = db.write(|conn| {
+        now_and_then(&self.attempts, db, "expired login counts", |conn| {
             throttle::forget(
                 conn,
                 &[Kind::Pair, Kind::Address, Kind::Account],
@@ -266,9 +277,6 @@ impl LoginThrottle {
             )?;
             throttle::forget(conn, &[Kind::Known], now - chrono(KNOWN_FOR))
         });
-        if let Err(error) = forgotten {
-            tracing::warn!(%error, "expired login counts could not be forgotten");
-        }
     }
 }
 
@@ -314,14 +322,9 @@ impl AttemptLimiter {
             throttle::store(conn, self.kind, key, &counter)?;
             Ok(())
         });
-        if self
-            .attempts
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(FORGET_EVERY)
-            && let Err(error) = db.write(|conn| throttle::forget(conn, &[self.kind], now - window))
-        {
-            tracing::warn!(%error, "expired attempt counts could not be forgotten");
-        }
+        now_and_then(&self.attempts, db, "expired attempt counts", |conn| {
+            throttle::forget(conn, &[self.kind], now - window)
+        });
         verdict
     }
 
@@ -382,14 +385,9 @@ impl RateLimiter {
         });
         // A bucket untouched for `burst` intervals is empty: forget it.
         let empty_since = now - interval * i32::try_from(self.burst).unwrap_or(i32::MAX);
-        if self
-            .calls
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(FORGET_EVERY)
-            && let Err(error) = db.write(|conn| throttle::forget(conn, &[self.kind], empty_since))
-        {
-            tracing::warn!(%error, "empty rate buckets could not be forgotten");
-        }
+        now_and_then(&self.calls, db, "empty rate buckets", |conn| {
+            throttle::forget(conn, &[self.kind], empty_since)
+        });
         verdict
     }
 }

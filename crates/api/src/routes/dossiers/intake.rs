@@ -562,8 +562,8 @@ pub async fn intake(
 }
 
 /// The agency named to decide a dossier received at `receiving`: an agency
-/// of the same province (a field error otherwise). `None`: none named, or
-/// the receiving agency itself — it resolves the dossier.
+/// of the same province (a field error otherwise). `None`: none named (the
+/// stored row then names the receiving agency).
 fn resolving_agency(
     conn: &mut DbConnection,
     fields: &mut Fields,
@@ -585,7 +585,7 @@ fn resolving_agency(
             );
             Ok(None)
         }
-        Ok(agency) => Ok((agency.id != receiving.id).then_some(agency.id)),
+        Ok(agency) => Ok(Some(agency.id)),
         Err(DbError::NotFound) => {
             fields.error("resolving_agency_id", "no such agency");
             Ok(None)
