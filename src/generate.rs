@@ -419,6 +419,7 @@ fn simulate(
         code: String::new(),
         agency_id: agency.id,
         resolving_agency_id: None,
+        group_id: None,
         procedure_id: life.procedure.id,
         owner_id: None,
         ack_due_at,

@@ -318,6 +318,7 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/reports/kstt-06", TARGETS, report),
         route(Method::GET, "/api/v1/reports/overdue", TARGETS, report),
         route(Method::GET, "/api/v1/reports/late", TARGETS, report),
+        route(Method::GET, "/api/v1/reports/late-steps", TARGETS, report),
         route(Method::GET, "/api/v1/reports/tracking-book", TARGETS, audit),
         route(
             Method::GET,
@@ -334,6 +335,32 @@ fn routes() -> Vec<Route> {
             public,
         ),
         route(Method::POST, "/api/v1/procedures", &[Reach::None], admin),
+        route(
+            Method::GET,
+            "/api/v1/procedure-groups",
+            &[Reach::None],
+            public,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/procedure-groups/{code}",
+            &[Reach::None],
+            admin,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/dossier-groups",
+            &[Reach::None],
+            only(Who::Citizen),
+        ),
+        // A group's filing: the citizen's own or another citizen's, filed
+        // online at the own agency (its dossiers are read as dossiers are).
+        route(
+            Method::GET,
+            "/api/v1/dossier-groups/{id}",
+            &[Reach::OwnDossier, Reach::OthersDossier],
+            dossier_read,
+        ),
         route(
             Method::PUT,
             "/api/v1/procedures/{code}",
@@ -418,7 +445,7 @@ fn routes() -> Vec<Route> {
 
 /// The dossiers the matrix acts on, by reach, the code of the own one, and
 /// two files of the fixture citizen's (for filings).
-struct Dossiers(Vec<(Reach, String)>, String, Vec<String>);
+struct Dossiers(Vec<(Reach, String)>, String, Vec<String>, Vec<(Reach, String)>);
 
 impl Dossiers {
     async fn build(app: &TestApp, fixture: &Fixture) -> Dossiers {
@@ -444,6 +471,21 @@ impl Dossiers {
             .await;
         let id = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
         let code = own["code"].as_str().unwrap_or_default().to_owned();
+        let group = motcua_domain::procedure::ProcedureGroup {
+            code: "MATRIX".into(),
+            name: "Tạm trú và gia hạn".into(),
+            basis: "matrix".into(),
+            procedures: ["1.004194", "1.002755"]
+                .map(|c| c.parse().unwrap_or_else(|e| panic!("{e}")))
+                .to_vec(),
+        };
+        app.db
+            .run(|conn| motcua_persistence::groups::put(conn, &group, Utc::now()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let groups = vec![
+            (Reach::OwnDossier, group_filed(app, fixture, crate::fixture::CITIZEN).await),
+            (Reach::OthersDossier, group_filed(app, fixture, crate::fixture::OTHER_CITIZEN).await),
+        ];
         let (citizen, _) = app
             .login(crate::fixture::CITIZEN, crate::fixture::PASSWORD)
             .await;
@@ -463,6 +505,7 @@ impl Dossiers {
             ],
             code,
             files,
+            groups,
         )
     }
 
@@ -473,6 +516,28 @@ impl Dossiers {
             .map(|(_, id)| id.clone())
             .unwrap_or_default()
     }
+}
+
+/// The body of a filing of the group `MATRIX` at the own agency, with `files`.
+fn group_filing(fixture: &Fixture, files: &[String]) -> Value {
+    json!({
+        "group_code": "MATRIX", "agency_id": fixture.own.id.to_string(),
+        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+        "documents": [{"requirement_code": "TK", "file_id": files[0]}, {"requirement_code": "CM", "file_id": files[1]}],
+        "result_delivery": "online",
+    })
+}
+
+/// The group `MATRIX` filed online by `citizen` (a username); its id.
+async fn group_filed(app: &TestApp, fixture: &Fixture, citizen: &str) -> String {
+    let (token, _) = app.login(citizen, crate::fixture::PASSWORD).await;
+    let files = [app.upload_pdf(&token).await, app.upload_pdf(&token).await];
+    let response = app
+        .post_json("/api/v1/dossier-groups", Some(&token), &group_filing(fixture, &files))
+        .await;
+    assert_eq!(response.status().as_u16(), 201, "group filing");
+    let body: Value = response.json().await.unwrap_or_default();
+    body["id"].as_str().unwrap_or_default().to_owned()
 }
 
 /// A dossier received and accepted by `clerk`, who hands it over to `to`.
@@ -547,6 +612,22 @@ fn request(
     if route.path == "/api/v1/files" {
         return (route.path.to_owned(), None);
     }
+    if route.path == "/api/v1/dossier-groups/{id}" {
+        let id = dossiers
+            .3
+            .iter()
+            .find(|(r, _)| *r == reach)
+            .map(|(_, id)| id.clone())
+            .unwrap_or_default();
+        return (format!("/api/v1/dossier-groups/{id}"), None);
+    }
+    if route.path == "/api/v1/dossier-groups" {
+        return (route.path.to_owned(), Some(group_filing(fixture, &dossiers.2)));
+    }
+    if route.path == "/api/v1/procedure-groups/{code}" {
+        let body = json!({"name": "Nhóm thử", "basis": "matrix", "procedures": ["1.004194", "1.002755"]});
+        return (format!("/api/v1/procedure-groups/MATRIX-{}", serial()), Some(body));
+    }
     if route.path.starts_with("/api/v1/dossiers/{id}") || route.path == "/api/v1/audit/verify" {
         let id = dossiers.id(reach);
         if route.path == "/api/v1/audit/verify" {
@@ -610,6 +691,7 @@ fn request(
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id.to_string()), Value::Null),
         ("GET", "/api/v1/reports/kstt-06")
         | ("GET", "/api/v1/reports/late")
+        | ("GET", "/api/v1/reports/late-steps")
         | ("GET", "/api/v1/reports/tracking-book")
         | ("GET", "/api/v1/reports/online-uptake")
         | ("GET", "/api/v1/reports/indicators") => {

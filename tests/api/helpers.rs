@@ -138,6 +138,18 @@ impl TestApp {
         (status, response.json().await.unwrap_or_default())
     }
 
+    /// How many dossiers the database holds.
+    pub fn dossier_count(&self) -> i64 {
+        use diesel::prelude::*;
+        self.db
+            .run(|conn| {
+                Ok(motcua_persistence::schema::dossiers::table
+                    .count()
+                    .get_result::<i64>(conn)?)
+            })
+            .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
+    }
+
     /// A dossier's version and the number of events in its history: what a
     /// request that fails must leave as it was.
     pub fn version_and_events(&self, id: &str) -> (i32, usize) {

@@ -6,6 +6,7 @@
 //! nor actix-web. The rules it implements are explained, with their legal
 //! sources, in `docs/`.
 
+pub mod agency;
 pub mod calendar;
 pub mod calendar_spec;
 pub mod clock;

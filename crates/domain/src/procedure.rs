@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::agency::AgencyKind;
 use crate::clock::{SupplementMode, TimeLimit};
 use crate::codes::ProcedureCode;
 use crate::lifecycle::Role;
@@ -150,6 +151,13 @@ pub struct ProcedureDefinition {
     /// Internal steps.
     #[serde(default)]
     pub steps: Vec<ProcedureStep>,
+    /// The kind of agency that decides it where not the receiving agency
+    /// (e.g. `police` for residence registration, `department` for a
+    /// province-level procedure): a dossier received without a named
+    /// resolving agency goes to the nearest agency of this kind in the
+    /// province (`agency::decider`). Absent: the receiving agency decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<AgencyKind>,
 }
 
 impl ProcedureDefinition {
@@ -205,6 +213,70 @@ impl AgencyLevel {
             AgencyLevel::District => "district",
             AgencyLevel::Province => "province",
         }
+    }
+}
+
+/// An interconnected procedure group (nhóm thủ tục hành chính liên thông):
+/// procedures a citizen files once, with one application and the documents
+/// they share, each becoming a dossier of its own at the agency that
+/// decides it, with its own code and legal clock (Decree 63/2024/NĐ-CP on
+/// the two national groups, birth registration – permanent residence –
+/// health insurance card for a child under six, and death registration –
+/// removal from permanent residence – funeral allowance; Decree 118/2025
+/// lets provinces set up groups of their own). An administrator enters each
+/// group with the codes of the procedures in the province's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProcedureGroup {
+    /// The group's code: 1 to 40 letters, digits, `.`, `-` or `_`.
+    #[cfg_attr(feature = "openapi", schema(example = "LT-KS-TT-BHYT"))]
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// The legal basis, e.g. `Nghị định 63/2024/NĐ-CP`.
+    pub basis: String,
+    /// Its procedures, in the order their dossiers are opened (2 to 10,
+    /// each once).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, example = json!(["1.001193", "1.004222"])))]
+    pub procedures: Vec<ProcedureCode>,
+}
+
+impl ProcedureGroup {
+    /// The most procedures a group may have.
+    pub const MAX_PROCEDURES: usize = 10;
+
+    /// What is wrong with the group as written: (field, message) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        let code_ok = (1..=40).contains(&self.code.len())
+            && self
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if !code_ok {
+            problems.push((
+                "code",
+                "must be 1 to 40 letters, digits, `.`, `-` or `_`".to_owned(),
+            ));
+        }
+        for (field, text) in [("name", &self.name), ("basis", &self.basis)] {
+            if text.trim().is_empty() || text.chars().count() > 500 {
+                problems.push((field, "must be 1 to 500 characters".to_owned()));
+            }
+        }
+        let distinct: BTreeSet<&str> = self.procedures.iter().map(|c| c.as_str()).collect();
+        if !(2..=Self::MAX_PROCEDURES).contains(&self.procedures.len())
+            || distinct.len() != self.procedures.len()
+        {
+            problems.push((
+                "procedures",
+                format!(
+                    "a group joins 2 to {} different procedures",
+                    Self::MAX_PROCEDURES
+                ),
+            ));
+        }
+        problems
     }
 }
 
@@ -298,5 +370,29 @@ mod tests {
             fee.and_then(|f| f.fixed_amount(true)).map(Vnd::amount),
             Some(10_000)
         );
+    }
+
+    fn group(code: &str, procedures: &[&str]) -> ProcedureGroup {
+        ProcedureGroup {
+            code: code.into(),
+            name: "Liên thông khai sinh".into(),
+            basis: "Nghị định 63/2024/NĐ-CP".into(),
+            procedures: procedures
+                .iter()
+                .map(|c| c.parse().unwrap_or_else(|e| panic!("{e}")))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_group_joins_two_to_ten_different_procedures_under_a_plain_code() {
+        assert!(group("LT-KS_1.2", &["1.001193", "1.004222"]).problems().is_empty());
+        let fields = |g: ProcedureGroup| g.problems().into_iter().map(|(f, _)| f).collect::<Vec<_>>();
+        assert_eq!(fields(group("LT KS", &["1.001193", "1.004222"])), ["code"]);
+        assert_eq!(fields(group("LT", &["1.001193"])), ["procedures"]);
+        assert_eq!(fields(group("LT", &["1.001193", "1.001193"])), ["procedures"]);
+        let mut blank = group("LT", &["1.001193", "1.004222"]);
+        blank.basis = " ".into();
+        assert_eq!(fields(blank), ["basis"]);
     }
 }

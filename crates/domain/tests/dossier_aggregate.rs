@@ -58,6 +58,7 @@ fn procedure() -> ProcedureDefinition {
             role: Role::Officer,
             hours: 8,
         }],
+        decided_by: None,
     }
 }
 

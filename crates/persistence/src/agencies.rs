@@ -26,6 +26,10 @@ pub struct Agency {
     pub path: String,
     /// When the row was created, UTC.
     pub created_at: NaiveDateTime,
+    /// The agency it was merged into, if it was ([`merge`]).
+    pub merged_into_id: Option<AgencyId>,
+    /// When it was merged, UTC.
+    pub merged_at: Option<NaiveDateTime>,
 }
 
 /// What is needed to create an agency.
@@ -49,14 +53,23 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<Agency, DbError> {
     conn.write(|conn| {
+        conn.lock_key(TREE_LOCK)?;
         let id = AgencyId::new();
         let parent_path = match new.parent_id {
-            Some(parent) => agencies::table
-                .find(parent)
-                .select(agencies::path)
-                .first::<String>(conn)
-                .optional()?
-                .ok_or_else(|| DbError::MissingReference("agencies.parent_id".into()))?,
+            Some(parent) => {
+                let (path, merged) = agencies::table
+                    .find(parent)
+                    .select((agencies::path, agencies::merged_into_id))
+                    .first::<(String, Option<AgencyId>)>(conn)
+                    .optional()?
+                    .ok_or_else(|| DbError::MissingReference("agencies.parent_id".into()))?;
+                if merged.is_some() {
+                    return Err(DbError::MissingReference(
+                        "agencies.parent_id (merged into another agency)".into(),
+                    ));
+                }
+                path
+            }
             None => "/".to_owned(),
         };
         let row = Agency {
@@ -67,6 +80,8 @@ pub fn create(
             parent_id: new.parent_id,
             path: format!("{parent_path}{id}/"),
             created_at: to_db_time(now),
+            merged_into_id: None,
+            merged_at: None,
         };
         diesel::insert_into(agencies::table)
             .values((
@@ -80,6 +95,67 @@ pub fn create(
             ))
             .execute(conn)?;
         Ok(row)
+    })
+}
+
+/// Why two agencies cannot merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmergeable {
+    /// The agency was merged already (into the one named).
+    AlreadyMerged(AgencyId),
+    /// The agency to merge into was itself merged away.
+    IntoMerged,
+    /// The agency to merge into is the agency itself or under it.
+    IntoOwnSubtree,
+}
+
+/// The lock every change to the tree's shape takes, so that a merger and a
+/// new agency under the merged one, or two crossing mergers, do not
+/// interleave (PostgreSQL; SQLite has one writer).
+const TREE_LOCK: &str = "agency tree";
+
+/// Merges agency `from` into `into` at `now`: `from`, with its subtree,
+/// moves under `into` (so the subtree of `into` covers its dossiers, which
+/// keep their codes and history), and is marked merged. Checked under the
+/// tree's lock: neither may be merged already, and `into` must lie outside
+/// the subtree of `from`.
+pub fn merge(
+    conn: &mut DbConnection,
+    from: AgencyId,
+    into: AgencyId,
+    now: DateTime<Utc>,
+) -> Result<Result<Agency, Unmergeable>, DbError> {
+    conn.write(|conn| {
+        conn.lock_key(TREE_LOCK)?;
+        let (from, into) = (find(conn, from)?, find(conn, into)?);
+        if let Some(merged) = from.merged_into_id {
+            return Ok(Err(Unmergeable::AlreadyMerged(merged)));
+        }
+        if into.merged_into_id.is_some() {
+            return Ok(Err(Unmergeable::IntoMerged));
+        }
+        if into.path.starts_with(&from.path) {
+            return Ok(Err(Unmergeable::IntoOwnSubtree));
+        }
+        let subtree: Vec<(AgencyId, String)> = agencies::table
+            .filter(agencies::path.like(format!("{}%", from.path)))
+            .select((agencies::id, agencies::path))
+            .load(conn)?;
+        let moved_to = format!("{}{}/", into.path, from.id);
+        for (id, path) in subtree {
+            let rest = path.strip_prefix(&from.path).unwrap_or_default();
+            diesel::update(agencies::table.find(id))
+                .set(agencies::path.eq(format!("{moved_to}{rest}")))
+                .execute(conn)?;
+        }
+        diesel::update(agencies::table.find(from.id))
+            .set((
+                agencies::parent_id.eq(Some(into.id)),
+                agencies::merged_into_id.eq(Some(into.id)),
+                agencies::merged_at.eq(Some(to_db_time(now))),
+            ))
+            .execute(conn)?;
+        Ok(Ok(find(conn, from.id)?))
     })
 }
 
@@ -97,6 +173,21 @@ pub fn find_by_identifier(
         .filter(agencies::identifier.eq(identifier))
         .first(conn)
         .optional()?)
+}
+
+/// The agencies of `kind` in the subtree at `root_path` (at most 1,000,
+/// in path order: more than a province has of one kind).
+pub fn of_kind_under(
+    conn: &mut DbConnection,
+    root_path: &str,
+    kind: &str,
+) -> Result<Vec<Agency>, DbError> {
+    Ok(agencies::table
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(agencies::kind.eq(kind))
+        .order(agencies::path)
+        .limit(1000)
+        .load(conn)?)
 }
 
 /// A page of the subtree at `root_path`, in path order (parents before

@@ -18,7 +18,7 @@ use crate::schema::{
     agencies, apologies, dossier_counters, dossier_events, dossiers, hand_overs, idempotency_keys,
     payments, ratings, supplement_requests,
 };
-use crate::sql_types::{AgencyId, Closed, DossierId, EventId, ProcedureId, UserId, to_db_time};
+use crate::sql_types::{AgencyId, Closed, DossierGroupId, DossierId, EventId, ProcedureId, UserId, to_db_time};
 
 /// A stored dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
@@ -82,6 +82,9 @@ pub struct DossierRow {
     /// The agency that decides it (the receiving agency unless another was
     /// named; `None` only for a row written by hand).
     pub resolving_agency_id: Option<AgencyId>,
+    /// The filing of an interconnected procedure group it was opened by
+    /// (its linked dossiers carry the same id), if any.
+    pub group_id: Option<DossierGroupId>,
 }
 
 /// A dossier's content at creation (its code and first event come with
@@ -755,6 +758,48 @@ pub fn finished_between(
         }
     };
     Ok(query.load(conn)?)
+}
+
+/// The dossiers that may have had a processing step at an agency under
+/// `root_path` between `start` and `end`: received in the subtree or handed
+/// to an agency of it, handed over at least once before `end`, and not
+/// finished before `start` (the late-steps report then reads their steps).
+pub fn with_steps_between(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<DossierRow>, DbError> {
+    let (start, end) = (to_db_time(start), to_db_time(end));
+    let under: Vec<String> = agencies::table
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .select(agencies::id)
+        .load::<AgencyId>(conn)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let handed_into = hand_overs::table
+        .filter(hand_overs::to_agency_id.eq_any(under))
+        .select(hand_overs::dossier_id);
+    let handed_before_end = hand_overs::table
+        .filter(hand_overs::handed_at.lt(end))
+        .select(hand_overs::dossier_id);
+    Ok(dossiers::table
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
+        .filter(
+            agencies::path
+                .like(format!("{root_path}%"))
+                .or(dossiers::id.eq_any(handed_into)),
+        )
+        .filter(dossiers::id.eq_any(handed_before_end))
+        .filter(
+            dossiers::finished_at
+                .is_null()
+                .or(dossiers::finished_at.ge(start)),
+        )
+        .order(dossiers::code)
+        .select(dossiers::all_columns)
+        .load(conn)?)
 }
 
 /// The report rows of the dossiers `ids`.

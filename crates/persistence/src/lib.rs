@@ -15,6 +15,7 @@ mod db;
 pub mod dossiers;
 mod error;
 pub mod files;
+pub mod groups;
 pub mod migrations;
 pub mod payments;
 pub mod procedures;
@@ -33,6 +34,6 @@ pub mod users;
 pub use db::{Backend, DatabaseUrl, Db, DbConfig, DbConnection, Readiness};
 pub use error::DbError;
 pub use sql_types::{
-    AccessId, AgencyId, DossierId, EventId, FileId, PaymentId, ProcedureId, RefreshTokenId,
+    AccessId, AgencyId, DossierGroupId, DossierId, EventId, FileId, PaymentId, ProcedureId, RefreshTokenId,
     RejectedPaymentId, TokenFamilyId, UserId,
 };

@@ -30,6 +30,8 @@ diesel::table! {
         parent_id -> Nullable<Uuid>,
         path -> Text,
         created_at -> Timestamp,
+        merged_into_id -> Nullable<Uuid>,
+        merged_at -> Nullable<Timestamp>,
     }
 }
 
@@ -112,6 +114,20 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    dossier_groups (id) {
+        id -> Uuid,
+        group_code -> Text,
+        group_name -> Text,
+        receiving_agency_id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use crate::sql_types::{ChannelText, DeliveryText, OutcomeText, StateText, Uuid};
 
     dossiers (id) {
@@ -141,6 +157,7 @@ diesel::table! {
         history_head -> Text,
         history_events -> Integer,
         resolving_agency_id -> Nullable<Uuid>,
+        group_id -> Nullable<Uuid>,
     }
 }
 
@@ -200,6 +217,18 @@ diesel::table! {
         method -> PaymentMethodText,
         recorded_by -> Nullable<Uuid>,
         recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    procedure_groups (code) {
+        code -> Text,
+        name -> Text,
+        basis -> Text,
+        procedures -> Text,
+        updated_at -> Timestamp,
     }
 }
 
@@ -346,6 +375,8 @@ diesel::joinable!(dossier_counters -> agencies (agency_id));
 diesel::joinable!(dossier_events -> dossiers (dossier_id));
 diesel::joinable!(dossier_files -> dossiers (dossier_id));
 diesel::joinable!(dossier_files -> files (file_id));
+diesel::joinable!(dossier_groups -> procedure_groups (group_code));
+diesel::joinable!(dossiers -> dossier_groups (group_id));
 diesel::joinable!(dossiers -> procedures (procedure_id));
 diesel::joinable!(dossiers -> users (owner_id));
 diesel::joinable!(files -> users (owner_id));
@@ -372,11 +403,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     dossier_counters,
     dossier_events,
     dossier_files,
+    dossier_groups,
     dossiers,
     files,
     hand_overs,
     idempotency_keys,
     payments,
+    procedure_groups,
     procedures,
     rating_criteria,
     ratings,

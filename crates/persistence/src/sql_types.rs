@@ -156,6 +156,8 @@ ids! {
     TokenFamilyId;
     /// An entry of the access log (`access_log.id`).
     AccessId;
+    /// One filing of an interconnected procedure group (`dossier_groups.id`).
+    DossierGroupId;
 }
 
 impl HasSqlType<Uuid> for MultiBackend {

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::dossiers::{DossierChanges, DossierRow, NewDossier, NewEvent};
 use crate::error::DbError;
-use crate::sql_types::{AgencyId, DossierId, ProcedureId, UserId, to_db_time};
+use crate::sql_types::{AgencyId, DossierGroupId, DossierId, ProcedureId, UserId, to_db_time};
 
 /// A stored part of a dossier that does not read as its type (written by
 /// hand, or by a release before the part was typed).
@@ -99,6 +99,8 @@ pub struct Placement {
     /// The agency that decides it, where another than the receiving agency
     /// (`None`: the receiving agency).
     pub resolving_agency_id: Option<AgencyId>,
+    /// The filing of a procedure group that opens it, if any.
+    pub group_id: Option<DossierGroupId>,
     /// The procedure version.
     pub procedure_id: ProcedureId,
     /// The citizen's account (online filings).
@@ -141,6 +143,7 @@ pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewD
         history_events: 0,
         // Unnamed: the receiving agency resolves it (Form 06 counts there).
         resolving_agency_id: Some(place.resolving_agency_id.unwrap_or(place.agency_id)),
+        group_id: place.group_id,
     })
 }
 

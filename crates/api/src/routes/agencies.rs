@@ -1,61 +1,20 @@
 //! The agency tree (administrators, within their subtree).
 
 use actix_web::{HttpResponse, get, patch, post, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use motcua_domain::codes::AgencyIdentifier;
-use motcua_persistence::agencies::{self, Agency, AgencyChanges, NewAgency};
+use motcua_persistence::agencies::{self, Agency, AgencyChanges, NewAgency, Unmergeable};
 use motcua_persistence::{AgencyId, Db, DbError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, Problem};
+use crate::body::Body;
+use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
 use crate::validate::{self, Fields, Page, PageQuery};
 
-/// Kinds of agency in the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AgencyKind {
-    /// A province or centrally-governed city (tỉnh, thành phố).
-    Province,
-    /// A district (huyện; abolished in mid-2025, kept for older trees).
-    District,
-    /// A commune, ward or special zone (xã, phường, đặc khu).
-    Commune,
-    /// A provincial department or sector (sở, ban, ngành) that decides
-    /// procedures of the province's level.
-    Department,
-    /// A commune-level police unit (công an cấp xã), which decides
-    /// residence and identity procedures.
-    Police,
-    /// A unit within an agency (an office or the one-stop centre).
-    Unit,
-}
-
-impl AgencyKind {
-    /// Every kind.
-    pub const ALL: [AgencyKind; 6] = [
-        AgencyKind::Province,
-        AgencyKind::District,
-        AgencyKind::Commune,
-        AgencyKind::Department,
-        AgencyKind::Police,
-        AgencyKind::Unit,
-    ];
-
-    /// The snake_case name, as serialized and stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgencyKind::Province => "province",
-            AgencyKind::District => "district",
-            AgencyKind::Commune => "commune",
-            AgencyKind::Department => "department",
-            AgencyKind::Police => "police",
-            AgencyKind::Unit => "unit",
-        }
-    }
-}
+pub use motcua_domain::agency::AgencyKind;
 
 /// An agency.
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,11 +26,15 @@ pub struct AgencyView {
     pub identifier: String,
     /// Name.
     pub name: String,
-    /// `province`, `district`, `commune`, `department`, `police` or `unit`.
+    /// `province`, `district`, `commune`, `department`, `police`, `other` or `unit`.
     #[schema(value_type = AgencyKind)]
     pub kind: String,
     /// Parent agency id (null for the root).
     pub parent_id: Option<String>,
+    /// The agency it was merged into (it receives nothing new since), if any.
+    pub merged_into_id: Option<String>,
+    /// When it was merged.
+    pub merged_at: Option<DateTime<Utc>>,
 }
 
 impl From<Agency> for AgencyView {
@@ -82,6 +45,8 @@ impl From<Agency> for AgencyView {
             name: agency.name,
             kind: agency.kind,
             parent_id: agency.parent_id.map(|id| id.to_string()),
+            merged_into_id: agency.merged_into_id.map(|id| id.to_string()),
+            merged_at: agency.merged_at.map(|at| at.and_utc()),
         }
     }
 }
@@ -93,7 +58,7 @@ pub struct CreateAgency {
     pub identifier: String,
     /// Name.
     pub name: String,
-    /// `province`, `district`, `commune`, `department`, `police` or `unit`.
+    /// `province`, `district`, `commune`, `department`, `police`, `other` or `unit`.
     #[schema(value_type = AgencyKind)]
     pub kind: String,
     /// The parent agency.
@@ -140,7 +105,17 @@ fn conflict(error: DbError) -> ApiError {
             code: "identifier_taken",
             detail: "another agency has this identifier".into(),
         },
+        // The parent was merged away between the check and the write.
+        DbError::MissingReference(_) => merged(),
         other => other.into(),
+    }
+}
+
+/// 409 `agency_merged`: a merged agency takes nothing new.
+pub fn merged() -> ApiError {
+    ApiError::Conflict {
+        code: "agency_merged",
+        detail: "the agency was merged into another and takes nothing new: use that one".into(),
     }
 }
 
@@ -226,6 +201,9 @@ pub async fn create_agency(
     let agency = web::block(move || {
         db.run(|conn| {
             let parent = managed(conn, &principal, parent)?;
+            if parent.merged_into_id.is_some() {
+                return Err(merged());
+            }
             let new = NewAgency {
                 identifier,
                 name,
@@ -313,6 +291,73 @@ pub async fn update_agency(
         db.run(|conn| {
             managed(conn, &principal, id)?;
             agencies::update(conn, id, &changes).map_err(conflict)
+        })
+    })
+    .await??;
+    Ok(web::Json(agency.into()))
+}
+
+/// Which agency to merge into.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MergeAgency {
+    /// The agency that takes over (in the administrator's reach, outside the
+    /// merged agency's subtree, not merged itself).
+    pub into_agency_id: String,
+}
+
+/// Merge an agency into another (administrators reaching both), as the 2025
+/// reorganisation merged provinces and communes: it moves, with its
+/// subtree, under the agency it is merged into, whose staff and reports
+/// then reach its dossiers (their codes and histories unchanged); it
+/// receives nothing new. Its own staff's tokens name its old place in the
+/// tree until they are refreshed (docs/lifecycle.md, "Mergers").
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The agency merged away")),
+    request_body = MergeAgency,
+    responses(
+        (status = 200, description = "The merged agency", body = AgencyView),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Merged already (`agency_merged`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Cannot merge into that agency", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/agencies/{id}/merge")]
+pub async fn merge_agency(
+    principal: Principal,
+    db: web::Data<Db>,
+    id: web::Path<AgencyId>,
+    body: Body<MergeAgency>,
+) -> Result<web::Json<AgencyView>, ApiError> {
+    principal.require(Capability::ManageAgencies)?;
+    let invalid = |message: &str| {
+        ApiError::Validation(vec![FieldError::new("into_agency_id", message)])
+    };
+    let into = body
+        .value
+        .into_agency_id
+        .parse::<AgencyId>()
+        .map_err(|_| invalid("must be an agency id"))?;
+    let (db, id) = (db.get_ref().clone(), id.into_inner());
+    let agency = web::block(move || {
+        db.run(|conn| {
+            managed(conn, &principal, id)?;
+            match agencies::find(conn, into) {
+                Ok(target) if principal.reaches(&target.path) => {}
+                Ok(_) | Err(DbError::NotFound) => return Err(invalid("no such agency in reach")),
+                Err(other) => return Err(other.into()),
+            }
+            match agencies::merge(conn, id, into, Utc::now())? {
+                Ok(agency) => Ok(agency),
+                Err(Unmergeable::AlreadyMerged(_)) => Err(merged()),
+                Err(Unmergeable::IntoMerged) => Err(invalid(
+                    "was merged into another agency itself: merge into that one",
+                )),
+                Err(Unmergeable::IntoOwnSubtree) => Err(invalid(
+                    "is the agency itself or under it",
+                )),
+            }
         })
     })
     .await??;

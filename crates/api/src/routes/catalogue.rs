@@ -3,16 +3,19 @@
 use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{NaiveDate, Utc};
 use motcua_domain::online::OnlineServiceKind;
-use motcua_domain::procedure::{AgencyLevel, ProcedureDefinition, ProcedureEntry};
+use motcua_domain::codes::ProcedureCode;
+use motcua_domain::procedure::{AgencyLevel, ProcedureDefinition, ProcedureEntry, ProcedureGroup};
 use motcua_domain::time::to_local;
 use motcua_persistence::procedures::{self, CatalogueFilter, NewVersion, ProcedureRow};
-use motcua_persistence::{Db, DbError};
+use motcua_persistence::{Db, DbError, groups};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
+use crate::body::Body;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
+use crate::validate::Fields;
 
 /// A procedure version as the catalogue shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -254,4 +257,97 @@ pub async fn new_procedure_version(
     body: web::Json<ProcedureEntry>,
 ) -> Result<HttpResponse, ApiError> {
     store(principal, db, body.into_inner(), Some(code.into_inner())).await
+}
+
+/// A group as an administrator writes it (the code is in the path).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct GroupBody {
+    /// Name.
+    pub name: String,
+    /// The legal basis, e.g. `Nghị định 63/2024/NĐ-CP`.
+    pub basis: String,
+    /// The codes of its procedures, each in force today, in the order their
+    /// dossiers are opened.
+    #[schema(example = json!(["1.001193", "1.004222"]))]
+    pub procedures: Vec<String>,
+}
+
+/// The interconnected procedure groups a citizen can file at once (public).
+#[utoipa::path(
+    tag = "catalogue",
+    responses((status = 200, description = "Every group, by code", body = [ProcedureGroup]))
+)]
+#[get("/procedure-groups")]
+pub async fn list_groups(db: web::Data<Db>) -> Result<web::Json<Vec<ProcedureGroup>>, ApiError> {
+    let db = db.get_ref().clone();
+    Ok(web::Json(
+        web::block(move || db.run(groups::list)).await??,
+    ))
+}
+
+/// Enter or replace an interconnected procedure group (administrators).
+#[utoipa::path(
+    tag = "catalogue",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "The group's code: 1 to 40 letters, digits, `.`, `-` or `_`")),
+    request_body = GroupBody,
+    responses(
+        (status = 201, description = "Entered", body = ProcedureGroup),
+        (status = 200, description = "Replaced (filings made before keep the name they were filed under)", body = ProcedureGroup),
+        (status = 422, description = "Invalid group, or a procedure not in force", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/procedure-groups/{code}")]
+pub async fn put_group(
+    principal: Principal,
+    db: web::Data<Db>,
+    code: web::Path<String>,
+    body: Body<GroupBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Capability::ManageCatalogue)?;
+    let body = body.value;
+    let mut fields = Fields::default();
+    let procedures: Vec<ProcedureCode> = body
+        .procedures
+        .iter()
+        .enumerate()
+        .filter_map(|(i, code)| {
+            fields.check(
+                &format!("procedures[{i}]"),
+                code.trim().parse::<ProcedureCode>(),
+            )
+        })
+        .collect();
+    let group = ProcedureGroup {
+        code: code.into_inner(),
+        name: body.name.trim().to_owned(),
+        basis: body.basis.trim().to_owned(),
+        procedures,
+    };
+    for (field, message) in group.problems() {
+        fields.error(field, message);
+    }
+    let today = to_local(Utc::now()).date();
+    let db = db.get_ref().clone();
+    let (group, created) = web::block(move || {
+        db.write(|conn| {
+            for (i, code) in group.procedures.iter().enumerate() {
+                if procedures::in_force(conn, code.as_str(), today)?.is_none() {
+                    fields.error(
+                        &format!("procedures[{i}]"),
+                        "no procedure with this code is in force",
+                    );
+                }
+            }
+            fields.finish()?;
+            let created = groups::put(conn, &group, Utc::now())?;
+            Ok::<_, ApiError>((group, created))
+        })
+    })
+    .await??;
+    Ok(if created {
+        HttpResponse::Created().json(group)
+    } else {
+        HttpResponse::Ok().json(group)
+    })
 }

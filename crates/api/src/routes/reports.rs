@@ -1,7 +1,7 @@
 //! Reports (auditors, leaders and administrators, within their subtree), as
 //! JSON or CSV (`?format=csv` or `Accept: text/csv`; UTF-8 with a BOM).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -21,7 +21,7 @@ use motcua_persistence::dossiers::{self, CountBy, CountKey, CountedAt, Finished,
 use crate::policy::province_of;
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored;
-use motcua_persistence::{AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId};
+use motcua_persistence::{AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId, UserId, users};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -71,6 +71,11 @@ pub struct Kstt06Line {
     pub key: String,
     /// Tên — the group's name.
     pub name: String,
+    /// Cơ quan đã sáp nhập — grouped by agency: the identifiers of the
+    /// agencies merged into this one whose dossiers the line counts too
+    /// (a period that straddles a merger counts them under the new agency).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
     /// The counts.
     #[serde(flatten)]
     pub counts: Kstt06Row,
@@ -250,6 +255,8 @@ struct Lookups {
     limits: HashMap<ProcedureId, TimeLimit>,
     agencies: HashMap<AgencyId, Agency>,
     calendars: Calendars,
+    /// By agency group key: the agencies merged into it that it counted for.
+    merged_from: HashMap<String, BTreeSet<String>>,
 }
 
 impl Lookups {
@@ -270,6 +277,7 @@ impl Lookups {
             limits: HashMap::new(),
             agencies,
             calendars,
+            merged_from: HashMap::new(),
         })
     }
 
@@ -294,11 +302,25 @@ impl Lookups {
 
     /// A group's key and name for the id `by` groups on ([`GroupBy::key`]):
     /// an agency's, or a procedure's (or its field's, by field).
-    fn group(&self, by: GroupBy, key: CountKey) -> Result<(String, String), ApiError> {
+    /// An agency merged into another is counted under the agency that took
+    /// its place (the chain followed to its end), and remembered there.
+    fn group(&mut self, by: GroupBy, key: CountKey) -> Result<(String, String), ApiError> {
         Ok(match key {
             CountKey::Agency(id) => {
-                let agency = self.agency(id)?;
-                (agency.identifier.clone(), agency.name.clone())
+                let counted = self.agency(id)?;
+                let mut current = counted;
+                for _ in 0..self.agencies.len() {
+                    match current.merged_into_id {
+                        Some(next) => current = self.agency(next)?,
+                        None => break,
+                    }
+                }
+                let (key, name) = (current.identifier.clone(), current.name.clone());
+                if current.id != counted.id {
+                    let former = counted.identifier.clone();
+                    self.merged_from.entry(key.clone()).or_default().insert(former);
+                }
+                (key, name)
             }
             CountKey::Procedure(id) => {
                 let procedure = self.procedure(id)?;
@@ -529,6 +551,11 @@ fn counts(row: &Kstt06Row) -> [u64; 16] {
 fn csv(report: &Kstt06Report) -> String {
     let mut header = vec![("key", "Mã"), ("name", "Tên")];
     header.extend(COLUMNS.iter().copied());
+    // Grouped by agency, the agencies merged into each line's come last.
+    let by_agency = matches!(report.group_by, GroupBy::Agency | GroupBy::ReceivingAgency);
+    if by_agency {
+        header.push(("merged_from", "Cơ quan đã sáp nhập"));
+    }
     let rows: Vec<Vec<String>> = report
         .rows
         .iter()
@@ -536,6 +563,9 @@ fn csv(report: &Kstt06Report) -> String {
         .map(|line| {
             let mut cells = vec![line.key.clone(), line.name.clone()];
             cells.extend(counts(&line.counts).iter().map(u64::to_string));
+            if by_agency {
+                cells.push(line.merged_from.join("; "));
+            }
             cells
         })
         .collect();
@@ -643,10 +673,10 @@ pub async fn kstt06_report(
     let group_by = GroupBy::parse(query.group_by.as_deref())?;
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let db = db.get_ref().clone();
-    let (dossiers, names) = web::block(move || {
+    let ((dossiers, names), mut merged_from) = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            report_dossiers(
+            let loaded = report_dossiers(
                 conn,
                 &mut lookups,
                 &path,
@@ -654,7 +684,8 @@ pub async fn kstt06_report(
                 group_by,
                 CountedAt::Resolving,
                 now,
-            )
+            )?;
+            Ok::<_, ApiError>((loaded, lookups.merged_from))
         })
     })
     .await??;
@@ -669,6 +700,10 @@ pub async fn kstt06_report(
             .into_iter()
             .map(|(key, counts)| Kstt06Line {
                 name: names.get(&key).cloned().unwrap_or_default(),
+                merged_from: merged_from
+                    .remove(&key)
+                    .map(|set| set.into_iter().collect())
+                    .unwrap_or_default(),
                 key,
                 counts,
             })
@@ -676,6 +711,7 @@ pub async fn kstt06_report(
         total: Kstt06Line {
             key: "total".into(),
             name: "Tổng cộng".into(),
+            merged_from: Vec::new(),
             counts: computed.total,
         },
     };
@@ -1049,6 +1085,260 @@ pub async fn late_report(
             })
             .collect();
         csv_document(&LATE_COLUMNS, &rows)
+    }))
+}
+
+/// The columns of the late-steps report's lines: key and Vietnamese heading.
+const LATE_STEP_COLUMNS: [(&str, &str); 9] = [
+    ("code", "Mã hồ sơ"),
+    ("procedure_code", "Mã thủ tục"),
+    ("step", "Bước xử lý"),
+    ("agency", "Cơ quan thực hiện"),
+    ("officer", "Người thực hiện"),
+    ("started_at", "Ngày nhận xử lý"),
+    ("due_at", "Hạn của bước"),
+    ("ended_at", "Ngày chuyển bước"),
+    ("overrun_seconds", "Thời gian quá hạn (giây)"),
+];
+
+/// One processing step that ran over its budget. Each field is documented
+/// with its column's Vietnamese title first (as in the CSV header).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LateStepLine {
+    /// Mã hồ sơ — the dossier's code.
+    pub code: String,
+    /// Mã thủ tục — the procedure's code.
+    pub procedure_code: String,
+    /// Bước xử lý — the step, as the procedure's version names it.
+    pub step: Option<String>,
+    /// The agency that did the step.
+    pub agency_id: String,
+    /// Cơ quan thực hiện — its name.
+    pub agency: String,
+    /// The officer of the step: the person it was handed to, else the one
+    /// who handed it on; null when neither is known.
+    pub officer_id: Option<String>,
+    /// Người thực hiện — their name.
+    pub officer: Option<String>,
+    /// Ngày nhận xử lý — when the step began (its hand-over).
+    pub started_at: DateTime<Utc>,
+    /// Hạn của bước — its due time: its budget of working hours from its
+    /// start, pauses excluded.
+    pub due_at: DateTime<Utc>,
+    /// Ngày chuyển bước — when it handed the dossier on; null: still open.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Thời gian quá hạn (giây) — seconds from its due time to its end (or
+    /// to the end of the period, or now, for a step still open).
+    pub overrun_seconds: i64,
+}
+
+/// Late steps counted for one agency, or one officer of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LateStepTotal {
+    /// The agency.
+    pub agency_id: String,
+    /// Its name.
+    pub agency: String,
+    /// The officer (by-officer totals; null: steps without a known officer).
+    pub officer_id: Option<String>,
+    /// Their name.
+    pub officer: Option<String>,
+    /// Steps over their budget.
+    pub late_steps: u32,
+    /// Their overruns added up, in seconds.
+    pub overrun_seconds: i64,
+}
+
+/// The steps that ran over their budgets in a period, with totals by agency
+/// and by officer (most late steps first).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LateStepsReport {
+    /// Each late step, most overrun first.
+    pub lines: Vec<LateStepLine>,
+    /// By the agency that did the step.
+    pub by_agency: Vec<LateStepTotal>,
+    /// By officer within agency.
+    pub by_officer: Vec<LateStepTotal>,
+}
+
+/// Parameters of the late-steps report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LateStepsQuery {
+    /// The period, as for Form 06: `2026`, `2026-Q3`, `2026-10` or
+    /// `cutoff:2026-10`. Required unless both from and to are given.
+    pub period: Option<String>,
+    /// First day (YYYY-MM-DD); with to, instead of the period.
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive (YYYY-MM-DD); with from, instead of the period.
+    pub to: Option<NaiveDate>,
+    /// The agency (with its subtree) whose steps to list; default the caller's.
+    pub agency_id: Option<String>,
+    /// `json` or `csv` (the lines).
+    #[param(value_type = Option<ReportFormat>, inline)]
+    pub format: Option<String>,
+}
+
+/// The processing steps that ran over their budget of working hours in a
+/// period (their due time in the period), at the agencies of a subtree —
+/// whoever received the dossiers — with totals by agency and officer
+/// (auditors, leaders and administrators). A step is a hand-over to a step
+/// of the procedure's version that gives it a budget (docs/lifecycle.md,
+/// "Steps and fault"); one still open counts once its due time has passed.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(LateStepsQuery),
+    responses(
+        (status = 200, description = "The report (JSON, or its lines as CSV with `format=csv` or `Accept: text/csv`)", content(
+            (LateStepsReport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/late-steps")]
+pub async fn late_steps_report(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    clock_now: web::Data<crate::clock::Clock>,
+    query: crate::body::Query<LateStepsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock_now.now();
+    let query = query.into_inner();
+    let agency = reporter(&principal, query.agency_id.as_deref())?;
+    let period = period_of(query.period.as_deref(), query.from, query.to)?;
+    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let as_of = period.end.min(now);
+    let db = db.get_ref().clone();
+    let mut lines = web::block(move || {
+        db.snapshot(|conn| {
+            let (path, mut lookups) = in_reach(conn, &principal, agency)?;
+            let rows = dossiers::with_steps_between(conn, &path, period.start, period.end)?;
+            let mut officers: HashMap<uuid::Uuid, Option<String>> = HashMap::new();
+            let mut lines = Vec::new();
+            for row in rows {
+                let dossier = crate::routes::dossiers::load(&row)?;
+                let procedure = lookups.procedure(row.procedure_id)?;
+                let (procedure_code, definition) = (procedure.code.clone(), definition(procedure)?);
+                let receiving = agency_in(&lookups.agencies, row.receiving_agency_id)?;
+                let calendar = lookups.calendars.of(receiving)?;
+                let steps = dossier
+                    .steps(row.receiving_agency_id.0, &definition, calendar, as_of)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                for (i, step) in steps.iter().enumerate() {
+                    let Some(deadline) = &step.deadline else {
+                        continue;
+                    };
+                    if deadline.due_at < period.start || deadline.due_at >= period.end {
+                        continue;
+                    }
+                    let overrun = match deadline.finished_at {
+                        Some(ended) if ended > deadline.due_at => ended - deadline.due_at,
+                        None if as_of > deadline.due_at => as_of - deadline.due_at,
+                        _ => continue,
+                    };
+                    let doer = lookups.agency(AgencyId(step.agency))?;
+                    if !doer.path.starts_with(&path) {
+                        continue;
+                    }
+                    let officer = step
+                        .handover
+                        .to_user_id
+                        .as_deref()
+                        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                        .or_else(|| steps.get(i + 1).and_then(|next| next.record.by));
+                    let name = match officer {
+                        Some(id) => match officers.get(&id) {
+                            Some(name) => name.clone(),
+                            None => {
+                                let name = match users::find(conn, UserId(id)) {
+                                    Ok(user) => Some(user.full_name),
+                                    Err(DbError::NotFound) => None,
+                                    Err(other) => return Err(other.into()),
+                                };
+                                officers.insert(id, name.clone());
+                                name
+                            }
+                        },
+                        None => None,
+                    };
+                    lines.push(LateStepLine {
+                        code: row.code.clone(),
+                        procedure_code: procedure_code.clone(),
+                        step: step.handover.to_step.clone(),
+                        agency_id: doer.id.to_string(),
+                        agency: doer.name.clone(),
+                        officer_id: officer.map(|id| id.to_string()),
+                        officer: name,
+                        started_at: deadline.started_at,
+                        due_at: deadline.due_at,
+                        ended_at: deadline.finished_at,
+                        overrun_seconds: overrun.num_seconds(),
+                    });
+                }
+            }
+            Ok::<_, ApiError>(lines)
+        })
+    })
+    .await??;
+    lines.sort_by(|a, b| {
+        b.overrun_seconds
+            .cmp(&a.overrun_seconds)
+            .then_with(|| a.code.cmp(&b.code))
+            .then_with(|| a.started_at.cmp(&b.started_at))
+    });
+    let totals = |by_officer: bool| {
+        let mut totals: BTreeMap<(String, Option<String>), LateStepTotal> = BTreeMap::new();
+        for line in &lines {
+            let officer = by_officer.then(|| line.officer_id.clone()).flatten();
+            let total = totals
+                .entry((line.agency_id.clone(), officer.clone()))
+                .or_insert_with(|| LateStepTotal {
+                    agency_id: line.agency_id.clone(),
+                    agency: line.agency.clone(),
+                    officer_id: officer,
+                    officer: by_officer.then(|| line.officer.clone()).flatten(),
+                    late_steps: 0,
+                    overrun_seconds: 0,
+                });
+            total.late_steps += 1;
+            total.overrun_seconds += line.overrun_seconds;
+        }
+        let mut totals: Vec<LateStepTotal> = totals.into_values().collect();
+        totals.sort_by(|a, b| {
+            b.late_steps
+                .cmp(&a.late_steps)
+                .then_with(|| b.overrun_seconds.cmp(&a.overrun_seconds))
+                .then_with(|| a.agency.cmp(&b.agency))
+        });
+        totals
+    };
+    let report = LateStepsReport {
+        by_agency: totals(false),
+        by_officer: totals(true),
+        lines,
+    };
+    Ok(respond(as_csv, &report, || {
+        let rows: Vec<Vec<String>> = report
+            .lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.code.clone(),
+                    l.procedure_code.clone(),
+                    l.step.clone().unwrap_or_default(),
+                    l.agency.clone(),
+                    l.officer.clone().unwrap_or_default(),
+                    l.started_at.to_rfc3339(),
+                    l.due_at.to_rfc3339(),
+                    l.ended_at.map(|at| at.to_rfc3339()).unwrap_or_default(),
+                    l.overrun_seconds.to_string(),
+                ]
+            })
+            .collect();
+        csv_document(&LATE_STEP_COLUMNS, &rows)
     }))
 }
 

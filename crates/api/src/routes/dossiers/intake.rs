@@ -2,6 +2,10 @@
 //! dossier begins in the domain (`Dossier::open`) and takes the day's next
 //! number in the same transaction.
 
+use motcua_domain::agency::{AgencyKind, Decider, Placed, decider};
+use motcua_domain::dossier::Handled;
+use motcua_domain::history::HistoryKey;
+
 use super::actions::rejected;
 use super::views::view;
 use super::*;
@@ -71,14 +75,14 @@ pub struct Intake {
 }
 
 /// Validated applicant, documents and delivery against a procedure version.
-struct Checked {
-    applicant: Applicant,
-    documents: Vec<DocumentEntry>,
-    delivery: Delivery,
-    missing_mandatory: Vec<String>,
+pub(super) struct Checked {
+    pub(super) applicant: Applicant,
+    pub(super) documents: Vec<DocumentEntry>,
+    pub(super) delivery: Delivery,
+    pub(super) missing_mandatory: Vec<String>,
 }
 
-fn check_filing(
+pub(super) fn check_filing(
     now: DateTime<Utc>,
     fields: &mut Fields,
     definition: &ProcedureDefinition,
@@ -158,7 +162,7 @@ fn check_filing(
 }
 
 /// The procedure version in force today, or a 422 on `procedure_code`.
-fn procedure_in_force(
+pub(super) fn procedure_in_force(
     conn: &mut DbConnection,
     code: &str,
     now: DateTime<Utc>,
@@ -178,7 +182,7 @@ fn procedure_in_force(
 /// [`with_retries`] can tell what is worth another try; either rolls the
 /// attempt back.
 #[derive(Debug)]
-enum Attempt {
+pub(super) enum Attempt {
     /// A concurrent filing took the same first number of the day or the same
     /// idempotency key.
     Conflict(DbError),
@@ -203,7 +207,7 @@ impl From<ApiError> for Attempt {
 
 /// Runs a filing transaction, retrying when a concurrent filing took the same
 /// first number of the day or the same idempotency key (unique conflicts).
-fn with_retries<T>(
+pub(super) fn with_retries<T>(
     db: &Db,
     mut attempt: impl FnMut(&mut DbConnection) -> Result<T, Attempt>,
 ) -> Result<T, ApiError> {
@@ -218,10 +222,36 @@ fn with_retries<T>(
     }
 }
 
+/// Stores a dossier just opened at `place`: its row with its first event,
+/// its side records and its files (inside the filing's write transaction).
+pub(super) fn store_opened(
+    conn: &mut DbConnection,
+    history_key: &HistoryKey,
+    place: Placement,
+    opened: &Handled,
+    procedure: &ProcedureRow,
+    files: &[FileId],
+) -> Result<DossierRow, DbError> {
+    let new = stored::new_row(place, &opened.dossier, 1)?;
+    let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
+    let row = dossiers::insert(conn, history_key, &new, &event)?;
+    records::store(
+        conn,
+        row.id,
+        row.receiving_agency_id,
+        &Particulars::default(),
+        &opened.dossier.particulars,
+    )?;
+    for file in files {
+        motcua_persistence::files::attach(conn, row.id, *file)?;
+    }
+    Ok(row)
+}
+
 /// Assigns the next code of the receiving agency for today. The number is
 /// taken in the caller's write transaction: it is given back if the
 /// transaction fails later on.
-fn next_code(
+pub(super) fn next_code(
     conn: &mut DbConnection,
     agency: &agencies::Agency,
     now: DateTime<Utc>,
@@ -247,7 +277,7 @@ fn next_code(
 /// The hash an idempotency key is kept with: of the body's JSON with its
 /// keys in order and no spaces, so a retry that formats it differently is
 /// still the same request.
-fn request_hash(raw: &str) -> String {
+pub(super) fn request_hash(raw: &str) -> String {
     let canonical =
         serde_json::from_str::<Value>(raw).map_or_else(|_| raw.to_owned(), |v| v.to_string());
     Sha256::digest(canonical.as_bytes())
@@ -261,7 +291,7 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 200;
 
 /// The request's `Idempotency-Key`: 1 to 200 printable ASCII characters, or
 /// 422 — a key that were silently ignored would make a retry file twice.
-fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = request.headers().get("idempotency-key") else {
         return Ok(None);
     };
@@ -343,6 +373,10 @@ pub async fn file_online(
                 .ok()
                 .map(|id| agencies::find(conn, id))
             {
+                Some(Ok(agency)) if agency.merged_into_id.is_some() => {
+                    fields.error("agency_id", MERGED_AWAY);
+                    None
+                }
                 Some(Ok(agency)) => Some(agency),
                 Some(Err(DbError::NotFound)) | None => {
                     fields.error("agency_id", "no such agency");
@@ -389,8 +423,10 @@ pub async fn file_online(
                 Some(agency) => resolving_agency(
                     conn,
                     &mut fields,
+                    "resolving_agency_id",
                     filing.resolving_agency_id.as_deref(),
                     agency,
+                    &definition,
                 )?,
                 None => None,
             };
@@ -433,25 +469,13 @@ pub async fn file_online(
                 code,
                 agency_id: agency.id,
                 resolving_agency_id: resolving,
+                group_id: None,
                 procedure_id: procedure.id,
                 owner_id: Some(owner),
                 ack_due_at: Some(ack_due),
                 created_at: now,
             };
-            let new = stored::new_row(place, &opened.dossier, 1)?;
-            let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
-            let row = dossiers::insert(conn, &history_key, &new, &event)?;
-            let particulars = &opened.dossier.particulars;
-            records::store(
-                conn,
-                row.id,
-                row.receiving_agency_id,
-                &Particulars::default(),
-                particulars,
-            )?;
-            for file in &files {
-                motcua_persistence::files::attach(conn, row.id, *file)?;
-            }
+            let row = store_opened(conn, &history_key, place, &opened, &procedure, &files)?;
             if let Some(key) = &key {
                 dossiers::remember_key(conn, owner, key, &hash, row.id, now)?;
             }
@@ -522,7 +546,10 @@ pub async fn intake(
                 }
             }
             let agency = agencies::find(conn, agency_id)?;
-            let resolving = resolving_agency(conn, &mut fields, intake.resolving_agency_id.as_deref(), &agency)?;
+            if agency.merged_into_id.is_some() {
+                return Err(crate::routes::agencies::merged().into());
+            }
+            let resolving = resolving_agency(conn, &mut fields, "resolving_agency_id", intake.resolving_agency_id.as_deref(), &agency, &definition)?;
             fields.finish()?;
             let Some(checked) = checked else {
                 return Err(ApiError::Internal("validated intake incomplete".into()).into());
@@ -540,15 +567,8 @@ pub async fn intake(
             let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
             // The day's counter row stays locked until the commit: taken last.
             let code = next_code(conn, &agency, now)?;
-            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, resolving_agency_id: resolving, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
-            let new = stored::new_row(place, &opened.dossier, 1)?;
-            let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
-            let row = dossiers::insert(conn, &history_key, &new, &event)?;
-            let particulars = &opened.dossier.particulars;
-            records::store(conn, row.id, row.receiving_agency_id, &Particulars::default(), particulars)?;
-            for file in &files {
-                motcua_persistence::files::attach(conn, row.id, *file)?;
-            }
+            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, resolving_agency_id: resolving, group_id: None, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
+            let row = store_opened(conn, &history_key, place, &opened, &procedure, &files)?;
             Ok((row, procedure, calendar))
         })
     })
@@ -561,33 +581,82 @@ pub async fn intake(
         .json(view(&row, &procedure, clock.as_ref())?))
 }
 
-/// The agency named to decide a dossier received at `receiving`: an agency
-/// of the same province (a field error otherwise). `None`: none named (the
-/// stored row then names the receiving agency).
-fn resolving_agency(
+/// The agency that decides a dossier of `definition` received at
+/// `receiving`: the one named (`field`), which must be of the same
+/// province; else, where the procedure's version says which kind of agency
+/// decides it, the nearest of that kind in the province
+/// (`agency::decider`; a tie or none is a field error asking the clerk to
+/// name one). `None`: the receiving agency decides (the stored row then
+/// names it).
+pub(super) fn resolving_agency(
     conn: &mut DbConnection,
     fields: &mut Fields,
+    field: &str,
     named: Option<&str>,
     receiving: &agencies::Agency,
+    definition: &ProcedureDefinition,
 ) -> Result<Option<AgencyId>, ApiError> {
+    let province = province_of(&receiving.path);
     let Some(named) = named else {
-        return Ok(None);
+        let Some(kind) = definition.decided_by else {
+            return Ok(None);
+        };
+        let mut candidates = agencies::of_kind_under(conn, province, kind.as_str())?;
+        candidates.retain(|a| a.merged_into_id.is_none());
+        let place = |a: &agencies::Agency| Placed {
+            id: a.id,
+            path: &a.path,
+            kind: AgencyKind::parse(&a.kind).unwrap_or(AgencyKind::Unit),
+        };
+        let placed: Vec<_> = candidates.iter().map(place).collect();
+        return Ok(match decider(kind, place(receiving), &placed) {
+            Decider::One(id) => Some(id),
+            Decider::None => {
+                fields.error(
+                    field,
+                    format!(
+                        "the procedure is decided by a `{}` agency and the province has none: name the agency that decides it",
+                        kind.as_str()
+                    ),
+                );
+                None
+            }
+            Decider::Several(ids) => {
+                let names: Vec<&str> = candidates
+                    .iter()
+                    .filter(|a| ids.contains(&a.id))
+                    .map(|a| a.name.as_str())
+                    .collect();
+                fields.error(
+                    field,
+                    format!(
+                        "name the agency that decides it: {} can",
+                        names.join(", ")
+                    ),
+                );
+                None
+            }
+        });
     };
     let Ok(id) = named.parse::<AgencyId>() else {
-        fields.error("resolving_agency_id", "must be an agency id");
+        fields.error(field, "must be an agency id");
         return Ok(None);
     };
     match agencies::find(conn, id) {
-        Ok(agency) if province_of(&agency.path) != province_of(&receiving.path) => {
+        Ok(agency) if province_of(&agency.path) != province => {
             fields.error(
-                "resolving_agency_id",
+                field,
                 "must be an agency of the receiving agency's province",
             );
             Ok(None)
         }
+        Ok(agency) if agency.merged_into_id.is_some() => {
+            fields.error(field, MERGED_AWAY);
+            Ok(None)
+        }
         Ok(agency) => Ok(Some(agency.id)),
         Err(DbError::NotFound) => {
-            fields.error("resolving_agency_id", "no such agency");
+            fields.error(field, "no such agency");
             Ok(None)
         }
         Err(other) => Err(other.into()),

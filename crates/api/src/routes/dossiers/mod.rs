@@ -50,6 +50,7 @@ use crate::telemetry::RequestId;
 use crate::validate::{self, Fields, Page, PageQuery};
 
 pub mod actions;
+pub mod groups;
 pub mod intake;
 pub mod payments;
 pub mod reads;
@@ -61,6 +62,9 @@ pub use views::{ClockView, DossierView};
 // ---------------------------------------------------------------- documents
 
 pub use motcua_domain::dossier::{Applicant, DocumentEntry, Particulars};
+
+/// The field error for an agency that was merged into another.
+const MERGED_AWAY: &str = "was merged into another agency, which takes its place";
 
 /// What answers a dossier whose stored `part` cannot be read (stored before
 /// bodies were depth-limited, or damaged by hand): 409 `record_unreadable`

@@ -73,6 +73,9 @@ pub struct DossierView {
     /// The agency that holds it now: the last it was handed to, else the
     /// receiving agency. Its staff act on it; agencies it passed through read it.
     pub holder_agency_id: String,
+    /// The filing of an interconnected procedure group that opened it with
+    /// its linked dossiers (`GET /dossier-groups/{id}`), if any.
+    pub group_id: Option<String>,
     /// Applicant.
     pub applicant: Option<Applicant>,
     /// Documents.
@@ -133,6 +136,7 @@ pub(super) fn view(
         holder_agency_id: particulars
             .holder()
             .map_or_else(|| row.receiving_agency_id.to_string(), |id| id.to_string()),
+        group_id: row.group_id.map(|id| id.to_string()),
         applicant: particulars.applicant,
         documents: particulars.documents,
         result_delivery: row.result_delivery,

@@ -1,0 +1,419 @@
+//! Interconnected procedure groups filed once (issue #15; Decree
+//! 63/2024/NĐ-CP): one application and one set of documents open a dossier
+//! per procedure of the group, each at the agency that decides it, with its
+//! own code and legal clock, linked by the filing's id. The citizen who
+//! filed it and the staff who reach its dossiers read them together.
+
+use std::collections::BTreeMap;
+
+use motcua_domain::procedure::{DocumentRequirement, ProcedureGroup};
+use motcua_persistence::DossierGroupId;
+use motcua_persistence::groups::{self, Filing};
+
+use super::actions::rejected;
+use super::intake::{
+    Attempt, check_filing, idempotency_key, next_code, procedure_in_force, request_hash,
+    resolving_agency, store_opened, with_retries,
+};
+use super::*;
+
+/// A group filed online by a citizen.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FileGroup {
+    /// The group's code (`GET /procedure-groups`).
+    pub group_code: String,
+    /// Receiving agency id.
+    pub agency_id: String,
+    /// The agency that decides a procedure of the group, by procedure
+    /// code, where the citizen names one; otherwise the procedure's version
+    /// says (its `decided_by` kind, else the receiving agency).
+    #[serde(default)]
+    pub resolving_agencies: BTreeMap<String, String>,
+    /// Applicant.
+    pub applicant: Applicant,
+    /// Documents, each once: every procedure of the group takes those it
+    /// asks for.
+    pub documents: Vec<DocumentEntry>,
+    /// How the results reach the citizen (one every procedure offers).
+    pub result_delivery: Delivery,
+    /// Where to post the results (delivery `post`).
+    pub postal_address: Option<String>,
+}
+
+/// One dossier of a group's filing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupMemberView {
+    /// Dossier id.
+    pub id: String,
+    /// Dossier code.
+    pub code: String,
+    /// Procedure.
+    pub procedure_code: String,
+    /// Lifecycle state.
+    pub status: State,
+    /// The agency that decides it.
+    pub resolving_agency_id: String,
+    /// By when the desk must acknowledge it (online filings).
+    pub ack_due_at: Option<DateTime<Utc>>,
+    /// Its legal due time, once its clock has started.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// A group's filing and its dossiers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DossierGroupView {
+    /// The filing's id.
+    pub id: String,
+    /// The group's code.
+    pub group_code: String,
+    /// The group's name when filed.
+    pub group_name: String,
+    /// Receiving agency.
+    pub agency_id: String,
+    /// When it was filed.
+    pub filed_at: DateTime<Utc>,
+    /// Its dossiers (those the caller reaches), in the order opened.
+    pub dossiers: Vec<GroupMemberView>,
+}
+
+fn view_of(filing: &Filing, members: Vec<(DossierRow, String)>) -> DossierGroupView {
+    DossierGroupView {
+        id: filing.id.to_string(),
+        group_code: filing.group_code.clone(),
+        group_name: filing.group_name.clone(),
+        agency_id: filing.receiving_agency_id.to_string(),
+        filed_at: utc(filing.created_at),
+        dossiers: members
+            .into_iter()
+            .map(|(row, procedure_code)| GroupMemberView {
+                id: row.id.to_string(),
+                code: row.code,
+                procedure_code,
+                status: row.state,
+                resolving_agency_id: row
+                    .resolving_agency_id
+                    .unwrap_or(row.receiving_agency_id)
+                    .to_string(),
+                ack_due_at: row.ack_due_at.map(utc),
+                due_at: row.due_at.map(utc),
+            })
+            .collect(),
+    }
+}
+
+/// What a group's filing is checked against at once: every document any of
+/// its procedures asks for (mandatory where one of them requires it), and
+/// the deliveries all of them offer.
+fn combined(members: &[(ProcedureRow, ProcedureDefinition)]) -> Option<ProcedureDefinition> {
+    let (_, first) = members.first()?;
+    let mut documents: Vec<DocumentRequirement> = Vec::new();
+    for (_, definition) in members {
+        for requirement in &definition.documents {
+            match documents.iter_mut().find(|d| d.code == requirement.code) {
+                Some(known) => known.mandatory |= requirement.mandatory,
+                None => documents.push(requirement.clone()),
+            }
+        }
+    }
+    let deliveries = first
+        .deliveries
+        .iter()
+        .copied()
+        .filter(|d| members.iter().all(|(_, def)| def.deliveries.contains(d)))
+        .collect();
+    Some(ProcedureDefinition {
+        documents,
+        deliveries,
+        ..first.clone()
+    })
+}
+
+/// File an interconnected procedure group online (citizens): one dossier
+/// per procedure, in one transaction. Retries with the same
+/// `Idempotency-Key` and body return the first answer.
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = [])),
+    request_body = FileGroup,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 200 printable ASCII characters (otherwise 422)")),
+    responses(
+        (status = 201, description = "Filed: the group's dossiers", body = DossierGroupView),
+        (status = 422, description = "Invalid filing, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/dossier-groups")]
+pub async fn file_group(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    caches: web::Data<Caches>,
+    clock: web::Data<Clock>,
+    history_keys: web::Data<HistoryKeys>,
+    body: Body<FileGroup>,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock.now();
+    let history_key = history_keys.current().clone();
+    if principal.kind != AccountKind::Citizen {
+        return Err(ApiError::Forbidden);
+    }
+    let key = idempotency_key(&request)?;
+    let hash = request_hash(body.raw.get());
+    let filing = body.value;
+    let db = db.get_ref().clone();
+    let owner = principal.user_id;
+    let filer = principal.clone();
+    let view = web::block(move || {
+        with_retries(&db, |conn| {
+            if let Some(key) = &key
+                && let Some((stored, dossier)) = dossiers::idempotent(conn, owner, key)?
+            {
+                if stored != hash {
+                    return Err(ApiError::Validation(vec![FieldError::new(
+                        "Idempotency-Key",
+                        "was already used with another request body",
+                    )])
+                    .into());
+                }
+                let group = dossiers::find(conn, dossier)?.group_id.ok_or_else(|| {
+                    ApiError::Validation(vec![FieldError::new(
+                        "Idempotency-Key",
+                        "was already used with another request body",
+                    )])
+                })?;
+                let filing = groups::filing(conn, group)?;
+                return Ok(view_of(&filing, groups::members(conn, group)?));
+            }
+            let Some(group) = groups::find(conn, filing.group_code.trim())? else {
+                return Err(ApiError::Validation(vec![FieldError::new(
+                    "group_code",
+                    "no such procedure group",
+                )])
+                .into());
+            };
+            let mut fields = Fields::default();
+            let members = procedures_of(conn, &mut fields, &group, now)?;
+            let agency = match filing
+                .agency_id
+                .parse::<AgencyId>()
+                .ok()
+                .map(|id| agencies::find(conn, id))
+            {
+                Some(Ok(agency)) if agency.merged_into_id.is_some() => {
+                    fields.error("agency_id", MERGED_AWAY);
+                    None
+                }
+                Some(Ok(agency)) => Some(agency),
+                Some(Err(DbError::NotFound)) | None => {
+                    fields.error("agency_id", "no such agency");
+                    None
+                }
+                Some(Err(other)) => return Err(other.into()),
+            };
+            let checked = combined(&members).and_then(|definition| {
+                check_filing(
+                    now,
+                    &mut fields,
+                    &definition,
+                    &filing.applicant,
+                    &filing.documents,
+                    filing.result_delivery,
+                    filing.postal_address.as_deref(),
+                )
+            });
+            if let Some(checked) = &checked {
+                for code in &checked.missing_mandatory {
+                    fields.error(
+                        "documents",
+                        format!("the mandatory document `{code}` is missing"),
+                    );
+                }
+            }
+            for (i, document) in filing.documents.iter().enumerate() {
+                if document.file_id.is_none() {
+                    fields.error(
+                        &format!("documents[{i}].file_id"),
+                        "an online filing attaches each document as an uploaded file",
+                    );
+                }
+            }
+            match attachable(conn, &filer, &files_of(&filing.documents)) {
+                Ok(_) => {}
+                Err(ApiError::Validation(errors)) => {
+                    for error in errors {
+                        fields.error(&error.field, error.message);
+                    }
+                }
+                Err(other) => return Err(other.into()),
+            }
+            for code in filing.resolving_agencies.keys() {
+                if !group.procedures.iter().any(|p| p.as_str() == code) {
+                    fields.error(
+                        &format!("resolving_agencies.{code}"),
+                        "is not a procedure of the group",
+                    );
+                }
+            }
+            let mut resolving = Vec::with_capacity(members.len());
+            if let Some(agency) = &agency {
+                for (procedure, definition) in &members {
+                    resolving.push(resolving_agency(
+                        conn,
+                        &mut fields,
+                        &format!("resolving_agencies.{}", procedure.code),
+                        filing
+                            .resolving_agencies
+                            .get(&procedure.code)
+                            .map(String::as_str),
+                        agency,
+                        definition,
+                    )?);
+                }
+            }
+            fields.finish()?;
+            let (Some(agency), Some(checked)) = (agency, checked) else {
+                return Err(ApiError::Internal("validated filing incomplete".into()).into());
+            };
+
+            let calendar = caches.fresh(conn)?.calendar(conn, agency.id)?;
+            let ack_due = acknowledgement_due(&calendar, now)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let record = Filing {
+                id: DossierGroupId::new(),
+                group_code: group.code.clone(),
+                group_name: group.name.clone(),
+                receiving_agency_id: agency.id,
+                owner_id: Some(owner),
+                created_at: motcua_persistence::sql_types::to_db_time(now),
+            };
+            groups::insert_filing(conn, &record)?;
+            let mut first = None;
+            for ((procedure, definition), resolving) in members.iter().zip(resolving) {
+                let documents: Vec<DocumentEntry> = checked
+                    .documents
+                    .iter()
+                    .filter(|d| definition.asks_for(&d.requirement_code))
+                    .cloned()
+                    .collect();
+                // The same file is attached to every dossier that asks for it.
+                let files = attachable(conn, &filer, &files_of(&documents))?;
+                let particulars = Particulars {
+                    applicant: Some(checked.applicant.clone()),
+                    documents,
+                    postal_address: filing.postal_address.clone(),
+                    online_kind: stored::from_text(&procedure.online_kind).ok(),
+                    ..Particulars::default()
+                };
+                let citizen = Actor {
+                    id: Some(owner.0),
+                    role: Role::Citizen,
+                };
+                let context = Context {
+                    procedure: definition,
+                    calendar: &calendar,
+                    at: now,
+                };
+                let opened = Dossier::open(
+                    Opening::Online,
+                    particulars,
+                    checked.delivery,
+                    citizen,
+                    &context,
+                )
+                .map_err(rejected)?;
+                let place = Placement {
+                    id: DossierId::new(),
+                    code: next_code(conn, &agency, now)?,
+                    agency_id: agency.id,
+                    resolving_agency_id: resolving,
+                    group_id: Some(record.id),
+                    procedure_id: procedure.id,
+                    owner_id: Some(owner),
+                    ack_due_at: Some(ack_due),
+                    created_at: now,
+                };
+                let row = store_opened(conn, &history_key, place, &opened, procedure, &files)?;
+                first.get_or_insert(row.id);
+            }
+            if let (Some(key), Some(first)) = (&key, first) {
+                dossiers::remember_key(conn, owner, key, &hash, first, now)?;
+            }
+            Ok(view_of(&record, groups::members(conn, record.id)?))
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/dossier-groups/{}", view.id),
+        ))
+        .json(view))
+}
+
+/// The version in force of each procedure of `group` that can be filed
+/// online (field errors on `group_code` for the others).
+fn procedures_of(
+    conn: &mut DbConnection,
+    fields: &mut Fields,
+    group: &ProcedureGroup,
+    now: DateTime<Utc>,
+) -> Result<Vec<(ProcedureRow, ProcedureDefinition)>, Attempt> {
+    let mut members = Vec::with_capacity(group.procedures.len());
+    for code in &group.procedures {
+        match procedure_in_force(conn, code.as_str(), now) {
+            Ok((row, _)) if row.online_kind == "none" => fields.error(
+                "group_code",
+                format!("the group's procedure {code} cannot be filed online"),
+            ),
+            Ok(member) => members.push(member),
+            Err(ApiError::Validation(_)) => fields.error(
+                "group_code",
+                format!("the group's procedure {code} is not in force"),
+            ),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(members)
+}
+
+/// A group's filing with its dossiers: the citizen who filed it sees them
+/// all; staff who read dossiers see those they reach (404 when none).
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The filing's id")),
+    responses(
+        (status = 200, description = "The filing and its dossiers", body = DossierGroupView),
+        (status = 404, description = "No such filing in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/dossier-groups/{id}")]
+pub async fn get_group(
+    principal: Principal,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<web::Json<DossierGroupView>, ApiError> {
+    if principal.kind == AccountKind::Staff && principal.require(Capability::ReadDossiers).is_err()
+    {
+        return Err(ApiError::Forbidden);
+    }
+    let id = id.parse::<DossierGroupId>().map_err(|_| ApiError::NotFound)?;
+    let db = db.get_ref().clone();
+    let view = web::block(move || {
+        db.run(|conn| {
+            let filing = found(groups::filing(conn, id))?;
+            let receiving = agencies::find(conn, filing.receiving_agency_id)?;
+            let mut members = Vec::new();
+            for (row, code) in groups::members(conn, id)? {
+                if reaches(conn, &principal, &row, &receiving.path).is_ok() {
+                    members.push((row, code));
+                }
+            }
+            if members.is_empty() {
+                return Err(ApiError::NotFound);
+            }
+            Ok(view_of(&filing, members))
+        })
+    })
+    .await??;
+    Ok(web::Json(view))
+}
