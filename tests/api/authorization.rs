@@ -281,6 +281,13 @@ fn routes() -> Vec<Route> {
             TARGETS,
             admin_in_reach,
         ),
+        // A unit made for the purpose, under the target, merged into it.
+        route(
+            Method::POST,
+            "/api/v1/agencies/{id}/merge",
+            TARGETS,
+            admin_in_reach,
+        ),
         route(Method::GET, "/api/v1/users", &[Reach::None], admin_in_reach),
         route(Method::POST, "/api/v1/users", TARGETS, admin_in_reach),
         route(Method::GET, "/api/v1/users/{id}", TARGETS, admin_in_reach),
@@ -445,7 +452,12 @@ fn routes() -> Vec<Route> {
 
 /// The dossiers the matrix acts on, by reach, the code of the own one, and
 /// two files of the fixture citizen's (for filings).
-struct Dossiers(Vec<(Reach, String)>, String, Vec<String>, Vec<(Reach, String)>);
+struct Dossiers(
+    Vec<(Reach, String)>,
+    String,
+    Vec<String>,
+    Vec<(Reach, String)>,
+);
 
 impl Dossiers {
     async fn build(app: &TestApp, fixture: &Fixture) -> Dossiers {
@@ -483,8 +495,14 @@ impl Dossiers {
             .run(|conn| motcua_persistence::groups::put(conn, &group, Utc::now()))
             .unwrap_or_else(|e| panic!("{e}"));
         let groups = vec![
-            (Reach::OwnDossier, group_filed(app, fixture, crate::fixture::CITIZEN).await),
-            (Reach::OthersDossier, group_filed(app, fixture, crate::fixture::OTHER_CITIZEN).await),
+            (
+                Reach::OwnDossier,
+                group_filed(app, fixture, crate::fixture::CITIZEN).await,
+            ),
+            (
+                Reach::OthersDossier,
+                group_filed(app, fixture, crate::fixture::OTHER_CITIZEN).await,
+            ),
         ];
         let (citizen, _) = app
             .login(crate::fixture::CITIZEN, crate::fixture::PASSWORD)
@@ -533,7 +551,11 @@ async fn group_filed(app: &TestApp, fixture: &Fixture, citizen: &str) -> String 
     let (token, _) = app.login(citizen, crate::fixture::PASSWORD).await;
     let files = [app.upload_pdf(&token).await, app.upload_pdf(&token).await];
     let response = app
-        .post_json("/api/v1/dossier-groups", Some(&token), &group_filing(fixture, &files))
+        .post_json(
+            "/api/v1/dossier-groups",
+            Some(&token),
+            &group_filing(fixture, &files),
+        )
         .await;
     assert_eq!(response.status().as_u16(), 201, "group filing");
     let body: Value = response.json().await.unwrap_or_default();
@@ -622,11 +644,18 @@ fn request(
         return (format!("/api/v1/dossier-groups/{id}"), None);
     }
     if route.path == "/api/v1/dossier-groups" {
-        return (route.path.to_owned(), Some(group_filing(fixture, &dossiers.2)));
+        return (
+            route.path.to_owned(),
+            Some(group_filing(fixture, &dossiers.2)),
+        );
     }
     if route.path == "/api/v1/procedure-groups/{code}" {
-        let body = json!({"name": "Nhóm thử", "basis": "matrix", "procedures": ["1.004194", "1.002755"]});
-        return (format!("/api/v1/procedure-groups/MATRIX-{}", serial()), Some(body));
+        let body =
+            json!({"name": "Nhóm thử", "basis": "matrix", "procedures": ["1.004194", "1.002755"]});
+        return (
+            format!("/api/v1/procedure-groups/MATRIX-{}", serial()),
+            Some(body),
+        );
     }
     if route.path.starts_with("/api/v1/dossiers/{id}") || route.path == "/api/v1/audit/verify" {
         let id = dossiers.id(reach);
@@ -689,6 +718,27 @@ fn request(
             json!({"name": format!("Renamed {n}")}),
         ),
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id.to_string()), Value::Null),
+        ("POST", "/api/v1/agencies/{id}/merge") => {
+            let unit = app
+                .db
+                .run(|conn| {
+                    motcua_persistence::agencies::create(
+                        conn,
+                        &motcua_persistence::agencies::NewAgency {
+                            identifier: format!("000.{:02}.98.H01", n % 100),
+                            name: format!("Merged {n}"),
+                            kind: "unit".into(),
+                            parent_id: Some(agency.id),
+                        },
+                        Utc::now(),
+                    )
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+            (
+                Some(unit.id.to_string()),
+                json!({"into_agency_id": agency.id.to_string()}),
+            )
+        }
         ("GET", "/api/v1/reports/kstt-06")
         | ("GET", "/api/v1/reports/late")
         | ("GET", "/api/v1/reports/late-steps")

@@ -406,7 +406,11 @@ async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
         ),
         "{at_d}"
     );
-    assert_eq!(at_d["by_agency"][0]["late_steps"].as_u64(), Some(1), "{at_d}");
+    assert_eq!(
+        at_d["by_agency"][0]["late_steps"].as_u64(),
+        Some(1),
+        "{at_d}"
+    );
     assert_eq!(at_d["by_officer"][0]["officer"], "User officer.d", "{at_d}");
     let csv = late_steps(leader_d, department.id.to_string(), true)
         .await
@@ -415,7 +419,10 @@ async fn a_late_step_makes_its_agency_the_one_at_fault(app: TestApp) {
         .unwrap_or_default();
     let csv_lines: Vec<&str> = csv.lines().collect();
     assert_eq!(csv_lines.len(), 2, "{csv}");
-    assert!(csv_lines[1].contains("Thẩm định") && csv_lines[1].ends_with(",93600"), "{csv}");
+    assert!(
+        csv_lines[1].contains("Thẩm định") && csv_lines[1].ends_with(",93600"),
+        "{csv}"
+    );
     let at_a = json(
         late_steps(leader_a, fixture.own.id.to_string(), false).await,
         "application/json",
@@ -527,12 +534,14 @@ async fn form_06_counts_at_the_resolving_agency(app: TestApp) {
 async fn decided_by(app: &TestApp, admin: &str, code: &str, kind: &str) {
     let entry = json!({
         "code": code, "name": "Cấp thẻ bảo hiểm y tế cho trẻ em dưới 6 tuổi", "field": {"code": "BHYT", "name": "Bảo hiểm y tế"},
-        "online_kind": "full", "time_limit": {"amount": 2, "unit": "working_days"},
+        "online_kind": "full", "effective_from": "2026-01-01", "time_limit": {"amount": 2, "unit": "working_days"},
         "on_supplement": "pause", "fee": {"kind": "exempt"}, "decided_by": kind,
         "documents": [{"code": "TK", "name": "Tờ khai", "mandatory": true}, {"code": "GCS", "name": "Giấy chứng sinh", "mandatory": true}],
         "deliveries": ["desk", "online"],
     });
-    let response = app.post_json("/api/v1/procedures", Some(admin), &entry).await;
+    let response = app
+        .post_json("/api/v1/procedures", Some(admin), &entry)
+        .await;
     assert_eq!(response.status().as_u16(), 201, "procedure {code}");
 }
 
@@ -555,19 +564,30 @@ async fn the_procedure_says_which_kind_of_agency_decides(app: TestApp) {
                 "documents": [{"requirement_code": "TK", "file_id": scan}, {"requirement_code": "GCS", "copies": 1}],
                 "result_delivery": "desk", "decision": {"kind": "accept"},
             });
-            app.post_json("/api/v1/dossiers/intake", Some(&clerk), &body).await
+            app.post_json("/api/v1/dossiers/intake", Some(&clerk), &body)
+                .await
         }
     };
     let received = json(intake(clerk.clone()).await, "application/json").await;
     assert_eq!(received["agency_id"], fixture.own.id.to_string().as_str());
-    assert_eq!(received["resolving_agency_id"], office.id.to_string().as_str(), "{received}");
+    assert_eq!(
+        received["resolving_agency_id"],
+        office.id.to_string().as_str(),
+        "{received}"
+    );
 
     let second = agency_with_staff(&app, "000.00.41.H01", "other", Some(&fixture.province), &[]);
     let before = app.dossier_count();
     let refused = problem(intake(clerk).await, 422, "validation_failed").await;
     let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
-    assert_eq!(refused["errors"][0]["field"], "resolving_agency_id", "{refused}");
-    assert!(message.contains(&office.name) && message.contains(&second.name), "{message}");
+    assert_eq!(
+        refused["errors"][0]["field"], "resolving_agency_id",
+        "{refused}"
+    );
+    assert!(
+        message.contains(&office.name) && message.contains(&second.name),
+        "{message}"
+    );
     let after = app.dossier_count();
     assert_eq!(before, after, "nothing stored");
 }
@@ -581,7 +601,13 @@ async fn the_procedure_says_which_kind_of_agency_decides(app: TestApp) {
 /// A's desk see them together; the police see theirs once it is handed to them.
 async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: TestApp) {
     let fixture = Fixture::build(&app).await;
-    let police = agency_with_staff(&app, "000.00.30.H01", "police", Some(&fixture.province), &[("officer.p", "officer")]);
+    let police = agency_with_staff(
+        &app,
+        "000.00.30.H01",
+        "police",
+        Some(&fixture.province),
+        &[("officer.p", "officer")],
+    );
     let office = agency_with_staff(&app, "000.00.40.H01", "other", Some(&fixture.province), &[]);
     let (admin, _) = app.login("admin.a", PASSWORD).await;
     let (clerk, _) = app.login("clerk.a", PASSWORD).await;
@@ -597,21 +623,44 @@ async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: Tes
     let put = |body: Value, token: String| {
         let app = &app;
         async move {
-            app.send(reqwest::Method::PUT, "/api/v1/procedure-groups/LT-KS", Some(&token), Some(&body)).await
+            app.send(
+                reqwest::Method::PUT,
+                "/api/v1/procedure-groups/LT-KS",
+                Some(&token),
+                Some(&body),
+            )
+            .await
         }
     };
-    assert_eq!(put(group.clone(), clerk.clone()).await.status().as_u16(), 403);
+    assert_eq!(
+        put(group.clone(), clerk.clone()).await.status().as_u16(),
+        403
+    );
     let mut unknown = group.clone();
     unknown["procedures"][2] = json!("9.999999");
     let refused = problem(put(unknown, admin.clone()).await, 422, "validation_failed").await;
     assert_eq!(refused["errors"][0]["field"], "procedures[2]", "{refused}");
-    assert_eq!(put(group.clone(), admin.clone()).await.status().as_u16(), 201);
-    assert_eq!(put(group.clone(), admin.clone()).await.status().as_u16(), 200);
-    let listed: Value = json(app.get("/api/v1/procedure-groups").await, "application/json").await;
+    assert_eq!(
+        put(group.clone(), admin.clone()).await.status().as_u16(),
+        201
+    );
+    assert_eq!(
+        put(group.clone(), admin.clone()).await.status().as_u16(),
+        200
+    );
+    let listed: Value = json(
+        app.get("/api/v1/procedure-groups").await,
+        "application/json",
+    )
+    .await;
     assert_eq!(listed[0]["code"], "LT-KS", "{listed}");
     assert_eq!(listed[0]["procedures"][1], "1.004222", "{listed}");
 
-    let (tk, gcs, cm) = (app.upload_pdf(&citizen).await, app.upload_pdf(&citizen).await, app.upload_pdf(&citizen).await);
+    let (tk, gcs, cm) = (
+        app.upload_pdf(&citizen).await,
+        app.upload_pdf(&citizen).await,
+        app.upload_pdf(&citizen).await,
+    );
     let filing = json!({
         "group_code": "LT-KS", "agency_id": fixture.own.id.to_string(),
         "resolving_agencies": {"1.004222": police.id.to_string()},
@@ -626,15 +675,46 @@ async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: Tes
     let mut stray = filing.clone();
     stray["documents"][2]["requirement_code"] = json!("XX");
     stray["resolving_agencies"]["1.000656"] = json!(police.id.to_string());
-    let refused = problem(app.post_json("/api/v1/dossier-groups", Some(&citizen), &stray).await, 422, "validation_failed").await;
-    let mut fields: Vec<&str> = refused["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
+    let refused = problem(
+        app.post_json("/api/v1/dossier-groups", Some(&citizen), &stray)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let mut fields: Vec<&str> = refused["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
     fields.sort_unstable();
-    assert_eq!(fields, ["documents", "documents[2].requirement_code", "resolving_agencies.1.000656"], "{refused}");
+    assert_eq!(
+        fields,
+        [
+            "documents",
+            "documents[2].requirement_code",
+            "resolving_agencies.1.000656"
+        ],
+        "{refused}"
+    );
     let mut nowhere = filing.clone();
     nowhere["group_code"] = json!("LT-XX");
-    problem(app.post_json("/api/v1/dossier-groups", Some(&citizen), &nowhere).await, 422, "validation_failed").await;
+    problem(
+        app.post_json("/api/v1/dossier-groups", Some(&citizen), &nowhere)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(count(), before);
-    assert_eq!(app.post_json("/api/v1/dossier-groups", Some(&clerk), &filing).await.status().as_u16(), 403);
+    assert_eq!(
+        app.post_json("/api/v1/dossier-groups", Some(&clerk), &filing)
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
 
     let send = || {
         app.client
@@ -644,33 +724,76 @@ async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: Tes
             .json(&filing)
             .send()
     };
-    let filed = json(send().await.unwrap_or_else(|e| panic!("{e}")), "application/json").await;
-    let again = json(send().await.unwrap_or_else(|e| panic!("{e}")), "application/json").await;
+    let filed = json(
+        send().await.unwrap_or_else(|e| panic!("{e}")),
+        "application/json",
+    )
+    .await;
+    let again = json(
+        send().await.unwrap_or_else(|e| panic!("{e}")),
+        "application/json",
+    )
+    .await;
     assert_eq!(filed, again, "a retry answers the first filing");
     assert_eq!(count(), before + 3);
     let group_id = filed["id"].as_str().unwrap_or_default().to_owned();
     let members = filed["dossiers"].as_array().cloned().unwrap_or_default();
-    let column = |key: &str| members.iter().map(|m| m[key].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
-    assert_eq!(column("procedure_code"), ["1.001193", "1.004222", "9.100001"]);
+    let column = |key: &str| {
+        members
+            .iter()
+            .map(|m| m[key].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        column("procedure_code"),
+        ["1.001193", "1.004222", "9.100001"]
+    );
     assert_eq!(
         column("resolving_agency_id"),
-        [fixture.own.id.to_string(), police.id.to_string(), office.id.to_string()]
+        [
+            fixture.own.id.to_string(),
+            police.id.to_string(),
+            office.id.to_string()
+        ]
     );
     let codes = column("code");
-    assert!(codes.iter().all(|c| c.starts_with(&fixture.own.identifier)), "{codes:?}");
-    assert_eq!(codes.iter().collect::<std::collections::BTreeSet<_>>().len(), 3, "{codes:?}");
+    assert!(
+        codes.iter().all(|c| c.starts_with(&fixture.own.identifier)),
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3,
+        "{codes:?}"
+    );
     assert!(column("status").iter().all(|s| s == "submitted"));
 
     // Each takes the documents its procedure asks for; the same file serves all.
     let ids = column("id");
     let mut documents = Vec::new();
     for id in &ids {
-        let dossier = json(app.get_as(&format!("/api/v1/dossiers/{id}"), &citizen).await, "application/json").await;
+        let dossier = json(
+            app.get_as(&format!("/api/v1/dossiers/{id}"), &citizen)
+                .await,
+            "application/json",
+        )
+        .await;
         assert_eq!(dossier["group_id"], group_id.as_str());
-        let codes: Vec<String> = dossier["documents"].as_array().into_iter().flatten().filter_map(|d| d["requirement_code"].as_str().map(str::to_owned)).collect();
+        let codes: Vec<String> = dossier["documents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["requirement_code"].as_str().map(str::to_owned))
+            .collect();
         documents.push(codes);
     }
-    assert_eq!(documents, [vec!["TK", "GCS"], vec!["TK", "CM"], vec!["TK", "GCS"]]);
+    assert_eq!(
+        documents,
+        [vec!["TK", "GCS"], vec!["TK", "CM"], vec!["TK", "GCS"]]
+    );
 
     // The desk accepts all three: each has its own legal clock.
     for id in &ids {
@@ -679,23 +802,51 @@ async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: Tes
     }
     let together = |token: String| {
         let (app, group_id) = (&app, group_id.clone());
-        async move { app.get_as(&format!("/api/v1/dossier-groups/{group_id}"), &token).await }
+        async move {
+            app.get_as(&format!("/api/v1/dossier-groups/{group_id}"), &token)
+                .await
+        }
     };
     let seen = json(together(citizen.clone()).await, "application/json").await;
-    let dues: Vec<String> = seen["dossiers"].as_array().into_iter().flatten().map(|m| m["due_at"].as_str().unwrap_or_default().to_owned()).collect();
+    let dues: Vec<String> = seen["dossiers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["due_at"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert!(dues.iter().all(|d| !d.is_empty()), "{seen}");
-    assert_eq!(dues.iter().collect::<std::collections::BTreeSet<_>>().len(), 3, "three clocks: {dues:?}");
+    assert_eq!(
+        dues.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        3,
+        "three clocks: {dues:?}"
+    );
     let at_desk = json(together(clerk.clone()).await, "application/json").await;
-    assert_eq!(at_desk["dossiers"].as_array().map(Vec::len), Some(3), "{at_desk}");
+    assert_eq!(
+        at_desk["dossiers"].as_array().map(Vec::len),
+        Some(3),
+        "{at_desk}"
+    );
     assert_eq!(together(other).await.status().as_u16(), 404);
     assert_eq!(together(admin).await.status().as_u16(), 403);
 
     // The police see the residence dossier once the desk hands it to them.
     assert_eq!(together(officer_p.clone()).await.status().as_u16(), 404);
-    let (status, handed) = app.act(&clerk, &ids[1], "handover", json!({"to_agency_id": police.id.to_string()})).await;
+    let (status, handed) = app
+        .act(
+            &clerk,
+            &ids[1],
+            "handover",
+            json!({"to_agency_id": police.id.to_string()}),
+        )
+        .await;
     assert_eq!(status, 200, "{handed}");
     let at_police = json(together(officer_p).await, "application/json").await;
-    let theirs: Vec<&str> = at_police["dossiers"].as_array().into_iter().flatten().filter_map(|m| m["code"].as_str()).collect();
+    let theirs: Vec<&str> = at_police["dossiers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["code"].as_str())
+        .collect();
     assert_eq!(theirs, [codes[1].as_str()], "{at_police}");
 }
 
@@ -711,11 +862,26 @@ async fn a_merged_commune_s_dossiers_are_reached_and_counted_under_the_new_one(a
         .and_then(|p| p.hash(PASSWORD))
         .unwrap_or_else(|e| panic!("{e}"));
     app.db
-        .run(|conn| users::create(conn, &new_user("admin.p", "staff", "admin", Some(fixture.province.id), &hash)))
+        .run(|conn| {
+            users::create(
+                conn,
+                &new_user(
+                    "admin.p",
+                    "staff",
+                    "admin",
+                    Some(fixture.province.id),
+                    &hash,
+                ),
+            )
+        })
         .unwrap_or_else(|e| panic!("{e}"));
     let app = &app;
     let token = |username: &'static str| async move { app.login(username, PASSWORD).await.0 };
-    let (leader_a, admin_a, admin_p) = (token("leader.a").await, token("admin.a").await, token("admin.p").await);
+    let (leader_a, admin_a, admin_p) = (
+        token("leader.a").await,
+        token("admin.a").await,
+        token("admin.p").await,
+    );
     let clerk_b = token("staff.sibling").await;
 
     // Monday 2/11: B receives and accepts a dossier; A does not reach it.
@@ -736,19 +902,56 @@ async fn a_merged_commune_s_dossiers_are_reached_and_counted_under_the_new_one(a
     };
     let (a, b) = (fixture.own.id.to_string(), fixture.sibling.id.to_string());
     // A's administrator does not reach B.
-    assert_eq!(merge(admin_a, b.clone(), a.clone()).await.status().as_u16(), 404);
-    problem(merge(admin_p.clone(), a.clone(), fixture.child.id.to_string()).await, 422, "validation_failed").await;
+    assert_eq!(
+        merge(admin_a, b.clone(), a.clone()).await.status().as_u16(),
+        404
+    );
+    problem(
+        merge(admin_p.clone(), a.clone(), fixture.child.id.to_string()).await,
+        422,
+        "validation_failed",
+    )
+    .await;
 
     app.clock.set(vn("2026-11-16 08:00"));
-    let merged = json(merge(admin_p.clone(), b.clone(), a.clone()).await, "application/json").await;
-    assert_eq!((merged["merged_into_id"].as_str(), merged["parent_id"].as_str()), (Some(a.as_str()), Some(a.as_str())), "{merged}");
-    problem(merge(admin_p.clone(), b.clone(), a.clone()).await, 409, "agency_merged").await;
-    problem(merge(admin_p.clone(), a.clone(), b.clone()).await, 422, "validation_failed").await;
+    let merged = json(
+        merge(admin_p.clone(), b.clone(), a.clone()).await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (
+            merged["merged_into_id"].as_str(),
+            merged["parent_id"].as_str()
+        ),
+        (Some(a.as_str()), Some(a.as_str())),
+        "{merged}"
+    );
+    problem(
+        merge(admin_p.clone(), b.clone(), a.clone()).await,
+        409,
+        "agency_merged",
+    )
+    .await;
+    problem(
+        merge(admin_p.clone(), a.clone(), b.clone()).await,
+        422,
+        "validation_failed",
+    )
+    .await;
 
     // A reaches B's dossier, unchanged; B's staff reach it again once their
     // token is renewed (it names B's old place in the tree).
-    let read = json(app.get_as(&format!("/api/v1/dossiers/{id}"), &leader_a).await, "application/json").await;
-    assert_eq!((read["code"].as_str(), read["agency_id"].as_str()), (Some(code.as_str()), Some(b.as_str())));
+    let read = json(
+        app.get_as(&format!("/api/v1/dossiers/{id}"), &leader_a)
+            .await,
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (read["code"].as_str(), read["agency_id"].as_str()),
+        (Some(code.as_str()), Some(b.as_str()))
+    );
     assert_eq!(app.version_and_events(&id), events);
     let clerk_b = token("staff.sibling").await;
     assert_eq!(status_of_read(app, &clerk_b, &id).await, 200);
@@ -757,34 +960,77 @@ async fn a_merged_commune_s_dossiers_are_reached_and_counted_under_the_new_one(a
     // B receives nothing new: not at its desk, not online, not handed over.
     problem(received_by(app, &clerk_b, None).await, 409, "agency_merged").await;
     let (clerk_a, _) = app.login("clerk.a", PASSWORD).await;
-    let refused = problem(received_by(app, &clerk_a, Some(&fixture.sibling)).await, 422, "validation_failed").await;
-    assert_eq!(refused["errors"][0]["field"], "resolving_agency_id", "{refused}");
+    let refused = problem(
+        received_by(app, &clerk_a, Some(&fixture.sibling)).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        refused["errors"][0]["field"], "resolving_agency_id",
+        "{refused}"
+    );
 
     // Form 06 for A, by agency: B's dossier on A's line, B named beside it.
     app.clock.set(vn("2026-12-01 08:00"));
     let report = json(
-        app.get_as(&format!("/api/v1/reports/kstt-06?period=2026-11&agency_id={a}&group_by=agency"), &leader_a).await,
+        app.get_as(
+            &format!("/api/v1/reports/kstt-06?period=2026-11&agency_id={a}&group_by=agency"),
+            &leader_a,
+        )
+        .await,
         "application/json",
     )
     .await;
     let rows = report["rows"].as_array().cloned().unwrap_or_default();
     assert_eq!(rows.len(), 1, "{report}");
     assert_eq!(rows[0]["key"], fixture.own.identifier.as_str(), "{report}");
-    assert_eq!(rows[0]["merged_from"], json!([fixture.sibling.identifier]), "{report}");
+    assert_eq!(
+        rows[0]["merged_from"],
+        json!([fixture.sibling.identifier]),
+        "{report}"
+    );
     assert_eq!(rows[0]["taken_on"].as_u64(), Some(1), "{report}");
     assert_eq!(report["total"]["taken_on"].as_u64(), Some(1), "{report}");
     let csv = app
-        .get_as(&format!("/api/v1/reports/kstt-06?period=2026-11&agency_id={a}&group_by=agency&format=csv"), &leader_a)
+        .get_as(
+            &format!(
+                "/api/v1/reports/kstt-06?period=2026-11&agency_id={a}&group_by=agency&format=csv"
+            ),
+            &leader_a,
+        )
         .await
         .text()
         .await
         .unwrap_or_default();
-    assert!(csv.lines().next().is_some_and(|h| h.ends_with("Cơ quan đã sáp nhập (merged_from)")), "{csv}");
-    assert!(csv.lines().nth(1).is_some_and(|l| l.ends_with(&fixture.sibling.identifier)), "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .is_some_and(|h| h.ends_with("Cơ quan đã sáp nhập (merged_from)")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with(&fixture.sibling.identifier)),
+        "{csv}"
+    );
 
     // Two crossing mergers at once: one of them happens, the tree stays a tree.
-    let x = agency_with_staff(app, "000.03.00.H01", "commune", Some(&fixture.province), &[]);
-    let y = agency_with_staff(app, "000.04.00.H01", "commune", Some(&fixture.province), &[]);
+    let x = agency_with_staff(
+        app,
+        "000.03.00.H01",
+        "commune",
+        Some(&fixture.province),
+        &[],
+    );
+    let y = agency_with_staff(
+        app,
+        "000.04.00.H01",
+        "commune",
+        Some(&fixture.province),
+        &[],
+    );
     let (one, other) = tokio::join!(
         merge(admin_p.clone(), x.id.to_string(), y.id.to_string()),
         merge(admin_p.clone(), y.id.to_string(), x.id.to_string()),

@@ -386,11 +386,19 @@ mod tests {
 
     #[test]
     fn a_group_joins_two_to_ten_different_procedures_under_a_plain_code() {
-        assert!(group("LT-KS_1.2", &["1.001193", "1.004222"]).problems().is_empty());
-        let fields = |g: ProcedureGroup| g.problems().into_iter().map(|(f, _)| f).collect::<Vec<_>>();
+        assert!(
+            group("LT-KS_1.2", &["1.001193", "1.004222"])
+                .problems()
+                .is_empty()
+        );
+        let fields =
+            |g: ProcedureGroup| g.problems().into_iter().map(|(f, _)| f).collect::<Vec<_>>();
         assert_eq!(fields(group("LT KS", &["1.001193", "1.004222"])), ["code"]);
         assert_eq!(fields(group("LT", &["1.001193"])), ["procedures"]);
-        assert_eq!(fields(group("LT", &["1.001193", "1.001193"])), ["procedures"]);
+        assert_eq!(
+            fields(group("LT", &["1.001193", "1.001193"])),
+            ["procedures"]
+        );
         let mut blank = group("LT", &["1.001193", "1.004222"]);
         blank.basis = " ".into();
         assert_eq!(fields(blank), ["basis"]);

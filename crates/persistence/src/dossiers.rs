@@ -18,7 +18,9 @@ use crate::schema::{
     agencies, apologies, dossier_counters, dossier_events, dossiers, hand_overs, idempotency_keys,
     payments, ratings, supplement_requests,
 };
-use crate::sql_types::{AgencyId, Closed, DossierGroupId, DossierId, EventId, ProcedureId, UserId, to_db_time};
+use crate::sql_types::{
+    AgencyId, Closed, DossierGroupId, DossierId, EventId, ProcedureId, UserId, to_db_time,
+};
 
 /// A stored dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]

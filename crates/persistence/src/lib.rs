@@ -34,6 +34,6 @@ pub mod users;
 pub use db::{Backend, DatabaseUrl, Db, DbConfig, DbConnection, Readiness};
 pub use error::DbError;
 pub use sql_types::{
-    AccessId, AgencyId, DossierGroupId, DossierId, EventId, FileId, PaymentId, ProcedureId, RefreshTokenId,
-    RejectedPaymentId, TokenFamilyId, UserId,
+    AccessId, AgencyId, DossierGroupId, DossierId, EventId, FileId, PaymentId, ProcedureId,
+    RefreshTokenId, RejectedPaymentId, TokenFamilyId, UserId,
 };

@@ -331,9 +331,8 @@ pub async fn merge_agency(
     body: Body<MergeAgency>,
 ) -> Result<web::Json<AgencyView>, ApiError> {
     principal.require(Capability::ManageAgencies)?;
-    let invalid = |message: &str| {
-        ApiError::Validation(vec![FieldError::new("into_agency_id", message)])
-    };
+    let invalid =
+        |message: &str| ApiError::Validation(vec![FieldError::new("into_agency_id", message)]);
     let into = body
         .value
         .into_agency_id
@@ -354,9 +353,9 @@ pub async fn merge_agency(
                 Err(Unmergeable::IntoMerged) => Err(invalid(
                     "was merged into another agency itself: merge into that one",
                 )),
-                Err(Unmergeable::IntoOwnSubtree) => Err(invalid(
-                    "is the agency itself or under it",
-                )),
+                Err(Unmergeable::IntoOwnSubtree) => {
+                    Err(invalid("is the agency itself or under it"))
+                }
             }
         })
     })

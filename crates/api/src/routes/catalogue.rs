@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{NaiveDate, Utc};
-use motcua_domain::online::OnlineServiceKind;
 use motcua_domain::codes::ProcedureCode;
+use motcua_domain::online::OnlineServiceKind;
 use motcua_domain::procedure::{AgencyLevel, ProcedureDefinition, ProcedureEntry, ProcedureGroup};
 use motcua_domain::time::to_local;
 use motcua_persistence::procedures::{self, CatalogueFilter, NewVersion, ProcedureRow};
@@ -280,9 +280,7 @@ pub struct GroupBody {
 #[get("/procedure-groups")]
 pub async fn list_groups(db: web::Data<Db>) -> Result<web::Json<Vec<ProcedureGroup>>, ApiError> {
     let db = db.get_ref().clone();
-    Ok(web::Json(
-        web::block(move || db.run(groups::list)).await??,
-    ))
+    Ok(web::Json(web::block(move || db.run(groups::list)).await??))
 }
 
 /// Enter or replace an interconnected procedure group (administrators).

@@ -21,7 +21,9 @@ use motcua_persistence::dossiers::{self, CountBy, CountKey, CountedAt, Finished,
 use crate::policy::province_of;
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored;
-use motcua_persistence::{AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId, UserId, users};
+use motcua_persistence::{
+    AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId, UserId, users,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -318,7 +320,10 @@ impl Lookups {
                 let (key, name) = (current.identifier.clone(), current.name.clone());
                 if current.id != counted.id {
                     let former = counted.identifier.clone();
-                    self.merged_from.entry(key.clone()).or_default().insert(former);
+                    self.merged_from
+                        .entry(key.clone())
+                        .or_default()
+                        .insert(former);
                 }
                 (key, name)
             }

@@ -396,7 +396,9 @@ pub async fn get_group(
     {
         return Err(ApiError::Forbidden);
     }
-    let id = id.parse::<DossierGroupId>().map_err(|_| ApiError::NotFound)?;
+    let id = id
+        .parse::<DossierGroupId>()
+        .map_err(|_| ApiError::NotFound)?;
     let db = db.get_ref().clone();
     let view = web::block(move || {
         db.run(|conn| {

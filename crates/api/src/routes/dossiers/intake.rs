@@ -603,11 +603,13 @@ pub(super) fn resolving_agency(
         };
         let mut candidates = agencies::of_kind_under(conn, province, kind.as_str())?;
         candidates.retain(|a| a.merged_into_id.is_none());
-        let place = |a: &agencies::Agency| Placed {
-            id: a.id,
-            path: &a.path,
-            kind: AgencyKind::parse(&a.kind).unwrap_or(AgencyKind::Unit),
-        };
+        fn place(a: &agencies::Agency) -> Placed<'_, AgencyId> {
+            Placed {
+                id: a.id,
+                path: &a.path,
+                kind: AgencyKind::parse(&a.kind).unwrap_or(AgencyKind::Unit),
+            }
+        }
         let placed: Vec<_> = candidates.iter().map(place).collect();
         return Ok(match decider(kind, place(receiving), &placed) {
             Decider::One(id) => Some(id),
@@ -629,10 +631,7 @@ pub(super) fn resolving_agency(
                     .collect();
                 fields.error(
                     field,
-                    format!(
-                        "name the agency that decides it: {} can",
-                        names.join(", ")
-                    ),
+                    format!("name the agency that decides it: {} can", names.join(", ")),
                 );
                 None
             }
