@@ -1148,9 +1148,9 @@ pub struct LateStepTotal {
     pub officer_id: Option<String>,
     /// Their name.
     pub officer: Option<String>,
-    /// Steps over their budget.
+    /// Số bước quá hạn — steps over their budget.
     pub late_steps: u32,
-    /// Their overruns added up, in seconds.
+    /// Tổng thời gian quá hạn (giây) — their overruns added up, in seconds.
     pub overrun_seconds: i64,
 }
 
