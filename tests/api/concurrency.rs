@@ -21,18 +21,6 @@ async fn filing(app: &TestApp, fixture: &Fixture, token: &str) -> Value {
     })
 }
 
-/// How many dossiers the database holds.
-fn dossier_count(app: &TestApp) -> i64 {
-    use diesel::prelude::*;
-    app.db
-        .run(|conn| {
-            Ok(motcua_persistence::schema::dossiers::table
-                .count()
-                .get_result(conn)?)
-        })
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
-}
-
 /// Sends `count` identical filings at once; returns (status, body) of each.
 async fn file_at_once(
     app: &TestApp,
@@ -41,13 +29,21 @@ async fn file_at_once(
     key: Option<&str>,
     count: usize,
 ) -> Vec<(u16, Value)> {
+    post_at_once(app, "/api/v1/dossiers", token, body, key, count).await
+}
+
+/// Sends `count` identical posts to `path` at once; returns (status, body) of each.
+async fn post_at_once(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: &Value,
+    key: Option<&str>,
+    count: usize,
+) -> Vec<(u16, Value)> {
     let mut set = JoinSet::new();
     for _ in 0..count {
-        let mut request = app
-            .client
-            .post(app.url("/api/v1/dossiers"))
-            .bearer_auth(token)
-            .json(body);
+        let mut request = app.client.post(app.url(path)).bearer_auth(token).json(body);
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
         }
@@ -97,13 +93,61 @@ async fn one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier(app: Te
     for result in &results {
         assert_eq!(result, first, "every retry gets the first answer");
     }
-    let count = dossier_count(&app);
+    let count = app.dossier_count();
     assert_eq!(count, 1);
     // The same key with another body is refused.
     let mut other = body.clone();
     other["result_delivery"] = json!("desk");
     let refused = file_at_once(&app, &token, &other, Some("retry-me-42"), 1).await;
     assert_eq!(refused[0].0, 422, "{:?}", refused[0].1);
+}
+
+/// Groups of two procedures filed at once: every dossier of every filing
+/// numbered without gaps; one `Idempotency-Key` sent ten times at once
+/// makes one filing.
+async fn group_filings_at_once_number_every_dossier_and_honour_one_key(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let group = motcua_domain::procedure::ProcedureGroup {
+        code: "TT".into(),
+        name: "Tạm trú và gia hạn".into(),
+        basis: "thử".into(),
+        procedures: ["1.004194", "1.002755"]
+            .map(|c| c.parse().unwrap_or_else(|e| panic!("{e}")))
+            .to_vec(),
+    };
+    app.db
+        .run(|conn| motcua_persistence::groups::put(conn, &group, chrono::Utc::now()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (token, _) = app.login(CITIZEN, PASSWORD).await;
+    let mut body = filing(&app, &fixture, &token).await;
+    body["group_code"] = json!("TT");
+    if let Some(body) = body.as_object_mut() {
+        body.remove("procedure_code");
+    }
+    let results = post_at_once(&app, "/api/v1/dossier-groups", &token, &body, None, 20).await;
+    assert!(
+        results.iter().all(|(status, _)| *status == 201),
+        "{results:?}"
+    );
+    let numbers: BTreeSet<u32> = results
+        .iter()
+        .flat_map(|(_, body)| body["dossiers"].as_array().cloned().unwrap_or_default())
+        .filter_map(|d| d["code"].as_str()?.rsplit('-').next()?.parse().ok())
+        .collect();
+    assert_eq!(numbers, (1..=40).collect::<BTreeSet<u32>>());
+
+    let keyed = post_at_once(
+        &app,
+        "/api/v1/dossier-groups",
+        &token,
+        &body,
+        Some("group-7"),
+        10,
+    )
+    .await;
+    assert!(keyed.iter().all(|answer| *answer == keyed[0]), "{keyed:?}");
+    assert_eq!(keyed[0].0, 201, "{:?}", keyed[0].1);
+    assert_eq!(app.dossier_count(), 42);
 }
 
 async fn two_clerks_accepting_one_dossier_at_once_make_one_acceptance(app: TestApp) {
@@ -200,7 +244,7 @@ async fn filings_retried_through_two_servers_make_one_dossier_per_key_and_gaples
         .filter_map(|code| code.rsplit('-').next()?.parse().ok())
         .collect();
     assert_eq!(numbers, (1..=KEYS).collect::<BTreeSet<u32>>());
-    let count = dossier_count(&app);
+    let count = app.dossier_count();
     assert_eq!(count, i64::from(KEYS), "one dossier per key");
 }
 
@@ -216,6 +260,7 @@ async fn two_clerks_on_two_servers_accepting_one_dossier_make_one_acceptance(mut
 api_tests!(
     two_hundred_simultaneous_filings_get_gapless_distinct_codes,
     one_idempotency_key_sent_twenty_times_at_once_makes_one_dossier,
+    group_filings_at_once_number_every_dossier_and_honour_one_key,
     two_clerks_accepting_one_dossier_at_once_make_one_acceptance,
     filings_retried_through_two_servers_make_one_dossier_per_key_and_gapless_numbers,
     two_clerks_on_two_servers_accepting_one_dossier_make_one_acceptance,

@@ -1566,17 +1566,6 @@ async fn the_audit_finds_the_first_edited_event(app: TestApp) {
     );
 }
 
-fn dossier_count(app: &TestApp) -> i64 {
-    app.db
-        .run(|conn| {
-            use diesel::prelude::*;
-            Ok(motcua_persistence::schema::dossiers::table
-                .count()
-                .get_result(conn)?)
-        })
-        .unwrap_or_else(|e: motcua_persistence::DbError| panic!("{e}"))
-}
-
 async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
     let fixture = Fixture::build(&app).await;
     let (citizen, _) = app.login(CITIZEN, PASSWORD).await;
@@ -1695,7 +1684,7 @@ async fn bad_filings_get_field_messages_and_store_nothing(app: TestApp) {
         .post_json("/api/v1/dossiers/intake", Some(&clerk), &intake)
         .await;
     problem(refused, 422, "validation_failed").await;
-    assert_eq!(dossier_count(&app), 0, "nothing was stored");
+    assert_eq!(app.dossier_count(), 0, "nothing was stored");
 }
 
 async fn lists_apply_reach_and_filters_in_the_database(app: TestApp) {

@@ -12,8 +12,8 @@ use motcua_persistence::groups::{self, Filing};
 
 use super::actions::rejected;
 use super::intake::{
-    Attempt, check_filing, idempotency_key, next_code, procedure_in_force, request_hash,
-    resolving_agency, store_opened, with_retries,
+    Attempt, check_filing, idempotency_key, next_code, procedure_in_force, receiving_agency,
+    replayed, request_hash, resolving_agency, store_opened, uploaded, with_retries,
 };
 use super::*;
 
@@ -164,16 +164,7 @@ pub async fn file_group(
     let filer = principal.clone();
     let view = web::block(move || {
         with_retries(&db, |conn| {
-            if let Some(key) = &key
-                && let Some((stored, dossier)) = dossiers::idempotent(conn, owner, key)?
-            {
-                if stored != hash {
-                    return Err(ApiError::Validation(vec![FieldError::new(
-                        "Idempotency-Key",
-                        "was already used with another request body",
-                    )])
-                    .into());
-                }
+            if let Some(dossier) = replayed(conn, owner, key.as_deref(), &hash)? {
                 let group = dossiers::find(conn, dossier)?.group_id.ok_or_else(|| {
                     ApiError::Validation(vec![FieldError::new(
                         "Idempotency-Key",
@@ -192,23 +183,7 @@ pub async fn file_group(
             };
             let mut fields = Fields::default();
             let members = procedures_of(conn, &mut fields, &group, now)?;
-            let agency = match filing
-                .agency_id
-                .parse::<AgencyId>()
-                .ok()
-                .map(|id| agencies::find(conn, id))
-            {
-                Some(Ok(agency)) if agency.merged_into_id.is_some() => {
-                    fields.error("agency_id", MERGED_AWAY);
-                    None
-                }
-                Some(Ok(agency)) => Some(agency),
-                Some(Err(DbError::NotFound)) | None => {
-                    fields.error("agency_id", "no such agency");
-                    None
-                }
-                Some(Err(other)) => return Err(other.into()),
-            };
+            let agency = receiving_agency(conn, &mut fields, &filing.agency_id)?;
             let checked = combined(&members).and_then(|definition| {
                 check_filing(
                     now,
@@ -220,31 +195,13 @@ pub async fn file_group(
                     filing.postal_address.as_deref(),
                 )
             });
-            if let Some(checked) = &checked {
-                for code in &checked.missing_mandatory {
-                    fields.error(
-                        "documents",
-                        format!("the mandatory document `{code}` is missing"),
-                    );
-                }
-            }
-            for (i, document) in filing.documents.iter().enumerate() {
-                if document.file_id.is_none() {
-                    fields.error(
-                        &format!("documents[{i}].file_id"),
-                        "an online filing attaches each document as an uploaded file",
-                    );
-                }
-            }
-            match attachable(conn, &filer, &files_of(&filing.documents)) {
-                Ok(_) => {}
-                Err(ApiError::Validation(errors)) => {
-                    for error in errors {
-                        fields.error(&error.field, error.message);
-                    }
-                }
-                Err(other) => return Err(other.into()),
-            }
+            uploaded(
+                conn,
+                &mut fields,
+                &filer,
+                &filing.documents,
+                checked.as_ref(),
+            )?;
             for code in filing.resolving_agencies.keys() {
                 if !group.procedures.iter().any(|p| p.as_str() == code) {
                     fields.error(

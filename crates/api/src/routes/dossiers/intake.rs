@@ -312,6 +312,90 @@ pub(super) fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, A
     Ok(Some(key.to_owned()))
 }
 
+/// The dossier a retry with `key` (and a body hashed to `hash`) was
+/// answered with first, if it was sent before; 422 when the key came with
+/// another body.
+pub(super) fn replayed(
+    conn: &mut DbConnection,
+    owner: UserId,
+    key: Option<&str>,
+    hash: &str,
+) -> Result<Option<DossierId>, Attempt> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    match dossiers::idempotent(conn, owner, key)? {
+        Some((stored, _)) if stored != hash => Err(ApiError::Validation(vec![FieldError::new(
+            "Idempotency-Key",
+            "was already used with another request body",
+        )])
+        .into()),
+        Some((_, dossier)) => Ok(Some(dossier)),
+        None => Ok(None),
+    }
+}
+
+/// The receiving agency an online filing names (a field error on
+/// `agency_id` if there is none such, or it was merged away).
+pub(super) fn receiving_agency(
+    conn: &mut DbConnection,
+    fields: &mut Fields,
+    named: &str,
+) -> Result<Option<agencies::Agency>, Attempt> {
+    match named
+        .parse::<AgencyId>()
+        .ok()
+        .map(|id| agencies::find(conn, id))
+    {
+        Some(Ok(agency)) if agency.merged_into_id.is_some() => {
+            fields.error("agency_id", MERGED_AWAY);
+            Ok(None)
+        }
+        Some(Ok(agency)) => Ok(Some(agency)),
+        Some(Err(DbError::NotFound)) | None => {
+            fields.error("agency_id", "no such agency");
+            Ok(None)
+        }
+        Some(Err(other)) => Err(other.into()),
+    }
+}
+
+/// The uploaded files of an online filing's `documents`: each document is
+/// one of the filer's uploads, and none of the mandatory ones is missing
+/// (field errors otherwise).
+pub(super) fn uploaded(
+    conn: &mut DbConnection,
+    fields: &mut Fields,
+    filer: &Principal,
+    documents: &[DocumentEntry],
+    checked: Option<&Checked>,
+) -> Result<Vec<FileId>, Attempt> {
+    for (i, document) in documents.iter().enumerate() {
+        if document.file_id.is_none() {
+            fields.error(
+                &format!("documents[{i}].file_id"),
+                "an online filing attaches each document as an uploaded file",
+            );
+        }
+    }
+    for code in checked.iter().flat_map(|c| &c.missing_mandatory) {
+        fields.error(
+            "documents",
+            format!("the mandatory document `{code}` is missing"),
+        );
+    }
+    match attachable(conn, filer, &files_of(documents)) {
+        Ok(files) => Ok(files),
+        Err(ApiError::Validation(errors)) => {
+            for error in errors {
+                fields.error(&error.field, error.message);
+            }
+            Ok(Vec::new())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// File a dossier online (citizens). Retries with the same `Idempotency-Key`
 /// and body return the first answer.
 #[utoipa::path(
@@ -347,16 +431,7 @@ pub async fn file_online(
     let filer = principal.clone();
     let receipt = web::block(move || {
         with_retries(&db, |conn| {
-            if let Some(key) = &key
-                && let Some((stored, dossier)) = dossiers::idempotent(conn, owner, key)?
-            {
-                if stored != hash {
-                    return Err(ApiError::Validation(vec![FieldError::new(
-                        "Idempotency-Key",
-                        "was already used with another request body",
-                    )])
-                    .into());
-                }
+            if let Some(dossier) = replayed(conn, owner, key.as_deref(), &hash)? {
                 let row = dossiers::find(conn, dossier)?;
                 let procedure = caches.fresh(conn)?.procedure(conn, row.procedure_id)?;
                 return Ok((receipt_of(&row, &procedure.code), false));
@@ -367,23 +442,7 @@ pub async fn file_online(
             if online_kind == "none" {
                 fields.error("procedure_code", "this procedure cannot be filed online");
             }
-            let agency = match filing
-                .agency_id
-                .parse::<AgencyId>()
-                .ok()
-                .map(|id| agencies::find(conn, id))
-            {
-                Some(Ok(agency)) if agency.merged_into_id.is_some() => {
-                    fields.error("agency_id", MERGED_AWAY);
-                    None
-                }
-                Some(Ok(agency)) => Some(agency),
-                Some(Err(DbError::NotFound)) | None => {
-                    fields.error("agency_id", "no such agency");
-                    None
-                }
-                Some(Err(other)) => return Err(other.into()),
-            };
+            let agency = receiving_agency(conn, &mut fields, &filing.agency_id)?;
             let checked = check_filing(
                 now,
                 &mut fields,
@@ -393,32 +452,13 @@ pub async fn file_online(
                 filing.result_delivery,
                 filing.postal_address.as_deref(),
             );
-            for (i, document) in filing.documents.iter().enumerate() {
-                if document.file_id.is_none() {
-                    fields.error(
-                        &format!("documents[{i}].file_id"),
-                        "an online filing attaches each document as an uploaded file",
-                    );
-                }
-            }
-            let files = match attachable(conn, &filer, &files_of(&filing.documents)) {
-                Ok(files) => files,
-                Err(ApiError::Validation(errors)) => {
-                    for error in errors {
-                        fields.error(&error.field, error.message);
-                    }
-                    Vec::new()
-                }
-                Err(other) => return Err(other.into()),
-            };
-            if let Some(checked) = &checked {
-                for code in &checked.missing_mandatory {
-                    fields.error(
-                        "documents",
-                        format!("the mandatory document `{code}` is missing"),
-                    );
-                }
-            }
+            let files = uploaded(
+                conn,
+                &mut fields,
+                &filer,
+                &filing.documents,
+                checked.as_ref(),
+            )?;
             let resolving = match &agency {
                 Some(agency) => resolving_agency(
                     conn,
