@@ -281,7 +281,6 @@ fn routes() -> Vec<Route> {
             TARGETS,
             admin_in_reach,
         ),
-        // A unit made for the purpose, under the target, merged into it.
         route(
             Method::POST,
             "/api/v1/agencies/{id}/merge",
@@ -719,24 +718,28 @@ fn request(
         ),
         ("GET", "/api/v1/agencies/{id}") => (Some(agency.id.to_string()), Value::Null),
         ("POST", "/api/v1/agencies/{id}/merge") => {
-            let unit = app
-                .db
-                .run(|conn| {
-                    motcua_persistence::agencies::create(
-                        conn,
-                        &motcua_persistence::agencies::NewAgency {
-                            identifier: format!("000.{:02}.98.H01", n % 100),
-                            name: format!("Merged {n}"),
-                            kind: "unit".into(),
-                            parent_id: Some(agency.id),
-                        },
-                        Utc::now(),
-                    )
-                })
-                .unwrap_or_else(|e| panic!("{e}"));
+            let unit = |series: u32| {
+                app.db
+                    .run(|conn| {
+                        motcua_persistence::agencies::create(
+                            conn,
+                            &motcua_persistence::agencies::NewAgency {
+                                identifier: format!("000.{:02}.{series}.H01", n % 100),
+                                name: format!("Unit {series}-{n}"),
+                                kind: "unit".into(),
+                                parent_id: Some(agency.id),
+                            },
+                            Utc::now(),
+                        )
+                    })
+                    .unwrap_or_else(|e| panic!("{e}"))
+            };
+            // Two units made for the purpose under the target: one merges
+            // into the other.
+            let (merged, into) = (unit(97), unit(98));
             (
-                Some(unit.id.to_string()),
-                json!({"into_agency_id": agency.id.to_string()}),
+                Some(merged.id.to_string()),
+                json!({"into_agency_id": into.id.to_string()}),
             )
         }
         ("GET", "/api/v1/reports/kstt-06")

@@ -662,7 +662,7 @@ async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: Tes
         app.upload_pdf(&citizen).await,
     );
     let filing = json!({
-        "group_code": "LT-KS", "agency_id": fixture.own.id.to_string(),
+        "group_code": "lt-ks", "agency_id": fixture.own.id.to_string(),
         "resolving_agencies": {"1.004222": police.id.to_string()},
         "applicant": {"full_name": "Nguyễn Thị Mai", "phone": "0912345678"},
         "documents": [{"requirement_code": "TK", "file_id": tk}, {"requirement_code": "GCS", "file_id": gcs}, {"requirement_code": "CM", "file_id": cm}],
@@ -698,6 +698,16 @@ async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: Tes
         ],
         "{refused}"
     );
+    let mut many = filing.clone();
+    many["documents"] = json!(vec![json!({"requirement_code": "TK", "file_id": tk}); 101]);
+    let refused = problem(
+        app.post_json("/api/v1/dossier-groups", Some(&citizen), &many)
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "documents", "{refused}");
     let mut nowhere = filing.clone();
     nowhere["group_code"] = json!("LT-XX");
     problem(
@@ -857,7 +867,14 @@ async fn a_group_filed_once_opens_linked_dossiers_with_their_own_clocks(app: Tes
 /// administrator merges; two crossing mergers at once cannot both happen.
 async fn a_merged_commune_s_dossiers_are_reached_and_counted_under_the_new_one(app: TestApp) {
     let fixture = Fixture::build(&app).await;
-    agency_with_staff(&app, "000.00.01.H01", "unit", Some(&fixture.province), &[]);
+    // B's one-stop unit, with a clerk of its own.
+    let b_unit = agency_with_staff(
+        &app,
+        "000.02.01.H01",
+        "unit",
+        Some(&fixture.sibling),
+        &[("clerk.b1", "clerk")],
+    );
     let hash = Passwords::new()
         .and_then(|p| p.hash(PASSWORD))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -957,8 +974,46 @@ async fn a_merged_commune_s_dossiers_are_reached_and_counted_under_the_new_one(a
     assert_eq!(status_of_read(app, &clerk_b, &id).await, 200);
     assert_eq!(status_of_read(app, &leader_a, &id).await, 200);
 
-    // B receives nothing new: not at its desk, not online, not handed over.
+    // B receives nothing new, nor does anything under it: not at its desks,
+    // not named to resolve; no agency is made under it, no account at it;
+    // nothing merges into what lies under it, nor into another kind.
     problem(received_by(app, &clerk_b, None).await, 409, "agency_merged").await;
+    let clerk_b1 = token("clerk.b1").await;
+    problem(
+        received_by(app, &clerk_b1, None).await,
+        409,
+        "agency_merged",
+    )
+    .await;
+    let unit = json!({"identifier": "000.02.02.H01", "name": "Tổ mới", "kind": "unit", "parent_id": b_unit.id.to_string()});
+    problem(
+        app.post_json("/api/v1/agencies", Some(&admin_p), &unit)
+            .await,
+        409,
+        "agency_merged",
+    )
+    .await;
+    let account = json!({"username": "new.b", "full_name": "Người Mới", "agency_id": b.clone(), "roles": ["clerk"], "password": "a fine passphrase"});
+    problem(
+        app.post_json("/api/v1/users", Some(&admin_p), &account)
+            .await,
+        409,
+        "agency_merged",
+    )
+    .await;
+    let x = agency_with_staff(app, "000.05.00.H01", "unit", Some(&fixture.province), &[]);
+    problem(
+        merge(admin_p.clone(), x.id.to_string(), b_unit.id.to_string()).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    problem(
+        merge(admin_p.clone(), x.id.to_string(), a.clone()).await,
+        422,
+        "validation_failed",
+    )
+    .await;
     let (clerk_a, _) = app.login("clerk.a", PASSWORD).await;
     let refused = problem(
         received_by(app, &clerk_a, Some(&fixture.sibling)).await,

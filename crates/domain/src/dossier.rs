@@ -560,10 +560,18 @@ pub fn files_of(documents: &[DocumentEntry]) -> Vec<(String, &str)> {
 /// The most originals or copies of one document a desk receives.
 pub const MAX_COPIES: u32 = 100;
 
-/// What is wrong with documents as listed (each with its field): counts of
-/// originals or copies above [`MAX_COPIES`].
+/// What is wrong with documents as listed (each with its field): more than
+/// [`MAX_ITEMS`] of them, or counts of originals or copies above
+/// [`MAX_COPIES`].
 pub fn document_problems(documents: &[DocumentEntry]) -> Vec<(String, String)> {
     let mut problems = Vec::new();
+    if documents.len() > MAX_ITEMS {
+        problems.push((
+            "documents".to_owned(),
+            format!("at most {MAX_ITEMS} documents"),
+        ));
+        return problems;
+    }
     for (i, document) in documents.iter().enumerate() {
         for (name, count) in [
             ("originals", document.originals),
@@ -1555,8 +1563,6 @@ impl Dossier {
                         "documents",
                         "list the documents supplied (or explain in `note`)",
                     );
-                } else if c.documents.len() > MAX_ITEMS {
-                    p.add("documents", format!("at most {MAX_ITEMS} documents"));
                 }
                 for (i, document) in c.documents.iter().enumerate() {
                     if !context.procedure.asks_for(&document.requirement_code) {

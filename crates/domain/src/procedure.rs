@@ -228,7 +228,8 @@ impl AgencyLevel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcedureGroup {
-    /// The group's code: 1 to 40 letters, digits, `.`, `-` or `_`.
+    /// The group's code: 1 to 40 letters, digits, `.`, `-` or `_`, starting
+    /// with a letter or digit; kept in capitals (`lt-ks` is `LT-KS`).
     #[cfg_attr(feature = "openapi", schema(example = "LT-KS-TT-BHYT"))]
     pub code: String,
     /// Name.
@@ -245,18 +246,24 @@ impl ProcedureGroup {
     /// The most procedures a group may have.
     pub const MAX_PROCEDURES: usize = 10;
 
+    /// `code` as groups are kept (in capitals), if it is a group code.
+    pub fn canonical_code(code: &str) -> Option<String> {
+        let ok = (1..=40).contains(&code.len())
+            && code.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        ok.then(|| code.to_ascii_uppercase())
+    }
+
     /// What is wrong with the group as written: (field, message) pairs.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        let code_ok = (1..=40).contains(&self.code.len())
-            && self
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-        if !code_ok {
+        if Self::canonical_code(&self.code).is_none() {
             problems.push((
                 "code",
-                "must be 1 to 40 letters, digits, `.`, `-` or `_`".to_owned(),
+                "must be 1 to 40 letters, digits, `.`, `-` or `_`, starting with a letter or digit"
+                    .to_owned(),
             ));
         }
         for (field, text) in [("name", &self.name), ("basis", &self.basis)] {
@@ -317,6 +324,9 @@ impl ProcedureEntry {
             TimeLimit::SameDay { .. } => Some(8),
             TimeLimit::CalendarDays { .. } | TimeLimit::Months { .. } => None,
         };
+        if self.definition.steps.iter().any(|s| s.hours == 0) {
+            problems.push(("steps", "each step has at least 1 working hour".to_owned()));
+        }
         let steps: u32 = self.definition.steps.iter().map(|s| s.hours).sum();
         if let Some(budget) = budget_hours
             && steps > budget
@@ -333,6 +343,18 @@ impl ProcedureEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_takes_at_least_one_working_hour() {
+        let mut entry: serde_json::Value = serde_json::from_str(DEMO_CATALOGUE_JSON)
+            .map(|file: serde_json::Value| file["procedures"][0].clone())
+            .unwrap_or_default();
+        entry["steps"][0]["hours"] = serde_json::json!(0);
+        let read: ProcedureEntry =
+            serde_json::from_str(&entry.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let fields: Vec<_> = read.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["steps"]);
+    }
 
     #[test]
     fn an_entry_may_give_half_a_working_day() {
@@ -394,6 +416,11 @@ mod tests {
         let fields =
             |g: ProcedureGroup| g.problems().into_iter().map(|(f, _)| f).collect::<Vec<_>>();
         assert_eq!(fields(group("LT KS", &["1.001193", "1.004222"])), ["code"]);
+        assert_eq!(fields(group("..", &["1.001193", "1.004222"])), ["code"]);
+        assert_eq!(
+            ProcedureGroup::canonical_code("lt-ks").as_deref(),
+            Some("LT-KS")
+        );
         assert_eq!(fields(group("LT", &["1.001193"])), ["procedures"]);
         assert_eq!(
             fields(group("LT", &["1.001193", "1.001193"])),

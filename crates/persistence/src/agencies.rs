@@ -57,13 +57,13 @@ pub fn create(
         let id = AgencyId::new();
         let parent_path = match new.parent_id {
             Some(parent) => {
-                let (path, merged) = agencies::table
+                let path = agencies::table
                     .find(parent)
-                    .select((agencies::path, agencies::merged_into_id))
-                    .first::<(String, Option<AgencyId>)>(conn)
+                    .select(agencies::path)
+                    .first::<String>(conn)
                     .optional()?
                     .ok_or_else(|| DbError::MissingReference("agencies.parent_id".into()))?;
-                if merged.is_some() {
+                if merged_away(conn, &path)? {
                     return Err(DbError::MissingReference(
                         "agencies.parent_id (merged into another agency)".into(),
                     ));
@@ -98,13 +98,27 @@ pub fn create(
     })
 }
 
+/// Whether the agency at `path` was merged away: it, or an agency above
+/// it, was merged into another (so it takes nothing new).
+pub fn merged_away(conn: &mut DbConnection, path: &str) -> Result<bool, DbError> {
+    let line: Vec<AgencyId> = path.split('/').filter_map(|id| id.parse().ok()).collect();
+    let merged: i64 = agencies::table
+        .filter(agencies::id.eq_any(line))
+        .filter(agencies::merged_into_id.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok(merged > 0)
+}
+
 /// Why two agencies cannot merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unmergeable {
     /// The agency was merged already (into the one named).
     AlreadyMerged(AgencyId),
-    /// The agency to merge into was itself merged away.
+    /// The agency to merge into was merged away (it, or one above it).
     IntoMerged,
+    /// The two are of different kinds (a commune merges into a commune).
+    OtherKind,
     /// The agency to merge into is the agency itself or under it.
     IntoOwnSubtree,
 }
@@ -117,8 +131,9 @@ const TREE_LOCK: &str = "agency tree";
 /// Merges agency `from` into `into` at `now`: `from`, with its subtree,
 /// moves under `into` (so the subtree of `into` covers its dossiers, which
 /// keep their codes and history), and is marked merged. Checked under the
-/// tree's lock: neither may be merged already, and `into` must lie outside
-/// the subtree of `from`.
+/// tree's lock: neither may be merged already (nor `into` lie under a
+/// merged agency), both are of one kind, and `into` lies outside the
+/// subtree of `from`.
 pub fn merge(
     conn: &mut DbConnection,
     from: AgencyId,
@@ -131,8 +146,11 @@ pub fn merge(
         if let Some(merged) = from.merged_into_id {
             return Ok(Err(Unmergeable::AlreadyMerged(merged)));
         }
-        if into.merged_into_id.is_some() {
+        if merged_away(conn, &into.path)? {
             return Ok(Err(Unmergeable::IntoMerged));
+        }
+        if into.kind != from.kind {
+            return Ok(Err(Unmergeable::OtherKind));
         }
         if into.path.starts_with(&from.path) {
             return Ok(Err(Unmergeable::IntoOwnSubtree));

@@ -201,7 +201,7 @@ pub async fn create_agency(
     let agency = web::block(move || {
         db.run(|conn| {
             let parent = managed(conn, &principal, parent)?;
-            if parent.merged_into_id.is_some() {
+            if agencies::merged_away(conn, &parent.path)? {
                 return Err(merged());
             }
             let new = NewAgency {
@@ -351,7 +351,10 @@ pub async fn merge_agency(
                 Ok(agency) => Ok(agency),
                 Err(Unmergeable::AlreadyMerged(_)) => Err(merged()),
                 Err(Unmergeable::IntoMerged) => Err(invalid(
-                    "was merged into another agency itself: merge into that one",
+                    "was merged into another agency (or lies under one): merge into that one",
+                )),
+                Err(Unmergeable::OtherKind) => Err(invalid(
+                    "is of another kind: an agency merges into one of its own kind",
                 )),
                 Err(Unmergeable::IntoOwnSubtree) => {
                     Err(invalid("is the agency itself or under it"))

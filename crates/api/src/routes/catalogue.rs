@@ -304,6 +304,17 @@ pub async fn put_group(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Capability::ManageCatalogue)?;
     let body = body.value;
+    let invalid = |errors: Vec<FieldError>| Err(ApiError::Validation(errors));
+    if !(2..=ProcedureGroup::MAX_PROCEDURES).contains(&body.procedures.len()) {
+        // Before anything is read: a list of any length costs nothing.
+        return invalid(vec![FieldError::new(
+            "procedures",
+            format!(
+                "a group joins 2 to {} different procedures",
+                ProcedureGroup::MAX_PROCEDURES
+            ),
+        )]);
+    }
     let mut fields = Fields::default();
     let procedures: Vec<ProcedureCode> = body
         .procedures
@@ -316,8 +327,9 @@ pub async fn put_group(
             )
         })
         .collect();
+    let code = code.into_inner();
     let group = ProcedureGroup {
-        code: code.into_inner(),
+        code: ProcedureGroup::canonical_code(&code).unwrap_or(code),
         name: body.name.trim().to_owned(),
         basis: body.basis.trim().to_owned(),
         procedures,
@@ -325,16 +337,23 @@ pub async fn put_group(
     for (field, message) in group.problems() {
         fields.error(field, message);
     }
+    fields.finish()?;
     let today = to_local(Utc::now()).date();
     let db = db.get_ref().clone();
     let (group, created) = web::block(move || {
         db.write(|conn| {
+            let mut fields = Fields::default();
             for (i, code) in group.procedures.iter().enumerate() {
-                if procedures::in_force(conn, code.as_str(), today)?.is_none() {
-                    fields.error(
+                match procedures::in_force(conn, code.as_str(), today)? {
+                    None => fields.error(
                         &format!("procedures[{i}]"),
                         "no procedure with this code is in force",
-                    );
+                    ),
+                    // A group is filed online: each of its procedures must be.
+                    Some(row) if row.online_kind == "none" => {
+                        fields.error(&format!("procedures[{i}]"), "cannot be filed online")
+                    }
+                    Some(_) => {}
                 }
             }
             fields.finish()?;

@@ -117,7 +117,8 @@ fn managed(conn: &mut DbConnection, principal: &Principal, id: UserId) -> Result
     }
 }
 
-/// An agency the principal may assign staff to (404 otherwise).
+/// An agency the principal may assign staff to (404 otherwise; 409
+/// `agency_merged` for one merged away).
 fn assignable(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -125,6 +126,9 @@ fn assignable(
 ) -> Result<AgencyId, ApiError> {
     let agency = agencies::find(conn, agency)?;
     principal.require_on_agency(Capability::ManageUsers, &agency.path)?;
+    if agencies::merged_away(conn, &agency.path)? {
+        return Err(crate::routes::agencies::merged());
+    }
     Ok(agency.id)
 }
 

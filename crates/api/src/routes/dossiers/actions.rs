@@ -240,7 +240,7 @@ fn receivers_exist(
                 "to_agency_id",
                 "must be an agency of the receiving agency's province",
             ),
-            Ok(agency) if agency.merged_into_id.is_some() => {
+            Ok(agency) if agencies::merged_away(conn, &agency.path)? => {
                 fields.error("to_agency_id", MERGED_AWAY);
             }
             other => drop(other?),

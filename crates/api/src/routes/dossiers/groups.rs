@@ -174,7 +174,12 @@ pub async fn file_group(
                 let filing = groups::filing(conn, group)?;
                 return Ok(view_of(&filing, groups::members(conn, group)?));
             }
-            let Some(group) = groups::find(conn, filing.group_code.trim())? else {
+            let code = ProcedureGroup::canonical_code(filing.group_code.trim());
+            let found = match code {
+                Some(code) => groups::find(conn, &code)?,
+                None => None,
+            };
+            let Some(group) = found else {
                 return Err(ApiError::Validation(vec![FieldError::new(
                     "group_code",
                     "no such procedure group",

@@ -3,7 +3,7 @@
 //! number in the same transaction.
 
 use motcua_domain::agency::{AgencyKind, Decider, Placed, decider};
-use motcua_domain::dossier::Handled;
+use motcua_domain::dossier::{Handled, MAX_ITEMS};
 use motcua_domain::history::HistoryKey;
 
 use super::actions::rejected;
@@ -121,7 +121,9 @@ pub(super) fn check_filing(
     for (field, message) in motcua_domain::dossier::document_problems(documents) {
         fields.error(&field, message);
     }
-    for (i, document) in documents.iter().enumerate() {
+    // Too many documents is one error, not one per document.
+    let listed = documents.get(..MAX_ITEMS).unwrap_or(documents);
+    for (i, document) in listed.iter().enumerate() {
         if !definition
             .documents
             .iter()
@@ -347,7 +349,7 @@ pub(super) fn receiving_agency(
         .ok()
         .map(|id| agencies::find(conn, id))
     {
-        Some(Ok(agency)) if agency.merged_into_id.is_some() => {
+        Some(Ok(agency)) if agencies::merged_away(conn, &agency.path)? => {
             fields.error("agency_id", MERGED_AWAY);
             Ok(None)
         }
@@ -586,7 +588,7 @@ pub async fn intake(
                 }
             }
             let agency = agencies::find(conn, agency_id)?;
-            if agency.merged_into_id.is_some() {
+            if agencies::merged_away(conn, &agency.path)? {
                 return Err(crate::routes::agencies::merged().into());
             }
             let resolving = resolving_agency(conn, &mut fields, "resolving_agency_id", intake.resolving_agency_id.as_deref(), &agency, &definition)?;
@@ -641,8 +643,12 @@ pub(super) fn resolving_agency(
         let Some(kind) = definition.decided_by else {
             return Ok(None);
         };
-        let mut candidates = agencies::of_kind_under(conn, province, kind.as_str())?;
-        candidates.retain(|a| a.merged_into_id.is_none());
+        let mut candidates = Vec::new();
+        for agency in agencies::of_kind_under(conn, province, kind.as_str())? {
+            if !agencies::merged_away(conn, &agency.path)? {
+                candidates.push(agency);
+            }
+        }
         fn place(a: &agencies::Agency) -> Placed<'_, AgencyId> {
             Placed {
                 id: a.id,
@@ -657,7 +663,7 @@ pub(super) fn resolving_agency(
                 fields.error(
                     field,
                     format!(
-                        "the procedure is decided by a `{}` agency and the province has none: name the agency that decides it",
+                        "the procedure is decided by an agency of kind `{}` and the province has none: name the agency that decides it",
                         kind.as_str()
                     ),
                 );
@@ -689,7 +695,7 @@ pub(super) fn resolving_agency(
             );
             Ok(None)
         }
-        Ok(agency) if agency.merged_into_id.is_some() => {
+        Ok(agency) if agencies::merged_away(conn, &agency.path)? => {
             fields.error(field, MERGED_AWAY);
             Ok(None)
         }
