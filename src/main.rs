@@ -95,6 +95,15 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Put the outbox's parked messages back in line (docs/integration.md):
+    /// those named, or with --all every one; prints how many.
+    OutboxReplay {
+        /// Every parked message.
+        #[arg(long, conflicts_with = "messages")]
+        all: bool,
+        /// The messages' ids.
+        messages: Vec<String>,
+    },
     /// Verify dossier histories; make and check signed daily anchors
     /// (docs/security.md). Exit status 2 when something does not verify.
     Audit {
@@ -151,6 +160,7 @@ fn main() -> ExitCode {
                 Err(message) => fail(&message),
             };
         }
+        Command::OutboxReplay { all, messages } => outbox_replay(&settings, all, &messages),
         Command::Openapi => Ok(()),
     };
     match outcome {
@@ -205,6 +215,24 @@ fn serve(settings: Settings, demo: bool) -> Result<(), String> {
         })
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("motcua stopped");
+    Ok(())
+}
+
+fn outbox_replay(settings: &Settings, all: bool, messages: &[String]) -> Result<(), String> {
+    if !all && messages.is_empty() {
+        return Err("name the messages to replay, or --all".into());
+    }
+    let ids = messages
+        .iter()
+        .map(|id| id.parse().map_err(|_| format!("`{id}` is not a message id")))
+        .collect::<Result<Vec<motcua_persistence::MessageId>, String>>()?;
+    let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
+    let replayed = db
+        .write(|conn| {
+            motcua_persistence::outbox::replay(conn, (!all).then_some(ids.as_slice()), chrono::Utc::now())
+        })
+        .map_err(|e| e.to_string())?;
+    tracing::info!(replayed, "{replayed} parked message(s) back in line");
     Ok(())
 }
 

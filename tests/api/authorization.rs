@@ -341,6 +341,9 @@ fn routes() -> Vec<Route> {
             public,
         ),
         route(Method::POST, "/api/v1/procedures", &[Reach::None], admin),
+        route(Method::POST, "/api/v1/webhooks", &[Reach::None], admin),
+        route(Method::GET, "/api/v1/webhooks", &[Reach::None], admin),
+        route(Method::POST, "/api/v1/outbox/replay", &[Reach::None], admin),
         route(
             Method::GET,
             "/api/v1/procedure-groups",
@@ -641,6 +644,13 @@ fn request(
             .map(|(_, id)| id.clone())
             .unwrap_or_default();
         return (format!("/api/v1/dossier-groups/{id}"), None);
+    }
+    if route.path == "/api/v1/webhooks" && route.method == Method::POST {
+        let body = json!({"url": "http://127.0.0.1:9/hook", "secret": "a matrix secret, long enough", "kinds": ["*"]});
+        return (route.path.to_owned(), Some(body));
+    }
+    if route.path == "/api/v1/outbox/replay" {
+        return (route.path.to_owned(), Some(json!({})));
     }
     if route.path == "/api/v1/dossier-groups" {
         return (

@@ -83,6 +83,8 @@ impl TestApp {
         settings.limits.upload_quota_bytes = UPLOAD_QUOTA_BYTES;
         let clock = Clock::fixed(vn("2026-11-02 09:30"));
         settings.clock = clock.clone();
+        // The outbox delivers only where a test asks it to (tests/api/outbox.rs).
+        settings.outbox.workers = 0;
         configure(&mut settings);
         let (address, db) = serve(settings.clone());
         let client = reqwest::Client::builder()

@@ -21,6 +21,7 @@ mod fixture;
 mod hygiene;
 mod interagency;
 mod openapi;
+mod outbox;
 mod operations;
 mod payments;
 mod printing;

@@ -140,6 +140,25 @@ pub struct Settings {
     /// (`MOTCUA_ANCHOR_KEY`); `None` in development means `anchor.key` in
     /// the data directory. Only `motcua audit anchor` uses it.
     pub anchor_key: Option<AnchorSeed>,
+    /// The outbox's dispatcher (docs/integration.md).
+    pub outbox: OutboxSettings,
+}
+
+/// How the outbox's dispatcher delivers (docs/integration.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// Delivering tasks in this process (`MOTCUA_OUTBOX_WORKERS`, default
+    /// 2; 0: this process delivers nothing, another does).
+    pub workers: usize,
+    /// Failed attempts after which a message is parked
+    /// (`MOTCUA_OUTBOX_MAX_ATTEMPTS`, default 10).
+    pub max_attempts: u32,
+    /// The first retry's delay; each further one doubles it, up to an hour,
+    /// give or take a quarter (`MOTCUA_OUTBOX_BACKOFF_MS`, default 2000).
+    pub backoff: Duration,
+    /// How often an idle task looks for due messages
+    /// (`MOTCUA_OUTBOX_POLL_MS`, default 1000).
+    pub poll: Duration,
 }
 
 /// A setting that cannot be used, naming the variable.
@@ -327,6 +346,22 @@ impl Settings {
             history_keys,
             history_unkeyed_before,
             anchor_key,
+            outbox: OutboxSettings {
+                workers: parse_number(&get, "MOTCUA_OUTBOX_WORKERS")?.unwrap_or(2),
+                max_attempts: parse_number::<u32>(&get, "MOTCUA_OUTBOX_MAX_ATTEMPTS")?
+                    .unwrap_or(10)
+                    .max(1),
+                backoff: Duration::from_millis(
+                    parse_number::<u64>(&get, "MOTCUA_OUTBOX_BACKOFF_MS")?
+                        .unwrap_or(2000)
+                        .max(1),
+                ),
+                poll: Duration::from_millis(
+                    parse_number::<u64>(&get, "MOTCUA_OUTBOX_POLL_MS")?
+                        .unwrap_or(1000)
+                        .max(10),
+                ),
+            },
         })
     }
 }

@@ -391,6 +391,7 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     db: Db,
+    outbox: crate::settings::OutboxSettings,
 }
 
 impl std::fmt::Debug for Application {
@@ -445,6 +446,7 @@ impl Application {
             server,
             address,
             db,
+            outbox: settings.outbox,
         })
     }
 
@@ -466,7 +468,12 @@ impl Application {
     /// Serves until the server is stopped: SIGINT or SIGTERM stop accepting
     /// connections and let in-flight requests finish (up to the shutdown timeout).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let dispatcher = crate::outbox::spawn(self.db.clone(), self.outbox);
+        let served = self.server.await;
+        for task in dispatcher {
+            task.abort();
+        }
+        served
     }
 }
 

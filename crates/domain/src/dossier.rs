@@ -896,6 +896,20 @@ pub enum Happening {
 }
 
 impl Event {
+    /// The names in the history of the events that open a dossier (the
+    /// others are their commands' actions' names).
+    pub const OPENINGS: [&'static str; 4] = [
+        "file_online",
+        "intake_accept",
+        "intake_request_supplement",
+        "intake_refuse",
+    ];
+
+    /// Whether `name` is the history's name of some event.
+    pub fn is_kind(name: &str) -> bool {
+        Self::OPENINGS.contains(&name) || Action::ALL.iter().any(|a| a.name() == name)
+    }
+
     /// The action's name in the history (`file_online`, `intake_accept`,
     /// `request_supplement`, …).
     pub fn action(&self) -> &'static str {

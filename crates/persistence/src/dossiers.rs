@@ -423,8 +423,12 @@ pub fn append_event(
     event: &NewEvent,
 ) -> Result<EventRow, DbError> {
     let row = dossiers::table.find(dossier);
-    let head = row.select((dossiers::history_events, dossiers::history_head));
-    let (recorded, head): (i32, String) = match conn {
+    let head = row.select((
+        dossiers::history_events,
+        dossiers::history_head,
+        dossiers::code,
+    ));
+    let (recorded, head, code): (i32, String, String) = match conn {
         DbConnection::Postgres(pg) => head.for_no_key_update().first(pg),
         DbConnection::Sqlite(sqlite) => head.first(sqlite),
     }?;
@@ -471,6 +475,20 @@ pub fn append_event(
             dossiers::history_head.eq(&hash),
         ))
         .execute(conn)?;
+    // Whoever must hear of it, in the same transaction (issue #16).
+    crate::outbox::enqueue(
+        conn,
+        &crate::outbox::Told {
+            event_id: id,
+            dossier_id: dossier,
+            dossier_code: &code,
+            seq,
+            action: &event.action,
+            state_before: event.state_before.map(State::as_str),
+            state_after: event.state_after.as_str(),
+            at: event.at,
+        },
+    )?;
     Ok(dossier_events::table.find(id).first(conn)?)
 }
 

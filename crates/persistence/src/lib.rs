@@ -17,6 +17,7 @@ mod error;
 pub mod files;
 pub mod groups;
 pub mod migrations;
+pub mod outbox;
 pub mod payments;
 pub mod procedures;
 pub mod records;
@@ -34,6 +35,6 @@ pub mod users;
 pub use db::{Backend, DatabaseUrl, Db, DbConfig, DbConnection, Readiness};
 pub use error::DbError;
 pub use sql_types::{
-    AccessId, AgencyId, DossierGroupId, DossierId, EventId, FileId, PaymentId, ProcedureId,
+    AccessId, AgencyId, DossierGroupId, DossierId, MessageId, WebhookId, EventId, FileId, PaymentId, ProcedureId,
     RefreshTokenId, RejectedPaymentId, TokenFamilyId, UserId,
 };

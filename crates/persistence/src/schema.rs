@@ -206,6 +206,40 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    outbox (id) {
+        id -> Uuid,
+        event_id -> Uuid,
+        dossier_id -> Uuid,
+        seq -> Integer,
+        subscription_id -> Nullable<Uuid>,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    outbox_attempts (message_id, n) {
+        message_id -> Uuid,
+        n -> Integer,
+        at -> Timestamp,
+        delivered -> Bool,
+        status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use crate::sql_types::{PaymentMethodText, Uuid};
 
     payments (id) {
@@ -367,6 +401,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    webhook_subscriptions (id) {
+        id -> Uuid,
+        url -> Text,
+        secret -> Text,
+        kinds -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(access_log -> agencies (agency_id));
 diesel::joinable!(access_log -> dossiers (dossier_id));
 diesel::joinable!(access_log -> users (actor_id));
@@ -379,6 +427,10 @@ diesel::joinable!(dossier_groups -> agencies (receiving_agency_id));
 diesel::joinable!(dossier_groups -> procedure_groups (group_code));
 diesel::joinable!(dossier_groups -> users (owner_id));
 diesel::joinable!(dossiers -> dossier_groups (group_id));
+diesel::joinable!(outbox -> dossier_events (event_id));
+diesel::joinable!(outbox -> dossiers (dossier_id));
+diesel::joinable!(outbox -> webhook_subscriptions (subscription_id));
+diesel::joinable!(outbox_attempts -> outbox (message_id));
 diesel::joinable!(dossiers -> procedures (procedure_id));
 diesel::joinable!(dossiers -> users (owner_id));
 diesel::joinable!(files -> users (owner_id));
@@ -410,6 +462,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     files,
     hand_overs,
     idempotency_keys,
+    outbox,
+    outbox_attempts,
     payments,
     procedure_groups,
     procedures,
@@ -421,4 +475,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     supplement_requests,
     throttle_counters,
     users,
+    webhook_subscriptions,
 );

@@ -158,6 +158,10 @@ ids! {
     AccessId;
     /// One filing of an interconnected procedure group (`dossier_groups.id`).
     DossierGroupId;
+    /// A message of the outbox (`outbox.id`).
+    MessageId;
+    /// A webhook registered by an administrator (`webhook_subscriptions.id`).
+    WebhookId;
 }
 
 impl HasSqlType<Uuid> for MultiBackend {

@@ -15,6 +15,7 @@ pub mod public;
 pub mod reports;
 pub mod tracking_book;
 pub mod users;
+pub mod webhooks;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{Governor, GovernorConfig};
@@ -68,6 +69,9 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(catalogue::new_procedure_version)
                 .service(catalogue::list_groups)
                 .service(catalogue::put_group)
+                .service(webhooks::register_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::replay)
                 .service(dossiers::intake::file_online)
                 .service(dossiers::intake::intake)
                 .service(dossiers::groups::file_group)

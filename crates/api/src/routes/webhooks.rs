@@ -1,0 +1,231 @@
+//! Webhooks for portal clients and the outbox that feeds them
+//! (administrators; docs/integration.md).
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use motcua_domain::dossier::Event;
+use motcua_persistence::outbox::{self, Message, Webhook};
+use motcua_persistence::{Db, MessageId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::body::Body;
+use crate::error::{ApiError, Problem};
+use crate::policy::Capability;
+use crate::validate::Fields;
+
+/// A webhook to register.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewWebhook {
+    /// Where deliveries are posted: an `http` or `https` address, at most
+    /// 2,000 characters.
+    pub url: String,
+    /// The secret deliveries are signed with: 16 to 200 characters.
+    pub secret: String,
+    /// The event kinds to hear of: names of history events (`file_online`,
+    /// `intake_accept`, `accept`, `complete`, `return`, …), or `*` for every
+    /// event; 1 to 30.
+    pub kinds: Vec<String>,
+}
+
+/// One message of a webhook, as its last attempt left it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    /// The message.
+    pub id: String,
+    /// The event it tells of (the `X-Motcua-Event-Id` of every attempt).
+    pub event_id: String,
+    /// The dossier.
+    pub dossier_id: String,
+    /// `pending`, `delivered` or `parked`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// When it is due (again), while pending.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<Message> for MessageView {
+    fn from(message: Message) -> Self {
+        MessageView {
+            id: message.id.to_string(),
+            event_id: message.event_id.to_string(),
+            dossier_id: message.dossier_id.to_string(),
+            state: message.state,
+            attempts: message.attempts,
+            next_attempt_at: message.next_attempt_at.and_utc(),
+            last_error: message.last_error,
+            delivered_at: message.delivered_at.map(|at| at.and_utc()),
+        }
+    }
+}
+
+/// A registered webhook (its secret is not shown again) and its latest
+/// messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// Its id.
+    pub id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// The event kinds it hears of.
+    pub kinds: Vec<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// Its 20 latest messages, newest first.
+    pub messages: Vec<MessageView>,
+}
+
+fn view(webhook: Webhook, messages: Vec<Message>) -> WebhookView {
+    WebhookView {
+        id: webhook.id.to_string(),
+        url: webhook.url,
+        kinds: webhook.kinds,
+        created_at: webhook.created_at.and_utc(),
+        messages: messages.into_iter().map(MessageView::from).collect(),
+    }
+}
+
+/// Register a webhook (administrators): every event of the kinds named,
+/// from now on, is posted to it with `X-Motcua-Event-Id`,
+/// `X-Motcua-Timestamp` and `X-Motcua-Signature` (hex HMAC-SHA256 of
+/// `<timestamp>\n<body>` under its secret), retried until it answers 2xx.
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "Registered", body = WebhookView),
+        (status = 422, description = "Invalid address, secret or kinds", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/webhooks")]
+pub async fn register_webhook(
+    principal: Principal,
+    db: web::Data<Db>,
+    body: Body<NewWebhook>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Capability::ManageCatalogue)?;
+    let new = body.value;
+    let mut fields = Fields::default();
+    let url = new.url.trim().to_owned();
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok || url.len() > 2000 || url.chars().any(char::is_control) {
+        fields.error("url", "must be an http or https address of at most 2,000 characters");
+    }
+    let secret_length = new.secret.chars().count();
+    if !(16..=200).contains(&secret_length) || new.secret.chars().any(char::is_control) {
+        fields.error("secret", "must be 16 to 200 characters");
+    }
+    if new.kinds.is_empty() || new.kinds.len() > 30 {
+        fields.error("kinds", "name 1 to 30 event kinds");
+    } else {
+        for (i, kind) in new.kinds.iter().enumerate() {
+            if kind != "*" && !Event::is_kind(kind) {
+                fields.error(&format!("kinds[{i}]"), "is not an event kind");
+            }
+        }
+    }
+    fields.finish()?;
+    let by = principal.user_id;
+    let db = db.get_ref().clone();
+    let webhook = web::block(move || {
+        db.write(|conn| outbox::subscribe(conn, &url, &new.secret, &new.kinds, Some(by), Utc::now()))
+    })
+    .await??;
+    Ok(HttpResponse::Created().json(view(webhook, Vec::new())))
+}
+
+/// The webhooks with their latest messages and how each stands
+/// (administrators).
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Every webhook", body = [WebhookView]))
+)]
+#[get("/webhooks")]
+pub async fn list_webhooks(
+    principal: Principal,
+    db: web::Data<Db>,
+) -> Result<web::Json<Vec<WebhookView>>, ApiError> {
+    principal.require(Capability::ManageCatalogue)?;
+    let db = db.get_ref().clone();
+    let views = web::block(move || {
+        db.run(|conn| {
+            let mut views = Vec::new();
+            for webhook in outbox::webhooks(conn)? {
+                let messages = outbox::messages(conn, webhook.id, 20)?;
+                views.push(view(webhook, messages));
+            }
+            Ok::<_, ApiError>(views)
+        })
+    })
+    .await??;
+    Ok(web::Json(views))
+}
+
+/// Which parked messages to replay.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Replay {
+    /// The messages (at most 1,000); absent: every parked message.
+    pub message_ids: Option<Vec<String>>,
+}
+
+/// How many messages went back in line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replayed {
+    /// Parked messages now pending again, their attempts counted afresh.
+    pub replayed: usize,
+}
+
+/// Put parked messages back in line (administrators); the same as
+/// `motcua outbox replay`.
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    request_body = Replay,
+    responses(
+        (status = 200, description = "Replayed", body = Replayed),
+        (status = 422, description = "Not message ids", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/outbox/replay")]
+pub async fn replay(
+    principal: Principal,
+    db: web::Data<Db>,
+    body: Body<Replay>,
+) -> Result<web::Json<Replayed>, ApiError> {
+    principal.require(Capability::ManageCatalogue)?;
+    let ids = match body.value.message_ids {
+        None => None,
+        Some(ids) if ids.len() > 1000 => {
+            let mut fields = Fields::default();
+            fields.error("message_ids", "at most 1,000");
+            fields.finish()?;
+            None
+        }
+        Some(ids) => {
+            let mut fields = Fields::default();
+            let parsed: Vec<MessageId> = ids
+                .iter()
+                .enumerate()
+                .filter_map(|(i, id)| {
+                    fields.check(&format!("message_ids[{i}]"), id.parse::<MessageId>())
+                })
+                .collect();
+            fields.finish()?;
+            Some(parsed)
+        }
+    };
+    let db = db.get_ref().clone();
+    let replayed = web::block(move || {
+        db.write(|conn| outbox::replay(conn, ids.as_deref(), Utc::now()))
+    })
+    .await??;
+    Ok(web::Json(Replayed { replayed }))
+}
