@@ -224,12 +224,19 @@ fn outbox_replay(settings: &Settings, all: bool, messages: &[String]) -> Result<
     }
     let ids = messages
         .iter()
-        .map(|id| id.parse().map_err(|_| format!("`{id}` is not a message id")))
+        .map(|id| {
+            id.parse()
+                .map_err(|_| format!("`{id}` is not a message id"))
+        })
         .collect::<Result<Vec<motcua_persistence::MessageId>, String>>()?;
     let db = Db::open(&settings.database).map_err(|e| e.to_string())?;
     let replayed = db
         .write(|conn| {
-            motcua_persistence::outbox::replay(conn, (!all).then_some(ids.as_slice()), chrono::Utc::now())
+            motcua_persistence::outbox::replay(
+                conn,
+                (!all).then_some(ids.as_slice()),
+                chrono::Utc::now(),
+            )
         })
         .map_err(|e| e.to_string())?;
     tracing::info!(replayed, "{replayed} parked message(s) back in line");

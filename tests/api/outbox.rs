@@ -58,7 +58,9 @@ impl Receiver {
                             .lines()
                             .find_map(|line| {
                                 let (key, value) = line.split_once(':')?;
-                                key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+                                key.trim()
+                                    .eq_ignore_ascii_case(name)
+                                    .then(|| value.trim().to_owned())
                             })
                             .unwrap_or_default()
                     };
@@ -66,7 +68,11 @@ impl Receiver {
                     let signed = header("x-motcua-signature")
                         == motcua_api::outbox::signature(SECRET, timestamp, &body);
                     let n = seen.fetch_add(1, Ordering::SeqCst);
-                    let answered = if n < failing || off.load(Ordering::SeqCst) { 503 } else { 200 };
+                    let answered = if n < failing || off.load(Ordering::SeqCst) {
+                        503
+                    } else {
+                        200
+                    };
                     if let Ok(mut got) = kept.lock() {
                         got.push(Received {
                             event_id: header("x-motcua-event-id"),
@@ -91,7 +97,10 @@ impl Receiver {
 
     /// The requests answered 200, in the order they came.
     fn delivered(&self) -> Vec<Received> {
-        self.got().into_iter().filter(|r| r.answered == 200).collect()
+        self.got()
+            .into_iter()
+            .filter(|r| r.answered == 200)
+            .collect()
     }
 
     /// Waits (up to 30 s) until `done` holds of what was received.
@@ -125,7 +134,9 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Str
                 .lines()
                 .find_map(|l| {
                     let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                    k.trim()
+                        .eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
                 })
                 .unwrap_or(0);
             if buffer.len() >= end + 4 + length {
@@ -165,7 +176,12 @@ async fn a_life(app: &TestApp, fixture: &Fixture) -> String {
     let (clerk, _) = app.login("clerk.a", PASSWORD).await;
     let done = json!({"outcome": "approved", "result_files": [], "electronic_result": false});
     assert_eq!(app.act(&officer, &id, "complete", done).await.0, 200);
-    assert_eq!(app.act(&clerk, &id, "return", json!({"delivery": "desk"})).await.0, 200);
+    assert_eq!(
+        app.act(&clerk, &id, "return", json!({"delivery": "desk"}))
+            .await
+            .0,
+        200
+    );
     id
 }
 
@@ -180,16 +196,28 @@ async fn a_dossier_s_life_reaches_a_webhook_in_order_after_it_comes_back(mut app
         .until("three events delivered", |r| r.delivered().len() >= 3)
         .await;
     let delivered = receiver.delivered();
-    let actions: Vec<&str> = delivered.iter().filter_map(|r| r.body["action"].as_str()).collect();
+    let actions: Vec<&str> = delivered
+        .iter()
+        .filter_map(|r| r.body["action"].as_str())
+        .collect();
     assert_eq!(actions, ["intake_accept", "complete", "return"]);
-    assert!(delivered.iter().all(|r| r.signed && r.body["dossier_id"] == id.as_str()));
-    assert!(delivered.iter().all(|r| r.body["event_id"] == r.event_id.as_str()));
+    assert!(
+        delivered
+            .iter()
+            .all(|r| r.signed && r.body["dossier_id"] == id.as_str())
+    );
+    assert!(
+        delivered
+            .iter()
+            .all(|r| r.body["event_id"] == r.event_id.as_str())
+    );
     // The first three attempts failed: each was the first message's, tried
     // again with the same event id until it got through.
     let got = receiver.got();
     assert_eq!(got.iter().filter(|r| r.answered == 503).count(), 3);
     assert!(got[..3].iter().all(|r| r.event_id == delivered[0].event_id));
-    let ids: std::collections::BTreeSet<&str> = delivered.iter().map(|r| r.event_id.as_str()).collect();
+    let ids: std::collections::BTreeSet<&str> =
+        delivered.iter().map(|r| r.event_id.as_str()).collect();
     assert_eq!(ids.len(), 3, "one delivery per event");
 
     let (admin, _) = app.login("admin.a", PASSWORD).await;
@@ -201,10 +229,20 @@ async fn a_dossier_s_life_reaches_a_webhook_in_order_after_it_comes_back(mut app
         .unwrap_or_default();
     assert_eq!(listed[0]["id"], webhook["id"]);
     assert!(listed[0].get("secret").is_none(), "{listed}");
-    let messages = listed[0]["messages"].as_array().cloned().unwrap_or_default();
+    let messages = listed[0]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(messages.len(), 3, "{listed}");
-    assert!(messages.iter().all(|m| m["state"] == "delivered"), "{listed}");
-    assert_eq!(messages.iter().filter_map(|m| m["attempts"].as_i64()).max(), Some(4), "{listed}");
+    assert!(
+        messages.iter().all(|m| m["state"] == "delivered"),
+        "{listed}"
+    );
+    assert_eq!(
+        messages.iter().filter_map(|m| m["attempts"].as_i64()).max(),
+        Some(4),
+        "{listed}"
+    );
 }
 
 async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
@@ -228,7 +266,11 @@ async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while parked().await["state"] != "parked" {
-        assert!(tokio::time::Instant::now() < deadline, "never parked: {}", parked().await);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never parked: {}",
+            parked().await
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let message = parked().await;
@@ -237,12 +279,21 @@ async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
 
     receiver.down.store(false, Ordering::SeqCst);
     let replayed = app
-        .post_json("/api/v1/outbox/replay", Some(&admin), &json!({"message_ids": [message["id"]]}))
+        .post_json(
+            "/api/v1/outbox/replay",
+            Some(&admin),
+            &json!({"message_ids": [message["id"]]}),
+        )
         .await;
     let replayed: Value = replayed.json().await.unwrap_or_default();
     assert_eq!(replayed["replayed"].as_u64(), Some(1), "{replayed}");
-    receiver.until("the replayed message", |r| r.delivered().len() == 1).await;
-    assert_eq!(receiver.delivered()[0].event_id, message["event_id"].as_str().unwrap_or_default());
+    receiver
+        .until("the replayed message", |r| r.delivered().len() == 1)
+        .await;
+    assert_eq!(
+        receiver.delivered()[0].event_id,
+        message["event_id"].as_str().unwrap_or_default()
+    );
 }
 
 async fn two_servers_deliver_each_message_once(mut app: TestApp) {
@@ -254,13 +305,28 @@ async fn two_servers_deliver_each_message_once(mut app: TestApp) {
     for _ in 0..5 {
         a_life(&app, &fixture).await;
     }
-    receiver.until("fifteen deliveries", |r| r.delivered().len() >= 15).await;
+    receiver
+        .until("fifteen deliveries", |r| r.delivered().len() >= 15)
+        .await;
     // Give a second delivery of anything the time to arrive, then count.
     let (admin, _) = app.login("admin.a", PASSWORD).await;
-    let listed: Value = app.get_as("/api/v1/webhooks", &admin).await.json().await.unwrap_or_default();
-    let messages = listed[0]["messages"].as_array().cloned().unwrap_or_default();
+    let listed: Value = app
+        .get_as("/api/v1/webhooks", &admin)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let messages = listed[0]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(messages.len(), 15, "{listed}");
-    assert!(messages.iter().all(|m| m["state"] == "delivered" && m["attempts"] == 1), "{listed}");
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["state"] == "delivered" && m["attempts"] == 1),
+        "{listed}"
+    );
     let got = receiver.got();
     let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r.event_id.as_str()).collect();
     assert_eq!((got.len(), ids.len()), (15, 15), "each message once");

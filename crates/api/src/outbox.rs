@@ -54,7 +54,9 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 /// so that messages that failed together do not all come back at once.
 pub fn backoff(first: Duration, failures: u32, spread: f64) -> Duration {
     let doubled = first.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)));
-    doubled.min(MAX_BACKOFF).mul_f64(0.75 + spread.clamp(0.0, 1.0) / 2.0)
+    doubled
+        .min(MAX_BACKOFF)
+        .mul_f64(0.75 + spread.clamp(0.0, 1.0) / 2.0)
 }
 
 /// Starts the dispatcher's tasks (none when `settings.workers` is 0).
@@ -109,7 +111,8 @@ async fn work(db: Db, client: reqwest::Client, settings: OutboxSettings) {
             });
             let recording = db.clone();
             let recorded = tokio::task::spawn_blocking(move || {
-                recording.run(|conn| outbox::record(conn, &message, Utc::now(), &attempted, retry_at))
+                recording
+                    .run(|conn| outbox::record(conn, &message, Utc::now(), &attempted, retry_at))
             })
             .await;
             if !matches!(recorded, Ok(Ok(()))) {

@@ -905,9 +905,11 @@ impl Event {
         "intake_refuse",
     ];
 
-    /// Whether `name` is the history's name of some event.
-    pub fn is_kind(name: &str) -> bool {
-        Self::OPENINGS.contains(&name) || Action::ALL.iter().any(|a| a.name() == name)
+    /// The history's names of events: the openings', then the actions'.
+    pub fn kinds() -> impl Iterator<Item = &'static str> {
+        Self::OPENINGS
+            .into_iter()
+            .chain(Action::ALL.iter().map(|a| a.name()))
     }
 
     /// The action's name in the history (`file_online`, `intake_accept`,

@@ -35,6 +35,6 @@ pub mod users;
 pub use db::{Backend, DatabaseUrl, Db, DbConfig, DbConnection, Readiness};
 pub use error::DbError;
 pub use sql_types::{
-    AccessId, AgencyId, DossierGroupId, DossierId, MessageId, WebhookId, EventId, FileId, PaymentId, ProcedureId,
-    RefreshTokenId, RejectedPaymentId, TokenFamilyId, UserId,
+    AccessId, AgencyId, DossierGroupId, DossierId, EventId, FileId, MessageId, PaymentId,
+    ProcedureId, RefreshTokenId, RejectedPaymentId, TokenFamilyId, UserId, WebhookId,
 };

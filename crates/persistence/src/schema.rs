@@ -427,10 +427,6 @@ diesel::joinable!(dossier_groups -> agencies (receiving_agency_id));
 diesel::joinable!(dossier_groups -> procedure_groups (group_code));
 diesel::joinable!(dossier_groups -> users (owner_id));
 diesel::joinable!(dossiers -> dossier_groups (group_id));
-diesel::joinable!(outbox -> dossier_events (event_id));
-diesel::joinable!(outbox -> dossiers (dossier_id));
-diesel::joinable!(outbox -> webhook_subscriptions (subscription_id));
-diesel::joinable!(outbox_attempts -> outbox (message_id));
 diesel::joinable!(dossiers -> procedures (procedure_id));
 diesel::joinable!(dossiers -> users (owner_id));
 diesel::joinable!(files -> users (owner_id));
@@ -438,6 +434,10 @@ diesel::joinable!(hand_overs -> dossiers (dossier_id));
 diesel::joinable!(hand_overs -> users (handed_by));
 diesel::joinable!(idempotency_keys -> dossiers (dossier_id));
 diesel::joinable!(idempotency_keys -> users (owner_id));
+diesel::joinable!(outbox -> dossier_events (event_id));
+diesel::joinable!(outbox -> dossiers (dossier_id));
+diesel::joinable!(outbox -> webhook_subscriptions (subscription_id));
+diesel::joinable!(outbox_attempts -> outbox (message_id));
 diesel::joinable!(payments -> dossiers (dossier_id));
 diesel::joinable!(payments -> users (recorded_by));
 diesel::joinable!(rating_criteria -> ratings (dossier_id));
@@ -447,6 +447,7 @@ diesel::joinable!(rejected_payments -> dossiers (dossier_id));
 diesel::joinable!(supplement_requests -> dossiers (dossier_id));
 diesel::joinable!(supplement_requests -> users (requested_by));
 diesel::joinable!(users -> agencies (agency_id));
+diesel::joinable!(webhook_subscriptions -> users (created_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_log,

@@ -18,15 +18,45 @@ use crate::validate::Fields;
 /// A webhook to register.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewWebhook {
-    /// Where deliveries are posted: an `http` or `https` address, at most
-    /// 2,000 characters.
+    /// Where deliveries are posted: an http or https address, at most 2,000
+    /// characters.
     pub url: String,
     /// The secret deliveries are signed with: 16 to 200 characters.
     pub secret: String,
-    /// The event kinds to hear of: names of history events (`file_online`,
-    /// `intake_accept`, `accept`, `complete`, `return`, …), or `*` for every
-    /// event; 1 to 30.
+    /// The event kinds to hear of (names of history events), or `*` for
+    /// every event; 1 to 30.
+    #[schema(value_type = Vec<EventKind>)]
     pub kinds: Vec<String>,
+}
+
+/// An event kind a webhook may hear of: the name of a history event, or
+/// `*` for every event (the list is the domain's: `Event::kinds`).
+#[derive(Debug)]
+pub struct EventKind;
+
+impl utoipa::PartialSchema for EventKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut kinds = vec!["*"];
+        kinds.extend(Event::kinds());
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(kinds))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventKind {}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// A destination took it.
+    Delivered,
+    /// Parked after too many failed attempts, until replayed.
+    Parked,
 }
 
 /// One message of a webhook, as its last attempt left it.
@@ -38,8 +68,8 @@ pub struct MessageView {
     pub event_id: String,
     /// The dossier.
     pub dossier_id: String,
-    /// `pending`, `delivered` or `parked`.
-    pub state: String,
+    /// Where it stands.
+    pub state: MessageState,
     /// Attempts made.
     pub attempts: i32,
     /// When it is due (again), while pending.
@@ -56,7 +86,11 @@ impl From<Message> for MessageView {
             id: message.id.to_string(),
             event_id: message.event_id.to_string(),
             dossier_id: message.dossier_id.to_string(),
-            state: message.state,
+            state: match message.state.as_str() {
+                "delivered" => MessageState::Delivered,
+                "parked" => MessageState::Parked,
+                _ => MessageState::Pending,
+            },
             attempts: message.attempts,
             next_attempt_at: message.next_attempt_at.and_utc(),
             last_error: message.last_error,
@@ -116,7 +150,10 @@ pub async fn register_webhook(
     let url = new.url.trim().to_owned();
     let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
     if !scheme_ok || url.len() > 2000 || url.chars().any(char::is_control) {
-        fields.error("url", "must be an http or https address of at most 2,000 characters");
+        fields.error(
+            "url",
+            "must be an http or https address of at most 2,000 characters",
+        );
     }
     let secret_length = new.secret.chars().count();
     if !(16..=200).contains(&secret_length) || new.secret.chars().any(char::is_control) {
@@ -126,7 +163,7 @@ pub async fn register_webhook(
         fields.error("kinds", "name 1 to 30 event kinds");
     } else {
         for (i, kind) in new.kinds.iter().enumerate() {
-            if kind != "*" && !Event::is_kind(kind) {
+            if kind != "*" && !Event::kinds().any(|k| k == kind) {
                 fields.error(&format!("kinds[{i}]"), "is not an event kind");
             }
         }
@@ -135,7 +172,9 @@ pub async fn register_webhook(
     let by = principal.user_id;
     let db = db.get_ref().clone();
     let webhook = web::block(move || {
-        db.write(|conn| outbox::subscribe(conn, &url, &new.secret, &new.kinds, Some(by), Utc::now()))
+        db.write(|conn| {
+            outbox::subscribe(conn, &url, &new.secret, &new.kinds, Some(by), Utc::now())
+        })
     })
     .await??;
     Ok(HttpResponse::Created().json(view(webhook, Vec::new())))
@@ -223,9 +262,8 @@ pub async fn replay(
         }
     };
     let db = db.get_ref().clone();
-    let replayed = web::block(move || {
-        db.write(|conn| outbox::replay(conn, ids.as_deref(), Utc::now()))
-    })
-    .await??;
+    let replayed =
+        web::block(move || db.write(|conn| outbox::replay(conn, ids.as_deref(), Utc::now())))
+            .await??;
     Ok(web::Json(Replayed { replayed }))
 }
