@@ -7,12 +7,14 @@ drives it from outside over HTTP, checks what must hold, and prints figures.
     scripts/reliability.py r3                        # PostgreSQL goes away and returns
     scripts/reliability.py r5 [--keys 1000]          # two server processes, one database
     scripts/reliability.py r7                        # SIGTERM under load
+    scripts/reliability.py r8 [--keys 300]           # SIGKILL with outbox messages pending
     scripts/reliability.py all
 
 Every scenario runs on a fresh SQLite file by default; `--postgres URL` runs
 it on an empty PostgreSQL database instead (r3 makes its own cluster with
 initdb and pg_ctl and needs no URL). Needs the release binary
-(`cargo build --release`) and Python 3 (standard library only). Exit status
+(`cargo build --release`; `MOTCUA_BIN` names another) and Python 3
+(standard library only). Exit status
 0 when every check held, 1 otherwise. docs/reliability.md records the bars
 and the last figures.
 """
@@ -33,7 +35,8 @@ import uuid
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "motcua")
+BIN = os.environ.get("MOTCUA_BIN") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "motcua")
 PASSWORD = "reliability-7"
 CITIZEN = "027090001234"
 PROVINCE = "000.00.00.H27"
@@ -264,6 +267,82 @@ def r2(work, url, keys):
     except (ValueError, KeyError):
         verified = (verify.stdout + verify.stderr).strip()[:300]
     check(verify.returncode == 0, f"R2: `motcua audit verify` finds every history intact ({verified})")
+
+
+class Receiver:
+    """A webhook receiver on a free port: answers 503 while `down`, else 200;
+    keeps the event id of every request it answered 200."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        receiver = self
+        self.down = True
+        self.delivered = []
+        self.refused = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.down:
+                    receiver.refused += 1
+                    self.send_response(503)
+                else:
+                    receiver.delivered.append(self.headers.get("X-Motcua-Event-Id"))
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def r8(work, url, keys):
+    print(f"R8: {keys} online filings while the webhook is down; SIGKILL mid-load; restart; the webhook returns")
+    receiver = Receiver()
+    fast = {"MOTCUA_OUTBOX_BACKOFF_MS": "100", "MOTCUA_OUTBOX_POLL_MS": "50", "MOTCUA_OUTBOX_MAX_ATTEMPTS": "1000"}
+    server = Server(work, url, env=fast)
+    admin, citizen, clerk = login(server.port, "admin"), login(server.port, CITIZEN), login(server.port, "clerk")
+    hook = {"url": receiver.url, "secret": "reliability webhook secret", "kinds": ["*"]}
+    status, _, answer = request(server.port, "POST", "/api/v1/webhooks", hook, token=admin)
+    if status != 201:
+        raise SystemExit(f"webhook: {status} {answer}")
+    body = filing_body(server.port, citizen, clerk)
+    answered = {}
+    with futures.ThreadPoolExecutor(16) as pool:
+        jobs = {pool.submit(file, server.port, citizen, body, f"r8-{n}"): n for n in range(keys)}
+        killed_at = None
+        for job in futures.as_completed(jobs):
+            status, answer = job.result()
+            if status == 201:
+                answered[jobs[job]] = answer["id"]
+            if killed_at is None and len(answered) >= keys // 3:
+                server.process.kill()
+                killed_at = len(answered)
+    server.process.wait()
+    print(f"  killed after {killed_at} answered filings ({len(answered)} answered in all); "
+          f"the webhook refused {receiver.refused} attempts meanwhile")
+    events = count_rows(work, url, "SELECT count(*) FROM dossier_events")
+    messages = count_rows(work, url, "SELECT count(*) FROM outbox")
+    check(events == messages, f"R8: every stored event has its message ({events} events, {messages} messages)")
+    receiver.down = False
+    server = Server(work, url, env=fast)
+    started = time.monotonic()
+    try:
+        while len(set(receiver.delivered)) < events and time.monotonic() - started < 120:
+            time.sleep(0.2)
+        took = time.monotonic() - started
+        distinct = len(set(receiver.delivered))
+        check(distinct == events, f"R8: after the restart every event reached the webhook "
+                                  f"({distinct}/{events} in {took:.1f} s; {len(receiver.delivered) - distinct} sent twice)")
+    finally:
+        server.stop()
+    pending = count_rows(work, url, "SELECT count(*) FROM outbox WHERE state <> 'delivered'")
+    check(pending == 0, f"R8: nothing left in the outbox ({pending} not delivered)")
 
 
 def pg_tools():
@@ -500,13 +579,13 @@ def r7(work, url):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=["r1", "r2", "r3", "r5", "r7", "all"])
+    parser.add_argument("scenario", choices=["r1", "r2", "r3", "r5", "r7", "r8", "all"])
     parser.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database (default: a fresh SQLite file)")
     parser.add_argument("--keys", type=int, default=None)
     args = parser.parse_args()
     if not os.access(BIN, os.X_OK):
         raise SystemExit("build the release binary first: cargo build --release")
-    scenarios = ["r1", "r2", "r3", "r5", "r7"] if args.scenario == "all" else [args.scenario]
+    scenarios = ["r1", "r2", "r3", "r5", "r7", "r8"] if args.scenario == "all" else [args.scenario]
     for scenario in scenarios:
         work = tempfile.mkdtemp(prefix=f"motcua-{scenario}-")
         os.chmod(work, 0o755)
@@ -524,6 +603,8 @@ def main():
             r5(work, url, args.keys or 1000)
         elif scenario == "r7":
             r7(work, url)
+        elif scenario == "r8":
+            r8(work, url, args.keys or 300)
         print(f"  ({time.monotonic() - started:.0f} s)")
         shutil.rmtree(work, ignore_errors=True)
     print("all checks held" if not FAILED else f"{len(FAILED)} checks failed")

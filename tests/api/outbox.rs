@@ -243,6 +243,16 @@ async fn a_dossier_s_life_reaches_a_webhook_in_order_after_it_comes_back(mut app
         Some(4),
         "{listed}"
     );
+
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    for line in [
+        "motcua_outbox_attempts_total{destination=\"webhook\",outcome=\"failed\"} 3",
+        "motcua_outbox_attempts_total{destination=\"webhook\",outcome=\"delivered\"} 3",
+        "motcua_outbox_pending 0",
+        "motcua_outbox_stalled 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }
 
 async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
@@ -276,6 +286,16 @@ async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
     let message = parked().await;
     assert_eq!(message["attempts"].as_i64(), Some(2), "{message}");
     assert_eq!(receiver.got().len(), 2);
+    // The server stays ready while a destination is down; the metrics say
+    // what waits.
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
+    let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+    for line in [
+        "motcua_outbox_parked 1",
+        "motcua_outbox_attempts_total{destination=\"webhook\",outcome=\"parked\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 
     receiver.down.store(false, Ordering::SeqCst);
     let replayed = app

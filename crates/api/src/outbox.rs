@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use motcua_persistence::Db;
-use motcua_persistence::outbox::{self, Attempted, Claimed};
+use motcua_persistence::outbox::{self, Attempted, Backlog, Claimed};
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use tokio::task::JoinHandle;
 
 use crate::settings::OutboxSettings;
@@ -33,6 +34,73 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Messages one task claims at once.
 const BATCH: i64 = 8;
+
+/// The outbox's metrics on `/metrics`: attempts by destination and outcome
+/// (this process's), and the backlog (the database's, read at each scrape).
+#[derive(Debug, Clone)]
+pub struct OutboxMetrics {
+    attempts: IntCounterVec,
+    pending: IntGauge,
+    parked: IntGauge,
+    oldest_pending: IntGauge,
+    stalled: IntGauge,
+    alert_after: Duration,
+}
+
+impl OutboxMetrics {
+    /// Registers the metrics in `registry`; `alert_after` is how old the
+    /// oldest pending message may grow before `motcua_outbox_stalled` is 1.
+    pub fn register(registry: &Registry, alert_after: Duration) -> Result<Self, prometheus::Error> {
+        let attempts = IntCounterVec::new(
+            Opts::new(
+                "motcua_outbox_attempts_total",
+                "Delivery attempts by this process, by destination and outcome (delivered, failed, parked).",
+            ),
+            &["destination", "outcome"],
+        )?;
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help);
+        let metrics = OutboxMetrics {
+            attempts,
+            pending: gauge("motcua_outbox_pending", "Messages waiting to be delivered.")?,
+            parked: gauge("motcua_outbox_parked", "Messages parked after too many failed attempts.")?,
+            oldest_pending: gauge(
+                "motcua_outbox_oldest_pending_seconds",
+                "Age of the oldest message waiting to be delivered (0: none).",
+            )?,
+            stalled: gauge(
+                "motcua_outbox_stalled",
+                "1 when the oldest waiting message is older than MOTCUA_OUTBOX_ALERT_SECS: alert.",
+            )?,
+            alert_after,
+        };
+        registry.register(Box::new(metrics.attempts.clone()))?;
+        for gauge in [&metrics.pending, &metrics.parked, &metrics.oldest_pending, &metrics.stalled] {
+            registry.register(Box::new(gauge.clone()))?;
+        }
+        Ok(metrics)
+    }
+
+    /// Sets the backlog gauges as of `now`.
+    pub fn observe(&self, backlog: &Backlog, now: DateTime<Utc>) {
+        self.pending.set(backlog.pending);
+        self.parked.set(backlog.parked);
+        let age = backlog
+            .oldest_pending
+            .map_or(0, |at| (now - at.and_utc()).num_seconds().max(0));
+        self.oldest_pending.set(age);
+        let limit = i64::try_from(self.alert_after.as_secs()).unwrap_or(i64::MAX);
+        self.stalled.set(i64::from(age > limit));
+    }
+
+    fn attempted(&self, attempted: &Attempted, parked: bool) {
+        let outcome = match attempted {
+            Attempted::Delivered => "delivered",
+            Attempted::Failed { .. } if parked => "parked",
+            Attempted::Failed { .. } => "failed",
+        };
+        self.attempts.with_label_values(&["webhook", outcome]).inc();
+    }
+}
 
 /// The signature of a delivery: hex HMAC-SHA256 of `<timestamp>\n<body>`.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
@@ -60,7 +128,7 @@ pub fn backoff(first: Duration, failures: u32, spread: f64) -> Duration {
 }
 
 /// Starts the dispatcher's tasks (none when `settings.workers` is 0).
-pub fn spawn(db: Db, settings: OutboxSettings) -> Vec<JoinHandle<()>> {
+pub fn spawn(db: Db, settings: OutboxSettings, metrics: OutboxMetrics) -> Vec<JoinHandle<()>> {
     let client = match reqwest::Client::builder()
         .timeout(DELIVERY_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -73,13 +141,20 @@ pub fn spawn(db: Db, settings: OutboxSettings) -> Vec<JoinHandle<()>> {
         }
     };
     (0..settings.workers)
-        .map(|_| tokio::spawn(work(db.clone(), client.clone(), settings)))
+        .map(|_| {
+            tokio::spawn(work(
+                db.clone(),
+                client.clone(),
+                settings,
+                metrics.clone(),
+            ))
+        })
         .collect()
 }
 
 /// One task: claims due messages and delivers them, or waits a poll
 /// interval when none is due.
-async fn work(db: Db, client: reqwest::Client, settings: OutboxSettings) {
+async fn work(db: Db, client: reqwest::Client, settings: OutboxSettings, metrics: OutboxMetrics) {
     loop {
         let claiming = db.clone();
         let claimed = tokio::task::spawn_blocking(move || {
@@ -109,6 +184,7 @@ async fn work(db: Db, client: reqwest::Client, settings: OutboxSettings) {
                 let wait = backoff(settings.backoff, failures, spread);
                 Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(LEASE)
             });
+            metrics.attempted(&attempted, retry_at.is_none());
             let recording = db.clone();
             let recorded = tokio::task::spawn_blocking(move || {
                 recording

@@ -159,6 +159,9 @@ pub struct OutboxSettings {
     /// How often an idle task looks for due messages
     /// (`MOTCUA_OUTBOX_POLL_MS`, default 1000).
     pub poll: Duration,
+    /// How old the oldest waiting message may grow before
+    /// `motcua_outbox_stalled` says so (`MOTCUA_OUTBOX_ALERT_SECS`, default 900).
+    pub alert_after: Duration,
 }
 
 /// A setting that cannot be used, naming the variable.
@@ -360,6 +363,9 @@ impl Settings {
                     parse_number::<u64>(&get, "MOTCUA_OUTBOX_POLL_MS")?
                         .unwrap_or(1000)
                         .max(10),
+                ),
+                alert_after: Duration::from_secs(
+                    parse_number::<u64>(&get, "MOTCUA_OUTBOX_ALERT_SECS")?.unwrap_or(900),
                 ),
             },
         })

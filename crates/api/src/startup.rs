@@ -228,6 +228,7 @@ pub struct AppState {
     files: web::Data<crate::routes::files::Uploads>,
     public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
+    outbox_metrics: web::Data<crate::outbox::OutboxMetrics>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
     document: web::Data<OpenApiJson>,
@@ -273,7 +274,11 @@ impl AppState {
                 .register(Box::new(alerts))
                 .map_err(|e| StartupError::Setup(e.to_string()))?;
         }
+        let outbox_metrics =
+            crate::outbox::OutboxMetrics::register(&metrics.registry, settings.outbox.alert_after)
+                .map_err(|e| StartupError::Setup(e.to_string()))?;
         Ok(AppState {
+            outbox_metrics: web::Data::new(outbox_metrics),
             db: web::Data::new(db.clone()),
             issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
             passwords: web::Data::new(
@@ -358,6 +363,7 @@ pub fn app(
         .app_data(state.history_keys)
         .app_data(state.files)
         .app_data(state.registry)
+        .app_data(state.outbox_metrics)
         .app_data(state.known_routes)
         .app_data(
             web::JsonConfig::default()
@@ -392,6 +398,7 @@ pub struct Application {
     address: SocketAddr,
     db: Db,
     outbox: crate::settings::OutboxSettings,
+    outbox_metrics: crate::outbox::OutboxMetrics,
 }
 
 impl std::fmt::Debug for Application {
@@ -424,6 +431,7 @@ impl Application {
         crate::calendars::ensure_national(&db).map_err(StartupError::Setup)?;
 
         let state = AppState::new(db.clone(), &settings)?;
+        let outbox_metrics = state.outbox_metrics.get_ref().clone();
         tracing::info!(store = %state.files.store.describe(), "uploaded files live in the file store");
         let workers = settings
             .workers
@@ -447,6 +455,7 @@ impl Application {
             address,
             db,
             outbox: settings.outbox,
+            outbox_metrics,
         })
     }
 
@@ -468,7 +477,7 @@ impl Application {
     /// Serves until the server is stopped: SIGINT or SIGTERM stop accepting
     /// connections and let in-flight requests finish (up to the shutdown timeout).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let dispatcher = crate::outbox::spawn(self.db.clone(), self.outbox);
+        let dispatcher = crate::outbox::spawn(self.db.clone(), self.outbox, self.outbox_metrics);
         let served = self.server.await;
         for task in dispatcher {
             task.abort();

@@ -99,14 +99,25 @@ pub async fn readyz(db: web::Data<Db>) -> Result<web::Json<Ready>, ApiError> {
     }))
 }
 
-/// Prometheus metrics: request counts and latency histograms by route, method and status.
+/// Prometheus metrics: request counts and latency histograms by route,
+/// method and status; the outbox's attempts and backlog (docs/operations.md).
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format",
                body = String, content_type = "text/plain"))
 )]
 #[get("/metrics")]
-pub async fn metrics(registry: web::Data<prometheus::Registry>) -> HttpResponse {
+pub async fn metrics(
+    registry: web::Data<prometheus::Registry>,
+    outbox: web::Data<crate::outbox::OutboxMetrics>,
+    db: web::Data<Db>,
+) -> HttpResponse {
+    // The backlog is the database's; without a database the gauges keep
+    // their last values and the rest is still answered.
+    let db = db.get_ref().clone();
+    if let Ok(Ok(backlog)) = web::block(move || db.run(motcua_persistence::outbox::backlog)).await {
+        outbox.observe(&backlog, chrono::Utc::now());
+    }
     match prometheus::TextEncoder::new().encode_to_string(&registry.gather()) {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
