@@ -26,8 +26,10 @@ pub const TIMESTAMP_HEADER: &str = "X-Motcua-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Motcua-Signature";
 
 /// How long a claimed message stays with its deliverer before another may
-/// try it (longer than a delivery's timeout).
-const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// try it: well beyond a delivery's timeout (a batch's deliveries run at
+/// once), so that no attempt is made twice; and what a message claimed by a
+/// process that died waits before it is tried again.
+const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 /// How long one delivery may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts.
@@ -62,7 +64,10 @@ impl OutboxMetrics {
         let metrics = OutboxMetrics {
             attempts,
             pending: gauge("motcua_outbox_pending", "Messages waiting to be delivered.")?,
-            parked: gauge("motcua_outbox_parked", "Messages parked after too many failed attempts.")?,
+            parked: gauge(
+                "motcua_outbox_parked",
+                "Messages parked after too many failed attempts.",
+            )?,
             oldest_pending: gauge(
                 "motcua_outbox_oldest_pending_seconds",
                 "Age of the oldest message waiting to be delivered (0: none).",
@@ -74,7 +79,12 @@ impl OutboxMetrics {
             alert_after,
         };
         registry.register(Box::new(metrics.attempts.clone()))?;
-        for gauge in [&metrics.pending, &metrics.parked, &metrics.oldest_pending, &metrics.stalled] {
+        for gauge in [
+            &metrics.pending,
+            &metrics.parked,
+            &metrics.oldest_pending,
+            &metrics.stalled,
+        ] {
             registry.register(Box::new(gauge.clone()))?;
         }
         Ok(metrics)
@@ -141,14 +151,7 @@ pub fn spawn(db: Db, settings: OutboxSettings, metrics: OutboxMetrics) -> Vec<Jo
         }
     };
     (0..settings.workers)
-        .map(|_| {
-            tokio::spawn(work(
-                db.clone(),
-                client.clone(),
-                settings,
-                metrics.clone(),
-            ))
-        })
+        .map(|_| tokio::spawn(work(db.clone(), client.clone(), settings, metrics.clone())))
         .collect()
 }
 
@@ -176,27 +179,42 @@ async fn work(db: Db, client: reqwest::Client, settings: OutboxSettings, metrics
             tokio::time::sleep(settings.poll).await;
             continue;
         }
+        // The batch's deliveries at once: each is attempted well within
+        // its lease.
+        let mut batch = tokio::task::JoinSet::new();
         for message in claimed {
-            let attempted = deliver(&client, &message).await;
-            let failures = u32::try_from(message.attempts + 1).unwrap_or(u32::MAX);
-            let retry_at = (failures < settings.max_attempts).then(|| {
-                let spread = f64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 255.0;
-                let wait = backoff(settings.backoff, failures, spread);
-                Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(LEASE)
-            });
-            metrics.attempted(&attempted, retry_at.is_none());
-            let recording = db.clone();
-            let recorded = tokio::task::spawn_blocking(move || {
-                recording
-                    .run(|conn| outbox::record(conn, &message, Utc::now(), &attempted, retry_at))
-            })
-            .await;
-            if !matches!(recorded, Ok(Ok(()))) {
-                // The lease runs out and the message is tried again:
-                // at least once, never lost.
-                tracing::warn!("the outbox could not record a delivery attempt");
-            }
+            let (db, client, metrics) = (db.clone(), client.clone(), metrics.clone());
+            batch.spawn(async move { attempt(&db, &client, &settings, &metrics, message).await });
         }
+        while batch.join_next().await.is_some() {}
+    }
+}
+
+/// Delivers one claimed message and records how it went.
+async fn attempt(
+    db: &Db,
+    client: &reqwest::Client,
+    settings: &OutboxSettings,
+    metrics: &OutboxMetrics,
+    message: Claimed,
+) {
+    let attempted = deliver(client, &message).await;
+    let failures = u32::try_from(message.attempts + 1).unwrap_or(u32::MAX);
+    let retry_at = (failures < settings.max_attempts).then(|| {
+        let spread = f64::from(uuid::Uuid::new_v4().as_bytes()[0]) / 255.0;
+        let wait = backoff(settings.backoff, failures, spread);
+        Utc::now() + chrono::TimeDelta::from_std(wait).unwrap_or(LEASE)
+    });
+    metrics.attempted(&attempted, retry_at.is_none());
+    let recording = db.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        recording.run(|conn| outbox::record(conn, &message, Utc::now(), &attempted, retry_at))
+    })
+    .await;
+    if !matches!(recorded, Ok(Ok(()))) {
+        // The lease runs out and the message is tried again: at least
+        // once, never lost.
+        tracing::warn!("the outbox could not record a delivery attempt");
     }
 }
 
