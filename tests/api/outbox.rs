@@ -352,7 +352,51 @@ async fn two_servers_deliver_each_message_once(mut app: TestApp) {
     assert_eq!((got.len(), ids.len()), (15, 15), "each message once");
 }
 
+async fn a_webhook_is_checked_before_it_is_stored_and_their_number_is_bounded(app: TestApp) {
+    Fixture::build(&app).await;
+    let (admin, _) = app.login("admin.a", PASSWORD).await;
+    let (clerk, _) = app.login("clerk.a", PASSWORD).await;
+    let good =
+        json!({"url": "https://client.example/hook", "secret": SECRET, "kinds": ["complete"]});
+    let post = |token: String, body: Value| {
+        let app = &app;
+        async move { app.post_json("/api/v1/webhooks", Some(&token), &body).await }
+    };
+    assert_eq!(post(clerk, good.clone()).await.status().as_u16(), 403);
+    for (field, value) in [
+        ("url", json!("ftp://client.example/hook")),
+        ("url", json!("http://user:password@client.example/hook")),
+        ("url", json!("http://")),
+        ("secret", json!("short")),
+        ("kinds", json!([])),
+        ("kinds[1]", json!(["complete", "no_such_event"])),
+    ] {
+        let mut body = good.clone();
+        let key = field.split('[').next().unwrap_or(field);
+        body[key] = value;
+        let refused =
+            crate::helpers::problem(post(admin.clone(), body).await, 422, "validation_failed")
+                .await;
+        assert_eq!(refused["errors"][0]["field"], field, "{refused}");
+    }
+    let listed: Value = app
+        .get_as("/api/v1/webhooks", &admin)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(listed, json!([]), "nothing stored");
+    for _ in 0..motcua_api::routes::webhooks::MAX_WEBHOOKS {
+        assert_eq!(
+            post(admin.clone(), good.clone()).await.status().as_u16(),
+            201
+        );
+    }
+    crate::helpers::problem(post(admin.clone(), good).await, 409, "too_many_webhooks").await;
+}
+
 api_tests!(
+    a_webhook_is_checked_before_it_is_stored_and_their_number_is_bounded,
     a_dossier_s_life_reaches_a_webhook_in_order_after_it_comes_back,
     a_parked_message_is_replayed_and_delivered,
     two_servers_deliver_each_message_once,

@@ -125,6 +125,9 @@ fn view(webhook: Webhook, messages: Vec<Message>) -> WebhookView {
     }
 }
 
+/// The most webhooks registered at once.
+pub const MAX_WEBHOOKS: usize = 50;
+
 /// Register a webhook (administrators): every event of the kinds named,
 /// from now on, is posted to it with `X-Motcua-Event-Id`,
 /// `X-Motcua-Timestamp` and `X-Motcua-Signature` (hex HMAC-SHA256 of
@@ -135,6 +138,7 @@ fn view(webhook: Webhook, messages: Vec<Message>) -> WebhookView {
     request_body = NewWebhook,
     responses(
         (status = 201, description = "Registered", body = WebhookView),
+        (status = 409, description = "50 webhooks are registered already (`too_many_webhooks`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid address, secret or kinds", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -148,11 +152,16 @@ pub async fn register_webhook(
     let new = body.value;
     let mut fields = Fields::default();
     let url = new.url.trim().to_owned();
-    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-    if !scheme_ok || url.len() > 2000 || url.chars().any(char::is_control) {
+    let parsed = reqwest::Url::parse(&url).ok().filter(|u| {
+        ["http", "https"].contains(&u.scheme())
+            && u.host_str().is_some_and(|h| !h.is_empty())
+            && u.username().is_empty()
+            && u.password().is_none()
+    });
+    if parsed.is_none() || url.len() > 2000 || url.chars().any(char::is_control) {
         fields.error(
             "url",
-            "must be an http or https address of at most 2,000 characters",
+            "must be an http or https address with a host and no credentials, of at most 2,000 characters",
         );
     }
     let secret_length = new.secret.chars().count();
@@ -173,7 +182,22 @@ pub async fn register_webhook(
     let db = db.get_ref().clone();
     let webhook = web::block(move || {
         db.write(|conn| {
-            outbox::subscribe(conn, &url, &new.secret, &new.kinds, Some(by), Utc::now())
+            // Every event writes a message per webhook in its own
+            // transaction: their number is bounded.
+            if outbox::webhooks(conn)?.len() >= MAX_WEBHOOKS {
+                return Err(ApiError::Conflict {
+                    code: "too_many_webhooks",
+                    detail: format!("at most {MAX_WEBHOOKS} webhooks are registered"),
+                });
+            }
+            Ok(outbox::subscribe(
+                conn,
+                &url,
+                &new.secret,
+                &new.kinds,
+                Some(by),
+                Utc::now(),
+            )?)
         })
     })
     .await??;
