@@ -343,6 +343,12 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/procedures", &[Reach::None], admin),
         route(Method::POST, "/api/v1/webhooks", &[Reach::None], admin),
         route(Method::GET, "/api/v1/webhooks", &[Reach::None], admin),
+        route(
+            Method::DELETE,
+            "/api/v1/webhooks/{id}",
+            &[Reach::None],
+            admin,
+        ),
         route(Method::POST, "/api/v1/outbox/replay", &[Reach::None], admin),
         route(
             Method::GET,
@@ -650,7 +656,24 @@ fn request(
         return (route.path.to_owned(), Some(body));
     }
     if route.path == "/api/v1/outbox/replay" {
-        return (route.path.to_owned(), Some(json!({})));
+        return (route.path.to_owned(), Some(json!({"all": true})));
+    }
+    if route.path == "/api/v1/webhooks/{id}" {
+        // A webhook made for the purpose, removed.
+        let webhook = app
+            .db
+            .run(|conn| {
+                motcua_persistence::outbox::subscribe(
+                    conn,
+                    "http://127.0.0.1:9/hook",
+                    "a matrix secret, long enough",
+                    &["*".to_owned()],
+                    None,
+                    Utc::now(),
+                )
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        return (format!("/api/v1/webhooks/{}", webhook.id), None);
     }
     if route.path == "/api/v1/dossier-groups" {
         return (

@@ -298,6 +298,19 @@ async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
     }
 
     receiver.down.store(false, Ordering::SeqCst);
+    // Replay names what it replays: no ids and no `all` is a mistake, as is
+    // a misspelt field; nothing is replayed.
+    for body in [
+        json!({}),
+        json!({"message_id": [message["id"]]}),
+        json!({"message_ids": null}),
+    ] {
+        let answer = app
+            .post_json("/api/v1/outbox/replay", Some(&admin), &body)
+            .await;
+        assert_eq!(answer.status().as_u16(), 422, "{body}");
+    }
+    assert_eq!(parked().await["state"], "parked");
     let replayed = app
         .post_json(
             "/api/v1/outbox/replay",
@@ -314,6 +327,39 @@ async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
         receiver.delivered()[0].event_id,
         message["event_id"].as_str().unwrap_or_default()
     );
+    // Its delivery is recorded (the third attempt of its life), once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while parked().await["state"] != "delivered" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never recorded: {}",
+            parked().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receiver.delivered().len(), 1);
+
+    // A webhook removed hears of nothing more.
+    let id = {
+        let listed: Value = app
+            .get_as("/api/v1/webhooks", &admin)
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        listed[0]["id"].as_str().unwrap_or_default().to_owned()
+    };
+    let path = format!("/api/v1/webhooks/{id}");
+    let remove = || app.send(reqwest::Method::DELETE, &path, Some(&admin), None);
+    assert_eq!(remove().await.status().as_u16(), 204);
+    assert_eq!(remove().await.status().as_u16(), 404);
+    let listed: Value = app
+        .get_as("/api/v1/webhooks", &admin)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(listed, json!([]));
 }
 
 async fn two_servers_deliver_each_message_once(mut app: TestApp) {

@@ -26,15 +26,15 @@ pub const TIMESTAMP_HEADER: &str = "X-Motcua-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Motcua-Signature";
 
 /// How long a claimed message stays with its deliverer before another may
-/// try it: well beyond a delivery's timeout (a batch's deliveries run at
-/// once), so that no attempt is made twice; and what a message claimed by a
+/// try it: well beyond a delivery's timeout (each claimed message is
+/// attempted at once), so that no attempt is made twice; and what a message claimed by a
 /// process that died waits before it is tried again.
 const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 /// How long one delivery may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Messages one task claims at once.
+/// Deliveries one task has in flight at most.
 const BATCH: i64 = 8;
 
 /// The outbox's metrics on `/metrics`: attempts by destination and outcome
@@ -155,38 +155,54 @@ pub fn spawn(db: Db, settings: OutboxSettings, metrics: OutboxMetrics) -> Vec<Jo
         .collect()
 }
 
-/// One task: claims due messages and delivers them, or waits a poll
-/// interval when none is due.
+/// One task: keeps up to [`BATCH`] deliveries in flight, claiming due
+/// messages as slots free up (a destination that hangs holds its slots for
+/// the delivery timeout, not the others'), and waits a poll interval when
+/// nothing is due.
 async fn work(db: Db, client: reqwest::Client, settings: OutboxSettings, metrics: OutboxMetrics) {
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
-        let claiming = db.clone();
-        let claimed = tokio::task::spawn_blocking(move || {
-            claiming.run(|conn| outbox::claim(conn, Utc::now(), LEASE, BATCH))
-        })
-        .await;
-        let claimed = match claimed {
-            Ok(Ok(claimed)) => claimed,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "the outbox could not claim messages");
-                Vec::new()
-            }
-            Err(error) => {
-                tracing::error!(%error, "the outbox's claim panicked");
-                Vec::new()
-            }
+        while in_flight.try_join_next().is_some() {}
+        let free = BATCH - i64::try_from(in_flight.len()).unwrap_or(BATCH);
+        let claimed = if free > 0 {
+            claim(&db, free).await
+        } else {
+            Vec::new()
         };
         if claimed.is_empty() {
-            tokio::time::sleep(settings.poll).await;
+            // Something to wait for: a delivery to finish, or the poll.
+            tokio::select! {
+                _ = in_flight.join_next(), if !in_flight.is_empty() => {}
+                () = tokio::time::sleep(settings.poll) => {}
+            }
             continue;
         }
-        // The batch's deliveries at once: each is attempted well within
-        // its lease.
-        let mut batch = tokio::task::JoinSet::new();
         for message in claimed {
             let (db, client, metrics) = (db.clone(), client.clone(), metrics.clone());
-            batch.spawn(async move { attempt(&db, &client, &settings, &metrics, message).await });
+            in_flight
+                .spawn(async move { attempt(&db, &client, &settings, &metrics, message).await });
         }
-        while batch.join_next().await.is_some() {}
+    }
+}
+
+/// Up to `limit` due messages, claimed (none when the claim fails: the
+/// next poll tries again).
+async fn claim(db: &Db, limit: i64) -> Vec<Claimed> {
+    let claiming = db.clone();
+    let claimed = tokio::task::spawn_blocking(move || {
+        claiming.run(|conn| outbox::claim(conn, Utc::now(), LEASE, limit))
+    })
+    .await;
+    match claimed {
+        Ok(Ok(claimed)) => claimed,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the outbox could not claim messages");
+            Vec::new()
+        }
+        Err(error) => {
+            tracing::error!(%error, "the outbox's claim panicked");
+            Vec::new()
+        }
     }
 }
 
@@ -211,10 +227,14 @@ async fn attempt(
         recording.run(|conn| outbox::record(conn, &message, Utc::now(), &attempted, retry_at))
     })
     .await;
-    if !matches!(recorded, Ok(Ok(()))) {
-        // The lease runs out and the message is tried again: at least
-        // once, never lost.
-        tracing::warn!("the outbox could not record a delivery attempt");
+    // Unrecorded, the lease runs out and the message is tried again: at
+    // least once, never lost.
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "the outbox could not record a delivery attempt");
+        }
+        Err(error) => tracing::error!(%error, "recording a delivery attempt panicked"),
     }
 }
 
@@ -241,7 +261,13 @@ async fn deliver(client: &reqwest::Client, message: &Claimed) -> Attempted {
         },
         Err(error) => Attempted::Failed {
             status: None,
-            error: error.to_string(),
+            error: if error.is_timeout() {
+                format!("no answer within {} s", DELIVERY_TIMEOUT.as_secs())
+            } else if error.is_connect() {
+                "could not connect".to_owned()
+            } else {
+                error.to_string()
+            },
         },
     }
 }

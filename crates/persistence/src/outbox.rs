@@ -86,6 +86,19 @@ pub fn subscribe(
     })
 }
 
+/// Removes a webhook with its messages and their attempts. Whether it existed.
+pub fn unsubscribe(conn: &mut DbConnection, id: WebhookId) -> Result<bool, DbError> {
+    conn.write(|conn| {
+        let messages = outbox::table
+            .filter(outbox::subscription_id.eq(id))
+            .select(outbox::id);
+        diesel::delete(outbox_attempts::table.filter(outbox_attempts::message_id.eq_any(messages)))
+            .execute(conn)?;
+        diesel::delete(outbox::table.filter(outbox::subscription_id.eq(id))).execute(conn)?;
+        Ok(diesel::delete(webhook_subscriptions::table.find(id)).execute(conn)? > 0)
+    })
+}
+
 /// Every webhook, oldest first.
 pub fn webhooks(conn: &mut DbConnection) -> Result<Vec<Webhook>, DbError> {
     webhook_subscriptions::table
@@ -276,8 +289,9 @@ pub enum Attempted {
     },
 }
 
-/// Records attempt number `attempts + 1` of message `id` at `at`: delivered,
-/// or failed and due again at `retry_at`, or parked when `retry_at` is none.
+/// Records an attempt of `message` at `at` (numbered after every attempt it
+/// had, replays included): delivered, or failed and due again at
+/// `retry_at`, or parked when `retry_at` is none.
 pub fn record(
     conn: &mut DbConnection,
     message: &Claimed,
@@ -286,7 +300,14 @@ pub fn record(
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<(), DbError> {
     conn.write(|conn| {
-        let n = message.attempts + 1;
+        // Numbered over the message's whole life: a replay counts its
+        // attempts afresh for parking, not in the record.
+        let last: Option<i32> = outbox_attempts::table
+            .filter(outbox_attempts::message_id.eq(message.id))
+            .select(diesel::dsl::max(outbox_attempts::n))
+            .first(conn)?;
+        let n = last.unwrap_or(0) + 1;
+        let attempts = message.attempts + 1;
         let (delivered, status, error) = match attempted {
             Attempted::Delivered => (true, None, None),
             Attempted::Failed { status, error } => (false, *status, Some(error.as_str())),
@@ -306,7 +327,7 @@ pub fn record(
             diesel::update(row)
                 .set((
                     outbox::state.eq(DELIVERED),
-                    outbox::attempts.eq(n),
+                    outbox::attempts.eq(attempts),
                     outbox::delivered_at.eq(Some(to_db_time(at))),
                     outbox::last_error.eq(None::<String>),
                 ))
@@ -319,7 +340,7 @@ pub fn record(
             diesel::update(row)
                 .set((
                     outbox::state.eq(state),
-                    outbox::attempts.eq(n),
+                    outbox::attempts.eq(attempts),
                     outbox::next_attempt_at.eq(to_db_time(next)),
                     outbox::last_error.eq(error),
                 ))
@@ -330,7 +351,9 @@ pub fn record(
 }
 
 /// Puts parked messages back in line, due at `now` with their attempts
-/// counted afresh: those of `ids`, or every parked one. How many.
+/// counted afresh (for parking; `outbox_attempts` keeps them all): those of
+/// `ids` (ids of messages not parked are left as they are), or every
+/// parked one. How many.
 pub fn replay(
     conn: &mut DbConnection,
     ids: Option<&[MessageId]>,

@@ -71,6 +71,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(catalogue::put_group)
                 .service(webhooks::register_webhook)
                 .service(webhooks::list_webhooks)
+                .service(webhooks::remove_webhook)
                 .service(webhooks::replay)
                 .service(dossiers::intake::file_online)
                 .service(dossiers::intake::intake)

@@ -1,22 +1,23 @@
 //! Webhooks for portal clients and the outbox that feeds them
 //! (administrators; docs/integration.md).
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use motcua_domain::dossier::Event;
 use motcua_persistence::outbox::{self, Message, Webhook};
-use motcua_persistence::{Db, MessageId};
+use motcua_persistence::{Db, MessageId, WebhookId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::body::Body;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, FieldError, Problem};
 use crate::policy::Capability;
 use crate::validate::Fields;
 
 /// A webhook to register.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     /// Where deliveries are posted: an http or https address, at most 2,000
     /// characters.
@@ -165,8 +166,14 @@ pub async fn register_webhook(
         );
     }
     let secret_length = new.secret.chars().count();
-    if !(16..=200).contains(&secret_length) || new.secret.chars().any(char::is_control) {
+    if !(16..=200).contains(&secret_length) {
         fields.error("secret", "must be 16 to 200 characters");
+    } else if new.secret.chars().any(char::is_control) {
+        fields.error("secret", "must not contain control characters");
+    } else if new.secret.chars().all(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '\u{200b}'..='\u{200d}' | '\u{feff}')
+    }) {
+        fields.error("secret", "must not be blank");
     }
     if new.kinds.is_empty() || new.kinds.len() > 30 {
         fields.error("kinds", "name 1 to 30 event kinds");
@@ -178,6 +185,13 @@ pub async fn register_webhook(
         }
     }
     fields.finish()?;
+    // Each kind once; `*` covers the others.
+    let mut kinds = new.kinds.clone();
+    kinds.sort();
+    kinds.dedup();
+    if kinds.iter().any(|k| k == "*") {
+        kinds = vec!["*".to_owned()];
+    }
     let by = principal.user_id;
     let db = db.get_ref().clone();
     let webhook = web::block(move || {
@@ -194,7 +208,7 @@ pub async fn register_webhook(
                 conn,
                 &url,
                 &new.secret,
-                &new.kinds,
+                &kinds,
                 Some(by),
                 Utc::now(),
             )?)
@@ -232,11 +246,15 @@ pub async fn list_webhooks(
     Ok(web::Json(views))
 }
 
-/// Which parked messages to replay.
+/// Which parked messages to replay: `message_ids`, or `all`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Replay {
-    /// The messages (at most 1,000); absent: every parked message.
+    /// The messages (1 to 1,000; those not parked are left as they are).
     pub message_ids: Option<Vec<String>>,
+    /// `true`: every parked message (instead of `message_ids`).
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// How many messages went back in line.
@@ -247,7 +265,9 @@ pub struct Replayed {
 }
 
 /// Put parked messages back in line (administrators); the same as
-/// `motcua outbox replay`.
+/// `motcua outbox-replay`. A replayed message is delivered after the later
+/// messages of its dossier that went out meanwhile: receivers order by
+/// `seq`.
 #[utoipa::path(
     tag = "administration",
     security(("bearer" = [])),
@@ -264,15 +284,18 @@ pub async fn replay(
     body: Body<Replay>,
 ) -> Result<web::Json<Replayed>, ApiError> {
     principal.require(Capability::ManageCatalogue)?;
-    let ids = match body.value.message_ids {
-        None => None,
-        Some(ids) if ids.len() > 1000 => {
-            let mut fields = Fields::default();
-            fields.error("message_ids", "at most 1,000");
-            fields.finish()?;
-            None
+    let replay = body.value;
+    let invalid = |field: &str, message: &str| {
+        Err(ApiError::Validation(vec![FieldError::new(field, message)]))
+    };
+    let ids = match (replay.message_ids, replay.all) {
+        (None, true) => None,
+        (Some(_), true) => return invalid("all", "name message_ids or set all, not both"),
+        (None, false) => return invalid("message_ids", "name the messages, or set all"),
+        (Some(ids), false) if ids.is_empty() || ids.len() > 1000 => {
+            return invalid("message_ids", "name 1 to 1,000 messages");
         }
-        Some(ids) => {
+        (Some(ids), false) => {
             let mut fields = Fields::default();
             let parsed: Vec<MessageId> = ids
                 .iter()
@@ -290,4 +313,32 @@ pub async fn replay(
         web::block(move || db.write(|conn| outbox::replay(conn, ids.as_deref(), Utc::now())))
             .await??;
     Ok(web::Json(Replayed { replayed }))
+}
+
+/// Remove a webhook with its messages and their attempts (administrators):
+/// nothing more is delivered to it.
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The webhook")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/webhooks/{id}")]
+pub async fn remove_webhook(
+    principal: Principal,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Capability::ManageCatalogue)?;
+    let id = id.parse::<WebhookId>().map_err(|_| ApiError::NotFound)?;
+    let db = db.get_ref().clone();
+    let removed = web::block(move || db.write(|conn| outbox::unsubscribe(conn, id))).await??;
+    if removed {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
