@@ -274,15 +274,21 @@ async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
             .unwrap_or_default();
         listed[0]["messages"][0].clone()
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while parked().await["state"] != "parked" {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never parked: {}",
-            parked().await
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let becomes = |state: &'static str| {
+        let parked = &parked;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while parked().await["state"] != state {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never {state}: {}",
+                    parked().await
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    becomes("parked").await;
     let message = parked().await;
     assert_eq!(message["attempts"].as_i64(), Some(2), "{message}");
     assert_eq!(receiver.got().len(), 2);
@@ -328,15 +334,7 @@ async fn a_parked_message_is_replayed_and_delivered(mut app: TestApp) {
         message["event_id"].as_str().unwrap_or_default()
     );
     // Its delivery is recorded (the third attempt of its life), once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while parked().await["state"] != "delivered" {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never recorded: {}",
-            parked().await
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    becomes("delivered").await;
     assert_eq!(receiver.delivered().len(), 1);
 
     // A webhook removed hears of nothing more.
