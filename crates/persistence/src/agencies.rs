@@ -123,6 +123,28 @@ pub enum Unmergeable {
     IntoOwnSubtree,
 }
 
+/// Why a merger did not happen: refused, or the database failed. Either
+/// rolls its transaction back.
+#[derive(Debug)]
+pub enum MergeError {
+    /// The two agencies cannot merge.
+    Refused(Unmergeable),
+    /// The database failed.
+    Db(DbError),
+}
+
+impl From<DbError> for MergeError {
+    fn from(error: DbError) -> Self {
+        MergeError::Db(error)
+    }
+}
+
+impl From<diesel::result::Error> for MergeError {
+    fn from(error: diesel::result::Error) -> Self {
+        MergeError::Db(error.into())
+    }
+}
+
 /// The lock every change to the tree's shape takes, so that a merger and a
 /// new agency under the merged one, or two crossing mergers, do not
 /// interleave (PostgreSQL; SQLite has one writer).
@@ -139,21 +161,22 @@ pub fn merge(
     from: AgencyId,
     into: AgencyId,
     now: DateTime<Utc>,
-) -> Result<Result<Agency, Unmergeable>, DbError> {
+) -> Result<Agency, MergeError> {
     conn.write(|conn| {
         conn.lock_key(TREE_LOCK)?;
         let (from, into) = (find(conn, from)?, find(conn, into)?);
+        let refused = |why| Err(MergeError::Refused(why));
         if let Some(merged) = from.merged_into_id {
-            return Ok(Err(Unmergeable::AlreadyMerged(merged)));
+            return refused(Unmergeable::AlreadyMerged(merged));
         }
         if merged_away(conn, &into.path)? {
-            return Ok(Err(Unmergeable::IntoMerged));
+            return refused(Unmergeable::IntoMerged);
         }
         if into.kind != from.kind {
-            return Ok(Err(Unmergeable::OtherKind));
+            return refused(Unmergeable::OtherKind);
         }
         if into.path.starts_with(&from.path) {
-            return Ok(Err(Unmergeable::IntoOwnSubtree));
+            return refused(Unmergeable::IntoOwnSubtree);
         }
         let subtree: Vec<(AgencyId, String)> = agencies::table
             .filter(agencies::path.like(format!("{}%", from.path)))
@@ -173,7 +196,7 @@ pub fn merge(
                 agencies::merged_at.eq(Some(to_db_time(now))),
             ))
             .execute(conn)?;
-        Ok(Ok(find(conn, from.id)?))
+        Ok(find(conn, from.id)?)
     })
 }
 

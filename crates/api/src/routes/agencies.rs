@@ -3,7 +3,9 @@
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use motcua_domain::codes::AgencyIdentifier;
-use motcua_persistence::agencies::{self, Agency, AgencyChanges, NewAgency, Unmergeable};
+use motcua_persistence::agencies::{
+    self, Agency, AgencyChanges, MergeError, NewAgency, Unmergeable,
+};
 use motcua_persistence::{AgencyId, Db, DbError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -347,18 +349,19 @@ pub async fn merge_agency(
                 Ok(_) | Err(DbError::NotFound) => return Err(invalid("no such agency in reach")),
                 Err(other) => return Err(other.into()),
             }
-            match agencies::merge(conn, id, into, Utc::now())? {
+            match agencies::merge(conn, id, into, Utc::now()) {
                 Ok(agency) => Ok(agency),
-                Err(Unmergeable::AlreadyMerged(_)) => Err(merged()),
-                Err(Unmergeable::IntoMerged) => Err(invalid(
+                Err(MergeError::Refused(Unmergeable::AlreadyMerged(_))) => Err(merged()),
+                Err(MergeError::Refused(Unmergeable::IntoMerged)) => Err(invalid(
                     "was merged into another agency (or lies under one): merge into that one",
                 )),
-                Err(Unmergeable::OtherKind) => Err(invalid(
+                Err(MergeError::Refused(Unmergeable::OtherKind)) => Err(invalid(
                     "is of another kind: an agency merges into one of its own kind",
                 )),
-                Err(Unmergeable::IntoOwnSubtree) => {
+                Err(MergeError::Refused(Unmergeable::IntoOwnSubtree)) => {
                     Err(invalid("is the agency itself or under it"))
                 }
+                Err(MergeError::Db(error)) => Err(error.into()),
             }
         })
     })

@@ -200,7 +200,8 @@ pub async fn file_group(
                     filing.postal_address.as_deref(),
                 )
             });
-            uploaded(
+            // One file per document (checked below: none lacks one).
+            let files = uploaded(
                 conn,
                 &mut fields,
                 &filer,
@@ -250,14 +251,14 @@ pub async fn file_group(
             groups::insert_filing(conn, &record)?;
             let mut first = None;
             for ((procedure, definition), resolving) in members.iter().zip(resolving) {
-                let documents: Vec<DocumentEntry> = checked
+                // The same file is attached to every dossier that asks for it.
+                let (documents, files): (Vec<DocumentEntry>, Vec<FileId>) = checked
                     .documents
                     .iter()
-                    .filter(|d| definition.asks_for(&d.requirement_code))
-                    .cloned()
-                    .collect();
-                // The same file is attached to every dossier that asks for it.
-                let files = attachable(conn, &filer, &files_of(&documents))?;
+                    .zip(&files)
+                    .filter(|(d, _)| definition.asks_for(&d.requirement_code))
+                    .map(|(d, f)| (d.clone(), *f))
+                    .unzip();
                 let particulars = Particulars {
                     applicant: Some(checked.applicant.clone()),
                     documents,
