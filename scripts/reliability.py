@@ -227,24 +227,32 @@ def r1(work, url, keys):
         server.stop()
 
 
+def file_then_kill(server, citizen, body, keys, threads):
+    """Files under each key from `threads` clients; SIGKILLs the server once a
+    third of them has been answered. ({key: dossier id} answered 201, how many
+    had been answered at the kill.)"""
+    answered = {}
+    killed_at = None
+    with futures.ThreadPoolExecutor(threads) as pool:
+        jobs = {pool.submit(file, server.port, citizen, body, key): key for key in keys}
+        for job in futures.as_completed(jobs):
+            status, answer = job.result()
+            if status == 201:
+                answered[jobs[job]] = answer["id"]
+            if killed_at is None and len(answered) >= len(keys) // 3:
+                server.process.kill()
+                killed_at = len(answered)
+    server.process.wait()
+    return answered, killed_at
+
+
 def r2(work, url, keys):
     print(f"R2: SIGKILL while {keys} filings are under way, then restart")
     server = Server(work, url)
     citizen, clerk = login(server.port, CITIZEN), login(server.port, "clerk")
     body = filing_body(server.port, citizen, clerk)
     names = [f"r2-{n}" for n in range(keys)]
-    answered = {}
-    with futures.ThreadPoolExecutor(32) as pool:
-        jobs = {pool.submit(file, server.port, citizen, body, key): key for key in names}
-        killed_at = None
-        for job in futures.as_completed(jobs):
-            status, answer = job.result()
-            if status == 201:
-                answered[jobs[job]] = answer["id"]
-            if killed_at is None and len(answered) >= keys // 3:
-                server.process.kill()
-                killed_at = len(answered)
-    server.process.wait()
+    answered, killed_at = file_then_kill(server, citizen, body, names, threads=32)
     print(f"  killed after {killed_at} answered filings; {len(answered)} answered 201 in all")
     server = Server(work, url)
     try:
@@ -312,18 +320,7 @@ def r8(work, url, keys):
     if status != 201:
         raise SystemExit(f"webhook: {status} {answer}")
     body = filing_body(server.port, citizen, clerk)
-    answered = {}
-    with futures.ThreadPoolExecutor(16) as pool:
-        jobs = {pool.submit(file, server.port, citizen, body, f"r8-{n}"): n for n in range(keys)}
-        killed_at = None
-        for job in futures.as_completed(jobs):
-            status, answer = job.result()
-            if status == 201:
-                answered[jobs[job]] = answer["id"]
-            if killed_at is None and len(answered) >= keys // 3:
-                server.process.kill()
-                killed_at = len(answered)
-    server.process.wait()
+    answered, killed_at = file_then_kill(server, citizen, body, [f"r8-{n}" for n in range(keys)], threads=16)
     print(f"  killed after {killed_at} answered filings ({len(answered)} answered in all); "
           f"the webhook refused {receiver.refused} attempts meanwhile")
     events = count_rows(work, url, "SELECT count(*) FROM dossier_events")
