@@ -10,10 +10,9 @@ use motcua_domain::procedure::{DocumentRequirement, ProcedureGroup};
 use motcua_persistence::DossierGroupId;
 use motcua_persistence::groups::{self, Filing};
 
-use super::actions::rejected;
 use super::intake::{
-    Attempt, check_filing, idempotency_key, next_code, procedure_in_force, receiving_agency,
-    replayed, request_hash, resolving_agency, store_opened, uploaded, with_retries,
+    Attempt, Checked, Filed, check_filing, file_one, idempotency_key, procedure_in_force,
+    receiving_agency, replayed, request_hash, resolving_agency, uploaded, with_retries,
 };
 use super::*;
 
@@ -238,8 +237,6 @@ pub async fn file_group(
             };
 
             let calendar = caches.fresh(conn)?.calendar(conn, agency.id)?;
-            let ack_due = acknowledgement_due(&calendar, now)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
             let record = Filing {
                 id: DossierGroupId::new(),
                 group_code: group.code.clone(),
@@ -249,6 +246,15 @@ pub async fn file_group(
                 created_at: motcua_persistence::sql_types::to_db_time(now),
             };
             groups::insert_filing(conn, &record)?;
+            let filed = Filed {
+                owner,
+                agency: &agency,
+                calendar: &calendar,
+                history_key: &history_key,
+                postal_address: filing.postal_address.as_deref(),
+                group_id: Some(record.id),
+                at: now,
+            };
             let mut first = None;
             for ((procedure, definition), resolving) in members.iter().zip(resolving) {
                 // The same file is attached to every dossier that asks for it.
@@ -259,42 +265,20 @@ pub async fn file_group(
                     .filter(|(d, _)| definition.asks_for(&d.requirement_code))
                     .map(|(d, f)| (d.clone(), *f))
                     .unzip();
-                let particulars = Particulars {
-                    applicant: Some(checked.applicant.clone()),
+                let own = Checked {
+                    applicant: checked.applicant.clone(),
                     documents,
-                    postal_address: filing.postal_address.clone(),
-                    online_kind: stored::from_text(&procedure.online_kind).ok(),
-                    ..Particulars::default()
+                    delivery: checked.delivery,
+                    missing_mandatory: Vec::new(),
                 };
-                let citizen = Actor {
-                    id: Some(owner.0),
-                    role: Role::Citizen,
-                };
-                let context = Context {
-                    procedure: definition,
-                    calendar: &calendar,
-                    at: now,
-                };
-                let opened = Dossier::open(
-                    Opening::Online,
-                    particulars,
-                    checked.delivery,
-                    citizen,
-                    &context,
-                )
-                .map_err(rejected)?;
-                let place = Placement {
-                    id: DossierId::new(),
-                    code: next_code(conn, &agency, now)?,
-                    agency_id: agency.id,
-                    resolving_agency_id: resolving,
-                    group_id: Some(record.id),
-                    procedure_id: procedure.id,
-                    owner_id: Some(owner),
-                    ack_due_at: Some(ack_due),
-                    created_at: now,
-                };
-                let row = store_opened(conn, &history_key, place, &opened, procedure, &files)?;
+                let row = file_one(
+                    conn,
+                    &filed,
+                    (procedure, definition),
+                    own,
+                    &files,
+                    resolving,
+                )?;
                 first.get_or_insert(row.id);
             }
             if let (Some(key), Some(first)) = (&key, first) {

@@ -5,6 +5,7 @@
 use motcua_domain::agency::{AgencyKind, Decider, Placed, decider};
 use motcua_domain::dossier::{Handled, MAX_ITEMS};
 use motcua_domain::history::HistoryKey;
+use motcua_persistence::DossierGroupId;
 
 use super::actions::rejected;
 use super::views::view;
@@ -224,9 +225,85 @@ pub(super) fn with_retries<T>(
     }
 }
 
+/// What the dossiers of one online filing share.
+pub(super) struct Filed<'a> {
+    /// The citizen filing.
+    pub(super) owner: UserId,
+    /// The receiving agency.
+    pub(super) agency: &'a agencies::Agency,
+    /// Its working calendar.
+    pub(super) calendar: &'a WorkingCalendar,
+    /// The key the histories are hashed under.
+    pub(super) history_key: &'a HistoryKey,
+    /// Where to post results.
+    pub(super) postal_address: Option<&'a str>,
+    /// The group's filing, if any.
+    pub(super) group_id: Option<DossierGroupId>,
+    /// Now.
+    pub(super) at: DateTime<Utc>,
+}
+
+/// Opens a dossier filed online (`Dossier::open`), numbers it at the
+/// receiving agency and stores it with its `files`, in the filing's write
+/// transaction (the day's counter row stays locked until the commit).
+pub(super) fn file_one(
+    conn: &mut DbConnection,
+    filed: &Filed<'_>,
+    (procedure, definition): (&ProcedureRow, &ProcedureDefinition),
+    checked: Checked,
+    files: &[FileId],
+    resolving: Option<AgencyId>,
+) -> Result<DossierRow, Attempt> {
+    let ack_due = acknowledgement_due(filed.calendar, filed.at)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let particulars = Particulars {
+        applicant: Some(checked.applicant),
+        documents: checked.documents,
+        postal_address: filed.postal_address.map(str::to_owned),
+        online_kind: stored::from_text(&procedure.online_kind).ok(),
+        ..Particulars::default()
+    };
+    let citizen = Actor {
+        id: Some(filed.owner.0),
+        role: Role::Citizen,
+    };
+    let context = Context {
+        procedure: definition,
+        calendar: filed.calendar,
+        at: filed.at,
+    };
+    let opened = Dossier::open(
+        Opening::Online,
+        particulars,
+        checked.delivery,
+        citizen,
+        &context,
+    )
+    .map_err(rejected)?;
+    let place = Placement {
+        id: DossierId::new(),
+        code: next_code(conn, filed.agency, filed.at)?,
+        agency_id: filed.agency.id,
+        resolving_agency_id: resolving,
+        group_id: filed.group_id,
+        procedure_id: procedure.id,
+        owner_id: Some(filed.owner),
+        ack_due_at: Some(ack_due),
+        created_at: filed.at,
+    };
+    Ok(store_opened(
+        conn,
+        filed.history_key,
+        place,
+        &opened,
+        procedure,
+        files,
+    )?)
+}
+
 /// Stores a dossier just opened at `place`: its row with its first event,
 /// its side records and its files (inside the filing's write transaction).
-pub(super) fn store_opened(
+fn store_opened(
     conn: &mut DbConnection,
     history_key: &HistoryKey,
     place: Placement,
@@ -253,7 +330,7 @@ pub(super) fn store_opened(
 /// Assigns the next code of the receiving agency for today. The number is
 /// taken in the caller's write transaction: it is given back if the
 /// transaction fails later on.
-pub(super) fn next_code(
+fn next_code(
     conn: &mut DbConnection,
     agency: &agencies::Agency,
     now: DateTime<Utc>,
@@ -440,8 +517,7 @@ pub async fn file_online(
             }
             let (procedure, definition) = procedure_in_force(conn, &filing.procedure_code, now)?;
             let mut fields = Fields::default();
-            let online_kind = procedure.online_kind.clone();
-            if online_kind == "none" {
+            if procedure.online_kind == "none" {
                 fields.error("procedure_code", "this procedure cannot be filed online");
             }
             let agency = receiving_agency(conn, &mut fields, &filing.agency_id)?;
@@ -478,46 +554,22 @@ pub async fn file_online(
             };
 
             let calendar = caches.fresh(conn)?.calendar(conn, agency.id)?;
-            let ack_due = acknowledgement_due(&calendar, now)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let particulars = Particulars {
-                applicant: Some(checked.applicant),
-                documents: checked.documents,
-                postal_address: filing.postal_address.clone(),
-                online_kind: stored::from_text(&online_kind).ok(),
-                ..Particulars::default()
-            };
-            let citizen = Actor {
-                id: Some(owner.0),
-                role: Role::Citizen,
-            };
-            let context = Context {
-                procedure: &definition,
-                calendar: &calendar,
-                at: now,
-            };
-            let opened = Dossier::open(
-                Opening::Online,
-                particulars,
-                checked.delivery,
-                citizen,
-                &context,
-            )
-            .map_err(rejected)?;
-            // The day's counter row stays locked until the commit: taken last.
-            let code = next_code(conn, &agency, now)?;
-            let place = Placement {
-                id: DossierId::new(),
-                code,
-                agency_id: agency.id,
-                resolving_agency_id: resolving,
-                group_id: None,
-                procedure_id: procedure.id,
-                owner_id: Some(owner),
-                ack_due_at: Some(ack_due),
-                created_at: now,
-            };
-            let row = store_opened(conn, &history_key, place, &opened, &procedure, &files)?;
+            let row = file_one(
+                conn,
+                &Filed {
+                    owner,
+                    agency: &agency,
+                    calendar: &calendar,
+                    history_key: &history_key,
+                    postal_address: filing.postal_address.as_deref(),
+                    group_id: None,
+                    at: now,
+                },
+                (&procedure, &definition),
+                checked,
+                &files,
+                resolving,
+            )?;
             if let Some(key) = &key {
                 dossiers::remember_key(conn, owner, key, &hash, row.id, now)?;
             }
