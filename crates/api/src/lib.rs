@@ -14,6 +14,7 @@ pub mod clock;
 pub mod content;
 pub mod error;
 pub mod hygiene;
+pub mod notices;
 pub mod outbox;
 pub mod policy;
 pub mod routes;

@@ -142,6 +142,64 @@ pub struct Settings {
     pub anchor_key: Option<AnchorSeed>,
     /// The outbox's dispatcher (docs/integration.md).
     pub outbox: OutboxSettings,
+    /// Where the outbox delivers besides webhooks, and how the national
+    /// portal's filings are authenticated (docs/integration.md).
+    pub destinations: Destinations,
+}
+
+/// The outbox's configured destinations and the national portal's inbound
+/// filings; each is off unless its variables are set.
+#[derive(Debug, Clone, Default)]
+pub struct Destinations {
+    /// The national portal's status sync (`MOTCUA_PORTAL_SYNC_URL`, with
+    /// the bearer token `MOTCUA_PORTAL_SYNC_TOKEN`).
+    pub portal: Option<Endpoint>,
+    /// How the portal's filings prove themselves (`MOTCUA_PORTAL_INBOUND_SECRET`:
+    /// HMAC signatures; or `MOTCUA_PORTAL_INBOUND_TOKEN`: a bearer token);
+    /// none: the inbound endpoint refuses everything.
+    pub portal_inbound: Option<InboundAuth>,
+    /// E-mail notices (`MOTCUA_SMTP_URL`, e.g. `smtp://host:25`,
+    /// `smtp://user:password@host:587?tls=required`, `smtps://host:465`;
+    /// the sender `MOTCUA_SMTP_FROM`).
+    pub email: Option<Smtp>,
+    /// SMS notices through an HTTP gateway (`MOTCUA_SMS_URL`, with the
+    /// bearer token `MOTCUA_SMS_TOKEN`).
+    pub sms: Option<Endpoint>,
+    /// A NATS server with JetStream (`MOTCUA_NATS_URL`, e.g.
+    /// `nats://127.0.0.1:4222`).
+    pub nats: Option<String>,
+    /// A directory of notice templates replacing the built-in ones
+    /// (`MOTCUA_TEMPLATES_DIR`).
+    pub templates: Option<PathBuf>,
+}
+
+/// An HTTP destination: where, and the bearer token it takes.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// An http or https address.
+    pub url: String,
+    /// Sent as `Authorization: Bearer …`, if set.
+    pub token: Option<Secret>,
+}
+
+/// How the national portal's filings are authenticated.
+#[derive(Debug, Clone)]
+pub enum InboundAuth {
+    /// `X-Portal-Signature`: hex HMAC-SHA256 of `<X-Portal-Timestamp>\n<body>`.
+    Hmac(Secret),
+    /// `Authorization: Bearer <token>` (client credentials).
+    Token(Secret),
+}
+
+/// The SMTP server e-mail notices go through.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// Its address, credentials included.
+    pub url: Secret,
+    /// Where it is, without credentials (shown to administrators).
+    pub shown: String,
+    /// The sender, e.g. `Một cửa xã <motcua@example.gov.vn>`.
+    pub from: String,
 }
 
 /// How the outbox's dispatcher delivers (docs/integration.md).
@@ -368,6 +426,7 @@ impl Settings {
                     parse_number::<u64>(&get, "MOTCUA_OUTBOX_ALERT_SECS")?.unwrap_or(900),
                 ),
             },
+            destinations: destinations(&get)?,
         })
     }
 }
@@ -490,6 +549,101 @@ fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     }
     let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
     Some(motcua_domain::history::day_bounds(day).0)
+}
+
+/// An http(s) or other address, checked: parsed, of one of `schemes`,
+/// with a host.
+fn address(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    schemes: &[&str],
+) -> Result<Option<reqwest::Url>, SettingsError> {
+    let Some(value) = get(variable) else {
+        return Ok(None);
+    };
+    let bad = |message: String| SettingsError { variable, message };
+    let url = reqwest::Url::parse(value.trim()).map_err(|e| bad(format!("not an address: {e}")))?;
+    if !schemes.contains(&url.scheme()) || url.host_str().is_none() {
+        return Err(bad(format!(
+            "`{}` is not a {} address with a host",
+            url.scheme(),
+            schemes.join(" or ")
+        )));
+    }
+    Ok(Some(url))
+}
+
+fn destinations(get: &impl Fn(&str) -> Option<String>) -> Result<Destinations, SettingsError> {
+    let endpoint = |url: &'static str, token: &'static str| -> Result<_, SettingsError> {
+        Ok(address(get, url, &["http", "https"])?.map(|url| Endpoint {
+            url: url.to_string(),
+            token: get(token).map(Secret),
+        }))
+    };
+    let portal_inbound = match (
+        get("MOTCUA_PORTAL_INBOUND_SECRET"),
+        get("MOTCUA_PORTAL_INBOUND_TOKEN"),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(SettingsError {
+                variable: "MOTCUA_PORTAL_INBOUND_TOKEN",
+                message: "set either MOTCUA_PORTAL_INBOUND_SECRET (HMAC) or this, not both".into(),
+            });
+        }
+        (Some(secret), None) => Some(InboundAuth::Hmac(Secret(secret))),
+        (None, Some(token)) => Some(InboundAuth::Token(Secret(token))),
+        (None, None) => None,
+    };
+    let short = match &portal_inbound {
+        Some(InboundAuth::Hmac(secret)) if secret.0.len() < 16 => {
+            Some("MOTCUA_PORTAL_INBOUND_SECRET")
+        }
+        Some(InboundAuth::Token(token)) if token.0.len() < 16 => {
+            Some("MOTCUA_PORTAL_INBOUND_TOKEN")
+        }
+        _ => None,
+    };
+    if let Some(variable) = short {
+        return Err(SettingsError {
+            variable,
+            message: "must be at least 16 characters".into(),
+        });
+    }
+    let email = match address(get, "MOTCUA_SMTP_URL", &["smtp", "smtps"])? {
+        None => None,
+        Some(url) => {
+            let from = get("MOTCUA_SMTP_FROM").ok_or(SettingsError {
+                variable: "MOTCUA_SMTP_FROM",
+                message: "e-mail notices need a sender".into(),
+            })?;
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(SettingsError {
+                    variable: "MOTCUA_SMTP_FROM",
+                    message: format!("`{from}` is not an e-mail address"),
+                });
+            }
+            let shown = format!(
+                "{}://{}:{}",
+                url.scheme(),
+                url.host_str().unwrap_or_default(),
+                url.port()
+                    .unwrap_or(if url.scheme() == "smtps" { 465 } else { 25 })
+            );
+            Some(Smtp {
+                url: Secret(url.to_string()),
+                shown,
+                from,
+            })
+        }
+    };
+    Ok(Destinations {
+        portal: endpoint("MOTCUA_PORTAL_SYNC_URL", "MOTCUA_PORTAL_SYNC_TOKEN")?,
+        portal_inbound,
+        email,
+        sms: endpoint("MOTCUA_SMS_URL", "MOTCUA_SMS_TOKEN")?,
+        nats: address(get, "MOTCUA_NATS_URL", &["nats", "tls"])?.map(|url| url.to_string()),
+        templates: get("MOTCUA_TEMPLATES_DIR").map(PathBuf::from),
+    })
 }
 
 fn parse_number<T: std::str::FromStr>(

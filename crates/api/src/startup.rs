@@ -399,6 +399,7 @@ pub struct Application {
     db: Db,
     outbox: crate::settings::OutboxSettings,
     outbox_metrics: crate::outbox::OutboxMetrics,
+    dispatcher: crate::outbox::Dispatcher,
 }
 
 impl std::fmt::Debug for Application {
@@ -429,6 +430,9 @@ impl Application {
         let db = Db::open(&settings.database)?;
         db.migrate()?;
         crate::calendars::ensure_national(&db).map_err(StartupError::Setup)?;
+        let dispatcher = crate::outbox::Dispatcher::new(&settings.destinations)
+            .map_err(|e| StartupError::Setup(e.to_string()))?;
+        configure_destinations(&db, &settings.destinations)?;
 
         let state = AppState::new(db.clone(), &settings)?;
         let outbox_metrics = state.outbox_metrics.get_ref().clone();
@@ -456,6 +460,7 @@ impl Application {
             db,
             outbox: settings.outbox,
             outbox_metrics,
+            dispatcher,
         })
     }
 
@@ -477,13 +482,64 @@ impl Application {
     /// Serves until the server is stopped: SIGINT or SIGTERM stop accepting
     /// connections and let in-flight requests finish (up to the shutdown timeout).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let dispatcher = crate::outbox::spawn(self.db.clone(), self.outbox, self.outbox_metrics);
+        let dispatcher = self
+            .dispatcher
+            .spawn(&self.db, self.outbox, &self.outbox_metrics);
         let served = self.server.await;
         for task in dispatcher {
             task.abort();
         }
         served
     }
+}
+
+/// Keeps the outbox's rows of the configured destinations as the settings
+/// have them: the portal and the broker hear every event, e-mail and SMS
+/// the events that may give rise to a notice; an unconfigured one hears
+/// nothing from now on.
+fn configure_destinations(
+    db: &Db,
+    destinations: &crate::settings::Destinations,
+) -> Result<(), StartupError> {
+    use motcua_domain::portal::Notice;
+    use motcua_persistence::outbox::{self, Destination};
+    let every = vec!["*".to_owned()];
+    let notices: Vec<String> = Notice::ACTIONS.map(str::to_owned).to_vec();
+    let rows = [
+        (
+            Destination::Portal,
+            destinations
+                .portal
+                .as_ref()
+                .map(|p| (p.url.clone(), &every)),
+        ),
+        (
+            Destination::Email,
+            destinations
+                .email
+                .as_ref()
+                .map(|e| (e.shown.clone(), &notices)),
+        ),
+        (
+            Destination::Sms,
+            destinations.sms.as_ref().map(|s| (s.url.clone(), &notices)),
+        ),
+        (
+            Destination::Nats,
+            destinations.nats.as_ref().map(|n| (n.clone(), &every)),
+        ),
+    ];
+    for (destination, configured) in rows {
+        let (address, kinds): (String, &[String]) = match configured {
+            Some((address, kinds)) => (address, kinds),
+            None => (String::new(), &[]),
+        };
+        db.run(|conn| outbox::configure(conn, destination, &address, kinds, chrono::Utc::now()))
+            .map_err(|e| {
+                StartupError::Setup(format!("outbox destination {}: {e}", destination.as_str()))
+            })?;
+    }
+    Ok(())
 }
 
 /// The server on `listener`: actix-web's `HttpServer::listen` with the same

@@ -75,6 +75,10 @@ pub struct Applicant {
     pub email: Option<String>,
     /// Address.
     pub address: Option<String>,
+    /// The applicant asked for no e-mail or SMS about this dossier (the
+    /// desk still hands over its papers; the portal still shows it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_messages: bool,
 }
 
 /// One document handed in (at the desk: originals and copies; online: an

@@ -21,6 +21,7 @@ pub mod money;
 pub mod national;
 pub mod online;
 pub mod personal_id;
+pub mod portal;
 pub mod procedure;
 pub mod reports;
 pub mod time;

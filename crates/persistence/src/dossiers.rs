@@ -87,6 +87,8 @@ pub struct DossierRow {
     /// The filing of an interconnected procedure group it was opened by
     /// (its linked dossiers carry the same id), if any.
     pub group_id: Option<DossierGroupId>,
+    /// The national portal's code, for a dossier filed there.
+    pub portal_code: Option<String>,
 }
 
 /// A dossier's content at creation (its code and first event come with
@@ -487,6 +489,7 @@ pub fn append_event(
             state_before: event.state_before.map(State::as_str),
             state_after: event.state_after.as_str(),
             at: event.at,
+            payload: &event.payload,
         },
     )?;
     Ok(dossier_events::table.find(id).first(conn)?)

@@ -12,16 +12,75 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::DbConnection;
-use crate::error::DbError;
-use crate::schema::{outbox, outbox_attempts, webhook_subscriptions};
-use crate::sql_types::{DossierId, EventId, MessageId, UserId, WebhookId, to_db_time};
+use motcua_domain::dossier::{Particulars, PaymentMethod};
+use motcua_domain::lifecycle::State;
+use motcua_domain::portal::{Notice, StatusSync, SyncFacts, spoken_time};
+use motcua_domain::procedure::Delivery;
 
-/// A webhook registered by an administrator.
+use crate::db::DbConnection;
+use crate::dossiers::DossierRow;
+use crate::error::DbError;
+use crate::schema::{
+    agencies, dossiers, outbox, outbox_attempts, payments, procedures, webhook_subscriptions,
+};
+use crate::sql_types::{Closed, DossierId, EventId, MessageId, UserId, WebhookId, to_db_time};
+
+/// Where a subscription's messages go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Destination {
+    /// A webhook an administrator registered (any number of them).
+    Webhook,
+    /// The national public-service portal's status sync.
+    Portal,
+    /// E-mail notices to the applicant.
+    Email,
+    /// SMS notices to the applicant.
+    Sms,
+    /// A NATS JetStream broker.
+    Nats,
+}
+
+impl Destination {
+    /// Every destination.
+    pub const ALL: [Destination; 5] = [
+        Destination::Webhook,
+        Destination::Portal,
+        Destination::Email,
+        Destination::Sms,
+        Destination::Nats,
+    ];
+
+    /// Its name, as stored and in the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::Webhook => "webhook",
+            Destination::Portal => "portal",
+            Destination::Email => "email",
+            Destination::Sms => "sms",
+            Destination::Nats => "nats",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Destination, DbError> {
+        Destination::ALL
+            .into_iter()
+            .find(|d| d.as_str() == name)
+            .ok_or_else(|| {
+                DbError::Query(diesel::result::Error::DeserializationError(
+                    format!("`{name}` is not an outbox destination").into(),
+                ))
+            })
+    }
+}
+
+/// A subscription: a webhook registered by an administrator, or one of the
+/// destinations the server's configuration names (one row each).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
     /// Its id.
     pub id: WebhookId,
+    /// What it is.
+    pub destination: Destination,
     /// Where deliveries are posted.
     pub url: String,
     /// The secret deliveries are signed with.
@@ -39,11 +98,14 @@ impl Webhook {
     }
 }
 
-type WebhookColumns = (WebhookId, String, String, String, NaiveDateTime);
+type WebhookColumns = (WebhookId, String, String, String, String, NaiveDateTime);
 
-fn webhook_of((id, url, secret, kinds, created_at): WebhookColumns) -> Result<Webhook, DbError> {
+fn webhook_of(
+    (id, destination, url, secret, kinds, created_at): WebhookColumns,
+) -> Result<Webhook, DbError> {
     Ok(Webhook {
         id,
+        destination: Destination::parse(&destination)?,
         url,
         secret,
         kinds: serde_json::from_str(&kinds).map_err(unreadable)?,
@@ -79,6 +141,7 @@ pub fn subscribe(
         .execute(conn)?;
     Ok(Webhook {
         id,
+        destination: Destination::Webhook,
         url: url.to_owned(),
         secret: secret.to_owned(),
         kinds: kinds.to_vec(),
@@ -86,9 +149,16 @@ pub fn subscribe(
     })
 }
 
-/// Removes a webhook with its messages and their attempts. Whether it existed.
+/// Removes a webhook with its messages and their attempts. Whether it
+/// existed (the configured destinations are not webhooks: they stay).
 pub fn unsubscribe(conn: &mut DbConnection, id: WebhookId) -> Result<bool, DbError> {
     conn.write(|conn| {
+        let webhook = webhook_subscriptions::table
+            .find(id)
+            .filter(webhook_subscriptions::destination.eq(Destination::Webhook.as_str()));
+        if webhook.count().get_result::<i64>(conn)? == 0 {
+            return Ok(false);
+        }
         let messages = outbox::table
             .filter(outbox::subscription_id.eq(id))
             .select(outbox::id);
@@ -99,12 +169,67 @@ pub fn unsubscribe(conn: &mut DbConnection, id: WebhookId) -> Result<bool, DbErr
     })
 }
 
-/// Every webhook, oldest first.
+/// Keeps the row of a configured `destination` (not a webhook) as this
+/// server's configuration has it: hearing `kinds` at `address` (where it
+/// is shown, never a credential); unconfigured (`kinds` empty), hearing
+/// nothing, its messages kept for the reconciliation and for replays. Run
+/// at start; servers starting together agree (the later one's update wins).
+pub fn configure(
+    conn: &mut DbConnection,
+    destination: Destination,
+    address: &str,
+    kinds: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let listed = serde_json::to_string(kinds).map_err(unreadable)?;
+    let row = webhook_subscriptions::table
+        .filter(webhook_subscriptions::destination.eq(destination.as_str()));
+    let attempt = |conn: &mut DbConnection| {
+        conn.write(|conn| {
+            let updated = diesel::update(row)
+                .set((
+                    webhook_subscriptions::url.eq(address),
+                    webhook_subscriptions::kinds.eq(&listed),
+                ))
+                .execute(conn)?;
+            if updated == 0 && !kinds.is_empty() {
+                diesel::insert_into(webhook_subscriptions::table)
+                    .values((
+                        webhook_subscriptions::id.eq(WebhookId::new()),
+                        webhook_subscriptions::destination.eq(destination.as_str()),
+                        webhook_subscriptions::url.eq(address),
+                        webhook_subscriptions::secret.eq(""),
+                        webhook_subscriptions::kinds.eq(&listed),
+                        webhook_subscriptions::created_at.eq(to_db_time(now)),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok::<_, DbError>(())
+        })
+    };
+    match attempt(conn) {
+        // Another server inserted it meanwhile: update that one.
+        Err(DbError::Conflict(_)) => attempt(conn),
+        done => done,
+    }
+}
+
+/// Every webhook registered by administrators, oldest first.
 pub fn webhooks(conn: &mut DbConnection) -> Result<Vec<Webhook>, DbError> {
+    Ok(subscriptions(conn)?
+        .into_iter()
+        .filter(|s| s.destination == Destination::Webhook)
+        .collect())
+}
+
+/// Every subscription, oldest first: the webhooks and the configured
+/// destinations.
+pub fn subscriptions(conn: &mut DbConnection) -> Result<Vec<Webhook>, DbError> {
     webhook_subscriptions::table
         .order(webhook_subscriptions::created_at)
         .select((
             webhook_subscriptions::id,
+            webhook_subscriptions::destination,
             webhook_subscriptions::url,
             webhook_subscriptions::secret,
             webhook_subscriptions::kinds,
@@ -135,19 +260,24 @@ pub struct Told<'a> {
     pub state_after: &'a str,
     /// When.
     pub at: DateTime<Utc>,
+    /// What the event says (its JSON payload).
+    pub payload: &'a str,
 }
 
 /// Stores the messages of one event for every destination that hears of
-/// it, inside the event's own write transaction.
+/// it, inside the event's own write transaction: webhooks and the broker
+/// get the event; the portal its status sync, when what it knows of the
+/// dossier changed; e-mail and SMS the applicant's notice, when the event
+/// tells them something and they can and may be told.
 pub fn enqueue(conn: &mut DbConnection, told: &Told<'_>) -> Result<usize, DbError> {
-    let hearing: Vec<Webhook> = webhooks(conn)?
+    let hearing: Vec<Webhook> = subscriptions(conn)?
         .into_iter()
-        .filter(|webhook| webhook.hears(told.action))
+        .filter(|subscription| subscription.hears(told.action))
         .collect();
     if hearing.is_empty() {
         return Ok(0);
     }
-    let payload = serde_json::json!({
+    let event = serde_json::json!({
         "event_id": told.event_id.to_string(),
         "dossier_id": told.dossier_id.to_string(),
         "dossier_code": told.dossier_code,
@@ -160,14 +290,28 @@ pub fn enqueue(conn: &mut DbConnection, told: &Told<'_>) -> Result<usize, DbErro
     .to_string();
     // Due at once (the event's instant, or now if a test's clock runs ahead).
     let now = to_db_time(told.at.min(Utc::now()));
-    for webhook in &hearing {
+    let mut facts = None;
+    let mut stored = 0;
+    for subscription in &hearing {
+        let payload = match subscription.destination {
+            Destination::Webhook | Destination::Nats => Some(event.clone()),
+            Destination::Portal => {
+                let facts = told_facts(conn, told, &mut facts)?;
+                portal_sync(conn, told, subscription.id, facts)?
+            }
+            Destination::Email | Destination::Sms => {
+                let facts = told_facts(conn, told, &mut facts)?;
+                notice(told, subscription.destination, facts)?
+            }
+        };
+        let Some(payload) = payload else { continue };
         diesel::insert_into(outbox::table)
             .values((
                 outbox::id.eq(MessageId::new()),
                 outbox::event_id.eq(told.event_id),
                 outbox::dossier_id.eq(told.dossier_id),
                 outbox::seq.eq(told.seq),
-                outbox::subscription_id.eq(Some(webhook.id)),
+                outbox::subscription_id.eq(Some(subscription.id)),
                 outbox::payload.eq(&payload),
                 outbox::state.eq(PENDING),
                 outbox::attempts.eq(0),
@@ -175,8 +319,146 @@ pub fn enqueue(conn: &mut DbConnection, told: &Told<'_>) -> Result<usize, DbErro
                 outbox::created_at.eq(now),
             ))
             .execute(conn)?;
+        stored += 1;
     }
-    Ok(hearing.len())
+    Ok(stored)
+}
+
+/// What the portal and the notices are built from: the dossier as the
+/// event left it, its procedure and agencies.
+struct Facts {
+    dossier: DossierRow,
+    procedure_code: String,
+    procedure_name: String,
+    receiving: String,
+    resolving: Option<String>,
+    particulars: Particulars,
+    paid_online: bool,
+}
+
+/// The event's [`Facts`], read once for all its destinations.
+fn told_facts<'f>(
+    conn: &mut DbConnection,
+    told: &Told<'_>,
+    facts: &'f mut Option<Facts>,
+) -> Result<&'f Facts, DbError> {
+    if let Some(facts) = facts {
+        return Ok(facts);
+    }
+    let dossier: DossierRow = dossiers::table.find(told.dossier_id).first(conn)?;
+    let (procedure_code, procedure_name): (String, String) = procedures::table
+        .find(dossier.procedure_id)
+        .select((procedures::code, procedures::name))
+        .first(conn)?;
+    let identifier = |conn: &mut DbConnection, id| -> Result<String, DbError> {
+        Ok(agencies::table
+            .find(id)
+            .select(agencies::identifier)
+            .first(conn)?)
+    };
+    let receiving = identifier(conn, dossier.receiving_agency_id)?;
+    let resolving = match dossier.resolving_agency_id {
+        Some(id) if id != dossier.receiving_agency_id => Some(identifier(conn, id)?),
+        _ => None,
+    };
+    let paid_online = payments::table
+        .filter(payments::dossier_id.eq(told.dossier_id))
+        .filter(payments::method.eq(Closed(PaymentMethod::Online)))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    let particulars = serde_json::from_str(&dossier.details).map_err(unreadable)?;
+    Ok(facts.insert(Facts {
+        dossier,
+        procedure_code,
+        procedure_name,
+        receiving,
+        resolving,
+        particulars,
+        paid_online,
+    }))
+}
+
+/// The portal's status sync after the event, unless the portal has no code
+/// for the state or its last message already says the same.
+fn portal_sync(
+    conn: &mut DbConnection,
+    told: &Told<'_>,
+    subscription: WebhookId,
+    facts: &Facts,
+) -> Result<Option<String>, DbError> {
+    let utc = |at: Option<NaiveDateTime>| at.map(|at| at.and_utc());
+    let dossier = &facts.dossier;
+    let Some(sync) = StatusSync::of(
+        dossier.state,
+        SyncFacts {
+            dossier_code: told.dossier_code.to_owned(),
+            procedure_code: facts.procedure_code.clone(),
+            receiving_agency: facts.receiving.clone(),
+            resolving_agency: facts.resolving.clone(),
+            received_at: utc(dossier.received_at),
+            appointment_at: utc(dossier.due_at),
+            finished_at: utc(dossier.finished_at),
+            channel: dossier.channel,
+            paid_online: facts.paid_online,
+            electronic_result: dossier.result_delivery == Delivery::Online,
+        },
+    ) else {
+        return Ok(None);
+    };
+    let payload = serde_json::to_string(&sync).map_err(unreadable)?;
+    let last: Option<String> = outbox::table
+        .filter(outbox::dossier_id.eq(told.dossier_id))
+        .filter(outbox::subscription_id.eq(subscription))
+        .order(outbox::seq.desc())
+        .select(outbox::payload)
+        .first(conn)
+        .optional()?;
+    Ok((last.as_deref() != Some(payload.as_str())).then_some(payload))
+}
+
+/// The applicant's notice of the event by `destination` (e-mail or SMS):
+/// what the templates are filled with. None when the event tells them
+/// nothing, they asked for no messages, or there is no address to use.
+fn notice(
+    told: &Told<'_>,
+    destination: Destination,
+    facts: &Facts,
+) -> Result<Option<String>, DbError> {
+    let state = facts.dossier.state;
+    let Some(notice) = Notice::of(told.action, state) else {
+        return Ok(None);
+    };
+    let Some(applicant) = &facts.particulars.applicant else {
+        return Ok(None);
+    };
+    let to = match destination {
+        Destination::Email => applicant.email.clone(),
+        _ => Some(applicant.phone.clone()).filter(|phone| !phone.is_empty()),
+    };
+    let Some(to) = to.filter(|_| !applicant.no_messages) else {
+        return Ok(None);
+    };
+    // What the event says: the reason of a request or refusal, the fee.
+    let said: serde_json::Value = serde_json::from_str(told.payload).unwrap_or_default();
+    let reason = said
+        .get("reason")
+        .or_else(|| said.get("decision").and_then(|d| d.get("reason")))
+        .and_then(serde_json::Value::as_str);
+    let appointment = facts.dossier.due_at.map(|at| spoken_time(at.and_utc()));
+    Ok(Some(
+        serde_json::json!({
+            "notice": notice.as_str(),
+            "to": to,
+            "applicant_name": applicant.full_name,
+            "dossier_code": told.dossier_code,
+            "procedure_name": facts.procedure_name,
+            "appointment": appointment,
+            "reason": reason,
+            "amount": said.get("amount").and_then(serde_json::Value::as_i64),
+        })
+        .to_string(),
+    ))
 }
 
 const PENDING: &str = "pending";
@@ -194,13 +476,16 @@ pub struct Claimed {
     pub payload: String,
     /// Attempts made before this one.
     pub attempts: i32,
-    /// The webhook's address.
+    /// What it goes to.
+    pub destination: Destination,
+    /// The webhook's address (the configured destinations': where shown).
     pub url: String,
     /// The webhook's secret.
     pub secret: String,
 }
 
-/// Claims up to `limit` due messages for `lease` (a message whose
+/// Claims up to `limit` due messages to the destinations `to` (those this
+/// process can deliver to) for `lease` (a message whose
 /// deliverer dies is due again when the lease ends). A dossier's messages
 /// to one destination are claimed one at a time and in their order: none
 /// while an earlier one is pending. On PostgreSQL the rows are locked
@@ -211,10 +496,20 @@ pub fn claim(
     now: DateTime<Utc>,
     lease: Duration,
     limit: i64,
+    to: &[Destination],
 ) -> Result<Vec<Claimed>, DbError> {
+    let names: Vec<&str> = to.iter().map(|d| d.as_str()).collect();
+    let deliverable = || {
+        outbox::subscription_id.eq_any(
+            webhook_subscriptions::table
+                .filter(webhook_subscriptions::destination.eq_any(names.clone()))
+                .select(webhook_subscriptions::id.nullable()),
+        )
+    };
     // Idle most of the time: a read finds that first, without taking
     // SQLite's write lock.
     let any_due: i64 = outbox::table
+        .filter(deliverable())
         .filter(outbox::state.eq(PENDING))
         .filter(outbox::next_attempt_at.le(to_db_time(now)))
         .count()
@@ -232,6 +527,7 @@ pub fn claim(
              AND earlier.state = 'pending' AND earlier.seq < outbox.seq)",
         );
         let due = outbox::table
+            .filter(deliverable())
             .filter(outbox::state.eq(PENDING))
             .filter(outbox::next_attempt_at.le(to_db_time(now)))
             .filter(first_in_line)
@@ -248,7 +544,7 @@ pub fn claim(
         diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
             .set(outbox::next_attempt_at.eq(to_db_time(now + lease)))
             .execute(conn)?;
-        let rows: Vec<(MessageId, EventId, String, i32, String, String)> = outbox::table
+        let rows: Vec<(MessageId, EventId, String, i32, String, String, String)> = outbox::table
             .inner_join(webhook_subscriptions::table)
             .filter(outbox::id.eq_any(&ids))
             .order((outbox::next_attempt_at, outbox::created_at))
@@ -257,21 +553,26 @@ pub fn claim(
                 outbox::event_id,
                 outbox::payload,
                 outbox::attempts,
+                webhook_subscriptions::destination,
                 webhook_subscriptions::url,
                 webhook_subscriptions::secret,
             ))
             .load(conn)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, event_id, payload, attempts, url, secret)| Claimed {
-                id,
-                event_id,
-                payload,
-                attempts,
-                url,
-                secret,
-            })
-            .collect())
+        rows.into_iter()
+            .map(
+                |(id, event_id, payload, attempts, destination, url, secret)| {
+                    Ok(Claimed {
+                        id,
+                        event_id,
+                        payload,
+                        attempts,
+                        destination: Destination::parse(&destination)?,
+                        url,
+                        secret,
+                    })
+                },
+            )
+            .collect()
     })
 }
 
@@ -444,4 +745,114 @@ pub fn backlog(conn: &mut DbConnection) -> Result<Backlog, DbError> {
             .select(diesel::dsl::min(outbox::created_at))
             .first(conn)?,
     })
+}
+
+/// How one dossier stands with the national portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncLine {
+    /// The dossier.
+    pub dossier_id: DossierId,
+    /// Its code.
+    pub dossier_code: String,
+    /// Its state here.
+    pub state: State,
+    /// The last status sync the portal acknowledged (a 2xx answer), with when.
+    pub acknowledged: Option<(StatusSync, NaiveDateTime)>,
+    /// Its status syncs still waiting for delivery.
+    pub waiting: i64,
+    /// Its status syncs parked after too many failures.
+    pub parked: i64,
+    /// Why the last failed attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl SyncLine {
+    /// Whether the portal shows what this system does: it acknowledged the
+    /// state's status code and nothing waits. A dossier in a state the
+    /// portal has no code for is in step once the rest is.
+    pub fn in_step(&self) -> bool {
+        let acknowledged = self.acknowledged.as_ref().map(|(sync, _)| sync.status);
+        self.waiting == 0
+            && self.parked == 0
+            && (self.state.portal_code().is_none() || acknowledged == self.state.portal_code())
+    }
+}
+
+/// How each dossier received at an agency whose path starts with `path`
+/// stands with the portal, in code order.
+pub fn portal_sync_lines(conn: &mut DbConnection, path: &str) -> Result<Vec<SyncLine>, DbError> {
+    let reached = || {
+        dossiers::table
+            .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
+            .filter(agencies::path.like(format!("{path}%")))
+    };
+    let rows: Vec<(DossierId, String, State)> = reached()
+        .order(dossiers::code)
+        .select((dossiers::id, dossiers::code, dossiers::state))
+        .load(conn)?;
+    let portal: Option<WebhookId> = webhook_subscriptions::table
+        .filter(webhook_subscriptions::destination.eq(Destination::Portal.as_str()))
+        .select(webhook_subscriptions::id)
+        .first(conn)
+        .optional()?;
+    let mut lines: Vec<SyncLine> = rows
+        .into_iter()
+        .map(|(dossier_id, dossier_code, state)| SyncLine {
+            dossier_id,
+            dossier_code,
+            state,
+            acknowledged: None,
+            waiting: 0,
+            parked: 0,
+            last_error: None,
+        })
+        .collect();
+    let Some(portal) = portal else {
+        return Ok(lines);
+    };
+    type Sent = (
+        DossierId,
+        i32,
+        String,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+    );
+    let sent: Vec<Sent> = outbox::table
+        .filter(outbox::subscription_id.eq(portal))
+        .filter(outbox::dossier_id.eq_any(reached().select(dossiers::id)))
+        .order((outbox::dossier_id, outbox::seq))
+        .select((
+            outbox::dossier_id,
+            outbox::seq,
+            outbox::state,
+            outbox::payload,
+            outbox::delivered_at,
+            outbox::last_error,
+        ))
+        .load(conn)?;
+    let mut by_dossier: std::collections::HashMap<DossierId, Vec<Sent>> =
+        std::collections::HashMap::new();
+    for message in sent {
+        by_dossier.entry(message.0).or_default().push(message);
+    }
+    for line in &mut lines {
+        // In history order: the last delivered one is what the portal shows.
+        for (_, _, state, payload, delivered_at, error) in
+            by_dossier.remove(&line.dossier_id).unwrap_or_default()
+        {
+            match (state.as_str(), delivered_at) {
+                (DELIVERED, Some(at)) => {
+                    let sync = serde_json::from_str(&payload).map_err(unreadable)?;
+                    line.acknowledged = Some((sync, at));
+                }
+                (PARKED, _) => line.parked += 1,
+                _ => line.waiting += 1,
+            }
+            if error.is_some() {
+                line.last_error = error;
+            }
+        }
+    }
+    Ok(lines)
 }

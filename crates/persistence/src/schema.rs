@@ -158,6 +158,7 @@ diesel::table! {
         history_events -> Integer,
         resolving_agency_id -> Nullable<Uuid>,
         group_id -> Nullable<Uuid>,
+        portal_code -> Nullable<Text>,
     }
 }
 
@@ -412,6 +413,7 @@ diesel::table! {
         kinds -> Text,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamp,
+        destination -> Text,
     }
 }
 

@@ -101,6 +101,8 @@ pub struct Placement {
     pub resolving_agency_id: Option<AgencyId>,
     /// The filing of a procedure group that opens it, if any.
     pub group_id: Option<DossierGroupId>,
+    /// The national portal's code, for a filing made there.
+    pub portal_code: Option<String>,
     /// The procedure version.
     pub procedure_id: ProcedureId,
     /// The citizen's account (online filings).
@@ -144,6 +146,7 @@ pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewD
         // Unnamed: the receiving agency resolves it (Form 06 counts there).
         resolving_agency_id: Some(place.resolving_agency_id.unwrap_or(place.agency_id)),
         group_id: place.group_id,
+        portal_code: place.portal_code,
     })
 }
 

@@ -253,6 +253,7 @@ pub async fn file_group(
                 history_key: &history_key,
                 postal_address: filing.postal_address.as_deref(),
                 group_id: Some(record.id),
+                portal_code: None,
                 at: now,
             };
             let mut first = None;

@@ -157,6 +157,7 @@ pub(super) fn check_filing(
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(str::to_owned),
+            no_messages: applicant.no_messages,
         },
         documents: documents.to_vec(),
         delivery: delivery?,
@@ -239,6 +240,8 @@ pub(super) struct Filed<'a> {
     pub(super) postal_address: Option<&'a str>,
     /// The group's filing, if any.
     pub(super) group_id: Option<DossierGroupId>,
+    /// The national portal's code, for a filing made there.
+    pub(super) portal_code: Option<String>,
     /// Now.
     pub(super) at: DateTime<Utc>,
 }
@@ -286,6 +289,7 @@ pub(super) fn file_one(
         agency_id: filed.agency.id,
         resolving_agency_id: resolving,
         group_id: filed.group_id,
+        portal_code: filed.portal_code.clone(),
         procedure_id: procedure.id,
         owner_id: Some(filed.owner),
         ack_due_at: Some(ack_due),
@@ -563,6 +567,7 @@ pub async fn file_online(
                     history_key: &history_key,
                     postal_address: filing.postal_address.as_deref(),
                     group_id: None,
+                    portal_code: None,
                     at: now,
                 },
                 (&procedure, &definition),
@@ -661,7 +666,7 @@ pub async fn intake(
             let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
             // The day's counter row stays locked until the commit: taken last.
             let code = next_code(conn, &agency, now)?;
-            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, resolving_agency_id: resolving, group_id: None, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
+            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, resolving_agency_id: resolving, group_id: None, portal_code: None, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
             let row = store_opened(conn, &history_key, place, &opened, &procedure, &files)?;
             Ok((row, procedure, calendar))
         })
