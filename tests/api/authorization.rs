@@ -325,6 +325,15 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/reports/overdue", TARGETS, report),
         route(Method::GET, "/api/v1/reports/late", TARGETS, report),
         route(Method::GET, "/api/v1/reports/late-steps", TARGETS, report),
+        route(Method::GET, "/api/v1/reports/portal-sync", TARGETS, report),
+        // The national portal's connection proves itself by a signature,
+        // never by a user's token: every caller here is refused.
+        route(
+            Method::POST,
+            "/api/v1/portal/filings",
+            &[Reach::None],
+            |_, _| Expect::Unauthenticated,
+        ),
         route(Method::GET, "/api/v1/reports/tracking-book", TARGETS, audit),
         route(
             Method::GET,
@@ -792,11 +801,8 @@ fn request(
                 None,
             );
         }
-        ("GET", "/api/v1/reports/overdue") => {
-            return (
-                format!("/api/v1/reports/overdue?agency_id={}", agency.id),
-                None,
-            );
+        ("GET", "/api/v1/reports/overdue") | ("GET", "/api/v1/reports/portal-sync") => {
+            return (format!("{}?agency_id={}", route.path, agency.id), None);
         }
         ("GET", "/api/v1/agencies/{id}/calendar/{year}") => {
             return (

@@ -13,6 +13,7 @@ mod authorization;
 mod binary;
 mod catalogue;
 mod concurrency;
+mod destinations;
 mod dossiers;
 mod errors;
 mod file_stores;

@@ -18,23 +18,24 @@ const SECRET: &str = "a webhook secret of some length";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    event_id: String,
-    signed: bool,
-    body: Value,
-    answered: u16,
+pub(crate) struct Received {
+    pub(crate) event_id: String,
+    pub(crate) signed: bool,
+    pub(crate) authorization: String,
+    pub(crate) body: Value,
+    pub(crate) answered: u16,
 }
 
 /// A webhook receiver on a free local port: answers 503 to its first
 /// `failing` requests (and while `down` is set), 200 after; keeps every request.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Arc<Mutex<Vec<Received>>>,
-    down: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Receiver {
-    async fn start(failing: usize) -> Receiver {
+    pub(crate) async fn start(failing: usize) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -77,6 +78,7 @@ impl Receiver {
                         got.push(Received {
                             event_id: header("x-motcua-event-id"),
                             signed,
+                            authorization: header("authorization"),
                             body: serde_json::from_str(&body).unwrap_or_default(),
                             answered,
                         });
@@ -91,12 +93,12 @@ impl Receiver {
         Receiver { url, got, down }
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.got.lock().map(|got| got.clone()).unwrap_or_default()
     }
 
     /// The requests answered 200, in the order they came.
-    fn delivered(&self) -> Vec<Received> {
+    pub(crate) fn delivered(&self) -> Vec<Received> {
         self.got()
             .into_iter()
             .filter(|r| r.answered == 200)
@@ -104,7 +106,7 @@ impl Receiver {
     }
 
     /// Waits (up to 30 s) until `done` holds of what was received.
-    async fn until(&self, what: &str, done: impl Fn(&Receiver) -> bool) {
+    pub(crate) async fn until(&self, what: &str, done: impl Fn(&Receiver) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !done(self) {
             assert!(
@@ -148,7 +150,7 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Str
 }
 
 /// A server on the same database whose outbox delivers, quickly.
-async fn delivering(app: &mut TestApp, max_attempts: u32) {
+pub(crate) async fn delivering(app: &mut TestApp, max_attempts: u32) {
     app.restart(|settings| {
         settings.outbox.workers = 2;
         settings.outbox.max_attempts = max_attempts;
@@ -167,7 +169,7 @@ async fn register(app: &TestApp, url: &str, kinds: Value) -> Value {
 }
 
 /// A dossier's life at commune A: received and accepted, completed, returned.
-async fn a_life(app: &TestApp, fixture: &Fixture) -> String {
+pub(crate) async fn a_life(app: &TestApp, fixture: &Fixture) -> String {
     let accepted = fixture
         .intake(app, "clerk.a", "1.004194", json!({"kind": "accept"}))
         .await;

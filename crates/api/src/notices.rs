@@ -196,7 +196,7 @@ fn group_thousands(amount: i64) -> String {
     let digits = amount.unsigned_abs().to_string();
     let mut grouped = String::new();
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push('.');
         }
         grouped.push(digit);
@@ -261,12 +261,12 @@ mod tests {
 
     #[test]
     fn every_built_in_template_is_usable_and_fills_every_placeholder() {
-        let templates = Templates::load(None).expect("built-in templates");
+        let templates = Templates::load(None).unwrap_or_else(|e| panic!("{e}"));
         for notice in Notice::ALL {
             for channel in [Channel::Email, Channel::Sms] {
                 let (subject, text) = templates
                     .render(channel, &filled(notice))
-                    .expect("a template for each");
+                    .unwrap_or_else(|| panic!("a template for each"));
                 assert!(text.contains("000.00.01.H01-261201-0001"), "{notice:?}");
                 assert!(!text.contains('{'), "{notice:?} {channel:?}: {text}");
                 assert_eq!(subject.is_empty(), channel == Channel::Sms);
@@ -274,31 +274,33 @@ mod tests {
         }
         let (subject, body) = templates
             .render(Channel::Email, &filled(Notice::Accepted))
-            .expect("accepted");
+            .unwrap_or_else(|| panic!("accepted"));
         assert_eq!(subject, "Hồ sơ 000.00.01.H01-261201-0001 đã được tiếp nhận");
         assert!(body.contains("Thời gian hẹn trả kết quả: 14:30 ngày 05/12/2026."));
         let (_, sms) = templates
             .render(Channel::Sms, &filled(Notice::PaymentRequested))
-            .expect("payment");
+            .unwrap_or_else(|| panic!("payment"));
         assert!(sms.contains("150.000 dong"), "{sms}");
     }
 
     #[test]
     fn a_replacement_with_an_unknown_placeholder_stops_the_start() {
-        let dir = tempfile::tempdir().expect("dir");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(
             dir.path().join("refused.sms.txt"),
             "Ho so {code} bi tu choi",
         )
-        .expect("write");
-        let error = Templates::load(Some(dir.path())).expect_err("unknown placeholder");
+        .unwrap_or_else(|e| panic!("{e}"));
+        let error = Templates::load(Some(dir.path()))
+            .err()
+            .unwrap_or_else(|| panic!("unknown placeholder accepted"));
         assert!(error.to_string().contains("`{code}`"), "{error}");
         std::fs::write(dir.path().join("refused.sms.txt"), "Tu choi {dossier_code}")
-            .expect("write");
-        let templates = Templates::load(Some(dir.path())).expect("valid replacement");
+            .unwrap_or_else(|e| panic!("{e}"));
+        let templates = Templates::load(Some(dir.path())).unwrap_or_else(|e| panic!("{e}"));
         let (_, sms) = templates
             .render(Channel::Sms, &filled(Notice::Refused))
-            .expect("refused");
+            .unwrap_or_else(|| panic!("refused"));
         assert_eq!(sms, "Tu choi 000.00.01.H01-261201-0001");
     }
 

@@ -229,6 +229,7 @@ pub struct AppState {
     public_limits: (routes::PublicLimit, routes::PublicLimit),
     registry: web::Data<prometheus::Registry>,
     outbox_metrics: web::Data<crate::outbox::OutboxMetrics>,
+    portal_inbound: web::Data<crate::routes::dossiers::portal::PortalInbound>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
     document: web::Data<OpenApiJson>,
@@ -279,6 +280,9 @@ impl AppState {
                 .map_err(|e| StartupError::Setup(e.to_string()))?;
         Ok(AppState {
             outbox_metrics: web::Data::new(outbox_metrics),
+            portal_inbound: web::Data::new(crate::routes::dossiers::portal::PortalInbound(
+                settings.destinations.portal_inbound.clone(),
+            )),
             db: web::Data::new(db.clone()),
             issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
             passwords: web::Data::new(
@@ -364,6 +368,7 @@ pub fn app(
         .app_data(state.files)
         .app_data(state.registry)
         .app_data(state.outbox_metrics)
+        .app_data(state.portal_inbound)
         .app_data(state.known_routes)
         .app_data(
             web::JsonConfig::default()

@@ -279,6 +279,17 @@ pub fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<DossierRow, D
         .first(conn)?)
 }
 
+/// The dossier filed on the national portal under `portal_code`, if any.
+pub fn find_by_portal_code(
+    conn: &mut DbConnection,
+    portal_code: &str,
+) -> Result<Option<DossierRow>, DbError> {
+    Ok(dossiers::table
+        .filter(dossiers::portal_code.eq(portal_code))
+        .first(conn)
+        .optional()?)
+}
+
 /// A dossier by id or by code, with the materialized path of its receiving
 /// agency (for reach), in one query.
 pub fn find_with_path(

@@ -1879,3 +1879,190 @@ mod tests {
         check(&INDICATOR_COLUMNS, Indicator::schema(), "Indicator");
     }
 }
+
+/// Where a dossier stands with the national portal, when not in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncProblem {
+    /// No status sync was ever stored for it (filed before the portal was
+    /// configured, or while it was not).
+    NeverSynced,
+    /// Its latest sync waits for its first attempt.
+    Pending,
+    /// Its latest sync failed and will be tried again.
+    Retrying,
+    /// A sync was parked after too many failures: replay it.
+    Parked,
+    /// The portal acknowledged another status than the dossier's.
+    Behind,
+}
+
+impl SyncProblem {
+    fn as_str(self) -> &'static str {
+        match self {
+            SyncProblem::NeverSynced => "never_synced",
+            SyncProblem::Pending => "pending",
+            SyncProblem::Retrying => "retrying",
+            SyncProblem::Parked => "parked",
+            SyncProblem::Behind => "behind",
+        }
+    }
+}
+
+/// The columns of the portal reconciliation's lines: key and Vietnamese heading.
+const PORTAL_SYNC_COLUMNS: [(&str, &str); 8] = [
+    ("code", "Mã hồ sơ"),
+    ("state", "Trạng thái"),
+    ("status", "Mã trạng thái trên hệ thống"),
+    ("acknowledged_status", "Mã trạng thái Cổng đã nhận"),
+    ("acknowledged_at", "Thời điểm Cổng xác nhận"),
+    ("problem", "Vấn đề"),
+    ("waiting", "Số bản tin chờ gửi"),
+    ("last_error", "Lỗi gần nhất"),
+];
+
+/// A dossier whose status on the national portal is not what it is here.
+/// Each field is documented with its column's Vietnamese title first (as
+/// in the CSV header).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalSyncLine {
+    /// Mã hồ sơ — the dossier's code.
+    pub code: String,
+    /// The dossier's id.
+    pub dossier_id: String,
+    /// Trạng thái — its state here.
+    pub state: State,
+    /// Mã trạng thái trên hệ thống — the portal's code for that state
+    /// (null: the portal has none, e.g. intake supplement).
+    pub status: Option<u8>,
+    /// Mã trạng thái Cổng đã nhận — the status in the last sync the portal
+    /// acknowledged (null: none acknowledged).
+    pub acknowledged_status: Option<u8>,
+    /// Thời điểm Cổng xác nhận — when it acknowledged it.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Vấn đề — what is wrong.
+    pub problem: SyncProblem,
+    /// Số bản tin chờ gửi — its syncs waiting or parked.
+    pub waiting: i64,
+    /// Lỗi gần nhất — why the last failed attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// The national portal reconciliation: how many dossiers are in step, and
+/// each one that is not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalSyncReport {
+    /// Số hồ sơ — dossiers received in the subtree.
+    pub dossiers: u64,
+    /// Số hồ sơ đã đồng bộ — those whose status the portal acknowledged
+    /// and for which nothing waits.
+    pub in_step: u64,
+    /// Each one that is not, by code.
+    pub lines: Vec<PortalSyncLine>,
+}
+
+/// Parameters of the portal reconciliation.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PortalSyncQuery {
+    /// The agency (with its subtree) whose received dossiers to check;
+    /// default the caller's.
+    pub agency_id: Option<String>,
+    /// `json` or `csv` (the lines).
+    #[param(value_type = Option<ReportFormat>, inline)]
+    pub format: Option<String>,
+}
+
+/// The national portal reconciliation (auditors, leaders and
+/// administrators): for every dossier received in a subtree, its status
+/// here against the last status the portal acknowledged (a 2xx answer to
+/// its status sync), listing those never synced, waiting, failing, parked
+/// or behind (docs/integration.md).
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(PortalSyncQuery),
+    responses(
+        (status = 200, description = "The reconciliation (JSON, or its lines as CSV with `format=csv` or `Accept: text/csv`)", content(
+            (PortalSyncReport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/portal-sync")]
+pub async fn portal_sync_report(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    query: crate::body::Query<PortalSyncQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let agency = reporter(&principal, query.agency_id.as_deref())?;
+    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let db = db.get_ref().clone();
+    let stands = web::block(move || {
+        db.snapshot(|conn| {
+            let (path, _) = in_reach(conn, &principal, agency)?;
+            Ok::<_, ApiError>(motcua_persistence::outbox::portal_sync_lines(conn, &path)?)
+        })
+    })
+    .await??;
+    let dossiers = stands.len() as u64;
+    let lines: Vec<PortalSyncLine> = stands
+        .into_iter()
+        .filter(|line| !line.in_step())
+        .map(|line| {
+            let acknowledged_status = line.acknowledged.as_ref().map(|(sync, _)| sync.status);
+            let problem = if line.parked > 0 {
+                SyncProblem::Parked
+            } else if line.waiting > 0 && line.last_error.is_some() {
+                SyncProblem::Retrying
+            } else if line.waiting > 0 {
+                SyncProblem::Pending
+            } else if line.acknowledged.is_none() {
+                SyncProblem::NeverSynced
+            } else {
+                SyncProblem::Behind
+            };
+            PortalSyncLine {
+                code: line.dossier_code,
+                dossier_id: line.dossier_id.to_string(),
+                state: line.state,
+                status: line.state.portal_code(),
+                acknowledged_status,
+                acknowledged_at: line.acknowledged.map(|(_, at)| at.and_utc()),
+                problem,
+                waiting: line.waiting + line.parked,
+                last_error: line.last_error,
+            }
+        })
+        .collect();
+    let report = PortalSyncReport {
+        dossiers,
+        in_step: dossiers - lines.len() as u64,
+        lines,
+    };
+    Ok(respond(as_csv, &report, || {
+        let rows: Vec<Vec<String>> = report
+            .lines
+            .iter()
+            .map(|l| {
+                let code = |c: Option<u8>| c.map(|c| c.to_string()).unwrap_or_default();
+                vec![
+                    l.code.clone(),
+                    l.state.as_str().to_owned(),
+                    code(l.status),
+                    code(l.acknowledged_status),
+                    l.acknowledged_at
+                        .map(|at| at.to_rfc3339())
+                        .unwrap_or_default(),
+                    l.problem.as_str().to_owned(),
+                    l.waiting.to_string(),
+                    l.last_error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        csv_document(&PORTAL_SYNC_COLUMNS, &rows)
+    }))
+}

@@ -588,7 +588,7 @@ pub async fn file_online(
         .json(receipt))
 }
 
-fn receipt_of(row: &DossierRow, procedure_code: &str) -> FilingReceipt {
+pub(super) fn receipt_of(row: &DossierRow, procedure_code: &str) -> FilingReceipt {
     FilingReceipt {
         id: row.id.to_string(),
         code: row.code.clone(),

@@ -53,6 +53,7 @@ pub mod actions;
 pub mod groups;
 pub mod intake;
 pub mod payments;
+pub mod portal;
 pub mod reads;
 pub mod views;
 

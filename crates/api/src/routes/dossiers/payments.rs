@@ -44,7 +44,7 @@ pub fn callback_signature(
         .collect()
 }
 
-fn invalid_signature(detail: &str) -> ApiError {
+pub(super) fn invalid_signature(detail: &str) -> ApiError {
     ApiError::Unauthenticated {
         code: "invalid_signature",
         detail: detail.into(),

@@ -76,6 +76,9 @@ pub struct DossierView {
     /// The filing of an interconnected procedure group that opened it with
     /// its linked dossiers (`GET /dossier-groups/{id}`), if any.
     pub group_id: Option<String>,
+    /// The national portal's code, for a filing made there
+    /// (`POST /portal/filings`).
+    pub portal_code: Option<String>,
     /// Applicant.
     pub applicant: Option<Applicant>,
     /// Documents.
@@ -137,6 +140,7 @@ pub(super) fn view(
             .holder()
             .map_or_else(|| row.receiving_agency_id.to_string(), |id| id.to_string()),
         group_id: row.group_id.map(|id| id.to_string()),
+        portal_code: row.portal_code.clone(),
         applicant: particulars.applicant,
         documents: particulars.documents,
         result_delivery: row.result_delivery,
