@@ -272,6 +272,17 @@ async fn a_portal_filing_delivered_twice_opens_one_dossier(mut app: TestApp) {
         )
         .await;
     }
+    // A stranger's large body is refused on its headers, before it is
+    // read; the portal's own, over twice the upload limit, is a 413.
+    let large = vec![b' '; app.settings.limits.upload_bytes * 2 + 1];
+    problem(
+        post_filing(&app, &large, &[]).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+    let response = post_filing(&app, &large, &signed(&large, now)).await;
+    assert_eq!(response.status().as_u16(), 413);
     // A bad document changes nothing.
     let mut bad: Value = serde_json::from_slice(&body).unwrap_or_default();
     bad["documents"][1]["content_base64"] = json!("not base64 at all!");

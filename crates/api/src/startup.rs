@@ -280,7 +280,7 @@ impl AppState {
                 .map_err(|e| StartupError::Setup(e.to_string()))?;
         Ok(AppState {
             outbox_metrics: web::Data::new(outbox_metrics),
-            portal_inbound: web::Data::new(crate::routes::dossiers::portal::PortalInbound(
+            portal_inbound: web::Data::new(crate::routes::dossiers::portal::PortalInbound::new(
                 settings.destinations.portal_inbound.clone(),
             )),
             db: web::Data::new(db.clone()),

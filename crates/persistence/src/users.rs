@@ -155,7 +155,15 @@ pub fn full_names(
     Ok(rows.into_iter().collect())
 }
 
-/// How many accounts exist.
+/// The prefix of the names of accounts the system keeps for itself (the
+/// national portal's, migration 000025), which no one can sign in to and
+/// no one can be given (usernames have no `:`).
+pub const SYSTEM_PREFIX: &str = "system:";
+
+/// How many accounts exist that people use (the system's own not counted).
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
-    Ok(users::table.count().get_result(conn)?)
+    Ok(users::table
+        .filter(users::username.not_like(format!("{SYSTEM_PREFIX}%")))
+        .count()
+        .get_result(conn)?)
 }
