@@ -361,6 +361,12 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/outbox/replay", &[Reach::None], admin),
         route(
             Method::GET,
+            "/api/v1/outbox/destinations",
+            &[Reach::None],
+            admin,
+        ),
+        route(
+            Method::GET,
             "/api/v1/procedure-groups",
             &[Reach::None],
             public,

@@ -180,6 +180,24 @@ async fn a_parked_sync_is_listed_and_the_command_replays_it(mut app: TestApp) {
         "{csv}"
     );
 
+    // Administrators see the destination's messages and how each stands.
+    let (admin, _) = app.login("admin.a", PASSWORD).await;
+    let destinations: Value = app
+        .get_as("/api/v1/outbox/destinations", &admin)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(destinations[0]["destination"], "portal", "{destinations}");
+    assert_eq!(destinations[0]["address"], portal.url.as_str());
+    let message = &destinations[0]["messages"][0];
+    assert_eq!(
+        (&message["state"], &message["attempts"]),
+        (&json!("parked"), &json!(2)),
+        "{destinations}"
+    );
+    assert_eq!(destinations.as_array().map(Vec::len), Some(1));
+
     portal.down.store(false, Ordering::SeqCst);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_motcua"))
         .env_clear()

@@ -332,7 +332,9 @@ struct Facts {
     procedure_name: String,
     receiving: String,
     resolving: Option<String>,
-    particulars: Particulars,
+    /// None when the stored record cannot be read: no notice then, but the
+    /// event itself and its other messages are not held up.
+    particulars: Option<Particulars>,
     paid_online: bool,
 }
 
@@ -367,7 +369,7 @@ fn told_facts<'f>(
         .count()
         .get_result::<i64>(conn)?
         > 0;
-    let particulars = serde_json::from_str(&dossier.details).map_err(unreadable)?;
+    let particulars = serde_json::from_str(&dossier.details).ok();
     Ok(facts.insert(Facts {
         dossier,
         procedure_code,
@@ -429,7 +431,11 @@ fn notice(
     let Some(notice) = Notice::of(told.action, state) else {
         return Ok(None);
     };
-    let Some(applicant) = &facts.particulars.applicant else {
+    let Some(applicant) = facts
+        .particulars
+        .as_ref()
+        .and_then(|p| p.applicant.as_ref())
+    else {
         return Ok(None);
     };
     let to = match destination {

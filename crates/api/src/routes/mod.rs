@@ -73,6 +73,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(webhooks::list_webhooks)
                 .service(webhooks::remove_webhook)
                 .service(webhooks::replay)
+                .service(webhooks::list_destinations)
                 .service(dossiers::intake::file_online)
                 .service(dossiers::intake::intake)
                 .service(dossiers::groups::file_group)

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use motcua_domain::dossier::Event;
-use motcua_persistence::outbox::{self, Message, Webhook};
+use motcua_persistence::outbox::{self, Destination, Message, Webhook};
 use motcua_persistence::{Db, MessageId, WebhookId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -341,4 +341,76 @@ pub async fn remove_webhook(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// A destination the configuration names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    /// The national public-service portal's status sync.
+    Portal,
+    /// E-mail notices to the applicant.
+    Email,
+    /// SMS notices to the applicant.
+    Sms,
+    /// A NATS JetStream broker.
+    Nats,
+}
+
+/// A configured destination and its latest messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DestinationView {
+    /// Which destination.
+    pub destination: DestinationKind,
+    /// Where it is (no credentials); empty once unconfigured.
+    pub address: String,
+    /// The event kinds it hears of (none: not configured any more; its
+    /// messages stay, and replays still deliver them where a server has it
+    /// configured).
+    #[schema(value_type = Vec<EventKind>)]
+    pub kinds: Vec<String>,
+    /// Its 20 latest messages, newest first (their ids are what
+    /// `POST /outbox/replay` takes).
+    pub messages: Vec<MessageView>,
+}
+
+/// The outbox's configured destinations — the national portal, e-mail, SMS,
+/// NATS — with their latest messages and how each stands (administrators;
+/// webhooks are listed by `GET /webhooks`).
+#[utoipa::path(
+    tag = "administration",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Every destination ever configured", body = [DestinationView]))
+)]
+#[get("/outbox/destinations")]
+pub async fn list_destinations(
+    principal: Principal,
+    db: web::Data<Db>,
+) -> Result<web::Json<Vec<DestinationView>>, ApiError> {
+    principal.require(Capability::ManageCatalogue)?;
+    let db = db.get_ref().clone();
+    let views = web::block(move || {
+        db.run(|conn| {
+            let mut views = Vec::new();
+            for subscription in outbox::subscriptions(conn)? {
+                let destination = match subscription.destination {
+                    Destination::Webhook => continue,
+                    Destination::Portal => DestinationKind::Portal,
+                    Destination::Email => DestinationKind::Email,
+                    Destination::Sms => DestinationKind::Sms,
+                    Destination::Nats => DestinationKind::Nats,
+                };
+                let messages = outbox::messages(conn, subscription.id, 20)?;
+                views.push(DestinationView {
+                    destination,
+                    address: subscription.url,
+                    kinds: subscription.kinds,
+                    messages: messages.into_iter().map(MessageView::from).collect(),
+                });
+            }
+            Ok::<_, ApiError>(views)
+        })
+    })
+    .await??;
+    Ok(web::Json(views))
 }
