@@ -529,6 +529,7 @@ async fn notices_reach_the_applicant_by_email_and_sms_unless_they_opted_out(mut 
             "result_delivery": "desk", "decision": {"kind": "accept"},
         })
     };
+    let mut last = String::new();
     for (phone, no_messages) in [("0987000001", true), ("0987000002", false)] {
         let response = app
             .post_json(
@@ -538,12 +539,21 @@ async fn notices_reach_the_applicant_by_email_and_sms_unless_they_opted_out(mut 
             )
             .await;
         assert_eq!(response.status().as_u16(), 201);
+        let received: Value = response.json().await.unwrap_or_default();
+        last = received["id"].as_str().unwrap_or_default().to_owned();
     }
+    // The leader foresees lateness on the last one: an apology with the new
+    // appointment (10:00 on 10 November, Vietnam time).
+    let (leader, _) = app.login("leader.a", PASSWORD).await;
+    let apology = json!({"reason": "chậm xác minh", "new_appointment_at": "2026-11-10T03:00:00Z"});
+    let (status, body) = app.act(&leader, &last, "apology", apology).await;
+    assert_eq!(status, 200, "{body}");
 
-    // SMS: accepted and result ready for the online filing, accepted for
-    // the second desk dossier; the gateway's first answer was a failure.
+    // SMS: accepted and result ready for the online filing, accepted and
+    // the apology for the second desk dossier; the gateway's first answer
+    // was a failure.
     gateway
-        .until("three text messages", |r| r.delivered().len() >= 3)
+        .until("four text messages", |r| r.delivered().len() >= 4)
         .await;
     let texts: Vec<(String, String)> = gateway
         .delivered()
@@ -561,7 +571,15 @@ async fn notices_reach_the_applicant_by_email_and_sms_unless_they_opted_out(mut 
         ))));
     assert!(texts.iter().any(|(to, text)| to == "+84912345678"
         && text == &format!("Ho so {code} da co ket qua. Moi Ong/Ba nhan ket qua.")));
-    assert!(texts.iter().any(|(to, _)| to == "+84987000002"));
+    assert!(texts.iter().any(|(to, text)| to == "+84987000002"
+        && text.starts_with("Ho so ")
+        && text.contains("da duoc tiep nhan")));
+    assert!(
+        texts.iter().any(|(to, text)| to == "+84987000002"
+            && text.ends_with("cham tra. Hen lai: 10:00 ngày 10/11/2026.")),
+        "{texts:?}"
+    );
+    assert_eq!(texts.len(), 4, "{texts:?}");
     assert!(
         !texts.iter().any(|(to, _)| to == "+84987000001"),
         "opted out"

@@ -8,9 +8,8 @@
 //! number of failures. Several processes on one PostgreSQL share the work
 //! (`FOR UPDATE SKIP LOCKED`): no attempt is made twice.
 
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use motcua_persistence::Db;

@@ -451,7 +451,15 @@ fn notice(
         .get("reason")
         .or_else(|| said.get("decision").and_then(|d| d.get("reason")))
         .and_then(serde_json::Value::as_str);
-    let appointment = facts.dossier.due_at.map(|at| spoken_time(at.and_utc()));
+    // An apology names the new appointment; otherwise it is the due time.
+    let apology = said
+        .get("new_appointment_at")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+        .map(|at| at.with_timezone(&Utc));
+    let appointment = apology
+        .or(facts.dossier.due_at.map(|at| at.and_utc()))
+        .map(spoken_time);
     Ok(Some(
         serde_json::json!({
             "notice": notice.as_str(),
