@@ -156,49 +156,8 @@ async fn the_portal_hears_each_status_once_it_is_back_and_the_reconciliation_sho
     );
 }
 
-async fn a_parked_sync_is_listed_and_the_command_replays_it(mut app: TestApp) {
-    let fixture = Fixture::build(&app).await;
-    let portal = Receiver::start(0).await;
-    portal.down.store(true, Ordering::SeqCst);
-    serving(&mut app, 2, portal_at(&portal.url)).await;
-    let accepted = fixture
-        .intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}))
-        .await;
-    let id = accepted["id"].as_str().unwrap_or_default();
-    let parked = until_listed(&app, id, "parked").await;
-    assert_eq!(parked["status"], 2, "{parked}");
-    let (auditor, _) = app.login("auditor.a", PASSWORD).await;
-    let csv = app
-        .get_as("/api/v1/reports/portal-sync?format=csv", &auditor)
-        .await
-        .text()
-        .await
-        .unwrap_or_default();
-    assert!(
-        csv.lines()
-            .any(|l| l.contains(&app.dossier_row(id).code) && l.contains("parked")),
-        "{csv}"
-    );
-
-    // Administrators see the destination's messages and how each stands.
-    let (admin, _) = app.login("admin.a", PASSWORD).await;
-    let destinations: Value = app
-        .get_as("/api/v1/outbox/destinations", &admin)
-        .await
-        .json()
-        .await
-        .unwrap_or_default();
-    assert_eq!(destinations[0]["destination"], "portal", "{destinations}");
-    assert_eq!(destinations[0]["address"], portal.url.as_str());
-    let message = &destinations[0]["messages"][0];
-    assert_eq!(
-        (&message["state"], &message["attempts"]),
-        (&json!("parked"), &json!(2)),
-        "{destinations}"
-    );
-    assert_eq!(destinations.as_array().map(Vec::len), Some(1));
-
-    portal.down.store(false, Ordering::SeqCst);
+/// Runs `motcua outbox-replay --all` on the test's database.
+fn replay_all(app: &TestApp) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_motcua"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -212,15 +171,101 @@ async fn a_parked_sync_is_listed_and_the_command_replays_it(mut app: TestApp) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    portal
-        .until("the replayed sync", |r| r.delivered().len() == 1)
-        .await;
-    assert_eq!(portal.delivered()[0].body["status"], 2);
+}
+
+/// Waits (up to 30 s) until the reconciliation no longer lists `id`.
+async fn until_in_step(app: &TestApp, id: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while line_of(&reconciliation(&app).await, id).is_some() {
+    while line_of(&reconciliation(app).await, id).is_some() {
         assert!(tokio::time::Instant::now() < deadline, "still listed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+async fn a_parked_sync_is_listed_and_the_command_replays_it(mut app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let portal = Receiver::start(0).await;
+    portal.down.store(true, Ordering::SeqCst);
+    serving(&mut app, 2, portal_at(&portal.url)).await;
+    let accept = || fixture.intake(&app, "clerk.a", "1.004194", json!({"kind": "accept"}));
+    let first = accept().await;
+    let first = first["id"].as_str().unwrap_or_default().to_owned();
+    let parked = until_listed(&app, &first, "parked").await;
+    assert_eq!(parked["status"], 2, "{parked}");
+    let (auditor, _) = app.login("auditor.a", PASSWORD).await;
+    let csv = app
+        .get_as("/api/v1/reports/portal-sync?format=csv", &auditor)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(&app.dossier_row(&first).code) && l.contains("parked")),
+        "{csv}"
+    );
+    // Administrators see the destination's messages and how each stands.
+    let (admin, _) = app.login("admin.a", PASSWORD).await;
+    let destinations = || async {
+        let listed: Value = app
+            .get_as("/api/v1/outbox/destinations", &admin)
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        listed
+    };
+    let listed = destinations().await;
+    assert_eq!(listed[0]["destination"], "portal", "{listed}");
+    assert_eq!(listed[0]["address"], portal.url.as_str());
+    let message = &listed[0]["messages"][0];
+    assert_eq!(
+        (&message["state"], &message["attempts"]),
+        (&json!("parked"), &json!(2)),
+        "{listed}"
+    );
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    // The portal is back and hears the dossier's result: the parked
+    // "accepted" is overtaken, and a replay never takes the portal back to it.
+    portal.down.store(false, Ordering::SeqCst);
+    let (officer, _) = app.login("officer.a", PASSWORD).await;
+    let done = json!({"outcome": "approved", "result_files": [], "electronic_result": false});
+    assert_eq!(app.act(&officer, &first, "complete", done).await.0, 200);
+    until_in_step(&app, &first).await;
+    replay_all(&app);
+    let listed = destinations().await;
+    let states: Vec<&str> = listed[0]["messages"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["state"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(states, ["delivered", "superseded"], "{listed}");
+
+    // Another dossier's sync parks while the portal is down; once it is
+    // back, the command replays it and the dossier is in step.
+    portal.down.store(true, Ordering::SeqCst);
+    let second = accept().await;
+    let second = second["id"].as_str().unwrap_or_default().to_owned();
+    until_listed(&app, &second, "parked").await;
+    portal.down.store(false, Ordering::SeqCst);
+    replay_all(&app);
+    until_in_step(&app, &second).await;
+    let statuses: Vec<i64> = portal
+        .delivered()
+        .iter()
+        .filter_map(|r| r.body["status"].as_i64())
+        .collect();
+    assert_eq!(
+        statuses,
+        [9, 2],
+        "the first dossier's result, the second's acceptance"
+    );
+    let report = reconciliation(&app).await;
+    assert_eq!(
+        (&report["dossiers"], &report["in_step"]),
+        (&json!(2), &json!(2)),
+        "{report}"
+    );
 }
 
 const INBOUND_SECRET: &str = "the national portal's shared secret";
@@ -313,6 +358,53 @@ async fn a_portal_filing_delivered_twice_opens_one_dossier(mut app: TestApp) {
     .await;
     assert_eq!(refused["errors"][0]["field"], "documents[1].content_base64");
 
+    // A filing refused for anything keeps nothing, not even its documents'
+    // content: one without a mandatory document, one for an unknown agency.
+    let unique = crate::helpers::padded_pdf(1234);
+    let unique_sha: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&unique)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let mut refused: Value = serde_json::from_slice(&body).unwrap_or_default();
+    refused["documents"] = json!([{"requirement_code": "TK",
+        "content_base64": base64::engine::general_purpose::STANDARD.encode(&unique)}]);
+    let missing = refused.to_string().into_bytes();
+    let answer = problem(
+        post_filing(&app, &missing, &signed(&missing, now)).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(answer["errors"][0]["field"], "documents", "{answer}");
+    refused["documents"] = json!([
+        {"requirement_code": "TK", "content_base64": base64::engine::general_purpose::STANDARD.encode(&unique)},
+        {"requirement_code": "CM", "content_base64": pdf},
+    ]);
+    refused["agency_identifier"] = json!("999.99.99.H99");
+    let elsewhere = refused.to_string().into_bytes();
+    let answer = problem(
+        post_filing(&app, &elsewhere, &signed(&elsewhere, now)).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        answer["errors"][0]["field"], "agency_identifier",
+        "{answer}"
+    );
+    assert!(
+        !app.settings
+            .data_dir
+            .join("files")
+            .join(&unique_sha)
+            .exists(),
+        "the refused filing's document is not kept"
+    );
+    assert_eq!(app.dossier_count(), 0);
+
     let first = post_filing(&app, &body, &signed(&body, now)).await;
     assert_eq!(first.status().as_u16(), 201);
     let first: Value = first.json().await.unwrap_or_default();
@@ -320,6 +412,16 @@ async fn a_portal_filing_delivered_twice_opens_one_dossier(mut app: TestApp) {
     assert_eq!(again.status().as_u16(), 200);
     let again: Value = again.json().await.unwrap_or_default();
     assert_eq!(again, first);
+    // The same code with another body is not the same filing.
+    let mut changed: Value = serde_json::from_slice(&body).unwrap_or_default();
+    changed["applicant"]["full_name"] = json!("Lê Văn Khác");
+    let changed = changed.to_string().into_bytes();
+    problem(
+        post_filing(&app, &changed, &signed(&changed, now)).await,
+        409,
+        "portal_code_reused",
+    )
+    .await;
 
     // Ten deliveries of another filing at once: one dossier.
     let other = filing("G22.99-261128-000002");

@@ -120,6 +120,9 @@ impl Templates {
     /// The built-in templates, each replaced by its file in `dir` where
     /// there is one; every one checked.
     pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
+        if let Some(dir) = dir {
+            check_dir(dir)?;
+        }
         let mut templates = HashMap::new();
         for (notice, channel, built_in) in BUILT_IN {
             let file = format!("{}.{}.txt", notice.as_str(), channel.as_str());
@@ -153,6 +156,37 @@ impl Templates {
             Channel::Sms => (String::new(), text.trim().to_owned()),
         })
     }
+}
+
+/// A replacement directory must be one, and name only templates that
+/// exist: a misspelt file would otherwise be ignored in silence.
+fn check_dir(dir: &Path) -> Result<(), TemplateError> {
+    let unusable = |problem: String| TemplateError {
+        file: dir.display().to_string(),
+        problem,
+    };
+    let listed = std::fs::read_dir(dir).map_err(|e| {
+        unusable(format!(
+            "MOTCUA_TEMPLATES_DIR is not a readable directory: {e}"
+        ))
+    })?;
+    let known: Vec<String> = BUILT_IN
+        .iter()
+        .map(|(notice, channel, _)| format!("{}.{}.txt", notice.as_str(), channel.as_str()))
+        .collect();
+    for entry in listed {
+        let name = entry
+            .map_err(|e| unusable(e.to_string()))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if !name.starts_with('.') && !known.contains(&name) {
+            return Err(unusable(format!(
+                "`{name}` is not a notice template (they are named like `accepted.email.txt`)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a notice's message in the outbox holds (built by
@@ -207,16 +241,30 @@ fn group_thousands(amount: i64) -> String {
     grouped
 }
 
-/// The placeholders of `template`, in order.
-fn placeholders(template: &str) -> impl Iterator<Item = &str> {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+/// A template cut at its placeholders: literal text and placeholder names,
+/// in order; an error for a `{` that is not closed.
+fn pieces(template: &str) -> Result<Vec<(&str, Option<&str>)>, String> {
+    let mut pieces = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let (text, after) = rest.split_at(open);
+        let Some((name, tail)) = after[1..].split_once('}') else {
+            return Err("a `{` is not closed by a `}`".into());
+        };
+        pieces.push((text, Some(name)));
+        rest = tail;
+    }
+    pieces.push((rest, None));
+    Ok(pieces)
 }
 
 fn check(template: &str, channel: Channel) -> Result<(), String> {
-    if let Some(unknown) = placeholders(template).find(|name| !PLACEHOLDERS.contains(name)) {
+    let names = pieces(template)?;
+    if let Some(unknown) = names
+        .iter()
+        .filter_map(|(_, name)| *name)
+        .find(|name| !PLACEHOLDERS.contains(name))
+    {
         return Err(format!(
             "`{{{unknown}}}` is not one of {}",
             PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
@@ -231,12 +279,19 @@ fn check(template: &str, channel: Channel) -> Result<(), String> {
     Ok(())
 }
 
+/// The template with each placeholder replaced by its value, in one pass:
+/// a value is never read as a template (a name or reason holding `{…}`
+/// stays as written).
 fn fill(template: &str, filled: &Filled) -> String {
-    let mut text = template.to_owned();
-    for name in PLACEHOLDERS {
-        let placeholder = format!("{{{name}}}");
-        if text.contains(&placeholder) {
-            text = text.replace(&placeholder, &filled.value(name));
+    // Checked at load: every `{` is closed.
+    let Ok(pieces) = pieces(template) else {
+        return template.to_owned();
+    };
+    let mut text = String::with_capacity(template.len());
+    for (literal, name) in pieces {
+        text.push_str(literal);
+        if let Some(name) = name {
+            text.push_str(&filled.value(name));
         }
     }
     text
@@ -302,6 +357,44 @@ mod tests {
             .render(Channel::Sms, &filled(Notice::Refused))
             .unwrap_or_else(|| panic!("refused"));
         assert_eq!(sms, "Tu choi 000.00.01.H01-261201-0001");
+    }
+
+    #[test]
+    fn values_are_filled_in_as_written_never_read_as_templates() {
+        let templates = Templates::load(None).unwrap_or_else(|e| panic!("{e}"));
+        let mut odd = filled(Notice::Refused);
+        odd.applicant_name = "Phạm {reason} Refuse".into();
+        odd.reason = Some("Không thuộc thẩm quyền {applicant_name} {amount} %s".into());
+        let (_, body) = templates
+            .render(Channel::Email, &odd)
+            .unwrap_or_else(|| panic!("refused"));
+        assert!(body.starts_with("Kính gửi Phạm {reason} Refuse,"), "{body}");
+        assert!(
+            body.contains("Lý do: Không thuộc thẩm quyền {applicant_name} {amount} %s"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn a_replacement_directory_must_exist_and_name_only_templates() {
+        let missing = Templates::load(Some(Path::new("/nonexistent/templates")));
+        assert!(missing.is_err());
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("refused.sms.txt"), "Ho so {dossier_code")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let unclosed = Templates::load(Some(dir.path())).err();
+        assert!(
+            unclosed.is_some_and(|e| e.to_string().contains("not closed")),
+            "an unclosed placeholder"
+        );
+        std::fs::write(dir.path().join("refused.sms.txt"), "Ho so {dossier_code}")
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("typo.sms.txt"), "x").unwrap_or_else(|e| panic!("{e}"));
+        let misspelt = Templates::load(Some(dir.path())).err();
+        assert!(
+            misspelt.is_some_and(|e| e.to_string().contains("`typo.sms.txt`")),
+            "a misspelt file"
+        );
     }
 
     #[test]

@@ -478,6 +478,9 @@ fn notice(
 const PENDING: &str = "pending";
 const DELIVERED: &str = "delivered";
 const PARKED: &str = "parked";
+/// A status sync the portal no longer needs: a later one of its dossier
+/// was delivered (sending it now would put the portal back in the past).
+const SUPERSEDED: &str = "superseded";
 
 /// A message claimed for delivery, with where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -647,6 +650,22 @@ pub fn record(
                     outbox::last_error.eq(None::<String>),
                 ))
                 .execute(conn)?;
+            // The portal holds one status per dossier: the earlier syncs
+            // still parked or waiting would only take it back.
+            if message.destination == Destination::Portal {
+                let (dossier, seq, subscription): (DossierId, i32, Option<WebhookId>) = row
+                    .select((outbox::dossier_id, outbox::seq, outbox::subscription_id))
+                    .first(conn)?;
+                diesel::update(
+                    outbox::table
+                        .filter(outbox::dossier_id.eq(dossier))
+                        .filter(outbox::subscription_id.eq(subscription))
+                        .filter(outbox::seq.lt(seq))
+                        .filter(outbox::state.eq_any([PARKED, PENDING])),
+                )
+                .set(outbox::state.eq(SUPERSEDED))
+                .execute(conn)?;
+            }
         } else {
             let (state, next) = match retry_at {
                 Some(next) => (PENDING, next),
@@ -705,7 +724,8 @@ pub struct Message {
     pub subscription_id: Option<WebhookId>,
     /// What is posted.
     pub payload: String,
-    /// `pending`, `delivered` or `parked`.
+    /// `pending`, `delivered`, `parked` or `superseded` (a status sync
+    /// overtaken by a later one of its dossier, never sent).
     pub state: String,
     /// Attempts made.
     pub attempts: i32,
@@ -851,17 +871,24 @@ pub fn portal_sync_lines(conn: &mut DbConnection, path: &str) -> Result<Vec<Sync
         by_dossier.entry(message.0).or_default().push(message);
     }
     for line in &mut lines {
-        // In history order: the last delivered one is what the portal shows.
+        // What the portal shows is the sync it acknowledged last, whatever
+        // its place in the history.
         for (_, _, state, payload, delivered_at, error) in
             by_dossier.remove(&line.dossier_id).unwrap_or_default()
         {
             match (state.as_str(), delivered_at) {
-                (DELIVERED, Some(at)) => {
+                (DELIVERED, Some(at))
+                    if line
+                        .acknowledged
+                        .as_ref()
+                        .is_none_or(|(_, last)| at >= *last) =>
+                {
                     let sync = serde_json::from_str(&payload).map_err(unreadable)?;
                     line.acknowledged = Some((sync, at));
                 }
                 (PARKED, _) => line.parked += 1,
-                _ => line.waiting += 1,
+                (PENDING, _) => line.waiting += 1,
+                _ => {}
             }
             if error.is_some() {
                 line.last_error = error;

@@ -58,6 +58,9 @@ pub enum MessageState {
     Delivered,
     /// Parked after too many failed attempts, until replayed.
     Parked,
+    /// A status sync overtaken by a later one of its dossier that the
+    /// portal acknowledged: never sent, never replayed.
+    Superseded,
 }
 
 /// One message of a webhook, as its last attempt left it.
@@ -90,6 +93,7 @@ impl From<Message> for MessageView {
             state: match message.state.as_str() {
                 "delivered" => MessageState::Delivered,
                 "parked" => MessageState::Parked,
+                "superseded" => MessageState::Superseded,
                 _ => MessageState::Pending,
             },
             attempts: message.attempts,

@@ -12,7 +12,7 @@ use motcua_domain::history::HistoryKey;
 
 use super::intake::{
     Attempt, Filed, FilingReceipt, check_filing, file_one, procedure_in_force, receipt_of,
-    receiving_agency, resolving_agency, with_retries,
+    receiving_agency, request_hash, resolving_agency, with_retries,
 };
 use super::payments::invalid_signature;
 use super::*;
@@ -95,8 +95,8 @@ pub struct PortalFiling {
 /// `<timestamp>\n<body>` under `MOTCUA_PORTAL_INBOUND_SECRET`) or by
 /// `Authorization: Bearer` with `MOTCUA_PORTAL_INBOUND_TOKEN`, whichever is
 /// configured. The dossier is opened as an online filing: 201 with its
-/// receipt; the same `portal_code` again: 200 with the first receipt,
-/// nothing opened.
+/// receipt; the same `portal_code` again with the same body: 200 with the
+/// first receipt, nothing opened; with another body: 409.
 #[utoipa::path(
     tag = "dossiers",
     request_body = PortalFiling,
@@ -108,6 +108,7 @@ pub struct PortalFiling {
         (status = 200, description = "Received before under this portal code: its receipt", body = FilingReceipt),
         (status = 201, description = "Opened", body = FilingReceipt),
         (status = 401, description = "Not the portal (`invalid_signature`), or the inbound endpoint is not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This portal code was filed before with another body (`portal_code_reused`)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than twice the upload limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid filing", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database or the file store is unavailable; nothing was stored", body = Problem, content_type = "application/problem+json"),
@@ -164,19 +165,44 @@ pub async fn receive_filing(
             "1 to 64 letters, digits, `.`, `-` or `_`",
         )]));
     }
-    if let Some(receipt) = already_filed(&db, &code).await? {
+    let hash = request_hash(text);
+    let documents = decode_documents(&filing.documents, &uploads).await?;
+    let filing = std::sync::Arc::new(filing);
+    // Filed before: its receipt. Otherwise the filing is checked before any
+    // content is kept, so that one refused keeps nothing.
+    let earlier = {
+        let (db, filing) = (db.get_ref().clone(), filing.clone());
+        let (code, hash) = (code.clone(), hash.clone());
+        web::block(move || {
+            db.run(|conn| {
+                if let Some(receipt) = filed_before(conn, &code, &hash)? {
+                    return Ok(Some(receipt));
+                }
+                let placeholders = entries(&filing.documents, &[]);
+                check(conn, &filing, &placeholders, now).map_err(refused)?;
+                Ok::<_, ApiError>(None)
+            })
+        })
+        .await??
+    };
+    if let Some(receipt) = earlier {
         return Ok(HttpResponse::Ok().json(receipt));
     }
-    let files = store_documents(&filing.documents, &uploads).await?;
+    documents.put(&uploads).await?;
     let (db, history_key) = (db.get_ref().clone(), history_keys.current().clone());
     let (receipt, created) = web::block(move || {
         with_retries(&db, |conn| {
             // A delivery of the same filing that committed meanwhile.
-            if let Some(row) = dossiers::find_by_portal_code(conn, &code)? {
-                let procedure = caches.fresh(conn)?.procedure(conn, row.procedure_id)?;
-                return Ok((receipt_of(&row, &procedure.code), false));
+            if let Some(receipt) = filed_before(conn, &code, &hash)? {
+                return Ok((receipt, false));
             }
-            open_filing(conn, &filing, &code, &files, &caches, &history_key, now)
+            let filed = Filing {
+                filing: &filing,
+                code: &code,
+                hash: &hash,
+                contents: &documents.contents,
+            };
+            Ok((open_filing(conn, &filed, &caches, &history_key, now)?, true))
         })
     })
     .await??;
@@ -260,36 +286,82 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The receipt of the dossier already opened for `code`, if any.
-async fn already_filed(db: &web::Data<Db>, code: &str) -> Result<Option<FilingReceipt>, ApiError> {
-    let (db, code) = (db.get_ref().clone(), code.to_owned());
-    web::block(move || {
-        db.run(|conn| {
-            let Some(row) = dossiers::find_by_portal_code(conn, &code)? else {
-                return Ok(None);
-            };
+/// The receipt of the dossier already opened for `code`, if any; a 409
+/// `portal_code_reused` when that filing had another body.
+fn filed_before(
+    conn: &mut DbConnection,
+    code: &str,
+    hash: &str,
+) -> Result<Option<FilingReceipt>, ApiError> {
+    match dossiers::idempotent(conn, PORTAL_ACCOUNT, code)? {
+        None => Ok(None),
+        Some((stored, _)) if stored != hash => Err(ApiError::Conflict {
+            code: "portal_code_reused",
+            detail: format!("portal code {code} was filed before with another body"),
+        }),
+        Some((_, dossier)) => {
+            let row = dossiers::find(conn, dossier)?;
             let procedure = motcua_persistence::procedures::find(conn, row.procedure_id)?;
-            Ok::<_, ApiError>(Some(receipt_of(&row, &procedure.code)))
-        })
-    })
-    .await?
+            Ok(Some(receipt_of(&row, &procedure.code)))
+        }
+    }
 }
 
-/// A document's content, checked and in the file store.
+/// What a failed check answers, outside the write transaction.
+fn refused(attempt: Attempt) -> ApiError {
+    match attempt {
+        Attempt::Failed(error) => error,
+        Attempt::Conflict(error) => error.into(),
+    }
+}
+
+/// The documents' contents, checked like uploads and staged in temporary
+/// files (removed when dropped) until they are put into the file store.
+struct Decoded {
+    contents: Vec<Content>,
+    staged: Vec<std::path::PathBuf>,
+}
+
+/// One document's content, as its file row will describe it.
 #[derive(Debug, Clone)]
-struct Stored {
+struct Content {
     sha256: String,
     size: i64,
     media_type: &'static str,
 }
 
-/// Decodes each document, checks its content as an upload's and puts it
-/// into the file store (content-addressed: a filing refused later leaves
-/// content no row names, reused by the next upload of the same bytes).
-async fn store_documents(
+impl Drop for Decoded {
+    fn drop(&mut self) {
+        for path in &self.staged {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Decoded {
+    /// Puts every content into the file store (content-addressed: a filing
+    /// that fails after this, in a race with another delivery, leaves
+    /// content no row names, reused by the next upload of the same bytes).
+    async fn put(&self, uploads: &Uploads) -> Result<(), ApiError> {
+        for (content, staged) in self.contents.iter().zip(&self.staged) {
+            uploads
+                .store
+                .put(&content.sha256, staged)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(store = %uploads.store.describe(), %e, "file store unavailable");
+                    ApiError::FileStoreUnavailable
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes each document and checks its content as an upload's.
+async fn decode_documents(
     documents: &[PortalDocument],
     uploads: &Uploads,
-) -> Result<Vec<Stored>, ApiError> {
+) -> Result<Decoded, ApiError> {
     if documents.len() > MAX_DOCUMENTS {
         return Err(ApiError::Validation(vec![FieldError::new(
             "documents",
@@ -299,7 +371,10 @@ async fn store_documents(
     let staging = uploads.store.staging_dir();
     std::fs::create_dir_all(&staging)
         .map_err(|e| ApiError::Internal(format!("staging a document: {e}")))?;
-    let mut stored = Vec::new();
+    let mut decoded = Decoded {
+        contents: Vec::new(),
+        staged: Vec::new(),
+    };
     for (i, document) in documents.iter().enumerate() {
         let field = format!("documents[{i}].content_base64");
         let invalid =
@@ -315,43 +390,54 @@ async fn store_documents(
             .map(|b| format!("{b:02x}"))
             .collect();
         let temp = staging.join(uuid::Uuid::now_v7().to_string());
-        let written = std::fs::write(&temp, &bytes);
-        let checked = match written {
-            Ok(()) => {
-                let path = temp.clone();
-                web::block(move || crate::content::check(&path)).await?
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        let put = match &checked {
-            Ok(_) => uploads.store.put(&sha256, &temp).await.map_err(|e| {
-                tracing::warn!(store = %uploads.store.describe(), %e, "file store unavailable");
-                ApiError::FileStoreUnavailable
-            }),
-            Err(_) => Ok(()),
-        };
-        let _ = std::fs::remove_file(&temp);
-        let media_type = checked.map_err(invalid)?;
-        put?;
-        stored.push(Stored {
+        std::fs::write(&temp, &bytes)
+            .map_err(|e| ApiError::Internal(format!("staging a document: {e}")))?;
+        decoded.staged.push(temp.clone());
+        let media_type = web::block(move || crate::content::check(&temp))
+            .await?
+            .map_err(invalid)?;
+        decoded.contents.push(Content {
             sha256,
             size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
             media_type,
         });
     }
-    Ok(stored)
+    Ok(decoded)
 }
 
-/// Opens the filing's dossier with its files (inside the write transaction).
-fn open_filing(
+/// The filing's documents as a dossier lists them, with their files
+/// (none yet while the filing is only checked).
+fn entries(documents: &[PortalDocument], files: &[FileId]) -> Vec<DocumentEntry> {
+    documents
+        .iter()
+        .enumerate()
+        .map(|(i, document)| DocumentEntry {
+            requirement_code: document.requirement_code.clone(),
+            originals: 0,
+            copies: 0,
+            file_id: files.get(i).map(ToString::to_string),
+        })
+        .collect()
+}
+
+/// What a checked filing opens.
+struct Checked {
+    procedure: ProcedureRow,
+    definition: ProcedureDefinition,
+    agency: agencies::Agency,
+    resolving: Option<AgencyId>,
+    checked: super::intake::Checked,
+}
+
+/// Checks a filing as an online filing is checked: the procedure in force
+/// and offered online, the receiving agency by its identifier, the
+/// applicant, every mandatory document, the resolving agency.
+fn check(
     conn: &mut DbConnection,
     filing: &PortalFiling,
-    code: &str,
-    stored: &[Stored],
-    caches: &Caches,
-    history_key: &HistoryKey,
+    documents: &[DocumentEntry],
     now: DateTime<Utc>,
-) -> Result<(FilingReceipt, bool), Attempt> {
+) -> Result<Checked, Attempt> {
     let (procedure, definition) = procedure_in_force(conn, &filing.procedure_code, now)?;
     let mut fields = Fields::default();
     if procedure.online_kind == "none" {
@@ -364,34 +450,21 @@ fn open_filing(
             None
         }
     };
-    let mut files = Vec::new();
-    let mut documents = Vec::new();
-    for (document, content) in filing.documents.iter().zip(stored) {
-        let row = motcua_persistence::files::insert(
-            conn,
-            PORTAL_ACCOUNT,
-            &content.sha256,
-            content.size,
-            content.media_type,
-            now,
-        )?;
-        files.push(row.id);
-        documents.push(DocumentEntry {
-            requirement_code: document.requirement_code.clone(),
-            originals: 0,
-            copies: 0,
-            file_id: Some(row.id.to_string()),
-        });
-    }
     let checked = check_filing(
         now,
         &mut fields,
         &definition,
         &filing.applicant,
-        &documents,
+        documents,
         filing.result_delivery,
         filing.postal_address.as_deref(),
     );
+    for code in checked.iter().flat_map(|c| &c.missing_mandatory) {
+        fields.error(
+            "documents",
+            format!("the mandatory document `{code}` is missing"),
+        );
+    }
     let resolving = match &agency {
         Some(agency) => resolving_agency(
             conn,
@@ -407,6 +480,53 @@ fn open_filing(
     let (Some(agency), Some(checked)) = (agency, checked) else {
         return Err(ApiError::Internal("validated filing incomplete".into()).into());
     };
+    Ok(Checked {
+        procedure,
+        definition,
+        agency,
+        resolving,
+        checked,
+    })
+}
+
+/// A filing to open: its body, code and body's hash, and its documents'
+/// contents (in the file store).
+struct Filing<'a> {
+    filing: &'a PortalFiling,
+    code: &'a str,
+    hash: &'a str,
+    contents: &'a [Content],
+}
+
+/// Opens the filing's dossier with its files and remembers its code
+/// (inside the write transaction, checking it again).
+fn open_filing(
+    conn: &mut DbConnection,
+    filed: &Filing<'_>,
+    caches: &Caches,
+    history_key: &HistoryKey,
+    now: DateTime<Utc>,
+) -> Result<FilingReceipt, Attempt> {
+    let mut files = Vec::new();
+    for content in filed.contents {
+        let row = motcua_persistence::files::insert(
+            conn,
+            PORTAL_ACCOUNT,
+            &content.sha256,
+            content.size,
+            content.media_type,
+            now,
+        )?;
+        files.push(row.id);
+    }
+    let documents = entries(&filed.filing.documents, &files);
+    let Checked {
+        procedure,
+        definition,
+        agency,
+        resolving,
+        checked,
+    } = check(conn, filed.filing, &documents, now)?;
     let calendar = caches.fresh(conn)?.calendar(conn, agency.id)?;
     let row = file_one(
         conn,
@@ -415,9 +535,9 @@ fn open_filing(
             agency: &agency,
             calendar: &calendar,
             history_key,
-            postal_address: filing.postal_address.as_deref(),
+            postal_address: filed.filing.postal_address.as_deref(),
             group_id: None,
-            portal_code: Some(code.to_owned()),
+            portal_code: Some(filed.code.to_owned()),
             at: now,
         },
         (&procedure, &definition),
@@ -425,5 +545,6 @@ fn open_filing(
         &files,
         resolving,
     )?;
-    Ok((receipt_of(&row, &procedure.code), true))
+    dossiers::remember_key(conn, PORTAL_ACCOUNT, filed.code, filed.hash, row.id, now)?;
+    Ok(receipt_of(&row, &procedure.code))
 }
