@@ -171,6 +171,16 @@ fn report(who: Who, reach: Reach) -> Expect {
     }
 }
 
+/// The outreach list: clerks, leaders and auditors (who read dossiers), in reach.
+fn outreach(who: Who, reach: Reach) -> Expect {
+    match (who, reach) {
+        (Who::Anonymous, _) => Expect::Unauthenticated,
+        (Who::Clerk | Who::Auditor | Who::Leader, Reach::Sibling) => Expect::Hidden,
+        (Who::Clerk | Who::Auditor | Who::Leader, _) => Expect::Allow,
+        _ => Expect::Forbidden,
+    }
+}
+
 /// The history audit and the access log: staff readers in reach.
 fn audit(who: Who, reach: Reach) -> Expect {
     match who {
@@ -326,6 +336,7 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/reports/late", TARGETS, report),
         route(Method::GET, "/api/v1/reports/late-steps", TARGETS, report),
         route(Method::GET, "/api/v1/reports/portal-sync", TARGETS, report),
+        route(Method::GET, "/api/v1/reports/outreach", TARGETS, outreach),
         // The national portal's connection proves itself by a signature,
         // never by a user's token: every caller here is refused.
         route(
@@ -793,6 +804,7 @@ fn request(
         ("GET", "/api/v1/reports/kstt-06")
         | ("GET", "/api/v1/reports/late")
         | ("GET", "/api/v1/reports/late-steps")
+        | ("GET", "/api/v1/reports/outreach")
         | ("GET", "/api/v1/reports/tracking-book")
         | ("GET", "/api/v1/reports/online-uptake")
         | ("GET", "/api/v1/reports/indicators") => {

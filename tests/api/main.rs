@@ -24,6 +24,7 @@ mod interagency;
 mod openapi;
 mod operations;
 mod outbox;
+mod outreach;
 mod payments;
 mod printing;
 mod reports;

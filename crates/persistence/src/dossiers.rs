@@ -16,7 +16,7 @@ use crate::db::DbConnection;
 use crate::error::DbError;
 use crate::schema::{
     agencies, apologies, dossier_counters, dossier_events, dossiers, hand_overs, idempotency_keys,
-    payments, ratings, supplement_requests,
+    payments, procedures, ratings, supplement_requests,
 };
 use crate::sql_types::{
     AgencyId, Closed, DossierGroupId, DossierId, EventId, ProcedureId, UserId, to_db_time,
@@ -1211,6 +1211,31 @@ pub fn accepted_counts(
             dossiers::channel,
             diesel::dsl::count_star(),
         ))
+        .load(conn)?)
+}
+
+/// The outreach list's dossiers: received at the desk or by post at an
+/// agency under `root_path` in `[start, end)`, for a procedure version
+/// offered fully online, in order of arrival; at most `limit`, each with
+/// its procedure's code and name.
+pub fn received_in_person_for_online(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(DossierRow, String, String)>, DbError> {
+    Ok(dossiers::table
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
+        .inner_join(procedures::table)
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossiers::channel.eq_any([Closed(Channel::Direct), Closed(Channel::Postal)]))
+        .filter(procedures::online_kind.eq("full"))
+        .filter(dossiers::created_at.ge(to_db_time(start)))
+        .filter(dossiers::created_at.lt(to_db_time(end)))
+        .order((dossiers::created_at, dossiers::code))
+        .limit(limit)
+        .select((dossiers::all_columns, procedures::code, procedures::name))
         .load(conn)?)
 }
 

@@ -23,7 +23,8 @@ use crate::routes::reports::{csv_document, wants_csv};
 use crate::telemetry::RequestId;
 use crate::validate::{Fields, Page, PageQuery};
 
-/// What a staff member read: the dossier itself, or one of its printed forms.
+/// What a staff member read: the dossier itself, one of its printed forms,
+/// or its line of the outreach list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessedResource {
@@ -41,10 +42,12 @@ pub enum AccessedResource {
     StopNotice,
     /// The control slip.
     ControlSlip,
+    /// A line of the outreach list (`GET /reports/outreach`).
+    Outreach,
 }
 
 impl AccessedResource {
-    const ALL: [AccessedResource; 7] = [
+    const ALL: [AccessedResource; 8] = [
         AccessedResource::Dossier,
         AccessedResource::Receipt,
         AccessedResource::SupplementRequest,
@@ -52,6 +55,7 @@ impl AccessedResource {
         AccessedResource::Apology,
         AccessedResource::StopNotice,
         AccessedResource::ControlSlip,
+        AccessedResource::Outreach,
     ];
 
     /// As stored and in the API.
@@ -64,6 +68,7 @@ impl AccessedResource {
             AccessedResource::Apology => "apology",
             AccessedResource::StopNotice => "stop_notice",
             AccessedResource::ControlSlip => "control_slip",
+            AccessedResource::Outreach => "outreach",
         }
     }
 
@@ -71,7 +76,8 @@ impl AccessedResource {
     pub fn form(key: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .find(|r| *r != AccessedResource::Dossier && r.as_str() == key)
+            .filter(|r| !matches!(r, AccessedResource::Dossier | AccessedResource::Outreach))
+            .find(|r| r.as_str() == key)
     }
 
     fn stored(text: &str) -> Result<Self, ApiError> {

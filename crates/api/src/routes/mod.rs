@@ -100,6 +100,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(reports::late_report)
                 .service(reports::late_steps_report)
                 .service(reports::portal_sync_report)
+                .service(reports::outreach_report)
                 .service(tracking_book::tracking_book)
                 .service(reports::online_uptake)
                 .service(reports::indicators_report)

@@ -2066,3 +2066,188 @@ pub async fn portal_sync_report(
         csv_document(&PORTAL_SYNC_COLUMNS, &rows)
     }))
 }
+
+/// The columns of the outreach list: key and Vietnamese heading.
+const OUTREACH_COLUMNS: [(&str, &str); 9] = [
+    ("code", "Mã hồ sơ"),
+    ("received_at", "Ngày tiếp nhận"),
+    ("channel", "Hình thức nộp"),
+    ("procedure_code", "Mã thủ tục"),
+    ("procedure_name", "Tên thủ tục"),
+    ("applicant_name", "Người nộp"),
+    ("phone", "Số điện thoại"),
+    ("email", "Thư điện tử"),
+    ("may_contact", "Đồng ý nhận tin"),
+];
+
+/// A dossier handed in at the desk or by post for a procedure the citizen
+/// could have filed fully online. Each field is documented with its
+/// column's Vietnamese title first (as in the CSV header).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutreachLine {
+    /// Mã hồ sơ — the dossier's code.
+    pub code: String,
+    /// The dossier's id.
+    pub dossier_id: String,
+    /// Ngày tiếp nhận — when it arrived.
+    pub received_at: DateTime<Utc>,
+    /// Hình thức nộp — at the desk (`direct`) or by post (`postal`).
+    pub channel: Channel,
+    /// Mã thủ tục — the procedure's code.
+    pub procedure_code: String,
+    /// Tên thủ tục — its name.
+    pub procedure_name: String,
+    /// Người nộp — the applicant.
+    pub applicant_name: String,
+    /// Số điện thoại — their phone.
+    pub phone: String,
+    /// Thư điện tử — their e-mail address, if they gave one.
+    pub email: Option<String>,
+    /// Đồng ý nhận tin — whether they may be contacted: false when they
+    /// asked for no messages (`applicant.no_messages`).
+    pub may_contact: bool,
+}
+
+/// The outreach list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutreachReport {
+    /// At most 1,000 dossiers, in order of arrival.
+    pub lines: Vec<OutreachLine>,
+    /// Whether more dossiers match (ask for a shorter period).
+    pub more: bool,
+}
+
+/// Parameters of the outreach list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OutreachQuery {
+    /// The period, as for Form 06: `2026`, `2026-Q3`, `2026-10`. Required
+    /// unless both from and to are given.
+    pub period: Option<String>,
+    /// First day (YYYY-MM-DD); with to, instead of the period.
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive (YYYY-MM-DD); with from, instead of the period.
+    pub to: Option<NaiveDate>,
+    /// The agency (with its subtree); default the caller's.
+    pub agency_id: Option<String>,
+    /// `json` or `csv` (the lines).
+    #[param(value_type = Option<ReportFormat>, inline)]
+    pub format: Option<String>,
+}
+
+/// The most lines of one outreach list.
+const OUTREACH_LIMIT: usize = 1000;
+
+/// The outreach list (clerks, leaders and auditors of the agency or
+/// above: those who read dossiers): the dossiers handed in at the desk or by post in a
+/// period, at the agencies of a subtree, for procedures offered fully
+/// online — with the applicant's contact and whether they may be contacted
+/// — so that the desk can invite them to file online next time. It holds
+/// personal data: each dossier listed is recorded in the access log
+/// (resource `outreach`), as a read of the dossier is.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(OutreachQuery),
+    responses(
+        (status = 200, description = "The list (JSON, or its lines as CSV with `format=csv` or `Accept: text/csv`)", content(
+            (OutreachReport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/outreach")]
+pub async fn outreach_report(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    recorder: web::Data<crate::routes::access_log::AccessRecorder>,
+    request_id: crate::telemetry::RequestId,
+    clock: web::Data<crate::clock::Clock>,
+    query: crate::body::Query<OutreachQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    // Those who read dossiers' personal data (administrators do not).
+    let allowed = [Role::Clerk, Role::Leader, Role::Auditor];
+    if !allowed.iter().any(|role| principal.has_role(*role)) {
+        return Err(ApiError::Forbidden);
+    }
+    let agency = agency_param(&principal, query.agency_id.as_deref())?;
+    let period = period_of(query.period.as_deref(), query.from, query.to)?;
+    let as_csv = wants_csv(&request, query.format.as_deref())?;
+    let reader = principal.clone();
+    let db = db.get_ref().clone();
+    let mut rows = web::block(move || {
+        db.snapshot(|conn| {
+            let (path, _) = in_reach(conn, &reader, agency)?;
+            let limit = i64::try_from(OUTREACH_LIMIT + 1).unwrap_or(i64::MAX);
+            Ok::<_, ApiError>(dossiers::received_in_person_for_online(
+                conn,
+                &path,
+                period.start,
+                period.end,
+                limit,
+            )?)
+        })
+    })
+    .await??;
+    let more = rows.len() > OUTREACH_LIMIT;
+    rows.truncate(OUTREACH_LIMIT);
+    // Personal data: every dossier shown is recorded first.
+    let now = clock.now();
+    let recorded = futures_util::future::join_all(rows.iter().map(|(row, _, _)| {
+        recorder.record(
+            &principal,
+            row,
+            crate::routes::access_log::AccessedResource::Outreach,
+            &request_id,
+            now,
+        )
+    }))
+    .await;
+    recorded
+        .into_iter()
+        .collect::<Result<Vec<()>, ApiError>>()?;
+    let lines: Vec<OutreachLine> = rows
+        .into_iter()
+        .map(|(row, procedure_code, procedure_name)| {
+            let applicant = crate::routes::dossiers::load(&row)
+                .ok()
+                .and_then(|dossier| dossier.particulars.applicant);
+            OutreachLine {
+                code: row.code,
+                dossier_id: row.id.to_string(),
+                received_at: row.created_at.and_utc(),
+                channel: row.channel,
+                procedure_code,
+                procedure_name,
+                applicant_name: row.applicant_name,
+                phone: row.applicant_phone,
+                email: applicant.as_ref().and_then(|a| a.email.clone()),
+                may_contact: applicant.is_some_and(|a| !a.no_messages),
+            }
+        })
+        .collect();
+    let report = OutreachReport { lines, more };
+    Ok(respond(as_csv, &report, || {
+        let rows: Vec<Vec<String>> = report
+            .lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.code.clone(),
+                    l.received_at.to_rfc3339(),
+                    l.channel.as_str().to_owned(),
+                    l.procedure_code.clone(),
+                    l.procedure_name.clone(),
+                    l.applicant_name.clone(),
+                    l.phone.clone(),
+                    l.email.clone().unwrap_or_default(),
+                    l.may_contact.to_string(),
+                ]
+            })
+            .collect();
+        csv_document(&OUTREACH_COLUMNS, &rows)
+    }))
+}
