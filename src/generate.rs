@@ -421,6 +421,7 @@ fn simulate(
         resolving_agency_id: None,
         group_id: None,
         portal_code: None,
+        assisted_by: None,
         procedure_id: life.procedure.id,
         owner_id: None,
         ack_due_at,

@@ -337,6 +337,18 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/v1/reports/late-steps", TARGETS, report),
         route(Method::GET, "/api/v1/reports/portal-sync", TARGETS, report),
         route(Method::GET, "/api/v1/reports/outreach", TARGETS, outreach),
+        // The matrix's body is not a filing: a clerk gets past the role
+        // check (to a 422); the filing itself is tested in outreach.rs.
+        route(
+            Method::POST,
+            "/api/v1/dossiers/assisted",
+            &[Reach::None],
+            |who, _| match who {
+                Who::Anonymous => Expect::Unauthenticated,
+                Who::Clerk => Expect::Reached,
+                _ => Expect::Forbidden,
+            },
+        ),
         // The national portal's connection proves itself by a signature,
         // never by a user's token: every caller here is refused.
         route(
@@ -877,6 +889,17 @@ fn request(
                 "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
                 "documents": [{"requirement_code": "TK", "file_id": dossiers.2[0]}, {"requirement_code": "CM", "file_id": dossiers.2[1]}],
                 "result_delivery": "online",
+            }),
+        ),
+        ("POST", "/api/v1/dossiers/assisted") => (
+            None,
+            json!({
+                "citizen": {"username": fixture.citizen.username, "password": "not the password"},
+                "filing": {
+                    "procedure_code": "1.004194", "agency_id": fixture.own.id.to_string(),
+                    "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+                    "documents": [], "result_delivery": "online",
+                },
             }),
         ),
         ("POST", "/api/v1/dossiers/intake") => (

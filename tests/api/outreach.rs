@@ -1,7 +1,10 @@
-//! The outreach list (issue #17, item 4): the dossiers handed in at the
-//! desk or by post for procedures offered fully online, with the
-//! applicant's contact and consent, to the staff in reach, each listed
-//! dossier recorded in the access log.
+//! The desk's levers on online filing (issue #17): assisted online filing
+//! (item 3) — a clerk files online for the citizen at the desk, through
+//! the citizen's account and with their password, counted apart — and the
+//! outreach list (item 4): the dossiers handed in at the desk or by post
+//! for procedures offered fully online, with the applicant's contact and
+//! consent, to the staff in reach, each listed dossier recorded in the
+//! access log.
 
 use serde_json::{Value, json};
 
@@ -175,4 +178,134 @@ async fn the_outreach_list_shows_in_person_filings_of_fully_online_procedures_in
     problem(app.get_as(&path, &citizen).await, 403, "forbidden").await;
 }
 
-api_tests!(the_outreach_list_shows_in_person_filings_of_fully_online_procedures_in_reach,);
+async fn a_clerk_files_online_for_a_citizen_who_confirms_and_it_counts_apart(app: TestApp) {
+    let fixture = Fixture::build(&app).await;
+    let (clerk, _) = app.login("clerk.a", PASSWORD).await;
+    let (citizen, _) = app.login(&fixture.citizen.username, PASSWORD).await;
+    // The clerk scans the citizen's papers at the desk.
+    let mut filing = online_filing(&app, &clerk, &fixture.own).await;
+    filing["applicant"]["full_name"] = json!("Nguyễn Văn An");
+    let assisted = |password: &str| {
+        json!({
+            "citizen": {"username": fixture.citizen.username, "password": password},
+            "filing": filing,
+        })
+    };
+    // Without the citizen's confirmation nothing is filed.
+    let refused = problem(
+        app.post_json(
+            "/api/v1/dossiers/assisted",
+            Some(&clerk),
+            &assisted("wrong password 1"),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "citizen", "{refused}");
+    assert_eq!(app.dossier_count(), 0);
+    // Only a clerk assists; not at another agency's desk.
+    let (officer, _) = app.login("officer.a", PASSWORD).await;
+    problem(
+        app.post_json(
+            "/api/v1/dossiers/assisted",
+            Some(&officer),
+            &assisted(PASSWORD),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let (sibling, _) = app.login("staff.sibling", PASSWORD).await;
+    let elsewhere = problem(
+        app.post_json(
+            "/api/v1/dossiers/assisted",
+            Some(&sibling),
+            &assisted(PASSWORD),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        elsewhere["errors"][0]["field"], "filing.agency_id",
+        "{elsewhere}"
+    );
+
+    let filed = app
+        .post_json(
+            "/api/v1/dossiers/assisted",
+            Some(&clerk),
+            &assisted(PASSWORD),
+        )
+        .await;
+    assert_eq!(filed.status().as_u16(), 201);
+    let filed: Value = filed.json().await.unwrap_or_default();
+    let id = filed["id"].as_str().unwrap_or_default().to_owned();
+    // The citizen's own online dossier, assisted by the clerk.
+    let row = app.dossier_row(&id);
+    assert_eq!(row.owner_id, Some(fixture.citizen.id));
+    assert_eq!(row.channel, motcua_domain::dossier::Channel::Online);
+    let seen: Value = app
+        .get_as(&format!("/api/v1/dossiers/{id}"), &citizen)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let clerk_id = app
+        .db
+        .run(|conn| motcua_persistence::users::find_by_username(conn, "clerk.a"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|user| user.id.to_string())
+        .unwrap_or_default();
+    assert_eq!(seen["assisted_by"], clerk_id.as_str(), "{seen}");
+    let events: Value = app
+        .get_as(&format!("/api/v1/dossiers/{id}/events"), &clerk)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert!(events.to_string().contains(&clerk_id), "{events}");
+
+    // The citizen files another alone; both are accepted.
+    let own = online_filing(&app, &citizen, &fixture.own).await;
+    let alone = app
+        .post_json("/api/v1/dossiers", Some(&citizen), &own)
+        .await;
+    assert_eq!(alone.status().as_u16(), 201);
+    let alone: Value = alone.json().await.unwrap_or_default();
+    for dossier in [id.as_str(), alone["id"].as_str().unwrap_or_default()] {
+        assert_eq!(app.act(&clerk, dossier, "accept", json!({})).await.0, 200);
+    }
+    let (auditor, _) = app.login("auditor.a", PASSWORD).await;
+    let uptake: Value = app
+        .get_as(
+            &format!(
+                "/api/v1/reports/online-uptake?period=2026-11&agency_id={}",
+                fixture.own.id
+            ),
+            &auditor,
+        )
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    let line = &uptake[0];
+    assert_eq!(
+        (
+            &line["online"],
+            &line["online_assisted"],
+            &line["online_unassisted"]
+        ),
+        (&json!(2), &json!(1), &json!(1)),
+        "{uptake}"
+    );
+}
+
+api_tests!(
+    the_outreach_list_shows_in_person_filings_of_fully_online_procedures_in_reach,
+    a_clerk_files_online_for_a_citizen_who_confirms_and_it_counts_apart,
+);

@@ -89,6 +89,8 @@ pub struct DossierRow {
     pub group_id: Option<DossierGroupId>,
     /// The national portal's code, for a dossier filed there.
     pub portal_code: Option<String>,
+    /// The clerk who filed it online on the citizen's behalf, at the desk.
+    pub assisted_by: Option<UserId>,
 }
 
 /// A dossier's content at creation (its code and first event come with
@@ -1209,6 +1211,30 @@ pub fn accepted_counts(
             dossiers::procedure_id,
             dossiers::receiving_agency_id,
             dossiers::channel,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?)
+}
+
+/// Online filings accepted in `[start, end)` under `root_path` that a clerk
+/// made for the citizen at the desk, counted by procedure version and agency.
+pub fn assisted_counts(
+    conn: &mut DbConnection,
+    root_path: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<(ProcedureId, AgencyId, i64)>, DbError> {
+    Ok(dossiers::table
+        .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(dossiers::accepted_at.ge(to_db_time(start)))
+        .filter(dossiers::accepted_at.lt(to_db_time(end)))
+        .filter(dossiers::channel.eq(Closed(Channel::Online)))
+        .filter(dossiers::assisted_by.is_not_null())
+        .group_by((dossiers::procedure_id, dossiers::receiving_agency_id))
+        .select((
+            dossiers::procedure_id,
+            dossiers::receiving_agency_id,
             diesel::dsl::count_star(),
         ))
         .load(conn)?)

@@ -159,6 +159,7 @@ diesel::table! {
         resolving_agency_id -> Nullable<Uuid>,
         group_id -> Nullable<Uuid>,
         portal_code -> Nullable<Text>,
+        assisted_by -> Nullable<Uuid>,
     }
 }
 
@@ -430,7 +431,6 @@ diesel::joinable!(dossier_groups -> procedure_groups (group_code));
 diesel::joinable!(dossier_groups -> users (owner_id));
 diesel::joinable!(dossiers -> dossier_groups (group_id));
 diesel::joinable!(dossiers -> procedures (procedure_id));
-diesel::joinable!(dossiers -> users (owner_id));
 diesel::joinable!(files -> users (owner_id));
 diesel::joinable!(hand_overs -> dossiers (dossier_id));
 diesel::joinable!(hand_overs -> users (handed_by));

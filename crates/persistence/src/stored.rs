@@ -103,6 +103,8 @@ pub struct Placement {
     pub group_id: Option<DossierGroupId>,
     /// The national portal's code, for a filing made there.
     pub portal_code: Option<String>,
+    /// The clerk who filed it online for the citizen at the desk.
+    pub assisted_by: Option<UserId>,
     /// The procedure version.
     pub procedure_id: ProcedureId,
     /// The citizen's account (online filings).
@@ -147,6 +149,7 @@ pub fn new_row(place: Placement, dossier: &Dossier, version: i32) -> Result<NewD
         resolving_agency_id: Some(place.resolving_agency_id.unwrap_or(place.agency_id)),
         group_id: place.group_id,
         portal_code: place.portal_code,
+        assisted_by: place.assisted_by,
     })
 }
 

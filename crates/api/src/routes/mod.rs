@@ -75,6 +75,7 @@ fn routes(config: &mut ServiceConfig, (lookup, preview): (Limiter, Limiter)) {
                 .service(webhooks::replay)
                 .service(webhooks::list_destinations)
                 .service(dossiers::intake::file_online)
+                .service(dossiers::intake::file_assisted)
                 .service(dossiers::intake::intake)
                 .service(dossiers::groups::file_group)
                 .service(dossiers::groups::get_group)

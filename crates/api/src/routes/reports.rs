@@ -1380,12 +1380,17 @@ pub enum UptakeGroupBy {
 }
 
 /// The columns of the online-uptake report: key and Vietnamese heading.
-const UPTAKE_COLUMNS: [(&str, &str); 11] = [
+const UPTAKE_COLUMNS: [(&str, &str); 13] = [
     ("key", "Mã"),
     ("name", "Tên"),
     ("offered", "Mức độ DVCTT cung cấp"),
     ("total", "Tổng số hồ sơ mới"),
     ("online", "Nộp trực tuyến"),
+    (
+        "online_assisted",
+        "Trực tuyến có hỗ trợ tại bộ phận một cửa",
+    ),
+    ("online_unassisted", "Trực tuyến tự nộp"),
     ("direct", "Nộp trực tiếp"),
     ("postal", "Nộp qua bưu chính"),
     ("full_online", "Trực tuyến toàn trình (mức 4)"),
@@ -1409,6 +1414,12 @@ pub struct UptakeLine {
     pub total: u64,
     /// Nộp trực tuyến — of which filed online.
     pub online: u64,
+    /// Trực tuyến có hỗ trợ tại bộ phận một cửa — of the online ones,
+    /// filed by a clerk for the citizen at the desk (`POST
+    /// /dossiers/assisted`).
+    pub online_assisted: u64,
+    /// Trực tuyến tự nộp — of the online ones, filed by the citizen alone.
+    pub online_unassisted: u64,
     /// Nộp trực tiếp — of which received at the desk.
     pub direct: u64,
     /// Nộp qua bưu chính — of which received by post.
@@ -1429,12 +1440,17 @@ pub struct UptakeLine {
 fn uptake(
     lookups: &Lookups,
     counts: Vec<(ProcedureId, AgencyId, Channel, i64)>,
+    assisted: Vec<(ProcedureId, AgencyId, i64)>,
     by_agency: bool,
 ) -> Result<BTreeMap<String, UptakeLine>, ApiError> {
     let mut groups: BTreeMap<String, UptakeLine> = BTreeMap::new();
-    for (procedure, agency, channel, n) in counts {
+    let assisted: HashMap<(ProcedureId, AgencyId), u64> = assisted
+        .into_iter()
+        .map(|(procedure, agency, n)| ((procedure, agency), u64::try_from(n).unwrap_or(0)))
+        .collect();
+    for (procedure_id, agency, channel, n) in counts {
         let n = u64::try_from(n).unwrap_or(0);
-        let procedure = lookups.procedure(procedure)?;
+        let procedure = lookups.procedure(procedure_id)?;
         let (key, name, offered) = if by_agency {
             let agency = lookups.agency(agency)?;
             (agency.identifier.clone(), agency.name.clone(), None)
@@ -1455,6 +1471,9 @@ fn uptake(
         match channel {
             Channel::Online => {
                 line.online += n;
+                let helped = assisted.get(&(procedure_id, agency)).copied().unwrap_or(0);
+                line.online_assisted += helped;
+                line.online_unassisted += n.saturating_sub(helped);
                 match stored::from_text(&procedure.online_kind) {
                     Ok(OnlineServiceKind::Full) => line.full_online += n,
                     _ => line.partial_online += n,
@@ -1508,7 +1527,8 @@ pub async fn online_uptake(
         db.snapshot(|conn| {
             let (path, lookups) = in_reach(conn, &principal, agency)?;
             let counts = dossiers::accepted_counts(conn, &path, period.start, period.end)?;
-            uptake(&lookups, counts, by_agency)
+            let assisted = dossiers::assisted_counts(conn, &path, period.start, period.end)?;
+            uptake(&lookups, counts, assisted, by_agency)
         })
     })
     .await??;
@@ -1540,6 +1560,8 @@ pub async fn online_uptake(
                         .to_owned(),
                     l.total.to_string(),
                     l.online.to_string(),
+                    l.online_assisted.to_string(),
+                    l.online_unassisted.to_string(),
                     l.direct.to_string(),
                     l.postal.to_string(),
                     l.full_online.to_string(),

@@ -254,6 +254,7 @@ pub async fn file_group(
                 postal_address: filing.postal_address.as_deref(),
                 group_id: Some(record.id),
                 portal_code: None,
+                assisted_by: None,
                 at: now,
             };
             let mut first = None;

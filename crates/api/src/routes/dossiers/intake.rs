@@ -242,6 +242,8 @@ pub(super) struct Filed<'a> {
     pub(super) group_id: Option<DossierGroupId>,
     /// The national portal's code, for a filing made there.
     pub(super) portal_code: Option<String>,
+    /// The clerk who files it for the citizen at the desk.
+    pub(super) assisted_by: Option<UserId>,
     /// Now.
     pub(super) at: DateTime<Utc>,
 }
@@ -290,6 +292,7 @@ pub(super) fn file_one(
         resolving_agency_id: resolving,
         group_id: filed.group_id,
         portal_code: filed.portal_code.clone(),
+        assisted_by: filed.assisted_by,
         procedure_id: procedure.id,
         owner_id: Some(filed.owner),
         ack_due_at: Some(ack_due),
@@ -315,8 +318,17 @@ fn store_opened(
     procedure: &ProcedureRow,
     files: &[FileId],
 ) -> Result<DossierRow, DbError> {
+    let assisted_by = place.assisted_by;
     let new = stored::new_row(place, &opened.dossier, 1)?;
-    let event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
+    let mut event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
+    // The history says who helped: the event's actor is the citizen, whose
+    // account filed.
+    if let (Some(clerk), Ok(Value::Object(mut payload))) =
+        (assisted_by, serde_json::from_str::<Value>(&event.payload))
+    {
+        payload.insert("assisted_by".into(), clerk.to_string().into());
+        event.payload = Value::Object(payload).to_string();
+    }
     let row = dossiers::insert(conn, history_key, &new, &event)?;
     records::store(
         conn,
@@ -508,10 +520,181 @@ pub async fn file_online(
     }
     let key = idempotency_key(&request)?;
     let hash = request_hash(body.raw.get());
-    let filing = body.value;
-    let db = db.get_ref().clone();
-    let owner = principal.user_id;
-    let filer = principal.clone();
+    let by = Online {
+        owner: principal.user_id,
+        filer: principal,
+        assisted_by: None,
+    };
+    filed_online(
+        db.get_ref().clone(),
+        caches,
+        history_key,
+        by,
+        body.value,
+        key,
+        hash,
+        now,
+    )
+    .await
+}
+
+/// The citizen at the desk confirms an assisted filing with their own
+/// account's credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CitizenConfirmation {
+    /// The citizen's username (their personal ID).
+    pub username: String,
+    /// Their password, typed by the citizen.
+    pub password: String,
+}
+
+/// An online filing a clerk makes for a citizen at the desk.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssistedFiling {
+    /// The citizen's confirmation.
+    pub citizen: CitizenConfirmation,
+    /// The filing, as the citizen would make it (its documents uploaded by
+    /// the clerk or by the citizen).
+    pub filing: FileOnline,
+}
+
+/// File online for a citizen at the desk (clerks): the dossier is the
+/// citizen's online filing, made through their account with their
+/// confirmation (their password), at the clerk's agency or below; it is
+/// recorded as assisted by the clerk (`assisted_by`), and the reports count
+/// it apart from the filings citizens make alone. A username and password
+/// that do not match: 422 on `citizen`, nothing filed; attempts count
+/// against the citizen's account as logins do.
+#[utoipa::path(
+    tag = "dossiers",
+    security(("bearer" = [])),
+    request_body = AssistedFiling,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1 to 200 printable ASCII characters (otherwise 422)")),
+    responses(
+        (status = 201, description = "Filed", body = FilingReceipt),
+        (status = 422, description = "Invalid filing, the citizen did not confirm, or the key was used with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many confirmations failed for this account or address", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/dossiers/assisted")]
+#[allow(clippy::too_many_arguments)]
+pub async fn file_assisted(
+    request: HttpRequest,
+    principal: Principal,
+    db: web::Data<Db>,
+    caches: web::Data<Caches>,
+    clock: web::Data<Clock>,
+    history_keys: web::Data<HistoryKeys>,
+    passwords: web::Data<crate::auth::Passwords>,
+    throttle: web::Data<crate::auth::LoginThrottle>,
+    body: Body<AssistedFiling>,
+) -> Result<HttpResponse, ApiError> {
+    let now = clock.now();
+    if !principal.has_role(Role::Clerk) {
+        return Err(ApiError::Forbidden);
+    }
+    let key = idempotency_key(&request)?;
+    let hash = request_hash(body.raw.get());
+    let AssistedFiling { citizen, filing } = body.value;
+    // At the clerk's desk: an agency they reach.
+    let desk = principal.agency_path.clone().unwrap_or_default();
+    let (db, username) = (db.get_ref().clone(), citizen.username.trim().to_owned());
+    let (reader, agency_id) = (db.clone(), filing.agency_id.clone());
+    let at_desk = web::block(move || {
+        reader.run(|conn| {
+            Ok::<_, DbError>(match agency_id.parse::<AgencyId>() {
+                Ok(id) => match agencies::find(conn, id) {
+                    Ok(agency) => agency.path.starts_with(&desk),
+                    Err(DbError::NotFound) => true,
+                    Err(other) => return Err(other),
+                },
+                Err(_) => true,
+            })
+        })
+    })
+    .await??;
+    if !at_desk {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "filing.agency_id",
+            "is not an agency of your desk",
+        )]));
+    }
+    // Counted like a login before the password is hashed.
+    let address = crate::client::address(&request);
+    let (counts, who, from, limits) = (
+        db.clone(),
+        username.clone(),
+        address.clone(),
+        throttle.clone(),
+    );
+    web::block(move || limits.reserve(&counts, &who, &from, Utc::now())).await??;
+    let (reader, name) = (db.clone(), username.clone());
+    let found = web::block(move || {
+        reader.run(|conn| motcua_persistence::users::find_by_username(conn, &name))
+    })
+    .await??;
+    let stored = found.as_ref().map(|u| u.password_hash.clone());
+    let matches = passwords.verify_bounded(citizen.password, stored).await?;
+    let owner = match found {
+        Some(user) if matches && user.active && user.kind == AccountKind::Citizen.as_str() => {
+            user.id
+        }
+        _ => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "citizen",
+                "the citizen's username and password do not match",
+            )]));
+        }
+    };
+    let counts = db.clone();
+    web::block(move || throttle.succeeded(&counts, &username, &address, Utc::now())).await??;
+    let by = Online {
+        owner,
+        assisted_by: Some(principal.user_id),
+        filer: principal,
+    };
+    filed_online(
+        db,
+        caches,
+        history_keys.current().clone(),
+        by,
+        filing,
+        key,
+        hash,
+        now,
+    )
+    .await
+}
+
+/// Who files online: the citizen who owns the dossier, the account whose
+/// uploads it attaches (the citizen's, or the assisting clerk's), and the
+/// clerk who assists, if any.
+struct Online {
+    owner: UserId,
+    filer: Principal,
+    assisted_by: Option<UserId>,
+}
+
+/// Files `filing` online as `by` says, idempotently under `key`: 201 with
+/// the receipt.
+#[allow(clippy::too_many_arguments)]
+async fn filed_online(
+    db: Db,
+    caches: web::Data<Caches>,
+    history_key: HistoryKey,
+    by: Online,
+    filing: FileOnline,
+    key: Option<String>,
+    hash: String,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, ApiError> {
+    let Online {
+        owner,
+        filer,
+        assisted_by,
+    } = by;
     let receipt = web::block(move || {
         with_retries(&db, |conn| {
             if let Some(dossier) = replayed(conn, owner, key.as_deref(), &hash)? {
@@ -568,6 +751,7 @@ pub async fn file_online(
                     postal_address: filing.postal_address.as_deref(),
                     group_id: None,
                     portal_code: None,
+                    assisted_by,
                     at: now,
                 },
                 (&procedure, &definition),
@@ -666,7 +850,7 @@ pub async fn intake(
             let opened = Dossier::open(opening, particulars, checked.delivery, clerk, &context).map_err(rejected)?;
             // The day's counter row stays locked until the commit: taken last.
             let code = next_code(conn, &agency, now)?;
-            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, resolving_agency_id: resolving, group_id: None, portal_code: None, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
+            let place = Placement { id: DossierId::new(), code, agency_id: agency.id, resolving_agency_id: resolving, group_id: None, portal_code: None, assisted_by: None, procedure_id: procedure.id, owner_id: None, ack_due_at: None, created_at: now };
             let row = store_opened(conn, &history_key, place, &opened, &procedure, &files)?;
             Ok((row, procedure, calendar))
         })

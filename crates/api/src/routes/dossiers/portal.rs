@@ -538,6 +538,7 @@ fn open_filing(
             postal_address: filed.filing.postal_address.as_deref(),
             group_id: None,
             portal_code: Some(filed.code.to_owned()),
+            assisted_by: None,
             at: now,
         },
         (&procedure, &definition),

@@ -79,6 +79,9 @@ pub struct DossierView {
     /// The national portal's code, for a filing made there
     /// (`POST /portal/filings`).
     pub portal_code: Option<String>,
+    /// The clerk who filed it online for the citizen at the desk
+    /// (`POST /dossiers/assisted`), if one did.
+    pub assisted_by: Option<String>,
     /// Applicant.
     pub applicant: Option<Applicant>,
     /// Documents.
@@ -141,6 +144,7 @@ pub(super) fn view(
             .map_or_else(|| row.receiving_agency_id.to_string(), |id| id.to_string()),
         group_id: row.group_id.map(|id| id.to_string()),
         portal_code: row.portal_code.clone(),
+        assisted_by: row.assisted_by.map(|id| id.to_string()),
         applicant: particulars.applicant,
         documents: particulars.documents,
         result_delivery: row.result_delivery,

@@ -1,0 +1,2 @@
+DROP INDEX dossiers_assisted_by_idx;
+ALTER TABLE dossiers DROP COLUMN assisted_by;
