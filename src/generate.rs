@@ -389,7 +389,7 @@ fn simulate(
     };
     let opened = Dossier::open(opening, particulars, delivery, opener, &context)
         .map_err(|e| e.to_string())?;
-    let first = stored::opening_event(&opened.event, &procedure.code, procedure.version);
+    let first = stored::opening_event(&opened.event, &procedure.code, procedure.version, None);
     let mut life = Life {
         procedure,
         definition,

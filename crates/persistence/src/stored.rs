@@ -167,12 +167,22 @@ pub fn event(event: &Event) -> NewEvent {
 }
 
 /// The history's record of a dossier's arrival: the event's payload with
-/// the procedure version it was received under.
-pub fn opening_event(event: &Event, procedure_code: &str, procedure_version: i32) -> NewEvent {
+/// the procedure version it was received under and, for an online filing a
+/// clerk made for the citizen at the desk, the clerk (`assisted_by`: the
+/// event's actor is the citizen, whose account filed).
+pub fn opening_event(
+    event: &Event,
+    procedure_code: &str,
+    procedure_version: i32,
+    assisted_by: Option<UserId>,
+) -> NewEvent {
     let mut record = self::event(event);
     if let Ok(serde_json::Value::Object(mut payload)) = serde_json::from_str(&record.payload) {
         payload.insert("procedure_code".into(), procedure_code.into());
         payload.insert("procedure_version".into(), procedure_version.into());
+        if let Some(clerk) = assisted_by {
+            payload.insert("assisted_by".into(), clerk.to_string().into());
+        }
         record.payload = serde_json::Value::Object(payload).to_string();
     }
     record

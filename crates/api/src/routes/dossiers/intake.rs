@@ -318,17 +318,13 @@ fn store_opened(
     procedure: &ProcedureRow,
     files: &[FileId],
 ) -> Result<DossierRow, DbError> {
-    let assisted_by = place.assisted_by;
+    let event = stored::opening_event(
+        &opened.event,
+        &procedure.code,
+        procedure.version,
+        place.assisted_by,
+    );
     let new = stored::new_row(place, &opened.dossier, 1)?;
-    let mut event = stored::opening_event(&opened.event, &procedure.code, procedure.version);
-    // The history says who helped: the event's actor is the citizen, whose
-    // account filed.
-    if let (Some(clerk), Ok(Value::Object(mut payload))) =
-        (assisted_by, serde_json::from_str::<Value>(&event.payload))
-    {
-        payload.insert("assisted_by".into(), clerk.to_string().into());
-        event.payload = Value::Object(payload).to_string();
-    }
     let row = dossiers::insert(conn, history_key, &new, &event)?;
     records::store(
         conn,
@@ -473,12 +469,7 @@ pub(super) fn uploaded(
             );
         }
     }
-    for code in checked.iter().flat_map(|c| &c.missing_mandatory) {
-        fields.error(
-            "documents",
-            format!("the mandatory document `{code}` is missing"),
-        );
-    }
+    missing_mandatory(fields, checked);
     match attachable(conn, filer, &files_of(documents)) {
         Ok(files) => Ok(files),
         Err(ApiError::Validation(errors)) => {
@@ -488,6 +479,17 @@ pub(super) fn uploaded(
             Ok(Vec::new())
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// An online filing must carry every mandatory document: a field error on
+/// `documents` for each one missing.
+pub(super) fn missing_mandatory(fields: &mut Fields, checked: Option<&Checked>) {
+    for code in checked.iter().flat_map(|c| &c.missing_mandatory) {
+        fields.error(
+            "documents",
+            format!("the mandatory document `{code}` is missing"),
+        );
     }
 }
 

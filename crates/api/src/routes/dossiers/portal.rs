@@ -11,8 +11,8 @@ use futures_util::StreamExt as _;
 use motcua_domain::history::HistoryKey;
 
 use super::intake::{
-    Attempt, Filed, FilingReceipt, check_filing, file_one, procedure_in_force, receipt_of,
-    receiving_agency, request_hash, resolving_agency, with_retries,
+    Attempt, Filed, FilingReceipt, check_filing, file_one, missing_mandatory, procedure_in_force,
+    receipt_of, receiving_agency, request_hash, resolving_agency, with_retries,
 };
 use super::payments::invalid_signature;
 use super::*;
@@ -166,10 +166,10 @@ pub async fn receive_filing(
         )]));
     }
     let hash = request_hash(text);
-    let documents = decode_documents(&filing.documents, &uploads).await?;
     let filing = std::sync::Arc::new(filing);
-    // Filed before: its receipt. Otherwise the filing is checked before any
-    // content is kept, so that one refused keeps nothing.
+    // Filed before: its receipt, its documents not even decoded. Otherwise
+    // the filing is checked before any content is kept, so that one
+    // refused keeps nothing.
     let earlier = {
         let (db, filing) = (db.get_ref().clone(), filing.clone());
         let (code, hash) = (code.clone(), hash.clone());
@@ -188,6 +188,7 @@ pub async fn receive_filing(
     if let Some(receipt) = earlier {
         return Ok(HttpResponse::Ok().json(receipt));
     }
+    let documents = decode_documents(&filing.documents, &uploads).await?;
     documents.put(&uploads).await?;
     let (db, history_key) = (db.get_ref().clone(), history_keys.current().clone());
     let (receipt, created) = web::block(move || {
@@ -459,12 +460,7 @@ fn check(
         filing.result_delivery,
         filing.postal_address.as_deref(),
     );
-    for code in checked.iter().flat_map(|c| &c.missing_mandatory) {
-        fields.error(
-            "documents",
-            format!("the mandatory document `{code}` is missing"),
-        );
-    }
+    missing_mandatory(&mut fields, checked.as_ref());
     let resolving = match &agency {
         Some(agency) => resolving_agency(
             conn,
