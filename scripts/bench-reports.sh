@@ -2,6 +2,8 @@
 # Times Form 06 on generated data (docs/requirements.md, P3, P5).
 #   scripts/bench-reports.sh sqlite 100000
 #   scripts/bench-reports.sh postgres 1000000 postgres://postgres@127.0.0.1:5432/motcua_bench
+# SKIP_GENERATE=1 reuses the database; COMPARE_ONLY=1 stops after the
+# side-by-side reports and the audit report (issue #17).
 # Uses the release binary (cargo build --release first). Prints the medians of
 # five runs of the report for the whole province and for one commune, and,
 # on PostgreSQL, of the hand-written SQL computing the same totals in psql.
@@ -33,7 +35,27 @@ time_report() { # query
     curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$API/reports/kstt-06?$1" -H "authorization: Bearer $TOKEN"
   done | awk '$1 != 200 { print "HTTP " $1 > "/dev/stderr"; exit 1 } { print $2 }' | median
 }
+# Any report: the median of five requests of $1 (a path under /api/v1/reports/).
+time_get() {
+  for _ in 1 2 3 4 5; do
+    curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$API/reports/$1" -H "authorization: Bearer $TOKEN"
+  done | awk '$1 != 200 { print "HTTP " $1 > "/dev/stderr"; exit 1 } { print $2 }' | median
+}
 echo "backend=$BACKEND dossiers=$DOSSIERS"
+# Issue #17: the reports side by side against the single-period report of the
+# same province and months (the ceiling: the same counting, one line), and
+# the audit report of one commune (its figures, 12 months of charts, and its
+# rank, which computes the indicators of every commune of the province).
+YEAR='from=2025-11-01&to=2026-10-31'
+for report in kstt-06 online-uptake indicators; do
+  single=$(time_get "$report?$YEAR")
+  by_agency=$(time_get "$report/compare?$YEAR")
+  by_month=$(time_get "$report/compare?$YEAR&by=month")
+  echo "$report, province, 12 months: single $single s; by agency (100 lines) $by_agency s;" \
+    "by month (12 lines) $by_month s; ratios to single $(awk -v s="$single" -v a="$by_agency" -v m="$by_month" 'BEGIN { printf "%.2f and %.2f", a/s, m/s }')"
+done
+echo "audit report (HTML), one commune, 12 months: $(time_get "audit?$YEAR&agency_id=$COMMUNE") s"
+if [ "${COMPARE_ONLY:-}" = 1 ]; then exit 0; fi
 PROVINCE=$(time_report 'from=2025-11-01&to=2026-10-31')
 echo "kstt-06 province, 12 months: $PROVINCE s"
 echo "kstt-06 province, month 2026-10: $(time_report 'period=2026-10') s"

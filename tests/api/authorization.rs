@@ -365,6 +365,25 @@ fn routes() -> Vec<Route> {
             report,
         ),
         route(Method::GET, "/api/v1/reports/indicators", TARGETS, report),
+        route(
+            Method::GET,
+            "/api/v1/reports/indicators/compare",
+            TARGETS,
+            report,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/reports/online-uptake/compare",
+            TARGETS,
+            report,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/reports/kstt-06/compare",
+            TARGETS,
+            report,
+        ),
+        route(Method::GET, "/api/v1/reports/audit", TARGETS, report),
         route(Method::GET, "/api/v1/procedures", &[Reach::None], public),
         route(
             Method::GET,
@@ -819,7 +838,11 @@ fn request(
         | ("GET", "/api/v1/reports/outreach")
         | ("GET", "/api/v1/reports/tracking-book")
         | ("GET", "/api/v1/reports/online-uptake")
-        | ("GET", "/api/v1/reports/indicators") => {
+        | ("GET", "/api/v1/reports/indicators")
+        | ("GET", "/api/v1/reports/indicators/compare")
+        | ("GET", "/api/v1/reports/online-uptake/compare")
+        | ("GET", "/api/v1/reports/kstt-06/compare")
+        | ("GET", "/api/v1/reports/audit") => {
             return (
                 format!("{}?period=2026-11&agency_id={}", route.path, agency.id),
                 None,

@@ -449,6 +449,22 @@ async fn reports_on_a_generated_province_read_as_the_readme_says(backend: Backen
     let auditor = login("auditor-province").await;
     let form = get("/reports/kstt-06?period=2026-10".into(), auditor.clone()).await;
     assert!(taken(&form) > 0, "{form}");
+    // The README's comparison: the province's communes side by side, ranked.
+    let compared = get(
+        "/reports/indicators/compare?period=2026-10&rank_by=online_filing".into(),
+        auditor.clone(),
+    )
+    .await;
+    let ranks: Vec<Option<u64>> = compared["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|line| line["rank"].as_u64())
+        .collect();
+    assert!(
+        ranks.len() >= 3 && ranks.first() == Some(&Some(1)),
+        "{compared}"
+    );
     let listed = get("/agencies".into(), auditor).await;
     let identifiers: Vec<&str> = listed["items"]
         .as_array()

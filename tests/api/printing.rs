@@ -17,7 +17,7 @@ const A5_POINTS: (f64, f64) = (419.53, 595.28);
 const A4_LANDSCAPE_POINTS: (f64, f64) = (841.89, 595.28);
 const TOLERANCE: f64 = 2.0;
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("MOTCUA_TEST_CHROMIUM") {
         return Some(PathBuf::from(path));
     }
@@ -33,7 +33,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// Prints `html` to PDF; returns the page count and the first page's size.
-fn print(chromium: &Path, dir: &Path, name: &str, html: &str) -> (usize, (f64, f64)) {
+pub(crate) fn print(chromium: &Path, dir: &Path, name: &str, html: &str) -> (usize, (f64, f64)) {
     let page = dir.join(format!("{name}.html"));
     let pdf = dir.join(format!("{name}.pdf"));
     std::fs::write(&page, html).unwrap_or_else(|e| panic!("{e}"));

@@ -32,7 +32,7 @@ async fn act(app: &TestApp, token: &str, id: &str, action: &str, mut body: Value
 }
 
 /// Builds the history; each dossier's fate is in its comment.
-async fn history(app: &TestApp, fixture: &Fixture) {
+pub(crate) async fn history(app: &TestApp, fixture: &Fixture) {
     let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
     let officer = fixture.token(Who::Officer).unwrap_or_default().to_owned();
     let leader = fixture.token(Who::Leader).unwrap_or_default().to_owned();
@@ -144,7 +144,7 @@ async fn history(app: &TestApp, fixture: &Fixture) {
 /// certifications (field CT) and guardianship registrations (field HT) at the
 /// commune, residence dossiers (CTRU) at its unit `000.01.01.H01`. Each
 /// fate is in its comment; due times follow docs/legal-clock.md.
-async fn more_history(app: &TestApp, fixture: &Fixture) {
+pub(crate) async fn more_history(app: &TestApp, fixture: &Fixture) {
     let clerk = fixture.token(Who::Clerk).unwrap_or_default().to_owned();
     let officer = fixture.token(Who::Officer).unwrap_or_default().to_owned();
     let leader = fixture.token(Who::Leader).unwrap_or_default().to_owned();
@@ -304,7 +304,7 @@ async fn more_history(app: &TestApp, fixture: &Fixture) {
 }
 
 /// The 16 columns in order, as written on the form.
-fn columns(row: &Value) -> Vec<u64> {
+pub(crate) fn columns(row: &Value) -> Vec<u64> {
     [
         "taken_on",
         "new_online",
@@ -884,11 +884,16 @@ async fn indicators_over_the_same_history(app: TestApp) {
     problem(app.get_as(&sibling, &auditor).await, 404, "not_found").await;
 }
 
-/// Random histories written by the data generator (`motcua gen-data`, through
-/// the persistence code) keep Form 06's invariants on this backend: each
-/// month's columns add up, one month's closing is the next one's opening, and
-/// every grouping sums to the totals row.
-async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
+/// Fills the test's database with `motcua gen-data` (500 dossiers per
+/// seed, at `agencies` communes over `months` months to the end of October
+/// 2026, through the persistence code); returns the token of an auditor of
+/// the generated province, appointed by its administrator, and the province.
+pub(crate) async fn generated_province(
+    app: &TestApp,
+    seeds: &[&str],
+    agencies: &str,
+    months: &str,
+) -> (String, motcua_persistence::agencies::Agency) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let password = "Kiem-toan-2026-ok";
     let run = |args: &[&str]| {
@@ -914,22 +919,15 @@ async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
             String::from_utf8_lossy(&output.stderr)
         );
     };
-    // A fixed seed, and one that changes with every run (printed, to replay a failure).
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(1)
-        .to_string();
-    eprintln!("gen-data seeds: 5 and {seed}");
-    for seed in ["5", seed.as_str()] {
+    for seed in seeds {
         run(&[
             "gen-data",
             "--dossiers",
             "500",
             "--agencies",
-            "3",
+            agencies,
             "--months",
-            "4",
+            months,
             "--seed",
             seed,
         ]);
@@ -960,6 +958,22 @@ async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
         .await;
     assert_eq!(appointed.status().as_u16(), 201);
     let (token, _) = app.login("kiem.toan", password).await;
+    (token, province)
+}
+
+/// Random histories written by the data generator (`motcua gen-data`, through
+/// the persistence code) keep Form 06's invariants on this backend: each
+/// month's columns add up, one month's closing is the next one's opening, and
+/// every grouping sums to the totals row.
+async fn form_06_invariants_hold_on_generated_histories(app: TestApp) {
+    // A fixed seed, and one that changes with every run (printed, to replay a failure).
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1)
+        .to_string();
+    eprintln!("gen-data seeds: 5 and {seed}");
+    let (token, _) = generated_province(&app, &["5", seed.as_str()], "3", "4").await;
     let report = |query: String| {
         let app = &app;
         let token = token.clone();

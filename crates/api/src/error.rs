@@ -145,6 +145,12 @@ pub enum ApiError {
     /// The service runs but cannot serve yet (e.g. migrations not applied).
     #[error("{0}")]
     NotReady(String),
+    /// A PDF was asked for and this server has no headless Chromium to print it.
+    #[error(
+        "this server cannot print PDF (no headless Chromium: install the chromium package or \
+         set MOTCUA_CHROMIUM); ask for the HTML page and print it"
+    )]
+    PdfUnavailable,
     /// A failure on our side; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -172,6 +178,7 @@ impl ApiError {
             ApiError::NotReady(_) => "not_ready",
             ApiError::FileUnavailable => "file_unavailable",
             ApiError::FileStoreUnavailable => "file_store_unavailable",
+            ApiError::PdfUnavailable => "pdf_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -196,6 +203,7 @@ impl ApiError {
             | ApiError::NotReady(_)
             | ApiError::FileUnavailable
             | ApiError::FileStoreUnavailable => "Service unavailable",
+            ApiError::PdfUnavailable => "Not implemented",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -240,6 +248,7 @@ impl ResponseError for ApiError {
             | ApiError::NotReady(_)
             | ApiError::FileUnavailable
             | ApiError::FileStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PdfUnavailable => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -432,6 +441,7 @@ mod tests {
             ApiError::NotReady("migrating".into()),
             ApiError::FileUnavailable,
             ApiError::FileStoreUnavailable,
+            ApiError::PdfUnavailable,
             ApiError::Internal("secret cause".into()),
         ];
         let codes: std::collections::BTreeSet<_> = errors.iter().map(ApiError::code).collect();

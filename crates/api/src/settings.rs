@@ -145,6 +145,10 @@ pub struct Settings {
     /// Where the outbox delivers besides webhooks, and how the national
     /// portal's filings are authenticated (docs/integration.md).
     pub destinations: Destinations,
+    /// The headless Chromium that prints the audit report as PDF
+    /// (`MOTCUA_CHROMIUM`; default `chromium`, `chromium-browser` or
+    /// `google-chrome` on PATH; none: PDF is answered 501).
+    pub chromium: Option<PathBuf>,
 }
 
 /// The outbox's configured destinations and the national portal's inbound
@@ -427,6 +431,7 @@ impl Settings {
                 ),
             },
             destinations: destinations(&get)?,
+            chromium: get("MOTCUA_CHROMIUM").map(PathBuf::from),
         })
     }
 }

@@ -230,6 +230,7 @@ pub struct AppState {
     registry: web::Data<prometheus::Registry>,
     outbox_metrics: web::Data<crate::outbox::OutboxMetrics>,
     portal_inbound: web::Data<crate::routes::dossiers::portal::PortalInbound>,
+    printer: web::Data<routes::reports::Printer>,
     known_routes: web::Data<KnownRoutes>,
     metrics: PrometheusMetrics,
     document: web::Data<OpenApiJson>,
@@ -283,6 +284,7 @@ impl AppState {
             portal_inbound: web::Data::new(crate::routes::dossiers::portal::PortalInbound::new(
                 settings.destinations.portal_inbound.clone(),
             )),
+            printer: web::Data::new(routes::reports::Printer::new(settings.chromium.clone())),
             db: web::Data::new(db.clone()),
             issuer: web::Data::new(TokenIssuer::new(&settings.jwt_secret, settings.tokens)),
             passwords: web::Data::new(
@@ -369,6 +371,7 @@ pub fn app(
         .app_data(state.registry)
         .app_data(state.outbox_metrics)
         .app_data(state.portal_inbound)
+        .app_data(state.printer)
         .app_data(state.known_routes)
         .app_data(
             web::JsonConfig::default()

@@ -114,6 +114,33 @@ impl Period {
     }
 }
 
+impl Period {
+    /// The calendar months the period touches, each clipped to the period:
+    /// `2026-Q3` gives July, August and September; 15 September to 14
+    /// October gives 15–30 September and 1–14 October.
+    pub fn months(&self) -> Vec<Period> {
+        let mut months = Vec::new();
+        let mut first = self.first_day;
+        while first <= self.last_day {
+            let next = first
+                .with_day(1)
+                .and_then(|day| day.checked_add_months(Months::new(1)));
+            let last = next
+                .and_then(|day| day.pred_opt())
+                .map_or(self.last_day, |day| day.min(self.last_day));
+            let Ok(month) = Period::days(first, last) else {
+                break;
+            };
+            months.push(month);
+            match next {
+                Some(next) => first = next,
+                None => break,
+            }
+        }
+        months
+    }
+}
+
 /// How a dossier finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -339,6 +366,42 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_period_splits_into_its_calendar_months_clipped_to_it() {
+        let months = |text: &str| -> Vec<(NaiveDate, NaiveDate)> {
+            Period::parse(text)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .months()
+                .iter()
+                .map(|m| (m.first_day, m.last_day))
+                .collect()
+        };
+        assert_eq!(
+            months("2024-Q1"),
+            [
+                (day("2024-01-01"), day("2024-01-31")),
+                (day("2024-02-01"), day("2024-02-29")),
+                (day("2024-03-01"), day("2024-03-31")),
+            ]
+        );
+        assert_eq!(
+            months("cutoff:2026-10"),
+            [
+                (day("2026-09-15"), day("2026-09-30")),
+                (day("2026-10-01"), day("2026-10-14")),
+            ]
+        );
+        assert_eq!(months("2026").len(), 12);
+        let one_day = Period::days(day("2026-10-05"), day("2026-10-05"));
+        let one_day = one_day.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(one_day.months(), [one_day]);
+        // Each month starts where the one before it ends.
+        let year = Period::parse("2026").unwrap_or_else(|e| panic!("{e}"));
+        for pair in year.months().windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
     }
 
     #[test]

@@ -735,17 +735,31 @@ pub fn open_at(
     counted_at: CountedAt,
     at: DateTime<Utc>,
 ) -> Result<Vec<ReportRow>, DbError> {
-    let at = to_db_time(at);
+    open_at_some(conn, root_path, counted_at, at, at)
+}
+
+/// The dossiers under `root_path` (as `counted_at` says) open at some
+/// instant of `[first, last]`: accepted before `last` and not finished
+/// before `first` (a report over several periods reads them once, then
+/// asks each row whether it was open at each period's end).
+pub fn open_at_some(
+    conn: &mut DbConnection,
+    root_path: &str,
+    counted_at: CountedAt,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Result<Vec<ReportRow>, DbError> {
+    let (first, last) = (to_db_time(first), to_db_time(last));
     macro_rules! open {
         ($agency:tt) => {
             dossiers_at!($agency)
                 .left_join(apologies::table)
                 .filter(agencies::path.like(format!("{root_path}%")))
-                .filter(dossiers::accepted_at.lt(at))
+                .filter(dossiers::accepted_at.lt(last))
                 .filter(
                     dossiers::finished_at
                         .is_null()
-                        .or(dossiers::finished_at.ge(at)),
+                        .or(dossiers::finished_at.ge(first)),
                 )
                 .select(report_columns!())
                 .load(conn)?
@@ -858,13 +872,13 @@ pub fn report_rows(
 }
 
 /// The procedure versions with a fee paid online in `[start, end)` on a
-/// dossier under `root_path`.
+/// dossier under `root_path`, with the dossiers' receiving agencies.
 pub fn procedures_paid_online(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<ProcedureId>, DbError> {
+) -> Result<Vec<(ProcedureId, AgencyId)>, DbError> {
     Ok(payments::table
         .inner_join(
             dossiers::table
@@ -874,7 +888,7 @@ pub fn procedures_paid_online(
         .filter(payments::recorded_at.ge(to_db_time(start)))
         .filter(payments::recorded_at.lt(to_db_time(end)))
         .filter(payments::method.eq(Closed(PaymentMethod::Online)))
-        .select(dossiers::procedure_id)
+        .select((dossiers::procedure_id, dossiers::receiving_agency_id))
         .distinct()
         .load(conn)?)
 }
@@ -905,6 +919,35 @@ pub fn supplement_requests_after_acceptance(
         .load::<(DossierId, i64)>(conn)?
         .into_iter()
         .collect())
+}
+
+/// The instants of the supplement requests each of the dossiers `ids`
+/// received after its acceptance, in order.
+pub fn supplement_request_times(
+    conn: &mut DbConnection,
+    ids: Vec<DossierId>,
+) -> Result<HashMap<DossierId, Vec<NaiveDateTime>>, DbError> {
+    let mut times: HashMap<DossierId, Vec<NaiveDateTime>> = HashMap::new();
+    for chunk in chunks(ids, 500) {
+        let rows = supplement_requests::table
+            .inner_join(dossiers::table)
+            .filter(supplement_requests::dossier_id.eq_any(chunk))
+            .filter(
+                supplement_requests::requested_at
+                    .nullable()
+                    .ge(dossiers::accepted_at),
+            )
+            .order(supplement_requests::requested_at)
+            .select((
+                supplement_requests::dossier_id,
+                supplement_requests::requested_at,
+            ))
+            .load::<(DossierId, NaiveDateTime)>(conn)?;
+        for (id, at) in rows {
+            times.entry(id).or_default().push(at);
+        }
+    }
+    Ok(times)
 }
 
 /// The dossiers of `agency` (identifier `identifier`) numbered on the days
@@ -1124,14 +1167,15 @@ pub fn closed_counts(
     }
 }
 
-/// Payments recorded in `[start, end)` on dossiers under `root_path`: how
-/// many, and how many of them online (through the gateway or the portal).
+/// Payments recorded in `[start, end)` on dossiers under `root_path`, by
+/// the dossiers' receiving agency: how many, and how many of them online
+/// (through the gateway or the portal).
 pub fn payment_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<(i64, Option<i64>), DbError> {
+) -> Result<Vec<(AgencyId, i64, Option<i64>)>, DbError> {
     Ok(payments::table
         .inner_join(
             dossiers::table
@@ -1140,16 +1184,20 @@ pub fn payment_counts(
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(payments::recorded_at.ge(to_db_time(start)))
         .filter(payments::recorded_at.lt(to_db_time(end)))
+        .group_by(dossiers::receiving_agency_id)
         .select((
+            dossiers::receiving_agency_id,
             diesel::dsl::count_star(),
             how_many!(payments::method.eq(Closed(PaymentMethod::Online))),
         ))
-        .get_result(conn)?)
+        .load(conn)?)
 }
 
-/// Results recorded in `[start, end)` under `root_path`, counted.
+/// Results recorded in `[start, end)` at an agency, counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
 pub struct ResultCounts {
+    /// The receiving agency.
+    pub agency: AgencyId,
     /// Results.
     pub results: i64,
     /// Of which neither late nor rated "dissatisfied" (whenever rated).
@@ -1158,13 +1206,14 @@ pub struct ResultCounts {
     pub delivered_online: Option<i64>,
 }
 
-/// Counts the results recorded in `[start, end)` under `root_path`.
+/// Counts the results recorded in `[start, end)` under `root_path`, by
+/// receiving agency.
 pub fn result_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<ResultCounts, DbError> {
+) -> Result<Vec<ResultCounts>, DbError> {
     let dissatisfied = ratings::table
         .filter(ratings::overall.eq(Closed(Satisfaction::Dissatisfied)))
         .select(ratings::dossier_id);
@@ -1174,7 +1223,9 @@ pub fn result_counts(
         .filter(dossiers::state.eq_any(State::RESULTED.map(Closed)))
         .filter(dossiers::finished_at.ge(to_db_time(start)))
         .filter(dossiers::finished_at.lt(to_db_time(end)))
+        .group_by(dossiers::receiving_agency_id)
         .select((
+            dossiers::receiving_agency_id,
             diesel::dsl::count_star(),
             how_many!(
                 (dossiers::outcome
@@ -1186,7 +1237,7 @@ pub fn result_counts(
             ),
             how_many!(dossiers::result_delivery.eq(Closed(Delivery::Online))),
         ))
-        .get_result(conn)?)
+        .load(conn)?)
 }
 
 /// Dossiers accepted in `[start, end)` under `root_path`, counted by
@@ -1266,23 +1317,26 @@ pub fn received_in_person_for_online(
 }
 
 /// Online filings under `root_path` whose acknowledgement fell due in
-/// `[start, end)`: how many, and how many were acknowledged in time.
+/// `[start, end)`, by receiving agency: how many, and how many were
+/// acknowledged in time.
 pub fn acknowledgement_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<(i64, Option<i64>), DbError> {
+) -> Result<Vec<(AgencyId, i64, Option<i64>)>, DbError> {
     Ok(dossiers::table
         .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(dossiers::ack_due_at.ge(to_db_time(start)))
         .filter(dossiers::ack_due_at.lt(to_db_time(end)))
+        .group_by(dossiers::receiving_agency_id)
         .select((
+            dossiers::receiving_agency_id,
             diesel::dsl::count_star(),
             how_many!(dossiers::acknowledged_at.le(dossiers::ack_due_at)),
         ))
-        .get_result(conn)?)
+        .load(conn)?)
 }
 
 /// Reserves `count` consecutive numbers of `agency` on `day` (in the caller's

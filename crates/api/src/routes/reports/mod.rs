@@ -1,7 +1,7 @@
 //! Reports (auditors, leaders and administrators, within their subtree), as
 //! JSON or CSV (`?format=csv` or `Accept: text/csv`; UTF-8 with a BOM).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -10,10 +10,9 @@ use motcua_domain::clock::{
     self, ClockEvent, ClockInput, DeadlineState, LegalClock, Outcome, PauseCause, TimeLimit,
 };
 use motcua_domain::dossier::{ApologyFault, Channel};
-use motcua_domain::indicators::{Indicator, IndicatorFacts, Share, indicators};
+use motcua_domain::indicators::{Indicator, indicators};
 use motcua_domain::lifecycle::{Role, State};
 use motcua_domain::online::OnlineServiceKind;
-use motcua_domain::procedure::Fee;
 use motcua_domain::reports::{Finish, Kstt06Row, OpenAtEnd, Period, ReportDossier, kstt06_counted};
 use motcua_persistence::agencies::{self, Agency};
 use motcua_persistence::dossiers::{self, CountBy, CountKey, CountedAt, Finished, ReportRow};
@@ -21,9 +20,7 @@ use motcua_persistence::dossiers::{self, CountBy, CountKey, CountedAt, Finished,
 use crate::policy::province_of;
 use motcua_persistence::procedures::{self, ProcedureRow};
 use motcua_persistence::stored;
-use motcua_persistence::{
-    AgencyId, Db, DbConnection, DbError, DossierId, ProcedureId, UserId, users,
-};
+use motcua_persistence::{AgencyId, Db, DbConnection, DbError, ProcedureId, UserId, users};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -31,6 +28,15 @@ use crate::auth::Principal;
 use crate::calendars::Calendars;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes::catalogue::definition;
+
+mod compare;
+mod council;
+
+pub use compare::{
+    CompareBy, CompareQuery, IndicatorsCompare, IndicatorsLine, Kstt06Compare, UptakeCompare,
+    indicators_compare, kstt06_compare, uptake_compare,
+};
+pub use council::{AuditQuery, Printer, audit_report};
 
 /// Parameters of Form 06.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -391,8 +397,51 @@ fn report_dossiers(
         period.start,
         period.end,
     )?;
-    let open = dossiers::open_at(conn, root, counted_at, period.end)?;
-    counted(lookups, closed, open, period, group_by, now)
+    let open = with_ledgers(dossiers::open_at(conn, root, counted_at, period.end)?)?;
+    counted(
+        lookups,
+        closed,
+        open.iter(),
+        period,
+        Grouping::By(group_by),
+        now,
+    )
+}
+
+/// Report rows with their clock ledgers read.
+fn with_ledgers(rows: Vec<ReportRow>) -> Result<Vec<(ReportRow, Vec<ClockEvent>)>, ApiError> {
+    rows.into_iter()
+        .map(|row| {
+            let ledger = ledger_of(&row)?;
+            Ok((row, ledger))
+        })
+        .collect()
+}
+
+/// How Form 06 puts dossiers into lines: a grouping of the report, or the
+/// lines of a comparison (by the agency it counts them at).
+#[derive(Clone, Copy)]
+enum Grouping<'a> {
+    By(GroupBy),
+    Lines(CountedAt, &'a compare::Lines),
+}
+
+impl Grouping<'_> {
+    fn group_by(self) -> GroupBy {
+        match self {
+            Grouping::By(by) => by,
+            Grouping::Lines(CountedAt::Resolving, _) => GroupBy::Agency,
+            Grouping::Lines(CountedAt::Receiving, _) => GroupBy::ReceivingAgency,
+        }
+    }
+
+    /// A group's key and name for the id the dossiers were counted by.
+    fn group(self, lookups: &mut Lookups, key: CountKey) -> Result<(String, String), ApiError> {
+        match self {
+            Grouping::By(by) => lookups.group(by, key),
+            Grouping::Lines(_, lines) => Ok(lines.group(key)),
+        }
+    }
 }
 
 /// A count from SQL (`count(*)` or a nullable `sum`) as a number of dossiers.
@@ -408,19 +457,19 @@ fn ledger_of(row: &ReportRow) -> Result<Vec<ClockEvent>, ApiError> {
 }
 
 /// Turns the closed counts and the open rows into weighted report dossiers.
-fn counted(
+fn counted<'r>(
     lookups: &mut Lookups,
     closed: Vec<dossiers::ClosedCount>,
-    open: Vec<ReportRow>,
+    open: impl Iterator<Item = &'r (ReportRow, Vec<ClockEvent>)>,
     period: &Period,
-    group_by: GroupBy,
+    grouping: Grouping,
     now: DateTime<Utc>,
 ) -> Result<Loaded, ApiError> {
     let mut names = HashMap::new();
     let mut result = Vec::new();
     let carried_at = period.start - chrono::Duration::microseconds(1);
     for closed in closed {
-        let (key, name) = lookups.group(group_by, closed.key)?;
+        let (key, name) = grouping.group(lookups, closed.key)?;
         names.insert(key.clone(), name);
         let dossier = |accepted_at, finished| ReportDossier {
             group: key.clone(),
@@ -473,11 +522,10 @@ fn counted(
     // later this month is not overdue today).
     let judged_at = period.end.min(now);
     let as_of = judged_at - chrono::Duration::microseconds(1);
-    for row in open {
-        let (key, name) = lookups.group(group_by, group_by.key(&row))?;
+    for (row, ledger) in open {
+        let (key, name) = grouping.group(lookups, grouping.group_by().key(row))?;
         names.insert(key.clone(), name);
-        let ledger = ledger_of(&row)?;
-        let Some(clock) = lookups.clock(&row, &ledger, as_of)? else {
+        let Some(clock) = lookups.clock(row, ledger, as_of)? else {
             continue;
         };
         let dossier = ReportDossier {
@@ -488,7 +536,7 @@ fn counted(
             refused_at: None,
             open_at_end: Some(OpenAtEnd {
                 overdue: clock.state == DeadlineState::Overdue,
-                waiting_for_supplement: waiting_for_supplement(&ledger, judged_at),
+                waiting_for_supplement: waiting_for_supplement(ledger, judged_at),
             }),
         };
         result.push((dossier, 1));
@@ -813,13 +861,21 @@ impl OverdueStatus {
 
 /// The lines of the overdue list: the open dossiers overdue at `as_of`, or
 /// due within `soon` of working time with their clock running.
-fn overdue_lines(
+/// The dossiers under `root` open at `as_of` that are overdue or due within
+/// `soon` (only those without an apology, if asked), the least time left first.
+fn overdue_list(
+    conn: &mut DbConnection,
     lookups: &mut Lookups,
-    rows: Vec<ReportRow>,
-    later_requests: &HashMap<DossierId, i64>,
+    root: &str,
     as_of: DateTime<Utc>,
     soon: chrono::Duration,
+    without_apology: bool,
 ) -> Result<Vec<OverdueLine>, ApiError> {
+    let mut rows = dossiers::open_at(conn, root, CountedAt::Receiving, as_of)?;
+    if without_apology {
+        rows.retain(|row| row.apologised_at.is_none());
+    }
+    let later_requests = dossiers::supplement_requests_after_acceptance(conn, root, as_of)?;
     let mut lines = Vec::new();
     for row in rows {
         let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, as_of)? else {
@@ -848,6 +904,7 @@ fn overdue_lines(
             supplement_requests_after_acceptance: later_requests.get(&row.id).copied().unwrap_or(0),
         });
     }
+    lines.sort_by_key(|l| (l.remaining_seconds, l.code.clone()));
     Ok(lines)
 }
 
@@ -882,19 +939,13 @@ pub async fn overdue_report(
     let soon = chrono::Duration::hours(query.due_within_hours.unwrap_or(8).clamp(0, 24 * 200));
     let without_apology = query.without_apology.unwrap_or(false);
     let db = db.get_ref().clone();
-    let mut lines = web::block(move || {
+    let lines = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            let mut rows = dossiers::open_at(conn, &path, CountedAt::Receiving, as_of)?;
-            if without_apology {
-                rows.retain(|row| row.apologised_at.is_none());
-            }
-            let later = dossiers::supplement_requests_after_acceptance(conn, &path, as_of)?;
-            overdue_lines(&mut lookups, rows, &later, as_of, soon)
+            overdue_list(conn, &mut lookups, &path, as_of, soon, without_apology)
         })
     })
     .await??;
-    lines.sort_by_key(|l| (l.remaining_seconds, l.code.clone()));
     Ok(respond(as_csv, &lines, || {
         let rows: Vec<Vec<String>> = lines
             .iter()
@@ -1023,48 +1074,13 @@ pub async fn late_report(
     let as_csv = wants_csv(&request, query.format.as_deref())?;
     let without_apology = query.without_apology.unwrap_or(false);
     let db = db.get_ref().clone();
-    let mut lines = web::block(move || {
+    let lines = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            let mut rows = dossiers::finished_between(
-                conn,
-                &path,
-                period.start,
-                period.end,
-                Finished::LateResults,
-            )?;
-            if without_apology {
-                rows.retain(|row| row.apologised_at.is_none());
-            }
-            let later = dossiers::supplement_requests_after_acceptance(conn, &path, period.end)?;
-            let mut lines = Vec::with_capacity(rows.len());
-            for row in rows {
-                let Some(finished_at) = row.finished_at.map(|at| at.and_utc()) else {
-                    continue;
-                };
-                let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, finished_at)? else {
-                    continue;
-                };
-                let procedure = lookups.procedure(row.procedure_id)?;
-                lines.push(LateLine {
-                    procedure_code: procedure.code.clone(),
-                    procedure_name: procedure.name.clone(),
-                    agency: lookups.agency(row.agency_id)?.name.clone(),
-                    received_at: legal.received_at,
-                    due_at: legal.due_at,
-                    finished_at,
-                    overrun_seconds: -legal.remaining.num_seconds(),
-                    apologised_at: row.apologised_at.map(|at| at.and_utc()),
-                    apology_fault: row.apology_fault,
-                    supplement_requests_after_acceptance: later.get(&row.id).copied().unwrap_or(0),
-                    code: row.code,
-                });
-            }
-            Ok::<_, ApiError>(lines)
+            late_list(conn, &mut lookups, &path, &period, without_apology)
         })
     })
     .await??;
-    lines.sort_by_key(|l| (std::cmp::Reverse(l.overrun_seconds), l.code.clone()));
     Ok(respond(as_csv, &lines, || {
         let rows: Vec<Vec<String>> = lines
             .iter()
@@ -1091,6 +1107,48 @@ pub async fn late_report(
             .collect();
         csv_document(&LATE_COLUMNS, &rows)
     }))
+}
+
+/// The results recorded late in the period under `root` (only those
+/// without an apology, if asked), the longest overrun first.
+fn late_list(
+    conn: &mut DbConnection,
+    lookups: &mut Lookups,
+    root: &str,
+    period: &Period,
+    without_apology: bool,
+) -> Result<Vec<LateLine>, ApiError> {
+    let mut rows =
+        dossiers::finished_between(conn, root, period.start, period.end, Finished::LateResults)?;
+    if without_apology {
+        rows.retain(|row| row.apologised_at.is_none());
+    }
+    let later = dossiers::supplement_requests_after_acceptance(conn, root, period.end)?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(finished_at) = row.finished_at.map(|at| at.and_utc()) else {
+            continue;
+        };
+        let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, finished_at)? else {
+            continue;
+        };
+        let procedure = lookups.procedure(row.procedure_id)?;
+        lines.push(LateLine {
+            procedure_code: procedure.code.clone(),
+            procedure_name: procedure.name.clone(),
+            agency: lookups.agency(row.agency_id)?.name.clone(),
+            received_at: legal.received_at,
+            due_at: legal.due_at,
+            finished_at,
+            overrun_seconds: -legal.remaining.num_seconds(),
+            apologised_at: row.apologised_at.map(|at| at.and_utc()),
+            apology_fault: row.apology_fault,
+            supplement_requests_after_acceptance: later.get(&row.id).copied().unwrap_or(0),
+            code: row.code,
+        });
+    }
+    lines.sort_by_key(|l| (std::cmp::Reverse(l.overrun_seconds), l.code.clone()));
+    Ok(lines)
 }
 
 /// The columns of the late-steps report's lines: key and Vietnamese heading.
@@ -1436,6 +1494,51 @@ pub struct UptakeLine {
     pub full_share: f64,
 }
 
+impl UptakeLine {
+    /// Counts `n` new dossiers of `procedure` filed by `channel`, of which
+    /// `assisted` (online ones) were filed by a clerk for the citizen.
+    fn add(&mut self, procedure: &ProcedureRow, channel: Channel, n: u64, assisted: u64) {
+        self.total += n;
+        match channel {
+            Channel::Online => {
+                self.online += n;
+                self.online_assisted += assisted;
+                self.online_unassisted += n.saturating_sub(assisted);
+                match stored::from_text(&procedure.online_kind) {
+                    Ok(OnlineServiceKind::Full) => self.full_online += n,
+                    _ => self.partial_online += n,
+                }
+            }
+            Channel::Postal => self.postal += n,
+            Channel::Direct => self.direct += n,
+        }
+    }
+
+    /// The line with its shares computed from its counts.
+    fn with_shares(mut self) -> Self {
+        let share = |n: u64| {
+            if self.total == 0 {
+                0.0
+            } else {
+                n as f64 / self.total as f64
+            }
+        };
+        self.online_share = share(self.online);
+        self.full_share = share(self.full_online);
+        self
+    }
+}
+
+/// The assisted online filings by procedure version and agency.
+fn assisted_by(
+    assisted: Vec<(ProcedureId, AgencyId, i64)>,
+) -> HashMap<(ProcedureId, AgencyId), u64> {
+    assisted
+        .into_iter()
+        .map(|(procedure, agency, n)| ((procedure, agency), count(Some(n))))
+        .collect()
+}
+
 /// The uptake lines from the accepted counts, by procedure code or agency.
 fn uptake(
     lookups: &Lookups,
@@ -1444,12 +1547,8 @@ fn uptake(
     by_agency: bool,
 ) -> Result<BTreeMap<String, UptakeLine>, ApiError> {
     let mut groups: BTreeMap<String, UptakeLine> = BTreeMap::new();
-    let assisted: HashMap<(ProcedureId, AgencyId), u64> = assisted
-        .into_iter()
-        .map(|(procedure, agency, n)| ((procedure, agency), u64::try_from(n).unwrap_or(0)))
-        .collect();
+    let assisted = assisted_by(assisted);
     for (procedure_id, agency, channel, n) in counts {
-        let n = u64::try_from(n).unwrap_or(0);
         let procedure = lookups.procedure(procedure_id)?;
         let (key, name, offered) = if by_agency {
             let agency = lookups.agency(agency)?;
@@ -1467,23 +1566,32 @@ fn uptake(
             offered,
             ..UptakeLine::default()
         });
-        line.total += n;
-        match channel {
-            Channel::Online => {
-                line.online += n;
-                let helped = assisted.get(&(procedure_id, agency)).copied().unwrap_or(0);
-                line.online_assisted += helped;
-                line.online_unassisted += n.saturating_sub(helped);
-                match stored::from_text(&procedure.online_kind) {
-                    Ok(OnlineServiceKind::Full) => line.full_online += n,
-                    _ => line.partial_online += n,
-                }
-            }
-            Channel::Postal => line.postal += n,
-            Channel::Direct => line.direct += n,
-        }
+        let helped = assisted.get(&(procedure_id, agency)).copied().unwrap_or(0);
+        line.add(procedure, channel, count(Some(n)), helped);
     }
     Ok(groups)
+}
+
+/// An uptake line's CSV cells.
+fn uptake_cells(line: &UptakeLine) -> Vec<String> {
+    vec![
+        line.key.clone(),
+        line.name.clone(),
+        line.offered
+            .map(OnlineServiceKind::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        line.total.to_string(),
+        line.online.to_string(),
+        line.online_assisted.to_string(),
+        line.online_unassisted.to_string(),
+        line.direct.to_string(),
+        line.postal.to_string(),
+        line.full_online.to_string(),
+        line.partial_online.to_string(),
+        format!("{:.4}", line.online_share),
+        format!("{:.4}", line.full_share),
+    ]
 }
 
 /// Online uptake: per procedure (or agency), the new dossiers of the period by
@@ -1532,45 +1640,9 @@ pub async fn online_uptake(
         })
     })
     .await??;
-    let lines: Vec<UptakeLine> = groups
-        .into_values()
-        .map(|mut line| {
-            let share = |n: u64| {
-                if line.total == 0 {
-                    0.0
-                } else {
-                    n as f64 / line.total as f64
-                }
-            };
-            line.online_share = share(line.online);
-            line.full_share = share(line.full_online);
-            line
-        })
-        .collect();
+    let lines: Vec<UptakeLine> = groups.into_values().map(UptakeLine::with_shares).collect();
     Ok(respond(as_csv, &lines, || {
-        let rows: Vec<Vec<String>> = lines
-            .iter()
-            .map(|l| {
-                vec![
-                    l.key.clone(),
-                    l.name.clone(),
-                    l.offered
-                        .map(OnlineServiceKind::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    l.total.to_string(),
-                    l.online.to_string(),
-                    l.online_assisted.to_string(),
-                    l.online_unassisted.to_string(),
-                    l.direct.to_string(),
-                    l.postal.to_string(),
-                    l.full_online.to_string(),
-                    l.partial_online.to_string(),
-                    format!("{:.4}", l.online_share),
-                    format!("{:.4}", l.full_share),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = lines.iter().map(uptake_cells).collect();
         csv_document(&UPTAKE_COLUMNS, &rows)
     }))
 }
@@ -1625,141 +1697,31 @@ pub struct IndicatorsReport {
     pub indicators: Vec<Indicator>,
 }
 
-/// Counts what the indicators need, over `[start, end)` (acknowledgements
-/// only up to `now`: one not yet due is not yet late).
-fn indicator_facts(
-    conn: &mut DbConnection,
-    lookups: &mut Lookups,
-    root: &str,
-    period: &Period,
-    now: DateTime<Utc>,
-) -> Result<IndicatorFacts, ApiError> {
-    let (form06, _) = report_dossiers(
-        conn,
-        lookups,
-        root,
-        period,
-        GroupBy::Field,
-        CountedAt::Receiving,
-        now,
-    )?;
-    let form06 = kstt06_counted(form06.iter().map(|(d, n)| (d, *n)), period).total;
-    let mut facts = IndicatorFacts {
-        form06,
-        ..IndicatorFacts::default()
-    };
-    // Withdrawals and stops: in time if before the legal due time.
-    let ended = dossiers::finished_between(
-        conn,
-        root,
-        period.start,
-        period.end,
-        Finished::WithdrawnOrStopped,
-    )?;
-    for row in ended {
-        let Some(finished_at) = row.finished_at.map(|at| at.and_utc()) else {
-            continue;
-        };
-        if let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, finished_at)?
-            && legal.state != DeadlineState::Overdue
-        {
-            facts.ended_in_time += 1;
-        }
-    }
-    // A dossier asked for a supplement more than once after acceptance
-    // counts late, whatever its clock says.
-    let repeated: Vec<DossierId> =
-        dossiers::supplement_requests_after_acceptance(conn, root, period.end)?
-            .into_iter()
-            .filter(|(_, requests)| *requests > 1)
-            .map(|(id, _)| id)
-            .collect();
-    let as_of_end = period.end - chrono::Duration::microseconds(1);
-    for row in dossiers::report_rows(conn, repeated)? {
-        let finished = row.finished_at.map(|at| at.and_utc());
-        let handled = row.accepted_at.is_some_and(|at| at.and_utc() < period.end)
-            && finished.is_none_or(|at| at >= period.start);
-        if !handled {
-            continue;
-        }
-        let at = finished.filter(|at| *at < period.end).unwrap_or(as_of_end);
-        if let Some(legal) = lookups.clock(&row, &ledger_of(&row)?, at)?
-            && legal.state != DeadlineState::Overdue
-        {
-            facts.repeated_supplement_in_time += 1;
-        }
-    }
-    // The catalogue as it stood on the period's last day: each procedure's
-    // version in force then.
-    let mut in_force: HashMap<&str, &ProcedureRow> = HashMap::new();
-    for version in lookups.procedures.values() {
-        let current = version.effective_from <= period.last_day
-            && version.effective_to.is_none_or(|to| to >= period.last_day);
-        if current
-            && in_force
-                .get(version.code.as_str())
-                .is_none_or(|other| other.effective_from < version.effective_from)
-        {
-            in_force.insert(&version.code, version);
-        }
-    }
-    let mut offering = HashSet::new();
-    let mut charging = HashSet::new();
-    for (code, version) in &in_force {
-        if OnlineServiceKind::parse(&version.online_kind)
-            .is_some_and(|kind| kind != OnlineServiceKind::None)
-        {
-            offering.insert(*code);
-        }
-        if !matches!(definition(version)?.fee, Fee::Exempt { .. }) {
-            charging.insert(*code);
-        }
-    }
-    let share_of = |met: &HashSet<&str>, of: &HashSet<&str>| Share {
-        numerator: u64::try_from(met.intersection(of).count()).unwrap_or(0),
-        denominator: u64::try_from(of.len()).unwrap_or(0),
-    };
-    facts.online_offer = Share {
-        numerator: u64::try_from(offering.len()).unwrap_or(0),
-        denominator: u64::try_from(in_force.len()).unwrap_or(0),
-    };
-    let mut filed_online = HashSet::new();
-    for (procedure, _, channel, n) in
-        dossiers::accepted_counts(conn, root, period.start, period.end)?
-    {
-        facts.online_filing.denominator += count(Some(n));
-        if channel == Channel::Online {
-            facts.online_filing.numerator += count(Some(n));
-            filed_online.insert(lookups.procedure(procedure)?.code.as_str());
-        }
-    }
-    facts.online_use = share_of(&filed_online, &offering);
-    let (paid, online) = dossiers::payment_counts(conn, root, period.start, period.end)?;
-    facts.online_payment = Share {
-        numerator: count(online),
-        denominator: count(Some(paid)),
-    };
-    let mut paid_online = HashSet::new();
-    for procedure in dossiers::procedures_paid_online(conn, root, period.start, period.end)? {
-        paid_online.insert(lookups.procedure(procedure)?.code.as_str());
-    }
-    facts.payment_offer = share_of(&paid_online, &charging);
-    let results = dossiers::result_counts(conn, root, period.start, period.end)?;
-    facts.dissatisfied_in_time =
-        (form06.early + form06.on_time).saturating_sub(count(results.satisfying));
-    facts.electronic_result = Share {
-        numerator: count(results.delivered_online),
-        denominator: count(Some(results.results)),
-    };
-    let due_until = period.end.min(now);
-    if period.start < due_until {
-        let (due, in_time) = dossiers::acknowledgement_counts(conn, root, period.start, due_until)?;
-        facts.acknowledgement = Share {
-            numerator: count(in_time),
-            denominator: count(Some(due)),
-        };
-    }
-    Ok(facts)
+/// The total of the computable, scored indicators' points (each to two
+/// decimals, so is their sum) and of their maximums.
+fn scored_points(indicators: &[Indicator]) -> (f64, f64) {
+    let scored = indicators.iter().filter(|i| i.points.is_some());
+    (
+        (scored.clone().filter_map(|i| i.points).sum::<f64>() * 100.0).round() / 100.0,
+        scored.filter_map(|i| i.maximum).sum(),
+    )
+}
+
+/// An indicator's CSV cells.
+fn indicator_cells(indicator: &Indicator) -> Vec<String> {
+    let text = |value: Option<String>| value.unwrap_or_default();
+    vec![
+        indicator.key.as_str().to_owned(),
+        indicator.name.to_owned(),
+        indicator.computable.to_string(),
+        text(indicator.numerator.map(|n| n.to_string())),
+        text(indicator.denominator.map(|n| n.to_string())),
+        text(indicator.ratio.map(|r| format!("{r:.4}"))),
+        text(indicator.points.map(|p| format!("{p:.2}"))),
+        text(indicator.maximum.map(|m| format!("{m}"))),
+        text(indicator.threshold.map(|t| format!("{t}"))),
+        indicator.note.to_owned(),
+    ]
 }
 
 /// Service-quality indicators in the shape of Decision 766/QĐ-TTg for a
@@ -1796,41 +1758,29 @@ pub async fn indicators_report(
     let facts = web::block(move || {
         db.snapshot(|conn| {
             let (path, mut lookups) = in_reach(conn, &principal, agency)?;
-            indicator_facts(conn, &mut lookups, &path, &period, now)
+            let lines = compare::Lines::whole();
+            let series =
+                compare::indicator_series(conn, &mut lookups, &path, &[period], &lines, now)?;
+            series
+                .into_iter()
+                .flatten()
+                .next()
+                .ok_or_else(|| ApiError::Internal("no indicators counted".into()))
         })
     })
     .await??;
     let indicators = indicators(&facts);
-    let scored = indicators.iter().filter(|i| i.points.is_some());
+    let (points, maximum) = scored_points(&indicators);
     let report = IndicatorsReport {
         from: period.first_day,
         to: period.last_day,
         agency_id: agency.to_string(),
-        // Each indicator's points are to two decimals; so is their sum.
-        points: (scored.clone().filter_map(|i| i.points).sum::<f64>() * 100.0).round() / 100.0,
-        maximum: scored.filter_map(|i| i.maximum).sum(),
+        points,
+        maximum,
         indicators,
     };
     Ok(respond(as_csv, &report, || {
-        let text = |value: Option<String>| value.unwrap_or_default();
-        let rows: Vec<Vec<String>> = report
-            .indicators
-            .iter()
-            .map(|i| {
-                vec![
-                    i.key.as_str().to_owned(),
-                    i.name.to_owned(),
-                    i.computable.to_string(),
-                    text(i.numerator.map(|n| n.to_string())),
-                    text(i.denominator.map(|n| n.to_string())),
-                    text(i.ratio.map(|r| format!("{r:.4}"))),
-                    text(i.points.map(|p| format!("{p:.2}"))),
-                    text(i.maximum.map(|m| format!("{m}"))),
-                    text(i.threshold.map(|t| format!("{t}"))),
-                    i.note.to_owned(),
-                ]
-            })
-            .collect();
+        let rows: Vec<Vec<String>> = report.indicators.iter().map(indicator_cells).collect();
         csv_document(&INDICATOR_COLUMNS, &rows)
     }))
 }
