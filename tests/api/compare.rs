@@ -339,7 +339,10 @@ async fn comparisons_equal_the_single_reports_over_the_hand_built_history(app: T
     let period = "from=2026-10-01&to=2026-11-30";
 
     let by_agency = Compared::read(&reader, &format!("{period}&agency_id={own}"), "").await;
-    assert_eq!(by_agency.keys(), std::slice::from_ref(&fixture.child.identifier));
+    assert_eq!(
+        by_agency.keys(),
+        std::slice::from_ref(&fixture.child.identifier)
+    );
     let unit_line = by_agency.lines(&fixture.child.identifier);
     // The unit's line is not empty: its dossiers are counted there.
     assert!(columns(unit_line.0)[0] > 0, "{}", unit_line.0);

@@ -735,31 +735,17 @@ pub fn open_at(
     counted_at: CountedAt,
     at: DateTime<Utc>,
 ) -> Result<Vec<ReportRow>, DbError> {
-    open_at_some(conn, root_path, counted_at, at, at)
-}
-
-/// The dossiers under `root_path` (as `counted_at` says) open at some
-/// instant of `[first, last]`: accepted before `last` and not finished
-/// before `first` (a report over several periods reads them once, then
-/// asks each row whether it was open at each period's end).
-pub fn open_at_some(
-    conn: &mut DbConnection,
-    root_path: &str,
-    counted_at: CountedAt,
-    first: DateTime<Utc>,
-    last: DateTime<Utc>,
-) -> Result<Vec<ReportRow>, DbError> {
-    let (first, last) = (to_db_time(first), to_db_time(last));
+    let at = to_db_time(at);
     macro_rules! open {
         ($agency:tt) => {
             dossiers_at!($agency)
                 .left_join(apologies::table)
                 .filter(agencies::path.like(format!("{root_path}%")))
-                .filter(dossiers::accepted_at.lt(last))
+                .filter(dossiers::accepted_at.lt(at))
                 .filter(
                     dossiers::finished_at
                         .is_null()
-                        .or(dossiers::finished_at.ge(first)),
+                        .or(dossiers::finished_at.ge(at)),
                 )
                 .select(report_columns!())
                 .load(conn)?
@@ -769,6 +755,54 @@ pub fn open_at_some(
         CountedAt::Receiving => open!(Receiving),
         CountedAt::Resolving => open!(Resolving),
     })
+}
+
+/// The dossiers under `root_path` (as `counted_at` says) open at one of
+/// the instants `ends` (ascending), read once for a report over several
+/// periods, which then asks each row whether it was open at each period's
+/// end. The ids come first from the covering index on `accepted_at`, one
+/// range of acceptance at a time (a dossier accepted between two ends is
+/// open at one of them if it had not finished by the later one); then the
+/// rows of those ids.
+pub fn open_at_any(
+    conn: &mut DbConnection,
+    root_path: &str,
+    counted_at: CountedAt,
+    ends: &[DateTime<Utc>],
+) -> Result<Vec<ReportRow>, DbError> {
+    // One instant: one pass over the table reads them faster.
+    if let [end] = ends {
+        return open_at(conn, root_path, counted_at, *end);
+    }
+    let mut ids = Vec::new();
+    let mut accepted_from = None;
+    for end in ends {
+        let end = to_db_time(*end);
+        macro_rules! open_ids {
+            ($agency:tt) => {{
+                let mut query = dossiers_at!($agency)
+                    .filter(agencies::path.like(format!("{root_path}%")))
+                    .filter(dossiers::accepted_at.lt(end))
+                    .filter(
+                        dossiers::finished_at
+                            .is_null()
+                            .or(dossiers::finished_at.ge(end)),
+                    )
+                    .select(dossiers::id)
+                    .into_boxed();
+                if let Some(from) = accepted_from {
+                    query = query.filter(dossiers::accepted_at.ge(from));
+                }
+                query.load::<DossierId>(conn)?
+            }};
+        }
+        ids.extend(match counted_at {
+            CountedAt::Receiving => open_ids!(Receiving),
+            CountedAt::Resolving => open_ids!(Resolving),
+        });
+        accepted_from = Some(end);
+    }
+    report_rows(conn, ids)
 }
 
 /// Which dossiers that finished in a period [`finished_between`] reads.
@@ -858,7 +892,7 @@ pub fn report_rows(
     ids: Vec<DossierId>,
 ) -> Result<Vec<ReportRow>, DbError> {
     let mut rows = Vec::with_capacity(ids.len());
-    for chunk in chunks(ids, 500) {
+    for chunk in chunks(ids, 2000) {
         rows.extend(
             dossiers::table
                 .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id)))
@@ -869,28 +903,6 @@ pub fn report_rows(
         );
     }
     Ok(rows)
-}
-
-/// The procedure versions with a fee paid online in `[start, end)` on a
-/// dossier under `root_path`, with the dossiers' receiving agencies.
-pub fn procedures_paid_online(
-    conn: &mut DbConnection,
-    root_path: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Vec<(ProcedureId, AgencyId)>, DbError> {
-    Ok(payments::table
-        .inner_join(
-            dossiers::table
-                .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id))),
-        )
-        .filter(agencies::path.like(format!("{root_path}%")))
-        .filter(payments::recorded_at.ge(to_db_time(start)))
-        .filter(payments::recorded_at.lt(to_db_time(end)))
-        .filter(payments::method.eq(Closed(PaymentMethod::Online)))
-        .select((dossiers::procedure_id, dossiers::receiving_agency_id))
-        .distinct()
-        .load(conn)?)
 }
 
 /// How many supplement requests each dossier under `root_path` received
@@ -921,32 +933,46 @@ pub fn supplement_requests_after_acceptance(
         .collect())
 }
 
-/// The instants of the supplement requests each of the dossiers `ids`
-/// received after its acceptance, in order.
-pub fn supplement_request_times(
+/// The dossiers under `root_path` asked for a supplement more than once
+/// after their acceptance and before `before`, with the instants of those
+/// requests in order. (A request's `nth` counts all of a dossier's requests,
+/// so only dossiers with a second one are read.)
+pub fn repeated_supplement_requests(
     conn: &mut DbConnection,
-    ids: Vec<DossierId>,
+    root_path: &str,
+    before: DateTime<Utc>,
 ) -> Result<HashMap<DossierId, Vec<NaiveDateTime>>, DbError> {
+    let second = diesel::alias!(supplement_requests as second);
+    let with_a_second = second
+        .filter(second.field(supplement_requests::nth).ge(2))
+        .select(second.field(supplement_requests::dossier_id));
+    let rows = supplement_requests::table
+        .inner_join(
+            dossiers::table
+                .inner_join(agencies::table.on(agencies::id.eq(dossiers::receiving_agency_id))),
+        )
+        .filter(supplement_requests::dossier_id.eq_any(with_a_second))
+        .filter(agencies::path.like(format!("{root_path}%")))
+        .filter(
+            supplement_requests::requested_at
+                .nullable()
+                .ge(dossiers::accepted_at),
+        )
+        .filter(supplement_requests::requested_at.lt(to_db_time(before)))
+        .order((
+            supplement_requests::dossier_id,
+            supplement_requests::requested_at,
+        ))
+        .select((
+            supplement_requests::dossier_id,
+            supplement_requests::requested_at,
+        ))
+        .load::<(DossierId, NaiveDateTime)>(conn)?;
     let mut times: HashMap<DossierId, Vec<NaiveDateTime>> = HashMap::new();
-    for chunk in chunks(ids, 500) {
-        let rows = supplement_requests::table
-            .inner_join(dossiers::table)
-            .filter(supplement_requests::dossier_id.eq_any(chunk))
-            .filter(
-                supplement_requests::requested_at
-                    .nullable()
-                    .ge(dossiers::accepted_at),
-            )
-            .order(supplement_requests::requested_at)
-            .select((
-                supplement_requests::dossier_id,
-                supplement_requests::requested_at,
-            ))
-            .load::<(DossierId, NaiveDateTime)>(conn)?;
-        for (id, at) in rows {
-            times.entry(id).or_default().push(at);
-        }
+    for (id, at) in rows {
+        times.entry(id).or_default().push(at);
     }
+    times.retain(|_, times| times.len() > 1);
     Ok(times)
 }
 
@@ -1167,15 +1193,19 @@ pub fn closed_counts(
     }
 }
 
+/// Payments of one receiving agency and procedure version: the agency, the
+/// version, how many, and how many of them online.
+pub type PaymentCount = (AgencyId, ProcedureId, i64, Option<i64>);
+
 /// Payments recorded in `[start, end)` on dossiers under `root_path`, by
-/// the dossiers' receiving agency: how many, and how many of them online
-/// (through the gateway or the portal).
+/// the dossiers' receiving agency and procedure version: how many, and how
+/// many of them online (through the gateway or the portal).
 pub fn payment_counts(
     conn: &mut DbConnection,
     root_path: &str,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<(AgencyId, i64, Option<i64>)>, DbError> {
+) -> Result<Vec<PaymentCount>, DbError> {
     Ok(payments::table
         .inner_join(
             dossiers::table
@@ -1184,9 +1214,10 @@ pub fn payment_counts(
         .filter(agencies::path.like(format!("{root_path}%")))
         .filter(payments::recorded_at.ge(to_db_time(start)))
         .filter(payments::recorded_at.lt(to_db_time(end)))
-        .group_by(dossiers::receiving_agency_id)
+        .group_by((dossiers::receiving_agency_id, dossiers::procedure_id))
         .select((
             dossiers::receiving_agency_id,
+            dossiers::procedure_id,
             diesel::dsl::count_star(),
             how_many!(payments::method.eq(Closed(PaymentMethod::Online))),
         ))

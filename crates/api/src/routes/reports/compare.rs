@@ -115,12 +115,10 @@ pub(super) fn form06_series(
     lines: &Lines,
     now: DateTime<Utc>,
 ) -> Result<Vec<Vec<Kstt06Row>>, ApiError> {
-    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
-        return Ok(Vec::new());
-    };
-    let open = with_ledgers(dossiers::open_at_some(
-        conn, root, counted_at, first.end, last.end,
-    )?)?;
+    let mut ends: Vec<DateTime<Utc>> = periods.iter().map(|period| period.end).collect();
+    ends.sort();
+    ends.dedup();
+    let open = with_ledgers(dossiers::open_at_any(conn, root, counted_at, &ends)?)?;
     let grouping = Grouping::Lines(counted_at, lines);
     let mut series = Vec::with_capacity(periods.len());
     for period in periods {
@@ -172,17 +170,12 @@ pub(super) fn indicator_series(
     };
     // A dossier asked for a supplement more than once after acceptance
     // counts late, whatever its clock says: from its second request on.
-    let repeated: Vec<DossierId> =
-        dossiers::supplement_requests_after_acceptance(conn, root, last.end)?
-            .into_iter()
-            .filter(|(_, requests)| *requests > 1)
-            .map(|(id, _)| id)
-            .collect();
     let second_request: HashMap<DossierId, DateTime<Utc>> =
-        dossiers::supplement_request_times(conn, repeated.clone())?
+        dossiers::repeated_supplement_requests(conn, root, last.end)?
             .into_iter()
             .filter_map(|(id, times)| times.get(1).map(|at| (id, at.and_utc())))
             .collect();
+    let repeated = second_request.keys().copied().collect();
     let repeated = with_ledgers(dossiers::report_rows(conn, repeated)?)?;
     let mut series = Vec::with_capacity(periods.len());
     for (period, form06) in periods.iter().zip(form06) {
@@ -243,21 +236,17 @@ pub(super) fn indicator_series(
                 }
             }
         }
-        for (agency, paid, online) in
-            dossiers::payment_counts(conn, root, period.start, period.end)?
-        {
-            for line in lines.of(agency) {
-                facts[line].online_payment.numerator += count(online);
-                facts[line].online_payment.denominator += count(Some(paid));
-            }
-        }
         let mut paid_online = vec![HashSet::new(); lines.len()];
-        for (procedure, agency) in
-            dossiers::procedures_paid_online(conn, root, period.start, period.end)?
+        for (agency, procedure, paid, online) in
+            dossiers::payment_counts(conn, root, period.start, period.end)?
         {
             let code = &lookups.procedure(procedure)?.code;
             for line in lines.of(agency) {
-                paid_online[line].insert(code.clone());
+                facts[line].online_payment.numerator += count(online);
+                facts[line].online_payment.denominator += count(Some(paid));
+                if count(online) > 0 {
+                    paid_online[line].insert(code.clone());
+                }
             }
         }
         let mut satisfying = vec![0; lines.len()];
@@ -407,6 +396,68 @@ pub enum CompareBy {
     Month,
 }
 
+/// What the indicators by agency are ranked by: their points, or one
+/// computable indicator's ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    /// The total of the computable indicators' points.
+    Points,
+    /// Tiến độ giải quyết.
+    Progress,
+    /// Thủ tục cung cấp dịch vụ công trực tuyến.
+    OnlineOffer,
+    /// Dịch vụ công trực tuyến có phát sinh hồ sơ.
+    OnlineUse,
+    /// Tỷ lệ hồ sơ trực tuyến.
+    OnlineFiling,
+    /// Hồ sơ thanh toán trực tuyến.
+    OnlinePayment,
+    /// Thủ tục có thanh toán trực tuyến.
+    PaymentOffer,
+    /// Mức độ hài lòng.
+    Satisfaction,
+    /// Trả kết quả điện tử.
+    ElectronicResult,
+    /// Tiếp nhận hồ sơ trực tuyến đúng hạn.
+    Acknowledgement,
+}
+
+impl RankBy {
+    const ALL: [RankBy; 10] = [
+        RankBy::Points,
+        RankBy::Progress,
+        RankBy::OnlineOffer,
+        RankBy::OnlineUse,
+        RankBy::OnlineFiling,
+        RankBy::OnlinePayment,
+        RankBy::PaymentOffer,
+        RankBy::Satisfaction,
+        RankBy::ElectronicResult,
+        RankBy::Acknowledgement,
+    ];
+
+    /// The indicator whose ratio ranks, or `None` for the points.
+    fn indicator(self) -> Option<IndicatorKey> {
+        match self {
+            RankBy::Points => None,
+            RankBy::Progress => Some(IndicatorKey::Progress),
+            RankBy::OnlineOffer => Some(IndicatorKey::OnlineOffer),
+            RankBy::OnlineUse => Some(IndicatorKey::OnlineUse),
+            RankBy::OnlineFiling => Some(IndicatorKey::OnlineFiling),
+            RankBy::OnlinePayment => Some(IndicatorKey::OnlinePayment),
+            RankBy::PaymentOffer => Some(IndicatorKey::PaymentOffer),
+            RankBy::Satisfaction => Some(IndicatorKey::Satisfaction),
+            RankBy::ElectronicResult => Some(IndicatorKey::ElectronicResult),
+            RankBy::Acknowledgement => Some(IndicatorKey::Acknowledgement),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        self.indicator().map_or("points", IndicatorKey::as_str)
+    }
+}
+
 /// Parameters of a comparison.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -425,9 +476,10 @@ pub struct CompareQuery {
     /// month by month (at most 60 months).
     #[param(value_type = Option<CompareBy>, inline)]
     pub by: Option<String>,
-    /// Indicators by agency only: what the lines are ranked by, `points`
-    /// (default, the total of the computable points) or an indicator key
-    /// (its ratio, e.g. `online_filing`, `progress`).
+    /// Indicators by agency only (422 elsewhere): what the lines are ranked
+    /// by, `points` (default, the total of the computable points) or a
+    /// computable indicator's key (its ratio).
+    #[param(value_type = Option<RankBy>, inline)]
     pub rank_by: Option<String>,
     /// `json` (default) or `csv`.
     #[param(value_type = Option<ReportFormat>, inline)]
@@ -894,12 +946,11 @@ fn rank_by(query: &CompareQuery, by: CompareBy) -> Result<Option<Option<Indicato
     match (by, query.rank_by.as_deref()) {
         (CompareBy::Month, None) => Ok(None),
         (CompareBy::Month, Some(_)) => Err(invalid("only the lines by agency are ranked")),
-        (CompareBy::Agency, None | Some("points")) => Ok(Some(None)),
-        // The indicators this system computes (the others have no ratio).
-        (CompareBy::Agency, Some(text)) => indicators(&IndicatorFacts::default())
-            .iter()
-            .find(|indicator| indicator.computable && indicator.key.as_str() == text)
-            .map(|indicator| Some(Some(indicator.key)))
+        (CompareBy::Agency, None) => Ok(Some(None)),
+        (CompareBy::Agency, Some(text)) => RankBy::ALL
+            .into_iter()
+            .find(|rank_by| rank_by.as_str() == text)
+            .map(|rank_by| Some(rank_by.indicator()))
             .ok_or_else(|| {
                 invalid("must be points or a computable indicator's key (e.g. online_filing)")
             }),
@@ -938,5 +989,33 @@ pub(super) fn rank(lines: &mut [IndicatorsLine], rank_by: Option<IndicatorKey>) 
         };
         line.rank = Some(rank);
         previous = Some((value, rank));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented ranking keys are `points` and the computable
+    /// indicators, no more and no fewer.
+    #[test]
+    fn the_documented_ranking_keys_are_the_computable_indicators() {
+        let documented: Vec<String> = RankBy::ALL
+            .iter()
+            .map(|key| serde_json::to_value(key).unwrap_or_default().to_string())
+            .collect();
+        let names: Vec<String> = RankBy::ALL
+            .iter()
+            .map(|key| format!("\"{}\"", key.as_str()))
+            .collect();
+        assert_eq!(documented, names);
+        let mut computable = vec!["\"points\"".to_owned()];
+        computable.extend(
+            indicators(&IndicatorFacts::default())
+                .iter()
+                .filter(|indicator| indicator.computable)
+                .map(|indicator| format!("\"{}\"", indicator.key.as_str())),
+        );
+        assert_eq!(documented, computable);
     }
 }

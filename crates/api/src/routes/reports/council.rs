@@ -49,7 +49,18 @@ pub struct AuditQuery {
     pub agency_id: Option<String>,
     /// `html` (default) or `pdf` (501 `pdf_unavailable` where the server
     /// has no headless Chromium).
+    #[param(value_type = Option<AuditFormat>, inline)]
     pub format: Option<String>,
+}
+
+/// How the audit report is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditFormat {
+    /// The printable page.
+    Html,
+    /// The page printed to PDF by headless Chromium.
+    Pdf,
 }
 
 /// Prints HTML to PDF with headless Chromium, one page at a time.
@@ -197,9 +208,9 @@ pub async fn audit_report(
     let period = period_of(query.period.as_deref(), query.from, query.to)?;
     let invalid =
         |field: &str, message: String| ApiError::Validation(vec![FieldError::new(field, message)]);
-    let pdf = match query.format.as_deref() {
-        None | Some("html") => false,
-        Some("pdf") => true,
+    let format = match query.format.as_deref() {
+        None | Some("html") => AuditFormat::Html,
+        Some("pdf") => AuditFormat::Pdf,
         Some(_) => return Err(invalid("format", "must be html or pdf".into())),
     };
     if period.months().len() > MAX_MONTHS {
@@ -213,7 +224,7 @@ pub async fn audit_report(
         web::block(move || db.snapshot(|conn| audit(conn, &principal, agency, period, now)))
             .await??;
     let html = html(&audit);
-    if pdf {
+    if format == AuditFormat::Pdf {
         let bytes = printer.pdf(html).await?;
         return Ok(HttpResponse::Ok()
             .content_type("application/pdf")

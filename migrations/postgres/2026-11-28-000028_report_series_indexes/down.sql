@@ -1,0 +1,2 @@
+DROP INDEX dossiers_ack_due_at_idx;
+DROP INDEX dossiers_accepted_at_idx;
