@@ -368,6 +368,21 @@ async fn comparisons_equal_the_single_reports_over_the_hand_built_history(app: T
     let november = columns(by_month.lines("2026-11").0);
     assert_eq!(october[8], november[3]);
 
+    // A period without dossiers: nothing is ranked by points (the
+    // catalogue's points alone do not rank a line), and no sum is -0.
+    let empty = reader
+        .get(&format!(
+            "/reports/indicators/compare?period=2022-01&agency_id={own}"
+        ))
+        .await;
+    assert_eq!(empty["lines"][0]["rank"], Value::Null, "{empty}");
+    let empty = reader
+        .get(&format!(
+            "/reports/indicators/compare?period=2022-01&agency_id={own}&by=month"
+        ))
+        .await;
+    assert_eq!(empty["lines"][0]["points"].to_string(), "0.0", "{empty}");
+
     // Out of reach, wrong parameters.
     let sibling = format!(
         "/api/v1/reports/indicators/compare?{period}&agency_id={}",

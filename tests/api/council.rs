@@ -137,10 +137,10 @@ async fn the_audit_report_names_every_rule_and_prints_on_a4(app: TestApp) {
         as f64
         / resolved as f64;
     assert_eq!(value(&html, "on-time"), format!("{on_time:.4}"));
-    // The commune against the province's other commune, which has no
-    // dossiers: first, of two.
+    // The commune against the province's communes with dossiers to
+    // measure (the other one has none, and is not ranked): first, of one.
     assert_eq!(value(&html, "rank"), "1");
-    assert!(part(&html, "rank").contains("1 / 2"));
+    assert!(part(&html, "rank").contains("1 / 1"));
     // Each month's online share is the indicators report of that month.
     for month in ["2026-10", "2026-11"] {
         let report = get(format!("indicators?period={month}&agency_id={own}")).await;

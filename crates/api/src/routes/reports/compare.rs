@@ -816,9 +816,15 @@ impl IndicatorsLine {
     }
 
     /// The value the line is ranked by.
-    fn value(&self, rank_by: Option<IndicatorKey>) -> Option<f64> {
+    pub(super) fn value(&self, rank_by: Option<IndicatorKey>) -> Option<f64> {
         match rank_by {
-            None => Some(self.points),
+            // Points need dossiers: a line that received and handled none
+            // would score the catalogue's points alone.
+            None => {
+                let measured = |key| self.value(Some(key)).is_some();
+                (measured(IndicatorKey::Progress) || measured(IndicatorKey::OnlineFiling))
+                    .then_some(self.points)
+            }
             Some(key) => self
                 .indicators
                 .iter()

@@ -228,6 +228,10 @@ pub async fn audit_report(
         let bytes = printer.pdf(html).await?;
         return Ok(HttpResponse::Ok()
             .content_type("application/pdf")
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                "inline; filename=\"bao-cao-kiem-tra.pdf\"",
+            ))
             .body(bytes));
     }
     Ok(HttpResponse::Ok()
@@ -326,12 +330,21 @@ fn audit(
                 &communes,
                 now,
             )?;
+            // Among the agencies of its kind (communes with communes), those
+            // with dossiers to measure.
+            let alike: Vec<&str> = lookups
+                .agencies
+                .values()
+                .filter(|a| a.parent_id == Some(province.id) && a.kind == agency_row.kind)
+                .map(|a| a.identifier.as_str())
+                .collect();
             let facts = series.into_iter().next().unwrap_or_default();
             let mut lines: Vec<IndicatorsLine> = communes
                 .names
                 .iter()
                 .zip(&facts)
                 .skip(1)
+                .filter(|((key, _), _)| alike.contains(&key.as_str()))
                 .map(|((key, name), facts)| IndicatorsLine::new(key.clone(), name.clone(), facts))
                 .collect();
             rank(&mut lines, None);
@@ -341,12 +354,15 @@ fn audit(
                 .and_then(|line| line.rank);
             Ok(Rank {
                 place,
-                of: lines.len(),
+                of: lines.iter().filter(|line| line.rank.is_some()).count(),
                 province: province.name,
             })
         }
-        Some(_) => Err("the agency is not directly under its province"),
-        None => Err("the agency has no province above it"),
+        Some(province) if province.id == agency_row.id => {
+            Err("cấp tỉnh không xếp hạng cùng các đơn vị trực thuộc")
+        }
+        Some(_) => Err("đơn vị không trực thuộc trực tiếp cấp tỉnh"),
+        None => Err("đơn vị không có cấp tỉnh phía trên"),
     };
     Ok(Audit {
         agency: agency_row,
@@ -546,8 +562,8 @@ const RULE_POINTS: &str = "Tổng điểm các chỉ số của Quyết định 
      ngưỡng), trên tổng điểm tối đa của các chỉ số đó; các chỉ số dữ liệu nằm ngoài hệ thống \
      được ghi là không tính được.";
 const RULE_RANK: &str = "Hạng theo tổng điểm các chỉ số Quyết định 766 tính được, cùng kỳ, \
-     trong số các đơn vị trực thuộc tỉnh (mỗi đơn vị tính cả các cơ quan cấp dưới); điểm \
-     bằng nhau cùng hạng.";
+     trong số các đơn vị cùng loại trực thuộc tỉnh có hồ sơ tiếp nhận hoặc giải quyết trong \
+     kỳ (mỗi đơn vị tính cả các cơ quan cấp dưới); điểm bằng nhau cùng hạng.";
 const RULE_OVERDUE: &str = "Hồ sơ đang giải quyết đã quá hạn theo đồng hồ pháp lý tại cuối kỳ \
      (hoặc tại thời điểm lập báo cáo nếu kỳ chưa kết thúc), tại các cơ quan tiếp nhận thuộc \
      đơn vị.";

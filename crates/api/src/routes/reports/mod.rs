@@ -1700,10 +1700,12 @@ pub struct IndicatorsReport {
 /// The total of the computable, scored indicators' points (each to two
 /// decimals, so is their sum) and of their maximums.
 fn scored_points(indicators: &[Indicator]) -> (f64, f64) {
-    let scored = indicators.iter().filter(|i| i.points.is_some());
+    // Folded from +0.0: an empty `sum` of floats is -0.0.
+    let add = |values: &mut dyn Iterator<Item = f64>| values.fold(0.0, |sum, v| sum + v);
+    let scored = || indicators.iter().filter(|i| i.points.is_some());
     (
-        (scored.clone().filter_map(|i| i.points).sum::<f64>() * 100.0).round() / 100.0,
-        scored.filter_map(|i| i.maximum).sum(),
+        (add(&mut scored().filter_map(|i| i.points)) * 100.0).round() / 100.0,
+        add(&mut scored().filter_map(|i| i.maximum)),
     )
 }
 
