@@ -255,11 +255,29 @@ async fn the_audit_report_names_every_rule_and_prints_on_a4(app: TestApp) {
             .take(200)
             .collect::<String>()
     );
-    // The server prints the same page to PDF itself.
-    let answer = app.get_as(&format!("{path}&format=pdf"), &auditor).await;
+    // The server prints the same page to PDF itself, one at a time; twelve
+    // at once: four are printed or wait, the others are told to come back.
+    let pdf = format!("{path}&format=pdf");
+    let answers = futures_util::future::join_all((0..12).map(|_| async {
+        let answer = app.get_as(&pdf, &auditor).await;
+        let status = answer.status().as_u16();
+        (status, answer.bytes().await.unwrap_or_default())
+    }))
+    .await;
+    let printed: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .collect();
+    let refused = answers.iter().filter(|(status, _)| *status == 429).count();
+    assert!(
+        (1..=4).contains(&printed.len()) && printed.len() + refused == 12,
+        "{:?}",
+        answers.iter().map(|(status, _)| status).collect::<Vec<_>>()
+    );
+    assert!(printed.iter().all(|(_, bytes)| bytes.starts_with(b"%PDF")));
+    // Once they are done, the printer takes the next.
+    let answer = app.get_as(&pdf, &auditor).await;
     assert_eq!(answer.status().as_u16(), 200);
-    let bytes = answer.bytes().await.unwrap_or_default();
-    assert!(bytes.starts_with(b"%PDF"));
 }
 
 api_tests!(the_audit_report_names_every_rule_and_prints_on_a4);

@@ -48,7 +48,8 @@ pub struct AuditQuery {
     /// The agency audited, with its subtree (default: the caller's agency).
     pub agency_id: Option<String>,
     /// `html` (default) or `pdf` (501 `pdf_unavailable` where the server
-    /// has no headless Chromium).
+    /// has no headless Chromium; 429 while four prints are running or
+    /// waiting).
     #[param(value_type = Option<AuditFormat>, inline)]
     pub format: Option<String>,
 }
@@ -68,6 +69,21 @@ pub enum AuditFormat {
 pub struct Printer {
     chromium: Option<PathBuf>,
     one_at_a_time: tokio::sync::Semaphore,
+    /// Prints running or waiting; beyond [`PRINT_QUEUE`], 429.
+    queued: std::sync::atomic::AtomicUsize,
+}
+
+/// The most prints running or waiting at once.
+const PRINT_QUEUE: usize = 4;
+
+/// One print's place in the queue, given back when it ends (or its
+/// request is dropped).
+struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Printer {
@@ -86,6 +102,7 @@ impl Printer {
         Printer {
             chromium: found,
             one_at_a_time: tokio::sync::Semaphore::new(1),
+            queued: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -94,6 +111,17 @@ impl Printer {
         let Some(chromium) = self.chromium.clone() else {
             return Err(ApiError::PdfUnavailable);
         };
+        let place = Queued(&self.queued);
+        if self
+            .queued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            >= PRINT_QUEUE
+        {
+            drop(place);
+            return Err(ApiError::TooManyRequests {
+                retry_after: Duration::from_secs(10),
+            });
+        }
         let _turn = self
             .one_at_a_time
             .acquire()
@@ -192,6 +220,7 @@ struct Audit {
         (status = 404, description = "No such agency in reach", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid period or format", body = Problem, content_type = "application/problem+json"),
         (status = 501, description = "PDF asked for, and the server has no headless Chromium (`pdf_unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "PDF asked for while four prints are running or waiting", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/reports/audit")]
