@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::fixture::{Fixture, Who};
 use crate::helpers::{TestApp, json, problem};
-use crate::reports::{columns, generated_province, history, more_history};
+use crate::reports::{FORM06_COLUMNS, columns, generated_province, history, more_history};
 
 /// Reads reports as one caller.
 struct Reader<'a> {
@@ -243,27 +243,10 @@ impl Compared {
         for (row, line) in form06.iter().zip(&lines) {
             assert_eq!(row.get("key").map(String::as_str), line["key"].as_str());
             assert_eq!(row.get("name").map(String::as_str), line["name"].as_str());
-            let read: Vec<u64> = [
-                "taken_on",
-                "new_online",
-                "new_direct",
-                "carried_over",
-                "resolved",
-                "early",
-                "on_time",
-                "late",
-                "in_progress",
-                "within_deadline",
-                "overdue",
-                "withdrawn",
-                "stopped",
-                "waiting_supplement",
-                "late_with_apology",
-                "refused_at_intake",
-            ]
-            .iter()
-            .map(|key| number(row, key) as u64)
-            .collect();
+            let read: Vec<u64> = FORM06_COLUMNS
+                .iter()
+                .map(|key| number(row, key) as u64)
+                .collect();
             assert_eq!(read, columns(line));
         }
         let lines = with_total(&self.uptake);

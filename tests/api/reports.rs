@@ -303,29 +303,32 @@ pub(crate) async fn more_history(app: &TestApp, fixture: &Fixture) {
     act(app, &officer, &e18, "complete", done).await;
 }
 
+/// The keys of Form 06's 16 columns, in order, as written on the form.
+pub(crate) const FORM06_COLUMNS: [&str; 16] = [
+    "taken_on",
+    "new_online",
+    "new_direct",
+    "carried_over",
+    "resolved",
+    "early",
+    "on_time",
+    "late",
+    "in_progress",
+    "within_deadline",
+    "overdue",
+    "withdrawn",
+    "stopped",
+    "waiting_supplement",
+    "late_with_apology",
+    "refused_at_intake",
+];
+
 /// The 16 columns in order, as written on the form.
 pub(crate) fn columns(row: &Value) -> Vec<u64> {
-    [
-        "taken_on",
-        "new_online",
-        "new_direct",
-        "carried_over",
-        "resolved",
-        "early",
-        "on_time",
-        "late",
-        "in_progress",
-        "within_deadline",
-        "overdue",
-        "withdrawn",
-        "stopped",
-        "waiting_supplement",
-        "late_with_apology",
-        "refused_at_intake",
-    ]
-    .iter()
-    .map(|key| row[*key].as_u64().unwrap_or(u64::MAX))
-    .collect()
+    FORM06_COLUMNS
+        .iter()
+        .map(|key| row[*key].as_u64().unwrap_or(u64::MAX))
+        .collect()
 }
 
 async fn form_06_over_a_hand_built_history(app: TestApp) {
