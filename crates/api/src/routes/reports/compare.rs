@@ -544,6 +544,36 @@ impl Compare {
         }
     }
 
+    /// Counts the series in one snapshot of the agency's subtree, with
+    /// `count` (given the connection, the lookups, the subtree's path, the
+    /// periods and the lines), and lays it out.
+    async fn read<T: Send + 'static>(
+        &self,
+        db: &Db,
+        principal: Principal,
+        count: impl FnOnce(
+            &mut DbConnection,
+            &mut Lookups,
+            &str,
+            &[Period],
+            &Lines,
+        ) -> Result<Vec<Vec<T>>, ApiError>
+        + Send
+        + 'static,
+    ) -> Result<(Vec<(String, String, T)>, Option<T>), ApiError> {
+        let (db, compare) = (db.clone(), self.clone());
+        let (lines, series) = web::block(move || {
+            db.snapshot(|conn| {
+                let (path, mut lookups) = in_reach(conn, &principal, compare.agency)?;
+                let lines = compare.lines(&lookups);
+                let series = count(conn, &mut lookups, &path, &compare.periods, &lines)?;
+                Ok::<_, ApiError>((lines, series))
+            })
+        })
+        .await??;
+        Ok(self.lay_out(&lines, series))
+    }
+
     /// The answer's lines from a series, `(key, name, value)`, and its total
     /// (by agency: the whole subtree over the period; by month: none).
     fn lay_out<T>(
@@ -644,28 +674,23 @@ pub async fn kstt06_compare(
     let query = query.into_inner();
     no_ranking(&query)?;
     let compare = Compare::parse(&request, &principal, &query)?;
-    let db = db.get_ref().clone();
-    let (lines, series) = {
-        let compare = compare.clone();
-        web::block(move || {
-            db.snapshot(|conn| {
-                let (path, mut lookups) = in_reach(conn, &principal, compare.agency)?;
-                let lines = compare.lines(&lookups);
-                let series = form06_series(
+    let (named, total) = compare
+        .read(
+            &db,
+            principal,
+            move |conn, lookups, path, periods, lines| {
+                form06_series(
                     conn,
-                    &mut lookups,
-                    &path,
-                    &compare.periods,
+                    lookups,
+                    path,
+                    periods,
                     CountedAt::Resolving,
-                    &lines,
+                    lines,
                     now,
-                )?;
-                Ok::<_, ApiError>((lines, series))
-            })
-        })
-        .await??
-    };
-    let (named, total) = compare.lay_out(&lines, series);
+                )
+            },
+        )
+        .await?;
     let line = |key: String, name: String, counts: Kstt06Row| Kstt06Line {
         key,
         name,
@@ -746,20 +771,11 @@ pub async fn uptake_compare(
     let query = query.into_inner();
     no_ranking(&query)?;
     let compare = Compare::parse(&request, &principal, &query)?;
-    let db = db.get_ref().clone();
-    let (lines, series) = {
-        let compare = compare.clone();
-        web::block(move || {
-            db.snapshot(|conn| {
-                let (path, lookups) = in_reach(conn, &principal, compare.agency)?;
-                let lines = compare.lines(&lookups);
-                let series = uptake_series(conn, &lookups, &path, &compare.periods, &lines)?;
-                Ok::<_, ApiError>((lines, series))
-            })
+    let (named, total) = compare
+        .read(&db, principal, |conn, lookups, path, periods, lines| {
+            uptake_series(conn, lookups, path, periods, lines)
         })
-        .await??
-    };
-    let (named, total) = compare.lay_out(&lines, series);
+        .await?;
     let report = UptakeCompare {
         from: compare.period.first_day,
         to: compare.period.last_day,
@@ -892,21 +908,15 @@ pub async fn indicators_compare(
     let query = query.into_inner();
     let compare = Compare::parse(&request, &principal, &query)?;
     let rank_by = rank_by(&query, compare.by)?;
-    let db = db.get_ref().clone();
-    let (lines, series) = {
-        let compare = compare.clone();
-        web::block(move || {
-            db.snapshot(|conn| {
-                let (path, mut lookups) = in_reach(conn, &principal, compare.agency)?;
-                let lines = compare.lines(&lookups);
-                let series =
-                    indicator_series(conn, &mut lookups, &path, &compare.periods, &lines, now)?;
-                Ok::<_, ApiError>((lines, series))
-            })
-        })
-        .await??
-    };
-    let (named, total) = compare.lay_out(&lines, series);
+    let (named, total) = compare
+        .read(
+            &db,
+            principal,
+            move |conn, lookups, path, periods, lines| {
+                indicator_series(conn, lookups, path, periods, lines, now)
+            },
+        )
+        .await?;
     let mut lines: Vec<IndicatorsLine> = named
         .into_iter()
         .map(|(key, name, facts)| IndicatorsLine::new(key, name, &facts))
